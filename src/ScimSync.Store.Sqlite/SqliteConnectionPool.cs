@@ -1,0 +1,105 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+using ScimSync.Protocol.Resources;
+
+namespace ScimSync.Store.Sqlite;
+
+/// <summary>
+/// Opened, configured connections, kept for the life of the store. Opening a SQLite connection means
+/// re-applying pragmas and re-registering the SCIM functions, so readers are reused rather than pooled by
+/// the driver; there is exactly one writer, because SQLite has exactly one.
+/// </summary>
+internal sealed class SqliteConnectionPool : IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly ConcurrentBag<SqliteConnection> _idle = [];
+    private readonly SemaphoreSlim _writerGate = new(1, 1);
+    private readonly string _synchronous;
+    private SqliteConnection? _writer;
+
+    public SqliteConnectionPool(string path, string synchronous)
+    {
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            Cache = SqliteCacheMode.Private,
+            DefaultTimeout = 30,
+        }.ToString();
+        _synchronous = synchronous;
+    }
+
+    public SqliteConnection OpenConfigured()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        using (var cmd = c.CreateCommand())
+        {
+            cmd.CommandText = $"""
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = {_synchronous};
+                PRAGMA foreign_keys = OFF;
+                PRAGMA busy_timeout = 30000;
+                PRAGMA cache_size = -65536;
+                PRAGMA temp_store = MEMORY;
+                PRAGMA mmap_size = 268435456;
+                """;
+            cmd.ExecuteNonQuery();
+        }
+        RegisterFunctions(c);
+        return c;
+    }
+
+    /// <summary>The same text semantics as the in-memory evaluator, available to SQL.</summary>
+    private static void RegisterFunctions(SqliteConnection c)
+    {
+        c.CreateFunction("scim_fold", (string? s) => s is null ? null : ScimText.Fold(s), isDeterministic: true);
+        c.CreateFunction("scim_instant", (object? s) =>
+            s is string text && ValueCoercer.TryParseDateTime(text, out var instant) ? (long?)instant.UtcTicks : null,
+            isDeterministic: true);
+    }
+
+    public Lease Rent()
+    {
+        if (!_idle.TryTake(out var c)) c = OpenConfigured();
+        return new Lease(this, c);
+    }
+
+    public async Task<WriterLease> RentWriterAsync(CancellationToken ct)
+    {
+        await _writerGate.WaitAsync(ct).ConfigureAwait(false);
+        _writer ??= OpenConfigured();
+        return new WriterLease(this, _writer);
+    }
+
+    public readonly struct Lease(SqliteConnectionPool pool, SqliteConnection connection) : IDisposable
+    {
+        public SqliteConnection Connection => connection;
+
+        public void Dispose()
+        {
+            if (pool._idle.Count < 32) pool._idle.Add(connection);
+            else connection.Dispose();
+        }
+    }
+
+    public sealed class WriterLease(SqliteConnectionPool pool, SqliteConnection connection) : IDisposable
+    {
+        private int _released;
+        public SqliteConnection Connection => connection;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) pool._writerGate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writerGate.WaitAsync().ConfigureAwait(false);
+        while (_idle.TryTake(out var c)) await c.DisposeAsync().ConfigureAwait(false);
+        if (_writer is not null) await _writer.DisposeAsync().ConfigureAwait(false);
+        _writer = null;
+    }
+}

@@ -1,0 +1,140 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using ScimSync.Store.Querying;
+using ScimSync.Store.Resources;
+
+namespace ScimSync.Store.Sqlite;
+
+/// <summary>Read queries, shared by reader connections and the write session (which reads its own writes).</summary>
+internal static class SqliteReads
+{
+    public static StoredResource? Find(SqliteConnection c, string type, string id, LoadOptions load)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE r.id = @id AND r.type = @type";
+        cmd.Parameters.AddWithValue("@id", id);
+        cmd.Parameters.AddWithValue("@type", type);
+        StoredResource? found;
+        using (var r = cmd.ExecuteReader())
+            found = r.Read() ? ReadResource(r) : null;
+        if (found is null) return null;
+        return Attach(c, [found], load)[0];
+    }
+
+    public static StoredResource ReadResource(SqliteDataReader r) => new(
+        r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3),
+        new DateTimeOffset(r.GetInt64(4), TimeSpan.Zero), new DateTimeOffset(r.GetInt64(5), TimeSpan.Zero), r.GetInt64(6))
+    {
+        PasswordHash = r.IsDBNull(7) ? null : r.GetString(7),
+    };
+
+    public static QueryPage Query(SqliteConnection c, ResourceQuery q)
+    {
+        var compiler = new SqliteFilterCompiler();
+        var where = new StringBuilder();
+        var sortCases = new List<(string Type, string Key)>();
+        foreach (var tf in q.Filters)
+        {
+            if (where.Length > 0) where.Append(" OR ");
+            var type = compiler.Param(tf.ResourceType.Name);
+            where.Append("(r.type = ").Append(type);
+            if (tf.Filter is not null) where.Append(" AND ").Append(compiler.Compile(tf.Filter));
+            where.Append(')');
+            if (tf.SortAttribute is not null && SqliteFilterCompiler.SortKey(tf.SortAttribute) is { } key)
+                sortCases.Add((type, key));
+        }
+        var whereSql = where.Length == 0 ? "0" : where.ToString();
+
+        using var count = c.CreateCommand();
+        count.CommandText = $"SELECT count(*) FROM resources r WHERE {whereSql}";
+        count.Parameters.AddRange(compiler.Parameters.Select(Clone));
+        var total = Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
+
+        var page = q.Page;
+        if (page.Count <= 0) return new QueryPage([], total, total > 0);
+
+        var orderBy = "r.seq";
+        if (q.Sort is not null && sortCases.Count > 0 && page.AfterSeq is null)
+        {
+            var key = sortCases.Count == 1 && q.Filters.Count == 1
+                ? sortCases[0].Key
+                : "CASE r.type " + string.Concat(sortCases.Select(s => $"WHEN {s.Type} THEN {s.Key} ")) + "END";
+            // RFC 7644 §3.4.2.3: missing values sort last ascending and first descending.
+            orderBy = q.Sort.Descending
+                ? $"(({key}) IS NULL) DESC, ({key}) DESC, r.seq"
+                : $"(({key}) IS NULL), ({key}), r.seq";
+        }
+
+        using var cmd = c.CreateCommand();
+        cmd.Parameters.AddRange(compiler.Parameters.Select(Clone));
+        if (page.AfterSeq is { } after)
+        {
+            cmd.CommandText = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE ({whereSql}) AND r.seq > @after ORDER BY r.seq LIMIT @limit";
+            cmd.Parameters.AddWithValue("@after", after);
+        }
+        else
+        {
+            cmd.CommandText = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE {whereSql} ORDER BY {orderBy} LIMIT @limit OFFSET @offset";
+            cmd.Parameters.AddWithValue("@offset", Math.Max(0, page.StartIndex - 1));
+        }
+        // One extra row tells whether another page exists without a second count.
+        cmd.Parameters.AddWithValue("@limit", page.Count + 1);
+        var list = new List<StoredResource>(Math.Min(page.Count + 1, 1024));
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) list.Add(ReadResource(r));
+        var hasMore = list.Count > page.Count;
+        if (hasMore) list.RemoveAt(list.Count - 1);
+        return new QueryPage(Attach(c, list, q.Load), total, hasMore);
+    }
+
+    private static SqliteParameter Clone(SqliteParameter p) => new(p.ParameterName, p.Value);
+
+    /// <summary>Loads members and groups for a page in two queries, not one per resource.</summary>
+    public static IReadOnlyList<StoredResource> Attach(SqliteConnection c, IReadOnlyList<StoredResource> list, LoadOptions load)
+    {
+        if (list.Count == 0 || !(load.Members || load.Groups)) return list;
+        var result = list.ToArray();
+        var groups = list.Where(r => r.ResourceType == "Group").ToArray();
+        if (load.Members && groups.Length > 0)
+        {
+            var bySeq = groups.ToDictionary(g => g.Seq, _ => new List<MemberRef>());
+            foreach (var chunk in groups.Chunk(500))
+            {
+                using var cmd = c.CreateCommand();
+                cmd.CommandText = $"SELECT group_seq, member_id, member_type, display FROM group_members WHERE group_seq IN ({string.Join(',', chunk.Select(g => g.Seq))}) ORDER BY group_seq, member_id";
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                    bySeq[r.GetInt64(0)].Add(new MemberRef(r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3)));
+            }
+            for (var i = 0; i < result.Length; i++)
+                if (result[i].ResourceType == "Group") result[i] = result[i] with { Members = bySeq[result[i].Seq] };
+        }
+        var users = list.Where(r => r.ResourceType == "User").ToArray();
+        if (load.Groups && users.Length > 0)
+        {
+            var byId = users.ToDictionary(u => u.Id, _ => new List<GroupRef>());
+            foreach (var chunk in users.Chunk(500))
+            {
+                using var cmd = c.CreateCommand();
+                var names = new List<string>();
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    names.Add("@u" + i.ToString(CultureInfo.InvariantCulture));
+                    cmd.Parameters.AddWithValue(names[^1], chunk[i].Id);
+                }
+                cmd.CommandText = $"""
+                    SELECT m.member_id, g.id, json_extract(g.data, '$."displayName"')
+                    FROM group_members m JOIN resources g ON g.seq = m.group_seq
+                    WHERE m.member_id IN ({string.Join(',', names)}) ORDER BY m.member_id, g.id
+                    """;
+                using var r = cmd.ExecuteReader();
+                while (r.Read())
+                    byId[r.GetString(0)].Add(new GroupRef(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+            }
+            for (var i = 0; i < result.Length; i++)
+                if (result[i].ResourceType == "User") result[i] = result[i] with { Groups = byId[result[i].Id] };
+        }
+        return result;
+    }
+}

@@ -1,0 +1,101 @@
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Querying;
+using ScimSync.Store.Resources;
+using ScimSync.Store.Tokens;
+
+namespace ScimSync.Store.Sqlite;
+
+/// <summary>The embedded store: one SQLite file in WAL mode.</summary>
+public sealed class SqliteResourceStore : IResourceStore
+{
+    private readonly SqliteConnectionPool _pool;
+    private readonly string _path;
+
+    /// <param name="synchronous">
+    /// SQLite's synchronous pragma. NORMAL (the default) never loses a commit when the process dies
+    /// (kill -9 included); FULL also survives an operating-system crash or power loss, at one fsync per commit.
+    /// </param>
+    public SqliteResourceStore(string path, string synchronous = "NORMAL")
+    {
+        if (synchronous is not ("NORMAL" or "FULL" or "EXTRA"))
+            throw new ArgumentException("synchronous must be NORMAL, FULL or EXTRA", nameof(synchronous));
+        _path = path;
+        _pool = new SqliteConnectionPool(path, synchronous);
+        Tokens = new SqliteTokenStore(_pool);
+    }
+
+    public ITokenStore Tokens { get; }
+
+    public async Task InitializeAsync(CancellationToken ct)
+    {
+        using var w = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
+        using var cmd = w.Connection.CreateCommand();
+        cmd.CommandText = SqliteSchema.Create;
+        cmd.ExecuteNonQuery();
+        cmd.CommandText = "SELECT version FROM schema_info";
+        var v = cmd.ExecuteScalar();
+        if (v is null)
+        {
+            cmd.CommandText = $"INSERT INTO schema_info(version) VALUES ({SqliteSchema.Version})";
+            cmd.ExecuteNonQuery();
+        }
+        else if (Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) != SqliteSchema.Version)
+        {
+            throw new InvalidOperationException($"Database {_path} has schema version {v}; this build expects {SqliteSchema.Version}.");
+        }
+    }
+
+    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
+    {
+        using var lease = _pool.Rent();
+        return Task.FromResult(SqliteReads.Find(lease.Connection, rt.Name, id, load));
+    }
+
+    public Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)
+    {
+        using var lease = _pool.Rent();
+        return Task.FromResult(SqliteReads.Query(lease.Connection, query));
+    }
+
+    public async Task<IWriteSession> BeginWriteAsync(CancellationToken ct)
+    {
+        var lease = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return new SqliteWriteSession(lease);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+    }
+
+    public Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct)
+    {
+        using var lease = _pool.Rent();
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = """
+            SELECT (SELECT count(*) FROM resources WHERE type = 'User'),
+                   (SELECT count(*) FROM resources WHERE type = 'Group'),
+                   (SELECT count(*) FROM group_members)
+            """;
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        var facts = new Dictionary<string, object>
+        {
+            ["engine"] = "sqlite",
+            ["path"] = _path,
+            ["users"] = r.GetInt64(0),
+            ["groups"] = r.GetInt64(1),
+            ["memberships"] = r.GetInt64(2),
+            ["fileBytes"] = File.Exists(_path) ? new FileInfo(_path).Length : 0,
+            ["walBytes"] = File.Exists(_path + "-wal") ? new FileInfo(_path + "-wal").Length : 0,
+        };
+        return Task.FromResult<IReadOnlyDictionary<string, object>>(facts);
+    }
+
+    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+}

@@ -1,0 +1,72 @@
+namespace ScimSync.Store.Sqlite;
+
+/// <summary>
+/// The database layout. Hot filter attributes have their own indexed columns (folded where the attribute
+/// is case-insensitive); everything else is answered from the JSON document with SQLite's JSON functions.
+/// Group membership lives in its own table so that one member can be added to a 50,000-member group
+/// without reading or rewriting the others.
+/// </summary>
+internal static class SqliteSchema
+{
+    public const int Version = 1;
+
+    public const string Create = """
+        CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
+
+        CREATE TABLE IF NOT EXISTS resources (
+            seq               INTEGER PRIMARY KEY,
+            id                TEXT NOT NULL UNIQUE,
+            type              TEXT NOT NULL,
+            user_name_key     TEXT,
+            user_name_fold    TEXT,
+            external_id       TEXT,
+            display_name_fold TEXT,
+            created           INTEGER NOT NULL,
+            modified          INTEGER NOT NULL,
+            version           INTEGER NOT NULL,
+            password_hash     TEXT,
+            data              TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS ux_resources_user_name ON resources(type, user_name_key) WHERE user_name_key IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS ix_resources_user_name_fold ON resources(type, user_name_fold);
+        CREATE INDEX IF NOT EXISTS ix_resources_external_id ON resources(type, external_id);
+        CREATE INDEX IF NOT EXISTS ix_resources_display_name ON resources(type, display_name_fold);
+        CREATE INDEX IF NOT EXISTS ix_resources_modified ON resources(type, modified);
+        CREATE INDEX IF NOT EXISTS ix_resources_type_seq ON resources(type, seq);
+
+        -- Folded values of indexed multi-valued sub-attributes (emails.value, phoneNumbers.value).
+        CREATE TABLE IF NOT EXISTS resource_values (
+            seq        INTEGER NOT NULL,
+            attr       TEXT NOT NULL,
+            value_fold TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ix_resource_values_lookup ON resource_values(attr, value_fold);
+        CREATE INDEX IF NOT EXISTS ix_resource_values_seq ON resource_values(seq);
+
+        CREATE TABLE IF NOT EXISTS group_members (
+            group_seq   INTEGER NOT NULL,
+            member_id   TEXT NOT NULL,
+            member_type TEXT NOT NULL,
+            display     TEXT,
+            PRIMARY KEY (group_seq, member_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS ix_group_members_member ON group_members(member_id);
+
+        CREATE TABLE IF NOT EXISTS tokens (
+            id       TEXT PRIMARY KEY,
+            name     TEXT NOT NULL UNIQUE,
+            hash     TEXT NOT NULL UNIQUE,
+            scopes   TEXT NOT NULL,
+            user_id  TEXT,
+            created  INTEGER NOT NULL,
+            expires  INTEGER,
+            revoked  INTEGER
+        );
+        """;
+
+    /// <summary>Multi-valued sub-attributes copied into resource_values for indexed lookups.</summary>
+    public static readonly IReadOnlyList<(string Attribute, string Sub)> IndexedMultiValues =
+        [("emails", "value"), ("phoneNumbers", "value")];
+
+    public const string ResourceColumns = "r.seq, r.id, r.type, r.data, r.created, r.modified, r.version, r.password_hash";
+}

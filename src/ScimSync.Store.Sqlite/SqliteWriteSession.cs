@@ -1,0 +1,338 @@
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using ScimSync.Protocol.Errors;
+using ScimSync.Protocol.Filtering;
+using ScimSync.Protocol.Messages;
+using ScimSync.Protocol.Resources;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Resources;
+
+namespace ScimSync.Store.Sqlite;
+
+/// <summary>One IMMEDIATE transaction on the single writer connection.</summary>
+internal sealed class SqliteWriteSession : IWriteSession
+{
+    private readonly SqliteConnectionPool.WriterLease _lease;
+    private readonly SqliteConnection _c;
+    private SqliteTransaction? _tx;
+
+    public SqliteWriteSession(SqliteConnectionPool.WriterLease lease)
+    {
+        _lease = lease;
+        _c = lease.Connection;
+        // IMMEDIATE takes the write lock now, so a read-modify-write cannot fail half-way with SQLITE_BUSY.
+        _tx = _c.BeginTransaction(deferred: false);
+    }
+
+    private SqliteCommand Command(string sql)
+    {
+        var cmd = _c.CreateCommand();
+        cmd.Transaction = _tx;
+        cmd.CommandText = sql;
+        return cmd;
+    }
+
+    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
+    {
+        using var cmd = Command($"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE r.id = @id AND r.type = @type");
+        cmd.Parameters.AddWithValue("@id", id);
+        cmd.Parameters.AddWithValue("@type", rt.Name);
+        StoredResource? found;
+        using (var r = cmd.ExecuteReader())
+            found = r.Read() ? SqliteReads.ReadResource(r) : null;
+        if (found is null) return Task.FromResult<StoredResource?>(null);
+        return Task.FromResult<StoredResource?>(Attach(found, load));
+    }
+
+    private StoredResource Attach(StoredResource found, LoadOptions load)
+    {
+        // Attach issues plain commands; on the writer connection they must join the open transaction.
+        if (!(load.Members || load.Groups)) return found;
+        var result = found;
+        if (load.Members && found.ResourceType == "Group")
+        {
+            using var cmd = Command("SELECT member_id, member_type, display FROM group_members WHERE group_seq = @s ORDER BY member_id");
+            cmd.Parameters.AddWithValue("@s", found.Seq);
+            var list = new List<MemberRef>();
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) list.Add(new MemberRef(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+            result = result with { Members = list };
+        }
+        if (load.Groups && found.ResourceType == "User")
+        {
+            using var cmd = Command("""
+                SELECT g.id, json_extract(g.data, '$."displayName"') FROM group_members m
+                JOIN resources g ON g.seq = m.group_seq WHERE m.member_id = @id ORDER BY g.id
+                """);
+            cmd.Parameters.AddWithValue("@id", found.Id);
+            var list = new List<GroupRef>();
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) list.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+            result = result with { Groups = list };
+        }
+        return result;
+    }
+
+    public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct)
+    {
+        using var cmd = Command("SELECT type FROM resources WHERE id = @id");
+        cmd.Parameters.AddWithValue("@id", id);
+        return Task.FromResult(cmd.ExecuteScalar() as string);
+    }
+
+    public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct)
+    {
+        var compiler = new SqliteFilterCompiler();
+        var target = attribute.Target;
+        var bound = new BoundComparison(attribute, ComparisonOperator.Eq,
+            new BoundValue(AttributeType.String, target.CaseExact ? value : ScimText.Fold(value), 0, false, default) { CaseExact = target.CaseExact });
+        var sql = compiler.Compile(bound);
+        using var cmd = Command($"SELECT 1 FROM resources r WHERE r.type = @type AND r.id IS NOT @except AND {sql} LIMIT 1");
+        cmd.Parameters.AddRange(compiler.Parameters);
+        cmd.Parameters.AddWithValue("@type", rt.Name);
+        cmd.Parameters.AddWithValue("@except", (object?)exceptId ?? DBNull.Value);
+        return Task.FromResult(cmd.ExecuteScalar() is not null);
+    }
+
+    public Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
+    {
+        var json = data.ToJsonString();
+        var cols = Columns(rt, data);
+        using var cmd = Command("""
+            INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data)
+            VALUES (@id, @type, @unk, @unf, @ext, @dn, @now, @now, 1, @pw, @data) RETURNING seq
+            """);
+        cmd.Parameters.AddWithValue("@id", id);
+        cmd.Parameters.AddWithValue("@type", rt.Name);
+        AddColumns(cmd, cols);
+        cmd.Parameters.AddWithValue("@now", now.UtcTicks);
+        cmd.Parameters.AddWithValue("@pw", (object?)passwordHash ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("@data", json);
+        long seq;
+        try
+        {
+            seq = (long)cmd.ExecuteScalar()!;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19) // SQLITE_CONSTRAINT
+        {
+            throw UniquenessError(rt, data);
+        }
+        WriteValues(seq, rt, data, replace: false);
+        var stored = new StoredResource(seq, id, rt.Name, json, now, now, 1) { PasswordHash = passwordHash };
+        if (members is not null) InsertMembers(seq, members);
+        return Task.FromResult(stored);
+    }
+
+    public Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
+    {
+        var json = data.ToJsonString();
+        var cols = Columns(existing.ResourceType, data);
+        using var cmd = Command("""
+            UPDATE resources SET user_name_key = @unk, user_name_fold = @unf, external_id = @ext, display_name_fold = @dn,
+                modified = @now, version = version + 1, password_hash = coalesce(@pw, password_hash), data = @data
+            WHERE seq = @seq RETURNING version, password_hash
+            """);
+        AddColumns(cmd, cols);
+        cmd.Parameters.AddWithValue("@now", now.UtcTicks);
+        cmd.Parameters.AddWithValue("@pw", (object?)passwordHash ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("@data", json);
+        cmd.Parameters.AddWithValue("@seq", existing.Seq);
+        long version;
+        string? hash;
+        try
+        {
+            using var r = cmd.ExecuteReader();
+            if (!r.Read()) throw ScimException.NotFound($"Resource {existing.Id} not found");
+            version = r.GetInt64(0);
+            hash = r.IsDBNull(1) ? null : r.GetString(1);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw UniquenessError(existing.ResourceType, data);
+        }
+        WriteValues(existing.Seq, existing.ResourceType, data, replace: true);
+        if (members is not null)
+        {
+            using var del = Command("DELETE FROM group_members WHERE group_seq = @s");
+            del.Parameters.AddWithValue("@s", existing.Seq);
+            del.ExecuteNonQuery();
+            InsertMembers(existing.Seq, members);
+        }
+        return Task.FromResult(existing with { Data = json, LastModified = now, Version = version, PasswordHash = hash, Members = members ?? existing.Members });
+    }
+
+    private static ScimException UniquenessError(object rt, JsonObject data) =>
+        ScimException.Uniqueness($"userName \"{data["userName"]?.GetValue<string>()}\" is already taken");
+
+    private void InsertMembers(long seq, IReadOnlyList<MemberRef> members)
+    {
+        using var cmd = Command("INSERT OR IGNORE INTO group_members(group_seq, member_id, member_type, display) VALUES (@s, @m, @t, @d)");
+        var s = cmd.Parameters.AddWithValue("@s", seq);
+        var m = cmd.Parameters.Add("@m", SqliteType.Text);
+        var t = cmd.Parameters.Add("@t", SqliteType.Text);
+        var d = cmd.Parameters.Add("@d", SqliteType.Text);
+        cmd.Prepare();
+        foreach (var member in members)
+        {
+            m.Value = member.Value;
+            t.Value = member.Type;
+            d.Value = (object?)member.Display ?? DBNull.Value;
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public Task<int> AddMembersAsync(StoredResource group, IReadOnlyList<MemberRef> members, CancellationToken ct)
+    {
+        using var cmd = Command("INSERT OR IGNORE INTO group_members(group_seq, member_id, member_type, display) VALUES (@s, @m, @t, @d)");
+        cmd.Parameters.AddWithValue("@s", group.Seq);
+        var m = cmd.Parameters.Add("@m", SqliteType.Text);
+        var t = cmd.Parameters.Add("@t", SqliteType.Text);
+        var d = cmd.Parameters.Add("@d", SqliteType.Text);
+        var added = 0;
+        foreach (var member in members)
+        {
+            m.Value = member.Value;
+            t.Value = member.Type;
+            d.Value = (object?)member.Display ?? DBNull.Value;
+            added += cmd.ExecuteNonQuery();
+        }
+        return Task.FromResult(added);
+    }
+
+    public Task<int> RemoveMembersAsync(StoredResource group, IReadOnlyCollection<string> memberIds, CancellationToken ct)
+    {
+        using var cmd = Command("DELETE FROM group_members WHERE group_seq = @s AND member_id = @m");
+        cmd.Parameters.AddWithValue("@s", group.Seq);
+        var m = cmd.Parameters.Add("@m", SqliteType.Text);
+        var removed = 0;
+        foreach (var id in memberIds)
+        {
+            m.Value = id;
+            removed += cmd.ExecuteNonQuery();
+        }
+        return Task.FromResult(removed);
+    }
+
+    public Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct)
+    {
+        using var cmd = Command("DELETE FROM group_members WHERE group_seq = @s");
+        cmd.Parameters.AddWithValue("@s", group.Seq);
+        return Task.FromResult(cmd.ExecuteNonQuery());
+    }
+
+    public Task<IReadOnlyList<string>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct)
+    {
+        var affected = new List<string>();
+        using (var cmd = Command("""
+            UPDATE resources SET version = version + 1, modified = @now
+            WHERE seq IN (SELECT group_seq FROM group_members WHERE member_id = @id) RETURNING id
+            """))
+        {
+            cmd.Parameters.AddWithValue("@id", existing.Id);
+            cmd.Parameters.AddWithValue("@now", now.UtcTicks);
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) affected.Add(r.GetString(0));
+        }
+        using (var cmd = Command("""
+            DELETE FROM group_members WHERE member_id = @id;
+            DELETE FROM group_members WHERE group_seq = @seq;
+            DELETE FROM resource_values WHERE seq = @seq;
+            DELETE FROM resources WHERE seq = @seq;
+            """))
+        {
+            cmd.Parameters.AddWithValue("@id", existing.Id);
+            cmd.Parameters.AddWithValue("@seq", existing.Seq);
+            cmd.ExecuteNonQuery();
+        }
+        return Task.FromResult<IReadOnlyList<string>>(affected);
+    }
+
+    public Task CommitAsync(CancellationToken ct)
+    {
+        _tx?.Commit();
+        _tx?.Dispose();
+        _tx = null;
+        return Task.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (_tx is not null)
+            {
+                _tx.Rollback();
+                _tx.Dispose();
+                _tx = null;
+            }
+        }
+        finally
+        {
+            _lease.Dispose();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private readonly record struct IndexColumns(string? UserNameKey, string? UserNameFold, string? ExternalId, string? DisplayNameFold);
+
+    private static IndexColumns Columns(ResourceTypeDefinition rt, JsonObject data) => Columns(rt.Name, data);
+
+    private static IndexColumns Columns(string type, JsonObject data)
+    {
+        var userName = type == "User" ? Text(data["userName"]) : null;
+        return new IndexColumns(
+            userName is null ? null : ScimText.UniquenessKey(userName),
+            userName is null ? null : ScimText.Fold(userName),
+            Text(data["externalId"]),
+            Text(data["displayName"]) is { } dn ? ScimText.Fold(dn) : null);
+    }
+
+    private static string? Text(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    private static void AddColumns(SqliteCommand cmd, IndexColumns c)
+    {
+        cmd.Parameters.AddWithValue("@unk", (object?)c.UserNameKey ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("@unf", (object?)c.UserNameFold ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("@ext", (object?)c.ExternalId ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("@dn", (object?)c.DisplayNameFold ?? DBNull.Value);
+    }
+
+    private void WriteValues(long seq, ResourceTypeDefinition rt, JsonObject data, bool replace) => WriteValues(seq, rt.Name, data, replace);
+
+    private void WriteValues(long seq, string type, JsonObject data, bool replace)
+    {
+        if (type != "User") return;
+        if (replace)
+        {
+            using var del = Command("DELETE FROM resource_values WHERE seq = @s");
+            del.Parameters.AddWithValue("@s", seq);
+            del.ExecuteNonQuery();
+        }
+        SqliteCommand? cmd = null;
+        try
+        {
+            foreach (var (attr, sub) in SqliteSchema.IndexedMultiValues)
+            {
+                if (data[attr] is not JsonArray arr) continue;
+                foreach (var item in arr)
+                {
+                    if (Text(item?[sub]) is not { } v) continue;
+                    if (cmd is null)
+                    {
+                        cmd = Command("INSERT INTO resource_values(seq, attr, value_fold) VALUES (@s, @a, @v)");
+                        cmd.Parameters.AddWithValue("@s", seq);
+                        cmd.Parameters.Add("@a", SqliteType.Text);
+                        cmd.Parameters.Add("@v", SqliteType.Text);
+                    }
+                    cmd.Parameters["@a"].Value = attr + "." + sub;
+                    cmd.Parameters["@v"].Value = ScimText.Fold(v);
+                    cmd.ExecuteNonQuery();
+                }
+            }
+        }
+        finally
+        {
+            cmd?.Dispose();
+        }
+    }
+}

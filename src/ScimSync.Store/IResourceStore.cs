@@ -1,0 +1,68 @@
+using System.Text.Json.Nodes;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Querying;
+using ScimSync.Store.Resources;
+using ScimSync.Store.Tokens;
+
+namespace ScimSync.Store;
+
+/// <summary>
+/// The storage port. Everything above it is database-agnostic; an implementation must pass the same
+/// test suite (see tests/ScimSync.Server.Tests). Reads may run concurrently; writes go through a
+/// <see cref="IWriteSession"/>, one transaction each.
+/// </summary>
+public interface IResourceStore : IAsyncDisposable
+{
+    Task InitializeAsync(CancellationToken ct);
+
+    Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct);
+
+    Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct);
+
+    Task<IWriteSession> BeginWriteAsync(CancellationToken ct);
+
+    ITokenStore Tokens { get; }
+
+    /// <summary>Facts for operators: file size, row counts.</summary>
+    Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct);
+}
+
+/// <summary>
+/// One write transaction. Nothing is visible to readers until <see cref="CommitAsync"/>; disposing
+/// without committing rolls back. Uniqueness violations surface as ScimException 409 uniqueness.
+/// </summary>
+public interface IWriteSession : IAsyncDisposable
+{
+    Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct);
+
+    /// <summary>The resource type name of <paramref name="id"/>, or null when no resource has it.</summary>
+    Task<string?> FindResourceTypeAsync(string id, CancellationToken ct);
+
+    /// <summary>Whether another resource of the type already holds <paramref name="value"/> for a uniqueness=server attribute.</summary>
+    Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct);
+
+    Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>
+    /// Replaces the data (and, when given, the whole member list or the password hash) and moves the
+    /// version on. <paramref name="passwordHash"/> null keeps the current one.
+    /// </summary>
+    Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>Adds members that are not already present; returns how many were added. Does not move the version.</summary>
+    Task<int> AddMembersAsync(StoredResource group, IReadOnlyList<MemberRef> members, CancellationToken ct);
+
+    /// <summary>Removes the given member ids; returns how many were removed. Does not move the version.</summary>
+    Task<int> RemoveMembersAsync(StoredResource group, IReadOnlyCollection<string> memberIds, CancellationToken ct);
+
+    /// <summary>Removes every member; returns how many were removed.</summary>
+    Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct);
+
+    /// <summary>
+    /// Deletes the resource and its memberships; groups that lose a member get a new version. Returns the
+    /// ids of those groups.
+    /// </summary>
+    Task<IReadOnlyList<string>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct);
+
+    Task CommitAsync(CancellationToken ct);
+}

@@ -1,0 +1,10 @@
+namespace ScimSync.Store.Tokens;
+
+public interface ITokenStore
+{
+    Task AddAsync(AccessToken token, CancellationToken ct);
+    Task<AccessToken?> FindByHashAsync(string hash, CancellationToken ct);
+    Task<IReadOnlyList<AccessToken>> ListAsync(CancellationToken ct);
+    /// <summary>Returns false when no token has that id or name.</summary>
+    Task<bool> RevokeAsync(string idOrName, DateTimeOffset when, CancellationToken ct);
+}
