@@ -137,8 +137,10 @@ public static class ScimFilterParser
         }
     }
 
-    private static bool IsOperatorWord(FilterToken t) =>
-        t.Kind == FilterTokenKind.Word && (t.IsWord("pr") || TryParseOperator(t.Text, out _));
+    /// <summary>Whether <paramref name="t"/> can follow an attribute path, i.e. the word before it was one.</summary>
+    private static bool CanFollowPath(FilterToken t) =>
+        t.Kind == FilterTokenKind.LeftBracket
+        || (t.Kind == FilterTokenKind.Word && (t.IsWord("pr") || TryParseOperator(t.Text, out _)));
 
     /// <summary>RFC 8259 §6 number syntax; decimal.TryParse alone would also take "+1", ".5" or "1.".</summary>
     private static bool IsJsonNumber(ReadOnlySpan<char> s)
@@ -224,11 +226,11 @@ public static class ScimFilterParser
                             return new NotFilter(inner);
                         }
                         // An attribute named "not" stays possible: "not pr" or "not eq 1".
-                        if (!IsOperatorWord(next))
+                        if (!CanFollowPath(next))
                             throw ScimException.InvalidFilter(
                                 $"\"not\" at position {t.Position} must be followed by a parenthesised filter, e.g. not (title pr); found {next.Describe()}");
                     }
-                    else if ((t.IsWord("and") || t.IsWord("or")) && !IsOperatorWord(next))
+                    else if ((t.IsWord("and") || t.IsWord("or")) && !CanFollowPath(next))
                     {
                         throw ScimException.InvalidFilter(
                             $"Expected a filter expression before \"{t.Text}\" at position {t.Position}");

@@ -1,0 +1,152 @@
+using Microsoft.AspNetCore.Builder;
+using Spectre.Console;
+using ScimSync.Server;
+using ScimSync.Server.Hosting;
+using ScimSync.Server.Security;
+using ScimSync.Store.Sqlite;
+
+namespace ScimSync.Cli;
+
+internal static class Cli
+{
+    private const string Usage = """
+        scimsync: SCIM 2.0 server and synchronisation engine
+
+        scimsync serve [--urls http://127.0.0.1:8080] [--data DIR] [--durability normal|full]
+                       [--max-results 1000] [--public-url URL]
+            Runs the SCIM service provider at /scim/v2 on an embedded SQLite database in DIR
+            (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
+            as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
+
+        scimsync token create --name NAME [--scopes scim:read,scim:write] [--user USER_ID]
+                              [--expires-days N] [--data DIR]
+        scimsync token list [--data DIR]
+        scimsync token revoke ID_OR_NAME [--data DIR]
+            Manage bearer tokens. Only a hash is stored; the secret is printed once, at creation.
+            Scopes: scim:read, scim:write, admin.
+
+        scimsync status [--data DIR]
+            Counts and file sizes of the store.
+        """;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+        var cmd = new CommandLine(args.Skip(1));
+        try
+        {
+            return args[0] switch
+            {
+                "serve" => await ServeAsync(cmd).ConfigureAwait(false),
+                "token" => await TokenAsync(cmd).ConfigureAwait(false),
+                "status" => await StatusAsync(cmd).ConfigureAwait(false),
+                _ => throw new UsageException($"Unknown command \"{args[0]}\". Run scimsync --help."),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine("scimsync: " + e.Message);
+            return 2;
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine("scimsync: configuration error: " + e.Message);
+            return 3;
+        }
+    }
+
+    private static string DataDir(CommandLine cmd) => Path.GetFullPath(cmd.Get("data") ?? "scimsync-data");
+
+    private static ScimServerOptions Options(CommandLine cmd) => new()
+    {
+        DataDirectory = DataDir(cmd),
+        AdminToken = Environment.GetEnvironmentVariable("SCIMSYNC_ADMIN_TOKEN"),
+        PublicBaseUrl = cmd.Get("public-url")?.TrimEnd('/'),
+        MaxResults = cmd.GetInt("max-results", 1000),
+        Durability = (cmd.Get("durability") ?? "normal").ToUpperInvariant() switch
+        {
+            "NORMAL" => "NORMAL",
+            "FULL" => "FULL",
+            var d => throw new UsageException($"--durability must be normal or full, not \"{d}\""),
+        },
+    };
+
+    private static async Task<int> ServeAsync(CommandLine cmd)
+    {
+        var options = Options(cmd);
+        var urls = cmd.Get("urls") ?? "http://127.0.0.1:8080";
+        var app = ScimServerHost.Build(options, ["--urls", urls]);
+        Console.WriteLine($"scimsync: serving SCIM 2.0 at {urls.Split(';')[0].TrimEnd('/')}/scim/v2 (data: {options.DatabasePath})");
+        if (options.AdminToken is null)
+            Console.WriteLine("scimsync: SCIMSYNC_ADMIN_TOKEN is not set; create a token with `scimsync token create`");
+        await app.RunAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    private static async Task<int> TokenAsync(CommandLine cmd)
+    {
+        var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("token needs create, list or revoke");
+        var dir = DataDir(cmd);
+        Directory.CreateDirectory(dir);
+        await using var store = new SqliteResourceStore(Path.Combine(dir, "scimsync.db"));
+        await store.InitializeAsync(CancellationToken.None).ConfigureAwait(false);
+        var service = new TokenService(store.Tokens, TimeProvider.System, null);
+        switch (verb)
+        {
+            case "create":
+                var name = cmd.Get("name") ?? throw new UsageException("token create needs --name");
+                var scopes = (cmd.Get("scopes") ?? "scim:read,scim:write").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                DateTimeOffset? expires = cmd.Has("expires-days") ? DateTimeOffset.UtcNow.AddDays(cmd.GetInt("expires-days", 0)) : null;
+                try
+                {
+                    var (secret, token) = await service.CreateAsync(name, scopes, cmd.Get("user"), expires, CancellationToken.None).ConfigureAwait(false);
+                    Console.Error.WriteLine($"created token {token.Id} \"{token.Name}\" with scopes {string.Join(' ', token.Scopes)}; the secret is shown once:");
+                    Console.WriteLine(secret);
+                }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+                {
+                    throw new UsageException(e.Message);
+                }
+                return 0;
+            case "list":
+                var table = new Table().AddColumns("id", "name", "scopes", "user", "created", "expires", "state");
+                foreach (var t in await store.Tokens.ListAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    var state = t.Revoked is not null ? "revoked" : t.Expires is { } e && e <= DateTimeOffset.UtcNow ? "expired" : "active";
+                    table.AddRow(Markup.Escape(t.Id), Markup.Escape(t.Name), Markup.Escape(string.Join(' ', t.Scopes)), Markup.Escape(t.UserId ?? ""),
+                        t.Created.ToString("u"), t.Expires?.ToString("u") ?? "", state);
+                }
+                AnsiConsole.Write(table);
+                return 0;
+            case "revoke":
+                var key = cmd.Positional.ElementAtOrDefault(1) ?? cmd.Get("id") ?? cmd.Get("name") ?? throw new UsageException("token revoke needs a token id or name");
+                if (!await store.Tokens.RevokeAsync(key, DateTimeOffset.UtcNow, CancellationToken.None).ConfigureAwait(false))
+                {
+                    Console.Error.WriteLine($"scimsync: no active token \"{key}\"");
+                    return 1;
+                }
+                Console.WriteLine($"revoked {key}; servers stop accepting it within 5 seconds");
+                return 0;
+            default:
+                throw new UsageException($"Unknown token command \"{verb}\"");
+        }
+    }
+
+    private static async Task<int> StatusAsync(CommandLine cmd)
+    {
+        var dir = DataDir(cmd);
+        var path = Path.Combine(dir, "scimsync.db");
+        if (!File.Exists(path)) throw new UsageException($"No database at {path}");
+        await using var store = new SqliteResourceStore(path);
+        await store.InitializeAsync(CancellationToken.None).ConfigureAwait(false);
+        var facts = await store.DescribeAsync(CancellationToken.None).ConfigureAwait(false);
+        var table = new Table().AddColumns("fact", "value");
+        foreach (var (k, v) in facts) table.AddRow(Markup.Escape(k), Markup.Escape(Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? ""));
+        AnsiConsole.Write(table);
+        return 0;
+    }
+}

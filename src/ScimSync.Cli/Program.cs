@@ -1,0 +1,3 @@
+using ScimSync.Cli;
+
+return await Cli.RunAsync(args).ConfigureAwait(false);

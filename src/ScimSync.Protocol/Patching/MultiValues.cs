@@ -1,0 +1,92 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ScimSync.Protocol.Errors;
+using ScimSync.Protocol.Filtering;
+using ScimSync.Protocol.Resources;
+using ScimSync.Protocol.Schemas;
+
+namespace ScimSync.Protocol.Patching;
+
+/// <summary>Rules shared by the operations for the values of multi-valued attributes.</summary>
+internal static class MultiValues
+{
+    /// <summary>The current values, as a fresh list the caller may edit and write back.</summary>
+    public static JsonArray Current(JsonObject doc, ResolvedAttribute r) => PatchTargets.Get(doc, r) switch
+    {
+        JsonArray a => a,
+        null => [],
+        // Not produced by the shaper; tolerated so that a stray single value is not silently lost.
+        var single => [single.DeepClone()],
+    };
+
+    /// <summary>
+    /// Whether two values are "the same value" for add (RFC 7644 §3.5.2.1 "already present") and for the
+    /// value-as-filter removal dialect. Complex values are identified by "value" (and "type" when both carry
+    /// one), so re-adding a member with a display name is still recognised as the existing member.
+    /// </summary>
+    public static bool SameValue(SchemaAttribute attr, JsonNode? a, JsonNode? b)
+    {
+        if (attr.IsComplex && attr.FindSubAttribute("value") is { } valueDef &&
+            a is JsonObject ao && b is JsonObject bo && ao["value"] is { } av && bo["value"] is { } bv)
+        {
+            if (!Equal(valueDef, av, bv)) return false;
+            var typeDef = attr.FindSubAttribute("type");
+            return typeDef is null || ao["type"] is not { } at || bo["type"] is not { } bt || Equal(typeDef, at, bt);
+        }
+        return Equal(attr, a, b);
+    }
+
+    private static bool Equal(SchemaAttribute def, JsonNode? a, JsonNode? b)
+    {
+        if (!def.CaseExact && !def.IsComplex && a is JsonValue va && b is JsonValue vb &&
+            va.TryGetValue<string>(out var sa) && vb.TryGetValue<string>(out var sb))
+            return ScimText.Fold(sa) == ScimText.Fold(sb);
+        return JsonNode.DeepEquals(a, b);
+    }
+
+    public static bool IsPrimary(JsonNode? element) =>
+        element is JsonObject o && o["primary"] is JsonValue p && p.GetValueKind() == JsonValueKind.True;
+
+    /// <summary>
+    /// RFC 7643 §2.4 / RFC 7644 §3.5.2: a value newly set primary takes the flag from the others. The member
+    /// is removed rather than set false because absent already means false and keeps stored values minimal.
+    /// </summary>
+    public static void ResetPrimary(JsonArray values, IReadOnlyCollection<JsonObject> changed)
+    {
+        if (!changed.Any(IsPrimary)) return;
+        foreach (var other in values.OfType<JsonObject>())
+            if (!changed.Contains(other) && IsPrimary(other)) other.Remove("primary");
+    }
+
+    /// <summary>
+    /// Entra ID compatibility rule: Entra writes e.g. {"op":"Add","path":"addresses[type eq \"work\"].formatted"}
+    /// to a user that has no work address, and Microsoft's guidance is that the value is then created. When
+    /// the filter is one <c>eq</c> on a sub-attribute, it says exactly which value is meant, so the new
+    /// element is {type:"work", formatted:value}. Any other filter that matches nothing stays noTarget.
+    /// </summary>
+    public static JsonObject? CreateFromEqFilter(ElementsTarget target, JsonNode? value)
+    {
+        if (target.Sub is null || value is null) return null;
+        if (target.RawFilter is not ComparisonFilter { Operator: ComparisonOperator.Eq } c ||
+            c.Path.SchemaUrn is not null || c.Path.SubAttribute is not null || c.Value.Kind == FilterValueKind.Null)
+            return null;
+        var attr = target.Resolved.Attribute;
+        var filterSub = attr.FindSubAttribute(c.Path.Name);
+        if (filterSub is null) return null;
+        // Through JSON text so that numbers get the element-backed value the coercer's conversions expect.
+        var element = new JsonObject { [filterSub.Name] = JsonNode.Parse(c.Value.ToString()) };
+        element[target.Sub.Name] = value.DeepClone();
+        return ValueCoercer.CoerceSingle(attr, element, target.Resolved.CanonicalPath) as JsonObject;
+    }
+
+    /// <summary>
+    /// Immutable sub-attributes of a multi-valued attribute (Group members) protect each existing value from
+    /// being edited in place; whole values may still be added and removed.
+    /// </summary>
+    public static void CheckInPlaceChange(SchemaAttribute attr, JsonObject before, JsonObject after, string text)
+    {
+        foreach (var sub in attr.SubAttributes.Where(s => s.Mutability == Mutability.Immutable))
+            if (before[sub.Name] is { } old && !JsonNode.DeepEquals(old, after[sub.Name]))
+                throw ScimException.Mutability($"\"{text}\": sub-attribute \"{attr.Name}.{sub.Name}\" is immutable and already has a value");
+    }
+}

@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using ScimSync.Protocol.Errors;
+using ScimSync.Protocol.Messages;
+using ScimSync.Protocol.Patching;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Server.Http;
+using ScimSync.Server.Resources;
+
+namespace ScimSync.Server.Bulk;
+
+/// <summary>
+/// /Bulk (RFC 7644 §3.7). Operations run in request order, each in its own transaction (Bulk is not
+/// atomic); one that refers to a "bulkId:x" not created yet waits until it is, so clients may send
+/// operations in any order. References that can never resolve (unknown, failed, or circular) fail that
+/// operation with 409. Processing stops once <c>failOnErrors</c> errors have occurred.
+/// </summary>
+public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resources, ScimServerOptions options)
+{
+    private sealed record Op(int Index, string Method, string? BulkId, string Path, JsonNode? Data, string? Version);
+
+    public async Task<JsonObject> ProcessAsync(JsonObject body, string baseUrl, CancellationToken ct)
+    {
+        JsonNode? Member(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
+        if (Member("schemas") is not JsonArray schemas || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var u) && u.Equals(ScimSchemaUris.BulkRequest, StringComparison.OrdinalIgnoreCase)))
+            throw ScimException.InvalidSyntax($"A bulk request must list \"{ScimSchemaUris.BulkRequest}\" in \"schemas\"");
+        if (Member("Operations") is not JsonArray opsNode)
+            throw ScimException.InvalidSyntax("A bulk request needs an \"Operations\" array");
+        if (opsNode.Count > options.BulkMaxOperations)
+            throw ScimException.TooLarge($"The bulk request has {opsNode.Count} operations; maxOperations is {options.BulkMaxOperations}");
+        int? failOnErrors = null;
+        if (Member("failOnErrors") is { } f)
+        {
+            if (f is not JsonValue fv || !fv.TryGetValue<int>(out var n) || n < 1)
+                throw ScimException.InvalidSyntax("failOnErrors must be a positive integer");
+            failOnErrors = n;
+        }
+
+        var results = new JsonObject?[opsNode.Count];
+        var ops = new List<Op>();
+        var bulkIds = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < opsNode.Count; i++)
+        {
+            try
+            {
+                var op = ReadOp(i, opsNode[i]);
+                if (op.BulkId is not null && !bulkIds.Add(op.BulkId))
+                    throw ScimException.InvalidValue($"bulkId \"{op.BulkId}\" is used twice");
+                ops.Add(op);
+            }
+            catch (ScimException e)
+            {
+                results[i] = Failure(opsNode[i] as JsonObject, e);
+            }
+        }
+
+        var created = new Dictionary<string, string>(StringComparer.Ordinal); // bulkId -> new id
+        var failedBulkIds = new HashSet<string>(StringComparer.Ordinal);
+        var errors = results.Count(r => r is not null);
+        var pending = ops;
+        while (pending.Count > 0 && (failOnErrors is null || errors < failOnErrors))
+        {
+            var waiting = new List<Op>();
+            var progressed = false;
+            foreach (var op in pending)
+            {
+                if (failOnErrors is not null && errors >= failOnErrors) { waiting.Add(op); continue; }
+                var refs = References(op);
+                if (refs.Any(r => failedBulkIds.Contains(r) || !bulkIds.Contains(r)))
+                {
+                    results[op.Index] = Failure(op, new ScimException(409, ScimErrorType.InvalidValue, $"Operation refers to bulkId \"{refs.First(r => failedBulkIds.Contains(r) || !bulkIds.Contains(r))}\", which was not created"));
+                    if (op.BulkId is not null) failedBulkIds.Add(op.BulkId);
+                    errors++;
+                    progressed = true;
+                    continue;
+                }
+                if (refs.Any(r => !created.ContainsKey(r))) { waiting.Add(op); continue; }
+                progressed = true;
+                var result = await ExecuteAsync(op, created, baseUrl, ct).ConfigureAwait(false);
+                results[op.Index] = result;
+                var ok = result["status"]!.GetValue<string>()[0] == '2';
+                if (!ok)
+                {
+                    errors++;
+                    if (op.BulkId is not null) failedBulkIds.Add(op.BulkId);
+                }
+            }
+            if (!progressed)
+            {
+                foreach (var op in waiting)
+                {
+                    results[op.Index] = Failure(op, new ScimException(409, ScimErrorType.InvalidValue, "Circular bulkId references cannot be resolved"));
+                    errors++;
+                }
+                break;
+            }
+            pending = waiting;
+        }
+
+        return new JsonObject
+        {
+            ["schemas"] = new JsonArray(ScimSchemaUris.BulkResponse),
+            ["Operations"] = new JsonArray(results.Where(r => r is not null).Select(r => (JsonNode)r!).ToArray()),
+        };
+    }
+
+    private static Op ReadOp(int index, JsonNode? node)
+    {
+        if (node is not JsonObject o) throw ScimException.InvalidSyntax("Each bulk operation must be an object");
+        string? Str(string name)
+        {
+            var v = o.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
+            return v switch
+            {
+                null => null,
+                JsonValue jv when jv.TryGetValue<string>(out var s) => s,
+                _ => throw ScimException.InvalidSyntax($"\"{name}\" must be a string"),
+            };
+        }
+        var method = Str("method")?.ToUpperInvariant() ?? throw ScimException.InvalidSyntax("A bulk operation needs a \"method\"");
+        if (method is not ("POST" or "PUT" or "PATCH" or "DELETE"))
+            throw ScimException.InvalidSyntax($"Unsupported bulk method \"{method}\"");
+        var path = Str("path") ?? throw ScimException.InvalidSyntax("A bulk operation needs a \"path\"");
+        var bulkId = Str("bulkId");
+        if (method == "POST" && string.IsNullOrEmpty(bulkId)) throw ScimException.InvalidSyntax("A POST bulk operation needs a \"bulkId\"");
+        var data = o.FirstOrDefault(kv => kv.Key.Equals("data", StringComparison.OrdinalIgnoreCase)).Value;
+        if (method != "DELETE" && data is not JsonObject) throw ScimException.InvalidSyntax($"A {method} bulk operation needs a \"data\" object");
+        return new Op(index, method, bulkId, path, data?.DeepClone(), Str("version"));
+    }
+
+    private static HashSet<string> References(Op op)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var seg in op.Path.Split('/'))
+            if (seg.StartsWith("bulkId:", StringComparison.Ordinal)) set.Add(seg[7..]);
+        Collect(op.Data, set);
+        return set;
+    }
+
+    private static void Collect(JsonNode? n, HashSet<string> set)
+    {
+        switch (n)
+        {
+            case JsonObject o: foreach (var (_, v) in o) Collect(v, set); break;
+            case JsonArray a: foreach (var v in a) Collect(v, set); break;
+            case JsonValue v when v.TryGetValue<string>(out var s) && s.StartsWith("bulkId:", StringComparison.Ordinal): set.Add(s[7..]); break;
+        }
+    }
+
+    private static JsonNode? Substitute(JsonNode? n, Dictionary<string, string> created) => n switch
+    {
+        JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, Substitute(kv.Value, created)))),
+        JsonArray a => new JsonArray(a.Select(v => Substitute(v, created)).ToArray()),
+        JsonValue v when v.TryGetValue<string>(out var s) && s.StartsWith("bulkId:", StringComparison.Ordinal) => JsonValue.Create(created[s[7..]]),
+        _ => n?.DeepClone(),
+    };
+
+    private async Task<JsonObject> ExecuteAsync(Op op, Dictionary<string, string> created, string baseUrl, CancellationToken ct)
+    {
+        try
+        {
+            var path = string.Join('/', op.Path.Split('/').Select(s => s.StartsWith("bulkId:", StringComparison.Ordinal) ? created[s[7..]] : s));
+            var segments = path.Trim('/').Split('/');
+            var rt = registry.FindByEndpoint(segments[0]) ?? throw ScimException.InvalidValue($"\"{op.Path}\" is not a resource path");
+            var data = Substitute(op.Data, created) as JsonObject;
+            switch (op.Method)
+            {
+                case "POST":
+                    if (segments.Length != 1) throw ScimException.InvalidValue("A POST path names a resource type endpoint, e.g. \"/Users\"");
+                    var c = await resources.CreateAsync(rt, data!, ct).ConfigureAwait(false);
+                    created[op.BulkId!] = c.Resource.Id;
+                    return Success(op, "201", c.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, c.Resource.Id));
+                case "PUT":
+                    var p = await resources.ReplaceAsync(rt, Id(segments, op), data!, op.Version, ct).ConfigureAwait(false);
+                    return Success(op, "200", p.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, p.Resource.Id));
+                case "PATCH":
+                    var r = await resources.PatchAsync(rt, Id(segments, op), PatchRequest.Read(data), op.Version, ct).ConfigureAwait(false);
+                    return Success(op, "200", r.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, r.Resource.Id));
+                default:
+                    var id = Id(segments, op);
+                    await resources.DeleteAsync(rt, id, op.Version, ct).ConfigureAwait(false);
+                    return Success(op, "204", null, ResourceRenderer.Location(baseUrl, rt, id));
+            }
+        }
+        catch (ScimException e)
+        {
+            return Failure(op, e);
+        }
+    }
+
+    private static string Id(string[] segments, Op op) =>
+        segments.Length == 2 ? segments[1] : throw ScimException.InvalidValue($"\"{op.Path}\" must name one resource, e.g. \"/Users/{{id}}\"");
+
+    private static JsonObject Success(Op op, string status, string? version, string location)
+    {
+        var o = new JsonObject { ["method"] = op.Method };
+        if (op.BulkId is not null) o["bulkId"] = op.BulkId;
+        if (version is not null) o["version"] = version;
+        o["location"] = location;
+        o["status"] = status;
+        return o;
+    }
+
+    private static JsonObject Failure(Op op, ScimException e)
+    {
+        var o = new JsonObject { ["method"] = op.Method };
+        if (op.BulkId is not null) o["bulkId"] = op.BulkId;
+        o["status"] = e.Status.ToString(CultureInfo.InvariantCulture);
+        o["response"] = ScimHttp.ErrorBody(e.Status, e.ScimType, e.Detail);
+        return o;
+    }
+
+    private static JsonObject Failure(JsonObject? raw, ScimException e)
+    {
+        var o = new JsonObject();
+        if (raw?["method"] is JsonValue m && m.TryGetValue<string>(out var ms)) o["method"] = ms;
+        if (raw?["bulkId"] is JsonValue b && b.TryGetValue<string>(out var bs)) o["bulkId"] = bs;
+        o["status"] = e.Status.ToString(CultureInfo.InvariantCulture);
+        o["response"] = ScimHttp.ErrorBody(e.Status, e.ScimType, e.Detail);
+        return o;
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.Json.Nodes;
+using ScimSync.Protocol.Messages;
+using ScimSync.Protocol.Schemas;
+
+namespace ScimSync.Server.Discovery;
+
+/// <summary>
+/// /ServiceProviderConfig, /ResourceTypes and /Schemas (RFC 7643 §5–7, RFC 7644 §4). Each figure here is
+/// the limit the server enforces, read from the same options object.
+/// </summary>
+public sealed class DiscoveryDocuments(SchemaRegistry registry, ScimServerOptions options)
+{
+    public JsonObject ServiceProviderConfig(string baseUrl) => new()
+    {
+        ["schemas"] = new JsonArray(ScimSchemaUris.ServiceProviderConfig),
+        ["documentationUri"] = "https://github.com/scimsync/scimsync/blob/main/docs/compliance.md",
+        ["patch"] = new JsonObject { ["supported"] = true },
+        ["bulk"] = new JsonObject
+        {
+            ["supported"] = true, ["maxOperations"] = options.BulkMaxOperations, ["maxPayloadSize"] = options.BulkMaxPayloadBytes,
+        },
+        ["filter"] = new JsonObject { ["supported"] = true, ["maxResults"] = options.MaxResults },
+        ["changePassword"] = new JsonObject { ["supported"] = true },
+        ["sort"] = new JsonObject { ["supported"] = true },
+        ["etag"] = new JsonObject { ["supported"] = true },
+        ["pagination"] = new JsonObject
+        {
+            ["cursor"] = true,
+            ["index"] = true,
+            ["defaultPaginationMethod"] = "index",
+            ["defaultPageSize"] = options.DefaultPageSize,
+            ["maxPageSize"] = options.MaxResults,
+            ["cursorTimeout"] = (int)options.CursorTimeout.TotalSeconds,
+        },
+        ["authenticationSchemes"] = new JsonArray(new JsonObject
+        {
+            ["type"] = "oauthbearertoken",
+            ["name"] = "OAuth Bearer Token",
+            ["description"] = "Authentication with a bearer token issued by `scimsync token create` (RFC 6750).",
+            ["specUri"] = "https://www.rfc-editor.org/info/rfc6750",
+            ["primary"] = true,
+        }),
+        ["meta"] = new JsonObject
+        {
+            ["resourceType"] = "ServiceProviderConfig",
+            ["location"] = baseUrl + "/ServiceProviderConfig",
+        },
+    };
+
+    public JsonObject ResourceType(ResourceTypeDefinition rt, string baseUrl) =>
+        SchemaJson.WriteResourceType(rt, baseUrl + "/ResourceTypes/" + rt.Id);
+
+    public JsonObject Schema(ScimSchema s, string baseUrl) => SchemaJson.WriteSchema(s, baseUrl + "/Schemas/" + s.Id);
+
+    public JsonObject List(IReadOnlyList<JsonObject> items) => new()
+    {
+        ["schemas"] = new JsonArray(ScimSchemaUris.ListResponse),
+        ["totalResults"] = items.Count,
+        ["itemsPerPage"] = items.Count,
+        ["startIndex"] = 1,
+        ["Resources"] = new JsonArray(items.Select(i => (JsonNode)i).ToArray()),
+    };
+
+    public IReadOnlyList<ScimSchema> PublishedSchemas => registry.Schemas;
+}

@@ -1,0 +1,80 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using ScimSync.Protocol.Errors;
+using ScimSync.Server.Http;
+using ScimSync.Server.Security;
+
+namespace ScimSync.Server.Hosting;
+
+/// <summary>
+/// Everything under /scim: the version check, bearer authentication, and the translation of every failure
+/// into a SCIM error body. Unexpected exceptions are logged with their stack trace and reach the client
+/// as a bare 500 with a correlation id: no stack traces or SQL leave the server.
+/// </summary>
+internal static partial class ScimMiddleware
+{
+    public static async Task HandleAsync(HttpContext ctx, RequestDelegate next, TokenService tokens, ScimServerOptions options, ILogger logger)
+    {
+        var path = ctx.Request.Path;
+        if (!path.StartsWithSegments("/scim", out var rest))
+        {
+            await next(ctx).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            var segments = rest.Value?.Trim('/').Split('/', 2) ?? [];
+            if (segments.Length == 0 || segments[0].Length == 0)
+                throw ScimException.NotFound("The SCIM root is /scim/v2");
+            if (!segments[0].Equals("v2", StringComparison.OrdinalIgnoreCase))
+                throw ScimException.BadRequest(ScimErrorType.InvalidVers, $"SCIM version \"{segments[0]}\" is not supported; this server speaks v2 at /scim/v2");
+
+            var auth = ctx.Request.Headers.Authorization.ToString();
+            if (!auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || auth.Length <= 7)
+            {
+                ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"scimsync\"";
+                throw new ScimException(401, null, "Authentication required: send Authorization: Bearer <token>");
+            }
+            var caller = await tokens.AuthenticateAsync(auth[7..].Trim(), ctx.RequestAborted).ConfigureAwait(false);
+            if (caller is null)
+            {
+                ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"scimsync\", error=\"invalid_token\"";
+                throw new ScimException(401, null, "The bearer token is not valid (unknown, revoked or expired)");
+            }
+            ctx.Items[ScimApi.CallerKey] = caller;
+            await next(ctx).ConfigureAwait(false);
+            if (!ctx.Response.HasStarted && ctx.Response.StatusCode is 404 or 405 && ctx.GetEndpoint() is null)
+            {
+                var detail = ctx.Response.StatusCode == 404
+                    ? $"No SCIM endpoint at {path}"
+                    : $"{ctx.Request.Method} is not supported on {path}";
+                await ScimHttp.WriteErrorAsync(ctx, ctx.Response.StatusCode, null, detail).ConfigureAwait(false);
+            }
+        }
+        catch (ScimException e)
+        {
+            await ScimHttp.WriteErrorAsync(ctx, e).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            await ScimHttp.WriteErrorAsync(ctx, 413, null, "The request body is larger than this server accepts").ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException e)
+        {
+            await ScimHttp.WriteErrorAsync(ctx, e.StatusCode, null, "The HTTP request is malformed").ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; there is nobody to answer.
+        }
+        catch (Exception e)
+        {
+            var id = ctx.TraceIdentifier;
+            LogUnexpected(logger, e, id, ctx.Request.Method, path.Value ?? "");
+            await ScimHttp.WriteErrorAsync(ctx, 500, null, $"Internal error (id {id}); the server log has details").ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unexpected failure {TraceId} on {Method} {Path}")]
+    private static partial void LogUnexpected(ILogger logger, Exception e, string traceId, string method, string path);
+}

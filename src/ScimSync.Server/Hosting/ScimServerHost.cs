@@ -1,0 +1,129 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using ScimSync.Protocol.Errors;
+using ScimSync.Protocol.Patching;
+using ScimSync.Protocol.Resources;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Server.Bulk;
+using ScimSync.Server.Discovery;
+using ScimSync.Server.Http;
+using ScimSync.Server.Querying;
+using ScimSync.Server.Resources;
+using ScimSync.Server.Security;
+using ScimSync.Store;
+using ScimSync.Store.Sqlite;
+
+namespace ScimSync.Server.Hosting;
+
+/// <summary>Builds the `scimsync serve` web application: services, limits, middleware and routes.</summary>
+public static class ScimServerHost
+{
+    public static WebApplication Build(ScimServerOptions options, string[]? args = null, Action<WebApplicationBuilder>? configure = null)
+    {
+        Directory.CreateDirectory(options.DataDirectory);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("ScimSync", LogLevel.Information);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = Math.Max(options.MaxRequestBodyBytes, options.BulkMaxPayloadBytes);
+            k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+        });
+        AddScimSync(builder.Services, options);
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        MapScimSync(app);
+        return app;
+    }
+
+    public static void AddScimSync(IServiceCollection services, ScimServerOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => SchemaRegistry.CreateDefault(options.SchemaDirectory ?? Path.Combine(options.DataDirectory, "schemas")));
+        services.AddSingleton<IResourceStore>(_ => new SqliteResourceStore(options.DatabasePath, options.Durability));
+        services.AddSingleton(sp => new ResourceShaper(sp.GetRequiredService<SchemaRegistry>()));
+        services.AddSingleton(sp => new ResourceProjector(sp.GetRequiredService<SchemaRegistry>()));
+        services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
+        services.AddSingleton<ResourceRenderer>();
+        services.AddSingleton<ResourceService>();
+        services.AddSingleton(sp => new CursorCodec(CursorCodec.LoadOrCreateKey(options.DataDirectory), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
+        services.AddSingleton<QueryService>();
+        services.AddSingleton<DiscoveryDocuments>();
+        services.AddSingleton<BulkProcessor>();
+        services.AddSingleton<ScimApi>();
+        services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
+    }
+
+    public static void MapScimSync(WebApplication app)
+    {
+        var store = app.Services.GetRequiredService<IResourceStore>();
+        store.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+        var options = app.Services.GetRequiredService<ScimServerOptions>();
+        var tokens = app.Services.GetRequiredService<TokenService>();
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server");
+
+        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, logger));
+        app.UseRouting();
+
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+
+        var api = app.Services.GetRequiredService<ScimApi>();
+        var docs = app.Services.GetRequiredService<DiscoveryDocuments>();
+        var bulk = app.Services.GetRequiredService<BulkProcessor>();
+        var registry = app.Services.GetRequiredService<SchemaRegistry>();
+        var g = app.MapGroup("/scim/v2");
+
+        g.MapGet("/ServiceProviderConfig", ctx => Discovery(ctx, options, c => docs.ServiceProviderConfig(c)));
+        g.MapGet("/ResourceTypes", ctx => Discovery(ctx, options, c => docs.List(registry.ResourceTypes.Select(r => docs.ResourceType(r, c)).ToArray())));
+        g.MapGet("/ResourceTypes/{id}", (HttpContext ctx, string id) => Discovery(ctx, options, c =>
+            docs.ResourceType(registry.ResourceTypes.FirstOrDefault(r => r.Id.Equals(id, StringComparison.OrdinalIgnoreCase))
+                ?? throw ScimException.NotFound($"No resource type \"{id}\""), c)));
+        g.MapGet("/Schemas", ctx => Discovery(ctx, options, c => docs.List(docs.PublishedSchemas.Select(s => docs.Schema(s, c)).ToArray())));
+        g.MapGet("/Schemas/{id}", (HttpContext ctx, string id) => Discovery(ctx, options, c =>
+            docs.Schema(registry.FindSchema(id) ?? throw ScimException.NotFound($"No schema \"{id}\""), c)));
+
+        g.MapPost("/Bulk", async ctx =>
+        {
+            if (!ScimApi.Caller(ctx).Has(Scopes.Write)) throw new ScimException(403, null, "This token lacks the \"scim:write\" scope");
+            if (ctx.Request.ContentLength > options.BulkMaxPayloadBytes)
+                throw ScimException.TooLarge($"The bulk request is {ctx.Request.ContentLength} bytes; maxPayloadSize is {options.BulkMaxPayloadBytes}");
+            var body = await ReadBounded(ctx, options.BulkMaxPayloadBytes).ConfigureAwait(false);
+            var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), ctx.RequestAborted).ConfigureAwait(false);
+            await ScimHttp.WriteNodeAsync(ctx, 200, result).ConfigureAwait(false);
+        });
+
+        g.MapGet("/", api.RootList);
+        g.MapPost("/.search", api.RootSearch);
+        g.MapMethods("/Me", ["GET", "PUT", "PATCH", "DELETE", "POST"], api.Me);
+        g.MapGet("/{endpoint}", (HttpContext ctx, string endpoint) => api.List(ctx, endpoint));
+        g.MapPost("/{endpoint}", (HttpContext ctx, string endpoint) => api.Create(ctx, endpoint));
+        g.MapPost("/{endpoint}/.search", (HttpContext ctx, string endpoint) => api.Search(ctx, endpoint));
+        g.MapGet("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Get(ctx, endpoint, id));
+        g.MapPut("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Replace(ctx, endpoint, id));
+        g.MapPatch("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Patch(ctx, endpoint, id));
+        g.MapDelete("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Delete(ctx, endpoint, id));
+    }
+
+    private static async Task<System.Text.Json.Nodes.JsonObject> ReadBounded(HttpContext ctx, long limit)
+    {
+        var feature = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>();
+        if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit;
+        return await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>Discovery endpoints ignore query parameters, but a filter there gets 403 (RFC 7644 §4).</summary>
+    private static Task Discovery(HttpContext ctx, ScimServerOptions options, Func<string, System.Text.Json.Nodes.JsonObject> build)
+    {
+        if (!ScimApi.Caller(ctx).Has(Scopes.Read)) throw new ScimException(403, null, "This token lacks the \"scim:read\" scope");
+        if (ctx.Request.Query.ContainsKey("filter"))
+            throw new ScimException(403, null, "Discovery endpoints do not support filtering");
+        return ScimHttp.WriteNodeAsync(ctx, 200, build(ScimHttp.BaseUrl(ctx, options)));
+    }
+}

@@ -1,0 +1,130 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ScimSync.Protocol.Resources;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Resources;
+
+namespace ScimSync.Server.Resources;
+
+/// <summary>
+/// Writes stored resources as SCIM JSON. The default representation is spliced from the stored document
+/// without parsing it (the store keeps exactly the client-visible attributes); any other selection goes
+/// through the projector.
+/// </summary>
+public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector projector)
+{
+    private readonly bool _hasRequestOnly = registry.Schemas.Any(s => s.Attributes.Any(a => a.Returned == Returned.Request));
+
+    public static string FormatTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    public static string Location(string baseUrl, ResourceTypeDefinition rt, string id) => baseUrl + rt.Endpoint + "/" + id;
+
+    public void Write(Utf8JsonWriter w, StoredResource r, ResourceTypeDefinition rt, string baseUrl, AttributeSelection selection, IReadOnlySet<string>? requested = null)
+    {
+        if (selection.IsDefault && (requested is null || !_hasRequestOnly))
+        {
+            w.WriteRawValue(Splice(r, rt, baseUrl), skipInputValidation: true);
+            return;
+        }
+        var projected = projector.Project(ToFull(r, rt, baseUrl), rt, selection, requested);
+        projected.WriteTo(w);
+    }
+
+    /// <summary>The full representation (everything but writeOnly values), for projection and evaluation.</summary>
+    public JsonObject ToFull(StoredResource r, ResourceTypeDefinition rt, string baseUrl)
+    {
+        var o = JsonNode.Parse(r.Data)!.AsObject();
+        o["id"] = r.Id;
+        if (r.Members is { Count: > 0 } members) o["members"] = MembersNode(members, baseUrl);
+        if (r.Groups is { Count: > 0 } groups) o["groups"] = GroupsNode(groups, baseUrl);
+        o["meta"] = new JsonObject
+        {
+            ["resourceType"] = rt.Name,
+            ["created"] = FormatTime(r.Created),
+            ["lastModified"] = FormatTime(r.LastModified),
+            ["location"] = Location(baseUrl, rt, r.Id),
+            ["version"] = r.ETag,
+        };
+        return o;
+    }
+
+    private static JsonArray MembersNode(IReadOnlyList<MemberRef> members, string baseUrl)
+    {
+        var arr = new JsonArray();
+        foreach (var m in members)
+        {
+            var o = new JsonObject { ["value"] = m.Value, ["$ref"] = $"{baseUrl}/{m.Type}s/{m.Value}", ["type"] = m.Type };
+            if (m.Display is not null) o["display"] = m.Display;
+            arr.Add(o);
+        }
+        return arr;
+    }
+
+    private static JsonArray GroupsNode(IReadOnlyList<GroupRef> groups, string baseUrl)
+    {
+        var arr = new JsonArray();
+        foreach (var g in groups)
+        {
+            var o = new JsonObject { ["value"] = g.Value, ["$ref"] = $"{baseUrl}/Groups/{g.Value}", ["type"] = "direct" };
+            if (g.Display is not null) o["display"] = g.Display;
+            arr.Add(o);
+        }
+        return arr;
+    }
+
+    private static byte[] Splice(StoredResource r, ResourceTypeDefinition rt, string baseUrl)
+    {
+        var tail = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(tail))
+        {
+            w.WriteStartObject();
+            w.WriteString("id"u8, r.Id);
+            if (r.Members is { Count: > 0 } members)
+            {
+                w.WriteStartArray("members"u8);
+                foreach (var m in members)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("value"u8, m.Value);
+                    w.WriteString("$ref"u8, $"{baseUrl}/{m.Type}s/{m.Value}");
+                    w.WriteString("type"u8, m.Type);
+                    if (m.Display is not null) w.WriteString("display"u8, m.Display);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            if (r.Groups is { Count: > 0 } groups)
+            {
+                w.WriteStartArray("groups"u8);
+                foreach (var g in groups)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("value"u8, g.Value);
+                    w.WriteString("$ref"u8, $"{baseUrl}/Groups/{g.Value}");
+                    w.WriteString("type"u8, "direct"u8);
+                    if (g.Display is not null) w.WriteString("display"u8, g.Display);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteStartObject("meta"u8);
+            w.WriteString("resourceType"u8, rt.Name);
+            w.WriteString("created"u8, FormatTime(r.Created));
+            w.WriteString("lastModified"u8, FormatTime(r.LastModified));
+            w.WriteString("location"u8, Location(baseUrl, rt, r.Id));
+            w.WriteString("version"u8, r.ETag);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        // data is "{...}" with at least "schemas"; drop its closing brace and the tail's opening one.
+        var dataLength = Encoding.UTF8.GetByteCount(r.Data);
+        var result = new byte[dataLength - 1 + 1 + tail.WrittenCount - 1];
+        Encoding.UTF8.GetBytes(r.Data, result);
+        result[dataLength - 1] = (byte)',';
+        tail.WrittenSpan[1..].CopyTo(result.AsSpan(dataLength));
+        return result;
+    }
+}

@@ -1,0 +1,233 @@
+using System.Text.Json.Nodes;
+using ScimSync.Protocol.Errors;
+using ScimSync.Protocol.Patching;
+using ScimSync.Protocol.Resources;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Server.Security;
+using ScimSync.Store;
+using ScimSync.Store.Resources;
+
+namespace ScimSync.Server.Resources;
+
+/// <summary>
+/// The write rules of RFC 7644 §3.3–3.6 over the storage port: one transaction per request, uniqueness,
+/// mutability, preconditions, membership and passwords. It does not know which database it runs on.
+/// </summary>
+public sealed class ResourceService(IResourceStore store, ResourceShaper shaper, PatchEngine patcher, TimeProvider time)
+{
+    public SchemaRegistry Registry => shaper.Registry;
+
+    private DateTimeOffset Now()
+    {
+        // Millisecond precision: meta.lastModified is shown with milliseconds, and a client that filters
+        // on "lastModified gt <value it saw>" must not see the same resource again.
+        var t = time.GetUtcNow();
+        return new DateTimeOffset(t.UtcTicks - t.UtcTicks % TimeSpan.TicksPerMillisecond, TimeSpan.Zero);
+    }
+
+    public async Task<WriteResult> CreateAsync(ResourceTypeDefinition rt, JsonObject body, CancellationToken ct)
+    {
+        var data = shaper.ReadResource(body, rt);
+        var requested = TopLevelNames(data);
+        shaper.CheckInvariants(data, rt);
+        var password = TakePassword(data);
+        var members = TakeMembers(data);
+        var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
+        var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
+        await CheckUniquenessAsync(tx, rt, data, null, ct).ConfigureAwait(false);
+        var id = Guid.CreateVersion7().ToString();
+        var stored = await tx.InsertAsync(rt, id, data, memberRefs, passwordHash, Now(), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
+    }
+
+    public async Task<WriteResult> ReplaceAsync(ResourceTypeDefinition rt, string id, JsonObject body, string? ifMatch, CancellationToken ct)
+    {
+        var data = shaper.ReadResource(body, rt);
+        var requested = TopLevelNames(data);
+        var password = TakePassword(data);
+        var members = TakeMembers(data);
+        var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
+        var existing = await tx.FindAsync(rt, id, new LoadOptions(Members: true, Groups: false), ct).ConfigureAwait(false)
+            ?? throw ScimException.NotFound($"{rt.Name} {id} not found");
+        CheckIfMatch(existing, ifMatch);
+        var existingData = JsonNode.Parse(existing.Data)!.AsObject();
+        shaper.MergeImmutable(data, existingData, rt);
+        data = shaper.Normalize(data, rt);
+        shaper.CheckInvariants(data, rt);
+        await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
+        // PUT replaces the member list too; a PUT without "members" leaves the group empty (RFC 7644 §3.5.1).
+        IReadOnlyList<MemberRef>? memberRefs = rt.Name == "Group"
+            ? await ResolveMembersAsync(tx, members ?? [], existing.Members, ct).ConfigureAwait(false)
+            : null;
+        var membersSame = memberRefs is null || SameMembers(memberRefs, existing.Members ?? []);
+        if (JsonNode.DeepEquals(data, existingData) && membersSame && passwordHash is null)
+            return new WriteResult(existing, false, requested);
+        var updated = await tx.UpdateAsync(existing, data, membersSame ? null : memberRefs, passwordHash, Now(), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new WriteResult(updated with { Members = memberRefs ?? existing.Members }, true, requested);
+    }
+
+    public async Task<WriteResult> PatchAsync(ResourceTypeDefinition rt, string id, PatchRequest request, string? ifMatch, CancellationToken ct)
+    {
+        var plan = rt.Name == "Group" ? MemberPatchPlan.For(request) : new MemberPatchPlan(request.Operations, [], false);
+        await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
+        var existing = await tx.FindAsync(rt, id, new LoadOptions(Members: plan.RequiresFullMembers, Groups: false), ct).ConfigureAwait(false)
+            ?? throw ScimException.NotFound($"{rt.Name} {id} not found");
+        CheckIfMatch(existing, ifMatch);
+        var existingData = JsonNode.Parse(existing.Data)!.AsObject();
+
+        var working = existingData;
+        if (plan.RequiresFullMembers && existing.Members is { Count: > 0 } current)
+        {
+            working = (JsonObject)existingData.DeepClone();
+            working["members"] = new JsonArray(current.Select(m => (JsonNode)MemberNode(m)).ToArray());
+        }
+        var result = plan.Others.Count > 0
+            ? patcher.Apply(working, rt, new PatchRequest(plan.Others))
+            : new PatchResult(working, false, []);
+        var data = result.Resource;
+        var password = TakePassword(data);
+        var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+
+        var membersChanged = false;
+        IReadOnlyList<MemberRef>? fullMembers = null;
+        if (plan.RequiresFullMembers && rt.Name == "Group")
+        {
+            var requestedMembers = TakeMembers(data) ?? [];
+            fullMembers = await ResolveMembersAsync(tx, requestedMembers, existing.Members, ct).ConfigureAwait(false);
+            membersChanged = !SameMembers(fullMembers, existing.Members ?? []);
+        }
+        foreach (var step in plan.Steps)
+        {
+            switch (step)
+            {
+                case ClearMembers:
+                    membersChanged |= await tx.ClearMembersAsync(existing, ct).ConfigureAwait(false) > 0;
+                    break;
+                case RemoveMembers r:
+                    membersChanged |= await tx.RemoveMembersAsync(existing, r.Ids, ct).ConfigureAwait(false) > 0;
+                    break;
+                case AddMembers a:
+                    var refs = await ResolveMembersAsync(tx, a.Members, null, ct).ConfigureAwait(false);
+                    membersChanged |= await tx.AddMembersAsync(existing, refs, ct).ConfigureAwait(false) > 0;
+                    break;
+            }
+        }
+
+        var dataChanged = !JsonNode.DeepEquals(data, existingData);
+        if (!dataChanged && !membersChanged && passwordHash is null)
+            return new WriteResult(existing, false);
+        if (dataChanged) await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
+        var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, Now(), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new WriteResult(updated with { Members = null }, true);
+    }
+
+    public async Task DeleteAsync(ResourceTypeDefinition rt, string id, string? ifMatch, CancellationToken ct)
+    {
+        await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
+        var existing = await tx.FindAsync(rt, id, LoadOptions.None, ct).ConfigureAwait(false)
+            ?? throw ScimException.NotFound($"{rt.Name} {id} not found");
+        CheckIfMatch(existing, ifMatch);
+        await tx.DeleteAsync(existing, Now(), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// RFC 7644 §3.14 with RFC 7232 weak comparison: "*" matches any current version; a list matches
+    /// when one entry matches.
+    /// </summary>
+    public static void CheckIfMatch(StoredResource existing, string? ifMatch)
+    {
+        if (string.IsNullOrWhiteSpace(ifMatch)) return;
+        if (!ETagMatches(existing.ETag, ifMatch))
+            throw ScimException.PreconditionFailed($"The resource has version {existing.ETag}, not {ifMatch.Trim()}");
+    }
+
+    public static bool ETagMatches(string current, string header)
+    {
+        foreach (var raw in header.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (raw == "*") return true;
+            if (Opaque(raw) == Opaque(current)) return true;
+        }
+        return false;
+    }
+
+    private static string Opaque(string tag) => tag.StartsWith("W/", StringComparison.Ordinal) ? tag[2..] : tag;
+
+    private static IReadOnlySet<string> TopLevelNames(JsonObject data) => data.Select(kv => kv.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+
+    private static string? TakePassword(JsonObject data)
+    {
+        if (data["password"] is not JsonValue v) return null;
+        data.Remove("password");
+        return v.GetValue<string>();
+    }
+
+    private static IReadOnlyList<RequestedMember>? TakeMembers(JsonObject data)
+    {
+        if (!data.ContainsKey("members")) return null;
+        var node = data["members"];
+        data.Remove("members");
+        return MemberPatchPlan.ParseMembers(node);
+    }
+
+    private static JsonObject MemberNode(MemberRef m)
+    {
+        var o = new JsonObject { ["value"] = m.Value, ["type"] = m.Type };
+        if (m.Display is not null) o["display"] = m.Display;
+        return o;
+    }
+
+    /// <summary>
+    /// Every member must be an existing User or Group; its type is taken from the store, not from the
+    /// client. Members already in the group keep the display they were added with.
+    /// </summary>
+    private static async Task<IReadOnlyList<MemberRef>> ResolveMembersAsync(IWriteSession tx, IReadOnlyList<RequestedMember> members, IReadOnlyList<MemberRef>? existing, CancellationToken ct)
+    {
+        var known = existing?.ToDictionary(m => m.Value, StringComparer.Ordinal) ?? [];
+        var result = new List<MemberRef>(members.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in members)
+        {
+            if (!seen.Add(m.Value)) continue;
+            if (known.TryGetValue(m.Value, out var current))
+            {
+                result.Add(current with { Display = m.Display ?? current.Display });
+                continue;
+            }
+            var type = await tx.FindResourceTypeAsync(m.Value, ct).ConfigureAwait(false)
+                ?? throw ScimException.InvalidValue($"Member \"{m.Value}\" does not exist");
+            if (m.Type is not null && !m.Type.Equals(type, StringComparison.OrdinalIgnoreCase))
+                throw ScimException.InvalidValue($"Member \"{m.Value}\" is a {type}, not a {m.Type}");
+            result.Add(new MemberRef(m.Value, type, m.Display));
+        }
+        return result;
+    }
+
+    private static bool SameMembers(IReadOnlyList<MemberRef> a, IReadOnlyList<MemberRef> b) =>
+        a.Count == b.Count && a.OrderBy(m => m.Value, StringComparer.Ordinal).SequenceEqual(b.OrderBy(m => m.Value, StringComparer.Ordinal));
+
+    /// <summary>Attributes other than userName marked uniqueness=server or global (operator extensions).</summary>
+    private async Task CheckUniquenessAsync(IWriteSession tx, ResourceTypeDefinition rt, JsonObject data, string? exceptId, CancellationToken ct)
+    {
+        foreach (var (schema, urn) in shaper.SchemasOf(rt))
+        {
+            var container = ResourceShaper.Container(data, urn, create: false);
+            if (container is null) continue;
+            foreach (var attr in schema.Attributes)
+            {
+                if (attr.Uniqueness == Uniqueness.None || attr.MultiValued || attr.IsComplex) continue;
+                if (urn is null && attr.Name == "userName" && rt.Name == "User") continue; // a unique index enforces it
+                if (container[attr.Name] is not JsonValue v || !v.TryGetValue<string>(out var s)) continue;
+                var resolved = new ResolvedAttribute(schema, urn, attr, null);
+                if (await tx.ValueTakenAsync(rt, resolved, s, exceptId, ct).ConfigureAwait(false))
+                    throw ScimException.Uniqueness($"{resolved.CanonicalPath} \"{s}\" is already taken");
+            }
+        }
+    }
+}

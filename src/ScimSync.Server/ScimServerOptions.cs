@@ -1,0 +1,38 @@
+namespace ScimSync.Server;
+
+/// <summary>Server limits and settings; every limit is advertised in ServiceProviderConfig.</summary>
+public sealed record ScimServerOptions
+{
+    /// <summary>Directory holding scimsync.db (created if missing).</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>A bearer token accepted with every scope (from SCIMSYNC_ADMIN_TOKEN).</summary>
+    public string? AdminToken { get; init; }
+
+    /// <summary>When set, used for meta.location and $ref instead of the request's scheme and host.</summary>
+    public string? PublicBaseUrl { get; init; }
+
+    /// <summary>Largest page a list or search returns (filter.maxResults, pagination.maxPageSize).</summary>
+    public int MaxResults { get; init; } = 1000;
+
+    /// <summary>Page size when the client gives no count.</summary>
+    public int DefaultPageSize { get; init; } = 100;
+
+    public int BulkMaxOperations { get; init; } = 1000;
+
+    public int BulkMaxPayloadBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Largest request body outside /Bulk (a group PUT with 100,000 members is about 7 MB).</summary>
+    public long MaxRequestBodyBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>How long a cursor stays valid, at least (RFC 9865 cursorTimeout).</summary>
+    public TimeSpan CursorTimeout { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>SQLite synchronous pragma: NORMAL or FULL (see SqliteResourceStore).</summary>
+    public string Durability { get; init; } = "NORMAL";
+
+    /// <summary>Directory of operator schema extension files (default: DataDirectory/schemas).</summary>
+    public string? SchemaDirectory { get; init; }
+
+    public string DatabasePath => Path.Combine(DataDirectory, "scimsync.db");
+}
