@@ -16,6 +16,9 @@ internal sealed class SqliteWriteSession : IWriteSession
     private readonly SqliteConnection _c;
     private SqliteTransaction? _tx;
 
+    // Stored text stays readable (no \u escapes for non-ASCII); it is never embedded in HTML.
+    private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public SqliteWriteSession(SqliteConnectionPool.WriterLease lease)
     {
         _lease = lease;
@@ -96,7 +99,7 @@ internal sealed class SqliteWriteSession : IWriteSession
 
     public Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
-        var json = data.ToJsonString();
+        var json = data.ToJsonString(JsonOptions);
         var cols = Columns(rt, data);
         using var cmd = Command("""
             INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data)
@@ -125,7 +128,7 @@ internal sealed class SqliteWriteSession : IWriteSession
 
     public Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
-        var json = data.ToJsonString();
+        var json = data.ToJsonString(JsonOptions);
         var cols = Columns(existing.ResourceType, data);
         using var cmd = Command("""
             UPDATE resources SET user_name_key = @unk, user_name_fold = @unf, external_id = @ext, display_name_fold = @dn,

@@ -159,7 +159,8 @@ public static class FilterBinder
                 case AttributeType.DateTime:
                 {
                     if (IsSubstring(op)) throw NotDefined(written, "dateTime", path);
-                    if (value.Kind != FilterValueKind.String || !XsdDateTime.TryParse(value.Text, out var instant))
+                    // Same parser as write-time validation and the evaluator: one definition of a dateTime.
+                    if (value.Kind != FilterValueKind.String || !ValueCoercer.TryParseDateTime(value.Text ?? "", out var instant))
                         throw Mismatch(path, target.Type, "a date and time in double quotes, such as \"2011-05-13T04:42:34Z\"", value);
                     return new BoundValue(AttributeType.DateTime, value.Text, 0, false, instant);
                 }

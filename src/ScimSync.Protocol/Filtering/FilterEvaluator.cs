@@ -99,8 +99,10 @@ public static class FilterEvaluator
                 if (!TryGetString(value, out var s)) return false;
                 return CompareText(expected.CaseExact ? s : ScimText.Fold(s), op, expected.Text ?? "");
             case AttributeType.DateTime:
+                // The parser that validated the value on write and that SQL's scim_instant uses, so that
+                // memory and the stores agree on which values are dates.
                 return TryGetString(value, out var text)
-                    && XsdDateTime.TryParse(text, out var instant)
+                    && ValueCoercer.TryParseDateTime(text, out var instant)
                     && Ordered(instant.CompareTo(expected.Instant), op);
             case AttributeType.Boolean:
             {

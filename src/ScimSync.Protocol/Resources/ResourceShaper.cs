@@ -101,8 +101,13 @@ public sealed class ResourceShaper(SchemaRegistry registry)
             if (!seen.Add(urn))
                 throw ScimException.InvalidValue($"\"schemas\" lists \"{urn}\" twice");
             if (urn.Equals(rt.Schema, StringComparison.OrdinalIgnoreCase)) hasCore = true;
-            else if (!rt.IsExtension(urn))
+            else if (!rt.IsExtension(urn) && body.Any(kv => kv.Key.Equals(urn, StringComparison.OrdinalIgnoreCase)))
                 throw ScimException.InvalidValue($"\"{urn}\" is not a schema of resource type {rt.Name}");
+            // An unknown URN with no data under it is ignored: Entra ID lists
+            // "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group" on every group it
+            // creates. "schemas" is recomputed from the data anyway, so nothing is lost.
+            else if (!rt.IsExtension(urn) && !urn.Contains(':', StringComparison.Ordinal))
+                throw ScimException.InvalidValue($"\"{urn}\" is not a schema URI");
         }
         if (!hasCore) throw ScimException.InvalidValue($"\"schemas\" must include \"{rt.Schema}\"");
     }

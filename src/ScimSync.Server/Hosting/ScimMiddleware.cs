@@ -43,7 +43,7 @@ internal static partial class ScimMiddleware
             }
             ctx.Items[ScimApi.CallerKey] = caller;
             await next(ctx).ConfigureAwait(false);
-            if (!ctx.Response.HasStarted && ctx.Response.StatusCode is 404 or 405 && ctx.GetEndpoint() is null)
+            if (!ctx.Response.HasStarted && ctx.Response.StatusCode is 404 or 405 && ctx.Response.ContentType is null)
             {
                 var detail = ctx.Response.StatusCode == 404
                     ? $"No SCIM endpoint at {path}"

@@ -50,7 +50,7 @@ public static class ScimHttp
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = MediaType;
-        var writer = new Utf8JsonWriter(ctx.Response.BodyWriter, new JsonWriterOptions { SkipValidation = true });
+        var writer = new Utf8JsonWriter(ctx.Response.BodyWriter, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         await using (writer.ConfigureAwait(false))
         {
             write(writer);

@@ -72,6 +72,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
 
     public async Task<WriteResult> PatchAsync(ResourceTypeDefinition rt, string id, PatchRequest request, string? ifMatch, CancellationToken ct)
     {
+        request = WithoutEchoedId(request, id);
         var plan = rt.Name == "Group" ? MemberPatchPlan.For(request) : new MemberPatchPlan(request.Operations, [], false);
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var existing = await tx.FindAsync(rt, id, new LoadOptions(Members: plan.RequiresFullMembers, Groups: false), ct).ConfigureAwait(false)
@@ -134,6 +135,34 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         CheckIfMatch(existing, ifMatch);
         await tx.DeleteAsync(existing, Now(), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Okta sends the resource's own id inside a path-less replace ({"op":"replace","value":{"id":"…",
+    /// "displayName":"…"}}). Repeating the current id changes nothing, so it is dropped rather than
+    /// rejected as a change to a readOnly attribute; a different id still is.
+    /// </summary>
+    private static PatchRequest WithoutEchoedId(PatchRequest request, string id)
+    {
+        if (!request.Operations.Any(o => o.Path is null && o.Value is JsonObject v && v.Any(kv => kv.Key.Equals("id", StringComparison.OrdinalIgnoreCase))))
+            return request;
+        var ops = new List<PatchOperation>();
+        foreach (var op in request.Operations)
+        {
+            if (op.Path is null && op.Value is JsonObject v)
+            {
+                var key = v.FirstOrDefault(kv => kv.Key.Equals("id", StringComparison.OrdinalIgnoreCase));
+                if (key.Key is not null && key.Value is JsonValue idValue && idValue.TryGetValue<string>(out var s) && s == id)
+                {
+                    var rest = (JsonObject)v.DeepClone();
+                    rest.Remove(key.Key);
+                    if (rest.Count > 0) ops.Add(op with { Value = rest });
+                    continue;
+                }
+            }
+            ops.Add(op);
+        }
+        return new PatchRequest(ops);
     }
 
     /// <summary>
