@@ -1,1 +1,155 @@
-Console.WriteLine("bench: see bench/README");
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using ScimSync.Bench;
+
+// Usage (see docs/benchmarks.md):
+//   dotnet build src/ScimSync.Cli -c Release && dotnet run --project bench/ScimSync.Bench -c Release -- \
+//     [--users 100000] [--groups 1000] [--big-group 50000] [--connections 32] [--seconds 30] [--out FILE]
+// Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
+var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
+    .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
+int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
+var users = Opt("users", 100_000);
+var groups = Opt("groups", 1_000);
+var bigGroup = Math.Min(Opt("big-group", 50_000), users);
+var connections = Opt("connections", 32);
+var seconds = Opt("seconds", 30);
+var root = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+var cli = opts.GetValueOrDefault("cli") ?? Path.Combine(root, "src/ScimSync.Cli/bin/Release/net10.0/scimsync.dll");
+if (!File.Exists(cli)) { Console.Error.WriteLine($"build the CLI first: dotnet build src/ScimSync.Cli -c Release ({cli} missing)"); return 2; }
+var lua = Path.Combine(AppContext.BaseDirectory, "lua");
+const string token = "bench-token";
+var work = Path.Combine(Path.GetTempPath(), "scimsync-bench-" + Guid.NewGuid().ToString("N")[..8]);
+var dataDir = Path.Combine(work, "data");
+Directory.CreateDirectory(work);
+
+await using var server = await ServerProcess.StartAsync(cli, dataDir, token);
+using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 })
+{
+    BaseAddress = new Uri(server.BaseUri, "scim/v2/"),
+    Timeout = TimeSpan.FromMinutes(5),
+};
+http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+static StringContent Json(string s) => new(s, Encoding.UTF8, "application/scim+json");
+var rows = new List<string>();
+var notes = new List<string>();
+void Row(string name, long requests, string concurrency, double rate, double p50, double p99, long errors) =>
+    rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {name} | {requests:N0} | {concurrency} | {rate:F0} | {p50:F2} | {p99:F2} | {errors} |"));
+
+// 1. Create users over HTTP (wrk, each of 2 threads creates half, then stops).
+var create = await Wrk.RunAsync("create users", server.BaseUri, Path.Combine(lua, "create.lua"),
+    [token, ((users + 1) / 2).ToString(CultureInfo.InvariantCulture)], connections, TimeSpan.FromMinutes(10));
+Row($"POST /Users (create {users:N0})", create.Requests, $"{connections} conns", create.Rate, create.P50, create.P99, create.Errors);
+Console.WriteLine($"create: {create.Rate:F0}/s, {create.Errors} errors");
+
+// 2. Walk every user with count=1000: by cursor (collecting ids and userNames) and by index.
+var ids = new List<string>();
+var names = new List<string>();
+var t = Stopwatch.StartNew();
+string? next = "";
+while (next is not null)
+{
+    using var resp = await http.GetAsync($"Users?count=1000&cursor={next}&attributes=userName");
+    var json = JsonNode.Parse(await resp.Content.ReadAsStreamAsync())!;
+    foreach (var r in json["Resources"]!.AsArray()) { ids.Add(r!["id"]!.GetValue<string>()); names.Add(r["userName"]!.GetValue<string>()); }
+    next = json["nextCursor"]?.GetValue<string>();
+}
+var cursorWalkIdsOnly = t.Elapsed;
+async Task<(TimeSpan, int)> Walk(bool cursor)
+{
+    var sw = Stopwatch.StartNew();
+    var seen = 0;
+    string? cur = "";
+    var start = 1;
+    while (true)
+    {
+        using var resp = await http.GetAsync(cursor ? $"Users?count=1000&cursor={cur}" : $"Users?count=1000&startIndex={start}");
+        var json = JsonNode.Parse(await resp.Content.ReadAsStreamAsync())!;
+        var page = json["Resources"]?.AsArray().Count ?? 0;
+        seen += page;
+        if (cursor) { cur = json["nextCursor"]?.GetValue<string>(); if (cur is null) break; }
+        else { if (page == 0 || seen >= json["totalResults"]!.GetValue<int>()) break; start += page; }
+    }
+    return (sw.Elapsed, seen);
+}
+var (cursorWalk, cursorSeen) = await Walk(cursor: true);
+var (indexWalk, indexSeen) = await Walk(cursor: false);
+Console.WriteLine($"walk: cursor {cursorWalk.TotalSeconds:F2}s ({cursorSeen}), index {indexWalk.TotalSeconds:F2}s ({indexSeen})");
+
+// 3. Groups: groups-1 with 10 members each, and one filled to bigGroup members by PATCH batches of 1,000.
+t.Restart();
+var groupIds = new string[groups];
+await Parallel.ForEachAsync(Enumerable.Range(0, groups), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (g, ct) =>
+{
+    var members = g == 0 ? "" : string.Join(',', Enumerable.Range(0, 10).Select(k => $$"""{"value":"{{ids[(g * 10 + k) % ids.Count]}}"}"""));
+    using var resp = await http.PostAsync("Groups", Json($$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"group-{{g:D4}}","members":[{{members}}]}"""), ct);
+    if (resp.StatusCode != HttpStatusCode.Created) throw new InvalidOperationException($"group create failed: {(int)resp.StatusCode}");
+    using var doc = System.Text.Json.JsonDocument.Parse(await resp.Content.ReadAsStreamAsync(ct));
+    groupIds[g] = doc.RootElement.GetProperty("id").GetString()!;
+});
+for (var start = 0; start < bigGroup; start += 1000)
+{
+    var batch = string.Join(',', Enumerable.Range(start, Math.Min(1000, bigGroup - start)).Select(k => $$"""{"value":"{{ids[k]}}"}"""));
+    using var resp = await http.PatchAsync($"Groups/{groupIds[0]}", Json($$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{{batch}}]}]}"""));
+    if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"filling the big group failed: {(int)resp.StatusCode}");
+}
+notes.Add($"Setting up {groups:N0} groups and filling one to {bigGroup:N0} members (PATCH batches of 1,000) took {t.Elapsed.TotalSeconds:F1} s.");
+
+// 4. GET by id and 5. filter by userName, random keys, wrk for a fixed duration.
+var getPaths = Path.Combine(work, "get-paths.txt");
+await File.WriteAllLinesAsync(getPaths, ids.Select(id => "/scim/v2/Users/" + id));
+var get = await Wrk.RunAsync("get", server.BaseUri, Path.Combine(lua, "paths.lua"), [token, getPaths], connections, TimeSpan.FromSeconds(seconds));
+Row("GET /Users/{id}", get.Requests, $"{connections} conns", get.Rate, get.P50, get.P99, get.Errors);
+Console.WriteLine($"get: {get.Rate:F0}/s p99 {get.P99:F2} ms");
+var filterPaths = Path.Combine(work, "filter-paths.txt");
+await File.WriteAllLinesAsync(filterPaths, names.Select(n => "/scim/v2/Users?filter=" + Uri.EscapeDataString($"userName eq \"{n.ToUpperInvariant()}\"")));
+var filter = await Wrk.RunAsync("filter", server.BaseUri, Path.Combine(lua, "paths.lua"), [token, filterPaths], connections, TimeSpan.FromSeconds(seconds));
+Row("GET /Users?filter=userName eq \"…\"", filter.Requests, $"{connections} conns", filter.Rate, filter.P50, filter.P99, filter.Errors);
+Console.WriteLine($"filter: {filter.Rate:F0}/s p99 {filter.P99:F2} ms");
+
+// 6. One member added to / removed from the big group, one request at a time.
+var patchOps = Math.Min(500, ids.Count - bigGroup);
+async Task<double[]> Sequential(Func<int, string> body)
+{
+    var lat = new double[patchOps];
+    for (var i = 0; i < patchOps; i++)
+    {
+        var s = Stopwatch.GetTimestamp();
+        using var resp = await http.PatchAsync($"Groups/{groupIds[0]}", Json(body(i)));
+        lat[i] = Stopwatch.GetElapsedTime(s).TotalMilliseconds;
+        if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"PATCH failed: {(int)resp.StatusCode}");
+    }
+    return lat.Order().ToArray();
+}
+if (patchOps > 0)
+{
+    var add = await Sequential(i => $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"{{ids[bigGroup + i]}}"}]}]}""");
+    Row($"PATCH add 1 member to the {bigGroup:N0}-member group", patchOps, "1", 1000 / add.Average(), add[patchOps / 2], add[(int)(patchOps * 0.99)], 0);
+    var remove = await Sequential(i => $$"""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"{{ids[bigGroup + i]}}\"]"}]}""");
+    Row($"PATCH remove 1 member from that group", patchOps, "1", 1000 / remove.Average(), remove[patchOps / 2], remove[(int)(patchOps * 0.99)], 0);
+}
+
+var (rss, peak) = server.Memory();
+var dbFile = new FileInfo(Path.Combine(dataDir, "scimsync.db"));
+var wal = new FileInfo(Path.Combine(dataDir, "scimsync.db-wal"));
+var md = new StringBuilder();
+md.AppendLine(CultureInfo.InvariantCulture, $"Data: {ids.Count:N0} users (name, 2 emails, enterprise extension), {groups:N0} groups, one with {bigGroup:N0} members. Load generator: wrk, 2 threads, on the same machine; sequential requests from .NET HttpClient.");
+md.AppendLine();
+md.AppendLine("| measurement | requests | concurrency | rate (/s) | p50 ms | p99 ms | errors |");
+md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+foreach (var r in rows) md.AppendLine(r);
+md.AppendLine();
+md.AppendLine(CultureInfo.InvariantCulture, $"- Walk all users with count=1000, full representations: cursor paging {cursorWalk.TotalSeconds:F2} s ({cursorSeen:N0} seen), index paging {indexWalk.TotalSeconds:F2} s ({indexSeen:N0} seen). With attributes=userName: {cursorWalkIdsOnly.TotalSeconds:F2} s.");
+md.AppendLine(CultureInfo.InvariantCulture, $"- Server memory at the end: RSS {rss / 1048576.0:F0} MB; peak RSS over the run {peak / 1048576.0:F0} MB.");
+md.AppendLine(CultureInfo.InvariantCulture, $"- Database file {dbFile.Length / 1048576.0:F1} MB (+ WAL {(wal.Exists ? wal.Length / 1048576.0 : 0):F1} MB).");
+foreach (var n in notes) md.AppendLine("- " + n);
+Console.WriteLine();
+Console.WriteLine(md.ToString());
+if (opts.TryGetValue("out", out var outFile)) await File.WriteAllTextAsync(outFile, md.ToString());
+await server.DisposeAsync();
+try { Directory.Delete(work, true); } catch (IOException) { }
+return 0;

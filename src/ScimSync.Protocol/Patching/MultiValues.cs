@@ -36,6 +36,50 @@ internal static class MultiValues
         return Equal(attr, a, b);
     }
 
+    /// <summary>
+    /// Finds "the same value" without comparing against every element: adding or removing a few members of
+    /// a large group would otherwise cost members × listed comparisons. Values are bucketed by their
+    /// (folded) "value" sub-attribute; values without one are compared linearly.
+    /// </summary>
+    public sealed class Lookup
+    {
+        private readonly SchemaAttribute _attr;
+        private readonly SchemaAttribute? _valueDef;
+        private readonly Dictionary<string, List<JsonNode>> _byKey = new(StringComparer.Ordinal);
+        private readonly List<JsonNode> _unkeyed = [];
+
+        public Lookup(SchemaAttribute attr, IEnumerable<JsonNode?> values)
+        {
+            _attr = attr;
+            _valueDef = attr.IsComplex ? attr.FindSubAttribute("value") : null;
+            foreach (var v in values) Add(v);
+        }
+
+        public void Add(JsonNode? value)
+        {
+            if (value is null) return;
+            if (Key(value) is { } key)
+            {
+                if (!_byKey.TryGetValue(key, out var list)) _byKey[key] = list = [];
+                list.Add(value);
+            }
+            else _unkeyed.Add(value);
+        }
+
+        public JsonNode? Find(JsonNode? value)
+        {
+            // A keyed value can only equal another with the same key (SameValue compares "value" first, and
+            // a value lacking it differs by deep equality); an unkeyed one may equal any unkeyed value.
+            var candidates = Key(value) is { } key ? _byKey.GetValueOrDefault(key) ?? [] : _unkeyed;
+            return candidates.FirstOrDefault(c => SameValue(_attr, c, value));
+        }
+
+        private string? Key(JsonNode? n) =>
+            _valueDef is not null && n is JsonObject o && o["value"] is JsonValue v && v.TryGetValue<string>(out var s)
+                ? (_valueDef.CaseExact ? s : ScimText.Fold(s))
+                : null;
+    }
+
     private static bool Equal(SchemaAttribute def, JsonNode? a, JsonNode? b)
     {
         if (!def.CaseExact && !def.IsComplex && a is JsonValue va && b is JsonValue vb &&

@@ -30,10 +30,10 @@ public sealed partial class PatchEngine
     private static void RemoveListedValues(JsonObject doc, AttributeTarget t, JsonNode value)
     {
         var attr = t.Resolved.Attribute;
-        var listed = ValueCoercer.Coerce(attr, value, t.Resolved.CanonicalPath) as JsonArray ?? [];
+        var listed = new MultiValues.Lookup(attr, ValueCoercer.Coerce(attr, value, t.Resolved.CanonicalPath) as JsonArray ?? []);
         var values = MultiValues.Current(doc, t.Resolved);
         foreach (var v in values.ToArray())
-            if (listed.Any(l => MultiValues.SameValue(attr, l, v))) values.Remove(v);
+            if (listed.Find(v) is not null) values.Remove(v);
         PatchTargets.Set(doc, t.Resolved, values);
     }
 

@@ -35,20 +35,23 @@ public sealed partial class PatchEngine
     /// <summary>
     /// Appends the values not already present. A value that is present (same "value"/"type") gets the
     /// other sub-attributes given with it, so re-adding an email with primary:true makes it primary;
-    /// immutable sub-attributes of the existing value are kept, since re-adding a member is not an edit.
+    /// immutable sub-attributes of the existing value are kept, since re-adding a member is not an edit, and
+    /// so are "value"/"type", which matched already and may differ only in case.
     /// </summary>
     private static void AddValues(JsonObject doc, ResolvedAttribute r, JsonArray given)
     {
         var attr = r.Attribute;
         var values = MultiValues.Current(doc, r);
         var touched = new List<JsonObject>();
+        var lookup = new MultiValues.Lookup(attr, values);
         foreach (var item in given)
         {
-            var existing = values.FirstOrDefault(v => MultiValues.SameValue(attr, v, item));
+            var existing = lookup.Find(item);
             if (existing is null)
             {
                 var copy = item!.DeepClone();
                 values.Add(copy);
+                lookup.Add(copy);
                 if (copy is JsonObject o) touched.Add(o);
                 continue;
             }
@@ -56,7 +59,7 @@ public sealed partial class PatchEngine
             foreach (var (name, sv) in io)
             {
                 var sub = attr.FindSubAttribute(name);
-                if (sub?.Mutability == Mutability.Immutable && eo[name] is not null) continue;
+                if (eo[name] is not null && (sub?.Mutability == Mutability.Immutable || name is "value" or "type")) continue;
                 if (!JsonNode.DeepEquals(eo[name], sv)) eo[name] = sv?.DeepClone();
             }
             touched.Add(eo);

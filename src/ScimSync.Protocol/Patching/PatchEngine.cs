@@ -17,8 +17,9 @@ public sealed partial class PatchEngine(ResourceShaper shaper)
         Apply(resource, rt, request, resourceId: null);
 
     /// <summary>
-    /// As <see cref="Apply(JsonObject, ResourceTypeDefinition, PatchRequest)"/>; with <paramref name="resourceId"/>
-    /// an "id" echoed in a path-less value (Okta) must equal it, otherwise the echo cannot be checked and is ignored.
+    /// As <see cref="Apply(JsonObject, ResourceTypeDefinition, PatchRequest)"/>, but an "id" in a path-less
+    /// value that equals <paramref name="resourceId"/> is accepted as an echo (Okta). Without the id (the
+    /// canonical form does not carry it) any "id" is a read-only target and fails with mutability.
     /// </summary>
     public PatchResult Apply(JsonObject resource, ResourceTypeDefinition rt, PatchRequest request, string? resourceId)
     {
@@ -54,7 +55,8 @@ public sealed partial class PatchEngine(ResourceShaper shaper)
             // data after the PATCH, so there is nothing to apply.
             if (key.Equals("schemas", StringComparison.OrdinalIgnoreCase)) continue;
             // Okta renames a pushed group with {"op":"replace","value":{"id":"<its id>","displayName":...}} on
-            // every membership push. Repeating the id changes nothing; only a different id is a change.
+            // every membership push. Repeating the resource's own id changes nothing, so it is skipped when
+            // the caller supplied that id to compare with; otherwise "id" falls through to the read-only check.
             if (key.Equals("id", StringComparison.OrdinalIgnoreCase) && IsEchoOf(value, resourceId)) continue;
             var path = AttributePath.TryParse(key)
                 ?? throw ScimException.InvalidPath($"\"{key}\" in the value of \"{Name(op.Op)}\" is not an attribute path");
@@ -137,7 +139,7 @@ public sealed partial class PatchEngine(ResourceShaper shaper)
     }
 
     private static bool IsEchoOf(JsonNode? value, string? resourceId) =>
-        value is JsonValue v && v.TryGetValue<string>(out var id) && (resourceId is null || id == resourceId);
+        resourceId is not null && value is JsonValue v && v.TryGetValue<string>(out var id) && id == resourceId;
 
     private static string Name(PatchOperationType op) => op.ToString().ToLowerInvariant();
 }

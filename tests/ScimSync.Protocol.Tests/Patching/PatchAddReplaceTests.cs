@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Errors;
-using static ScimSync.Protocol.Tests.Patches.PatchTestSupport;
+using static ScimSync.Protocol.Tests.PatchingTests.PatchTestSupport;
 
-namespace ScimSync.Protocol.Tests.Patches;
+namespace ScimSync.Protocol.Tests.PatchingTests;
 
 public sealed class PatchAddReplaceTests
 {
@@ -78,6 +78,16 @@ public sealed class PatchAddReplaceTests
         var result = PatchUser(user, """{"op":"add","path":"userName","value":"bjensen"}""");
         Assert.False(result.Changed);
         Assert.Equal([UserSchema, Enterprise], SchemasOf(result.Resource));
+    }
+
+    [Fact]
+    public void Removing_and_restoring_a_value_is_not_a_change()
+    {
+        // The restored member lands at the end of the object; member order must not count as a change.
+        var result = PatchUser(User(), """{"op":"remove","path":"displayName"}""",
+            """{"op":"add","path":"displayName","value":"Babs Jensen"}""");
+        Assert.False(result.Changed);
+        Assert.Empty(result.ChangedAttributes);
     }
 
     [Fact]
@@ -176,7 +186,8 @@ public sealed class PatchAddReplaceTests
             """{"op":"remove","path":"emails[type eq \"home\"]"}""");
         AssertJson("""[{"value":"555-1234","type":"work","display":"Desk"}]""", result.Resource["phoneNumbers"]);
         Assert.Single(result.Resource["emails"]!.AsArray());
-        Assert.Equal(["phoneNumbers", "emails"], result.ChangedAttributes);
+        // Reported in schema order, not operation order.
+        Assert.Equal(["emails", "phoneNumbers"], result.ChangedAttributes);
     }
 
     [Fact]

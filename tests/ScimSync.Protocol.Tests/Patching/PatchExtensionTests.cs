@@ -1,7 +1,7 @@
 using ScimSync.Protocol.Errors;
-using static ScimSync.Protocol.Tests.Patches.PatchTestSupport;
+using static ScimSync.Protocol.Tests.PatchingTests.PatchTestSupport;
 
-namespace ScimSync.Protocol.Tests.Patches;
+namespace ScimSync.Protocol.Tests.PatchingTests;
 
 public sealed class PatchExtensionTests
 {

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Errors;
 using ScimSync.Protocol.Patching;
-using static ScimSync.Protocol.Tests.Patches.PatchTestSupport;
+using static ScimSync.Protocol.Tests.PatchingTests.PatchTestSupport;
 
-namespace ScimSync.Protocol.Tests.Patches;
+namespace ScimSync.Protocol.Tests.PatchingTests;
 
 public sealed class PatchRequestReadTests
 {

@@ -1,7 +1,7 @@
 using ScimSync.Protocol.Errors;
-using static ScimSync.Protocol.Tests.Patches.PatchTestSupport;
+using static ScimSync.Protocol.Tests.PatchingTests.PatchTestSupport;
 
-namespace ScimSync.Protocol.Tests.Patches;
+namespace ScimSync.Protocol.Tests.PatchingTests;
 
 /// <summary>The examples of RFC 7644 §3.5.2.1–§3.5.2.3, applied to the RFC's own Group and User.</summary>
 public sealed class PatchRfcExampleTests

@@ -4,7 +4,7 @@ using ScimSync.Protocol.Patching;
 using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
 
-namespace ScimSync.Protocol.Tests.Patches;
+namespace ScimSync.Protocol.Tests.PatchingTests;
 
 /// <summary>
 /// Default schemas, plus a registry with a test extension for characteristics the built-in schemas lack

@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ScimSync.Bench;
+
+/// <summary>The real `scimsync serve` process, on a free loopback port, with its own data directory.</summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private ServerProcess(Process process, Uri baseUri, string dataDir)
+    {
+        _process = process;
+        BaseUri = baseUri;
+        DataDirectory = dataDir;
+    }
+
+    public Uri BaseUri { get; }
+    public string DataDirectory { get; }
+    public int Pid => _process.Id;
+
+    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token)
+    {
+        int port;
+        using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        var psi = new ProcessStartInfo("dotnet", [cliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = token;
+        psi.Environment["DOTNET_gcServer"] = "0";
+        var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start scimsync");
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("[server] " + e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        var uri = new Uri($"http://127.0.0.1:{port}/");
+        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if ((await probe.GetAsync(new Uri(uri, "healthz")).ConfigureAwait(false)).IsSuccessStatusCode)
+                    return new ServerProcess(p, uri, dataDir);
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        p.Kill(true);
+        throw new TimeoutException("scimsync serve did not become healthy in 60 s");
+    }
+
+    /// <summary>Resident and peak resident memory of the server, from /proc.</summary>
+    public (long RssBytes, long PeakBytes) Memory()
+    {
+        long rss = 0, peak = 0;
+        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kb(line);
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) peak = Kb(line);
+        }
+        return (rss, peak);
+        static long Kb(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private bool _disposed;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (!_process.HasExited)
+        {
+            _process.Kill(true);
+            await _process.WaitForExitAsync().ConfigureAwait(false);
+        }
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,28 @@
+-- POST /Users with unique users; each wrk thread creates `limit` of them, then stops.
+-- args: token limit
+local nextid = 0
+function setup(thread)
+  nextid = nextid + 1
+  thread:set("tid", nextid)
+end
+function init(args)
+  token = args[1]
+  limit = tonumber(args[2])
+  counter = 0
+  done = 0
+end
+function request()
+  counter = counter + 1
+  local i = string.format("%d%07d", tid, counter)
+  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],'
+    .. '"userName":"user' .. i .. '@example.com","externalId":"ext-' .. i .. '","displayName":"User ' .. i .. '","active":true,'
+    .. '"name":{"givenName":"Given' .. i .. '","familyName":"Family' .. (counter % 977) .. '","formatted":"Given' .. i .. ' Family"},'
+    .. '"emails":[{"value":"user' .. i .. '@example.com","type":"work","primary":true},{"value":"user' .. i .. '@home.example","type":"home"}],'
+    .. '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"' .. i .. '","costCenter":"cc' .. (counter % 50)
+    .. '","department":"dept' .. (counter % 40) .. '","manager":{"value":"mgr-' .. (counter % 1000) .. '"}}}'
+  return wrk.format("POST", "/scim/v2/Users", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/scim+json"}, body)
+end
+function response(status, headers, body)
+  done = done + 1
+  if done >= limit then wrk.thread:stop() end
+end
