@@ -14,6 +14,9 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
     private readonly string _connectionString;
     private readonly ConcurrentBag<SqliteConnection> _idle = [];
     private readonly SemaphoreSlim _writerGate = new(1, 1);
+    // More readers than cores only adds page caches: SQLite reads are CPU-bound here.
+    private readonly SemaphoreSlim _readerSlots = new(ReaderLimit, ReaderLimit);
+    private static readonly int ReaderLimit = Math.Max(4, Environment.ProcessorCount * 2);
     private readonly string _synchronous;
     private SqliteConnection? _writer;
 
@@ -30,7 +33,7 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
         _synchronous = synchronous;
     }
 
-    public SqliteConnection OpenConfigured()
+    public SqliteConnection OpenConfigured(int cacheKib = 8192)
     {
         var c = new SqliteConnection(_connectionString);
         c.Open();
@@ -41,9 +44,8 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
                 PRAGMA synchronous = {_synchronous};
                 PRAGMA foreign_keys = OFF;
                 PRAGMA busy_timeout = 30000;
-                PRAGMA cache_size = -65536;
+                PRAGMA cache_size = -{cacheKib};
                 PRAGMA temp_store = MEMORY;
-                PRAGMA mmap_size = 268435456;
                 """;
             cmd.ExecuteNonQuery();
         }
@@ -60,16 +62,26 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
             isDeterministic: true);
     }
 
+    /// <summary>A reader connection; blocks (briefly) when every reader slot is in use.</summary>
     public Lease Rent()
     {
-        if (!_idle.TryTake(out var c)) c = OpenConfigured();
-        return new Lease(this, c);
+        _readerSlots.Wait();
+        try
+        {
+            if (!_idle.TryTake(out var c)) c = OpenConfigured();
+            return new Lease(this, c);
+        }
+        catch
+        {
+            _readerSlots.Release();
+            throw;
+        }
     }
 
     public async Task<WriterLease> RentWriterAsync(CancellationToken ct)
     {
         await _writerGate.WaitAsync(ct).ConfigureAwait(false);
-        _writer ??= OpenConfigured();
+        _writer ??= OpenConfigured(cacheKib: 32768);
         return new WriterLease(this, _writer);
     }
 
@@ -79,8 +91,8 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
 
         public void Dispose()
         {
-            if (pool._idle.Count < 32) pool._idle.Add(connection);
-            else connection.Dispose();
+            pool._idle.Add(connection);
+            pool._readerSlots.Release();
         }
     }
 

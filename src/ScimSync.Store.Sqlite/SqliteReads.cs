@@ -9,17 +9,38 @@ namespace ScimSync.Store.Sqlite;
 /// <summary>Read queries, shared by reader connections and the write session (which reads its own writes).</summary>
 internal static class SqliteReads
 {
-    public static StoredResource? Find(SqliteConnection c, string type, string id, LoadOptions load)
+    private const string FindSql = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE r.id = @id AND r.type = @type";
+
+    public const string GroupsOfUserSql = """
+        SELECT g.id, json_extract(g.data, '$."displayName"') FROM group_members m
+        JOIN resources g ON g.seq = m.group_seq WHERE m.member_id = @id ORDER BY g.id
+        """;
+
+    public const string MembersOfGroupSql = "SELECT member_id, member_type, display FROM group_members WHERE group_seq = @s ORDER BY member_id";
+
+    /// <summary>One resource by id, with members or groups when asked; shared by readers and the writer.</summary>
+    public static StoredResource? Find(SqliteConnection c, SqliteTransaction? tx, string type, string id, LoadOptions load)
     {
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE r.id = @id AND r.type = @type";
-        cmd.Parameters.AddWithValue("@id", id);
-        cmd.Parameters.AddWithValue("@type", type);
         StoredResource? found;
+        var cmd = PreparedCommands.Get(c, FindSql, tx, ("@id", id), ("@type", type));
         using (var r = cmd.ExecuteReader())
             found = r.Read() ? ReadResource(r) : null;
         if (found is null) return null;
-        return Attach(c, [found], load)[0];
+        if (load.Members && found.ResourceType == "Group")
+        {
+            var list = new List<MemberRef>();
+            using var r = PreparedCommands.Get(c, MembersOfGroupSql, tx, ("@s", found.Seq)).ExecuteReader();
+            while (r.Read()) list.Add(new MemberRef(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+            found = found with { Members = list };
+        }
+        if (load.Groups && found.ResourceType == "User")
+        {
+            var list = new List<GroupRef>();
+            using var r = PreparedCommands.Get(c, GroupsOfUserSql, tx, ("@id", found.Id)).ExecuteReader();
+            while (r.Read()) list.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+            found = found with { Groups = list };
+        }
+        return found;
     }
 
     public static StoredResource ReadResource(SqliteDataReader r) => new(
@@ -46,13 +67,20 @@ internal static class SqliteReads
         }
         var whereSql = where.Length == 0 ? "0" : where.ToString();
 
-        using var count = c.CreateCommand();
-        count.CommandText = $"SELECT count(*) FROM resources r WHERE {whereSql}";
-        count.Parameters.AddRange(compiler.Parameters.Select(Clone));
-        var total = Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
+        int Count()
+        {
+            using var count = c.CreateCommand();
+            count.CommandText = $"SELECT count(*) FROM resources r WHERE {whereSql}";
+            count.Parameters.AddRange(compiler.Parameters.Select(Clone));
+            return Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
 
         var page = q.Page;
-        if (page.Count <= 0) return new QueryPage([], total, total > 0);
+        if (page.Count <= 0)
+        {
+            var all = Count();
+            return new QueryPage([], all, all > 0);
+        }
 
         var orderBy = "r.seq";
         if (q.Sort is not null && sortCases.Count > 0 && page.AfterSeq is null)
@@ -85,6 +113,9 @@ internal static class SqliteReads
             while (r.Read()) list.Add(ReadResource(r));
         var hasMore = list.Count > page.Count;
         if (hasMore) list.RemoveAt(list.Count - 1);
+        // A first page that holds everything already knows the total: the common lookup
+        // (filter=userName eq "x") then costs one query, not two.
+        var total = !hasMore && page.AfterSeq is null && page.StartIndex <= 1 ? list.Count : Count();
         return new QueryPage(Attach(c, list, q.Load), total, hasMore);
     }
 

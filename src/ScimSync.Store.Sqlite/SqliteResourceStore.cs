@@ -50,7 +50,7 @@ public sealed class SqliteResourceStore : IResourceStore
     public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
     {
         using var lease = _pool.Rent();
-        return Task.FromResult(SqliteReads.Find(lease.Connection, rt.Name, id, load));
+        return Task.FromResult(SqliteReads.Find(lease.Connection, null, rt.Name, id, load));
     }
 
     public Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)

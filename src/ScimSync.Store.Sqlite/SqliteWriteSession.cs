@@ -35,46 +35,8 @@ internal sealed class SqliteWriteSession : IWriteSession
         return cmd;
     }
 
-    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
-    {
-        using var cmd = Command($"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE r.id = @id AND r.type = @type");
-        cmd.Parameters.AddWithValue("@id", id);
-        cmd.Parameters.AddWithValue("@type", rt.Name);
-        StoredResource? found;
-        using (var r = cmd.ExecuteReader())
-            found = r.Read() ? SqliteReads.ReadResource(r) : null;
-        if (found is null) return Task.FromResult<StoredResource?>(null);
-        return Task.FromResult<StoredResource?>(Attach(found, load));
-    }
-
-    private StoredResource Attach(StoredResource found, LoadOptions load)
-    {
-        // Attach issues plain commands; on the writer connection they must join the open transaction.
-        if (!(load.Members || load.Groups)) return found;
-        var result = found;
-        if (load.Members && found.ResourceType == "Group")
-        {
-            using var cmd = Command("SELECT member_id, member_type, display FROM group_members WHERE group_seq = @s ORDER BY member_id");
-            cmd.Parameters.AddWithValue("@s", found.Seq);
-            var list = new List<MemberRef>();
-            using var r = cmd.ExecuteReader();
-            while (r.Read()) list.Add(new MemberRef(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
-            result = result with { Members = list };
-        }
-        if (load.Groups && found.ResourceType == "User")
-        {
-            using var cmd = Command("""
-                SELECT g.id, json_extract(g.data, '$."displayName"') FROM group_members m
-                JOIN resources g ON g.seq = m.group_seq WHERE m.member_id = @id ORDER BY g.id
-                """);
-            cmd.Parameters.AddWithValue("@id", found.Id);
-            var list = new List<GroupRef>();
-            using var r = cmd.ExecuteReader();
-            while (r.Read()) list.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
-            result = result with { Groups = list };
-        }
-        return result;
-    }
+    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct) =>
+        Task.FromResult(SqliteReads.Find(_c, _tx, rt.Name, id, load));
 
     public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct)
     {
@@ -97,20 +59,18 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult(cmd.ExecuteScalar() is not null);
     }
 
+    private const string InsertSql = """
+        INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data)
+        VALUES (@id, @type, @unk, @unf, @ext, @dn, @now, @now, 1, @pw, @data) RETURNING seq
+        """;
+
     public Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
         var json = data.ToJsonString(JsonOptions);
         var cols = Columns(rt, data);
-        using var cmd = Command("""
-            INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data)
-            VALUES (@id, @type, @unk, @unf, @ext, @dn, @now, @now, 1, @pw, @data) RETURNING seq
-            """);
-        cmd.Parameters.AddWithValue("@id", id);
-        cmd.Parameters.AddWithValue("@type", rt.Name);
-        AddColumns(cmd, cols);
-        cmd.Parameters.AddWithValue("@now", now.UtcTicks);
-        cmd.Parameters.AddWithValue("@pw", (object?)passwordHash ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("@data", json);
+        var cmd = PreparedCommands.Get(_c, InsertSql, _tx,
+            ("@id", id), ("@type", rt.Name), ("@unk", cols.UserNameKey), ("@unf", cols.UserNameFold), ("@ext", cols.ExternalId),
+            ("@dn", cols.DisplayNameFold), ("@now", now.UtcTicks), ("@pw", passwordHash), ("@data", json));
         long seq;
         try
         {
@@ -311,31 +271,15 @@ internal sealed class SqliteWriteSession : IWriteSession
             del.Parameters.AddWithValue("@s", seq);
             del.ExecuteNonQuery();
         }
-        SqliteCommand? cmd = null;
-        try
+        foreach (var (attr, sub) in SqliteSchema.IndexedMultiValues)
         {
-            foreach (var (attr, sub) in SqliteSchema.IndexedMultiValues)
+            if (data[attr] is not JsonArray arr) continue;
+            foreach (var item in arr)
             {
-                if (data[attr] is not JsonArray arr) continue;
-                foreach (var item in arr)
-                {
-                    if (Text(item?[sub]) is not { } v) continue;
-                    if (cmd is null)
-                    {
-                        cmd = Command("INSERT INTO resource_values(seq, attr, value_fold) VALUES (@s, @a, @v)");
-                        cmd.Parameters.AddWithValue("@s", seq);
-                        cmd.Parameters.Add("@a", SqliteType.Text);
-                        cmd.Parameters.Add("@v", SqliteType.Text);
-                    }
-                    cmd.Parameters["@a"].Value = attr + "." + sub;
-                    cmd.Parameters["@v"].Value = ScimText.Fold(v);
-                    cmd.ExecuteNonQuery();
-                }
+                if (Text(item?[sub]) is not { } v) continue;
+                PreparedCommands.Get(_c, "INSERT INTO resource_values(seq, attr, value_fold) VALUES (@s, @a, @v)", _tx,
+                    ("@s", seq), ("@a", attr + "." + sub), ("@v", ScimText.Fold(v))).ExecuteNonQuery();
             }
-        }
-        finally
-        {
-            cmd?.Dispose();
         }
     }
 }

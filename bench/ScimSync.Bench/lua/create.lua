@@ -1,5 +1,5 @@
--- POST /Users with unique users; each wrk thread creates `limit` of them, then stops.
--- args: token limit
+-- POST /Users with unique users for the run's duration. args: token round
+-- (userNames embed round and thread, so successive rounds never collide).
 local nextid = 0
 function setup(thread)
   nextid = nextid + 1
@@ -7,13 +7,12 @@ function setup(thread)
 end
 function init(args)
   token = args[1]
-  limit = tonumber(args[2])
+  round = args[2]
   counter = 0
-  done = 0
 end
 function request()
   counter = counter + 1
-  local i = string.format("%d%07d", tid, counter)
+  local i = round .. string.format("%d%07d", tid, counter)
   local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],'
     .. '"userName":"user' .. i .. '@example.com","externalId":"ext-' .. i .. '","displayName":"User ' .. i .. '","active":true,'
     .. '"name":{"givenName":"Given' .. i .. '","familyName":"Family' .. (counter % 977) .. '","formatted":"Given' .. i .. ' Family"},'
@@ -21,8 +20,4 @@ function request()
     .. '"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"' .. i .. '","costCenter":"cc' .. (counter % 50)
     .. '","department":"dept' .. (counter % 40) .. '","manager":{"value":"mgr-' .. (counter % 1000) .. '"}}}'
   return wrk.format("POST", "/scim/v2/Users", {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/scim+json"}, body)
-end
-function response(status, headers, body)
-  done = done + 1
-  if done >= limit then wrk.thread:stop() end
 end
