@@ -53,7 +53,7 @@ var round = 0;
 for (var have = 0; have < users; have = await CountUsers())
 {
     var rate = createSeconds > 0 ? (createRequests - createErrors) / createSeconds : 2000;
-    var duration = TimeSpan.FromSeconds(createSeconds == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / rate), 1, 600));
+    var duration = TimeSpan.FromSeconds(createSeconds == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
     var r = await Wrk.RunAsync("create users", server.BaseUri, Path.Combine(lua, "create.lua"),
         [token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
     createRequests += r.Requests; createErrors += r.Errors; createSeconds += r.Seconds;

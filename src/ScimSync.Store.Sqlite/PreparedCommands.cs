@@ -10,6 +10,15 @@ namespace ScimSync.Store.Sqlite;
 /// </summary>
 internal static class PreparedCommands
 {
+    private const int MaxPerConnection = 256;
+
+    public static SqliteCommand Get(SqliteConnection c, string sql, IReadOnlyList<SqliteParameter> parameters)
+    {
+        Span<(string, object?)> args = parameters.Count <= 16 ? new (string, object?)[parameters.Count] : new (string, object?)[parameters.Count];
+        for (var i = 0; i < parameters.Count; i++) args[i] = (parameters[i].ParameterName, parameters[i].Value);
+        return Get(c, sql, null, args);
+    }
+
     private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Cache = new();
 
     public static SqliteCommand Get(SqliteConnection c, string sql, SqliteTransaction? tx, params ReadOnlySpan<(string Name, object? Value)> args)
@@ -17,6 +26,13 @@ internal static class PreparedCommands
         var commands = Cache.GetOrCreateValue(c);
         if (!commands.TryGetValue(sql, out var cmd))
         {
+            // Filters compile to a bounded family of texts in practice, but a client could send endless
+            // shapes; past the bound the cache starts over rather than growing.
+            if (commands.Count >= MaxPerConnection)
+            {
+                foreach (var old in commands.Values) old.Dispose();
+                commands.Clear();
+            }
             cmd = c.CreateCommand();
             cmd.CommandText = sql;
             foreach (var (name, _) in args) cmd.Parameters.Add(new SqliteParameter { ParameterName = name });

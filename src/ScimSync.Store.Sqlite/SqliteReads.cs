@@ -25,7 +25,11 @@ internal static class SqliteReads
         var cmd = PreparedCommands.Get(c, FindSql, tx, ("@id", id), ("@type", type));
         using (var r = cmd.ExecuteReader())
             found = r.Read() ? ReadResource(r) : null;
-        if (found is null) return null;
+        return found is null ? null : WithRelations(c, tx, found, load);
+    }
+
+    private static StoredResource WithRelations(SqliteConnection c, SqliteTransaction? tx, StoredResource found, LoadOptions load)
+    {
         if (load.Members && found.ResourceType == "Group")
         {
             var list = new List<MemberRef>();
@@ -67,13 +71,9 @@ internal static class SqliteReads
         }
         var whereSql = where.Length == 0 ? "0" : where.ToString();
 
-        int Count()
-        {
-            using var count = c.CreateCommand();
-            count.CommandText = $"SELECT count(*) FROM resources r WHERE {whereSql}";
-            count.Parameters.AddRange(compiler.Parameters.Select(Clone));
-            return Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
-        }
+        int Count() => Convert.ToInt32(
+            PreparedCommands.Get(c, $"SELECT count(*) FROM resources r WHERE {whereSql}", compiler.Parameters).ExecuteScalar(),
+            CultureInfo.InvariantCulture);
 
         var page = q.Page;
         if (page.Count <= 0)
@@ -94,20 +94,21 @@ internal static class SqliteReads
                 : $"(({key}) IS NULL), ({key}), r.seq";
         }
 
-        using var cmd = c.CreateCommand();
-        cmd.Parameters.AddRange(compiler.Parameters.Select(Clone));
+        var parameters = compiler.Parameters.ToList();
+        string sql;
         if (page.AfterSeq is { } after)
         {
-            cmd.CommandText = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE ({whereSql}) AND r.seq > @after ORDER BY r.seq LIMIT @limit";
-            cmd.Parameters.AddWithValue("@after", after);
+            sql = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE ({whereSql}) AND r.seq > @after ORDER BY r.seq LIMIT @limit";
+            parameters.Add(new SqliteParameter("@after", after));
         }
         else
         {
-            cmd.CommandText = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE {whereSql} ORDER BY {orderBy} LIMIT @limit OFFSET @offset";
-            cmd.Parameters.AddWithValue("@offset", Math.Max(0, page.StartIndex - 1));
+            sql = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE {whereSql} ORDER BY {orderBy} LIMIT @limit OFFSET @offset";
+            parameters.Add(new SqliteParameter("@offset", Math.Max(0, page.StartIndex - 1)));
         }
         // One extra row tells whether another page exists without a second count.
-        cmd.Parameters.AddWithValue("@limit", page.Count + 1);
+        parameters.Add(new SqliteParameter("@limit", page.Count + 1));
+        var cmd = PreparedCommands.Get(c, sql, parameters);
         var list = new List<StoredResource>(Math.Min(page.Count + 1, 1024));
         using (var r = cmd.ExecuteReader())
             while (r.Read()) list.Add(ReadResource(r));
@@ -119,12 +120,11 @@ internal static class SqliteReads
         return new QueryPage(Attach(c, list, q.Load), total, hasMore);
     }
 
-    private static SqliteParameter Clone(SqliteParameter p) => new(p.ParameterName, p.Value);
-
     /// <summary>Loads members and groups for a page in two queries, not one per resource.</summary>
     public static IReadOnlyList<StoredResource> Attach(SqliteConnection c, IReadOnlyList<StoredResource> list, LoadOptions load)
     {
         if (list.Count == 0 || !(load.Members || load.Groups)) return list;
+        if (list.Count == 1) return [WithRelations(c, null, list[0], load)];
         var result = list.ToArray();
         var groups = list.Where(r => r.ResourceType == "Group").ToArray();
         if (load.Members && groups.Length > 0)

@@ -16,7 +16,17 @@ namespace ScimSync.Server.Resources;
 /// </summary>
 public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector projector)
 {
-    private readonly bool _hasRequestOnly = registry.Schemas.Any(s => s.Attributes.Any(a => a.Returned == Returned.Request));
+    // The stored document can be sent as it is only when the type has no attribute that a default response
+    // must hide (returned=never/request); password, the core one, is never stored in the document.
+    private readonly IReadOnlySet<string> _spliceable = registry.ResourceTypes
+        .Where(rt => !SchemasOf(registry, rt).SelectMany(s => s.Attributes).Any(a =>
+            a.Name != "password" && (Hidden(a) || a.SubAttributes.Any(Hidden))))
+        .Select(rt => rt.Name).ToHashSet();
+
+    private static bool Hidden(SchemaAttribute a) => a.Returned is Returned.Never or Returned.Request;
+
+    private static IEnumerable<ScimSchema> SchemasOf(SchemaRegistry registry, ResourceTypeDefinition rt) =>
+        rt.SchemaExtensions.Select(e => registry.FindSchema(e.Schema)!).Prepend(registry.CoreSchemaOf(rt));
 
     public static string FormatTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
@@ -24,7 +34,7 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
 
     public void Write(Utf8JsonWriter w, StoredResource r, ResourceTypeDefinition rt, string baseUrl, AttributeSelection selection, IReadOnlySet<string>? requested = null)
     {
-        if (selection.IsDefault && (requested is null || !_hasRequestOnly))
+        if (selection.IsDefault && _spliceable.Contains(rt.Name))
         {
             w.WriteRawValue(Splice(r, rt, baseUrl), skipInputValidation: true);
             return;

@@ -188,7 +188,12 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
 
     private static string Opaque(string tag) => tag.StartsWith("W/", StringComparison.Ordinal) ? tag[2..] : tag;
 
-    private static IReadOnlySet<string> TopLevelNames(JsonObject data) => data.Select(kv => kv.Key).ToHashSet(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Attribute names the client sent, core and extension, for returned=request (RFC 7643 §7).</summary>
+    private static IReadOnlySet<string> TopLevelNames(JsonObject data) => data
+        .SelectMany(kv => kv.Key.StartsWith("urn:", StringComparison.OrdinalIgnoreCase) && kv.Value is JsonObject ext
+            ? ext.Select(e => e.Key)
+            : [kv.Key])
+        .ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     private static string? TakePassword(JsonObject data)
     {

@@ -12,7 +12,7 @@ namespace ScimSync.Server.Tests.Infrastructure;
 /// A real server on a loopback port with a real SQLite file in a fresh directory: the same host
 /// `scimsync serve` builds, reached over real HTTP.
 /// </summary>
-public sealed class ScimServerFixture : IAsyncLifetime
+public class ScimServerFixture : IAsyncLifetime
 {
     public const string AdminToken = "test-admin-token";
 
@@ -26,12 +26,16 @@ public sealed class ScimServerFixture : IAsyncLifetime
 
     public IServiceProvider Services => _app!.Services;
 
-    /// <summary>Override to change limits for a test class.</summary>
-    public Func<ScimServerOptions, ScimServerOptions> Configure { get; init; } = o => o;
+    /// <summary>Runs before the server starts: a derived fixture may place files in the data directory.</summary>
+    protected virtual void Prepare(string dataDirectory)
+    {
+    }
 
     public async Task InitializeAsync()
     {
-        var options = Configure(new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken });
+        Directory.CreateDirectory(DataDirectory);
+        Prepare(DataDirectory);
+        var options = new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken };
         _app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"]);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

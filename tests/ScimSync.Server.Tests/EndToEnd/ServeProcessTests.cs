@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace ScimSync.Server.Tests.EndToEnd;
+
+/// <summary>
+/// The contract outside tools rely on (DESIGN.md §4), checked against the real `scimsync serve` process:
+/// --urls and --data, SCIMSYNC_ADMIN_TOKEN, /healthz, /scim/v2, bearer auth, data surviving a kill -9.
+/// </summary>
+public sealed class ServeProcessTests
+{
+    private static string CliDll => Path.Combine(AppContext.BaseDirectory, "scimsync.dll");
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static async Task<Process> StartAsync(string dataDir, int port, string token)
+    {
+        var psi = new ProcessStartInfo("dotnet", [CliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = token;
+        var p = Process.Start(psi)!;
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var r = await probe.GetAsync($"http://127.0.0.1:{port}/healthz");
+                if (r.StatusCode == HttpStatusCode.OK) return p;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            if (p.HasExited) throw new InvalidOperationException($"scimsync serve exited with {p.ExitCode}");
+            await Task.Delay(100);
+        }
+        p.Kill(true);
+        throw new TimeoutException("scimsync serve did not answer /healthz within 60 s");
+    }
+
+    [Fact]
+    public async Task Serve_honours_the_contract_and_keeps_acknowledged_writes_across_kill_9()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "scimsync-e2e-" + Guid.NewGuid().ToString("N"), "nested", "data");
+        const string token = "e2e-admin-token";
+        var port = FreePort();
+        var server = await StartAsync(dataDir, port, token);
+        var ids = new List<string>();
+        try
+        {
+            Assert.True(File.Exists(Path.Combine(dataDir, "scimsync.db")));
+            using var anonymous = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/") };
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("Users")).StatusCode);
+
+            using var c = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/") };
+            c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            for (var i = 0; i < 50; i++)
+            {
+                using var resp = await c.PostAsync("Users", new StringContent(
+                    $$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"e2e-{{i}}"}""", Encoding.UTF8, "application/scim+json"));
+                Assert.Equal(HttpStatusCode.Created, resp.StatusCode);
+                Assert.Equal("application/scim+json", resp.Content.Headers.ContentType!.MediaType);
+                ids.Add(JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+            }
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true); // SIGKILL: no shutdown hooks, no checkpoint
+            await server.WaitForExitAsync();
+        }
+
+        var port2 = FreePort();
+        var again = await StartAsync(dataDir, port2, token);
+        try
+        {
+            using var c = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port2}/scim/v2/") };
+            c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            foreach (var id in ids)
+                Assert.Equal(HttpStatusCode.OK, (await c.GetAsync($"Users/{id}")).StatusCode);
+            var list = JsonNode.Parse(await c.GetStringAsync("Users?filter=userName%20sw%20%22e2e-%22&count=0"))!;
+            Assert.Equal(50, list["totalResults"]!.GetValue<int>());
+        }
+        finally
+        {
+            again.Kill(entireProcessTree: true);
+            await again.WaitForExitAsync();
+            try { Directory.Delete(Path.GetDirectoryName(Path.GetDirectoryName(dataDir))!, true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
+    public async Task Token_commands_create_list_and_revoke()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "scimsync-tok-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (code, secret, _) = await RunCli("token", "create", "--name", "okta", "--scopes", "scim:read", "--data", dataDir);
+            Assert.Equal(0, code);
+            Assert.StartsWith("scimsync_", secret.Trim());
+            var (listCode, list, _) = await RunCli("token", "list", "--data", dataDir);
+            Assert.Equal(0, listCode);
+            Assert.Contains("okta", list);
+            Assert.DoesNotContain(secret.Trim(), list);
+            Assert.Equal(0, (await RunCli("token", "revoke", "okta", "--data", dataDir)).Code);
+            Assert.Equal(1, (await RunCli("token", "revoke", "okta", "--data", dataDir)).Code);
+            var (badCode, _, err) = await RunCli("token", "create", "--name", "x", "--scopes", "root", "--data", dataDir);
+            Assert.Equal(2, badCode);
+            Assert.Contains("Unknown scope", err);
+        }
+        finally
+        {
+            try { Directory.Delete(dataDir, true); } catch (IOException) { }
+        }
+    }
+
+    private static async Task<(int Code, string Out, string Err)> RunCli(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet", [CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await stdout, await stderr);
+    }
+}
