@@ -62,10 +62,11 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
             isDeterministic: true);
     }
 
-    /// <summary>A reader connection; blocks (briefly) when every reader slot is in use.</summary>
-    public Lease Rent()
+    /// <summary>A reader connection; waits asynchronously when every reader slot is in use, so a burst of
+    /// slow queries queues requests instead of blocking thread-pool threads.</summary>
+    public async ValueTask<Lease> RentAsync(CancellationToken ct)
     {
-        _readerSlots.Wait();
+        await _readerSlots.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             if (!_idle.TryTake(out var c)) c = OpenConfigured();

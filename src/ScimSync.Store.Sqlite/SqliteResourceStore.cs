@@ -47,16 +47,16 @@ public sealed class SqliteResourceStore : IResourceStore
         }
     }
 
-    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
+    public async Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
     {
-        using var lease = _pool.Rent();
-        return Task.FromResult(SqliteReads.Find(lease.Connection, null, rt.Name, id, load));
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
+        return SqliteReads.Find(lease.Connection, null, rt.Name, id, load);
     }
 
-    public Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)
+    public async Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)
     {
-        using var lease = _pool.Rent();
-        return Task.FromResult(SqliteReads.Query(lease.Connection, query));
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
+        return SqliteReads.Query(lease.Connection, query);
     }
 
     public async Task<IWriteSession> BeginWriteAsync(CancellationToken ct)
@@ -73,9 +73,9 @@ public sealed class SqliteResourceStore : IResourceStore
         }
     }
 
-    public Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct)
+    public async Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct)
     {
-        using var lease = _pool.Rent();
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = """
             SELECT (SELECT count(*) FROM resources WHERE type = 'User'),
@@ -94,7 +94,7 @@ public sealed class SqliteResourceStore : IResourceStore
             ["fileBytes"] = File.Exists(_path) ? new FileInfo(_path).Length : 0,
             ["walBytes"] = File.Exists(_path + "-wal") ? new FileInfo(_path + "-wal").Length : 0,
         };
-        return Task.FromResult<IReadOnlyDictionary<string, object>>(facts);
+        return facts;
     }
 
     public ValueTask DisposeAsync() => _pool.DisposeAsync();

@@ -26,25 +26,25 @@ internal sealed class SqliteTokenStore(SqliteConnectionPool pool) : ITokenStore
         }
     }
 
-    public Task<AccessToken?> FindByHashAsync(string hash, CancellationToken ct)
+    public async Task<AccessToken?> FindByHashAsync(string hash, CancellationToken ct)
     {
-        using var lease = pool.Rent();
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT id, name, hash, scopes, user_id, created, expires, revoked FROM tokens WHERE hash = @h";
         cmd.Parameters.AddWithValue("@h", hash);
         using var r = cmd.ExecuteReader();
-        return Task.FromResult(r.Read() ? Read(r) : null);
+        return r.Read() ? Read(r) : null;
     }
 
-    public Task<IReadOnlyList<AccessToken>> ListAsync(CancellationToken ct)
+    public async Task<IReadOnlyList<AccessToken>> ListAsync(CancellationToken ct)
     {
-        using var lease = pool.Rent();
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT id, name, hash, scopes, user_id, created, expires, revoked FROM tokens ORDER BY created";
         using var r = cmd.ExecuteReader();
         var list = new List<AccessToken>();
         while (r.Read()) list.Add(Read(r));
-        return Task.FromResult<IReadOnlyList<AccessToken>>(list);
+        return list;
     }
 
     public async Task<bool> RevokeAsync(string idOrName, DateTimeOffset when, CancellationToken ct)

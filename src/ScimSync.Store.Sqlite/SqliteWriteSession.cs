@@ -67,7 +67,7 @@ internal sealed class SqliteWriteSession : IWriteSession
     public Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
         var json = data.ToJsonString(JsonOptions);
-        var cols = Columns(rt, data);
+        var cols = Columns(rt.Name, data);
         var cmd = PreparedCommands.Get(_c, InsertSql, _tx,
             ("@id", id), ("@type", rt.Name), ("@unk", cols.UserNameKey), ("@unf", cols.UserNameFold), ("@ext", cols.ExternalId),
             ("@dn", cols.DisplayNameFold), ("@now", now.UtcTicks), ("@pw", passwordHash), ("@data", json));
@@ -78,9 +78,9 @@ internal sealed class SqliteWriteSession : IWriteSession
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19) // SQLITE_CONSTRAINT
         {
-            throw UniquenessError(rt, data);
+            throw UniquenessError(data);
         }
-        WriteValues(seq, rt, data, replace: false);
+        WriteValues(seq, rt.Name, data, replace: false);
         var stored = new StoredResource(seq, id, rt.Name, json, now, now, 1) { PasswordHash = passwordHash };
         if (members is not null) InsertMembers(seq, members);
         return Task.FromResult(stored);
@@ -111,7 +111,7 @@ internal sealed class SqliteWriteSession : IWriteSession
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
-            throw UniquenessError(existing.ResourceType, data);
+            throw UniquenessError(data);
         }
         WriteValues(existing.Seq, existing.ResourceType, data, replace: true);
         if (members is not null)
@@ -124,7 +124,7 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult(existing with { Data = json, LastModified = now, Version = version, PasswordHash = hash, Members = members ?? existing.Members });
     }
 
-    private static ScimException UniquenessError(object rt, JsonObject data) =>
+    private static ScimException UniquenessError(JsonObject data) =>
         ScimException.Uniqueness($"userName \"{data["userName"]?.GetValue<string>()}\" is already taken");
 
     private void InsertMembers(long seq, IReadOnlyList<MemberRef> members)
@@ -238,8 +238,6 @@ internal sealed class SqliteWriteSession : IWriteSession
 
     private readonly record struct IndexColumns(string? UserNameKey, string? UserNameFold, string? ExternalId, string? DisplayNameFold);
 
-    private static IndexColumns Columns(ResourceTypeDefinition rt, JsonObject data) => Columns(rt.Name, data);
-
     private static IndexColumns Columns(string type, JsonObject data)
     {
         var userName = type == "User" ? Text(data["userName"]) : null;
@@ -259,8 +257,6 @@ internal sealed class SqliteWriteSession : IWriteSession
         cmd.Parameters.AddWithValue("@ext", (object?)c.ExternalId ?? DBNull.Value);
         cmd.Parameters.AddWithValue("@dn", (object?)c.DisplayNameFold ?? DBNull.Value);
     }
-
-    private void WriteValues(long seq, ResourceTypeDefinition rt, JsonObject data, bool replace) => WriteValues(seq, rt.Name, data, replace);
 
     private void WriteValues(long seq, string type, JsonObject data, bool replace)
     {

@@ -40,7 +40,10 @@ public sealed record AttributeSelection(IReadOnlyList<AttributePath> Attributes,
         return result;
     }
 
-    /// <summary>Whether the selection can mention <paramref name="name"/> (used to skip loading large attributes such as members).</summary>
+    /// <summary>
+    /// Whether a response could include the core attribute <paramref name="attributeName"/>; used to skip
+    /// loading large attributes (members, groups) that the response will not carry.
+    /// </summary>
     public bool Wants(string attributeName, Returned returned)
     {
         if (returned == Returned.Always) return true;
@@ -50,6 +53,5 @@ public sealed record AttributeSelection(IReadOnlyList<AttributePath> Attributes,
     }
 
     private static bool Names(AttributePath p, string attributeName) =>
-        string.Equals(p.Name, attributeName, StringComparison.OrdinalIgnoreCase) && p.SchemaUrn is null
-        || p.SchemaUrn is not null && string.Equals(p.Name, attributeName, StringComparison.OrdinalIgnoreCase);
+        string.Equals(p.Name, attributeName, StringComparison.OrdinalIgnoreCase);
 }

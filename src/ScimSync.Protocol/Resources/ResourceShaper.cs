@@ -43,7 +43,7 @@ public sealed class ResourceShaper(SchemaRegistry registry)
             ResolvedAttribute? resolved;
             try { resolved = registry.Resolve(rt, path); }
             catch (ScimException) { resolved = null; }
-            if (resolved is null || resolved.SubAttribute is not null && path.SubAttribute is null)
+            if (resolved is null)
                 throw ScimException.InvalidSyntax($"Unknown attribute \"{key}\" for resource type {rt.Name}");
             if (resolved.SubAttribute is not null)
             {
