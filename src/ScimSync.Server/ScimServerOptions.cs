@@ -35,4 +35,10 @@ public sealed record ScimServerOptions
     public string? SchemaDirectory { get; init; }
 
     public string DatabasePath => Path.Combine(DataDirectory, "scimsync.db");
+
+    /// <summary>
+    /// Builds the store. Null means the embedded SQLite store in <see cref="DataDirectory"/>; another
+    /// implementation of the port (PostgreSQL) plugs in here and runs under the same test suite.
+    /// </summary>
+    public Func<ScimServerOptions, Store.IResourceStore>? StoreFactory { get; init; }
 }

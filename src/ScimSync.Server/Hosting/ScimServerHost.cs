@@ -47,7 +47,7 @@ public static class ScimServerHost
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SchemaRegistry.CreateDefault(options.SchemaDirectory ?? Path.Combine(options.DataDirectory, "schemas")));
-        services.AddSingleton<IResourceStore>(_ => new SqliteResourceStore(options.DatabasePath, options.Durability));
+        services.AddSingleton<IResourceStore>(_ => options.StoreFactory?.Invoke(options) ?? new SqliteResourceStore(options.DatabasePath, options.Durability));
         services.AddSingleton(sp => new ResourceShaper(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new ResourceProjector(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
