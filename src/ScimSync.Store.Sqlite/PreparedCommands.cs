@@ -12,11 +12,11 @@ internal static class PreparedCommands
 {
     private const int MaxPerConnection = 256;
 
-    public static SqliteCommand Get(SqliteConnection c, string sql, IReadOnlyList<SqliteParameter> parameters)
+    public static SqliteCommand Get(SqliteConnection c, string sql, SqliteTransaction? tx, IReadOnlyList<SqliteParameter> parameters)
     {
-        Span<(string, object?)> args = parameters.Count <= 16 ? new (string, object?)[parameters.Count] : new (string, object?)[parameters.Count];
+        var args = new (string, object?)[parameters.Count];
         for (var i = 0; i < parameters.Count; i++) args[i] = (parameters[i].ParameterName, parameters[i].Value);
-        return Get(c, sql, null, args);
+        return Get(c, sql, tx, args);
     }
 
     private static readonly ConditionalWeakTable<SqliteConnection, Dictionary<string, SqliteCommand>> Cache = new();

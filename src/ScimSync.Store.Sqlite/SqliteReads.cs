@@ -54,7 +54,20 @@ internal static class SqliteReads
         PasswordHash = r.IsDBNull(7) ? null : r.GetString(7),
     };
 
+    /// <summary>
+    /// Runs the page, the count and the journal high-water mark in one read transaction: in WAL mode they
+    /// then see one snapshot, so the position returned is exactly the state the page shows.
+    /// </summary>
     public static QueryPage Query(SqliteConnection c, ResourceQuery q)
+    {
+        using var tx = c.BeginTransaction(deferred: true);
+        var page = QueryInSnapshot(c, tx, q);
+        var position = SqliteJournal.HighWater(c, tx);
+        tx.Commit();
+        return page with { JournalPosition = position };
+    }
+
+    private static QueryPage QueryInSnapshot(SqliteConnection c, SqliteTransaction tx, ResourceQuery q)
     {
         var compiler = new SqliteFilterCompiler();
         var where = new StringBuilder();
@@ -72,14 +85,14 @@ internal static class SqliteReads
         var whereSql = where.Length == 0 ? "0" : where.ToString();
 
         int Count() => Convert.ToInt32(
-            PreparedCommands.Get(c, $"SELECT count(*) FROM resources r WHERE {whereSql}", compiler.Parameters).ExecuteScalar(),
+            PreparedCommands.Get(c, $"SELECT count(*) FROM resources r WHERE {whereSql}", tx, compiler.Parameters).ExecuteScalar(),
             CultureInfo.InvariantCulture);
 
         var page = q.Page;
         if (page.Count <= 0)
         {
             var all = Count();
-            return new QueryPage([], all, all > 0);
+            return new QueryPage([], all, all > 0, 0);
         }
 
         var orderBy = "r.seq";
@@ -108,7 +121,7 @@ internal static class SqliteReads
         }
         // One extra row tells whether another page exists without a second count.
         parameters.Add(new SqliteParameter("@limit", page.Count + 1));
-        var cmd = PreparedCommands.Get(c, sql, parameters);
+        var cmd = PreparedCommands.Get(c, sql, tx, parameters);
         var list = new List<StoredResource>(Math.Min(page.Count + 1, 1024));
         using (var r = cmd.ExecuteReader())
             while (r.Read()) list.Add(ReadResource(r));
@@ -117,14 +130,14 @@ internal static class SqliteReads
         // A first page that holds everything already knows the total: the common lookup
         // (filter=userName eq "x") then costs one query, not two.
         var total = !hasMore && page.AfterSeq is null && page.StartIndex <= 1 ? list.Count : Count();
-        return new QueryPage(Attach(c, list, q.Load), total, hasMore);
+        return new QueryPage(Attach(c, tx, list, q.Load), total, hasMore, 0);
     }
 
     /// <summary>Loads members and groups for a page in two queries, not one per resource.</summary>
-    public static IReadOnlyList<StoredResource> Attach(SqliteConnection c, IReadOnlyList<StoredResource> list, LoadOptions load)
+    public static IReadOnlyList<StoredResource> Attach(SqliteConnection c, SqliteTransaction? tx, IReadOnlyList<StoredResource> list, LoadOptions load)
     {
         if (list.Count == 0 || !(load.Members || load.Groups)) return list;
-        if (list.Count == 1) return [WithRelations(c, null, list[0], load)];
+        if (list.Count == 1) return [WithRelations(c, tx, list[0], load)];
         var result = list.ToArray();
         var groups = list.Where(r => r.ResourceType == "Group").ToArray();
         if (load.Members && groups.Length > 0)
@@ -133,6 +146,7 @@ internal static class SqliteReads
             foreach (var chunk in groups.Chunk(500))
             {
                 using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
                 cmd.CommandText = $"SELECT group_seq, member_id, member_type, display FROM group_members WHERE group_seq IN ({string.Join(',', chunk.Select(g => g.Seq))}) ORDER BY group_seq, member_id";
                 using var r = cmd.ExecuteReader();
                 while (r.Read())
@@ -148,6 +162,7 @@ internal static class SqliteReads
             foreach (var chunk in users.Chunk(500))
             {
                 using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
                 var names = new List<string>();
                 for (var i = 0; i < chunk.Length; i++)
                 {

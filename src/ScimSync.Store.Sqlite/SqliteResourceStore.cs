@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Journal;
 using ScimSync.Store.Querying;
 using ScimSync.Store.Resources;
 using ScimSync.Store.Tokens;
@@ -41,7 +42,13 @@ public sealed class SqliteResourceStore : IResourceStore
             cmd.CommandText = $"INSERT INTO schema_info(version) VALUES ({SqliteSchema.Version})";
             cmd.ExecuteNonQuery();
         }
-        else if (Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) != SqliteSchema.Version)
+        else if (Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) is var found && found < SqliteSchema.Version)
+        {
+            // Version 1 lacked the journal, which the CREATE ... IF NOT EXISTS script above has now added.
+            cmd.CommandText = $"UPDATE schema_info SET version = {SqliteSchema.Version}";
+            cmd.ExecuteNonQuery();
+        }
+        else if (found != SqliteSchema.Version)
         {
             throw new InvalidOperationException($"Database {_path} has schema version {v}; this build expects {SqliteSchema.Version}.");
         }
@@ -57,6 +64,12 @@ public sealed class SqliteResourceStore : IResourceStore
     {
         using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
         return SqliteReads.Query(lease.Connection, query);
+    }
+
+    public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct)
+    {
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
+        return SqliteJournal.Read(lease.Connection, afterPosition, limit);
     }
 
     public async Task<IWriteSession> BeginWriteAsync(CancellationToken ct)

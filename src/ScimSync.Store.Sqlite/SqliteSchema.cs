@@ -8,7 +8,7 @@ namespace ScimSync.Store.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    public const int Version = 1;
+    public const int Version = 2;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
@@ -51,6 +51,24 @@ internal static class SqliteSchema
             PRIMARY KEY (group_seq, member_id)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS ix_group_members_member ON group_members(member_id);
+
+        -- The change journal. AUTOINCREMENT: a position is never handed out twice, even after the
+        -- newest entries are compacted away. SQLite has one writer and commits atomically, so positions
+        -- become visible strictly in order: a reader can never see N+1 while N is uncommitted.
+        CREATE TABLE IF NOT EXISTS journal (
+            position      INTEGER PRIMARY KEY AUTOINCREMENT,
+            txn           TEXT NOT NULL,
+            resource_type TEXT NOT NULL,
+            resource_id   TEXT NOT NULL,
+            operation     TEXT NOT NULL,
+            version       INTEGER NOT NULL,
+            attributes    TEXT NOT NULL,
+            data          TEXT,
+            request       TEXT,
+            actor         TEXT,
+            time          INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
 
         CREATE TABLE IF NOT EXISTS tokens (
             id       TEXT PRIMARY KEY,

@@ -5,6 +5,7 @@ using ScimSync.Protocol.Filtering;
 using ScimSync.Protocol.Messages;
 using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Journal;
 using ScimSync.Store.Resources;
 
 namespace ScimSync.Store.Sqlite;
@@ -183,18 +184,18 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult(cmd.ExecuteNonQuery());
     }
 
-    public Task<IReadOnlyList<string>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct)
+    public Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct)
     {
-        var affected = new List<string>();
+        var affected = new List<(string, long)>();
         using (var cmd = Command("""
             UPDATE resources SET version = version + 1, modified = @now
-            WHERE seq IN (SELECT group_seq FROM group_members WHERE member_id = @id) RETURNING id
+            WHERE seq IN (SELECT group_seq FROM group_members WHERE member_id = @id) RETURNING id, version
             """))
         {
             cmd.Parameters.AddWithValue("@id", existing.Id);
             cmd.Parameters.AddWithValue("@now", now.UtcTicks);
             using var r = cmd.ExecuteReader();
-            while (r.Read()) affected.Add(r.GetString(0));
+            while (r.Read()) affected.Add((r.GetString(0), r.GetInt64(1)));
         }
         using (var cmd = Command("""
             DELETE FROM group_members WHERE member_id = @id;
@@ -207,8 +208,11 @@ internal sealed class SqliteWriteSession : IWriteSession
             cmd.Parameters.AddWithValue("@seq", existing.Seq);
             cmd.ExecuteNonQuery();
         }
-        return Task.FromResult<IReadOnlyList<string>>(affected);
+        return Task.FromResult<IReadOnlyList<(string, long)>>(affected);
     }
+
+    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) =>
+        Task.FromResult(SqliteJournal.Append(_c, _tx ?? throw new InvalidOperationException("The write session is closed"), entry));
 
     public Task CommitAsync(CancellationToken ct)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Journal;
 using ScimSync.Store.Querying;
 using ScimSync.Store.Resources;
 using ScimSync.Store.Tokens;
@@ -20,6 +21,12 @@ public interface IResourceStore : IAsyncDisposable
     Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct);
 
     Task<IWriteSession> BeginWriteAsync(CancellationToken ct);
+
+    /// <summary>
+    /// Journal entries after <paramref name="afterPosition"/>, in position order. A reader never sees an
+    /// entry while an earlier position is still uncommitted.
+    /// </summary>
+    Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct);
 
     ITokenStore Tokens { get; }
 
@@ -59,10 +66,13 @@ public interface IWriteSession : IAsyncDisposable
     Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct);
 
     /// <summary>
-    /// Deletes the resource and its memberships; groups that lose a member get a new version. Returns the
-    /// ids of those groups.
+    /// Deletes the resource and its memberships; groups that lose a member get a new version. Returns
+    /// those groups with their new versions.
     /// </summary>
-    Task<IReadOnlyList<string>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct);
+    Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct);
+
+    /// <summary>Appends a journal entry in this transaction; returns its position.</summary>
+    Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct);
 
     Task CommitAsync(CancellationToken ct);
 }

@@ -40,7 +40,7 @@ public sealed partial class PatchEngine(ResourceShaper shaper)
         shaper.CheckInvariants(after, rt);
 
         var changed = !JsonNode.DeepEquals(before, after);
-        return new PatchResult(after, changed, changed ? PatchDiff.ChangedAttributes(shaper, rt, before, after) : []);
+        return new PatchResult(after, changed, changed ? ResourceDiff.ChangedAttributes(shaper, rt, before, after) : []);
     }
 
     /// <summary>

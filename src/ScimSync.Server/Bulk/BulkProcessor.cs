@@ -19,7 +19,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
 {
     private sealed record Op(int Index, string Method, string? BulkId, string Path, JsonNode? Data, string? Version);
 
-    public async Task<JsonObject> ProcessAsync(JsonObject body, string baseUrl, CancellationToken ct)
+    public async Task<JsonObject> ProcessAsync(JsonObject body, string baseUrl, string? actor, CancellationToken ct)
     {
         JsonNode? Member(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
         if (Member("schemas") is not JsonArray schemas || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var u) && u.Equals(ScimSchemaUris.BulkRequest, StringComparison.OrdinalIgnoreCase)))
@@ -76,7 +76,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
                 }
                 if (refs.Any(r => !created.ContainsKey(r))) { waiting.Add(op); continue; }
                 progressed = true;
-                var result = await ExecuteAsync(op, created, baseUrl, ct).ConfigureAwait(false);
+                var result = await ExecuteAsync(op, created, baseUrl, WriteContext.New(actor), ct).ConfigureAwait(false);
                 results[op.Index] = result;
                 var ok = result["status"]!.GetValue<string>()[0] == '2';
                 if (!ok)
@@ -155,7 +155,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         _ => n?.DeepClone(),
     };
 
-    private async Task<JsonObject> ExecuteAsync(Op op, Dictionary<string, string> created, string baseUrl, CancellationToken ct)
+    private async Task<JsonObject> ExecuteAsync(Op op, Dictionary<string, string> created, string baseUrl, WriteContext context, CancellationToken ct)
     {
         try
         {
@@ -167,18 +167,18 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
             {
                 case "POST":
                     if (segments.Length != 1) throw ScimException.InvalidValue("A POST path names a resource type endpoint, e.g. \"/Users\"");
-                    var c = await resources.CreateAsync(rt, data!, ct).ConfigureAwait(false);
+                    var c = await resources.CreateAsync(rt, data!, context, ct).ConfigureAwait(false);
                     created[op.BulkId!] = c.Resource.Id;
                     return Success(op, "201", c.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, c.Resource.Id));
                 case "PUT":
-                    var p = await resources.ReplaceAsync(rt, Id(segments, op), data!, op.Version, ct).ConfigureAwait(false);
+                    var p = await resources.ReplaceAsync(rt, Id(segments, op), data!, op.Version, context, ct).ConfigureAwait(false);
                     return Success(op, "200", p.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, p.Resource.Id));
                 case "PATCH":
-                    var r = await resources.PatchAsync(rt, Id(segments, op), PatchRequest.Read(data), op.Version, ct).ConfigureAwait(false);
+                    var r = await resources.PatchAsync(rt, Id(segments, op), PatchRequest.Read(data), op.Version, context, ct).ConfigureAwait(false);
                     return Success(op, "200", r.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, r.Resource.Id));
                 default:
                     var id = Id(segments, op);
-                    await resources.DeleteAsync(rt, id, op.Version, ct).ConfigureAwait(false);
+                    await resources.DeleteAsync(rt, id, op.Version, context, ct).ConfigureAwait(false);
                     return Success(op, "204", null, ResourceRenderer.Location(baseUrl, rt, id));
             }
         }

@@ -95,7 +95,7 @@ public static class ScimServerHost
             if (ctx.Request.ContentLength > options.BulkMaxPayloadBytes)
                 throw ScimException.TooLarge($"The bulk request is {ctx.Request.ContentLength} bytes; maxPayloadSize is {options.BulkMaxPayloadBytes}");
             var body = await ReadBounded(ctx, options.BulkMaxPayloadBytes).ConfigureAwait(false);
-            var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), ctx.RequestAborted).ConfigureAwait(false);
+            var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), ScimApi.Caller(ctx).TokenId, ctx.RequestAborted).ConfigureAwait(false);
             await ScimHttp.WriteNodeAsync(ctx, 200, result).ConfigureAwait(false);
         });
 

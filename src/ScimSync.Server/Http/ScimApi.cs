@@ -68,6 +68,7 @@ public sealed partial class ScimApi(
     {
         var page = await queries.QueryAsync(types, request, ctx.RequestAborted).ConfigureAwait(false);
         var baseUrl = Base(ctx);
+        ctx.Response.Headers[QueryService.PositionHeader] = page.Position.ToString(System.Globalization.CultureInfo.InvariantCulture);
         await ScimHttp.WriteJsonAsync(ctx, 200, w => queries.WriteListResponse(w, page, baseUrl)).ConfigureAwait(false);
     }
 
@@ -109,7 +110,7 @@ public sealed partial class ScimApi(
         var rt = TypeOf(endpoint);
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
         var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
-        var result = await resources.CreateAsync(rt, body, ctx.RequestAborted).ConfigureAwait(false);
+        var result = await resources.CreateAsync(rt, body, Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         await WriteResource(ctx, 201, result.Resource, rt, selection, result.Requested).ConfigureAwait(false);
     }
 
@@ -123,7 +124,7 @@ public sealed partial class ScimApi(
     {
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
         var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
-        var result = await resources.ReplaceAsync(rt, id, body, IfMatch(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        var result = await resources.ReplaceAsync(rt, id, body, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         var r = result.Resource;
         if (rt.Name == "User" && r.Groups is null)
             r = await store.FindAsync(rt, id, new LoadOptions(false, true), ctx.RequestAborted).ConfigureAwait(false) ?? r;
@@ -146,7 +147,7 @@ public sealed partial class ScimApi(
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
         var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
         var request = PatchRequest.Read(body);
-        var result = await resources.PatchAsync(rt, id, request, IfMatch(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        var result = await resources.PatchAsync(rt, id, request, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         if (rt.Name == "Group" && selection.IsDefault)
         {
             ctx.Response.Headers.ETag = result.Resource.ETag;
@@ -161,9 +162,11 @@ public sealed partial class ScimApi(
     public async Task Delete(HttpContext ctx, string endpoint, string id)
     {
         Require(ctx, Scopes.Write);
-        await resources.DeleteAsync(TypeOf(endpoint), id, IfMatch(ctx), ctx.RequestAborted).ConfigureAwait(false);
+        await resources.DeleteAsync(TypeOf(endpoint), id, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 204;
     }
+
+    private static WriteContext Context(HttpContext ctx) => WriteContext.New(Caller(ctx).TokenId);
 
     private static string? IfMatch(HttpContext ctx)
     {
@@ -197,7 +200,7 @@ public sealed partial class ScimApi(
                 break;
             case "DELETE":
                 Require(ctx, Scopes.Write);
-                await resources.DeleteAsync(rt, caller.UserId, IfMatch(ctx), ctx.RequestAborted).ConfigureAwait(false);
+                await resources.DeleteAsync(rt, caller.UserId, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
                 ctx.Response.StatusCode = 204;
                 break;
             default:

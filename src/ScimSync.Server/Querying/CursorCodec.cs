@@ -13,7 +13,7 @@ namespace ScimSync.Server.Querying;
 /// </summary>
 public sealed class CursorCodec(byte[] key, TimeProvider time, TimeSpan timeout)
 {
-    public sealed record State(long? AfterSeq, int Offset, int Count, string QueryHash, long IssuedAt);
+    public sealed record State(long? AfterSeq, int Offset, int Count, string QueryHash, long IssuedAt, long Position);
 
     public static byte[] LoadOrCreateKey(string dataDirectory)
     {
@@ -24,11 +24,11 @@ public sealed class CursorCodec(byte[] key, TimeProvider time, TimeSpan timeout)
         return key;
     }
 
-    public string Encode(long? afterSeq, int offset, int count, string queryHash)
+    public string Encode(long? afterSeq, int offset, int count, string queryHash, long position)
     {
         var payload = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object?>
         {
-            ["a"] = afterSeq, ["o"] = offset, ["c"] = count, ["h"] = queryHash, ["t"] = time.GetUtcNow().ToUnixTimeSeconds(),
+            ["a"] = afterSeq, ["o"] = offset, ["c"] = count, ["h"] = queryHash, ["t"] = time.GetUtcNow().ToUnixTimeSeconds(), ["p"] = position,
         });
         var mac = HMACSHA256.HashData(key, payload).AsSpan(0, 16).ToArray();
         return B64(payload) + "." + B64(mac);
@@ -54,7 +54,8 @@ public sealed class CursorCodec(byte[] key, TimeProvider time, TimeSpan timeout)
         var r = doc.RootElement;
         var state = new State(
             r.GetProperty("a").ValueKind == JsonValueKind.Null ? null : r.GetProperty("a").GetInt64(),
-            r.GetProperty("o").GetInt32(), r.GetProperty("c").GetInt32(), r.GetProperty("h").GetString()!, r.GetProperty("t").GetInt64());
+            r.GetProperty("o").GetInt32(), r.GetProperty("c").GetInt32(), r.GetProperty("h").GetString()!, r.GetProperty("t").GetInt64(),
+            r.GetProperty("p").GetInt64());
         // A cursor from another query is treated like one that never existed (RFC 9865 §6).
         if (state.QueryHash != queryHash) throw Invalid();
         if (time.GetUtcNow().ToUnixTimeSeconds() - state.IssuedAt > (long)timeout.TotalSeconds)

@@ -13,7 +13,15 @@ namespace ScimSync.Server.Querying;
 /// <summary>Lists and searches (RFC 7644 §3.4.2–3.4.3) with index and cursor paging (RFC 9865).</summary>
 public sealed class QueryService(IResourceStore store, SchemaRegistry registry, ResourceRenderer renderer, CursorCodec cursors, ScimServerOptions options)
 {
-    public sealed record Page(QueryPage Result, ListRequest Request, int StartIndex, string? NextCursor, IReadOnlyDictionary<string, ResourceTypeDefinition> Types);
+    /// <param name="Position">
+    /// The journal position the snapshot is consistent with. A cursor walk reports its first page's
+    /// position on every page: later pages may already show newer versions, which a consumer applying
+    /// events after that position (by version, never backwards) handles without loss.
+    /// </param>
+    public sealed record Page(QueryPage Result, ListRequest Request, int StartIndex, string? NextCursor, IReadOnlyDictionary<string, ResourceTypeDefinition> Types, long Position);
+
+    public const string PositionHeader = "ScimSync-Journal-Position";
+    public const string ListExtension = "urn:scimsync:params:scim:api:messages:2.0:ListResponse";
 
     /// <param name="types">One type for /Users or /Groups; all of them for a query at the root.</param>
     public async Task<Page> QueryAsync(IReadOnlyList<ResourceTypeDefinition> types, ListRequest request, CancellationToken ct)
@@ -42,6 +50,7 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
         int count;
         PageRequest page;
         string? nextCursor = null;
+        long? walkPosition = null;
         var startIndex = 1;
         var queryHash = CursorCodec.HashQuery(string.Join(',', types.Select(t => t.Name)), request.Filter, request.SortBy, request.Descending.ToString());
         var sortSpec = sortPath is null ? null : new SortSpec(request.Descending);
@@ -66,18 +75,20 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
                 if (request.Count is not null && request.Count != state.Count)
                     throw new ScimException(400, ScimErrorType.InvalidCount, $"count must stay {state.Count} for the whole cursor walk");
                 count = state.Count;
+                walkPosition = state.Position;
                 page = state.AfterSeq is { } after ? new PageRequest(1, count, after) : new PageRequest(state.Offset + 1, count);
             }
         }
 
         var result = await store.QueryAsync(new ResourceQuery(filters, sortSpec, page, load), ct).ConfigureAwait(false);
+        var position = walkPosition ?? result.JournalPosition;
         if (request.Cursor is not null && result.HasMore && result.Resources.Count > 0)
         {
             nextCursor = page.AfterSeq is not null
-                ? cursors.Encode(result.Resources[^1].Seq, 0, count, queryHash)
-                : cursors.Encode(null, page.StartIndex - 1 + result.Resources.Count, count, queryHash);
+                ? cursors.Encode(result.Resources[^1].Seq, 0, count, queryHash, position)
+                : cursors.Encode(null, page.StartIndex - 1 + result.Resources.Count, count, queryHash, position);
         }
-        return new Page(result, request, startIndex, nextCursor, types.ToDictionary(t => t.Name));
+        return new Page(result, request, startIndex, nextCursor, types.ToDictionary(t => t.Name), position);
     }
 
     private ResolvedAttribute? ResolveSort(ResourceTypeDefinition rt, AttributePath path)
@@ -108,6 +119,9 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
         w.WriteNumber("itemsPerPage"u8, page.Result.Resources.Count);
         if (page.Request.Cursor is null) w.WriteNumber("startIndex"u8, page.StartIndex);
         if (page.NextCursor is not null) w.WriteString("nextCursor"u8, page.NextCursor);
+        w.WriteStartObject(ListExtension);
+        w.WriteNumber("journalPosition"u8, page.Position);
+        w.WriteEndObject();
         w.WriteStartArray("Resources"u8);
         foreach (var r in page.Result.Resources)
             renderer.Write(w, r, page.Types[r.ResourceType], baseUrl, page.Request.Selection);

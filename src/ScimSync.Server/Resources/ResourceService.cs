@@ -5,6 +5,7 @@ using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Server.Security;
 using ScimSync.Store;
+using ScimSync.Store.Journal;
 using ScimSync.Store.Resources;
 
 namespace ScimSync.Server.Resources;
@@ -25,7 +26,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         return new DateTimeOffset(t.UtcTicks - t.UtcTicks % TimeSpan.TicksPerMillisecond, TimeSpan.Zero);
     }
 
-    public async Task<WriteResult> CreateAsync(ResourceTypeDefinition rt, JsonObject body, CancellationToken ct)
+    public async Task<WriteResult> CreateAsync(ResourceTypeDefinition rt, JsonObject body, WriteContext context, CancellationToken ct)
     {
         var data = shaper.ReadResource(body, rt);
         var requested = TopLevelNames(data);
@@ -37,12 +38,18 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
         await CheckUniquenessAsync(tx, rt, data, null, ct).ConfigureAwait(false);
         var id = Guid.CreateVersion7().ToString();
-        var stored = await tx.InsertAsync(rt, id, data, memberRefs, passwordHash, Now(), ct).ConfigureAwait(false);
+        var now = Now();
+        var stored = await tx.InsertAsync(rt, id, data, memberRefs, passwordHash, now, ct).ConfigureAwait(false);
+        var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
+        if (memberRefs is { Count: > 0 }) attributes.Add("members");
+        if (passwordHash is not null) attributes.Add("password");
+        await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Create, stored.Version, attributes,
+            WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
     }
 
-    public async Task<WriteResult> ReplaceAsync(ResourceTypeDefinition rt, string id, JsonObject body, string? ifMatch, CancellationToken ct)
+    public async Task<WriteResult> ReplaceAsync(ResourceTypeDefinition rt, string id, JsonObject body, string? ifMatch, WriteContext context, CancellationToken ct)
     {
         var data = shaper.ReadResource(body, rt);
         var requested = TopLevelNames(data);
@@ -65,12 +72,18 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var membersSame = memberRefs is null || SameMembers(memberRefs, existing.Members ?? []);
         if (JsonNode.DeepEquals(data, existingData) && membersSame && passwordHash is null)
             return new WriteResult(existing, false, requested);
-        var updated = await tx.UpdateAsync(existing, data, membersSame ? null : memberRefs, passwordHash, Now(), ct).ConfigureAwait(false);
+        var now = Now();
+        var updated = await tx.UpdateAsync(existing, data, membersSame ? null : memberRefs, passwordHash, now, ct).ConfigureAwait(false);
+        var attributes = ResourceDiff.ChangedAttributes(shaper, rt, existingData, data).ToList();
+        if (!membersSame) attributes.Add("members");
+        if (passwordHash is not null) attributes.Add("password");
+        await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Put, updated.Version, attributes,
+            WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return new WriteResult(updated with { Members = memberRefs ?? existing.Members }, true, requested);
     }
 
-    public async Task<WriteResult> PatchAsync(ResourceTypeDefinition rt, string id, PatchRequest request, string? ifMatch, CancellationToken ct)
+    public async Task<WriteResult> PatchAsync(ResourceTypeDefinition rt, string id, PatchRequest request, string? ifMatch, WriteContext context, CancellationToken ct)
     {
         request = WithoutEchoedId(request, id);
         var plan = rt.Name == "Group" ? MemberPatchPlan.For(request) : new MemberPatchPlan(request.Operations, [], false);
@@ -122,20 +135,57 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (!dataChanged && !membersChanged && passwordHash is null)
             return new WriteResult(existing, false);
         if (dataChanged) await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
-        var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, Now(), ct).ConfigureAwait(false);
+        var now = Now();
+        var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, now, ct).ConfigureAwait(false);
+        var attributes = result.ChangedAttributes.Where(a => a != "members").ToList();
+        if (membersChanged) attributes.Add("members");
+        if (passwordHash is not null) attributes.Add("password");
+        await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Patch, updated.Version, attributes,
+            data.ToJsonString(), PatchRequestJson(request), context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return new WriteResult(updated with { Members = null }, true);
     }
 
-    public async Task DeleteAsync(ResourceTypeDefinition rt, string id, string? ifMatch, CancellationToken ct)
+    public async Task DeleteAsync(ResourceTypeDefinition rt, string id, string? ifMatch, WriteContext context, CancellationToken ct)
     {
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var existing = await tx.FindAsync(rt, id, LoadOptions.None, ct).ConfigureAwait(false)
             ?? throw ScimException.NotFound($"{rt.Name} {id} not found");
         CheckIfMatch(existing, ifMatch);
-        await tx.DeleteAsync(existing, Now(), ct).ConfigureAwait(false);
+        var now = Now();
+        var groups = await tx.DeleteAsync(existing, now, ct).ConfigureAwait(false);
+        await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Delete, existing.Version, [],
+            null, null, context.Actor, now), ct).ConfigureAwait(false);
+        // Groups that lost the member changed too; their consumers must hear of it (no lost change).
+        var removal = PatchRequestJson(new PatchRequest([new PatchOperation(PatchOperationType.Remove,
+            new PatchPath(new AttributePath(null, "members", null),
+                new Protocol.Filtering.ComparisonFilter(new AttributePath(null, "value", null), Protocol.Filtering.ComparisonOperator.Eq, Protocol.Filtering.FilterValue.Of(id)), null), null)]));
+        foreach (var (groupId, version) in groups)
+            await tx.AppendJournalAsync(new JournalAppend(context.Txn, Registry.Group.Name, groupId, JournalOperation.Patch, version, ["members"],
+                null, removal, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>The stored document plus the member list, as a create or PUT event carries it.</summary>
+    private static string WithMembers(JsonObject data, IReadOnlyList<MemberRef>? members)
+    {
+        if (members is null) return data.ToJsonString();
+        var copy = (JsonObject)data.DeepClone();
+        if (members.Count > 0) copy["members"] = new JsonArray(members.Select(m => (JsonNode)MemberNode(m)).ToArray());
+        return copy.ToJsonString();
+    }
+
+    private static string PatchRequestJson(PatchRequest request) => new JsonObject
+    {
+        ["schemas"] = new JsonArray(Protocol.Messages.ScimSchemaUris.PatchOp),
+        ["Operations"] = new JsonArray(request.Operations.Select(o =>
+        {
+            var op = new JsonObject { ["op"] = o.Op.ToString().ToLowerInvariant() };
+            if (o.Path is not null) op["path"] = o.Path.ToString();
+            if (o.Value is not null) op["value"] = o.Value.DeepClone();
+            return (JsonNode)op;
+        }).ToArray()),
+    }.ToJsonString();
 
     /// <summary>
     /// Okta sends the resource's own id inside a path-less replace ({"op":"replace","value":{"id":"…",

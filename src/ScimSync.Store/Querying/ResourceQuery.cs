@@ -24,4 +24,8 @@ public sealed record SortSpec(bool Descending);
 /// </summary>
 public sealed record PageRequest(int StartIndex, int Count, long? AfterSeq = null);
 
-public sealed record QueryPage(IReadOnlyList<StoredResource> Resources, int TotalResults, bool HasMore);
+/// <param name="JournalPosition">
+/// The journal position this page is consistent with: every change up to it is reflected, none after it
+/// (read in the same database snapshot as the page).
+/// </param>
+public sealed record QueryPage(IReadOnlyList<StoredResource> Resources, int TotalResults, bool HasMore, long JournalPosition);

@@ -57,12 +57,12 @@ public sealed class FilterEquivalenceTests : IAsyncLifetime
             if (emails.Count > 0) u["emails"] = emails;
             if (rnd.Next(2) > 0)
                 u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = new JsonObject { ["department"] = Pick(Words), ["employeeNumber"] = rnd.Next(5).ToString(System.Globalization.CultureInfo.InvariantCulture) };
-            ids.Add((await service.CreateAsync(_registry.User, u, default)).Resource.Id);
+            ids.Add((await service.CreateAsync(_registry.User, u, WriteContext.New("test"), default)).Resource.Id);
         }
         for (var g = 0; g < 4; g++)
         {
             var members = new JsonArray(ids.Where((_, k) => k % (g + 2) == 0).Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray());
-            await service.CreateAsync(_registry.Group, new JsonObject { ["schemas"] = new JsonArray(_registry.Group.Schema), ["displayName"] = Words[g], ["members"] = members }, default);
+            await service.CreateAsync(_registry.Group, new JsonObject { ["schemas"] = new JsonArray(_registry.Group.Schema), ["displayName"] = Words[g], ["members"] = members }, WriteContext.New("test"), default);
         }
         var all = await _store.QueryAsync(new ResourceQuery([new TypeFilter(_registry.User, null, null)], null, new PageRequest(1, 1000), LoadOptions.All), default);
         _full = all.Resources.Select(r => _renderer.ToFull(r, _registry.User, "http://x/scim/v2")).ToList();

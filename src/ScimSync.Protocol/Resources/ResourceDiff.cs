@@ -1,15 +1,14 @@
 using System.Text.Json.Nodes;
-using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
 
-namespace ScimSync.Protocol.Patching;
+namespace ScimSync.Protocol.Resources;
 
 /// <summary>
-/// Which attributes a PATCH changed, by canonical path. Single-valued complex attributes are reported per
+/// Which attributes a write changed, by canonical path. Single-valued complex attributes are reported per
 /// sub-attribute ("name.givenName") when they existed before and after, so that event consumers (RFC 9967
 /// "attributes") see the finest useful granularity; everything else is reported as a whole attribute.
 /// </summary>
-internal static class PatchDiff
+public static class ResourceDiff
 {
     public static IReadOnlyList<string> ChangedAttributes(ResourceShaper shaper, ResourceTypeDefinition rt, JsonObject before, JsonObject after)
     {
