@@ -36,6 +36,15 @@ public sealed record ScimServerOptions
 
     public string DatabasePath => Path.Combine(DataDirectory, "scimsync.db");
 
+    /// <summary>How long a polled, unacknowledged SET stays invisible before redelivery.</summary>
+    public TimeSpan EventVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Longest wait of a long poll.</summary>
+    public TimeSpan MaxPollWait { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>The <c>iss</c> of every SET (default: <see cref="PublicBaseUrl"/>, else "scimsync").</summary>
+    public string? EventIssuer { get; init; }
+
     /// <summary>
     /// Builds the store. Null means the embedded SQLite store in <see cref="DataDirectory"/>; another
     /// implementation of the port (PostgreSQL) plugs in here and runs under the same test suite.

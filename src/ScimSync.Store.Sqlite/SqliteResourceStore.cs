@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Feed;
 using ScimSync.Store.Journal;
 using ScimSync.Store.Querying;
 using ScimSync.Store.Resources;
@@ -25,9 +26,12 @@ public sealed class SqliteResourceStore : IResourceStore
         _path = path;
         _pool = new SqliteConnectionPool(path, synchronous);
         Tokens = new SqliteTokenStore(_pool);
+        Feed = new SqliteFeedStore(_pool);
     }
 
     public ITokenStore Tokens { get; }
+
+    public IFeedStore Feed { get; }
 
     public async Task InitializeAsync(CancellationToken ct)
     {

@@ -70,6 +70,39 @@ internal static class SqliteSchema
         );
         CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
 
+        CREATE TABLE IF NOT EXISTS subscriptions (
+            id              TEXT PRIMARY KEY,
+            name            TEXT NOT NULL UNIQUE,
+            config          TEXT NOT NULL,
+            state           TEXT NOT NULL,
+            signing_key     TEXT NOT NULL,
+            fanout_position INTEGER NOT NULL,
+            created         INTEGER NOT NULL
+        );
+        -- Resources currently inside a subscription's filter, to tell feed:add / feed:remove.
+        CREATE TABLE IF NOT EXISTS subscription_members (
+            subscription_id TEXT NOT NULL,
+            resource_id     TEXT NOT NULL,
+            PRIMARY KEY (subscription_id, resource_id)
+        ) WITHOUT ROWID;
+        -- state: 0 pending, 1 in flight (invisible until visible_at), 3 dead letter. Acknowledged rows are deleted.
+        CREATE TABLE IF NOT EXISTS deliveries (
+            subscription_id TEXT NOT NULL,
+            jti             TEXT NOT NULL,
+            position        INTEGER NOT NULL,
+            resource_id     TEXT NOT NULL,
+            urgent          INTEGER NOT NULL,
+            token           TEXT NOT NULL,
+            state           INTEGER NOT NULL,
+            attempts        INTEGER NOT NULL,
+            visible_at      INTEGER NOT NULL,
+            created         INTEGER NOT NULL,
+            last_error      TEXT,
+            PRIMARY KEY (subscription_id, jti)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS ix_deliveries_queue ON deliveries(subscription_id, state, urgent DESC, position);
+        CREATE INDEX IF NOT EXISTS ix_deliveries_resource ON deliveries(subscription_id, resource_id, position);
+
         CREATE TABLE IF NOT EXISTS tokens (
             id       TEXT PRIMARY KEY,
             name     TEXT NOT NULL UNIQUE,

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Feed;
 using ScimSync.Store.Journal;
 using ScimSync.Store.Querying;
 using ScimSync.Store.Resources;
@@ -29,6 +30,8 @@ public interface IResourceStore : IAsyncDisposable
     Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct);
 
     ITokenStore Tokens { get; }
+
+    IFeedStore Feed { get; }
 
     /// <summary>Facts for operators: file size, row counts.</summary>
     Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct);

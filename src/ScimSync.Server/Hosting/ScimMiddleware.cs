@@ -16,18 +16,22 @@ internal static partial class ScimMiddleware
     public static async Task HandleAsync(HttpContext ctx, RequestDelegate next, TokenService tokens, ScimServerOptions options, ILogger logger)
     {
         var path = ctx.Request.Path;
-        if (!path.StartsWithSegments("/scim", out var rest))
+        var isScim = path.StartsWithSegments("/scim", out var rest);
+        if (!isScim && !path.StartsWithSegments("/feeds"))
         {
             await next(ctx).ConfigureAwait(false);
             return;
         }
         try
         {
-            var segments = rest.Value?.Trim('/').Split('/', 2) ?? [];
-            if (segments.Length == 0 || segments[0].Length == 0)
-                throw ScimException.NotFound("The SCIM root is /scim/v2");
-            if (!segments[0].Equals("v2", StringComparison.OrdinalIgnoreCase))
-                throw ScimException.BadRequest(ScimErrorType.InvalidVers, $"SCIM version \"{segments[0]}\" is not supported; this server speaks v2 at /scim/v2");
+            if (isScim)
+            {
+                var segments = rest.Value?.Trim('/').Split('/', 2) ?? [];
+                if (segments.Length == 0 || segments[0].Length == 0)
+                    throw ScimException.NotFound("The SCIM root is /scim/v2");
+                if (!segments[0].Equals("v2", StringComparison.OrdinalIgnoreCase))
+                    throw ScimException.BadRequest(ScimErrorType.InvalidVers, $"SCIM version \"{segments[0]}\" is not supported; this server speaks v2 at /scim/v2");
+            }
 
             var auth = ctx.Request.Headers.Authorization.ToString();
             if (!auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || auth.Length <= 7)

@@ -17,6 +17,11 @@ using ScimSync.Server.Resources;
 using ScimSync.Server.Security;
 using ScimSync.Store;
 using ScimSync.Store.Sqlite;
+using ScimSync.Store.Journal;
+using ScimSync.Feed;
+using ScimSync.Feed.Delivery;
+using ScimSync.Feed.Events;
+using ScimSync.Feed.Subscriptions;
 
 namespace ScimSync.Server.Hosting;
 
@@ -52,12 +57,27 @@ public static class ScimServerHost
         services.AddSingleton(sp => new ResourceProjector(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
         services.AddSingleton<ResourceRenderer>();
-        services.AddSingleton<ResourceService>();
+        services.AddSingleton(sp => new ResourceService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<ResourceShaper>(),
+            sp.GetRequiredService<PatchEngine>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ChangeSignal>()));
         services.AddSingleton(sp => new CursorCodec(CursorCodec.LoadOrCreateKey(options.DataDirectory), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
         services.AddSingleton<QueryService>();
         services.AddSingleton<DiscoveryDocuments>();
         services.AddSingleton<BulkProcessor>();
         services.AddSingleton<ScimApi>();
+        services.AddSingleton<ChangeSignal>();
+        services.AddSingleton<DeliverySignal>();
+        services.AddSingleton(new FeedOptions
+        {
+            Issuer = options.EventIssuer ?? options.PublicBaseUrl ?? "scimsync",
+            VisibilityTimeout = options.EventVisibilityTimeout,
+            MaxPollWait = options.MaxPollWait,
+        });
+        services.AddSingleton(sp => new SetEncoder(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<SubscriptionService>();
+        services.AddSingleton<FanoutWorker>();
+        services.AddSingleton<PollService>();
+        services.AddSingleton<FeedApi>();
+        services.AddHostedService<FeedBackgroundService>();
         services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
     }
 
@@ -109,6 +129,19 @@ public static class ScimServerHost
         g.MapPut("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Replace(ctx, endpoint, id));
         g.MapPatch("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Patch(ctx, endpoint, id));
         g.MapDelete("/{endpoint}/{id}", (HttpContext ctx, string endpoint, string id) => api.Delete(ctx, endpoint, id));
+
+        var feed = app.Services.GetRequiredService<FeedApi>();
+        var f = app.MapGroup("/feeds/v1/subscriptions");
+        f.MapPost("/", feed.Create);
+        f.MapGet("/", feed.List);
+        f.MapGet("/{id}", (HttpContext ctx, string id) => feed.Get(ctx, id));
+        f.MapPatch("/{id}", (HttpContext ctx, string id) => feed.Update(ctx, id));
+        f.MapDelete("/{id}", (HttpContext ctx, string id) => feed.Delete(ctx, id));
+        f.MapPost("/{id}/rewind", (HttpContext ctx, string id) => feed.Rewind(ctx, id));
+        f.MapGet("/{id}/jwks", (HttpContext ctx, string id) => feed.Jwks(ctx, id));
+        f.MapPost("/{id}/poll", (HttpContext ctx, string id) => feed.Poll(ctx, id));
+        f.MapGet("/{id}/dead-letters", (HttpContext ctx, string id) => feed.DeadLetters(ctx, id));
+        f.MapPost("/{id}/dead-letters/replay", (HttpContext ctx, string id) => feed.Replay(ctx, id));
     }
 
     private static async Task<System.Text.Json.Nodes.JsonObject> ReadBounded(HttpContext ctx, long limit)

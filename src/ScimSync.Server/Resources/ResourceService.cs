@@ -14,7 +14,7 @@ namespace ScimSync.Server.Resources;
 /// The write rules of RFC 7644 §3.3–3.6 over the storage port: one transaction per request, uniqueness,
 /// mutability, preconditions, membership and passwords. It does not know which database it runs on.
 /// </summary>
-public sealed class ResourceService(IResourceStore store, ResourceShaper shaper, PatchEngine patcher, TimeProvider time)
+public sealed class ResourceService(IResourceStore store, ResourceShaper shaper, PatchEngine patcher, TimeProvider time, ChangeSignal? journalSignal = null)
 {
     public SchemaRegistry Registry => shaper.Registry;
 
@@ -46,6 +46,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Create, stored.Version, attributes,
             WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        journalSignal?.Notify();
         return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
     }
 
@@ -80,6 +81,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Put, updated.Version, attributes,
             WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        journalSignal?.Notify();
         return new WriteResult(updated with { Members = memberRefs ?? existing.Members }, true, requested);
     }
 
@@ -143,6 +145,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Patch, updated.Version, attributes,
             data.ToJsonString(), PatchRequestJson(request), context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        journalSignal?.Notify();
         return new WriteResult(updated with { Members = null }, true);
     }
 
@@ -164,6 +167,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
             await tx.AppendJournalAsync(new JournalAppend(context.Txn, Registry.Group.Name, groupId, JournalOperation.Patch, version, ["members"],
                 null, removal, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        journalSignal?.Notify();
     }
 
     /// <summary>The stored document plus the member list, as a create or PUT event carries it.</summary>

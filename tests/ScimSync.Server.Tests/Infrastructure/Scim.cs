@@ -23,7 +23,8 @@ public static class Scim
 
     public static async Task<Response> SendAsync(this HttpClient c, HttpMethod method, string path, object? body = null, Action<HttpRequestMessage>? configure = null)
     {
-        using var req = new HttpRequestMessage(method, path.TrimStart('/'));
+        // "/feeds/..." is outside the SCIM root; everything else is relative to it.
+        using var req = new HttpRequestMessage(method, path.StartsWith("/feeds", StringComparison.Ordinal) ? path : path.TrimStart('/'));
         if (body is not null)
         {
             var text = body switch

@@ -31,11 +31,14 @@ public class ScimServerFixture : IAsyncLifetime
     {
     }
 
+    /// <summary>Override to change server options (limits, timeouts) for a test class.</summary>
+    protected virtual ScimServerOptions Configure(ScimServerOptions options) => options;
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(DataDirectory);
         Prepare(DataDirectory);
-        var options = new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken };
+        var options = Configure(new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken, EventIssuer = "https://scimsync.test" });
         _app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"]);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

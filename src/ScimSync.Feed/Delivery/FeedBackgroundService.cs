@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ScimSync.Feed.Subscriptions;
+using ScimSync.Store.Journal;
+
+namespace ScimSync.Feed.Delivery;
+
+/// <summary>
+/// Keeps every active subscription's queue filled from the journal: wakes on each commit (or every
+/// second), fans out until caught up, then signals waiting pollers.
+/// </summary>
+public sealed partial class FeedBackgroundService(
+    SubscriptionService subscriptions, FanoutWorker fanout, ChangeSignal journal, DeliverySignal deliveries,
+    TimeProvider time, ILogger<FeedBackgroundService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var waitForNext = journal.WaitAsync(TimeSpan.FromSeconds(1), time, stoppingToken);
+            try
+            {
+                var any = false;
+                foreach (var s in await subscriptions.ListAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    if (s.State == SubscriptionState.Disabled) continue;
+                    var current = s;
+                    while (await fanout.RunOnceAsync(current, stoppingToken).ConfigureAwait(false) > 0)
+                    {
+                        any = true;
+                        current = await subscriptions.FindAsync(s.Id, stoppingToken).ConfigureAwait(false) ?? current;
+                        deliveries.Signal.Notify();
+                    }
+                }
+                if (any) continue;
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogFanoutFailed(logger, e);
+                await Task.Delay(TimeSpan.FromSeconds(1), time, stoppingToken).ConfigureAwait(false);
+            }
+            await waitForNext.ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Error, Message = "Event fan-out failed; retrying in 1 s")]
+    private static partial void LogFanoutFailed(ILogger logger, Exception e);
+}

@@ -1,0 +1,71 @@
+using System.Text.Json.Nodes;
+using ScimSync.Feed.Subscriptions;
+using ScimSync.Protocol.Errors;
+using ScimSync.Store;
+using ScimSync.Store.Journal;
+
+namespace ScimSync.Feed.Delivery;
+
+/// <summary>
+/// RFC 8936 poll delivery: acknowledgements and errors first, then up to maxEvents SETs, waiting (long
+/// poll, bounded) when none are ready and returnImmediately is false. Unacknowledged SETs come back after
+/// the visibility timeout with the same jti.
+/// </summary>
+public sealed class PollService(IResourceStore store, DeliverySignal signal, FeedOptions options, TimeProvider time)
+{
+    public sealed record PollRequest(int? MaxEvents, bool ReturnImmediately, IReadOnlyList<string> Ack, IReadOnlyDictionary<string, string> Errors);
+
+    public static PollRequest Read(JsonObject body)
+    {
+        JsonNode? M(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.Ordinal)).Value;
+        int? max = null;
+        if (M("maxEvents") is { } m)
+        {
+            if (m is not JsonValue mv || !mv.TryGetValue<int>(out var n) || n < 0) throw ScimException.InvalidSyntax("maxEvents must be a non-negative integer");
+            max = n;
+        }
+        var immediately = false;
+        if (M("returnImmediately") is { } ri)
+        {
+            if (ri is not JsonValue rv || !rv.TryGetValue<bool>(out immediately)) throw ScimException.InvalidSyntax("returnImmediately must be a boolean");
+        }
+        var ack = new List<string>();
+        if (M("ack") is { } a)
+        {
+            if (a is not JsonArray arr) throw ScimException.InvalidSyntax("ack must be an array of jti strings");
+            foreach (var x in arr)
+                ack.Add(x is JsonValue xv && xv.TryGetValue<string>(out var s) ? s : throw ScimException.InvalidSyntax("ack must be an array of jti strings"));
+        }
+        var errors = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (M("setErrs") is { } e)
+        {
+            if (e is not JsonObject eo) throw ScimException.InvalidSyntax("setErrs must be an object keyed by jti");
+            foreach (var (jti, err) in eo)
+                errors[jti] = err is JsonObject o ? $"{o["err"]?.ToString()}: {o["description"]?.ToString()}" : err?.ToJsonString() ?? "";
+        }
+        return new PollRequest(max, immediately, ack, errors);
+    }
+
+    public async Task<JsonObject> PollAsync(Subscription s, PollRequest request, CancellationToken ct)
+    {
+        if (request.Ack.Count > 0) await store.Feed.AckAsync(s.Id, request.Ack, ct).ConfigureAwait(false);
+        if (request.Errors.Count > 0) await store.Feed.DeadLetterAsync(s.Id, request.Errors, ct).ConfigureAwait(false);
+        var max = Math.Min(request.MaxEvents ?? options.MaxEventsPerPoll, options.MaxEventsPerPoll);
+        var sets = new JsonObject();
+        if (max == 0 || s.State != SubscriptionState.Active) return new JsonObject { ["sets"] = sets };
+        var deadline = time.GetUtcNow() + options.MaxPollWait;
+        while (true)
+        {
+            var claimed = await store.Feed.ClaimAsync(s.Id, max, time.GetUtcNow(), options.VisibilityTimeout, ct).ConfigureAwait(false);
+            var more = claimed.Count == max && (await store.Feed.StatsAsync(s.Id, ct).ConfigureAwait(false)).Pending > 0;
+            foreach (var d in claimed) sets[d.Jti] = d.Token;
+            if (claimed.Count > 0 || request.ReturnImmediately || time.GetUtcNow() >= deadline)
+            {
+                var response = new JsonObject { ["sets"] = sets };
+                if (more) response["moreAvailable"] = true;
+                return response;
+            }
+            await signal.Signal.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(1000, Math.Max(1, (deadline - time.GetUtcNow()).TotalMilliseconds))), time, ct).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ScimSync.Feed.Events;
+
+namespace ScimSync.Feed.Subscriptions;
+
+public enum DeliveryMethod { Poll, Push }
+
+public enum SubscriptionState { Active, Paused, Disabled }
+
+/// <summary>
+/// What a subscriber receives and how. <see cref="IgnoredAttributes"/> are noise: a change confined to
+/// them produces no event (DESIGN.md invariant 5). <see cref="Filter"/> selects which resources the
+/// subscriber sees; a resource entering or leaving it yields feed:add / feed:remove.
+/// </summary>
+public sealed record SubscriptionConfig
+{
+    public required string Audience { get; init; }
+    public DeliveryMethod Delivery { get; init; } = DeliveryMethod.Poll;
+    public string? PushUrl { get; init; }
+    public PayloadMode Payload { get; init; } = PayloadMode.Notice;
+    public IReadOnlyList<string> ResourceTypes { get; init; } = ["User", "Group"];
+    public string? Filter { get; init; }
+    public IReadOnlyList<string> IgnoredAttributes { get; init; } = [];
+    public string Signing { get; init; } = "HS256";
+
+    internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static SubscriptionConfig FromJson(string json) =>
+        JsonSerializer.Deserialize<SubscriptionConfig>(json, Json) ?? throw new FormatException("empty subscription config");
+}
+
+public sealed record Subscription(
+    string Id,
+    string Name,
+    SubscriptionConfig Config,
+    SubscriptionState State,
+    SigningKey Key,
+    long FanoutPosition,
+    DateTimeOffset Created);

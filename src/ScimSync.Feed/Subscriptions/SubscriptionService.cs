@@ -1,0 +1,110 @@
+using System.Text.Json;
+using ScimSync.Feed.Events;
+using ScimSync.Protocol.Errors;
+using ScimSync.Protocol.Filtering;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Store;
+using ScimSync.Store.Feed;
+using ScimSync.Store.Querying;
+using ScimSync.Store.Resources;
+
+namespace ScimSync.Feed.Subscriptions;
+
+/// <summary>Creates, changes and rewinds subscriptions; validation errors are SCIM errors (400).</summary>
+public sealed class SubscriptionService(IResourceStore store, SchemaRegistry registry, TimeProvider time)
+{
+    private static readonly string[] Algorithms = ["HS256", "RS256", "ES256", "none"];
+
+    public static Subscription FromRecord(SubscriptionRecord r) => new(
+        r.Id, r.Name, SubscriptionConfig.FromJson(r.Config), Enum.Parse<SubscriptionState>(r.State, ignoreCase: true),
+        JsonSerializer.Deserialize<SigningKey>(r.SigningKey, SubscriptionConfig.Json)!, r.FanoutPosition, r.Created);
+
+    public async Task<Subscription> CreateAsync(string name, SubscriptionConfig config, long? startAfter, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(name)) throw ScimException.InvalidValue("A subscription needs a name");
+        Validate(config);
+        var position = startAfter ?? await HeadAsync(ct).ConfigureAwait(false);
+        var key = SigningKey.Generate(config.Signing);
+        var record = new SubscriptionRecord(Guid.CreateVersion7().ToString("N"), name, config.ToJson(), nameof(SubscriptionState.Active).ToLowerInvariant(),
+            JsonSerializer.Serialize(key, SubscriptionConfig.Json), position, time.GetUtcNow());
+        try
+        {
+            await store.Feed.CreateSubscriptionAsync(record, ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw ScimException.Uniqueness(e.Message);
+        }
+        if (config.Filter is not null)
+            await store.Feed.RewindAsync(record.Id, position, await CurrentMembersAsync(config, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+        return FromRecord(record);
+    }
+
+    /// <summary>Restarts delivery after <paramref name="position"/> (a snapshot's journal position).</summary>
+    public async Task RewindAsync(Subscription s, long position, CancellationToken ct)
+    {
+        if (position < 0) throw ScimException.InvalidValue("position must be 0 or more");
+        var head = await HeadAsync(ct).ConfigureAwait(false);
+        if (position > head) throw ScimException.InvalidValue($"position {position} is beyond the journal's head {head}");
+        // Membership is computed from the current state: exact when the position is the head, and for an
+        // older position the first changes replayed re-establish it.
+        var members = s.Config.Filter is null ? [] : await CurrentMembersAsync(s.Config, ct).ConfigureAwait(false);
+        await store.Feed.RewindAsync(s.Id, position, members, ct).ConfigureAwait(false);
+    }
+
+    public async Task<Subscription?> FindAsync(string idOrName, CancellationToken ct) =>
+        await store.Feed.FindSubscriptionAsync(idOrName, ct).ConfigureAwait(false) is { } r ? FromRecord(r) : null;
+
+    public async Task<IReadOnlyList<Subscription>> ListAsync(CancellationToken ct) =>
+        (await store.Feed.ListSubscriptionsAsync(ct).ConfigureAwait(false)).Select(FromRecord).ToArray();
+
+    public Task<bool> UpdateAsync(Subscription s, SubscriptionConfig config, SubscriptionState state, CancellationToken ct)
+    {
+        Validate(config);
+        if (config.Signing != s.Config.Signing)
+            throw ScimException.Mutability("The signing algorithm is fixed at creation; create a new subscription to change it");
+        return store.Feed.UpdateSubscriptionAsync(s.Id, config.ToJson(), state.ToString().ToLowerInvariant(), ct);
+    }
+
+    private async Task<long> HeadAsync(CancellationToken ct)
+    {
+        var query = await store.QueryAsync(new ResourceQuery([new TypeFilter(registry.User, null, null)], null, new PageRequest(1, 0), LoadOptions.None), ct).ConfigureAwait(false);
+        return query.JournalPosition;
+    }
+
+    private async Task<IReadOnlyCollection<string>> CurrentMembersAsync(SubscriptionConfig config, CancellationToken ct)
+    {
+        var parsed = ScimFilterParser.Parse(config.Filter!);
+        var members = new List<string>();
+        foreach (var rt in config.ResourceTypes.Select(n => registry.FindResourceType(n)!))
+        {
+            var bound = FilterBinder.Bind(parsed, rt, registry, strict: false);
+            long after = 0;
+            while (true)
+            {
+                var page = await store.QueryAsync(new ResourceQuery([new TypeFilter(rt, bound, null)], null, new PageRequest(1, 1000, after), LoadOptions.None), ct).ConfigureAwait(false);
+                members.AddRange(page.Resources.Select(r => r.Id));
+                if (!page.HasMore || page.Resources.Count == 0) break;
+                after = page.Resources[^1].Seq;
+            }
+        }
+        return members;
+    }
+
+    private void Validate(SubscriptionConfig c)
+    {
+        if (string.IsNullOrWhiteSpace(c.Audience)) throw ScimException.InvalidValue("audience is required");
+        if (!Algorithms.Contains(c.Signing)) throw ScimException.InvalidValue($"signing must be one of {string.Join(", ", Algorithms)}");
+        if (c.ResourceTypes.Count == 0) throw ScimException.InvalidValue("resourceTypes must name at least one resource type");
+        foreach (var t in c.ResourceTypes)
+            if (registry.FindResourceType(t) is null) throw ScimException.InvalidValue($"Unknown resource type \"{t}\"");
+        if (c.Delivery == DeliveryMethod.Push &&
+            (!Uri.TryCreate(c.PushUrl, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https")))
+            throw ScimException.InvalidValue("push delivery needs an absolute http(s) pushUrl");
+        if (c.Filter is not null)
+        {
+            var parsed = ScimFilterParser.Parse(c.Filter);
+            foreach (var t in c.ResourceTypes) FilterBinder.Bind(parsed, registry.FindResourceType(t)!, registry, strict: c.ResourceTypes.Count == 1);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using ScimSync.Feed.Delivery;
+using ScimSync.Feed.Events;
+using ScimSync.Feed.Subscriptions;
+using ScimSync.Protocol.Errors;
+using ScimSync.Server.Security;
+using ScimSync.Store;
+
+namespace ScimSync.Server.Http;
+
+/// <summary>
+/// The event feed's REST API under /feeds/v1: subscription management (admin scope) and RFC 8936 poll
+/// delivery (scim:read scope).
+/// </summary>
+public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, TimeProvider time)
+{
+    private static void Require(HttpContext ctx, string scope)
+    {
+        if (!ScimApi.Caller(ctx).Has(scope)) throw new ScimException(403, null, $"This token lacks the \"{scope}\" scope");
+    }
+
+    private async Task<Subscription> Find(string id, CancellationToken ct) =>
+        await subscriptions.FindAsync(id, ct).ConfigureAwait(false) ?? throw ScimException.NotFound($"No subscription \"{id}\"");
+
+    public async Task Create(HttpContext ctx)
+    {
+        Require(ctx, Scopes.Admin);
+        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var name = body["name"]?.GetValue<string>() ?? throw ScimException.InvalidValue("name is required");
+        long? startAfter = body["startAfter"] is JsonValue sa && sa.TryGetValue<long>(out var p) ? p : null;
+        var config = ReadConfig(body, null);
+        var s = await subscriptions.CreateAsync(name, config, startAfter, ctx.RequestAborted).ConfigureAwait(false);
+        var view = await View(s, ctx.RequestAborted).ConfigureAwait(false);
+        // The HS256 secret is shown once, at creation, like a token secret.
+        if (s.Key.Algorithm == "HS256") view["secret"] = Convert.ToBase64String(s.Key.Secret!);
+        ctx.Response.Headers.Location = $"/feeds/v1/subscriptions/{s.Id}";
+        await ScimHttp.WriteNodeAsync(ctx, 201, view).ConfigureAwait(false);
+    }
+
+    private static SubscriptionConfig ReadConfig(JsonObject body, SubscriptionConfig? current)
+    {
+        try
+        {
+            var merged = current is null ? new JsonObject() : JsonNode.Parse(current.ToJson())!.AsObject();
+            foreach (var (k, v) in body)
+                if (k is not ("name" or "startAfter" or "state")) merged[k] = v?.DeepClone();
+            return SubscriptionConfig.FromJson(merged.ToJsonString());
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw ScimException.InvalidValue("Invalid subscription: " + e.Message.Split(" Path:")[0]);
+        }
+    }
+
+    public async Task List(HttpContext ctx)
+    {
+        Require(ctx, Scopes.Admin);
+        var list = new JsonArray();
+        foreach (var s in await subscriptions.ListAsync(ctx.RequestAborted).ConfigureAwait(false))
+            list.Add(await View(s, ctx.RequestAborted).ConfigureAwait(false));
+        await ScimHttp.WriteNodeAsync(ctx, 200, new JsonObject { ["subscriptions"] = list }).ConfigureAwait(false);
+    }
+
+    public async Task Get(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        await ScimHttp.WriteNodeAsync(ctx, 200, await View(await Find(id, ctx.RequestAborted).ConfigureAwait(false), ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    public async Task Update(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var state = s.State;
+        if (body["state"] is JsonValue sv && sv.TryGetValue<string>(out var st))
+            state = Enum.TryParse<SubscriptionState>(st, ignoreCase: true, out var parsed) && !int.TryParse(st, out _)
+                ? parsed : throw ScimException.InvalidValue("state must be active, paused or disabled");
+        await subscriptions.UpdateAsync(s, ReadConfig(body, s.Config), state, ctx.RequestAborted).ConfigureAwait(false);
+        await ScimHttp.WriteNodeAsync(ctx, 200, await View((await subscriptions.FindAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false))!, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    public async Task Delete(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        await store.Feed.DeleteSubscriptionAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false);
+        ctx.Response.StatusCode = 204;
+    }
+
+    public async Task Rewind(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var position = body["position"] is JsonValue pv && pv.TryGetValue<long>(out var p) ? p : throw ScimException.InvalidValue("position (a journal position) is required");
+        await subscriptions.RewindAsync(s, position, ctx.RequestAborted).ConfigureAwait(false);
+        await ScimHttp.WriteNodeAsync(ctx, 200, await View((await subscriptions.FindAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false))!, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+    }
+
+    public async Task Jwks(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Read);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var keys = new JsonArray();
+        if (s.Key.PublicJwk() is { } jwk) keys.Add(jwk);
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "application/jwk-set+json";
+        await ctx.Response.WriteAsync(new JsonObject { ["keys"] = keys }.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    public async Task DeadLetters(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var list = new JsonArray();
+        foreach (var d in await store.Feed.DeadLettersAsync(s.Id, 1000, ctx.RequestAborted).ConfigureAwait(false))
+            list.Add(new JsonObject { ["jti"] = d.Jti, ["position"] = d.Position, ["resourceId"] = d.ResourceId, ["attempts"] = d.Attempts, ["error"] = d.LastError, ["set"] = d.Token });
+        await ScimHttp.WriteNodeAsync(ctx, 200, new JsonObject { ["deadLetters"] = list }).ConfigureAwait(false);
+    }
+
+    public async Task Replay(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var n = await store.Feed.ReplayDeadLettersAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false);
+        await ScimHttp.WriteNodeAsync(ctx, 200, new JsonObject { ["replayed"] = n }).ConfigureAwait(false);
+    }
+
+    /// <summary>RFC 8936 §2: acknowledge, report errors, and receive SETs in one POST.</summary>
+    public async Task Poll(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Read);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var response = await poll.PollAsync(s, PollService.Read(body), ctx.RequestAborted).ConfigureAwait(false);
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.WriteAsync(response.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task<JsonObject> View(Subscription s, CancellationToken ct)
+    {
+        var o = JsonNode.Parse(s.Config.ToJson())!.AsObject();
+        o.Insert(0, "id", s.Id);
+        o.Insert(1, "name", s.Name);
+        o.Insert(2, "state", s.State.ToString().ToLowerInvariant());
+        o["fanoutPosition"] = s.FanoutPosition;
+        o["created"] = s.Created.ToString("O", CultureInfo.InvariantCulture);
+        var stats = await store.Feed.StatsAsync(s.Id, ct).ConfigureAwait(false);
+        o["stats"] = new JsonObject
+        {
+            ["pending"] = stats.Pending,
+            ["inFlight"] = stats.InFlight,
+            ["deadLetters"] = stats.DeadLetters,
+            ["oldestPendingAgeSeconds"] = stats.OldestPending is { } t ? Math.Round((time.GetUtcNow() - t).TotalSeconds, 3) : null,
+        };
+        return o;
+    }
+}

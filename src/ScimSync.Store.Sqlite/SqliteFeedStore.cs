@@ -1,0 +1,217 @@
+using Microsoft.Data.Sqlite;
+using ScimSync.Store.Feed;
+
+namespace ScimSync.Store.Sqlite;
+
+internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
+{
+    private const string Columns = "id, name, config, state, signing_key, fanout_position, created";
+
+    public async Task CreateSubscriptionAsync(SubscriptionRecord s, CancellationToken ct)
+    {
+        using var w = await pool.RentWriterAsync(ct).ConfigureAwait(false);
+        using var cmd = w.Connection.CreateCommand();
+        cmd.CommandText = $"INSERT INTO subscriptions({Columns}) VALUES (@id, @name, @config, @state, @key, @pos, @created)";
+        cmd.Parameters.AddWithValue("@id", s.Id);
+        cmd.Parameters.AddWithValue("@name", s.Name);
+        cmd.Parameters.AddWithValue("@config", s.Config);
+        cmd.Parameters.AddWithValue("@state", s.State);
+        cmd.Parameters.AddWithValue("@key", s.SigningKey);
+        cmd.Parameters.AddWithValue("@pos", s.FanoutPosition);
+        cmd.Parameters.AddWithValue("@created", s.Created.UtcTicks);
+        try
+        {
+            cmd.ExecuteNonQuery();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        {
+            throw new InvalidOperationException($"A subscription named \"{s.Name}\" already exists.");
+        }
+    }
+
+    public async Task<IReadOnlyList<SubscriptionRecord>> ListSubscriptionsAsync(CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM subscriptions ORDER BY created";
+        using var r = cmd.ExecuteReader();
+        var list = new List<SubscriptionRecord>();
+        while (r.Read()) list.Add(Read(r));
+        return list;
+    }
+
+    public async Task<SubscriptionRecord?> FindSubscriptionAsync(string idOrName, CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM subscriptions WHERE id = @k OR name = @k";
+        cmd.Parameters.AddWithValue("@k", idOrName);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? Read(r) : null;
+    }
+
+    private static SubscriptionRecord Read(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5),
+        new DateTimeOffset(r.GetInt64(6), TimeSpan.Zero));
+
+    public Task<bool> UpdateSubscriptionAsync(string id, string config, string state, CancellationToken ct) =>
+        WriteAsync(t => t.Exec("UPDATE subscriptions SET config = @config, state = @state WHERE id = @id",
+            ("@config", config), ("@state", state), ("@id", id)) > 0, ct);
+
+    public Task<bool> DeleteSubscriptionAsync(string id, CancellationToken ct) => WriteAsync(t =>
+    {
+        t.Exec("DELETE FROM deliveries WHERE subscription_id = @id", ("@id", id));
+        t.Exec("DELETE FROM subscription_members WHERE subscription_id = @id", ("@id", id));
+        return t.Exec("DELETE FROM subscriptions WHERE id = @id", ("@id", id)) > 0;
+    }, ct);
+
+    public Task<bool> RewindAsync(string id, long position, IReadOnlyCollection<string> members, CancellationToken ct) => WriteAsync(t =>
+    {
+        if (t.Exec("UPDATE subscriptions SET fanout_position = @p WHERE id = @id", ("@p", position), ("@id", id)) == 0) return false;
+        t.Exec("DELETE FROM deliveries WHERE subscription_id = @id AND state <> 3", ("@id", id));
+        t.Exec("DELETE FROM subscription_members WHERE subscription_id = @id", ("@id", id));
+        foreach (var m in members)
+            t.Exec("INSERT OR IGNORE INTO subscription_members(subscription_id, resource_id) VALUES (@id, @r)", ("@id", id), ("@r", m));
+        return true;
+    }, ct);
+
+    public async Task<IReadOnlySet<string>> MembersAsync(string subscriptionId, IReadOnlyCollection<string> resourceIds, CancellationToken ct)
+    {
+        var result = new HashSet<string>(StringComparer.Ordinal);
+        if (resourceIds.Count == 0) return result;
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        foreach (var chunk in resourceIds.Distinct().Chunk(500))
+        {
+            using var cmd = lease.Connection.CreateCommand();
+            var names = new List<string>();
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                names.Add("@r" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                cmd.Parameters.AddWithValue(names[^1], chunk[i]);
+            }
+            cmd.Parameters.AddWithValue("@s", subscriptionId);
+            cmd.CommandText = $"SELECT resource_id FROM subscription_members WHERE subscription_id = @s AND resource_id IN ({string.Join(',', names)})";
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) result.Add(r.GetString(0));
+        }
+        return result;
+    }
+
+    public Task<bool> CommitFanoutAsync(string subscriptionId, long from, long to, IReadOnlyList<DeliveryRecord> deliveries,
+        IReadOnlyCollection<string> entered, IReadOnlyCollection<string> left, CancellationToken ct) => WriteAsync(t =>
+    {
+        if (t.Exec("UPDATE subscriptions SET fanout_position = @to WHERE id = @id AND fanout_position = @from",
+                ("@to", to), ("@id", subscriptionId), ("@from", from)) == 0)
+            return false;
+        var now = DateTimeOffset.UtcNow.UtcTicks;
+        foreach (var d in deliveries)
+        {
+            t.Cmd("""
+                INSERT OR IGNORE INTO deliveries(subscription_id, jti, position, resource_id, urgent, token, state, attempts, visible_at, created)
+                VALUES (@s, @j, @p, @r, @u, @t, 0, 0, 0, @c)
+                """, ("@s", subscriptionId), ("@j", d.Jti), ("@p", d.Position), ("@r", d.ResourceId), ("@u", d.Urgent ? 1 : 0),
+                ("@t", d.Token), ("@c", now)).ExecuteNonQuery();
+        }
+        foreach (var r in entered)
+            t.Exec("INSERT OR IGNORE INTO subscription_members(subscription_id, resource_id) VALUES (@s, @r)", ("@s", subscriptionId), ("@r", r));
+        foreach (var r in left)
+            t.Exec("DELETE FROM subscription_members WHERE subscription_id = @s AND resource_id = @r", ("@s", subscriptionId), ("@r", r));
+        return true;
+    }, ct);
+
+    public async Task<IReadOnlyList<DeliveryRecord>> ClaimAsync(string subscriptionId, int max, DateTimeOffset now, TimeSpan visibility, CancellationToken ct)
+    {
+        if (max <= 0) return [];
+        return await WriteAsync(t =>
+        {
+            var list = new List<DeliveryRecord>();
+            using (var r = t.Cmd("""
+                SELECT d.jti, d.position, d.resource_id, d.urgent, d.token, d.attempts, d.last_error FROM deliveries d
+                WHERE d.subscription_id = @s AND d.state IN (0, 1) AND d.visible_at <= @now
+                  AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id
+                                  AND e.resource_id = d.resource_id AND e.position < d.position AND e.state IN (0, 1))
+                ORDER BY d.urgent DESC, d.position LIMIT @max
+                """, ("@s", subscriptionId), ("@now", now.UtcTicks), ("@max", max)).ExecuteReader())
+            {
+                while (r.Read())
+                    list.Add(new DeliveryRecord(subscriptionId, r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetInt64(3) != 0,
+                        r.GetString(4), r.GetInt32(5) + 1, r.IsDBNull(6) ? null : r.GetString(6)));
+            }
+            var until = (now + visibility).UtcTicks;
+            foreach (var d in list)
+                t.Cmd("UPDATE deliveries SET state = 1, attempts = attempts + 1, visible_at = @v WHERE subscription_id = @s AND jti = @j",
+                    ("@v", until), ("@s", subscriptionId), ("@j", d.Jti)).ExecuteNonQuery();
+            return (IReadOnlyList<DeliveryRecord>)list;
+        }, ct).ConfigureAwait(false);
+    }
+
+    public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct) => WriteAsync(t =>
+    {
+        var n = 0;
+        foreach (var j in jtis)
+            n += t.Cmd("DELETE FROM deliveries WHERE subscription_id = @s AND jti = @j AND state <> 3", ("@s", subscriptionId), ("@j", j)).ExecuteNonQuery();
+        return n;
+    }, ct);
+
+    public Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct) => WriteAsync(t =>
+    {
+        var n = 0;
+        foreach (var (jti, error) in errors)
+            n += t.Exec("UPDATE deliveries SET state = 3, last_error = @e WHERE subscription_id = @s AND jti = @j",
+                ("@e", error), ("@s", subscriptionId), ("@j", jti));
+        return n;
+    }, ct);
+
+    public Task<int> ReplayDeadLettersAsync(string subscriptionId, CancellationToken ct) => WriteAsync(t =>
+        t.Exec("UPDATE deliveries SET state = 0, visible_at = 0, attempts = 0 WHERE subscription_id = @s AND state = 3", ("@s", subscriptionId)), ct);
+
+    public async Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT jti, position, resource_id, urgent, token, attempts, last_error FROM deliveries WHERE subscription_id = @s AND state = 3 ORDER BY position LIMIT @max";
+        cmd.Parameters.AddWithValue("@s", subscriptionId);
+        cmd.Parameters.AddWithValue("@max", max);
+        using var r = cmd.ExecuteReader();
+        var list = new List<DeliveryRecord>();
+        while (r.Read())
+            list.Add(new DeliveryRecord(subscriptionId, r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetInt64(3) != 0, r.GetString(4), r.GetInt32(5), r.IsDBNull(6) ? null : r.GetString(6)));
+        return list;
+    }
+
+    public async Task<FeedStats> StatsAsync(string subscriptionId, CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = """
+            SELECT (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 0),
+                   (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 1),
+                   (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 3),
+                   (SELECT min(created) FROM deliveries WHERE subscription_id = @s AND state IN (0, 1)),
+                   (SELECT fanout_position FROM subscriptions WHERE id = @s)
+            """;
+        cmd.Parameters.AddWithValue("@s", subscriptionId);
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return new FeedStats(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2),
+            r.IsDBNull(3) ? null : new DateTimeOffset(r.GetInt64(3), TimeSpan.Zero), r.IsDBNull(4) ? 0 : r.GetInt64(4));
+    }
+
+    /// <summary>The open write transaction, with one-line helpers for its statements.</summary>
+    private readonly record struct Tx(SqliteConnection Connection, SqliteTransaction Transaction)
+    {
+        public SqliteCommand Cmd(string sql, params ReadOnlySpan<(string, object?)> args) =>
+            PreparedCommands.Get(Connection, sql, Transaction, args);
+
+        public int Exec(string sql, params ReadOnlySpan<(string, object?)> args) => Cmd(sql, args).ExecuteNonQuery();
+    }
+
+    private async Task<T> WriteAsync<T>(Func<Tx, T> work, CancellationToken ct)
+    {
+        using var w = await pool.RentWriterAsync(ct).ConfigureAwait(false);
+        using var tx = w.Connection.BeginTransaction(deferred: false);
+        var result = work(new Tx(w.Connection, tx));
+        tx.Commit();
+        return result;
+    }
+}
