@@ -38,7 +38,13 @@ public static class ScimEventBuilder
             if (change.Operation == JournalOperation.Create)
                 AddCreate(events, change, data, mode, version);
             else
-                AddPut(events, change, data, mode, version, everyAttribute: true);
+            {
+                // A group PATCH journals the document without its member list (docs/journal.md), and a PUT event
+                // without members would empty the consumer's copy: it gets a notice naming every attribute instead.
+                var partial = change.Operation == JournalOperation.Patch && IsGroup(change);
+                var attributes = data is null ? change.Attributes : TopLevelPaths(data).Concat(partial ? ["members"] : []).Distinct();
+                AddPut(events, change, partial ? null : data, mode, version, attributes);
+            }
         }
         else
         {
@@ -48,7 +54,7 @@ public static class ScimEventBuilder
                     AddCreate(events, change, data, mode, version);
                     break;
                 case JournalOperation.Put:
-                    AddPut(events, change, data, mode, version, everyAttribute: false);
+                    AddPut(events, change, data, mode, version, change.Attributes);
                     break;
                 case JournalOperation.Patch:
                     AddPatch(events, change, data, mode, version);
@@ -73,7 +79,7 @@ public static class ScimEventBuilder
     private static bool IsUrgent(JournalAppend change, JsonObject? data) =>
         change.Operation == JournalOperation.Delete
         || Changed(change, "password")
-        || (change.ResourceType.Equals("Group", StringComparison.OrdinalIgnoreCase) && Changed(change, "members"))
+        || (IsGroup(change) && Changed(change, "members"))
         || (IsActivityChange(change) && !IsActive(data));
 
     private static JsonObject SubId(JournalAppend change, JsonObject? data, string endpoint)
@@ -100,17 +106,17 @@ public static class ScimEventBuilder
     }
 
     /// <summary>
-    /// A PUT, or an entry into the feed: the whole resource (full) or, for a notice, the changed attributes or
-    /// (<paramref name="everyAttribute"/>, for a consumer that has never seen the resource) every attribute it has.
+    /// A PUT, or an entry into the feed: the whole resource when there is one and the mode is full, otherwise a
+    /// notice of <paramref name="attributes"/> (without stored data, e.g. a membership cascade entry, the changed
+    /// attributes are all there is to say).
     /// </summary>
-    private static void AddPut(JsonObject events, JournalAppend change, JsonObject? data, PayloadMode mode, string version,
-        bool everyAttribute)
+    private static void AddPut(JsonObject events, JournalAppend change, JsonObject? whole, PayloadMode mode, string version,
+        IEnumerable<string> attributes)
     {
-        if (mode == PayloadMode.Full && data is not null)
-            events[EventUris.PutFull] = Full(Representation(change, data, version), version);
+        if (mode == PayloadMode.Full && whole is not null)
+            events[EventUris.PutFull] = Full(Representation(change, whole, version), version);
         else
-            // Without stored data (a membership cascade entry) the changed attributes are all there is to say.
-            events[EventUris.PutNotice] = Notice(everyAttribute && data is not null ? TopLevelPaths(data) : change.Attributes, version);
+            events[EventUris.PutNotice] = Notice(attributes, version);
     }
 
     private static void AddPatch(JsonObject events, JournalAppend change, JsonObject? data, PayloadMode mode, string version)
@@ -137,6 +143,8 @@ public static class ScimEventBuilder
     // An absent "active" counts as inactive: the resource can no longer claim to be usable.
     private static bool IsActive(JsonObject? data) =>
         data?["active"] is JsonValue v && v.TryGetValue<bool>(out var active) && active;
+
+    private static bool IsGroup(JournalAppend change) => change.ResourceType.Equals("Group", StringComparison.OrdinalIgnoreCase);
 
     private static bool Changed(JournalAppend change, string attribute) =>
         change.Attributes.Contains(attribute, StringComparer.OrdinalIgnoreCase);

@@ -21,7 +21,7 @@ public sealed class SetEncoder(TimeProvider time)
     /// A compact JWS with header typ "secevent+jwt" and kid, and claims iss, iat (now), jti, aud, txn, sub_id,
     /// events. Never "sub" (RFC 9967 §2.1 puts the subject in sub_id) and never "exp" (RFC 8417 §2.2: a SET
     /// states a fact, it does not expire). <paramref name="jti"/> is the caller's: unique within the feed, and
-    /// kept across retransmissions so that receivers can deduplicate (RFC 8935 §2.5).
+    /// kept across retransmissions so that receivers can deduplicate (RFC 8935, RFC 8936).
     /// </summary>
     public string Encode(ScimEvent e, string jti, string issuer, IReadOnlyList<string> audience, SigningKey key)
     {
@@ -67,6 +67,8 @@ public sealed class SetEncoder(TimeProvider time)
     public static JsonObject Validate(string token, SigningKey key, string issuer, string audience)
     {
         ArgumentNullException.ThrowIfNull(key);
+        ArgumentException.ThrowIfNullOrWhiteSpace(issuer);
+        ArgumentException.ThrowIfNullOrWhiteSpace(audience);
         JsonWebToken jwt;
         try
         {

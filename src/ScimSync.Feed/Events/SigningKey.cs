@@ -7,7 +7,7 @@ using Microsoft.IdentityModel.Tokens;
 namespace ScimSync.Feed.Events;
 
 /// <summary>
-/// A key that signs a subscription's SETs (RFC 8417 §5: JWS). <see cref="Secret"/> holds the HS256 shared
+/// A key that signs a subscription's SETs (a JWS, RFC 8417). <see cref="Secret"/> holds the HS256 shared
 /// secret; <see cref="PrivateKeyPem"/> the RS256/ES256 key as PKCS#8 PEM, or, on a receiver that only verifies,
 /// a public key PEM ("BEGIN PUBLIC KEY"), which <see cref="SetEncoder.Validate"/> accepts as well.
 /// </summary>

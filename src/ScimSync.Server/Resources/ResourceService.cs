@@ -179,6 +179,10 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         return copy.ToJsonString();
     }
 
+    /// <summary>
+    /// The PatchOp as journaled. Passwords never reach the journal: an operation on <c>password</c> keeps
+    /// its path but loses its value, and path-less values lose their "password" member.
+    /// </summary>
     private static string PatchRequestJson(PatchRequest request) => new JsonObject
     {
         ["schemas"] = new JsonArray(Protocol.Messages.ScimSchemaUris.PatchOp),
@@ -186,7 +190,15 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         {
             var op = new JsonObject { ["op"] = o.Op.ToString().ToLowerInvariant() };
             if (o.Path is not null) op["path"] = o.Path.ToString();
-            if (o.Value is not null) op["value"] = o.Value.DeepClone();
+            var isPassword = o.Path is { ValueFilter: null } p && p.Attribute.Name.Equals("password", StringComparison.OrdinalIgnoreCase);
+            if (o.Value is not null && !isPassword)
+            {
+                var value = o.Value.DeepClone();
+                if (o.Path is null && value is JsonObject obj)
+                    foreach (var key in obj.Select(kv => kv.Key).Where(k => k.Equals("password", StringComparison.OrdinalIgnoreCase) || k.EndsWith(":password", StringComparison.OrdinalIgnoreCase)).ToArray())
+                        obj.Remove(key);
+                op["value"] = value;
+            }
             return (JsonNode)op;
         }).ToArray()),
     }.ToJsonString();

@@ -13,6 +13,9 @@ public sealed class EventPropertyTests
     private static readonly string[] AllUris = typeof(EventUris).GetFields()
         .Where(f => f.Name != nameof(EventUris.Prefix)).Select(f => (string)f.GetValue(null)!).ToArray();
 
+    // Building an event takes microseconds; enough cases to hit every operation × mode × transition × request.
+    private const int Iterations = 3000;
+
     private static Gen<T> Pick<T>(params T[] values) => Gen.Int[0, values.Length - 1].Select(i => values[i]);
 
     private static readonly Gen<string> Attribute = Pick("userName", "name.givenName", "active", "emails", "password",
@@ -62,7 +65,7 @@ public sealed class EventPropertyTests
                 else
                     Assert.Empty(p);
             }
-        });
+        }, iter: Iterations);
     }
 
     [Fact]
@@ -84,13 +87,13 @@ public sealed class EventPropertyTests
                 Assert.Equal("feed:add", uris[0]);
             if (c.Mode == PayloadMode.Notice)
                 Assert.DoesNotContain(uris, u => u.EndsWith(":full", StringComparison.Ordinal));
-        });
+        }, iter: Iterations);
     }
 
     [Fact]
     public void No_event_ever_carries_a_password_value()
     {
-        Cases.Sample(c => Assert.DoesNotContain("s3cret", Build(c.Entry, c.Mode, c.Transition).Events.ToJsonString()));
+        Cases.Sample(c => Assert.DoesNotContain("s3cret", Build(c.Entry, c.Mode, c.Transition).Events.ToJsonString()), iter: Iterations);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using ScimSync.Feed.Events;
 using ScimSync.Store.Journal;
 using static ScimSync.Feed.Tests.Events.EventTestSupport;
@@ -37,6 +38,28 @@ public sealed class FeedTransitionTests
         var e = Build(Entry(JournalOperation.Patch, null, ["members"], request, "Group", GroupId), PayloadMode.Full, FeedTransition.Entered);
         Assert.Equal(["feed:add", "prov:put:notice"], Uris(e));
         AssertJson("""{"attributes":["members"],"version":"W/\"3\""}""", e.Events[EventUris.PutNotice]);
+    }
+
+    [Fact]
+    public void Entered_by_a_group_patch_is_a_notice_because_patch_data_has_no_member_list()
+    {
+        // docs/journal.md: only create and PUT entries include "members"; a put:full without them would tell the
+        // consumer the group is empty.
+        var data = JsonNode.Parse(GroupData)!.AsObject();
+        data.Remove("members");
+        var entry = Entry(JournalOperation.Patch, data.ToJsonString(), ["displayName"],
+            PatchOp("""{"op":"replace","path":"displayName","value":"crmUsers"}"""), "Group", GroupId);
+        var e = Build(entry, PayloadMode.Full, FeedTransition.Entered, "/Groups");
+        Assert.Equal(["feed:add", "prov:put:notice"], Uris(e));
+        AssertJson("""{"attributes":["displayName","externalId","members"],"version":"W/\"3\""}""", e.Events[EventUris.PutNotice]);
+    }
+
+    [Fact]
+    public void Entered_by_a_group_put_carries_the_members()
+    {
+        var e = Build(Entry(JournalOperation.Put, GroupData, ["displayName"], type: "Group", id: GroupId), PayloadMode.Full, FeedTransition.Entered, "/Groups");
+        Assert.Equal(["feed:add", "prov:put:full"], Uris(e));
+        Assert.Single(e.Events[EventUris.PutFull]!["data"]!["members"]!.AsArray());
     }
 
     [Fact]

@@ -72,7 +72,7 @@ public sealed class SetEncoderTests
     {
         var e = Build(Put());
         Assert.Equal("a", Part(Encode(Hs, e, "a"), 1)["jti"]!.GetValue<string>());
-        // A retransmission keeps its jti so that the receiver deduplicates (RFC 8935 §2.5): same input, same claims.
+        // A retransmission keeps its jti so that the receiver deduplicates (RFC 8935): same input, same claims.
         Assert.Equal(Part(Encode(Hs, e, "a"), 1).ToJsonString(), Part(Encode(Hs, e, "a"), 1).ToJsonString());
         Assert.NotEqual(Encode(Hs, e, "a"), Encode(Hs, e, "b"));
     }
@@ -236,7 +236,7 @@ public sealed class SetEncoderTests
     [Fact]
     public void The_RFC_9967_group_patch_notice_example_has_this_shape()
     {
-        // RFC 9967 §2.3's example: a notice that crmUsers' members changed. Only the version (our weak ETag)
+        // RFC 9967's example: a notice that crmUsers' members changed. Only the version (our weak ETag)
         // and the extra sub_id "id" differ from the RFC text.
         var group = JsonNode.Parse(GroupData)!.AsObject();
         var entry = new JournalEntry(9, new JournalAppend("b7b953f11cc6489bbfb87834747cc4c1", "Group", "176f397ec4c44b94b2cfcb759780b8c2",

@@ -50,6 +50,23 @@ public sealed class ChangeJournalTests(ScimServerFixture server) : IClassFixture
     }
 
     [Fact]
+    public async Task Passwords_never_reach_the_journal()
+    {
+        var start = await Head();
+        var id = await _c.CreateUserAsync(Unique("pwj"), u => u["password"] = "Secret-One-1");
+        await _c.PatchAsync($"Users/{id}", Patch(Op("replace", "password", "Secret-Two-2")));
+        await _c.PatchAsync($"Users/{id}", Patch(Op("replace", null, new JsonObject { ["password"] = "Secret-Three-3", ["title"] = "t" })));
+        var entries = (await After(start)).Where(e => e.Change.ResourceId == id).ToList();
+        Assert.Equal(3, entries.Count);
+        Assert.All(entries, e => Assert.Contains("password", e.Change.Attributes));
+        foreach (var e in entries)
+        {
+            Assert.DoesNotContain("Secret-", e.Change.Data ?? "");
+            Assert.DoesNotContain("Secret-", e.Change.Request ?? "");
+        }
+    }
+
+    [Fact]
     public async Task Failed_and_no_op_writes_leave_no_entry()
     {
         var name = Unique("noentry");
