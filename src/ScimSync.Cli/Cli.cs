@@ -13,10 +13,12 @@ internal static class Cli
         scimsync: SCIM 2.0 server and synchronisation engine
 
         scimsync serve [--urls http://127.0.0.1:8080] [--data DIR] [--durability normal|full]
-                       [--max-results 1000] [--public-url URL]
+                       [--max-results 1000] [--public-url URL] [--push-allow URL[,URL...]]
             Runs the SCIM service provider at /scim/v2 on an embedded SQLite database in DIR
             (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
             as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
+            --push-allow names the destinations event push may reach (e.g. https://hooks.example.com,
+            http://127.0.0.1:* for any port); without it push subscriptions are refused.
 
         scimsync token create --name NAME [--scopes scim:read,scim:write] [--user USER_ID]
                               [--expires-days N] [--data DIR]
@@ -67,6 +69,7 @@ internal static class Cli
         AdminToken = Environment.GetEnvironmentVariable("SCIMSYNC_ADMIN_TOKEN"),
         PublicBaseUrl = cmd.Get("public-url")?.TrimEnd('/'),
         MaxResults = cmd.GetInt("max-results", 1000),
+        PushAllowList = (cmd.Get("push-allow") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         Durability = (cmd.Get("durability") ?? "normal").ToUpperInvariant() switch
         {
             "NORMAL" => "NORMAL",

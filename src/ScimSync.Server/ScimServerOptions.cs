@@ -39,6 +39,15 @@ public sealed record ScimServerOptions
     /// <summary>How long a polled, unacknowledged SET stays invisible before redelivery.</summary>
     public TimeSpan EventVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Permitted push destinations (see PushDestination); empty refuses push delivery.</summary>
+    public IReadOnlyList<string> PushAllowList { get; init; } = [];
+
+    /// <summary>First push retry delay (doubles per attempt, with jitter).</summary>
+    public TimeSpan PushBaseBackoff { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>After this long without a successful push, an event is dead-lettered.</summary>
+    public TimeSpan PushTimeBudget { get; init; } = TimeSpan.FromHours(24);
+
     /// <summary>Longest wait of a long poll.</summary>
     public TimeSpan MaxPollWait { get; init; } = TimeSpan.FromSeconds(20);
 

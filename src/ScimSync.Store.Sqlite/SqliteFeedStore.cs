@@ -126,7 +126,7 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         {
             var list = new List<DeliveryRecord>();
             using (var r = t.Cmd("""
-                SELECT d.jti, d.position, d.resource_id, d.urgent, d.token, d.attempts, d.last_error FROM deliveries d
+                SELECT d.jti, d.position, d.resource_id, d.urgent, d.token, d.attempts, d.last_error, d.created FROM deliveries d
                 WHERE d.subscription_id = @s AND d.state IN (0, 1) AND d.visible_at <= @now
                   AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id
                                   AND e.resource_id = d.resource_id AND e.position < d.position AND e.state IN (0, 1))
@@ -135,7 +135,8 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
             {
                 while (r.Read())
                     list.Add(new DeliveryRecord(subscriptionId, r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetInt64(3) != 0,
-                        r.GetString(4), r.GetInt32(5) + 1, r.IsDBNull(6) ? null : r.GetString(6)));
+                        r.GetString(4), r.GetInt32(5) + 1, r.IsDBNull(6) ? null : r.GetString(6))
+                    { Created = new DateTimeOffset(r.GetInt64(7), TimeSpan.Zero) });
             }
             var until = (now + visibility).UtcTicks;
             foreach (var d in list)
@@ -143,6 +144,19 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
                     ("@v", until), ("@s", subscriptionId), ("@j", d.Jti)).ExecuteNonQuery();
             return (IReadOnlyList<DeliveryRecord>)list;
         }, ct).ConfigureAwait(false);
+    }
+
+    public Task RescheduleAsync(string subscriptionId, string jti, DateTimeOffset visibleAt, string? error, CancellationToken ct) => WriteAsync(t =>
+        t.Exec("UPDATE deliveries SET visible_at = @v, last_error = @e WHERE subscription_id = @s AND jti = @j AND state = 1",
+            ("@v", visibleAt.UtcTicks), ("@e", error), ("@s", subscriptionId), ("@j", jti)), ct);
+
+    public async Task<DateTimeOffset?> NextDueAsync(string subscriptionId, CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT min(visible_at) FROM deliveries WHERE subscription_id = @s AND state IN (0, 1)";
+        cmd.Parameters.AddWithValue("@s", subscriptionId);
+        return cmd.ExecuteScalar() is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
     }
 
     public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct) => WriteAsync(t =>

@@ -11,7 +11,7 @@ using ScimSync.Store.Resources;
 namespace ScimSync.Feed.Subscriptions;
 
 /// <summary>Creates, changes and rewinds subscriptions; validation errors are SCIM errors (400).</summary>
-public sealed class SubscriptionService(IResourceStore store, SchemaRegistry registry, TimeProvider time)
+public sealed class SubscriptionService(IResourceStore store, SchemaRegistry registry, FeedOptions options, TimeProvider time)
 {
     private static readonly string[] Algorithms = ["HS256", "RS256", "ES256", "none"];
 
@@ -98,9 +98,8 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
         if (c.ResourceTypes.Count == 0) throw ScimException.InvalidValue("resourceTypes must name at least one resource type");
         foreach (var t in c.ResourceTypes)
             if (registry.FindResourceType(t) is null) throw ScimException.InvalidValue($"Unknown resource type \"{t}\"");
-        if (c.Delivery == DeliveryMethod.Push &&
-            (!Uri.TryCreate(c.PushUrl, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https")))
-            throw ScimException.InvalidValue("push delivery needs an absolute http(s) pushUrl");
+        if (c.Delivery == DeliveryMethod.Push && !Delivery.PushDestination.IsAllowed(c.PushUrl ?? "", options.PushAllowList, out var reason))
+            throw ScimException.InvalidValue(reason);
         if (c.Filter is not null)
         {
             var parsed = ScimFilterParser.Parse(c.Filter);

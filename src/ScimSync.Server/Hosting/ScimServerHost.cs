@@ -71,6 +71,9 @@ public static class ScimServerHost
             Issuer = options.EventIssuer ?? options.PublicBaseUrl ?? "scimsync",
             VisibilityTimeout = options.EventVisibilityTimeout,
             MaxPollWait = options.MaxPollWait,
+            PushAllowList = options.PushAllowList,
+            PushBaseBackoff = options.PushBaseBackoff,
+            PushTimeBudget = options.PushTimeBudget,
         });
         services.AddSingleton(sp => new SetEncoder(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<SubscriptionService>();
@@ -78,6 +81,7 @@ public static class ScimServerHost
         services.AddSingleton<PollService>();
         services.AddSingleton<FeedApi>();
         services.AddHostedService<FeedBackgroundService>();
+        services.AddHostedService<PushDispatcher>();
         services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
     }
 

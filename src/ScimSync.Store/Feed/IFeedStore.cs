@@ -19,7 +19,11 @@ public sealed record DeliveryRecord(
     bool Urgent,
     string Token,
     int Attempts,
-    string? LastError);
+    string? LastError)
+{
+    /// <summary>When fan-out queued the event: the start of its delivery time budget.</summary>
+    public DateTimeOffset Created { get; init; }
+}
 
 public sealed record FeedStats(long Pending, long InFlight, long DeadLetters, DateTimeOffset? OldestPending, long FanoutPosition);
 
@@ -56,6 +60,12 @@ public interface IFeedStore
     /// is still undelivered. They become invisible for <paramref name="visibility"/>.
     /// </summary>
     Task<IReadOnlyList<DeliveryRecord>> ClaimAsync(string subscriptionId, int max, DateTimeOffset now, TimeSpan visibility, CancellationToken ct);
+
+    /// <summary>Makes an in-flight event deliverable again at <paramref name="visibleAt"/> (retry with backoff).</summary>
+    Task RescheduleAsync(string subscriptionId, string jti, DateTimeOffset visibleAt, string? error, CancellationToken ct);
+
+    /// <summary>Subscription ids with events due now, for dispatchers that sleep between rounds.</summary>
+    Task<DateTimeOffset?> NextDueAsync(string subscriptionId, CancellationToken ct);
 
     /// <summary>Removes acknowledged events; returns how many were known.</summary>
     Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct);

@@ -10,7 +10,14 @@ namespace ScimSync.Server.Tests.Feed;
 public sealed class FeedServerFixture : ScimServerFixture
 {
     protected override ScimSync.Server.ScimServerOptions Configure(ScimSync.Server.ScimServerOptions options) =>
-        options with { EventVisibilityTimeout = TimeSpan.FromSeconds(1), MaxPollWait = TimeSpan.FromSeconds(3) };
+        options with
+        {
+            EventVisibilityTimeout = TimeSpan.FromSeconds(1),
+            MaxPollWait = TimeSpan.FromSeconds(3),
+            PushAllowList = ["http://127.0.0.1:*"],
+            PushBaseBackoff = TimeSpan.FromMilliseconds(100),
+            PushTimeBudget = TimeSpan.FromSeconds(3),
+        };
 }
 
 /// <summary>RFC 8936 poll delivery of RFC 9967 SETs, end to end over HTTP.</summary>
