@@ -32,6 +32,17 @@ public sealed class DiscoveryDocuments(SchemaRegistry registry, ScimServerOption
             ["maxPageSize"] = options.MaxResults,
             ["cursorTimeout"] = (int)options.CursorTimeout.TotalSeconds,
         },
+        // RFC 9967 §4: events are available; requests are always answered synchronously.
+        ["securityEvents"] = new JsonObject
+        {
+            ["asyncRequest"] = "none",
+            ["eventUris"] = new JsonArray(
+                Feed.Events.EventUris.FeedAdd, Feed.Events.EventUris.FeedRemove,
+                Feed.Events.EventUris.CreateFull, Feed.Events.EventUris.CreateNotice,
+                Feed.Events.EventUris.PatchFull, Feed.Events.EventUris.PatchNotice,
+                Feed.Events.EventUris.PutFull, Feed.Events.EventUris.PutNotice,
+                Feed.Events.EventUris.Delete, Feed.Events.EventUris.Activate, Feed.Events.EventUris.Deactivate),
+        },
         ["authenticationSchemes"] = new JsonArray(new JsonObject
         {
             ["type"] = "oauthbearertoken",

@@ -88,6 +88,8 @@ public sealed class BulkAndDiscoveryTests(ScimServerFixture server) : IClassFixt
         Assert.True(r.Json["pagination"]!["cursor"]!.GetValue<bool>());
         Assert.Equal("index", r.Json["pagination"]!["defaultPaginationMethod"]!.GetValue<string>());
         Assert.Equal("oauthbearertoken", r.Json["authenticationSchemes"]![0]!["type"]!.GetValue<string>());
+        Assert.Equal("none", r.Json["securityEvents"]!["asyncRequest"]!.GetValue<string>());
+        Assert.Contains("urn:ietf:params:scim:event:prov:deactivate", r.Json["securityEvents"]!["eventUris"]!.AsArray().Select(u => u!.GetValue<string>()));
     }
 
     [Fact]
