@@ -14,7 +14,7 @@ namespace ScimSync.Feed.Delivery;
 /// the subscription's new fan-out position (compare-and-set): after a crash the batch is redone from the
 /// old position, and nothing is lost or queued twice.
 /// </summary>
-public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, SetEncoder encoder, FeedOptions options)
+public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, SetEncoder encoder, FeedOptions options, FeedMetrics? metrics = null)
 {
     /// <summary>Fans out one batch; returns how many journal entries it covered (0 when caught up).</summary>
     public async Task<int> RunOnceAsync(Subscription s, CancellationToken ct)
@@ -52,6 +52,7 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
             deliveries.Add(new DeliveryRecord(s.Id, jti, entry.Position, c.ResourceId, evt.Urgent, token, 0, null));
         }
         var ok = await store.Feed.CommitFanoutAsync(s.Id, s.FanoutPosition, entries[^1].Position, deliveries, entered, left, ct).ConfigureAwait(false);
+        if (ok) metrics?.Queued(s.Name, deliveries.Count);
         return ok ? entries.Count : 0;
     }
 

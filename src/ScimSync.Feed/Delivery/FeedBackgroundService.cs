@@ -11,7 +11,7 @@ namespace ScimSync.Feed.Delivery;
 /// </summary>
 public sealed partial class FeedBackgroundService(
     SubscriptionService subscriptions, FanoutWorker fanout, ChangeSignal journal, DeliverySignal deliveries,
-    TimeProvider time, ILogger<FeedBackgroundService> logger) : BackgroundService
+    Store.IResourceStore store, FeedMetrics metrics, TimeProvider time, ILogger<FeedBackgroundService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -21,7 +21,8 @@ public sealed partial class FeedBackgroundService(
             try
             {
                 var any = false;
-                foreach (var s in await subscriptions.ListAsync(stoppingToken).ConfigureAwait(false))
+                var all = await subscriptions.ListAsync(stoppingToken).ConfigureAwait(false);
+                foreach (var s in all)
                 {
                     if (s.State == SubscriptionState.Disabled) continue;
                     var current = s;
@@ -32,6 +33,9 @@ public sealed partial class FeedBackgroundService(
                         deliveries.Signal.Notify();
                     }
                 }
+                var stats = new Dictionary<string, Store.Feed.FeedStats>();
+                foreach (var s in all) stats[s.Name] = await store.Feed.StatsAsync(s.Id, stoppingToken).ConfigureAwait(false);
+                metrics.Observe(stats);
                 if (any) continue;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -11,7 +11,7 @@ namespace ScimSync.Feed.Delivery;
 /// poll, bounded) when none are ready and returnImmediately is false. Unacknowledged SETs come back after
 /// the visibility timeout with the same jti.
 /// </summary>
-public sealed class PollService(IResourceStore store, DeliverySignal signal, FeedOptions options, TimeProvider time)
+public sealed class PollService(IResourceStore store, DeliverySignal signal, FeedOptions options, TimeProvider time, FeedMetrics? metrics = null)
 {
     public sealed record PollRequest(int? MaxEvents, bool ReturnImmediately, IReadOnlyList<string> Ack, IReadOnlyDictionary<string, string> Errors);
 
@@ -48,8 +48,8 @@ public sealed class PollService(IResourceStore store, DeliverySignal signal, Fee
 
     public async Task<JsonObject> PollAsync(Subscription s, PollRequest request, CancellationToken ct)
     {
-        if (request.Ack.Count > 0) await store.Feed.AckAsync(s.Id, request.Ack, ct).ConfigureAwait(false);
-        if (request.Errors.Count > 0) await store.Feed.DeadLetterAsync(s.Id, request.Errors, ct).ConfigureAwait(false);
+        if (request.Ack.Count > 0) metrics?.Delivered(s.Name, await store.Feed.AckAsync(s.Id, request.Ack, ct).ConfigureAwait(false));
+        if (request.Errors.Count > 0) metrics?.DeadLettered(s.Name, await store.Feed.DeadLetterAsync(s.Id, request.Errors, ct).ConfigureAwait(false));
         var max = Math.Min(request.MaxEvents ?? options.MaxEventsPerPoll, options.MaxEventsPerPoll);
         var sets = new JsonObject();
         if (max == 0 || s.State != SubscriptionState.Active) return new JsonObject { ["sets"] = sets };

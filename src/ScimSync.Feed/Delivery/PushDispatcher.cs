@@ -26,9 +26,11 @@ public sealed partial class PushDispatcher : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<PushDispatcher> _logger;
     private readonly HttpClient _http;
+    private readonly FeedMetrics _metrics;
 
-    public PushDispatcher(IResourceStore store, SubscriptionService subscriptions, DeliverySignal signal, FeedOptions options, TimeProvider time, ILogger<PushDispatcher> logger)
+    public PushDispatcher(IResourceStore store, SubscriptionService subscriptions, DeliverySignal signal, FeedOptions options, TimeProvider time, FeedMetrics metrics, ILogger<PushDispatcher> logger)
     {
+        _metrics = metrics;
         _store = store;
         _subscriptions = subscriptions;
         _signal = signal;
@@ -100,6 +102,7 @@ public sealed partial class PushDispatcher : BackgroundService
             if ((int)response.StatusCode is >= 200 and < 300)
             {
                 await _store.Feed.AckAsync(s.Id, [d.Jti], ct).ConfigureAwait(false);
+                _metrics.Delivered(s.Name, 1, _time.GetUtcNow() - d.Created);
                 return;
             }
             if (response.StatusCode == HttpStatusCode.BadRequest)
@@ -107,6 +110,7 @@ public sealed partial class PushDispatcher : BackgroundService
                 // RFC 8935 §2.4: the receiver looked at the SET and refused it; record why.
                 var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
                 await _store.Feed.DeadLetterAsync(s.Id, new Dictionary<string, string> { [d.Jti] = "400 " + DescribeError(body) }, ct).ConfigureAwait(false);
+                _metrics.DeadLettered(s.Name, 1);
                 return;
             }
             error = $"{(int)response.StatusCode} {response.ReasonPhrase}";
@@ -125,8 +129,10 @@ public sealed partial class PushDispatcher : BackgroundService
         if (now - d.Created > _options.PushTimeBudget)
         {
             await _store.Feed.DeadLetterAsync(s.Id, new Dictionary<string, string> { [d.Jti] = $"gave up after {d.Attempts} attempts: {error}" }, ct).ConfigureAwait(false);
+            _metrics.DeadLettered(s.Name, 1);
             return;
         }
+        _metrics.Failed(s.Name);
         var delay = retryAfter ?? Backoff(d.Attempts);
         await _store.Feed.RescheduleAsync(s.Id, d.Jti, now + delay, error, ct).ConfigureAwait(false);
     }

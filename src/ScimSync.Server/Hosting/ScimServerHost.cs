@@ -18,6 +18,7 @@ using ScimSync.Server.Security;
 using ScimSync.Store;
 using ScimSync.Store.Sqlite;
 using ScimSync.Store.Journal;
+using OpenTelemetry.Metrics;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
 using ScimSync.Feed.Events;
@@ -77,8 +78,12 @@ public static class ScimServerHost
         });
         services.AddSingleton(sp => new SetEncoder(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<SubscriptionService>();
-        services.AddSingleton<FanoutWorker>();
-        services.AddSingleton<PollService>();
+        services.AddSingleton<FeedMetrics>();
+        services.AddSingleton(sp => new FanoutWorker(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SchemaRegistry>(),
+            sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>()));
+        services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<DeliverySignal>(),
+            sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddPrometheusExporter());
         services.AddSingleton<FeedApi>();
         services.AddHostedService<FeedBackgroundService>();
         services.AddHostedService<PushDispatcher>();
@@ -97,6 +102,8 @@ public static class ScimServerHost
         app.UseRouting();
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        // Prometheus text format of the OpenTelemetry metrics; the server binds loopback by default.
+        app.MapPrometheusScrapingEndpoint("/metrics");
 
         var api = app.Services.GetRequiredService<ScimApi>();
         var docs = app.Services.GetRequiredService<DiscoveryDocuments>();

@@ -34,6 +34,10 @@ public sealed class PushDeliveryTests(FeedServerFixture server) : IClassFixture<
         var versions = receiver.Received.Select(r => Claims(r.Token)["events"]!.AsObject().First().Value!["version"]?.GetValue<string>() ?? "").ToArray();
         Assert.Equal(["W/\"1\"", "W/\"2\"", "W/\"3\"", "W/\"4\"", "W/\"5\"", "W/\"6\""], versions);
         await WaitUntil(async () => (await Stats(sub))["pending"]!.GetValue<long>() == 0 && (await Stats(sub))["inFlight"]!.GetValue<long>() == 0);
+        using var plain = new HttpClient();
+        var metrics = await plain.GetStringAsync(new Uri(server.BaseAddress, "/metrics"));
+        Assert.Contains("scimsync_feed_delivered", metrics);
+        Assert.Contains("scimsync_feed_latency", metrics);
     }
 
     [Fact]
