@@ -29,6 +29,14 @@ internal static class Cli
 
         scimsync status [--data DIR]
             Counts and file sizes of the store.
+
+        scimsync events list|show ID|pause ID|resume ID|disable ID|delete ID [--url URL] [--token T]
+        scimsync events create --name N --audience A [--delivery poll|push] [--push-url U]
+                               [--payload full|notice] [--types User,Group] [--filter F]
+                               [--ignore lastLogin,...] [--signing HS256|RS256|ES256|none] [--start-after POS]
+        scimsync events rewind ID --position POS | dead-letters ID | replay ID
+            Manage event subscriptions of a running server (admin token; default URL
+            http://127.0.0.1:8080, token from --token, SCIMSYNC_TOKEN or SCIMSYNC_ADMIN_TOKEN).
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -46,6 +54,7 @@ internal static class Cli
                 "serve" => await ServeAsync(cmd).ConfigureAwait(false),
                 "token" => await TokenAsync(cmd).ConfigureAwait(false),
                 "status" => await StatusAsync(cmd).ConfigureAwait(false),
+                "events" => await EventsCommand.RunAsync(cmd).ConfigureAwait(false),
                 _ => throw new UsageException($"Unknown command \"{args[0]}\". Run scimsync --help."),
             };
         }

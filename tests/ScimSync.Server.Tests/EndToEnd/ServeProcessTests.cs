@@ -126,6 +126,37 @@ public sealed class ServeProcessTests
         }
     }
 
+    [Fact]
+    public async Task Events_commands_manage_subscriptions_of_a_running_server()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "scimsync-evcli-" + Guid.NewGuid().ToString("N"));
+        var port = FreePort();
+        var server = await StartAsync(dataDir, port, "cli-admin");
+        try
+        {
+            string[] common = ["--url", $"http://127.0.0.1:{port}", "--token", "cli-admin"];
+            var (code, created, err) = await RunCli(["events", "create", "--name", "helpdesk", "--audience", "https://helpdesk.test", "--payload", "full", "--ignore", "title", .. common]);
+            Assert.True(code == 0, err);
+            Assert.Contains("\"secret\"", created);
+            var (_, list, _) = await RunCli(["events", "list", .. common]);
+            Assert.Contains("helpdesk", list);
+            Assert.Equal(0, (await RunCli(["events", "pause", "helpdesk", .. common])).Code);
+            var (_, shown, _) = await RunCli(["events", "show", "helpdesk", .. common]);
+            Assert.Contains("\"paused\"", shown);
+            var (badCode, _, badErr) = await RunCli(["events", "create", "--name", "x", "--audience", "a", "--filter", "title regex 1", .. common]);
+            Assert.Equal(2, badCode);
+            Assert.Contains("400", badErr);
+            var (wrongCode, _, _) = await RunCli(["events", "list", "--url", $"http://127.0.0.1:{port}", "--token", "wrong"]);
+            Assert.Equal(2, wrongCode);
+        }
+        finally
+        {
+            server.Kill(true);
+            await server.WaitForExitAsync();
+            try { Directory.Delete(dataDir, true); } catch (IOException) { }
+        }
+    }
+
     private static async Task<(int Code, string Out, string Err)> RunCli(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet", [CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
