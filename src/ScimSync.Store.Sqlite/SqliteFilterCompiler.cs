@@ -277,9 +277,17 @@ internal sealed class SqliteFilterCompiler
         {
             // The primary value, else the first one.
             var path = JsonPath.Of(a.ContainerUrn, a.Attribute.Name);
-            var sub = a.SubAttribute?.Name ?? (a.Attribute.FindSubAttribute("value") is not null ? "value" : null);
-            var pick = sub is null ? "e.value" : $"json_extract(e.value, '{JsonPath.Label(sub)}')";
-            raw = $"(SELECT {pick} FROM json_each(r.data, '{path}') e ORDER BY (json_extract(e.value, '$.\"primary\"') IS 1) DESC, e.key LIMIT 1)";
+            if (!a.Attribute.IsComplex)
+            {
+                // Simple multi-valued attributes (schemas, operator extensions) have no "primary": the first value.
+                raw = $"(SELECT e.value FROM json_each(r.data, '{path}') e ORDER BY e.key LIMIT 1)";
+            }
+            else
+            {
+                var sub = a.SubAttribute?.Name ?? (a.Attribute.FindSubAttribute("value") is not null ? "value" : null);
+                var pick = sub is null ? "e.value" : $"json_extract(e.value, '{JsonPath.Label(sub)}')";
+                raw = $"(SELECT {pick} FROM json_each(r.data, '{path}') e ORDER BY (json_extract(e.value, '$.\"primary\"') IS 1) DESC, e.key LIMIT 1)";
+            }
         }
         else
         {

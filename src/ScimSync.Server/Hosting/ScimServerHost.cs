@@ -40,6 +40,8 @@ public static class ScimServerHost
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = Math.Max(options.MaxRequestBodyBytes, options.BulkMaxPayloadBytes);
             k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
+            // A GET filter may be 8,192 characters, which URL-encodes to three times that.
+            k.Limits.MaxRequestLineSize = 64 * 1024;
         });
         AddScimSync(builder.Services, options);
         configure?.Invoke(builder);

@@ -35,7 +35,62 @@ public static class ScimHttp
         {
             throw ScimException.InvalidSyntax($"The request body is not valid JSON: {Sanitize(e.Message)}");
         }
-        return node as JsonObject ?? throw ScimException.InvalidSyntax("The request body must be a JSON object");
+        var obj = node as JsonObject ?? throw ScimException.InvalidSyntax("The request body must be a JSON object");
+        Materialize(obj);
+        return obj;
+    }
+
+    /// <summary>
+    /// JsonNode decodes lazily: duplicate member names, invalid UTF-8 and lone surrogate escapes would
+    /// otherwise surface deep inside request handling (even half-way through a Bulk request). Touching
+    /// every member and string once, here, turns them into one clean 400 before anything runs.
+    /// </summary>
+    private static void Materialize(JsonNode node)
+    {
+        try
+        {
+            Walk(node);
+        }
+        catch (ArgumentException e) when (e.Message.Contains("same key", StringComparison.Ordinal))
+        {
+            var key = e.Message[(e.Message.LastIndexOf(':') + 1)..].Trim();
+            throw ScimException.InvalidSyntax($"The request body repeats the member \"{key}\"");
+        }
+        catch (InvalidOperationException)
+        {
+            throw ScimException.InvalidSyntax("The request body contains a string that is not valid Unicode (invalid UTF-8 or an unpaired surrogate escape)");
+        }
+
+        static void Walk(JsonNode? n)
+        {
+            switch (n)
+            {
+                case JsonObject o:
+                    foreach (var (key, value) in o)
+                    {
+                        if (!IsValidUnicode(key)) throw new InvalidOperationException("member name");
+                        Walk(value);
+                    }
+                    break;
+                case JsonArray a:
+                    foreach (var item in a) Walk(item);
+                    break;
+                case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                    if (!IsValidUnicode(v.GetValue<string>())) throw new InvalidOperationException("string");
+                    break;
+            }
+        }
+    }
+
+    private static bool IsValidUnicode(string s)
+    {
+        for (var i = 0; i < s.Length; i++)
+        {
+            if (!char.IsSurrogate(s[i])) continue;
+            if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { i++; continue; }
+            return false;
+        }
+        return true;
     }
 
     /// <summary>System.Text.Json messages name .NET types and paths; keep only the client-meaningful part.</summary>
