@@ -34,6 +34,20 @@ public sealed record FeedOptions
     /// <summary>Concurrent requests per push subscription (events of one resource are never concurrent).</summary>
     public int PushConcurrency { get; init; } = 16;
 
+    /// <summary>
+    /// Journal entries every subscription has received are kept at least this long (for rewinds and
+    /// snapshot handoff), then compacted.
+    /// </summary>
+    public TimeSpan JournalRetention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// When set, entries older than this are dropped even if a subscription has not received them; such
+    /// a subscription moves to the resnapshot state. Null keeps them until every subscription has them.
+    /// </summary>
+    public TimeSpan? JournalMaxAge { get; init; }
+
+    public TimeSpan CompactionInterval { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Journal entries fanned out per batch and transaction.</summary>
     public int FanoutBatch { get; init; } = 1000;
 }

@@ -48,6 +48,12 @@ public sealed record ScimServerOptions
     /// <summary>After this long without a successful push, an event is dead-lettered.</summary>
     public TimeSpan PushTimeBudget { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>How long journal entries every subscription has received are kept (default 7 days).</summary>
+    public TimeSpan JournalRetention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Optional hard limit on journal age; subscriptions that fall behind it must resnapshot.</summary>
+    public TimeSpan? JournalMaxAge { get; init; }
+
     /// <summary>Longest wait of a long poll.</summary>
     public TimeSpan MaxPollWait { get; init; } = TimeSpan.FromSeconds(20);
 

@@ -76,6 +76,44 @@ public sealed class SqliteResourceStore : IResourceStore
         return SqliteJournal.Read(lease.Connection, afterPosition, limit);
     }
 
+    public async Task<long> CompactJournalAsync(long throughPosition, DateTimeOffset olderThan, CancellationToken ct)
+    {
+        using var w = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
+        using var tx = w.Connection.BeginTransaction(deferred: false);
+        long floor;
+        using (var cmd = w.Connection.CreateCommand())
+        {
+            cmd.Transaction = tx;
+            // Deleting a prefix only: an entry stays while any older one stays, so the floor is exact.
+            cmd.CommandText = """
+                DELETE FROM journal WHERE position <= coalesce(
+                    (SELECT min(position) - 1 FROM journal WHERE position <= @through AND time >= @before), @through)
+                RETURNING position
+                """;
+            cmd.Parameters.AddWithValue("@through", throughPosition);
+            cmd.Parameters.AddWithValue("@before", olderThan.UtcTicks);
+            long deleted = 0;
+            using (var r = cmd.ExecuteReader())
+                while (r.Read()) deleted = Math.Max(deleted, r.GetInt64(0));
+            cmd.Parameters.Clear();
+            cmd.CommandText = "SELECT coalesce(max(position), 0) FROM journal_floor";
+            floor = Math.Max((long)cmd.ExecuteScalar()!, deleted);
+            cmd.CommandText = "DELETE FROM journal_floor; INSERT INTO journal_floor(position) VALUES (@f)";
+            cmd.Parameters.AddWithValue("@f", floor);
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return floor;
+    }
+
+    public async Task<long> JournalFloorAsync(CancellationToken ct)
+    {
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT coalesce(max(position), 0) FROM journal_floor";
+        return (long)cmd.ExecuteScalar()!;
+    }
+
     public async Task<IWriteSession> BeginWriteAsync(CancellationToken ct)
     {
         var lease = await _pool.RentWriterAsync(ct).ConfigureAwait(false);

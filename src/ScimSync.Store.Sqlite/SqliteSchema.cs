@@ -69,6 +69,7 @@ internal static class SqliteSchema
             time          INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
+        CREATE TABLE IF NOT EXISTS journal_floor (position INTEGER NOT NULL);
 
         CREATE TABLE IF NOT EXISTS subscriptions (
             id              TEXT PRIMARY KEY,

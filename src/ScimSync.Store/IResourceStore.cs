@@ -29,6 +29,15 @@ public interface IResourceStore : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct);
 
+    /// <summary>
+    /// Deletes journal entries at or below <paramref name="throughPosition"/> written before
+    /// <paramref name="olderThan"/>; returns the floor afterwards (every entry at or below it is gone).
+    /// </summary>
+    Task<long> CompactJournalAsync(long throughPosition, DateTimeOffset olderThan, CancellationToken ct);
+
+    /// <summary>The highest position compaction has removed (0 when nothing was).</summary>
+    Task<long> JournalFloorAsync(CancellationToken ct);
+
     ITokenStore Tokens { get; }
 
     IFeedStore Feed { get; }

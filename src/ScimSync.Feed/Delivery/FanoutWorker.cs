@@ -19,8 +19,15 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
     /// <summary>Fans out one batch; returns how many journal entries it covered (0 when caught up).</summary>
     public async Task<int> RunOnceAsync(Subscription s, CancellationToken ct)
     {
+        if (s.State is SubscriptionState.Resnapshot or SubscriptionState.Disabled) return 0;
         var entries = await store.ReadJournalAsync(s.FanoutPosition, options.FanoutBatch, ct).ConfigureAwait(false);
         if (entries.Count == 0) return 0;
+        if (entries[0].Position != s.FanoutPosition + 1 && await store.JournalFloorAsync(ct).ConfigureAwait(false) > s.FanoutPosition)
+        {
+            // Changes this subscriber never received were compacted away: say so rather than skip them.
+            await store.Feed.UpdateSubscriptionAsync(s.Id, s.Config.ToJson(), "resnapshot", ct).ConfigureAwait(false);
+            return 0;
+        }
         var filters = s.Config.Filter is null ? null : BindFilters(s.Config);
         var members = filters is null
             ? new HashSet<string>()

@@ -50,6 +50,8 @@ public sealed class PollService(IResourceStore store, DeliverySignal signal, Fee
     {
         if (request.Ack.Count > 0) metrics?.Delivered(s.Name, await store.Feed.AckAsync(s.Id, request.Ack, ct).ConfigureAwait(false));
         if (request.Errors.Count > 0) metrics?.DeadLettered(s.Name, await store.Feed.DeadLetterAsync(s.Id, request.Errors, ct).ConfigureAwait(false));
+        if (s.State == SubscriptionState.Resnapshot)
+            throw new ScimException(409, null, "This subscription missed changes the journal no longer holds: take a new snapshot and rewind to its position");
         var max = Math.Min(request.MaxEvents ?? options.MaxEventsPerPoll, options.MaxEventsPerPoll);
         var sets = new JsonObject();
         if (max == 0 || s.State != SubscriptionState.Active) return new JsonObject { ["sets"] = sets };

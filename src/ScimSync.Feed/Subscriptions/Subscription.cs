@@ -6,7 +6,11 @@ namespace ScimSync.Feed.Subscriptions;
 
 public enum DeliveryMethod { Poll, Push }
 
-public enum SubscriptionState { Active, Paused, Disabled }
+/// <summary>
+/// <see cref="Resnapshot"/>: the journal no longer holds changes this subscriber has not received (they
+/// passed the operator's maximum age); it must take a new snapshot and rewind to that snapshot's position.
+/// </summary>
+public enum SubscriptionState { Active, Paused, Disabled, Resnapshot }
 
 /// <summary>
 /// What a subscriber receives and how. <see cref="IgnoredAttributes"/> are noise: a change confined to

@@ -46,11 +46,18 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
         if (position < 0) throw ScimException.InvalidValue("position must be 0 or more");
         var head = await HeadAsync(ct).ConfigureAwait(false);
         if (position > head) throw ScimException.InvalidValue($"position {position} is beyond the journal's head {head}");
+        var floor = await store.JournalFloorAsync(ct).ConfigureAwait(false);
+        if (position < floor) throw ScimException.InvalidValue($"position {position} is older than the journal keeps (changes up to {floor} were compacted); take a new snapshot");
         // Membership is computed from the current state: exact when the position is the head, and for an
         // older position the first changes replayed re-establish it.
         var members = s.Config.Filter is null ? [] : await CurrentMembersAsync(s.Config, ct).ConfigureAwait(false);
         await store.Feed.RewindAsync(s.Id, position, members, ct).ConfigureAwait(false);
+        if (s.State == SubscriptionState.Resnapshot)
+            await store.Feed.UpdateSubscriptionAsync(s.Id, s.Config.ToJson(), "active", ct).ConfigureAwait(false);
     }
+
+    public Task MarkResnapshotAsync(Subscription s, CancellationToken ct) =>
+        store.Feed.UpdateSubscriptionAsync(s.Id, s.Config.ToJson(), "resnapshot", ct);
 
     public async Task<Subscription?> FindAsync(string idOrName, CancellationToken ct) =>
         await store.Feed.FindSubscriptionAsync(idOrName, ct).ConfigureAwait(false) is { } r ? FromRecord(r) : null;

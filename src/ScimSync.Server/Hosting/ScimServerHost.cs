@@ -77,6 +77,8 @@ public static class ScimServerHost
             PushAllowList = options.PushAllowList,
             PushBaseBackoff = options.PushBaseBackoff,
             PushTimeBudget = options.PushTimeBudget,
+            JournalRetention = options.JournalRetention,
+            JournalMaxAge = options.JournalMaxAge,
         });
         services.AddSingleton(sp => new SetEncoder(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<SubscriptionService>();
@@ -89,6 +91,8 @@ public static class ScimServerHost
         services.AddSingleton<FeedApi>();
         services.AddHostedService<FeedBackgroundService>();
         services.AddHostedService<PushDispatcher>();
+        services.AddSingleton<JournalCompactor>();
+        services.AddHostedService(sp => sp.GetRequiredService<JournalCompactor>());
         services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
     }
 

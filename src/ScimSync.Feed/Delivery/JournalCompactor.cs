@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ScimSync.Feed.Subscriptions;
+using ScimSync.Store;
+
+namespace ScimSync.Feed.Delivery;
+
+/// <summary>
+/// Journal retention. Entries every subscription has received (fanned out) are removed once older than
+/// the retention period; entries some subscription still needs are kept, unless the operator set a
+/// maximum age, in which case they go and that subscription is told to resnapshot (by the fan-out,
+/// which notices the gap).
+/// </summary>
+public sealed partial class JournalCompactor(IResourceStore store, SubscriptionService subscriptions, FeedOptions options, TimeProvider time, ILogger<JournalCompactor> logger) : BackgroundService
+{
+    public async Task<long> RunOnceAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var all = await subscriptions.ListAsync(ct).ConfigureAwait(false);
+        var needed = all.Where(s => s.State != SubscriptionState.Resnapshot).Select(s => s.FanoutPosition).DefaultIfEmpty(long.MaxValue).Min();
+        var floor = await store.CompactJournalAsync(needed, now - options.JournalRetention, ct).ConfigureAwait(false);
+        if (options.JournalMaxAge is { } maxAge)
+            floor = await store.CompactJournalAsync(long.MaxValue, now - maxAge, ct).ConfigureAwait(false);
+        return floor;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RunOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogFailed(logger, e);
+            }
+            try
+            {
+                await Task.Delay(options.CompactionInterval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 2200, Level = LogLevel.Error, Message = "Journal compaction failed; retrying at the next interval")]
+    private static partial void LogFailed(ILogger logger, Exception e);
+}
