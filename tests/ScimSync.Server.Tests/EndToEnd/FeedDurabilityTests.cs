@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using ScimSync.Server.Tests.Infrastructure;
@@ -15,37 +13,6 @@ namespace ScimSync.Server.Tests.EndToEnd;
 public sealed class FeedDurabilityTests
 {
     private const string Token = "durability-admin";
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private static async Task<Process> StartServer(string dataDir, int port)
-    {
-        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "scimsync.dll"), "serve",
-            "--urls", $"http://127.0.0.1:{port}", "--data", dataDir, "--push-allow", "http://127.0.0.1:*"])
-        { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = Token;
-        var p = Process.Start(psi)!;
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                if ((await probe.GetAsync($"http://127.0.0.1:{port}/healthz")).IsSuccessStatusCode) return p;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-            await Task.Delay(100);
-        }
-        p.Kill(true);
-        throw new TimeoutException("server did not start");
-    }
 
     private static HttpClient Client(int port)
     {
@@ -61,8 +28,8 @@ public sealed class FeedDurabilityTests
         await using var receiver = await SetReceiver.StartAsync();
         // A slow receiver keeps pushes in flight when the server dies.
         receiver.Respond = _ => { Thread.Sleep(5); return (202, null, null); };
-        var port = FreePort();
-        var server = await StartServer(dataDir, port);
+        var port = ServeProcess.FreePort();
+        var server = await ServeProcess.StartAsync(dataDir, port, Token, "--push-allow", "http://127.0.0.1:*");
         var acknowledged = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
         try
         {
@@ -109,8 +76,8 @@ public sealed class FeedDurabilityTests
         }
         Assert.True(acknowledged.Count >= 50, $"only {acknowledged.Count} writes before the kill");
 
-        var port2 = FreePort();
-        var again = await StartServer(dataDir, port2);
+        var port2 = ServeProcess.FreePort();
+        var again = await ServeProcess.StartAsync(dataDir, port2, Token, "--push-allow", "http://127.0.0.1:*");
         try
         {
             using var c = Client(port2);

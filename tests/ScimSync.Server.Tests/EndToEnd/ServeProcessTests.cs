@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using ScimSync.Server.Tests.Infrastructure;
 
 namespace ScimSync.Server.Tests.EndToEnd;
 
@@ -13,51 +13,13 @@ namespace ScimSync.Server.Tests.EndToEnd;
 /// </summary>
 public sealed class ServeProcessTests
 {
-    private static string CliDll => Path.Combine(AppContext.BaseDirectory, "scimsync.dll");
-
-    private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private static async Task<Process> StartAsync(string dataDir, int port, string token)
-    {
-        var psi = new ProcessStartInfo("dotnet", [CliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = token;
-        var p = Process.Start(psi)!;
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
-            {
-                var r = await probe.GetAsync($"http://127.0.0.1:{port}/healthz");
-                if (r.StatusCode == HttpStatusCode.OK) return p;
-            }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) { }
-            if (p.HasExited) throw new InvalidOperationException($"scimsync serve exited with {p.ExitCode}");
-            await Task.Delay(100);
-        }
-        p.Kill(true);
-        throw new TimeoutException("scimsync serve did not answer /healthz within 60 s");
-    }
-
     [Fact]
     public async Task Serve_honours_the_contract_and_keeps_acknowledged_writes_across_kill_9()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "scimsync-e2e-" + Guid.NewGuid().ToString("N"), "nested", "data");
         const string token = "e2e-admin-token";
-        var port = FreePort();
-        var server = await StartAsync(dataDir, port, token);
+        var port = ServeProcess.FreePort();
+        var server = await ServeProcess.StartAsync(dataDir, port, token);
         var ids = new List<string>();
         try
         {
@@ -82,8 +44,8 @@ public sealed class ServeProcessTests
             await server.WaitForExitAsync();
         }
 
-        var port2 = FreePort();
-        var again = await StartAsync(dataDir, port2, token);
+        var port2 = ServeProcess.FreePort();
+        var again = await ServeProcess.StartAsync(dataDir, port2, token);
         try
         {
             using var c = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port2}/scim/v2/") };
@@ -130,8 +92,8 @@ public sealed class ServeProcessTests
     public async Task Events_commands_manage_subscriptions_of_a_running_server()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "scimsync-evcli-" + Guid.NewGuid().ToString("N"));
-        var port = FreePort();
-        var server = await StartAsync(dataDir, port, "cli-admin");
+        var port = ServeProcess.FreePort();
+        var server = await ServeProcess.StartAsync(dataDir, port, "cli-admin");
         try
         {
             string[] common = ["--url", $"http://127.0.0.1:{port}", "--token", "cli-admin"];
@@ -159,7 +121,7 @@ public sealed class ServeProcessTests
 
     private static async Task<(int Code, string Out, string Err)> RunCli(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet", [CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ScimSync.Server.Tests.Infrastructure;
+
+/// <summary>Starts the real `scimsync serve` process (the build copied next to the tests) on a free loopback port.</summary>
+public static class ServeProcess
+{
+    public static string CliDll => Path.Combine(AppContext.BaseDirectory, "scimsync.dll");
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the server and waits (at most 60 s) until /healthz answers 200.</summary>
+    public static async Task<Process> StartAsync(string dataDir, int port, string adminToken, params string[] extraArgs)
+    {
+        var psi = new ProcessStartInfo("dotnet", [CliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir, .. extraArgs])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = adminToken;
+        var p = Process.Start(psi)!;
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if ((await probe.GetAsync($"http://127.0.0.1:{port}/healthz")).StatusCode == HttpStatusCode.OK) return p;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            if (p.HasExited) throw new InvalidOperationException($"scimsync serve exited with {p.ExitCode}");
+            await Task.Delay(100);
+        }
+        p.Kill(true);
+        throw new TimeoutException("scimsync serve did not answer /healthz within 60 s");
+    }
+}
