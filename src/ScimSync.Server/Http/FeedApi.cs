@@ -12,9 +12,9 @@ namespace ScimSync.Server.Http;
 
 /// <summary>
 /// The event feed's REST API under /feeds/v1: subscription management (admin scope) and RFC 8936 poll
-/// delivery (scim:read scope).
+/// delivery (the subscription's own poll token, or admin).
 /// </summary>
-public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, TimeProvider time)
+public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, TokenService tokens, TimeProvider time)
 {
     private static void Require(HttpContext ctx, string scope)
     {
@@ -33,8 +33,11 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         var config = ReadConfig(body, null);
         var s = await subscriptions.CreateAsync(name, config, startAfter, ctx.RequestAborted).ConfigureAwait(false);
         var view = await View(s, ctx.RequestAborted).ConfigureAwait(false);
-        // The HS256 secret is shown once, at creation, like a token secret.
+        // Shown once, at creation, like any token secret: the HS256 key, and a bearer token that can poll
+        // (and acknowledge) this subscription and nothing else.
         if (s.Key.Algorithm == "HS256") view["secret"] = Convert.ToBase64String(s.Key.Secret!);
+        var (pollToken, _) = await tokens.CreateAsync($"feed-{s.Name}-{s.Id[..8]}", [Scopes.Feed(s.Id)], null, null, ctx.RequestAborted).ConfigureAwait(false);
+        view["pollToken"] = pollToken;
         ctx.Response.Headers.Location = $"/feeds/v1/subscriptions/{s.Id}";
         await ScimHttp.WriteNodeAsync(ctx, 201, view).ConfigureAwait(false);
     }
@@ -102,8 +105,8 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
 
     public async Task Jwks(HttpContext ctx, string id)
     {
-        Require(ctx, Scopes.Read);
         var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        Require(ctx, Scopes.Feed(s.Id));
         var keys = new JsonArray();
         if (s.Key.PublicJwk() is { } jwk) keys.Add(jwk);
         ctx.Response.StatusCode = 200;
@@ -132,8 +135,8 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     /// <summary>RFC 8936 §2: acknowledge, report errors, and receive SETs in one POST.</summary>
     public async Task Poll(HttpContext ctx, string id)
     {
-        Require(ctx, Scopes.Read);
         var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        Require(ctx, Scopes.Feed(s.Id));
         var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
         var response = await poll.PollAsync(s, PollService.Read(body), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 200;

@@ -8,7 +8,10 @@ public static class Scopes
 
     public static readonly IReadOnlyList<string> All = [Read, Write, Admin];
 
-    public static bool IsKnown(string s) => All.Contains(s);
+    /// <summary>The scope of a subscription's own poll token: it can read and acknowledge that feed only.</summary>
+    public static string Feed(string subscriptionId) => "feed:" + subscriptionId;
+
+    public static bool IsKnown(string s) => All.Contains(s) || s.StartsWith("feed:", StringComparison.Ordinal) && s.Length > 5;
 }
 
 /// <summary>Who is calling: the token's id, its scopes, and the user it is bound to (for /Me).</summary>

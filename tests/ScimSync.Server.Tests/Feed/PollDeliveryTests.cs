@@ -170,6 +170,18 @@ public sealed class PollDeliveryTests(FeedServerFixture server) : IClassFixture<
         AssertError(await _c.SendAsync(HttpMethod.Post, "/feeds/v1/subscriptions", new JsonObject { ["name"] = "x", ["audience"] = "a", ["delivery"] = "push" }), HttpStatusCode.BadRequest, "invalidValue");
         AssertError(await _c.SendAsync(HttpMethod.Post, "/feeds/v1/subscriptions", new JsonObject { ["name"] = "x", ["audience"] = "a", ["signing"] = "HS1" }), HttpStatusCode.BadRequest, "invalidValue");
         AssertError(await _c.SendAsync(HttpMethod.Post, "/feeds/v1/subscriptions/nope/poll", new JsonObject()), HttpStatusCode.NotFound, null);
+
+        // Polling takes the subscription's own token: another subscription's token or a plain reader cannot.
+        var first = await _c.SendAsync(HttpMethod.Post, "/feeds/v1/subscriptions", new JsonObject { ["name"] = Unique("own"), ["audience"] = "a" });
+        var second = await _c.SendAsync(HttpMethod.Post, "/feeds/v1/subscriptions", new JsonObject { ["name"] = Unique("other"), ["audience"] = "b" });
+        var sub = first.Json["id"]!.GetValue<string>();
+        using var own = server.CreateClient(first.Json["pollToken"]!.GetValue<string>());
+        using var foreign = server.CreateClient(second.Json["pollToken"]!.GetValue<string>());
+        var poll = new JsonObject { ["returnImmediately"] = true };
+        Assert.Equal(HttpStatusCode.OK, (await own.SendAsync(HttpMethod.Post, $"/feeds/v1/subscriptions/{sub}/poll", poll)).Status);
+        AssertError(await foreign.SendAsync(HttpMethod.Post, $"/feeds/v1/subscriptions/{sub}/poll", poll), HttpStatusCode.Forbidden, null);
+        AssertError(await reader.SendAsync(HttpMethod.Post, $"/feeds/v1/subscriptions/{sub}/poll", poll), HttpStatusCode.Forbidden, null);
+        AssertError(await own.GetScimAsync("Users"), HttpStatusCode.Forbidden, null);
         using var anonymous = server.CreateClient(null);
         AssertError(await anonymous.SendAsync(HttpMethod.Get, "/feeds/v1/subscriptions"), HttpStatusCode.Unauthorized, null);
     }
