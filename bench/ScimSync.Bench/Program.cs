@@ -27,6 +27,16 @@ var work = Path.Combine(Path.GetTempPath(), "scimsync-bench-" + Guid.NewGuid().T
 var dataDir = Path.Combine(work, "data");
 Directory.CreateDirectory(work);
 
+if (opts.ContainsKey("feed"))
+{
+    // Issue-3 event feed measurements (see FeedBench).
+    var feed = await FeedBench.RunAsync(cli, work, lua, Opt("backlog", 100_000), connections);
+    Console.WriteLine(feed);
+    if (opts.TryGetValue("out", out var feedOut)) await File.WriteAllTextAsync(feedOut, feed);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
 await using var server = await ServerProcess.StartAsync(cli, dataDir, token);
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 })
 {

@@ -20,11 +20,11 @@ internal sealed class ServerProcess : IAsyncDisposable
     public string DataDirectory { get; }
     public int Pid => _process.Id;
 
-    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token)
+    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token, string[]? extraArgs = null)
     {
         int port;
         using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
-        var psi = new ProcessStartInfo("dotnet", [cliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir])
+        var psi = new ProcessStartInfo("dotnet", [cliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir, .. extraArgs ?? []])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
