@@ -125,12 +125,23 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         return await WriteAsync(t =>
         {
             var list = new List<DeliveryRecord>();
+            // Pending and timed-out in-flight events are read by two ordered index walks that stop at the
+            // limit; one query over "state IN (0, 1)" would sort the whole backlog on every claim.
             using (var r = t.Cmd("""
-                SELECT d.jti, d.position, d.resource_id, d.urgent, d.token, d.attempts, d.last_error, d.created FROM deliveries d
-                WHERE d.subscription_id = @s AND d.state IN (0, 1) AND d.visible_at <= @now
-                  AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id
-                                  AND e.resource_id = d.resource_id AND e.position < d.position AND e.state IN (0, 1))
-                ORDER BY d.urgent DESC, d.position LIMIT @max
+                SELECT * FROM (
+                    SELECT d.jti, d.position, d.resource_id, d.urgent, d.token, d.attempts, d.last_error, d.created FROM deliveries d
+                    WHERE d.subscription_id = @s AND d.state = 0
+                      AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id
+                                      AND e.resource_id = d.resource_id AND e.position < d.position AND e.state IN (0, 1))
+                    ORDER BY d.urgent DESC, d.position LIMIT @max)
+                UNION ALL
+                SELECT * FROM (
+                    SELECT d.jti, d.position, d.resource_id, d.urgent, d.token, d.attempts, d.last_error, d.created FROM deliveries d
+                    WHERE d.subscription_id = @s AND d.state = 1 AND d.visible_at <= @now
+                      AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id
+                                      AND e.resource_id = d.resource_id AND e.position < d.position AND e.state IN (0, 1))
+                    ORDER BY d.urgent DESC, d.position LIMIT @max)
+                ORDER BY 4 DESC, 2 LIMIT @max
                 """, ("@s", subscriptionId), ("@now", now.UtcTicks), ("@max", max)).ExecuteReader())
             {
                 while (r.Read())

@@ -74,7 +74,7 @@ public sealed partial class PushDispatcher : BackgroundService
     /// <summary>Claims and sends one batch for one subscription; returns how many were attempted.</summary>
     public async Task<int> DeliverRoundAsync(Subscription s, CancellationToken ct)
     {
-        var batch = await _store.Feed.ClaimAsync(s.Id, _options.PushConcurrency * 4, _time.GetUtcNow(), _options.PushTimeout + TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+        var batch = await _store.Feed.ClaimAsync(s.Id, _options.PushConcurrency * 16, _time.GetUtcNow(), _options.PushTimeout + TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
         if (batch.Count == 0) return 0;
         if (!PushDestination.IsAllowed(s.Config.PushUrl ?? "", _options.PushAllowList, out var reason))
         {
