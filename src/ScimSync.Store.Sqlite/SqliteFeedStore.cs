@@ -204,6 +204,15 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         return list;
     }
 
+    public async Task<bool> HasPendingAsync(string subscriptionId, CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription_id = @s AND state = 0)";
+        cmd.Parameters.AddWithValue("@s", subscriptionId);
+        return (long)cmd.ExecuteScalar()! != 0;
+    }
+
     public async Task<FeedStats> StatsAsync(string subscriptionId, CancellationToken ct)
     {
         using var lease = await pool.RentAsync(ct).ConfigureAwait(false);

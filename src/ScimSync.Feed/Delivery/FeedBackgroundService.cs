@@ -13,8 +13,11 @@ public sealed partial class FeedBackgroundService(
     SubscriptionService subscriptions, FanoutWorker fanout, ChangeSignal journal, DeliverySignal deliveries,
     Store.IResourceStore store, FeedMetrics metrics, TimeProvider time, ILogger<FeedBackgroundService> logger) : BackgroundService
 {
+    private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var statsTakenAt = DateTimeOffset.MinValue;
         while (!stoppingToken.IsCancellationRequested)
         {
             var waitForNext = journal.WaitAsync(TimeSpan.FromSeconds(1), time, stoppingToken);
@@ -33,9 +36,14 @@ public sealed partial class FeedBackgroundService(
                         deliveries.Signal.Notify();
                     }
                 }
-                var stats = new Dictionary<string, Store.Feed.FeedStats>();
-                foreach (var s in all) stats[s.Name] = await store.Feed.StatsAsync(s.Id, stoppingToken).ConfigureAwait(false);
-                metrics.Observe(stats);
+                // Queue statistics count whole queues: refreshed every few seconds, not on every commit.
+                if (time.GetUtcNow() - statsTakenAt >= StatsInterval)
+                {
+                    var stats = new Dictionary<string, Store.Feed.FeedStats>();
+                    foreach (var s in all) stats[s.Name] = await store.Feed.StatsAsync(s.Id, stoppingToken).ConfigureAwait(false);
+                    metrics.Observe(stats);
+                    statsTakenAt = time.GetUtcNow();
+                }
                 if (any) continue;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

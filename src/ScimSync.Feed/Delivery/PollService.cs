@@ -59,7 +59,7 @@ public sealed class PollService(IResourceStore store, DeliverySignal signal, Fee
         while (true)
         {
             var claimed = await store.Feed.ClaimAsync(s.Id, max, time.GetUtcNow(), options.VisibilityTimeout, ct).ConfigureAwait(false);
-            var more = claimed.Count == max && (await store.Feed.StatsAsync(s.Id, ct).ConfigureAwait(false)).Pending > 0;
+            var more = claimed.Count == max && await store.Feed.HasPendingAsync(s.Id, ct).ConfigureAwait(false);
             foreach (var d in claimed) sets[d.Jti] = d.Token;
             if (claimed.Count > 0 || request.ReturnImmediately || time.GetUtcNow() >= deadline)
             {

@@ -79,4 +79,7 @@ public interface IFeedStore
     Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct);
 
     Task<FeedStats> StatsAsync(string subscriptionId, CancellationToken ct);
+
+    /// <summary>Whether any event waits to be claimed (cheap: stops at the first row).</summary>
+    Task<bool> HasPendingAsync(string subscriptionId, CancellationToken ct);
 }
