@@ -52,7 +52,7 @@ public sealed class PollDeliveryTests(FeedServerFixture server) : IClassFixture<
             var acks = new JsonArray();
             foreach (var (jti, token) in r["sets"]!.AsObject())
             {
-                got.Add((jti, Claims(token!.GetValue<string>()), token.GetValue<string>()));
+                got.Add((jti, SetToken.Claims(token!.GetValue<string>()), token.GetValue<string>()));
                 acks.Add(jti);
             }
             if (ack && acks.Count > 0) await Poll(sub, new JsonObject { ["ack"] = acks, ["maxEvents"] = 0, ["returnImmediately"] = true });
@@ -60,11 +60,6 @@ public sealed class PollDeliveryTests(FeedServerFixture server) : IClassFixture<
         return got;
     }
 
-    private static JsonObject Claims(string token)
-    {
-        var part = token.Split('.')[1].Replace('-', '+').Replace('_', '/');
-        return JsonNode.Parse(Convert.FromBase64String(part.PadRight(part.Length + (4 - part.Length % 4) % 4, '=')))!.AsObject();
-    }
 
     private static bool VerifyHs256(string token, string secretBase64)
     {
@@ -136,7 +131,7 @@ public sealed class PollDeliveryTests(FeedServerFixture server) : IClassFixture<
             await Task.Delay(50);
         var first = await Poll(sub, new JsonObject { ["maxEvents"] = 1, ["returnImmediately"] = true });
         var (_, token) = Assert.Single(first["sets"]!.AsObject());
-        var claims = Claims(token!.GetValue<string>());
+        var claims = SetToken.Claims(token!.GetValue<string>());
         Assert.Equal($"/Users/{victim}", claims["sub_id"]!["uri"]!.GetValue<string>());
         Assert.NotNull(claims["events"]!["urn:ietf:params:scim:event:prov:deactivate"]);
         Assert.True(first["moreAvailable"]!.GetValue<bool>());

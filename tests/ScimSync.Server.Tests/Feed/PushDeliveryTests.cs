@@ -31,7 +31,7 @@ public sealed class PushDeliveryTests(FeedServerFixture server) : IClassFixture<
         await receiver.WaitForAsync(6, TimeSpan.FromSeconds(10));
         Assert.Equal(6, receiver.Received.Count);
         Assert.All(receiver.Received, r => Assert.StartsWith("application/secevent+jwt", r.ContentType));
-        var versions = receiver.Received.Select(r => Claims(r.Token)["events"]!.AsObject().First().Value!["version"]?.GetValue<string>() ?? "").ToArray();
+        var versions = receiver.Received.Select(r => SetToken.Claims(r.Token)["events"]!.AsObject().First().Value!["version"]?.GetValue<string>() ?? "").ToArray();
         Assert.Equal(["W/\"1\"", "W/\"2\"", "W/\"3\"", "W/\"4\"", "W/\"5\"", "W/\"6\""], versions);
         await WaitUntil(async () => (await Stats(sub))["pending"]!.GetValue<long>() == 0 && (await Stats(sub))["inFlight"]!.GetValue<long>() == 0);
         using var plain = new HttpClient();
@@ -97,11 +97,6 @@ public sealed class PushDeliveryTests(FeedServerFixture server) : IClassFixture<
         }
     }
 
-    private static JsonObject Claims(string token)
-    {
-        var part = token.Split('.')[1].Replace('-', '+').Replace('_', '/');
-        return JsonNode.Parse(Convert.FromBase64String(part.PadRight(part.Length + (4 - part.Length % 4) % 4, '=')))!.AsObject();
-    }
 
     private static async Task WaitUntil(Func<Task<bool>> condition, TimeSpan? timeout = null)
     {
