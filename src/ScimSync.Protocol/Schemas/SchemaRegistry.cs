@@ -103,9 +103,9 @@ public sealed class SchemaRegistry
     {
         var schemas = new List<ScimSchema>
         {
-            LoadEmbedded("User.json"), LoadEmbedded("Group.json"), LoadEmbedded("EnterpriseUser.json"),
+            LoadEmbedded("User.json"), LoadEmbedded("Group.json"), LoadEmbedded("EnterpriseUser.json"), LoadEmbedded("ScimSyncAccount.json"),
         };
-        var userExtensions = new List<SchemaExtension> { new(ScimSchemaUris.EnterpriseUser, false) };
+        var userExtensions = new List<SchemaExtension> { new(ScimSchemaUris.EnterpriseUser, false), new(ScimSchemaUris.ScimSyncAccount, false) };
         var groupExtensions = new List<SchemaExtension>();
         if (extensionDirectory is not null && Directory.Exists(extensionDirectory))
         {

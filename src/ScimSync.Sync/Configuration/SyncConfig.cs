@@ -1,0 +1,87 @@
+using ScimSync.Sync.Accounts;
+using ScimSync.Sync.Correlation;
+using ScimSync.Sync.Mapping;
+using ScimSync.Sync.Planning;
+using ScimSync.Sync.Scoping;
+
+namespace ScimSync.Sync.Configuration;
+
+/// <summary>The whole engine configuration: one source, many targets, and where the engine keeps its state.</summary>
+public sealed record SyncConfig(
+    string StateDirectory,
+    SourceConfig Source,
+    AccountKindRules Kinds,
+    IReadOnlyList<TargetConfig> Targets);
+
+public enum SourceType { Scim, File }
+
+/// <summary>How changes are learnt: the source's RFC 9967 feed by polling, or by periodic lastModified queries.</summary>
+public enum FeedMode { Poll, LastModified }
+
+public enum FileFormat { Csv, Json }
+
+public sealed record SourceConfig(
+    SourceType Type,
+    EndpointConfig? Endpoint,
+    string? FilePath,
+    FileFormat Format,
+    FeedMode Feed,
+    TimeSpan PollInterval,
+    TimeSpan FullCompareInterval);
+
+public enum AuthType { Bearer, Basic, OAuth2 }
+
+public sealed record AuthConfig(AuthType Type, string? Token, string? User, string? Password, Uri? TokenUrl, string? ClientId, string? ClientSecret, string? Scope);
+
+/// <summary>Operator limits on what the engine may ask of one endpoint.</summary>
+public sealed record LimitsConfig(int? MaxPageSize, double? MaxRequestsPerSecond, int Concurrency);
+
+/// <summary>Per-target protocol choices for servers that do not behave like the RFC (or like ours).</summary>
+public sealed record DialectConfig(bool UsePut, bool DisableBulk, bool DisableCursor);
+
+public sealed record EndpointConfig(Uri Url, AuthConfig? Auth, LimitsConfig Limits, DialectConfig Dialect);
+
+/// <summary>Accounts on a target that the engine must never modify or delete.</summary>
+public sealed record ProtectionRule(IReadOnlySet<AccountKind> Kinds, IReadOnlySet<string> UserNames);
+
+public enum UnmatchedReaction { Report, Deactivate, Delete }
+public enum UnlinkedReaction { Link, Report }
+public enum DisputedReaction { Report }
+public enum DeletedReaction { Recreate, Unlink }
+public enum OutOfScopeReaction { Deactivate, Delete, Ignore }
+public enum DriftReaction { Repair, Report }
+
+/// <summary>
+/// The reaction to each synchronization situation (midPoint's vocabulary, see <see cref="Situation"/>),
+/// to accounts that leave scope, and to out-of-band drift found by reconciliation.
+/// </summary>
+public sealed record SyncPolicies(
+    UnmatchedReaction Unmatched,
+    UnlinkedReaction Unlinked,
+    DisputedReaction Disputed,
+    DeletedReaction Deleted,
+    OutOfScopeReaction OutOfScope,
+    DriftReaction Drift)
+{
+    public static SyncPolicies Default { get; } = new(UnmatchedReaction.Report, UnlinkedReaction.Link, DisputedReaction.Report,
+        DeletedReaction.Recreate, OutOfScopeReaction.Deactivate, DriftReaction.Repair);
+}
+
+/// <summary>Which source groups a target receives (by displayName, or all), and how many members one PATCH carries.</summary>
+public sealed record GroupSyncConfig(bool All, IReadOnlySet<string> Names, int BatchSize)
+{
+    public static GroupSyncConfig None { get; } = new(false, new HashSet<string>(), 500);
+
+    public bool Includes(string displayName) => All || Names.Contains(displayName);
+}
+
+public sealed record TargetConfig(
+    string Name,
+    EndpointConfig Endpoint,
+    ScopeRule Scope,
+    IReadOnlyList<AttributeMapping> Mapping,
+    IReadOnlyList<CorrelationKey> Correlation,
+    ProtectionRule Protected,
+    SyncPolicies Policies,
+    GroupSyncConfig Groups,
+    MassChangeGuard Guard);

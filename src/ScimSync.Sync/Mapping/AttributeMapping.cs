@@ -1,0 +1,109 @@
+using System.Text.Json.Nodes;
+using ScimSync.Sync.Sources;
+
+namespace ScimSync.Sync.Mapping;
+
+/// <summary>
+/// One target attribute and where its value comes from: a source attribute path (<c>name.givenName</c>,
+/// <c>urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department</c>) or a constant.
+/// <c>id</c> as a source path means the source's own id (the usual <c>externalId</c> on targets).
+/// </summary>
+public sealed record AttributeMapping(string Target, string? Source, JsonNode? Constant)
+{
+    /// <summary>What a target receives when its configuration lists no mapping: the portable core attributes.</summary>
+    public static IReadOnlyList<AttributeMapping> Defaults { get; } =
+    [
+        new("userName", "userName", null),
+        new("externalId", "id", null),
+        new("name", "name", null),
+        new("displayName", "displayName", null),
+        new("emails", "emails", null),
+        new("phoneNumbers", "phoneNumbers", null),
+        new("title", "title", null),
+        new("userType", "userType", null),
+        new("preferredLanguage", "preferredLanguage", null),
+    ];
+}
+
+/// <summary>Splits an attribute path into its schema URN (empty for core) and the dotted attribute path.</summary>
+public readonly record struct MappedPath(string Schema, string Path)
+{
+    public static MappedPath Parse(string text)
+    {
+        if (text.StartsWith("urn:", StringComparison.OrdinalIgnoreCase))
+        {
+            var cut = text.LastIndexOf(':');
+            return new MappedPath(text[..cut], text[(cut + 1)..]);
+        }
+        return new MappedPath("", text);
+    }
+
+    public override string ToString() => Schema.Length == 0 ? Path : Schema + ":" + Path;
+
+    public JsonNode? Read(JsonObject doc)
+    {
+        JsonNode? node = Schema.Length == 0 ? doc : Find(doc, Schema);
+        foreach (var part in Path.Split('.'))
+            node = node is JsonObject o ? Find(o, part) : null;
+        return node;
+    }
+
+    public void Write(JsonObject doc, JsonNode? value)
+    {
+        var o = doc;
+        if (Schema.Length > 0)
+        {
+            if (Find(doc, Schema) is not JsonObject ext) doc[Schema] = ext = new JsonObject();
+            o = ext;
+        }
+        var parts = Path.Split('.');
+        for (var i = 0; i < parts.Length - 1; i++)
+        {
+            if (Find(o, parts[i]) is not JsonObject child) o[parts[i]] = child = new JsonObject();
+            o = child;
+        }
+        o[parts[^1]] = value;
+    }
+
+    private static JsonNode? Find(JsonObject o, string name)
+    {
+        if (o.TryGetPropertyValue(name, out var exact)) return exact;
+        foreach (var (k, v) in o)
+            if (k.Equals(name, StringComparison.OrdinalIgnoreCase)) return v;
+        return null;
+    }
+}
+
+/// <summary>Builds the account a target should hold for one source account.</summary>
+public sealed class AccountMapper(IReadOnlyList<AttributeMapping> mappings)
+{
+    public const string UserSchema = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+    public IReadOnlyList<AttributeMapping> Mappings => mappings;
+
+    /// <summary>
+    /// The desired target document. <c>active</c> is always managed: false when the source deactivated the
+    /// account or its end date has passed, so expiry does not depend on a mapping being present.
+    /// </summary>
+    public JsonObject Map(SourceAccount account, DateTimeOffset now)
+    {
+        var doc = new JsonObject();
+        var schemas = new List<string> { UserSchema };
+        foreach (var m in mappings)
+        {
+            var value = m.Constant?.DeepClone() ?? (m.Source == "id" ? JsonValue.Create(account.Id) : MappedPath.Parse(m.Source!).Read(account.Document)?.DeepClone());
+            if (value is null) continue;
+            var path = MappedPath.Parse(m.Target);
+            path.Write(doc, value);
+            if (path.Schema.Length > 0 && !schemas.Contains(path.Schema, StringComparer.OrdinalIgnoreCase)) schemas.Add(path.Schema);
+        }
+        doc["active"] = account.ActiveAt(now);
+        doc["schemas"] = new JsonArray(schemas.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());
+        return doc;
+    }
+
+    /// <summary>Top-level target attributes this mapping manages (what drift and updates look at).</summary>
+    public IReadOnlyList<MappedPath> ManagedAttributes() =>
+        mappings.Select(m => MappedPath.Parse(m.Target)).Select(p => p with { Path = p.Path.Split('.')[0] })
+            .Append(new MappedPath("", "active")).Distinct().ToArray();
+}

@@ -1,0 +1,96 @@
+using System.Text.Json.Nodes;
+using ScimSync.Sync.Correlation;
+
+namespace ScimSync.Sync.Planning;
+
+/// <summary>
+/// One change the engine intends to make on one target. A plan is a list of these; <c>plan</c> prints
+/// them and <c>run</c> executes exactly them. Link and unlink touch only the engine's shadows.
+/// </summary>
+public abstract record PlannedOperation(string Target)
+{
+    public abstract string Verb { get; }
+    public abstract string Subject { get; }
+    public virtual string Detail => "";
+
+    /// <summary>Deactivations, deletions and membership changes go first in incremental work.</summary>
+    public virtual bool Urgent => false;
+
+    public override string ToString() => $"{Target}: {Verb} {Subject}{(Detail.Length > 0 ? " (" + Detail + ")" : "")}";
+}
+
+public sealed record CreateAccount(string Target, string SourceId, string UserName, JsonObject Document) : PlannedOperation(Target)
+{
+    public override string Verb => "create";
+    public override string Subject => $"user {UserName}";
+}
+
+public sealed record UpdateAccount(string Target, string TargetId, string SourceId, string UserName, IReadOnlyList<JsonObject> Operations, JsonObject Replacement) : PlannedOperation(Target)
+{
+    public override string Verb => "update";
+    public override string Subject => $"user {UserName} [{TargetId}]";
+    public override string Detail => string.Join(", ", Operations.Select(o => $"{o["op"]} {o["path"]}"));
+    public override bool Urgent => Operations.Any(o => o["path"]?.GetValue<string>() is "active" or "password");
+}
+
+public sealed record DeactivateAccount(string Target, string TargetId, string? SourceId, string UserName, string Reason) : PlannedOperation(Target)
+{
+    public override string Verb => "deactivate";
+    public override string Subject => $"user {UserName} [{TargetId}]";
+    public override string Detail => Reason;
+    public override bool Urgent => true;
+}
+
+public sealed record DeleteAccount(string Target, string TargetId, string? SourceId, string UserName, string Reason) : PlannedOperation(Target)
+{
+    public override string Verb => "delete";
+    public override string Subject => $"user {UserName} [{TargetId}]";
+    public override string Detail => Reason;
+    public override bool Urgent => true;
+}
+
+public sealed record LinkAccount(string Target, string TargetId, string SourceId, string UserName, CorrelationKey Key) : PlannedOperation(Target)
+{
+    public override string Verb => "link";
+    public override string Subject => $"user {UserName} [{TargetId}]";
+    public override string Detail => $"matched by {Key}";
+}
+
+public sealed record UnlinkAccount(string Target, string TargetId, string SourceId, string Reason) : PlannedOperation(Target)
+{
+    public override string Verb => "unlink";
+    public override string Subject => $"[{TargetId}]";
+    public override string Detail => Reason;
+}
+
+public sealed record CreateGroup(string Target, string SourceGroupId, string DisplayName, JsonObject Document) : PlannedOperation(Target)
+{
+    public override string Verb => "create";
+    public override string Subject => $"group {DisplayName}";
+}
+
+public sealed record LinkGroup(string Target, string TargetGroupId, string SourceGroupId, string DisplayName) : PlannedOperation(Target)
+{
+    public override string Verb => "link";
+    public override string Subject => $"group {DisplayName} [{TargetGroupId}]";
+}
+
+/// <summary>
+/// Members to add (by source id: accounts created in the same run get their target ids at execution) and
+/// to remove (by target id), sent as PATCH add/remove in batches: a large group is never read or rewritten
+/// whole to change a few members.
+/// </summary>
+public sealed record ChangeMembers(string Target, string SourceGroupId, string? TargetGroupId, string DisplayName,
+    IReadOnlyList<string> AddSourceIds, IReadOnlyList<string> RemoveTargetIds) : PlannedOperation(Target)
+{
+    public override string Verb => "members";
+    public override string Subject => $"group {DisplayName}";
+    public override string Detail => $"+{AddSourceIds.Count} -{RemoveTargetIds.Count}";
+    public override bool Urgent => true;
+}
+
+/// <summary>Something the engine saw and will not act on (by policy): reported, never silently ignored.</summary>
+public sealed record Finding(string Target, Situation? Situation, string TargetId, string UserName, string Detail)
+{
+    public override string ToString() => $"{Target}: {(Situation?.ToString().ToLowerInvariant() ?? "protected")} {UserName} [{TargetId}]: {Detail}";
+}

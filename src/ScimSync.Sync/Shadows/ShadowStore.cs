@@ -1,0 +1,334 @@
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using ScimSync.Sync.Planning;
+
+namespace ScimSync.Sync.Shadows;
+
+/// <summary>One audited operation: what was done, why (an event's txn or a run id), where, and how it went.</summary>
+public sealed record AuditRecord(DateTimeOffset Time, string Cause, string Target, string Verb, string Subject, string? TargetId,
+    string? SourceId, string Result, int? Status, double DurationMs, string? Detail);
+
+/// <summary>
+/// The engine's durable state in one SQLite file: the shadow of every target (its accounts and groups as
+/// last seen, with the target's ids), the links from target accounts to source accounts, checkpoints
+/// (feed position, subscription), the per-target queue of accounts to resync, and the audit log.
+/// Links live apart from the cached accounts so that a link survives a refresh in which its account is
+/// missing: that is how an out-of-band deletion is recognised.
+/// </summary>
+public sealed class ShadowStore : IDisposable
+{
+    private readonly SqliteConnection _db;
+    private readonly Lock _gate = new();
+
+    private ShadowStore(SqliteConnection db) => _db = db;
+
+    public static ShadowStore Open(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "sync.db"), Pooling = false }.ToString());
+        db.Open();
+        Exec(db, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            PRAGMA busy_timeout = 5000;
+            CREATE TABLE IF NOT EXISTS shadow_accounts (
+                target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
+                active INTEGER NOT NULL, data TEXT NOT NULL, seen INTEGER NOT NULL,
+                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_shadow_user ON shadow_accounts(target, user_name COLLATE NOCASE);
+            CREATE INDEX IF NOT EXISTS ix_shadow_external ON shadow_accounts(target, external_id);
+            CREATE TABLE IF NOT EXISTS links (
+                target TEXT NOT NULL, target_id TEXT NOT NULL, source_id TEXT NOT NULL, linked INTEGER NOT NULL,
+                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_links_source ON links(target, source_id);
+            CREATE TABLE IF NOT EXISTS shadow_groups (
+                target TEXT NOT NULL, target_id TEXT NOT NULL, display_name TEXT NOT NULL, external_id TEXT,
+                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS shadow_group_members (
+                target TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL,
+                PRIMARY KEY (target, group_id, member_id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_shadow_member ON shadow_group_members(target, member_id);
+            CREATE TABLE IF NOT EXISTS group_links (
+                target TEXT NOT NULL, target_id TEXT NOT NULL, source_id TEXT NOT NULL,
+                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS pending (
+                target TEXT NOT NULL, source_id TEXT NOT NULL, urgent INTEGER NOT NULL, enqueued INTEGER NOT NULL,
+                PRIMARY KEY (target, source_id)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS audit (
+                seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, cause TEXT NOT NULL, target TEXT NOT NULL, verb TEXT NOT NULL,
+                subject TEXT NOT NULL, target_id TEXT, source_id TEXT, result TEXT NOT NULL, status INTEGER, duration_ms REAL NOT NULL, detail TEXT);
+            """);
+        return new ShadowStore(db);
+    }
+
+    private static void Exec(SqliteConnection db, string sql, params (string, object?)[] args)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>Runs <paramref name="work"/> in one transaction (many small writes are cheap together).</summary>
+    public void Batch(Action<ShadowWriter> work)
+    {
+        lock (_gate)
+        {
+            using var tx = _db.BeginTransaction();
+            work(new ShadowWriter(_db, tx));
+            tx.Commit();
+        }
+    }
+
+    public T Read<T>(Func<SqliteConnection, T> query)
+    {
+        lock (_gate) return query(_db);
+    }
+
+    /// <summary>Everything the engine knows about a target, for planning without calling it.</summary>
+    public TargetState LoadState(string target)
+    {
+        lock (_gate)
+        {
+            var accounts = new List<TargetAccount>();
+            using (var cmd = Command("SELECT target_id, data FROM shadow_accounts WHERE target = @t", ("@t", target)))
+            using (var r = cmd.ExecuteReader())
+                while (r.Read()) accounts.Add(new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject()));
+            return new TargetState(accounts, LoadGroups(target), Pairs("SELECT target_id, source_id FROM links WHERE target = @t", target),
+                Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
+        }
+    }
+
+    /// <summary>
+    /// The part of a target's state that concerns some source accounts: their linked accounts, and unlinked
+    /// accounts that share a user name or externalId with them (so incremental work never creates a duplicate).
+    /// </summary>
+    public TargetState LoadStateFor(string target, IReadOnlyCollection<string> sourceIds, IReadOnlyCollection<string> userNames, IReadOnlyCollection<string> externalIds)
+    {
+        lock (_gate)
+        {
+            var links = new Dictionary<string, string>(StringComparer.Ordinal);
+            var accounts = new Dictionary<string, TargetAccount>(StringComparer.Ordinal);
+            foreach (var sid in sourceIds)
+                using (var cmd = Command("SELECT target_id FROM links WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sid)))
+                using (var r = cmd.ExecuteReader())
+                    while (r.Read()) links[r.GetString(0)] = sid;
+            void Add(string sql, string value)
+            {
+                using var cmd = Command(sql, ("@t", target), ("@v", value));
+                using var r = cmd.ExecuteReader();
+                while (r.Read()) accounts[r.GetString(0)] = new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject());
+            }
+            foreach (var id in links.Keys) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND target_id = @v", id);
+            foreach (var u in userNames) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND user_name = @v COLLATE NOCASE", u);
+            foreach (var e in externalIds) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND external_id = @v", e);
+            // Unlinked accounts found by name may be linked to someone else: the planner must know.
+            foreach (var id in accounts.Keys.Where(k => !links.ContainsKey(k)).ToArray())
+                using (var cmd = Command("SELECT source_id FROM links WHERE target = @t AND target_id = @v", ("@t", target), ("@v", id)))
+                    if (cmd.ExecuteScalar() is string other) links[id] = other;
+            return new TargetState(accounts.Values.ToArray(), LoadGroups(target), links,
+                Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
+        }
+    }
+
+    private List<TargetGroup> LoadGroups(string target)
+    {
+        var members = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members WHERE target = @t", ("@t", target)))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read())
+            {
+                if (!members.TryGetValue(r.GetString(0), out var list)) members[r.GetString(0)] = list = [];
+                list.Add(r.GetString(1));
+            }
+        var groups = new List<TargetGroup>();
+        using (var cmd = Command("SELECT target_id, display_name, external_id FROM shadow_groups WHERE target = @t", ("@t", target)))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read())
+                groups.Add(new TargetGroup(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), members.GetValueOrDefault(r.GetString(0)) ?? []));
+        return groups;
+    }
+
+    private Dictionary<string, string> Pairs(string sql, string target)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var cmd = Command(sql, ("@t", target));
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) map[r.GetString(0)] = r.GetString(1);
+        return map;
+    }
+
+    public string? GetCheckpoint(string key)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT value FROM checkpoints WHERE key = @k", ("@k", key));
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    public void SetCheckpoint(string key, string? value) => Batch(w => w.SetCheckpoint(key, value));
+
+    public IReadOnlyList<AuditRecord> Audit(int max, string? target = null)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("""
+                SELECT time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail FROM audit
+                WHERE @t IS NULL OR target = @t ORDER BY seq DESC LIMIT @m
+                """, ("@t", target), ("@m", max));
+            using var r = cmd.ExecuteReader();
+            var list = new List<AuditRecord>();
+            while (r.Read())
+                list.Add(new AuditRecord(new DateTimeOffset(r.GetInt64(0), TimeSpan.Zero), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                    r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetString(7), r.IsDBNull(8) ? null : r.GetInt32(8),
+                    r.GetDouble(9), r.IsDBNull(10) ? null : r.GetString(10)));
+            list.Reverse();
+            return list;
+        }
+    }
+
+    public (int Accounts, int Links, int Groups, int Pending) Counts(string target)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("""
+                SELECT (SELECT count(*) FROM shadow_accounts WHERE target = @t), (SELECT count(*) FROM links WHERE target = @t),
+                       (SELECT count(*) FROM shadow_groups WHERE target = @t), (SELECT count(*) FROM pending WHERE target = @t)
+                """, ("@t", target));
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            return (r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3));
+        }
+    }
+
+    /// <summary>Up to <paramref name="max"/> queued source ids for a target, urgent first.</summary>
+    public IReadOnlyList<(string SourceId, bool Urgent)> Pending(string target, int max)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT source_id, urgent FROM pending WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
+            using var r = cmd.ExecuteReader();
+            var list = new List<(string, bool)>();
+            while (r.Read()) list.Add((r.GetString(0), r.GetInt64(1) != 0));
+            return list;
+        }
+    }
+
+    private SqliteCommand Command(string sql, params (string, object?)[] args)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
+        return cmd;
+    }
+
+    public void Dispose() => _db.Dispose();
+}
+
+/// <summary>Writes inside one <see cref="ShadowStore.Batch"/> transaction.</summary>
+public readonly struct ShadowWriter
+{
+    private readonly SqliteConnection _db;
+    private readonly SqliteTransaction _tx;
+
+    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx)
+    {
+        _db = db;
+        _tx = tx;
+    }
+
+    private int Exec(string sql, params (string, object?)[] args)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.Transaction = _tx;
+        cmd.CommandText = sql;
+        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
+        return cmd.ExecuteNonQuery();
+    }
+
+    public void PutAccount(string target, TargetAccount account, DateTimeOffset seen) => Exec("""
+        INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, seen) VALUES (@t, @i, @u, @e, @a, @d, @s)
+        ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, active = @a, data = @d, seen = @s
+        """, ("@t", target), ("@i", account.Id), ("@u", account.UserName), ("@e", account.Document["externalId"]?.GetValue<string>()),
+        ("@a", account.Active ? 1 : 0), ("@d", account.Document.ToJsonString()), ("@s", seen.UtcTicks));
+
+    public void RemoveAccount(string target, string targetId)
+    {
+        Exec("DELETE FROM shadow_accounts WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+        Exec("DELETE FROM shadow_group_members WHERE target = @t AND member_id = @i", ("@t", target), ("@i", targetId));
+    }
+
+    /// <summary>After a full read: accounts not seen since <paramref name="refreshStarted"/> are gone from the target.</summary>
+    public int ForgetUnseen(string target, DateTimeOffset refreshStarted) =>
+        Exec("DELETE FROM shadow_accounts WHERE target = @t AND seen < @s", ("@t", target), ("@s", refreshStarted.UtcTicks));
+
+    public void Link(string target, string targetId, string sourceId, DateTimeOffset now)
+    {
+        Exec("DELETE FROM links WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
+        Exec("INSERT OR REPLACE INTO links(target, target_id, source_id, linked) VALUES (@t, @i, @s, @n)", ("@t", target), ("@i", targetId), ("@s", sourceId), ("@n", now.UtcTicks));
+    }
+
+    public void Unlink(string target, string targetId) => Exec("DELETE FROM links WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+
+    public void PutGroup(string target, string targetId, string displayName, string? externalId) => Exec("""
+        INSERT INTO shadow_groups(target, target_id, display_name, external_id) VALUES (@t, @i, @d, @e)
+        ON CONFLICT(target, target_id) DO UPDATE SET display_name = @d, external_id = @e
+        """, ("@t", target), ("@i", targetId), ("@d", displayName), ("@e", externalId));
+
+    public void ReplaceGroupMembers(string target, string groupId, IEnumerable<string> members)
+    {
+        Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", groupId));
+        foreach (var m in members) AddMember(target, groupId, m);
+    }
+
+    public void AddMember(string target, string groupId, string memberId) =>
+        Exec("INSERT OR IGNORE INTO shadow_group_members(target, group_id, member_id) VALUES (@t, @g, @m)", ("@t", target), ("@g", groupId), ("@m", memberId));
+
+    public void RemoveMember(string target, string groupId, string memberId) =>
+        Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g AND member_id = @m", ("@t", target), ("@g", groupId), ("@m", memberId));
+
+    public void ForgetGroupsExcept(string target, IReadOnlyCollection<string> keep)
+    {
+        var set = keep.ToHashSet(StringComparer.Ordinal);
+        var gone = new List<string>();
+        using (var cmd = _db.CreateCommand())
+        {
+            cmd.Transaction = _tx;
+            cmd.CommandText = "SELECT target_id FROM shadow_groups WHERE target = @t";
+            cmd.Parameters.AddWithValue("@t", target);
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) if (!set.Contains(r.GetString(0))) gone.Add(r.GetString(0));
+        }
+        foreach (var g in gone)
+        {
+            Exec("DELETE FROM shadow_groups WHERE target = @t AND target_id = @g", ("@t", target), ("@g", g));
+            Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", g));
+            Exec("DELETE FROM group_links WHERE target = @t AND target_id = @g", ("@t", target), ("@g", g));
+        }
+    }
+
+    public void LinkGroup(string target, string targetId, string sourceId) =>
+        Exec("INSERT OR REPLACE INTO group_links(target, target_id, source_id) VALUES (@t, @i, @s)", ("@t", target), ("@i", targetId), ("@s", sourceId));
+
+    public void SetCheckpoint(string key, string? value)
+    {
+        if (value is null) Exec("DELETE FROM checkpoints WHERE key = @k", ("@k", key));
+        else Exec("INSERT OR REPLACE INTO checkpoints(key, value) VALUES (@k, @v)", ("@k", key), ("@v", value));
+    }
+
+    public void Enqueue(string target, string sourceId, bool urgent, DateTimeOffset now) => Exec("""
+        INSERT INTO pending(target, source_id, urgent, enqueued) VALUES (@t, @s, @u, @n)
+        ON CONFLICT(target, source_id) DO UPDATE SET urgent = max(urgent, @u)
+        """, ("@t", target), ("@s", sourceId), ("@u", urgent ? 1 : 0), ("@n", now.UtcTicks));
+
+    public void Dequeue(string target, string sourceId) =>
+        Exec("DELETE FROM pending WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
+
+    public void Audit(AuditRecord a) => Exec("""
+        INSERT INTO audit(time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail)
+        VALUES (@time, @cause, @target, @verb, @subject, @tid, @sid, @result, @status, @dur, @detail)
+        """, ("@time", a.Time.UtcTicks), ("@cause", a.Cause), ("@target", a.Target), ("@verb", a.Verb), ("@subject", a.Subject),
+        ("@tid", a.TargetId), ("@sid", a.SourceId), ("@result", a.Result), ("@status", a.Status), ("@dur", a.DurationMs), ("@detail", a.Detail));
+}

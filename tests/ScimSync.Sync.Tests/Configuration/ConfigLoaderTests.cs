@@ -1,0 +1,100 @@
+using ScimSync.Sync.Accounts;
+using ScimSync.Sync.Configuration;
+using ScimSync.Sync.Planning;
+
+namespace ScimSync.Sync.Tests.Configuration;
+
+public class ConfigLoaderTests
+{
+    private static SyncConfig Parse(string yaml) => ConfigLoader.Parse(new StringReader(yaml), "test.yaml");
+
+    private static string RepoFile(string relative)
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "ScimSync.slnx"))) dir = Path.GetDirectoryName(dir)!;
+        return Path.Combine(dir, relative);
+    }
+
+    [Fact]
+    public void The_shipped_field_scenario_example_loads()
+    {
+        foreach (var v in new[] { "HR_TOKEN", "HELPDESK_TOKEN", "SUPPORT_TOKEN", "EXPENSES_TOKEN" }) Environment.SetEnvironmentVariable(v, "t-" + v);
+        var config = ConfigLoader.Load(RepoFile("docs/examples/field-scenario.yaml"));
+        Assert.Equal(["helpdesk", "support", "expenses"], config.Targets.Select(t => t.Name));
+        Assert.Equal("t-HR_TOKEN", config.Source.Endpoint!.Auth!.Token);
+        Assert.True(Path.IsPathRooted(config.StateDirectory));
+        var helpdesk = config.Targets[0];
+        Assert.Equal(100, helpdesk.Endpoint.Limits.MaxPageSize);
+        Assert.Equal(500, helpdesk.Endpoint.Limits.MaxRequestsPerSecond);
+        Assert.Contains(AccountKind.Contractor, helpdesk.Scope.Kinds);
+        Assert.True(config.Targets[1].Endpoint.Dialect.UsePut);
+        Assert.Contains(AccountKind.Customer, config.Targets[1].Protected.Kinds);
+        Assert.Contains(config.Targets[1].Mapping, m => m.Target.EndsWith(":department", StringComparison.Ordinal));
+        Assert.Equal(new Threshold(5, true), config.Targets[2].Guard.MaxDeletes);
+    }
+
+    [Fact]
+    public void A_misspelt_setting_is_named_with_its_line()
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                scpoe: { kinds: [employee] }
+            """));
+        Assert.StartsWith("test.yaml:5:", e.Message);
+        Assert.Contains("targets[0].scpoe", e.Message);
+        Assert.Contains("unknown setting", e.Message);
+    }
+
+    [Theory]
+    [InlineData("limits: { maxPageSize: -3 }", "targets[0].limits.maxPageSize", "whole number")]
+    [InlineData("scope: { filter: 'userName eq' }", "targets[0].scope.filter", "not a valid SCIM filter")]
+    [InlineData("scope: { kinds: [builtin] }", "targets[0].scope.kinds", "never provisioned")]
+    [InlineData("scope: { kinds: [wizard] }", "targets[0].scope.kinds[0]", "expected one of")]
+    [InlineData("auth: { type: bearer }", "targets[0].auth", "\"token\" is required")]
+    [InlineData("guard: { maxDeletes: lots }", "targets[0].guard.maxDeletes", "percentage")]
+    [InlineData("mapping: { active: userName }", "targets[0].mapping.active", "cannot be mapped")]
+    [InlineData("policies: { unmatched: burn }", "targets[0].policies.unmatched", "report, deactivate, delete")]
+    public void Invalid_values_are_reported_with_their_path(string line, string path, string message)
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse($"""
+            source: {"{"} type: scim, url: "http://127.0.0.1:1/scim/v2" {"}"}
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                {line}
+            """));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(message, e.Message);
+        Assert.Matches(@"^test\.yaml:\d+:\d+: ", e.Message);
+    }
+
+    [Fact]
+    public void Missing_environment_variable_is_an_error_not_an_empty_secret()
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2", auth: { type: bearer, token: "${SCIMSYNC_TEST_UNSET_VAR}" } }
+            targets: [ { name: a, url: "http://127.0.0.1:2/scim/v2" } ]
+            """));
+        Assert.Contains("SCIMSYNC_TEST_UNSET_VAR is not set", e.Message);
+    }
+
+    [Fact]
+    public void Yaml_syntax_errors_carry_the_position()
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse("source: [\ntargets: {"));
+        Assert.Matches(@"^test\.yaml:\d+:\d+: ", e.Message);
+    }
+
+    [Fact]
+    public void Duplicate_target_names_are_rejected()
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: file, path: hr.csv }
+            targets: [ { name: a, url: "http://127.0.0.1:2/scim/v2" }, { name: A, url: "http://127.0.0.1:3/scim/v2" } ]
+            """));
+        Assert.Contains("used twice", e.Message);
+    }
+}

@@ -1,0 +1,195 @@
+using System.Text.Json.Nodes;
+using ScimSync.Sync.Accounts;
+using ScimSync.Sync.Configuration;
+using ScimSync.Sync.Correlation;
+using ScimSync.Sync.Planning;
+using ScimSync.Sync.Scoping;
+using ScimSync.Sync.Sources;
+using static ScimSync.Sync.Tests.Planning.Fixtures;
+
+namespace ScimSync.Sync.Tests.Planning;
+
+public class TargetPlannerTests
+{
+    private static readonly SourceAccount Alice = User("s1", "alice@example.com", "employee", "Support");
+    private static readonly SourceAccount Bob = User("s2", "bob@example.com", "contractor", endDate: Now.AddDays(10));
+    private static readonly SourceAccount Agent = User("s3", "agent@example.com", "agent");
+    private static readonly SourceAccount Svc = User("s4", "svc-queue", "service");
+    private static readonly SourceAccount Root = User("s5", "admin", "builtin");
+
+    [Fact]
+    public void Initial_load_creates_only_accounts_in_scope_and_never_builtin_or_service()
+    {
+        var plan = Plan(Target(Kinds(AccountKind.Employee, AccountKind.Contractor)), Snapshot([Alice, Bob, Agent, Svc, Root]), State());
+        var created = plan.Operations.OfType<CreateAccount>().Select(c => c.UserName).Order().ToArray();
+        Assert.Equal(["alice@example.com", "bob@example.com"], created);
+        Assert.All(plan.Operations, o => Assert.IsType<CreateAccount>(o));
+        var bob = plan.Operations.OfType<CreateAccount>().Single(c => c.SourceId == "s2").Document;
+        Assert.Equal("s2", bob["externalId"]!.GetValue<string>());
+        Assert.True(bob["active"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public void Everyone_scope_still_excludes_service_and_builtin_kinds()
+    {
+        var plan = Plan(Target(), Snapshot([Alice, Svc, Root]), State());
+        Assert.Equal(["alice@example.com"], plan.Operations.OfType<CreateAccount>().Select(c => c.UserName));
+    }
+
+    [Fact]
+    public void Contractor_past_end_date_is_created_inactive_and_deactivated_when_linked()
+    {
+        var expired = User("s9", "old@example.com", "contractor", endDate: Now.AddMinutes(-1));
+        var create = Plan(Target(), Snapshot([expired]), State()).Operations.OfType<CreateAccount>().Single();
+        Assert.False(create.Document["active"]!.GetValue<bool>());
+
+        var existing = Account("t9", "old@example.com", "s9");
+        existing.Document["name"] = new JsonObject { ["givenName"] = "old", ["familyName"] = "Doe" };
+        existing.Document["emails"] = new JsonArray(new JsonObject { ["value"] = "old@example.com", ["type"] = "work" });
+        var update = Plan(Target(), Snapshot([expired]), State([existing], new() { ["t9"] = "s9" })).Operations.OfType<UpdateAccount>().Single();
+        var op = Assert.Single(update.Operations);
+        Assert.Equal("active", op["path"]!.GetValue<string>());
+        Assert.False(op["value"]!.GetValue<bool>());
+        Assert.True(update.Urgent);
+
+        // One minute before the end date the same account is active: expiry is to the minute.
+        var before = Plan(Target(), Snapshot([expired]), State([existing], new() { ["t9"] = "s9" }), Now.AddMinutes(-2));
+        Assert.DoesNotContain(before.Operations.OfType<UpdateAccount>(), u => u.Operations.Any(o => o["path"]!.GetValue<string>() == "active"));
+    }
+
+    [Fact]
+    public void Protected_and_unmatched_accounts_on_the_target_are_reported_never_touched()
+    {
+        var admin = Account("t1", "admin");
+        var queue = Account("t2", "queue-listener", userType: "Service");
+        var customer = Account("t3", "customer@shop.example");
+        var plan = Plan(Target(protectedNames: new HashSet<string>(["admin"], StringComparer.OrdinalIgnoreCase)), Snapshot([Alice]), State([admin, queue, customer]));
+        Assert.DoesNotContain(plan.Operations, o => o is UpdateAccount or DeleteAccount or DeactivateAccount or LinkAccount);
+        Assert.Equal(2, plan.Findings.Count(f => f.Situation is null));
+        Assert.Contains(plan.Findings, f => f.Situation == Situation.Unmatched && f.TargetId == "t3");
+        Assert.Equal(1, plan.Situations[Situation.Unmatched]);
+    }
+
+    [Fact]
+    public void Unmatched_accounts_are_deleted_only_when_the_policy_says_so()
+    {
+        var policies = SyncPolicies.Default with { Unmatched = UnmatchedReaction.Delete };
+        var plan = Plan(Target(policies: policies), Snapshot([Alice]), State([Account("t3", "stranger"), Account("t1", "admin", userType: "Builtin")]));
+        var delete = Assert.Single(plan.Operations.OfType<DeleteAccount>());
+        Assert.Equal("t3", delete.TargetId);
+    }
+
+    [Fact]
+    public void Existing_account_matched_by_user_name_is_linked_and_updated_not_duplicated()
+    {
+        var existing = Account("t1", "ALICE@example.com");
+        var plan = Plan(Target(), Snapshot([Alice]), State([existing]));
+        var link = Assert.Single(plan.Operations.OfType<LinkAccount>());
+        Assert.Equal(("t1", "s1", CorrelationKey.UserName), (link.TargetId, link.SourceId, link.Key));
+        Assert.Empty(plan.Operations.OfType<CreateAccount>());
+        var update = Assert.Single(plan.Operations.OfType<UpdateAccount>());
+        Assert.Contains(update.Operations, o => o["path"]!.GetValue<string>() == "externalId");
+        Assert.Equal(1, plan.Situations[Situation.Unlinked]);
+    }
+
+    [Fact]
+    public void Two_target_accounts_claiming_one_source_account_are_disputed_and_left_alone()
+    {
+        var plan = Plan(Target(correlation: [CorrelationKey.UserName, CorrelationKey.Email]), Snapshot([Alice]),
+            State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]));
+        Assert.Equal(2, plan.Situations[Situation.Disputed]);
+        Assert.DoesNotContain(plan.Operations, o => o is LinkAccount or UpdateAccount);
+    }
+
+    [Fact]
+    public void Linked_account_deleted_out_of_band_is_recreated_or_unlinked_per_policy()
+    {
+        var state = State([], new() { ["gone"] = "s1" });
+        var plan = Plan(Target(), Snapshot([Alice]), state);
+        Assert.Equal(1, plan.Situations[Situation.Deleted]);
+        Assert.Single(plan.Operations.OfType<UnlinkAccount>());
+        Assert.Single(plan.Operations.OfType<CreateAccount>());
+
+        var unlinkOnly = Plan(Target(policies: SyncPolicies.Default with { Deleted = DeletedReaction.Unlink }), Snapshot([Alice]), state);
+        Assert.Empty(unlinkOnly.Operations.OfType<CreateAccount>());
+        Assert.Contains(unlinkOnly.Findings, f => f.Situation == Situation.Deleted);
+    }
+
+    [Fact]
+    public void Accounts_leaving_scope_are_deactivated_by_default_and_deleted_when_configured()
+    {
+        var linked = Account("t2", "bob@example.com", "s2");
+        var scope = Kinds(AccountKind.Employee);
+        var plan = Plan(Target(scope), Snapshot([Alice, Bob]), State([linked], new() { ["t2"] = "s2" }));
+        Assert.Equal("t2", Assert.Single(plan.Operations.OfType<DeactivateAccount>()).TargetId);
+
+        var gone = Plan(Target(scope, SyncPolicies.Default with { OutOfScope = OutOfScopeReaction.Delete }), Snapshot([Alice]), State([linked], new() { ["t2"] = "s2" }));
+        Assert.Equal("deleted at the source", Assert.Single(gone.Operations.OfType<DeleteAccount>()).Reason);
+
+        // Already inactive: nothing to do.
+        var inactive = Account("t2", "bob@example.com", "s2", active: false);
+        Assert.Empty(Plan(Target(scope), Snapshot([Alice, Bob]), State([inactive], new() { ["t2"] = "s2" })).Operations.OfType<DeactivateAccount>());
+    }
+
+    [Fact]
+    public void Mass_deactivation_trips_the_guard()
+    {
+        var users = Enumerable.Range(0, 40).Select(i => User("s" + i, $"u{i}@example.com", "employee")).ToArray();
+        var accounts = users.Select(u => Account("t" + u.Id, u.UserName, u.Id)).ToArray();
+        var links = accounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>());
+        var guard = new MassChangeGuard(new Threshold(10, true), new Threshold(10, true), Floor: 2);
+        var plan = Plan(Target(Kinds(AccountKind.Contractor), guard: guard), Snapshot(users), State(accounts, links));
+        Assert.Equal(40, plan.Operations.OfType<DeactivateAccount>().Count());
+        Assert.True(plan.NeedsConfirmation);
+        Assert.Contains("40 deactivations", plan.GuardMessage);
+
+        var few = Plan(Target(Kinds(AccountKind.Employee), guard: guard), Snapshot(users.Skip(2)), State(accounts, links));
+        Assert.Equal(2, few.Operations.OfType<DeactivateAccount>().Count());
+        Assert.False(few.NeedsConfirmation);
+    }
+
+    [Fact]
+    public void Unchanged_linked_account_plans_nothing()
+    {
+        var create = Plan(Target(), Snapshot([Alice]), State()).Operations.OfType<CreateAccount>().Single();
+        var doc = create.Document.DeepClone().AsObject();
+        doc["id"] = "t1";
+        doc["meta"] = new JsonObject { ["version"] = "W/\"3\"" };
+        ((JsonArray)doc["emails"]!)[0]!["primary"] = false; // servers add their own sub-attributes
+        doc["active"] = "True";                                 // and some send booleans as strings
+        var plan = Plan(Target(), Snapshot([Alice]), State([new TargetAccount("t1", doc)], new() { ["t1"] = "s1" }));
+        Assert.Empty(plan.Operations);
+    }
+
+    [Fact]
+    public void Groups_are_created_and_membership_changes_are_incremental()
+    {
+        var carol = User("s6", "carol@example.com", "employee");
+        var expenses = new SourceGroup("g1", "Expenses", ["s1", "s6", "s4"]);
+        var other = new SourceGroup("g2", "Other", ["s1"]);
+        var target = Target(ScopeRule.Everyone with { Groups = new HashSet<string>(["Expenses"]) }, groups: new GroupSyncConfig(false, new HashSet<string>(["Expenses"]), 500));
+        var plan = Plan(target, Snapshot([Alice, carol, Svc], [expenses, other]), State());
+        Assert.Single(plan.Operations.OfType<CreateGroup>());
+        var members = Assert.Single(plan.Operations.OfType<ChangeMembers>());
+        Assert.Equal(["s1", "s6"], members.AddSourceIds); // the service account is never provisioned
+
+        // The group exists with alice and an unmanaged member; carol joins, alice leaves the source group.
+        var existing = new TargetGroup("tg", "Expenses", "g1", ["t1", "foreign"]);
+        var state = State([Account("t1", "alice@example.com", "s1"), Account("t6", "carol@example.com", "s6"), Account("foreign", "someone")],
+            new() { ["t1"] = "s1", ["t6"] = "s6" }, [existing], new() { ["tg"] = "g1" });
+        var after = Plan(target, Snapshot([Alice, carol], [expenses with { Members = ["s6"] }]), state);
+        var change = Assert.Single(after.Operations.OfType<ChangeMembers>());
+        Assert.Equal(["s6"], change.AddSourceIds);
+        Assert.Equal(["t1"], change.RemoveTargetIds); // "foreign" is not ours: untouched
+    }
+
+    [Fact]
+    public void Focused_plan_touches_only_the_named_accounts()
+    {
+        var state = State([Account("t1", "alice@example.com", "s1"), Account("x", "stranger")], new() { ["t1"] = "s1" });
+        var planner = new TargetPlanner(Target(), AccountKindRules.Default, Registry);
+        var plan = planner.Plan(Snapshot([Alice, Bob]), state, Now, focus: new HashSet<string>(["s2"]));
+        Assert.Equal("s2", Assert.Single(plan.Operations.OfType<CreateAccount>()).SourceId);
+        Assert.Empty(plan.Findings);
+    }
+}
