@@ -1,0 +1,41 @@
+namespace ScimSync.Client;
+
+/// <summary>Where the service provider is, how to authenticate, and how hard the client may push it.</summary>
+public sealed record ScimClientOptions
+{
+    /// <summary>The SCIM root, e.g. http://127.0.0.1:8081/scim/v2/ (a missing trailing slash is added).</summary>
+    public required Uri BaseUri { get; init; }
+
+    public ScimAuth? Auth { get; init; }
+
+    /// <summary>
+    /// Operator cap on page size. The size asked for is the smallest of this, the service provider's
+    /// advertised maximum, and the size the caller requests.
+    /// </summary>
+    public int? MaxPageSize { get; init; }
+
+    /// <summary>Steady request rate of a token bucket shared by every call of this client, retries included.</summary>
+    public double? MaxRequestsPerSecond { get; init; }
+
+    /// <summary>Most requests in flight at once.</summary>
+    public int Concurrency { get; init; } = 4;
+
+    /// <summary>Dialect switch: never send PATCH; <see cref="ScimClient.PatchAsync"/> reads, patches locally and PUTs.</summary>
+    public bool UsePutForUpdates { get; init; }
+
+    /// <summary>Dialect switch: report Bulk as unsupported whatever the service provider advertises.</summary>
+    public bool DisableBulk { get; init; }
+
+    /// <summary>Dialect switch: page by index even when the service provider advertises cursors.</summary>
+    public bool DisableCursor { get; init; }
+
+    /// <summary>Retries after the first attempt (so at most MaxRetries + 1 requests per call).</summary>
+    public int MaxRetries { get; init; } = 8;
+
+    public TimeSpan BaseBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Time allowed for one attempt, response body included.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}

@@ -1,0 +1,236 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace ScimSync.Client.Transport;
+
+/// <summary>
+/// Sends requests with authentication, the client-side limits (a concurrency gate and a token bucket that
+/// every attempt, retries included, passes through), timeouts, and retries. Every wait goes through the
+/// <see cref="TimeProvider"/>, so tests drive time instead of sleeping.
+/// </summary>
+internal sealed class ScimPipeline : IDisposable
+{
+    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 64 };
+
+    private readonly ScimClientOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ScimClientStats _stats;
+    private readonly HttpClient _http;
+    private readonly SemaphoreSlim _slots;
+    private readonly TokenBucket? _bucket;
+    private readonly AccessTokenCache? _tokens;
+    private readonly string? _staticAuthorization;
+    private long _pausedUntilUtcTicks;
+
+    public ScimPipeline(ScimClientOptions options, HttpMessageHandler? handler, TimeProvider time, ScimClientStats stats)
+    {
+        if (options.Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(options), "Concurrency must be at least 1");
+        if (options.MaxRetries < 0) throw new ArgumentOutOfRangeException(nameof(options), "MaxRetries cannot be negative");
+        if (options.RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "RequestTimeout must be positive");
+        _options = options;
+        _time = time;
+        _stats = stats;
+        // Timeouts are ours (per attempt, on the TimeProvider), not HttpClient's wall-clock one.
+        _http = handler is null
+            ? new HttpClient(new SocketsHttpHandler
+            {
+                // Long sync runs outlive DNS changes of the target.
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                AutomaticDecompression = DecompressionMethods.All,
+            }, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan }
+            : new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+        _slots = new SemaphoreSlim(options.Concurrency, options.Concurrency);
+        if (options.MaxRequestsPerSecond is { } rate)
+            // A small burst (at most 10, or one second's worth when the rate is lower) keeps the rate smooth.
+            _bucket = new TokenBucket(rate, Math.Clamp(rate, 1, 10), time);
+        switch (options.Auth)
+        {
+            case ScimAuth.Bearer b:
+                _staticAuthorization = "Bearer " + b.Token;
+                break;
+            case ScimAuth.Basic basic:
+                _staticAuthorization = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(basic.User + ":" + basic.Password));
+                break;
+            case ScimAuth.OAuth2ClientCredentials oauth:
+                _tokens = new AccessTokenCache(oauth, SendAsync, time, stats);
+                break;
+        }
+    }
+
+    /// <summary>Test seam: told of every wait (after its timer is armed), so a test can advance fake time by exactly that.</summary>
+    public Action<TimeSpan, WaitReason>? WaitObserver { get; set; }
+
+    /// <summary>
+    /// Sends until the answer is final: a success, a status that is never retried, or a retriable one once
+    /// retries are exhausted (the caller turns non-success into a <see cref="ScimClientException"/>).
+    /// </summary>
+    public async Task<ScimResponse> SendAsync(ScimRequest request, CancellationToken ct)
+    {
+        var refreshedToken = false;
+        for (var attempt = 0; ; attempt++)
+        {
+            string? authorization = request.Authorization;
+            if (request.ToServiceProvider)
+            {
+                await WaitForPauseAsync(ct).ConfigureAwait(false);
+                authorization ??= _staticAuthorization ?? (_tokens is null ? null : "Bearer " + await _tokens.GetAsync(ct).ConfigureAwait(false));
+            }
+
+            ScimResponse? response = null;
+            Exception? failure = null;
+            RetryConditionHeaderValue? retryAfter = null;
+            try
+            {
+                (response, retryAfter) = await AttemptAsync(request, authorization, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException)
+            {
+                failure = e;
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                failure = new TimeoutException($"No complete response within {_options.RequestTimeout.TotalSeconds:0.###} s", e);
+            }
+
+            TimeSpan delay;
+            WaitReason reason;
+            if (response is not null)
+            {
+                if (response.Status == HttpStatusCode.Unauthorized && _tokens is not null && request.ToServiceProvider && !refreshedToken)
+                {
+                    // The token may have been revoked or expired early: fetch a new one, once per call.
+                    refreshedToken = true;
+                    _tokens.Invalidate(authorization);
+                    _stats.Retry();
+                    attempt--;
+                    continue;
+                }
+                var throttled = RetryPolicy.IsThrottle(response.Status);
+                if (throttled) _stats.Throttle();
+                if (!RetryPolicy.IsRetriable(response.Status) || attempt >= _options.MaxRetries) return response;
+                var asked = RetryPolicy.RetryAfter(retryAfter, _time.GetUtcNow());
+                delay = asked ?? Backoff(attempt + 1);
+                reason = asked is null ? WaitReason.Backoff : WaitReason.RetryAfter;
+                // One call being told to slow down means they all are: the limit is the service provider's.
+                if (throttled && request.ToServiceProvider) PauseUntil(_time.GetUtcNow() + delay);
+            }
+            else
+            {
+                if (attempt >= _options.MaxRetries)
+                    throw new ScimClientException(0, null, $"{request.Method} {request.Uri.AbsolutePath} failed after {attempt + 1} attempts: {failure!.Message}", failure);
+                delay = Backoff(attempt + 1);
+                reason = WaitReason.Backoff;
+            }
+            _stats.Retry();
+            await DelayAsync(delay, reason, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<(ScimResponse, RetryConditionHeaderValue?)> AttemptAsync(ScimRequest request, string? authorization, CancellationToken ct)
+    {
+        var gated = request.ToServiceProvider;
+        if (gated) await _slots.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (gated && _bucket is not null)
+            {
+                var wait = _bucket.Reserve();
+                try
+                {
+                    await DelayAsync(wait, WaitReason.RateLimit, ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    _bucket.Refund();
+                    throw;
+                }
+            }
+
+            using var message = new HttpRequestMessage(request.Method, request.Uri);
+            message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(ScimMedia.Scim));
+            message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(ScimMedia.Json));
+            if (authorization is not null) message.Headers.TryAddWithoutValidation("Authorization", authorization);
+            if (request.IfMatch is not null) message.Headers.TryAddWithoutValidation("If-Match", request.IfMatch);
+            if (request.Body is { } body)
+            {
+                message.Content = new ReadOnlyMemoryContent(body);
+                // No charset parameter: JSON is UTF-8 by definition and some providers compare the type exactly.
+                message.Content.Headers.ContentType = new MediaTypeHeaderValue(request.ContentType);
+            }
+
+            using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+            if (gated) _stats.Request();
+            else _stats.TokenRequest();
+            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            var bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
+            return (Read(response, bytes), response.Headers.RetryAfter);
+        }
+        finally
+        {
+            if (gated) _slots.Release();
+        }
+    }
+
+    private static ScimResponse Read(HttpResponseMessage response, byte[] bytes)
+    {
+        JsonNode? json = null;
+        string? text = null;
+        if (bytes.Length > 0)
+        {
+            try
+            {
+                json = JsonNode.Parse(bytes, documentOptions: ParseOptions);
+            }
+            catch (JsonException)
+            {
+                // An HTML error page from a proxy: keep the start of it for the error message.
+                var s = Encoding.UTF8.GetString(bytes);
+                text = s.Length > 500 ? s[..500] : s;
+            }
+        }
+        long? position = response.Headers.TryGetValues(ScimMedia.JournalPositionHeader, out var values)
+            && long.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var p) ? p : null;
+        return new ScimResponse(response.StatusCode, json, text, response.Headers.ETag?.ToString(), position);
+    }
+
+    private TimeSpan Backoff(int retry) => RetryPolicy.Backoff(retry, _options.BaseBackoff, _options.MaxBackoff, Random.Shared.NextDouble());
+
+    private void PauseUntil(DateTimeOffset until)
+    {
+        var ticks = until.UtcTicks;
+        var seen = Interlocked.Read(ref _pausedUntilUtcTicks);
+        while (ticks > seen)
+        {
+            var previous = Interlocked.CompareExchange(ref _pausedUntilUtcTicks, ticks, seen);
+            if (previous == seen) return;
+            seen = previous;
+        }
+    }
+
+    private Task WaitForPauseAsync(CancellationToken ct)
+    {
+        var wait = TimeSpan.FromTicks(Interlocked.Read(ref _pausedUntilUtcTicks) - _time.GetUtcNow().UtcTicks);
+        return DelayAsync(wait, WaitReason.Pause, ct);
+    }
+
+    private Task DelayAsync(TimeSpan delay, WaitReason reason, CancellationToken ct)
+    {
+        if (delay <= TimeSpan.Zero) return Task.CompletedTask;
+        // Task.Delay arms its timer before returning, so an observer that advances fake time cannot miss it.
+        var task = Task.Delay(delay, _time, ct);
+        WaitObserver?.Invoke(delay, reason);
+        return task;
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _slots.Dispose();
+        _tokens?.Dispose();
+    }
+}
