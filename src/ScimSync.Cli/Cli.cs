@@ -37,6 +37,16 @@ internal static class Cli
         scimsync events rewind ID --position POS | dead-letters ID | replay ID
             Manage event subscriptions of a running server (admin token; default URL
             http://127.0.0.1:8080, token from --token, SCIMSYNC_TOKEN or SCIMSYNC_ADMIN_TOKEN).
+
+        scimsync sync plan --config FILE [--json] [--all]
+        scimsync sync run --config FILE [--confirm] [--watch] [--json]
+        scimsync sync reconcile --config FILE [--report-only] [--confirm] [--json]
+        scimsync sync status --config FILE [--audit N] [--json]
+            The sync engine (docs/sync.md): provisions a source (SCIM server or HR export) into SCIM
+            targets. plan is a dry run that prints every operation; run applies them (--watch then
+            follows the source's changes until stopped); reconcile reports out-of-band changes and
+            repairs them per policy; status shows each target's shadow, queue and recent audit.
+            A run that trips a mass-change guard exits 4 and waits for --confirm.
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -55,6 +65,7 @@ internal static class Cli
                 "token" => await TokenAsync(cmd).ConfigureAwait(false),
                 "status" => await StatusAsync(cmd).ConfigureAwait(false),
                 "events" => await EventsCommand.RunAsync(cmd).ConfigureAwait(false),
+                "sync" => await SyncCommand.RunAsync(cmd).ConfigureAwait(false),
                 _ => throw new UsageException($"Unknown command \"{args[0]}\". Run scimsync --help."),
             };
         }

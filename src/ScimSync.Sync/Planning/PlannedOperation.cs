@@ -16,7 +16,7 @@ public abstract record PlannedOperation(string Target)
     /// <summary>Deactivations, deletions and membership changes go first in incremental work.</summary>
     public virtual bool Urgent => false;
 
-    public override string ToString() => $"{Target}: {Verb} {Subject}{(Detail.Length > 0 ? " (" + Detail + ")" : "")}";
+    public sealed override string ToString() => $"{Target}: {Verb} {Subject}{(Detail.Length > 0 ? " (" + Detail + ")" : "")}";
 }
 
 public sealed record CreateAccount(string Target, string SourceId, string UserName, JsonObject Document) : PlannedOperation(Target)

@@ -12,6 +12,9 @@ namespace ScimSync.Sync.Planning;
 /// <summary>An account as a target holds it (from a fresh read, or from the shadow when planning incrementally).</summary>
 public sealed record TargetAccount(string Id, JsonObject Document)
 {
+    /// <summary>The account as the engine last wrote or accepted it (the drift baseline), when known.</summary>
+    public JsonObject? Synced { get; init; }
+
     public string UserName => Document["userName"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : "";
 
     public bool Active => Document["active"] switch

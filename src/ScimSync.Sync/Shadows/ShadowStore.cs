@@ -13,7 +13,9 @@ public sealed record AuditRecord(DateTimeOffset Time, string Cause, string Targe
 /// last seen, with the target's ids), the links from target accounts to source accounts, checkpoints
 /// (feed position, subscription), the per-target queue of accounts to resync, and the audit log.
 /// Links live apart from the cached accounts so that a link survives a refresh in which its account is
-/// missing: that is how an out-of-band deletion is recognised.
+/// missing: that is how an out-of-band deletion is recognised. Each account keeps two copies: <c>data</c>,
+/// as last seen, and <c>synced</c>, as the engine last wrote or accepted it; out-of-band edits are the
+/// difference, and they stay visible until repaired, however often the target is read.
 /// </summary>
 public sealed class ShadowStore : IDisposable
 {
@@ -33,7 +35,7 @@ public sealed class ShadowStore : IDisposable
             PRAGMA busy_timeout = 5000;
             CREATE TABLE IF NOT EXISTS shadow_accounts (
                 target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
-                active INTEGER NOT NULL, data TEXT NOT NULL, seen INTEGER NOT NULL,
+                active INTEGER NOT NULL, data TEXT NOT NULL, synced TEXT, seen INTEGER NOT NULL,
                 PRIMARY KEY (target, target_id)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS ix_shadow_user ON shadow_accounts(target, user_name COLLATE NOCASE);
             CREATE INDEX IF NOT EXISTS ix_shadow_external ON shadow_accounts(target, external_id);
@@ -92,9 +94,11 @@ public sealed class ShadowStore : IDisposable
         lock (_gate)
         {
             var accounts = new List<TargetAccount>();
-            using (var cmd = Command("SELECT target_id, data FROM shadow_accounts WHERE target = @t", ("@t", target)))
+            using (var cmd = Command("SELECT target_id, data, synced FROM shadow_accounts WHERE target = @t", ("@t", target)))
             using (var r = cmd.ExecuteReader())
-                while (r.Read()) accounts.Add(new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject()));
+                while (r.Read())
+                    accounts.Add(new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject())
+                    { Synced = r.IsDBNull(2) ? null : JsonNode.Parse(r.GetString(2))!.AsObject() });
             return new TargetState(accounts, LoadGroups(target), Pairs("SELECT target_id, source_id FROM links WHERE target = @t", target),
                 Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
         }
@@ -248,11 +252,22 @@ public readonly struct ShadowWriter
         return cmd.ExecuteNonQuery();
     }
 
-    public void PutAccount(string target, TargetAccount account, DateTimeOffset seen) => Exec("""
-        INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, seen) VALUES (@t, @i, @u, @e, @a, @d, @s)
-        ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, active = @a, data = @d, seen = @s
-        """, ("@t", target), ("@i", account.Id), ("@u", account.UserName), ("@e", account.Document["externalId"]?.GetValue<string>()),
-        ("@a", account.Active ? 1 : 0), ("@d", account.Document.ToJsonString()), ("@s", seen.UtcTicks));
+    /// <param name="synced">True when the engine itself wrote this state (it becomes the drift baseline).</param>
+    public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
+    {
+        var data = account.Document.ToJsonString();
+        Exec("""
+            INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, synced, seen) VALUES (@t, @i, @u, @e, @a, @d, @sy, @s)
+            ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, active = @a, data = @d, seen = @s,
+                synced = coalesce(@sy, synced)
+            """, ("@t", target), ("@i", account.Id), ("@u", account.UserName),
+            ("@e", account.Document["externalId"] is JsonValue e && e.TryGetValue<string>(out var ext) ? ext : null),
+            ("@a", account.Active ? 1 : 0), ("@d", data), ("@sy", synced ? data : null), ("@s", seen.UtcTicks));
+    }
+
+    /// <summary>The account as the target holds it now is what the engine wants (after linking without changes).</summary>
+    public void MarkSynced(string target, string targetId) =>
+        Exec("UPDATE shadow_accounts SET synced = data WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
 
     public void RemoveAccount(string target, string targetId)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Accounts;
 
@@ -25,42 +26,67 @@ public sealed record SourceGroup(string Id, string DisplayName, IReadOnlyList<st
 
 /// <summary>
 /// The source's state at one point: every account and group, and (for a SCIM source with a journal) the
-/// journal position the snapshot is consistent with, so the feed can start exactly after it.
+/// journal position the snapshot is consistent with, so the feed can start exactly after it. Immutable:
+/// the feed loop publishes a new snapshot per batch of changes while target workers plan from the one they
+/// took; persistent dictionaries keep each change O(log n) instead of a copy of 100,000 accounts.
 /// </summary>
 public sealed class SourceSnapshot
 {
-    private readonly Dictionary<string, List<string>> _groupNamesByMember = new(StringComparer.Ordinal);
+    private readonly ImmutableDictionary<string, ImmutableList<string>> _groupNamesByMember;
 
-    public IReadOnlyDictionary<string, SourceAccount> Users { get; }
-    public IReadOnlyDictionary<string, SourceGroup> Groups { get; }
+    public ImmutableDictionary<string, SourceAccount> Users { get; }
+    public ImmutableDictionary<string, SourceGroup> Groups { get; }
     public long? Position { get; }
 
     public SourceSnapshot(IEnumerable<SourceAccount> users, IEnumerable<SourceGroup> groups, long? position)
+        : this(users.ToImmutableDictionary(u => u.Id, StringComparer.Ordinal), groups.ToImmutableDictionary(g => g.Id, StringComparer.Ordinal), null, position)
     {
-        Users = users.ToDictionary(u => u.Id, StringComparer.Ordinal);
-        Groups = groups.ToDictionary(g => g.Id, StringComparer.Ordinal);
-        Position = position;
-        foreach (var g in Groups.Values)
-            foreach (var m in g.Members)
-            {
-                if (!_groupNamesByMember.TryGetValue(m, out var list)) _groupNamesByMember[m] = list = [];
-                list.Add(g.DisplayName);
-            }
     }
 
-    public IReadOnlyList<string> GroupNamesOf(string userId) =>
-        _groupNamesByMember.TryGetValue(userId, out var list) ? list : [];
+    private SourceSnapshot(ImmutableDictionary<string, SourceAccount> users, ImmutableDictionary<string, SourceGroup> groups,
+        ImmutableDictionary<string, ImmutableList<string>>? index, long? position)
+    {
+        Users = users;
+        Groups = groups;
+        Position = position;
+        if (index is null)
+        {
+            var builder = ImmutableDictionary.CreateBuilder<string, ImmutableList<string>>(StringComparer.Ordinal);
+            foreach (var g in groups.Values)
+                foreach (var m in g.Members)
+                    builder[m] = (builder.GetValueOrDefault(m) ?? []).Add(g.DisplayName);
+            index = builder.ToImmutable();
+        }
+        _groupNamesByMember = index;
+    }
 
-    /// <summary>A copy with some accounts and groups replaced or removed (incremental changes).</summary>
+    public IReadOnlyList<string> GroupNamesOf(string userId) => _groupNamesByMember.GetValueOrDefault(userId) ?? [];
+
+    /// <summary>A new snapshot with some accounts and groups replaced or removed (incremental changes).</summary>
     public SourceSnapshot With(IEnumerable<SourceAccount> upsertUsers, IEnumerable<string> deletedUsers,
         IEnumerable<SourceGroup> upsertGroups, IEnumerable<string> deletedGroups, long? position)
     {
-        var users = new Dictionary<string, SourceAccount>(Users, StringComparer.Ordinal);
-        foreach (var d in deletedUsers) users.Remove(d);
-        foreach (var u in upsertUsers) users[u.Id] = u;
-        var groups = new Dictionary<string, SourceGroup>(Groups, StringComparer.Ordinal);
-        foreach (var d in deletedGroups) groups.Remove(d);
-        foreach (var g in upsertGroups) groups[g.Id] = g;
-        return new SourceSnapshot(users.Values, groups.Values, position ?? Position);
+        var users = Users.RemoveRange(deletedUsers).SetItems(upsertUsers.Select(u => KeyValuePair.Create(u.Id, u)));
+        var groups = Groups;
+        var index = _groupNamesByMember;
+        void Unindex(SourceGroup g)
+        {
+            foreach (var m in g.Members)
+                if (index.TryGetValue(m, out var names))
+                    index = names.Remove(g.DisplayName) is { Count: > 0 } rest ? index.SetItem(m, rest) : index.Remove(m);
+        }
+        foreach (var d in deletedGroups)
+            if (groups.TryGetValue(d, out var old))
+            {
+                Unindex(old);
+                groups = groups.Remove(d);
+            }
+        foreach (var g in upsertGroups)
+        {
+            if (groups.TryGetValue(g.Id, out var old)) Unindex(old);
+            groups = groups.SetItem(g.Id, g);
+            foreach (var m in g.Members) index = index.SetItem(m, (index.GetValueOrDefault(m) ?? []).Add(g.DisplayName));
+        }
+        return new SourceSnapshot(users, groups, index, position ?? Position);
     }
 }

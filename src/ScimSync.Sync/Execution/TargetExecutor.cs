@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using ScimSync.Client;
+using ScimSync.Sync.Planning;
+using ScimSync.Sync.Shadows;
+
+namespace ScimSync.Sync.Execution;
+
+/// <param name="FailedSources">Source accounts or groups whose operations failed (incremental work keeps them queued).</param>
+public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources)
+{
+    public static ExecutionReport Empty(string target) => new(target, 0, 0, [], TimeSpan.Zero, new HashSet<string>());
+}
+
+/// <summary>Progress of a long run, for the terminal: done of total operations on one target.</summary>
+public sealed record SyncProgress(string Target, string Phase, long Done, long Total);
+
+/// <summary>
+/// Applies a plan to one target with bounded concurrency: links first, then accounts, then groups (whose
+/// members may have just been created). Every operation is audited with its cause; the shadow follows
+/// each success, so a crash mid-run loses at most the operations in flight, which the next run finds
+/// again by correlation instead of creating twice.
+/// </summary>
+public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeProvider time, int concurrency)
+{
+    public Task<ExecutionReport> ExecuteAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct) =>
+        ExecuteAsync(plan, _ => cause, progress, ct);
+
+    /// <param name="causeOf">The audit cause of an operation, by its source id (an event's txn, or the run).</param>
+    public async Task<ExecutionReport> ExecuteAsync(SyncPlan plan, Func<string?, string> causeOf, IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        var failedSources = new HashSet<string>(StringComparer.Ordinal);
+        var sw = Stopwatch.StartNew();
+        var ok = 0;
+        var failed = 0;
+        var errors = new List<string>();
+        var done = 0L;
+        var total = plan.Operations.Count;
+        void Finish(bool success, string? error, string? source = null)
+        {
+            if (success) Interlocked.Increment(ref ok);
+            else
+            {
+                Interlocked.Increment(ref failed);
+                if (source is not null) lock (failedSources) failedSources.Add(source);
+                lock (errors) if (errors.Count < 50 && error is not null) errors.Add(error);
+            }
+            var d = Interlocked.Increment(ref done);
+            if (d % 500 == 0 || d == total) progress?.Report(new SyncProgress(plan.Target, "apply", d, total));
+        }
+
+        var now = time.GetUtcNow();
+        shadows.Batch(w =>
+        {
+            foreach (var op in plan.Operations)
+                switch (op)
+                {
+                    case LinkAccount l:
+                        w.Link(l.Target, l.TargetId, l.SourceId, now);
+                        w.MarkSynced(l.Target, l.TargetId);
+                        w.Audit(new AuditRecord(now, causeOf(l.SourceId), l.Target, l.Verb, l.Subject, l.TargetId, l.SourceId, "ok", null, 0, l.Detail));
+                        break;
+                    case UnlinkAccount u:
+                        w.Unlink(u.Target, u.TargetId);
+                        w.Audit(new AuditRecord(now, causeOf(u.SourceId), u.Target, u.Verb, u.Subject, u.TargetId, u.SourceId, "ok", null, 0, u.Detail));
+                        break;
+                    case LinkGroup g:
+                        w.LinkGroup(g.Target, g.TargetGroupId, g.SourceGroupId);
+                        w.Audit(new AuditRecord(now, causeOf(g.SourceGroupId), g.Target, g.Verb, g.Subject, g.TargetGroupId, g.SourceGroupId, "ok", null, 0, null));
+                        break;
+                }
+        });
+        foreach (var op in plan.Operations) if (op is LinkAccount or UnlinkAccount or LinkGroup) Finish(true, null);
+
+        // Urgent work first, so that a deactivation never waits behind a batch of profile edits.
+        var accounts = plan.Operations.Where(o => o is CreateAccount or UpdateAccount or DeactivateAccount or DeleteAccount)
+            .OrderByDescending(o => o.Urgent).ToArray();
+        await Parallel.ForEachAsync(accounts, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct }, async (op, token) =>
+        {
+            var source = SourceOf(op);
+            var (success, error) = await RunAsync(op, causeOf(source), token).ConfigureAwait(false);
+            Finish(success, error, source);
+        }).ConfigureAwait(false);
+
+        var groupOps = plan.Operations.OfType<CreateGroup>().Cast<PlannedOperation>().Concat(plan.Operations.OfType<ChangeMembers>()).ToArray();
+        var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var create in groupOps.OfType<CreateGroup>())
+        {
+            var (success, error) = await RunAsync(create, causeOf(create.SourceGroupId), ct, createdGroups).ConfigureAwait(false);
+            Finish(success, error, GroupKey(create.SourceGroupId));
+        }
+        await Parallel.ForEachAsync(groupOps.OfType<ChangeMembers>(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
+        {
+            var (success, error) = await RunAsync(op, causeOf(op.SourceGroupId), token, createdGroups).ConfigureAwait(false);
+            Finish(success, error, GroupKey(op.SourceGroupId));
+        }).ConfigureAwait(false);
+        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources);
+    }
+
+    /// <summary>Queue key of a source group (source user ids are used as they are).</summary>
+    public static string GroupKey(string sourceGroupId) => "group:" + sourceGroupId;
+
+    private static string? SourceOf(PlannedOperation op) => op switch
+    {
+        CreateAccount c => c.SourceId,
+        UpdateAccount u => u.SourceId,
+        DeactivateAccount d => d.SourceId,
+        DeleteAccount d => d.SourceId,
+        _ => null,
+    };
+
+    private async Task<(bool, string?)> RunAsync(PlannedOperation op, string cause, CancellationToken ct, Dictionary<string, string>? createdGroups = null)
+    {
+        var sw = Stopwatch.StartNew();
+        string? targetId = null, sourceId = null, detail = op.Detail.Length > 0 ? op.Detail : null;
+        try
+        {
+            switch (op)
+            {
+                case CreateAccount c:
+                    sourceId = c.SourceId;
+                    targetId = await CreateAccountAsync(c, ct).ConfigureAwait(false);
+                    break;
+                case UpdateAccount u:
+                    (targetId, sourceId) = (u.TargetId, u.SourceId);
+                    await RememberAsync(u.Target, u.TargetId, await client.PatchAsync("Users", u.TargetId, u.Operations, null, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    break;
+                case DeactivateAccount d:
+                    (targetId, sourceId) = (d.TargetId, d.SourceId);
+                    await RememberAsync(d.Target, d.TargetId, await client.PatchAsync("Users", d.TargetId, [new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }], null, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    break;
+                case DeleteAccount d:
+                    (targetId, sourceId) = (d.TargetId, d.SourceId);
+                    await client.DeleteAsync("Users", d.TargetId, ct).ConfigureAwait(false);
+                    shadows.Batch(w =>
+                    {
+                        w.RemoveAccount(d.Target, d.TargetId);
+                        w.Unlink(d.Target, d.TargetId);
+                    });
+                    break;
+                case CreateGroup g:
+                    sourceId = g.SourceGroupId;
+                    var created = await client.CreateAsync("Groups", g.Document, ct).ConfigureAwait(false);
+                    targetId = created["id"]!.GetValue<string>();
+                    createdGroups![g.SourceGroupId] = targetId;
+                    shadows.Batch(w =>
+                    {
+                        w.PutGroup(g.Target, targetId, g.DisplayName, g.SourceGroupId);
+                        w.LinkGroup(g.Target, targetId, g.SourceGroupId);
+                    });
+                    break;
+                case ChangeMembers m:
+                    sourceId = m.SourceGroupId;
+                    targetId = m.TargetGroupId ?? createdGroups?.GetValueOrDefault(m.SourceGroupId)
+                        ?? throw new InvalidOperationException($"group {m.DisplayName} was not created");
+                    detail = await ChangeMembersAsync(m, targetId, ct).ConfigureAwait(false);
+                    break;
+            }
+            Audit(op, cause, targetId, sourceId, "ok", null, sw.Elapsed, detail);
+            return (true, null);
+        }
+        catch (ScimClientException e)
+        {
+            Audit(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message);
+            return (false, $"{op}: {e.Status} {e.Detail ?? e.Message}");
+        }
+        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            Audit(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, e.Message);
+            return (false, $"{op}: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Creates an account. A 409 means it already exists (made by a run that crashed before recording it,
+    /// or by someone else): the engine looks it up and links it only if nobody owns it, then brings it up to date.
+    /// </summary>
+    private async Task<string> CreateAccountAsync(CreateAccount c, CancellationToken ct)
+    {
+        JsonObject created;
+        try
+        {
+            created = await client.CreateAsync("Users", c.Document, ct).ConfigureAwait(false);
+        }
+        catch (ScimClientException e) when (e.Status == 409)
+        {
+            var filter = $"userName eq \"{c.UserName.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"";
+            JsonObject? existing = null;
+            await foreach (var page in client.ListAsync("Users", new ListOptions { Filter = filter, PageSize = 2 }, ct).ConfigureAwait(false))
+            {
+                existing = page.Resources.FirstOrDefault();
+                break;
+            }
+            var id = existing?["id"]?.GetValue<string>();
+            if (id is null) throw;
+            var owner = shadows.Read(db =>
+            {
+                using var cmd = db.CreateCommand();
+                cmd.CommandText = "SELECT source_id FROM links WHERE target = @t AND target_id = @i";
+                cmd.Parameters.AddWithValue("@t", c.Target);
+                cmd.Parameters.AddWithValue("@i", id);
+                return cmd.ExecuteScalar() as string;
+            });
+            if (owner is not null && owner != c.SourceId) throw new ScimClientException(409, "uniqueness", $"userName {c.UserName} belongs to an account linked to source account {owner}");
+            var ops = AccountDiff.Operations(c.Document, existing!, c.Document.Select(p => new Mapping.MappedPath("", p.Key)).Where(p => p.Path != "schemas").ToArray());
+            created = ops.Count == 0 ? existing! : await client.PatchAsync("Users", id, ops, null, ct).ConfigureAwait(false)
+                ?? await client.GetAsync("Users", id, null, ct).ConfigureAwait(false) ?? existing!;
+        }
+        var targetId = created["id"]!.GetValue<string>();
+        var now = time.GetUtcNow();
+        shadows.Batch(w =>
+        {
+            w.PutAccount(c.Target, new TargetAccount(targetId, created), now, synced: true);
+            w.Link(c.Target, targetId, c.SourceId, now);
+        });
+        return targetId;
+    }
+
+    /// <summary>PATCH answered 204 carries no body: the shadow then takes the resource as read back.</summary>
+    private async Task RememberAsync(string target, string targetId, JsonObject? updated, CancellationToken ct)
+    {
+        updated ??= await client.GetAsync("Users", targetId, null, ct).ConfigureAwait(false);
+        if (updated is null) return;
+        var now = time.GetUtcNow();
+        shadows.Batch(w => w.PutAccount(target, new TargetAccount(targetId, updated), now, synced: true));
+    }
+
+    /// <summary>Adds and removes members in batches of PATCH operations; the group itself is never read or replaced.</summary>
+    private async Task<string> ChangeMembersAsync(ChangeMembers m, string groupId, CancellationToken ct)
+    {
+        var add = new List<string>();
+        var missing = 0;
+        shadows.Read(db =>
+        {
+            foreach (var sid in m.AddSourceIds)
+            {
+                using var cmd = db.CreateCommand();
+                cmd.CommandText = "SELECT target_id FROM links WHERE target = @t AND source_id = @s";
+                cmd.Parameters.AddWithValue("@t", m.Target);
+                cmd.Parameters.AddWithValue("@s", sid);
+                if (cmd.ExecuteScalar() is string tid) add.Add(tid);
+                else missing++;
+            }
+            return 0;
+        });
+        var batch = Math.Max(1, BatchSize);
+        foreach (var chunk in add.Chunk(batch))
+        {
+            var values = new JsonArray(chunk.Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray());
+            await client.PatchAsync("Groups", groupId, [new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = values }], null, ct).ConfigureAwait(false);
+            shadows.Batch(w => { foreach (var id in chunk) w.AddMember(m.Target, groupId, id); });
+        }
+        foreach (var chunk in m.RemoveTargetIds.Chunk(batch))
+        {
+            var ops = chunk.Select(id => new JsonObject { ["op"] = "remove", ["path"] = $"members[value eq \"{id}\"]" }).ToArray();
+            await client.PatchAsync("Groups", groupId, ops, null, ct).ConfigureAwait(false);
+            shadows.Batch(w => { foreach (var id in chunk) w.RemoveMember(m.Target, groupId, id); });
+        }
+        return $"+{add.Count} -{m.RemoveTargetIds.Count}" + (missing > 0 ? $", {missing} members not on the target yet" : "");
+    }
+
+    /// <summary>Members per PATCH request (the target's <c>groups.batchSize</c>).</summary>
+    public int BatchSize { get; init; } = 500;
+
+    private void Audit(PlannedOperation op, string cause, string? targetId, string? sourceId, string result, int? status, TimeSpan elapsed, string? detail) =>
+        shadows.Batch(w => w.Audit(new AuditRecord(time.GetUtcNow(), cause, op.Target, op.Verb, op.Subject, targetId, sourceId, result, status, elapsed.TotalMilliseconds, detail)));
+}

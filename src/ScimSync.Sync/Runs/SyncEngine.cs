@@ -1,0 +1,434 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using ScimSync.Client;
+using ScimSync.Protocol.Schemas;
+using ScimSync.Sync.Configuration;
+using ScimSync.Sync.Correlation;
+using ScimSync.Sync.Execution;
+using ScimSync.Sync.Planning;
+using ScimSync.Sync.Reconciliation;
+using ScimSync.Sync.Shadows;
+using ScimSync.Sync.Sources;
+
+namespace ScimSync.Sync.Runs;
+
+/// <summary>The outcome of planning or running one target.</summary>
+public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard);
+
+public sealed record RunReport(DateTimeOffset Started, TimeSpan Elapsed, int SourceUsers, int SourceGroups, long? SourcePosition, IReadOnlyList<TargetRun> Targets)
+{
+    public bool Succeeded => Targets.All(t => t.Error is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+}
+
+/// <summary>Where the engine stands, from its own state only (no call to any target).</summary>
+public sealed record TargetStatus(string Target, int Accounts, int Links, int Groups, int Pending, IReadOnlyList<AuditRecord> RecentAudit);
+
+/// <summary>
+/// The management side: reads the source, plans every target, applies the plans, and in watch mode
+/// follows the source's feed, expires contractors at their end date and compares everything periodically.
+/// Each target has its own client, limits and queue, so a target that is down holds up nobody else.
+/// </summary>
+public sealed class SyncEngine : IDisposable
+{
+    private readonly SyncConfig _config;
+    private readonly TimeProvider _time;
+    private readonly ShadowStore _shadows;
+    private readonly ScimClient? _source;
+    private readonly IReadOnlyList<TargetSlot> _targets;
+    private readonly Action<string> _log;
+    private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
+    private SourceSnapshot? _snapshot;
+
+    private sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor, SemaphoreSlim Signal);
+
+    public SyncEngine(SyncConfig config, TimeProvider time, Action<string>? log = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+    {
+        _config = config;
+        _time = time;
+        _log = log ?? (_ => { });
+        _shadows = ShadowStore.Open(config.StateDirectory);
+        var registry = SchemaRegistry.CreateDefault();
+        if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, time, handlers?.Invoke(src));
+        _targets = config.Targets.Select(t =>
+        {
+            var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint));
+            return new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
+                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize }, new SemaphoreSlim(0));
+        }).ToArray();
+    }
+
+    public ShadowStore Shadows => _shadows;
+
+    public async Task<SourceSnapshot> ReadSourceAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress("source", "read", n, 0)));
+        var snapshot = _source is not null
+            ? await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false)
+            : FileSource.Read(_config.Source.FilePath!, _config.Source.Format, _config.Kinds);
+        _snapshot = snapshot;
+        return snapshot;
+    }
+
+    /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
+    public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, progress, ct);
+
+    /// <summary>A full run: the initial load, or a complete comparison and repair of every target.</summary>
+    public Task<RunReport> RunAsync(bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: true, confirm, progress, ct);
+
+    private async Task<RunReport> RunCoreAsync(bool execute, bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        var started = _time.GetUtcNow();
+        var sw = Stopwatch.StartNew();
+        var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        // The feed starts before any target is touched: changes made during a long initial load queue up at
+        // the source and are applied afterwards, none lost in between.
+        if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll && snapshot.Position is { } position)
+            await TryEnsureFeedAsync(position, ct).ConfigureAwait(false);
+        var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
+        var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, runId, progress, ct))).ConfigureAwait(false);
+        if (execute) _shadows.SetCheckpoint("run.last", started.ToString("O"));
+        return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
+    }
+
+    private async Task TryEnsureFeedAsync(long position, CancellationToken ct)
+    {
+        try
+        {
+            await new SourceFeed(_source!, _shadows, "engine").EnsureAsync(position, ct).ConfigureAwait(false);
+        }
+        catch (ScimClientException e) when (e.Status is 401 or 403 or 404)
+        {
+            _log($"source feed unavailable ({e.Status} {e.Detail}); changes will be found by lastModified queries");
+        }
+    }
+
+    private async Task<TargetRun> RunTargetAsync(TargetSlot t, SourceSnapshot snapshot, bool execute, bool confirm, string cause, IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        var name = t.Config.Name;
+        try
+        {
+            var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
+            await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
+            var plan = t.Planner.Plan(snapshot, _shadows.LoadState(name), _time.GetUtcNow());
+            if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation);
+            if (plan.NeedsConfirmation && !confirm)
+            {
+                _log($"{name}: stopped by the mass-change guard: {plan.GuardMessage}; run again with --confirm after checking the plan");
+                return new TargetRun(name, plan, null, null, true);
+            }
+            var report = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+            return new TargetRun(name, plan, report, null, false);
+        }
+        catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            _log($"{name}: {e.Message}");
+            return new TargetRun(name, null, null, e.Message, false);
+        }
+    }
+
+    /// <summary>
+    /// Reads every target and compares it with its shadow (out-of-band changes) and with what should be
+    /// there (the plan). With <paramref name="repair"/>, targets whose drift policy is "repair" get the plan applied.
+    /// </summary>
+    public async Task<ReconcileReport> ReconcileAsync(bool repair, bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        var started = _time.GetUtcNow();
+        var sw = Stopwatch.StartNew();
+        var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        var cause = "reconcile:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
+        var results = await Task.WhenAll(_targets.Select(async t =>
+        {
+            var name = t.Config.Name;
+            var before = _shadows.LoadState(name);
+            try
+            {
+                var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
+                var count = await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
+                var after = _shadows.LoadState(name);
+                var drift = DriftDetector.Compare(name, before, after, t.Planner.ManagedAttributes);
+                var plan = t.Planner.Plan(snapshot, after, _time.GetUtcNow());
+                ExecutionReport? exec = null;
+                var doRepair = repair && t.Config.Policies.Drift == DriftReaction.Repair && (!plan.NeedsConfirmation || confirm);
+                if (doRepair) exec = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+                return new TargetReconcile(name, count, drift, plan, doRepair, null, exec);
+            }
+            catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                return new TargetReconcile(name, 0, [], new SyncPlan(name, [], [], new Dictionary<Situation, int>(), 0, null), false, e.Message, null);
+            }
+        })).ConfigureAwait(false);
+        return new ReconcileReport(started, sw.Elapsed, results);
+    }
+
+    public IReadOnlyList<TargetStatus> Status(int audit = 10) => _targets.Select(t =>
+    {
+        var (accounts, links, groups, pending) = _shadows.Counts(t.Config.Name);
+        return new TargetStatus(t.Config.Name, accounts, links, groups, pending, _shadows.Audit(audit, t.Config.Name));
+    }).ToArray();
+
+    /// <summary>
+    /// Keeps every target in sync until cancelled: source changes from the feed (or lastModified queries)
+    /// are queued per target, urgent first; each target drains its own queue; contractors expire at their
+    /// end date; every <see cref="SourceConfig.FullCompareInterval"/> a full comparison repairs anything missed.
+    /// </summary>
+    public async Task WatchAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        if (_snapshot is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct) };
+        tasks.AddRange(_targets.Select(t => TargetLoopAsync(t, ct)));
+        if (_source is not null)
+            tasks.Add(_config.Source.Feed == FeedMode.Poll && new SourceFeed(_source, _shadows, "engine").Exists ? FeedLoopAsync(ct) : LastModifiedLoopAsync(ct));
+        else
+            tasks.Add(FileLoopAsync(ct));
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task FeedLoopAsync(CancellationToken ct)
+    {
+        var feed = new SourceFeed(_source!, _shadows, "engine");
+        var reader = new ScimSourceReader(_source!, _config.Kinds);
+        IReadOnlyCollection<string> ack = [];
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var changes = await feed.PollAsync(ack, returnImmediately: false, ct).ConfigureAwait(false);
+                ack = [];
+                if (changes.Count == 0) continue;
+                await ApplyChangesAsync(changes, reader, ct).ConfigureAwait(false);
+                ack = changes.Select(c => c.Jti).ToArray();
+            }
+            catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException && !ct.IsCancellationRequested)
+            {
+                _log($"source feed: {e.Message}; retrying");
+                await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Brings the snapshot up to date with a batch of changes and queues them for every target. Several
+    /// changes to one account collapse into one (its current state is read once), so a backlog coalesces.
+    /// </summary>
+    private async Task ApplyChangesAsync(IReadOnlyList<SourceChange> changes, ScimSourceReader reader, CancellationToken ct)
+    {
+        var snapshot = _snapshot!;
+        var users = changes.Where(c => c.ResourceType == "User").GroupBy(c => c.Id).ToArray();
+        var upserts = new ConcurrentBag<SourceAccount>();
+        var deletes = new ConcurrentBag<string>();
+        await Parallel.ForEachAsync(users, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (g, token) =>
+        {
+            var last = g.Last();
+            if (last.Deleted) { deletes.Add(g.Key); return; }
+            if (last.Data is not null) { upserts.Add(SourceAccount.From(last.Data, _config.Kinds)); return; }
+            if (await reader.GetUserAsync(g.Key, token).ConfigureAwait(false) is { } account) upserts.Add(account);
+            else deletes.Add(g.Key);
+        }).ConfigureAwait(false);
+        var groupUpserts = new Dictionary<string, SourceGroup>(StringComparer.Ordinal);
+        var groupDeletes = new List<string>();
+        foreach (var c in changes.Where(c => c.ResourceType == "Group"))
+        {
+            if (c.Deleted) { groupDeletes.Add(c.Id); groupUpserts.Remove(c.Id); continue; }
+            var current = groupUpserts.GetValueOrDefault(c.Id) ?? snapshot.Groups.GetValueOrDefault(c.Id);
+            SourceGroup? next = c.Data is not null ? ScimSourceReader.ToGroup(c.Data)
+                : c.GroupPatch is not null && current is not null ? GroupMembersPatch.Apply(current, c.GroupPatch) : null;
+            next ??= await reader.GetGroupAsync(c.Id, ct).ConfigureAwait(false);
+            if (next is null) groupDeletes.Add(c.Id);
+            else groupUpserts[c.Id] = next;
+        }
+        _snapshot = snapshot.With(upserts, deletes, groupUpserts.Values, groupDeletes, null);
+
+        var now = _time.GetUtcNow();
+        var keys = new Dictionary<string, bool>(StringComparer.Ordinal);
+        foreach (var c in changes)
+        {
+            var key = c.ResourceType == "Group" ? TargetExecutor.GroupKey(c.Id) : c.Id;
+            keys[key] = keys.GetValueOrDefault(key) || c.Urgent;
+            if (c.Txn is not null) _lastCause[key] = "event:" + c.Txn;
+        }
+        // A deleted group's former members may need their memberships looked at; their accounts are unaffected.
+        _shadows.Batch(w =>
+        {
+            foreach (var t in _targets)
+                foreach (var (key, urgent) in keys)
+                    w.Enqueue(t.Config.Name, key, urgent, now);
+        });
+        foreach (var t in _targets) t.Signal.Release();
+    }
+
+    /// <summary>Drains one target's queue: plans the queued accounts from the shadow alone, urgent first.</summary>
+    private async Task TargetLoopAsync(TargetSlot t, CancellationToken ct)
+    {
+        var name = t.Config.Name;
+        var backoff = TimeSpan.Zero;
+        while (!ct.IsCancellationRequested)
+        {
+            var batch = _shadows.Pending(name, 200);
+            if (batch.Count == 0)
+            {
+                await t.Signal.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                continue;
+            }
+            try
+            {
+                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), ct).ConfigureAwait(false);
+                var now = _time.GetUtcNow();
+                _shadows.Batch(w =>
+                {
+                    foreach (var (key, _) in batch)
+                        if (!report.FailedSources.Contains(key)) w.Dequeue(name, key);
+                });
+                backoff = report.Failed == 0 ? TimeSpan.Zero : Next(backoff);
+            }
+            catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                _log($"{name}: {e.Message}; will retry");
+                backoff = Next(backoff);
+            }
+            if (backoff > TimeSpan.Zero) await Task.Delay(backoff, _time, ct).ConfigureAwait(false);
+        }
+        static TimeSpan Next(TimeSpan b) => b == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(b.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+    }
+
+    /// <summary>Plans and applies the given source accounts and groups on one target, from its shadow.</summary>
+    private async Task<ExecutionReport> ApplyFocusedAsync(TargetSlot t, IReadOnlyCollection<string> keys, CancellationToken ct)
+    {
+        var snapshot = _snapshot!;
+        var now = _time.GetUtcNow();
+        var userIds = keys.Where(k => !k.StartsWith("group:", StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
+        var groupIds = keys.Where(k => k.StartsWith("group:", StringComparison.Ordinal)).Select(k => k[6..]).ToHashSet(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var externalIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in userIds)
+        {
+            if (!snapshot.Users.TryGetValue(id, out var account)) continue;
+            var doc = t.Planner.Mapper.Map(account, now);
+            names.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.UserName));
+            externalIds.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.ExternalId));
+        }
+        var state = _shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds);
+        var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
+        if (plan.NeedsConfirmation)
+            throw new InvalidOperationException($"stopped by the mass-change guard: {plan.GuardMessage}");
+        if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
+        return await t.Executor.ExecuteAsync(plan, s => s is not null && _lastCause.TryGetValue(s, out var c) ? c : s is not null && _lastCause.TryGetValue(TargetExecutor.GroupKey(s), out var g) ? g : "watch", null, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Contractors expire to the minute: every second, accounts whose end date just passed are queued, urgent.</summary>
+    private async Task ExpiryLoopAsync(CancellationToken ct)
+    {
+        var last = _time.GetUtcNow();
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
+            var due = _snapshot!.Users.Values.Where(u => u.EndDate is { } e && e > last && e <= now).Select(u => u.Id).ToArray();
+            last = now;
+            if (due.Length == 0) continue;
+            _shadows.Batch(w =>
+            {
+                foreach (var t in _targets)
+                    foreach (var id in due)
+                    {
+                        w.Enqueue(t.Config.Name, id, true, now);
+                        _lastCause[id] = "expiry";
+                    }
+            });
+            foreach (var t in _targets) t.Signal.Release();
+        }
+    }
+
+    private async Task FullCompareLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(_config.Source.FullCompareInterval, _time, ct).ConfigureAwait(false);
+            try
+            {
+                await RunAsync(confirm: false, null, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ScimClientException or HttpRequestException && !ct.IsCancellationRequested)
+            {
+                _log($"periodic full comparison failed: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>For sources without a feed: accounts modified since the last look are queued; deletions wait for the full comparison.</summary>
+    private async Task LastModifiedLoopAsync(CancellationToken ct)
+    {
+        var since = _time.GetUtcNow() - TimeSpan.FromSeconds(5);
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(_config.Source.PollInterval, _time, ct).ConfigureAwait(false);
+            try
+            {
+                var started = _time.GetUtcNow();
+                var changes = new List<SourceChange>();
+                foreach (var type in new[] { "Users", "Groups" })
+                    await foreach (var page in _source!.ListAsync(type, new ListOptions { Filter = $"meta.lastModified gt \"{since.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ}\"" }, ct).ConfigureAwait(false))
+                        foreach (var doc in page.Resources)
+                            if (doc["id"]?.GetValue<string>() is { } id)
+                                changes.Add(new SourceChange("", type == "Users" ? "User" : "Group", id, false, false, null, doc, null));
+                // Clocks of two machines disagree a little: look back a few seconds each time (re-applying is harmless).
+                since = started - TimeSpan.FromSeconds(5);
+                if (changes.Count > 0) await ApplyChangesAsync(changes, new ScimSourceReader(_source!, _config.Kinds), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ScimClientException or HttpRequestException && !ct.IsCancellationRequested)
+            {
+                _log($"source: {e.Message}; retrying");
+            }
+        }
+    }
+
+    /// <summary>A file source: when the export changes, the accounts that differ from the previous import are queued.</summary>
+    private async Task FileLoopAsync(CancellationToken ct)
+    {
+        var path = _config.Source.FilePath!;
+        var stamp = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : default;
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(_config.Source.PollInterval, _time, ct).ConfigureAwait(false);
+            var now = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : default;
+            if (now == stamp) continue;
+            stamp = now;
+            try
+            {
+                var previous = _snapshot!;
+                var next = FileSource.Read(path, _config.Source.Format, _config.Kinds);
+                var changed = FileSource.Diff(previous, next);
+                _snapshot = next;
+                _log($"{path}: {changed.Count} accounts and groups changed since the previous import");
+                var at = _time.GetUtcNow();
+                _shadows.Batch(w =>
+                {
+                    foreach (var t in _targets)
+                        foreach (var key in changed) w.Enqueue(t.Config.Name, key, !next.Users.ContainsKey(key) && !key.StartsWith("group:", StringComparison.Ordinal), at);
+                });
+                foreach (var t in _targets) t.Signal.Release();
+            }
+            catch (Exception e) when (e is FormatException or IOException)
+            {
+                _log($"{path}: {e.Message}; keeping the previous import");
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _targets)
+        {
+            t.Client.Dispose();
+            t.Signal.Dispose();
+        }
+        _source?.Dispose();
+        _shadows.Dispose();
+    }
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using ScimSync.Sync.Accounts;
+
+namespace ScimSync.Sync.Sources;
+
+/// <summary>
+/// An HR export as the source of truth: CSV with a header row, or a JSON array of SCIM-shaped users.
+/// CSV columns (case-insensitive; only id and userName are required): id, userName, givenName, familyName,
+/// displayName, email, active, kind, userType, endDate, department, title, groups (names separated by ';').
+/// JSON users may carry "groups": ["name", ...]. Groups are identified by name (an export has no group ids).
+/// </summary>
+public static class FileSource
+{
+    private const string Enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    public static SourceSnapshot Read(string path, Configuration.FileFormat format, AccountKindRules kinds)
+    {
+        var users = format == Configuration.FileFormat.Json ? ReadJson(path) : ReadCsv(path);
+        var accounts = new List<SourceAccount>();
+        var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (line, doc, groupNames) in users)
+        {
+            var id = doc["id"]?.GetValue<string>();
+            if (string.IsNullOrEmpty(id) || doc["userName"] is null) throw new FormatException($"{path}:{line}: every account needs an id and a userName");
+            if (!seen.Add(id)) throw new FormatException($"{path}:{line}: id \"{id}\" appears twice");
+            accounts.Add(SourceAccount.From(doc, kinds));
+            foreach (var g in groupNames)
+            {
+                if (!groups.TryGetValue(g, out var list)) groups[g] = list = [];
+                list.Add(id);
+            }
+        }
+        return new SourceSnapshot(accounts, groups.Select(g => new SourceGroup(g.Key, g.Key, g.Value)), null);
+    }
+
+    /// <summary>Queue keys of what differs between two imports: changed, added and removed accounts and groups.</summary>
+    public static IReadOnlyList<string> Diff(SourceSnapshot previous, SourceSnapshot next)
+    {
+        var keys = new List<string>();
+        foreach (var (id, u) in next.Users)
+            if (!previous.Users.TryGetValue(id, out var old) || !JsonNode.DeepEquals(old.Document, u.Document)) keys.Add(id);
+        keys.AddRange(previous.Users.Keys.Where(id => !next.Users.ContainsKey(id)));
+        foreach (var (id, g) in next.Groups)
+            if (!previous.Groups.TryGetValue(id, out var old) || !old.Members.SequenceEqual(g.Members)) keys.Add("group:" + id);
+        keys.AddRange(previous.Groups.Keys.Where(id => !next.Groups.ContainsKey(id)).Select(id => "group:" + id));
+        return keys;
+    }
+
+    private static IEnumerable<(int Line, JsonObject Doc, IReadOnlyList<string> Groups)> ReadJson(string path)
+    {
+        if (JsonNode.Parse(File.ReadAllText(path)) is not JsonArray array) throw new FormatException($"{path}: expected a JSON array of users");
+        var i = 0;
+        foreach (var node in array)
+        {
+            i++;
+            if (node is not JsonObject o) throw new FormatException($"{path}: item {i} is not an object");
+            var doc = o.DeepClone().AsObject();
+            var groups = (doc["groups"] as JsonArray ?? []).Select(g => g is JsonValue v ? v.GetValue<string>() : g?["display"]?.GetValue<string>()).OfType<string>().ToArray();
+            doc.Remove("groups");
+            yield return (i, doc, groups);
+        }
+    }
+
+    private static IEnumerable<(int Line, JsonObject Doc, IReadOnlyList<string> Groups)> ReadCsv(string path)
+    {
+        using var reader = new StreamReader(path, Encoding.UTF8);
+        var header = ParseLine(reader.ReadLine() ?? throw new FormatException($"{path}: empty file")).Select(h => h.Trim()).ToArray();
+        int Col(string name) => Array.FindIndex(header, h => h.Equals(name, StringComparison.OrdinalIgnoreCase));
+        var (id, userName, given, family, display, email, active, kind, userType, endDate, department, title, groups) =
+            (Col("id"), Col("userName"), Col("givenName"), Col("familyName"), Col("displayName"), Col("email"), Col("active"), Col("kind"),
+             Col("userType"), Col("endDate"), Col("department"), Col("title"), Col("groups"));
+        if (id < 0 || userName < 0) throw new FormatException($"{path}: the header needs id and userName columns");
+        var lineNo = 1;
+        while (reader.ReadLine() is { } line)
+        {
+            lineNo++;
+            if (line.Length == 0) continue;
+            var f = ParseLine(line);
+            string? Get(int c) => c >= 0 && c < f.Count && f[c].Length > 0 ? f[c] : null;
+            var doc = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"), ["id"] = Get(id), ["userName"] = Get(userName) };
+            if (Get(given) is not null || Get(family) is not null)
+            {
+                var name = new JsonObject();
+                if (Get(given) is { } g) name["givenName"] = g;
+                if (Get(family) is { } fn) name["familyName"] = fn;
+                doc["name"] = name;
+            }
+            if (Get(display) is { } d) doc["displayName"] = d;
+            if (Get(email) is { } e) doc["emails"] = new JsonArray(new JsonObject { ["value"] = e, ["type"] = "work", ["primary"] = true });
+            if (Get(active) is { } a)
+                doc["active"] = bool.TryParse(a, out var b) ? b : throw new FormatException($"{path}:{lineNo}: active must be true or false");
+            if (Get(userType) is { } ut) doc["userType"] = ut;
+            if (Get(title) is { } t) doc["title"] = t;
+            if (Get(department) is { } dep) doc[Enterprise] = new JsonObject { ["department"] = dep };
+            if (Get(kind) is not null || Get(endDate) is not null)
+            {
+                var ext = new JsonObject();
+                if (Get(kind) is { } k) ext["kind"] = k;
+                if (Get(endDate) is { } end)
+                    ext["endDate"] = DateTimeOffset.TryParse(end, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when)
+                        ? when.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)
+                        : throw new FormatException($"{path}:{lineNo}: endDate \"{end}\" is not a date");
+                doc[AccountKindRules.ExtensionUri] = ext;
+            }
+            var groupNames = Get(groups)?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            yield return (lineNo, doc, groupNames);
+        }
+    }
+
+    /// <summary>RFC 4180 fields: commas, double quotes, and "" inside quotes.</summary>
+    private static List<string> ParseLine(string line)
+    {
+        var fields = new List<string>();
+        var sb = new StringBuilder();
+        var quoted = false;
+        for (var i = 0; i < line.Length; i++)
+        {
+            var c = line[i];
+            if (quoted)
+            {
+                if (c == '"' && i + 1 < line.Length && line[i + 1] == '"') { sb.Append('"'); i++; }
+                else if (c == '"') quoted = false;
+                else sb.Append(c);
+            }
+            else if (c == '"') quoted = true;
+            else if (c == ',') { fields.Add(sb.ToString()); sb.Clear(); }
+            else sb.Append(c);
+        }
+        fields.Add(sb.ToString());
+        return fields;
+    }
+}

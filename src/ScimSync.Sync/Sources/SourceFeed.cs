@@ -1,0 +1,117 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using ScimSync.Client;
+using ScimSync.Sync.Shadows;
+
+namespace ScimSync.Sync.Sources;
+
+/// <summary>One change learnt from the source's feed: which resource, and whether it belongs in the urgent lane.</summary>
+public sealed record SourceChange(string Jti, string ResourceType, string Id, bool Deleted, bool Urgent, JsonObject? GroupPatch, JsonObject? Data, string? Txn);
+
+/// <summary>
+/// The source's RFC 9967 feed, read by RFC 8936 polling. The engine owns one subscription on the source
+/// (created on first use, starting exactly after the snapshot's journal position, so nothing falls between
+/// the snapshot and the stream); its id, poll token and HS256 key are kept in the engine's checkpoints, and
+/// every SET's signature is verified before it is believed. SETs are acknowledged on the next poll, after
+/// the changes they carry are durably queued for every target: a crash re-delivers, never loses.
+/// </summary>
+public sealed class SourceFeed(ScimClient client, ShadowStore state, string name)
+{
+    private const string KeyId = "feed.subscription", KeyToken = "feed.pollToken", KeySecret = "feed.secret";
+    private readonly JsonWebTokenHandler _handler = new();
+    private string? _subscription;
+    private SymmetricSecurityKey? _key;
+
+    public bool Exists => state.GetCheckpoint(KeyId) is not null;
+
+    /// <summary>Creates the engine's subscription after <paramref name="position"/> unless it exists already.</summary>
+    public async Task EnsureAsync(long position, CancellationToken ct)
+    {
+        if (state.GetCheckpoint(KeyId) is { } existing)
+        {
+            if (await client.GetJsonAsync($"/feeds/v1/subscriptions/{existing}", ct).ConfigureAwait(false) is not null) return;
+            // The source lost it (deleted by an operator): start again from this snapshot.
+        }
+        var created = await client.PostJsonAsync("/feeds/v1/subscriptions", new JsonObject
+        {
+            ["name"] = $"scimsync-sync-{name}-{Guid.NewGuid():N}"[..Math.Min(60, 28 + name.Length)],
+            ["audience"] = "scimsync-sync",
+            ["delivery"] = "poll",
+            ["payload"] = "full",
+            ["resourceTypes"] = new JsonArray("User", "Group"),
+            ["signing"] = "HS256",
+            ["startAfter"] = position,
+        }, ct).ConfigureAwait(false);
+        state.Batch(w =>
+        {
+            w.SetCheckpoint(KeyId, created["id"]!.GetValue<string>());
+            w.SetCheckpoint(KeyToken, created["pollToken"]?.GetValue<string>());
+            w.SetCheckpoint(KeySecret, created["secret"]?.GetValue<string>());
+        });
+    }
+
+    /// <summary>Restarts the subscription after a new snapshot's position (after a full resync).</summary>
+    public async Task RewindAsync(long position, CancellationToken ct)
+    {
+        var id = state.GetCheckpoint(KeyId) ?? throw new InvalidOperationException("no subscription yet");
+        await client.PostJsonAsync($"/feeds/v1/subscriptions/{id}/rewind", new JsonObject { ["position"] = position }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Acknowledges <paramref name="ack"/> and waits (long poll, bounded by the source) for the next SETs.
+    /// </summary>
+    public async Task<IReadOnlyList<SourceChange>> PollAsync(IReadOnlyCollection<string> ack, bool returnImmediately, CancellationToken ct)
+    {
+        _subscription ??= state.GetCheckpoint(KeyId) ?? throw new InvalidOperationException("the feed subscription does not exist yet");
+        if (_key is null && state.GetCheckpoint(KeySecret) is { } secret) _key = new SymmetricSecurityKey(Convert.FromBase64String(secret));
+        var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{_subscription}/poll", new JsonObject
+        {
+            ["ack"] = new JsonArray(ack.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()),
+            ["maxEvents"] = 1000,
+            ["returnImmediately"] = returnImmediately,
+        }, ct).ConfigureAwait(false);
+        var changes = new List<SourceChange>();
+        if (body["sets"] is not JsonObject sets) return changes;
+        foreach (var (jti, token) in sets)
+            if (token is JsonValue v && v.TryGetValue<string>(out var jwt))
+                changes.Add(await DecodeAsync(jti, jwt).ConfigureAwait(false));
+        return changes;
+    }
+
+    private async Task<SourceChange> DecodeAsync(string jti, string jwt)
+    {
+        JsonObject claims;
+        if (_key is not null)
+        {
+            var result = await _handler.ValidateTokenAsync(jwt, new TokenValidationParameters
+            {
+                IssuerSigningKey = _key,
+                ValidateIssuer = false,
+                ValidAudience = "scimsync-sync",
+                ValidateLifetime = false,
+                RequireExpirationTime = false,
+                ValidTypes = ["secevent+jwt"],
+            }).ConfigureAwait(false);
+            if (!result.IsValid) throw new InvalidOperationException($"SET {jti} failed signature validation: {result.Exception?.Message}");
+        }
+        var payload = jwt.Split('.')[1];
+        claims = JsonNode.Parse(Base64UrlEncoder.Decode(payload))!.AsObject();
+        var subId = claims["sub_id"] as JsonObject;
+        var uri = subId?["uri"]?.GetValue<string>() ?? "";
+        var id = subId?["id"]?.GetValue<string>() ?? Uri.UnescapeDataString(uri[(uri.LastIndexOf('/') + 1)..]);
+        var type = uri.StartsWith("/Groups", StringComparison.OrdinalIgnoreCase) ? "Group" : "User";
+        var events = claims["events"] as JsonObject ?? [];
+        bool Has(string suffix) => events.Any(e => e.Key.EndsWith(suffix, StringComparison.Ordinal));
+        var deleted = Has(":prov:delete") || Has(":feed:remove");
+        var patch = events.FirstOrDefault(e => e.Key.EndsWith(":prov:patch:full", StringComparison.Ordinal)).Value?["data"] as JsonObject;
+        var data = events.FirstOrDefault(e => e.Key.EndsWith(":prov:create:full", StringComparison.Ordinal) || e.Key.EndsWith(":prov:put:full", StringComparison.Ordinal)).Value?["data"] as JsonObject;
+        var attributes = events.Select(e => e.Value?["attributes"] as JsonArray).OfType<JsonArray>().SelectMany(a => a.Select(x => x?.GetValue<string>())).ToArray();
+        var patchPaths = patch?["Operations"] is JsonArray ops ? ops.Select(o => o?["path"]?.GetValue<string>() ?? "").ToArray() : [];
+        var urgent = deleted || Has(":prov:deactivate")
+            || attributes.Any(a => a is "password" or "members") || patchPaths.Any(p => p.StartsWith("password", StringComparison.OrdinalIgnoreCase) || p.StartsWith("members", StringComparison.OrdinalIgnoreCase))
+            || (type == "Group" && (patch is not null || data is not null));
+        return new SourceChange(jti, type, id, deleted, urgent, type == "Group" ? patch : null, data, claims["txn"]?.GetValue<string>());
+    }
+}
