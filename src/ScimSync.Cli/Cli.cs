@@ -14,11 +14,15 @@ internal static class Cli
 
         scimsync serve [--urls http://127.0.0.1:8080] [--data DIR] [--durability normal|full]
                        [--max-results 1000] [--public-url URL] [--push-allow URL[,URL...]]
+                       [--rate-limit N] [--disable patch,bulk,cursor]
             Runs the SCIM service provider at /scim/v2 on an embedded SQLite database in DIR
             (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
             as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
             --push-allow names the destinations event push may reach (e.g. https://hooks.example.com,
             http://127.0.0.1:* for any port); without it push subscriptions are refused.
+            --max-results caps every page (a larger count is clamped). --rate-limit answers 429 with
+            Retry-After beyond N requests per second. --disable turns features off (501 for PATCH and
+            Bulk, cursor ignored) and says so in /ServiceProviderConfig: a constrained target for tests.
 
         scimsync token create --name NAME [--scopes scim:read,scim:write] [--user USER_ID]
                               [--expires-days N] [--data DIR]
@@ -90,6 +94,10 @@ internal static class Cli
         PublicBaseUrl = cmd.Get("public-url")?.TrimEnd('/'),
         MaxResults = cmd.GetInt("max-results", 1000),
         PushAllowList = (cmd.Get("push-allow") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        RateLimitPerSecond = cmd.Has("rate-limit") ? Positive(cmd.GetInt("rate-limit", 0), "rate-limit") : null,
+        DisablePatch = Disabled(cmd).Contains("patch"),
+        DisableBulk = Disabled(cmd).Contains("bulk"),
+        DisableCursor = Disabled(cmd).Contains("cursor"),
         Durability = (cmd.Get("durability") ?? "normal").ToUpperInvariant() switch
         {
             "NORMAL" => "NORMAL",
@@ -97,6 +105,22 @@ internal static class Cli
             var d => throw new UsageException($"--durability must be normal or full, not \"{d}\""),
         },
     };
+
+    private static int Positive(int value, string name) =>
+        value >= 1 ? value : throw new UsageException($"--{name} must be at least 1, not {value}");
+
+    private static HashSet<string> Disabled(CommandLine cmd)
+    {
+        var features = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        if (cmd.Has("disable") && cmd.Get("disable") is null) throw new UsageException("--disable needs a list, e.g. --disable patch,bulk");
+        foreach (var f in (cmd.Get("disable") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (f.ToLowerInvariant() is not ("patch" or "bulk" or "cursor"))
+                throw new UsageException($"--disable takes patch, bulk and cursor (comma-separated), not \"{f}\"");
+            features.Add(f);
+        }
+        return features;
+    }
 
     private static async Task<int> ServeAsync(CommandLine cmd)
     {
@@ -106,6 +130,9 @@ internal static class Cli
         Console.WriteLine($"scimsync: serving SCIM 2.0 at {urls.Split(';')[0].TrimEnd('/')}/scim/v2 (data: {options.DatabasePath})");
         if (options.AdminToken is null)
             Console.WriteLine("scimsync: SCIMSYNC_ADMIN_TOKEN is not set; create a token with `scimsync token create`");
+        if (options.RateLimitPerSecond is { } rate) Console.WriteLine($"scimsync: at most {rate} requests per second (429 beyond)");
+        var disabled = Disabled(cmd);
+        if (disabled.Count > 0) Console.WriteLine($"scimsync: disabled: {string.Join(", ", disabled.Order(StringComparer.Ordinal))}");
         await app.RunAsync().ConfigureAwait(false);
         return 0;
     }

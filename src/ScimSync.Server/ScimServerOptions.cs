@@ -61,6 +61,25 @@ public sealed record ScimServerOptions
     public string? EventIssuer { get; init; }
 
     /// <summary>
+    /// Most SCIM and feed requests per second, for all callers together (a token bucket holding one
+    /// second's worth); excess requests get 429 with Retry-After. Null: no limit. Lets the server play a
+    /// rate-limited third-party target in tests of clients and the sync engine.
+    /// </summary>
+    public int? RateLimitPerSecond { get; init; }
+
+    /// <summary>Answer PATCH with 501 and advertise patch.supported=false, like providers without PATCH.</summary>
+    public bool DisablePatch { get; init; }
+
+    /// <summary>Answer /Bulk with 501 and advertise bulk.supported=false.</summary>
+    public bool DisableBulk { get; init; }
+
+    /// <summary>
+    /// Advertise pagination.cursor=false and ignore the <c>cursor</c> parameter (index paging answers),
+    /// as a provider predating RFC 9865 does.
+    /// </summary>
+    public bool DisableCursor { get; init; }
+
+    /// <summary>
     /// Builds the store. Null means the embedded SQLite store in <see cref="DataDirectory"/>; another
     /// implementation of the port (PostgreSQL) plugs in here and runs under the same test suite.
     /// </summary>

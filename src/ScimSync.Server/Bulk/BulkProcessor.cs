@@ -174,6 +174,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
                     var p = await resources.ReplaceAsync(rt, Id(segments, op), data!, op.Version, context, ct).ConfigureAwait(false);
                     return Success(op, "200", p.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, p.Resource.Id));
                 case "PATCH":
+                    if (options.DisablePatch) throw ScimApi.PatchDisabled();
                     var r = await resources.PatchAsync(rt, Id(segments, op), PatchRequest.Read(data), op.Version, context, ct).ConfigureAwait(false);
                     return Success(op, "200", r.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, r.Resource.Id));
                 default:

@@ -14,24 +14,16 @@ public sealed class DiscoveryDocuments(SchemaRegistry registry, ScimServerOption
     {
         ["schemas"] = new JsonArray(ScimSchemaUris.ServiceProviderConfig),
         ["documentationUri"] = "https://github.com/scimsync/scimsync/blob/main/docs/compliance.md",
-        ["patch"] = new JsonObject { ["supported"] = true },
+        ["patch"] = new JsonObject { ["supported"] = !options.DisablePatch },
         ["bulk"] = new JsonObject
         {
-            ["supported"] = true, ["maxOperations"] = options.BulkMaxOperations, ["maxPayloadSize"] = options.BulkMaxPayloadBytes,
+            ["supported"] = !options.DisableBulk, ["maxOperations"] = options.BulkMaxOperations, ["maxPayloadSize"] = options.BulkMaxPayloadBytes,
         },
         ["filter"] = new JsonObject { ["supported"] = true, ["maxResults"] = options.MaxResults },
         ["changePassword"] = new JsonObject { ["supported"] = true },
         ["sort"] = new JsonObject { ["supported"] = true },
         ["etag"] = new JsonObject { ["supported"] = true },
-        ["pagination"] = new JsonObject
-        {
-            ["cursor"] = true,
-            ["index"] = true,
-            ["defaultPaginationMethod"] = "index",
-            ["defaultPageSize"] = options.DefaultPageSize,
-            ["maxPageSize"] = options.MaxResults,
-            ["cursorTimeout"] = (int)options.CursorTimeout.TotalSeconds,
-        },
+        ["pagination"] = Pagination(),
         // RFC 9967 §4: events are available; requests are always answered synchronously.
         ["securityEvents"] = new JsonObject
         {
@@ -57,6 +49,20 @@ public sealed class DiscoveryDocuments(SchemaRegistry registry, ScimServerOption
             ["location"] = baseUrl + "/ServiceProviderConfig",
         },
     };
+
+    private JsonObject Pagination()
+    {
+        var o = new JsonObject
+        {
+            ["cursor"] = !options.DisableCursor,
+            ["index"] = true,
+            ["defaultPaginationMethod"] = "index",
+            ["defaultPageSize"] = options.DefaultPageSize,
+            ["maxPageSize"] = options.MaxResults,
+        };
+        if (!options.DisableCursor) o["cursorTimeout"] = (int)options.CursorTimeout.TotalSeconds;
+        return o;
+    }
 
     public JsonObject ResourceType(ResourceTypeDefinition rt, string baseUrl) =>
         SchemaJson.WriteResourceType(rt, baseUrl + "/ResourceTypes/" + rt.Id);

@@ -13,7 +13,7 @@ namespace ScimSync.Server.Hosting;
 /// </summary>
 internal static partial class ScimMiddleware
 {
-    public static async Task HandleAsync(HttpContext ctx, RequestDelegate next, TokenService tokens, ScimServerOptions options, ILogger logger)
+    public static async Task HandleAsync(HttpContext ctx, RequestDelegate next, TokenService tokens, ScimServerOptions options, RequestRateLimiter? limiter, ILogger logger)
     {
         var path = ctx.Request.Path;
         var isScim = path.StartsWithSegments("/scim", out var rest);
@@ -24,6 +24,13 @@ internal static partial class ScimMiddleware
         }
         try
         {
+            // Before authentication: a limit is there to protect the server, so refusing must stay cheap.
+            if (limiter is not null && !limiter.TryAcquire(out var wait))
+            {
+                var seconds = (int)wait.TotalSeconds;
+                ctx.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                throw new ScimException(429, null, $"Too many requests: this server accepts {options.RateLimitPerSecond} per second; retry after {seconds} s");
+            }
             if (isScim)
             {
                 var segments = rest.Value?.Trim('/').Split('/', 2) ?? [];

@@ -93,6 +93,8 @@ public static class ScimServerHost
         services.AddHostedService<PushDispatcher>();
         services.AddSingleton<JournalCompactor>();
         services.AddHostedService(sp => sp.GetRequiredService<JournalCompactor>());
+        if (options.RateLimitPerSecond is { } rate)
+            services.AddSingleton(sp => new RequestRateLimiter(rate, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
     }
 
@@ -104,7 +106,8 @@ public static class ScimServerHost
         var tokens = app.Services.GetRequiredService<TokenService>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server");
 
-        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, logger));
+        var limiter = app.Services.GetService<RequestRateLimiter>();
+        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, limiter, logger));
         app.UseRouting();
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));
@@ -128,6 +131,7 @@ public static class ScimServerHost
 
         g.MapPost("/Bulk", async ctx =>
         {
+            if (options.DisableBulk) throw ScimException.NotImplemented("Bulk is not supported by this server");
             if (!ScimApi.Caller(ctx).Has(Scopes.Write)) throw new ScimException(403, null, "This token lacks the \"scim:write\" scope");
             if (ctx.Request.ContentLength > options.BulkMaxPayloadBytes)
                 throw ScimException.TooLarge($"The bulk request is {ctx.Request.ContentLength} bytes; maxPayloadSize is {options.BulkMaxPayloadBytes}");

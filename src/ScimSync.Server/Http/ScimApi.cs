@@ -40,13 +40,13 @@ public sealed partial class ScimApi(
     {
         Require(ctx, Scopes.Read);
         var rt = TypeOf(endpoint);
-        await WriteQuery(ctx, [rt], ListRequest.FromQuery(ctx.Request.Query)).ConfigureAwait(false);
+        await WriteQuery(ctx, [rt], ListRequest.FromQuery(ctx.Request.Query, !options.DisableCursor)).ConfigureAwait(false);
     }
 
     public async Task RootList(HttpContext ctx)
     {
         Require(ctx, Scopes.Read);
-        await WriteQuery(ctx, registry.ResourceTypes, ListRequest.FromQuery(ctx.Request.Query)).ConfigureAwait(false);
+        await WriteQuery(ctx, registry.ResourceTypes, ListRequest.FromQuery(ctx.Request.Query, !options.DisableCursor)).ConfigureAwait(false);
     }
 
     public async Task Search(HttpContext ctx, string endpoint)
@@ -54,14 +54,14 @@ public sealed partial class ScimApi(
         Require(ctx, Scopes.Read);
         var rt = TypeOf(endpoint);
         var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
-        await WriteQuery(ctx, [rt], ListRequest.FromSearchBody(body)).ConfigureAwait(false);
+        await WriteQuery(ctx, [rt], ListRequest.FromSearchBody(body, !options.DisableCursor)).ConfigureAwait(false);
     }
 
     public async Task RootSearch(HttpContext ctx)
     {
         Require(ctx, Scopes.Read);
         var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
-        await WriteQuery(ctx, registry.ResourceTypes, ListRequest.FromSearchBody(body)).ConfigureAwait(false);
+        await WriteQuery(ctx, registry.ResourceTypes, ListRequest.FromSearchBody(body, !options.DisableCursor)).ConfigureAwait(false);
     }
 
     private async Task WriteQuery(HttpContext ctx, IReadOnlyList<ResourceTypeDefinition> types, ListRequest request)
@@ -144,6 +144,7 @@ public sealed partial class ScimApi(
     /// </summary>
     private async Task PatchResource(HttpContext ctx, ResourceTypeDefinition rt, string id)
     {
+        if (options.DisablePatch) throw PatchDisabled();
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
         var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
         var request = PatchRequest.Read(body);
@@ -165,6 +166,9 @@ public sealed partial class ScimApi(
         await resources.DeleteAsync(TypeOf(endpoint), id, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 204;
     }
+
+    /// <summary>RFC 7644 §3.12: 501 for an operation the service provider does not support.</summary>
+    public static ScimException PatchDisabled() => ScimException.NotImplemented("PATCH is not supported by this server");
 
     private static WriteContext Context(HttpContext ctx) => WriteContext.New(Caller(ctx).TokenId);
 

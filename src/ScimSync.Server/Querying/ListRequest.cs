@@ -21,15 +21,19 @@ public sealed record ListRequest(
     string? Cursor,
     AttributeSelection Selection)
 {
-    public static ListRequest FromQuery(IQueryCollection q)
+    /// <param name="cursorEnabled">
+    /// False on a server configured without cursors: <c>cursor</c> is then ignored, as a server predating
+    /// RFC 9865 ignores a parameter it does not know, and the request is answered by index.
+    /// </param>
+    public static ListRequest FromQuery(IQueryCollection q, bool cursorEnabled = true)
     {
         string? Get(string name) => q.TryGetValue(name, out var v) ? v.ToString() : null;
-        var cursor = q.ContainsKey("cursor") ? Get("cursor") ?? "" : null;
+        var cursor = cursorEnabled && q.ContainsKey("cursor") ? Get("cursor") ?? "" : null;
         return Create(Get("filter"), Get("sortBy"), Get("sortOrder"), Get("startIndex"), Get("count"), cursor,
             AttributeSelection.Parse(Get("attributes"), Get("excludedAttributes")));
     }
 
-    public static ListRequest FromSearchBody(JsonObject body)
+    public static ListRequest FromSearchBody(JsonObject body, bool cursorEnabled = true)
     {
         JsonNode? Member(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
         if (Member("schemas") is not JsonArray schemas || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var u) && u.Equals(ScimSchemaUris.SearchRequest, StringComparison.OrdinalIgnoreCase)))
@@ -39,7 +43,7 @@ public sealed record ListRequest(
             if (key.ToLowerInvariant() is not ("schemas" or "filter" or "sortby" or "sortorder" or "startindex" or "count" or "cursor" or "attributes" or "excludedattributes"))
                 throw ScimException.InvalidSyntax($"\"{key}\" is not a member of a SearchRequest");
         }
-        var hasCursor = body.Any(kv => kv.Key.Equals("cursor", StringComparison.OrdinalIgnoreCase));
+        var hasCursor = cursorEnabled && body.Any(kv => kv.Key.Equals("cursor", StringComparison.OrdinalIgnoreCase));
         return Create(Text(Member("filter"), "filter"), Text(Member("sortBy"), "sortBy"), Text(Member("sortOrder"), "sortOrder"),
             Number(Member("startIndex"), "startIndex"), Number(Member("count"), "count"),
             hasCursor ? Text(Member("cursor"), "cursor") ?? "" : null,

@@ -119,6 +119,51 @@ public sealed class ServeProcessTests
         }
     }
 
+    [Fact]
+    public async Task Serve_switches_make_a_constrained_target()
+    {
+        var (badCode, _, badErr) = await RunCli("serve", "--disable", "patch,sort", "--data", Path.Combine(Path.GetTempPath(), "scimsync-never-" + Guid.NewGuid().ToString("N")));
+        Assert.Equal(2, badCode);
+        Assert.Contains("--disable", badErr);
+
+        var dataDir = Path.Combine(Path.GetTempPath(), "scimsync-constrained-" + Guid.NewGuid().ToString("N"));
+        var port = ServeProcess.FreePort();
+        var server = await ServeProcess.StartAsync(dataDir, port, "c-admin", "--max-results", "100", "--rate-limit", "5", "--disable", "patch,bulk,cursor");
+        try
+        {
+            using var c = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/") };
+            c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "c-admin");
+            var spc = JsonNode.Parse(await c.GetStringAsync("ServiceProviderConfig"))!;
+            Assert.False(spc["patch"]!["supported"]!.GetValue<bool>());
+            Assert.False(spc["bulk"]!["supported"]!.GetValue<bool>());
+            Assert.False(spc["pagination"]!["cursor"]!.GetValue<bool>());
+            Assert.Equal(100, spc["pagination"]!["maxPageSize"]!.GetValue<int>());
+            using var patch = new HttpRequestMessage(HttpMethod.Patch, "Users/x")
+            {
+                Content = new StringContent("{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:PatchOp\"],\"Operations\":[{\"op\":\"remove\",\"path\":\"title\"}]}",
+                    Encoding.UTF8, "application/scim+json"),
+            };
+            Assert.Equal(HttpStatusCode.NotImplemented, (await c.SendAsync(patch)).StatusCode);
+
+            // Five per second: twenty back-to-back requests cannot all pass (they would need 3 s).
+            var refused = new List<TimeSpan?>();
+            for (var i = 0; i < 20; i++)
+            {
+                using var r = await c.GetAsync("Users?count=0");
+                if (r.StatusCode == HttpStatusCode.TooManyRequests) refused.Add(r.Headers.RetryAfter?.Delta);
+                else Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            }
+            Assert.NotEmpty(refused);
+            Assert.All(refused, d => Assert.True(d >= TimeSpan.FromSeconds(1)));
+        }
+        finally
+        {
+            server.Kill(true);
+            await server.WaitForExitAsync();
+            try { Directory.Delete(dataDir, true); } catch (IOException) { }
+        }
+    }
+
     private static async Task<(int Code, string Out, string Err)> RunCli(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };

@@ -34,12 +34,17 @@ public class ScimServerFixture : IAsyncLifetime
     /// <summary>Override to change server options (limits, timeouts) for a test class.</summary>
     protected virtual ScimServerOptions Configure(ScimServerOptions options) => options;
 
+    /// <summary>Override to replace services, e.g. the TimeProvider with a fake clock.</summary>
+    protected virtual void ConfigureBuilder(WebApplicationBuilder builder)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(DataDirectory);
         Prepare(DataDirectory);
         var options = Configure(new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken, EventIssuer = "https://scimsync.test" });
-        _app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"]);
+        _app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"], ConfigureBuilder);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         BaseAddress = new Uri(address.TrimEnd('/') + "/scim/v2/");
