@@ -33,7 +33,7 @@ public sealed record MassChangeGuard(Threshold MaxDeletes, Threshold MaxDeactiva
     public string? Check(IReadOnlyList<PlannedOperation> operations, int managed)
     {
         var deletes = operations.Count(o => o is DeleteAccount);
-        var deactivations = operations.Count(o => o is DeactivateAccount);
+        var deactivations = operations.Count(o => o is DeactivateAccount || o is UpdateAccount { Deactivates: true });
         if (deletes > Floor && MaxDeletes.Exceeded(deletes, managed))
             return $"{deletes} deletions exceed the limit of {MaxDeletes} (of {managed} managed accounts)";
         if (deactivations > Floor && MaxDeactivations.Exceeded(deactivations, managed))

@@ -31,6 +31,9 @@ public sealed record UpdateAccount(string Target, string TargetId, string Source
     public override string Subject => $"user {UserName} [{TargetId}]";
     public override string Detail => string.Join(", ", Operations.Select(o => $"{o["op"]} {o["path"]}"));
     public override bool Urgent => Operations.Any(o => o["path"]?.GetValue<string>() is "active" or "password");
+
+    /// <summary>Whether this update turns the account off (counted by the mass-change guard).</summary>
+    public bool Deactivates => Operations.Any(o => o["path"]?.GetValue<string>() == "active" && o["value"] is JsonValue v && v.TryGetValue<bool>(out var b) && !b);
 }
 
 public sealed record DeactivateAccount(string Target, string TargetId, string? SourceId, string UserName, string Reason) : PlannedOperation(Target)

@@ -254,6 +254,16 @@ public sealed class TargetPlanner
         }
     }
 
+    /// <summary>Whether a focus account is a member of the group on the target (it may have left the source group).</summary>
+    private static bool MemberOfInShadow(Sources.SourceGroup group, IReadOnlySet<string> focus, TargetState state, IReadOnlyDictionary<string, string> linkedGroups)
+    {
+        if (!linkedGroups.TryGetValue(group.Id, out var tgid)) return false;
+        var target = state.Groups.FirstOrDefault(g => g.Id == tgid);
+        if (target is null) return false;
+        var focusTargets = state.Links.Where(kv => focus.Contains(kv.Value)).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
+        return target.Members.Any(focusTargets.Contains);
+    }
+
     private void PlanGroups(SourceSnapshot source, TargetState state, IReadOnlySet<string> inScope, IReadOnlyDictionary<string, TargetAccount> owned,
         IReadOnlySet<string>? focus, IReadOnlySet<string>? groupFocus, List<PlannedOperation> ops)
     {
@@ -267,12 +277,14 @@ public sealed class TargetPlanner
         foreach (var group in source.Groups.Values.OrderBy(g => g.DisplayName, StringComparer.Ordinal))
         {
             if (!_target.Groups.Includes(group.DisplayName)) continue;
-            var fullGroup = focus is null || (groupFocus?.Contains(group.Id) ?? false);
+            // Focused (incremental) work diffs only the focus accounts' memberships: the engine queues the members
+            // whose membership changed, so the rest of a large group is never looked at.
+            var fullGroup = focus is null;
+            if (!fullGroup && !(groupFocus?.Contains(group.Id) ?? false) && !group.Members.Any(focus!.Contains) && !MemberOfInShadow(group, focus!, state, linkedGroups)) continue;
             TargetGroup? existing = null;
             if (linkedGroups.TryGetValue(group.Id, out var tgid)) targetGroups.TryGetValue(tgid, out existing);
             existing ??= state.Groups.FirstOrDefault(g => g.ExternalId == group.Id && !state.GroupLinks.ContainsKey(g.Id))
                 ?? state.Groups.FirstOrDefault(g => g.DisplayName.Equals(group.DisplayName, StringComparison.OrdinalIgnoreCase) && !state.GroupLinks.ContainsKey(g.Id));
-            if (existing is null && !fullGroup && !group.Members.Any(m => focus!.Contains(m))) continue;
 
             var want = group.Members.Where(inScope.Contains).Where(m => fullGroup || focus!.Contains(m)).ToHashSet(StringComparer.Ordinal);
             if (existing is null)

@@ -247,6 +247,14 @@ public sealed class SyncEngine : IDisposable
 
         var now = _time.GetUtcNow();
         var keys = new Dictionary<string, bool>(StringComparer.Ordinal);
+        // Membership decides scope (and group contents) on some targets: the members who joined or left are
+        // queued themselves, so that no target ever has to look at the whole group.
+        foreach (var id in groupUpserts.Keys.Concat(groupDeletes).Distinct())
+        {
+            var before = snapshot.Groups.GetValueOrDefault(id)?.Members ?? [];
+            var after = _snapshot.Groups.GetValueOrDefault(id)?.Members ?? [];
+            foreach (var m in before.Except(after).Concat(after.Except(before))) keys[m] = true;
+        }
         foreach (var c in changes)
         {
             var key = c.ResourceType == "Group" ? TargetExecutor.GroupKey(c.Id) : c.Id;

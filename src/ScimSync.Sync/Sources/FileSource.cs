@@ -43,10 +43,15 @@ public static class FileSource
         foreach (var (id, u) in next.Users)
             if (!previous.Users.TryGetValue(id, out var old) || !JsonNode.DeepEquals(old.Document, u.Document)) keys.Add(id);
         keys.AddRange(previous.Users.Keys.Where(id => !next.Users.ContainsKey(id)));
-        foreach (var (id, g) in next.Groups)
-            if (!previous.Groups.TryGetValue(id, out var old) || !old.Members.SequenceEqual(g.Members)) keys.Add("group:" + id);
-        keys.AddRange(previous.Groups.Keys.Where(id => !next.Groups.ContainsKey(id)).Select(id => "group:" + id));
-        return keys;
+        foreach (var id in next.Groups.Keys.Concat(previous.Groups.Keys).Distinct())
+        {
+            var before = previous.Groups.GetValueOrDefault(id)?.Members ?? [];
+            var after = next.Groups.GetValueOrDefault(id)?.Members ?? [];
+            if (previous.Groups.ContainsKey(id) && next.Groups.ContainsKey(id) && before.SequenceEqual(after)) continue;
+            keys.Add("group:" + id);
+            keys.AddRange(before.Except(after).Concat(after.Except(before)));
+        }
+        return keys.Distinct().ToArray();
     }
 
     private static IEnumerable<(int Line, JsonObject Doc, IReadOnlyList<string> Groups)> ReadJson(string path)

@@ -1,0 +1,367 @@
+using System.Text.Json.Nodes;
+using ScimSync.Client;
+using static ScimSync.Sync.Tests.EndToEnd.Server;
+
+namespace ScimSync.Sync.Tests.EndToEnd;
+
+/// <summary>
+/// The field scenario with real processes: `scimsync serve` as the HR source and as three applications
+/// with different limits, and `scimsync sync` in between. Every test ends by checking the full state of
+/// every target and that protected and unmanaged accounts were never touched.
+/// </summary>
+[Collection("EndToEnd")]
+public sealed class FieldScenarioTests
+{
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
+
+    /// <summary>The source population: who should end up where.</summary>
+    private sealed record Population(Dictionary<string, JsonObject> Users, string ExpensesGroupId, HashSet<string> ExpensesMembers);
+
+    private static async Task<Population> SeedAsync(Landscape l, int employees = 20)
+    {
+        var users = new Dictionary<string, JsonObject>();
+        async Task Add(string userName, string kind, string? department = null, DateTimeOffset? endDate = null) =>
+            users[userName] = await l.Source.CreateUserAsync(userName, kind: kind, department: department, endDate: endDate);
+        for (var i = 0; i < employees; i++) await Add($"emp{i}@example.com", "employee", i % 4 == 0 ? "Support" : "Sales");
+        for (var i = 0; i < 4; i++) await Add($"con{i}@example.com", "contractor", endDate: DateTimeOffset.UtcNow.AddDays(30));
+        await Add("agent0@example.com", "agent", "Support");
+        await Add("named.person@example.com", "agent");
+        await Add("hr-queue", "service", "Support");
+        await Add("admin", "builtin", "Support");
+        var members = new[] { "emp1@example.com", "emp2@example.com", "con0@example.com", "hr-queue" };
+        var group = await l.Source.Client.CreateAsync("Groups", new JsonObject
+        {
+            ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:Group"),
+            ["displayName"] = "Expenses",
+            ["members"] = new JsonArray(members.Select(m => (JsonNode)new JsonObject { ["value"] = users[m]["id"]!.GetValue<string>() }).ToArray()),
+        }, CancellationToken.None);
+        await l.Source.Client.CreateAsync("Groups", new JsonObject
+        {
+            ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:Group"),
+            ["displayName"] = "Other",
+            ["members"] = new JsonArray(new JsonObject { ["value"] = users["emp3@example.com"]["id"]!.GetValue<string>() }),
+        }, CancellationToken.None);
+        return new Population(users, group["id"]!.GetValue<string>(), ["emp1@example.com", "emp2@example.com", "con0@example.com"]);
+    }
+
+    /// <summary>Accounts the applications own: builtin admins everywhere, customers and an unknown account at the support desk.</summary>
+    private static async Task<Dictionary<string, JsonObject>> SeedTargetsAsync(Landscape l)
+    {
+        var own = new Dictionary<string, JsonObject>();
+        foreach (var t in l.Targets) own[t.Name + "/admin"] = await t.CreateUserAsync("admin", userType: "Builtin");
+        own["support/customer1"] = await l.Support.CreateUserAsync("customer1@shop.example", kind: "customer");
+        own["support/customer2"] = await l.Support.CreateUserAsync("customer2@shop.example", userType: "Customer");
+        own["support/stranger"] = await l.Support.CreateUserAsync("stranger@example.com");
+        own["helpdesk/stranger"] = await l.Helpdesk.CreateUserAsync("legacy-tool");
+        return own;
+    }
+
+    private static async Task AssertUntouchedAsync(Landscape l, Dictionary<string, JsonObject> own)
+    {
+        foreach (var (key, before) in own)
+        {
+            var server = l.Targets.Single(t => t.Name == key.Split('/')[0]);
+            var now = await server.Client.GetAsync("Users", before["id"]!.GetValue<string>(), null, CancellationToken.None);
+            Assert.NotNull(now);
+            Assert.Equal(before["meta"]!["version"]!.GetValue<string>(), now!["meta"]!["version"]!.GetValue<string>());
+        }
+    }
+
+    private static HashSet<string> Names(IEnumerable<JsonObject> users) => users.Select(u => u["userName"]!.GetValue<string>()).ToHashSet();
+
+    private static async Task AssertTargetsAsync(Landscape l, Population p, Dictionary<string, JsonObject> own, IReadOnlySet<string>? inactive = null)
+    {
+        var helpdesk = await l.Helpdesk.UsersAsync();
+        var expectedHelpdesk = p.Users.Keys.Where(n => n.StartsWith("emp", StringComparison.Ordinal) || n.StartsWith("con", StringComparison.Ordinal)).ToHashSet();
+        Assert.Equal(expectedHelpdesk.Concat(["admin", "legacy-tool"]).Order(), Names(helpdesk).Order());
+        foreach (var u in helpdesk.Where(u => expectedHelpdesk.Contains(u["userName"]!.GetValue<string>())))
+        {
+            var name = u["userName"]!.GetValue<string>();
+            Assert.Equal(p.Users[name]["id"]!.GetValue<string>(), u["externalId"]!.GetValue<string>());
+            Assert.Equal(!(inactive?.Contains(name) ?? false), u["active"]!.GetValue<bool>());
+        }
+
+        var support = Names(await l.Support.UsersAsync());
+        var expectedSupport = p.Users.Where(kv => kv.Value["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]?["department"]?.GetValue<string>() == "Support"
+                && kv.Value["urn:scimsync:params:scim:schemas:extension:account:2.0:User"]!["kind"]!.GetValue<string>() is not ("service" or "builtin"))
+            .Select(kv => kv.Key).Append("named.person@example.com");
+        Assert.Equal(expectedSupport.Concat(["admin", "customer1@shop.example", "customer2@shop.example", "stranger@example.com"]).Order(), support.Order());
+
+        var expensesUsers = await l.Expenses.UsersAsync();
+        Assert.Equal(p.ExpensesMembers.Append("admin").Order(), Names(expensesUsers).Order());
+        var groups = await l.Expenses.GroupsAsync();
+        var group = Assert.Single(groups);
+        Assert.Equal("Expenses", group["displayName"]!.GetValue<string>());
+        var idToName = expensesUsers.ToDictionary(u => u["id"]!.GetValue<string>(), u => u["userName"]!.GetValue<string>());
+        var members = (group["members"] as JsonArray ?? []).Select(m => idToName[m!["value"]!.GetValue<string>()]).ToHashSet();
+        Assert.Equal(p.ExpensesMembers.Order(), members.Order());
+        await AssertUntouchedAsync(l, own);
+    }
+
+    [Fact]
+    public async Task Initial_run_provisions_each_application_with_its_scope_and_never_touches_what_is_not_ours()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l);
+        var own = await SeedTargetsAsync(l);
+        // An employee already present at the helpdesk (loaded from an HR export long ago): linked, not duplicated.
+        await l.Helpdesk.CreateUserAsync("emp5@example.com");
+        var config = l.WriteConfig();
+
+        var (planCode, planOut) = await Cli.RunAsync(RunTimeout, "sync", "plan", "--config", config, "--json");
+        Assert.True(planCode == 0, planOut);
+        var plan = JsonNode.Parse(planOut[planOut.IndexOf('{')..])!;
+        var helpdeskOps = plan["targets"]!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["operations"]!.AsArray();
+        Assert.Equal(23, helpdeskOps.Count(o => o!["verb"]!.GetValue<string>() == "create"));
+        Assert.Single(helpdeskOps, o => o!["verb"]!.GetValue<string>() == "link");
+        Assert.Empty(await l.Expenses.GroupsAsync()); // a plan changes nothing
+
+        var (code, output) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
+        Assert.True(code == 0, output);
+        await AssertTargetsAsync(l, p, own);
+
+        // A second plan has nothing to do: the run converged.
+        var (again, againOut) = await Cli.RunAsync(RunTimeout, "sync", "plan", "--config", config, "--json");
+        Assert.Equal(0, again);
+        Assert.All(JsonNode.Parse(againOut[againOut.IndexOf('{')..])!["targets"]!.AsArray(), t => Assert.Empty(t!["operations"]!.AsArray()));
+
+        var (statusCode, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json");
+        Assert.Equal(0, statusCode);
+        var helpdeskStatus = JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!;
+        Assert.Equal(26, helpdeskStatus["accounts"]!.GetValue<int>()); // the shadow answers without calling the helpdesk
+        Assert.Equal(24, helpdeskStatus["links"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Changes_flow_in_about_a_second_including_during_the_initial_load_and_with_a_target_down()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l);
+        var own = await SeedTargetsAsync(l);
+        var config = l.WriteConfig();
+        var output = new System.Text.StringBuilder();
+        using var engine = Cli.Start(["sync", "run", "--config", config, "--watch"], null, output);
+        try
+        {
+            // Changes while the engine starts and loads.
+            var emp0 = p.Users["emp0@example.com"]["id"]!.GetValue<string>();
+            await l.Source.PatchAsync("Users", emp0, Replace("title", "Lead"));
+            p.Users["emp99@example.com"] = await l.Source.CreateUserAsync("emp99@example.com", kind: "employee");
+            await WaitAsync(async () => Names(await l.Helpdesk.UsersAsync()).Contains("emp99@example.com"), output);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp0@example.com"))?["title"]?.GetValue<string>() == "Lead", output);
+
+            // Deactivation, membership change, deletion: each reaches every target.
+            var emp1 = p.Users["emp1@example.com"]["id"]!.GetValue<string>();
+            await l.Source.PatchAsync("Users", emp1, Replace("active", false));
+            var emp3 = p.Users["emp3@example.com"]["id"]!.GetValue<string>();
+            await l.Source.PatchAsync("Groups", p.ExpensesGroupId, new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = emp3 }) });
+            p.ExpensesMembers.Add("emp3@example.com");
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp1@example.com"))?["active"]?.GetValue<bool>() == false, output);
+            await WaitAsync(async () => (await FindAsync(l.Expenses, "emp1@example.com"))?["active"]?.GetValue<bool>() == false, output);
+            await WaitAsync(async () => Names(await l.Expenses.UsersAsync()).Contains("emp3@example.com"), output);
+
+            // The expenses application goes down; the others keep up; it catches up when it returns.
+            await l.Expenses.StopAsync();
+            var emp2 = p.Users["emp2@example.com"]["id"]!.GetValue<string>();
+            await l.Source.PatchAsync("Users", emp2, Replace("title", "Manager"));
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp2@example.com"))?["title"]?.GetValue<string>() == "Manager", output);
+            await l.Expenses.StartAsync();
+            await WaitAsync(async () => (await FindAsync(l.Expenses, "emp2@example.com"))?["title"]?.GetValue<string>() == "Manager", output, TimeSpan.FromSeconds(90));
+            await WaitAsync(async () =>
+            {
+                var g = (await l.Expenses.GroupsAsync()).Single();
+                return (g["members"] as JsonArray)?.Count == p.ExpensesMembers.Count;
+            }, output);
+
+            // emp1 is inactive at the source, so inactive everywhere; everything else as at the start.
+            await AssertTargetsAsync(l, p, own, inactive: new HashSet<string> { "emp1@example.com" });
+        }
+        finally
+        {
+            engine.Kill(true);
+        }
+    }
+
+    [Fact]
+    public async Task An_engine_killed_mid_load_resumes_without_duplicating_accounts()
+    {
+        await using var l = await Landscape.StartAsync(helpdeskRate: 400);
+        const int count = 1500;
+        var bulk = new JsonArray();
+        for (var i = 0; i < count; i++)
+            bulk.Add(new JsonObject
+            {
+                ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "b" + i,
+                ["data"] = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"), ["userName"] = $"bulk{i}@example.com", ["userType"] = "Employee" },
+            });
+        foreach (var chunk in bulk.Chunk(500))
+            await l.Source.Client.PostJsonAsync("Bulk", new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"),
+                ["Operations"] = new JsonArray(chunk.Select(o => o!.DeepClone()).ToArray()),
+            }, CancellationToken.None);
+        var config = l.WriteConfig();
+        var output = new System.Text.StringBuilder();
+        using (var engine = Cli.Start(["sync", "run", "--config", config], null, output))
+        {
+            await WaitAsync(async () => (await l.Helpdesk.UsersAsync()).Count > 200, output);
+            engine.Kill(true);
+            await engine.WaitForExitAsync();
+        }
+        var partial = (await l.Helpdesk.UsersAsync()).Count;
+        Assert.InRange(partial, 201, count - 1);
+        var (code, text) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
+        Assert.True(code == 0, text);
+        var users = await l.Helpdesk.UsersAsync();
+        Assert.Equal(count, users.Count);
+        Assert.Equal(count, users.Select(u => u["externalId"]!.GetValue<string>()).Distinct().Count());
+        var (_, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json");
+        Assert.Equal(count, JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["links"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Out_of_band_edits_are_reported_and_repaired_per_policy()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l, employees: 8);
+        var own = await SeedTargetsAsync(l);
+        var config = l.WriteConfig(helpdeskExtra: "    policies: { drift: report }");
+        Assert.Equal(0, (await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config)).Code);
+
+        var edited = await FindAsync(l.Support, "emp4@example.com");
+        await l.Support.Client.ReplaceAsync("Users", edited!["id"]!.GetValue<string>(), new JsonObject
+        {
+            ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"),
+            ["userName"] = "emp4@example.com", ["externalId"] = edited["externalId"]!.DeepClone(), ["active"] = true,
+            ["name"] = new JsonObject { ["givenName"] = "Mallory", ["familyName"] = "Test" },
+            ["emails"] = edited["emails"]!.DeepClone(),
+        }, null, CancellationToken.None);
+        var victim = await FindAsync(l.Helpdesk, "emp6@example.com");
+        await l.Helpdesk.PatchAsync("Users", victim!["id"]!.GetValue<string>(), Replace("active", false));
+        var reactivated = await FindAsync(l.Expenses, "emp1@example.com");
+        await l.Expenses.Client.DeleteAsync("Users", reactivated!["id"]!.GetValue<string>(), CancellationToken.None);
+        await l.Expenses.CreateUserAsync("walk-in@example.com");
+
+        var (code, json) = await Cli.RunAsync(RunTimeout, "sync", "reconcile", "--config", config, "--json");
+        Assert.True(code == 0, json);
+        var report = JsonNode.Parse(json[json.IndexOf('{')..])!["targets"]!.AsArray();
+        JsonArray Drift(string target) => report.Single(t => t!["target"]!.GetValue<string>() == target)!["drift"]!.AsArray();
+        Assert.Contains(Drift("support"), d => d!["kind"]!.GetValue<string>() == "edited" && d["userName"]!.GetValue<string>() == "emp4@example.com");
+        Assert.Contains(Drift("helpdesk"), d => d!["kind"]!.GetValue<string>() == "deactivated" && d["userName"]!.GetValue<string>() == "emp6@example.com");
+        Assert.Contains(Drift("expenses"), d => d!["kind"]!.GetValue<string>() == "deleted");
+        Assert.Contains(Drift("expenses"), d => d!["kind"]!.GetValue<string>() == "created" && d["userName"]!.GetValue<string>() == "walk-in@example.com");
+
+        // Support and expenses repair (the default); the helpdesk only reports.
+        Assert.Equal("emp4", (await FindAsync(l.Support, "emp4@example.com"))!["name"]!["givenName"]!.GetValue<string>());
+        Assert.NotNull(await FindAsync(l.Expenses, "emp1@example.com"));
+        Assert.NotNull(await FindAsync(l.Expenses, "walk-in@example.com")); // unmanaged: reported, never deleted
+        Assert.False((await FindAsync(l.Helpdesk, "emp6@example.com"))!["active"]!.GetValue<bool>());
+
+        // Still reported next time: drift is measured against what the engine wrote, not what it last read.
+        var (_, again) = await Cli.RunAsync(RunTimeout, "sync", "reconcile", "--config", config, "--json");
+        var helpdeskDrift = JsonNode.Parse(again[again.IndexOf('{')..])!["targets"]!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["drift"]!.AsArray();
+        Assert.Contains(helpdeskDrift, d => d!["kind"]!.GetValue<string>() == "deactivated");
+        await AssertUntouchedAsync(l, own);
+    }
+
+    [Fact]
+    public async Task A_mass_deactivation_waits_for_confirmation()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l, employees: 30);
+        var config = l.WriteConfig(helpdeskExtra: "    guard: { maxDeactivations: 20%, floor: 3 }");
+        Assert.Equal(0, (await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config)).Code);
+        foreach (var name in p.Users.Keys.Where(n => n.StartsWith("emp", StringComparison.Ordinal)).Take(12))
+            await l.Source.PatchAsync("Users", p.Users[name]["id"]!.GetValue<string>(), Replace("active", false));
+
+        var (code, output) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
+        Assert.True(code == 4, output);
+        Assert.Contains("held by guard", output);
+        Assert.All(await l.Helpdesk.UsersAsync(), u => Assert.True(u["active"]!.GetValue<bool>()));
+
+        var (confirmed, text) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config, "--confirm");
+        Assert.True(confirmed == 0, text);
+        Assert.Equal(12, (await l.Helpdesk.UsersAsync()).Count(u => !u["active"]!.GetValue<bool>()));
+    }
+
+    [Fact]
+    public async Task Contractors_are_deactivated_at_their_end_date_and_reactivated_when_it_moves()
+    {
+        await using var l = await Landscape.StartAsync();
+        await l.Source.CreateUserAsync("emp0@example.com", kind: "employee");
+        var end = DateTimeOffset.UtcNow.AddSeconds(8);
+        var con = await l.Source.CreateUserAsync("temp@example.com", kind: "contractor", endDate: end);
+        var config = l.WriteConfig();
+        var output = new System.Text.StringBuilder();
+        using var engine = Cli.Start(["sync", "run", "--config", config, "--watch"], null, output);
+        try
+        {
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "temp@example.com"))?["active"]?.GetValue<bool>() == true, output);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "temp@example.com"))?["active"]?.GetValue<bool>() == false, output, TimeSpan.FromSeconds(40));
+            var deactivatedAt = DateTimeOffset.UtcNow;
+            Assert.True(deactivatedAt >= end, $"deactivated before the end date ({deactivatedAt:O} < {end:O})");
+            Assert.True(deactivatedAt - end < TimeSpan.FromSeconds(15), $"deactivated {deactivatedAt - end} after the end date");
+
+            // The contract is extended: the account comes back.
+            await l.Source.PatchAsync("Users", con["id"]!.GetValue<string>(),
+                Replace("urn:scimsync:params:scim:schemas:extension:account:2.0:User:endDate", DateTimeOffset.UtcNow.AddDays(30).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ")));
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "temp@example.com"))?["active"]?.GetValue<bool>() == true, output);
+        }
+        finally
+        {
+            engine.Kill(true);
+        }
+    }
+
+    [Fact]
+    public async Task Changes_to_unmapped_attributes_cause_no_target_calls()
+    {
+        await using var l = await Landscape.StartAsync();
+        var emp = await l.Source.CreateUserAsync("emp0@example.com", kind: "employee");
+        var config = l.WriteConfig();
+        var output = new System.Text.StringBuilder();
+        using var engine = Cli.Start(["sync", "run", "--config", config, "--watch"], null, output);
+        try
+        {
+            await WaitAsync(async () => await FindAsync(l.Helpdesk, "emp0@example.com") is not null, output);
+            var before = (await FindAsync(l.Helpdesk, "emp0@example.com"))!["meta"]!["version"]!.GetValue<string>();
+            // nickName is not mapped (like lastLogin): noise. A title change afterwards proves the engine was listening.
+            for (var i = 0; i < 5; i++) await l.Source.PatchAsync("Users", emp["id"]!.GetValue<string>(), Replace("nickName", "n" + i));
+            await l.Source.PatchAsync("Users", emp["id"]!.GetValue<string>(), Replace("title", "Engineer"));
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp0@example.com"))?["title"]?.GetValue<string>() == "Engineer", output);
+            var after = (await FindAsync(l.Helpdesk, "emp0@example.com"))!["meta"]!["version"]!.GetValue<string>();
+            Assert.Equal(int.Parse(before.Trim('W', '/', '"')) + 1, int.Parse(after.Trim('W', '/', '"')));
+        }
+        finally
+        {
+            engine.Kill(true);
+        }
+    }
+
+    private static async Task<JsonObject?> FindAsync(Server server, string userName)
+    {
+        await foreach (var page in server.Client.ListAsync("Users", new ListOptions { Filter = $"userName eq \"{userName}\"" }, CancellationToken.None))
+            return page.Resources.FirstOrDefault();
+        return null;
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, System.Text.StringBuilder log, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (await condition()) return;
+            }
+            catch (Exception e) when (e is ScimClientException or HttpRequestException or NullReferenceException) { }
+            await Task.Delay(100);
+        }
+        string text;
+        lock (log) text = log.ToString();
+        Assert.Fail("condition not met in time; engine output:\n" + text);
+    }
+}
+
+[CollectionDefinition("EndToEnd", DisableParallelization = true)]
+public sealed class EndToEndCollection;
