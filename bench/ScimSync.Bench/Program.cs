@@ -27,6 +27,16 @@ var work = Path.Combine(Path.GetTempPath(), "scimsync-bench-" + Guid.NewGuid().T
 var dataDir = Path.Combine(work, "data");
 Directory.CreateDirectory(work);
 
+if (opts.ContainsKey("sync"))
+{
+    // Issue-4 sync engine measurements (see SyncBench).
+    var sync = await SyncBench.RunAsync(cli, work, users, groups, Opt("change-rate", 100), Opt("change-seconds", 30), Opt("backlog", 50_000), Opt("capped-users", 15_000));
+    Console.WriteLine(sync);
+    if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
 if (opts.ContainsKey("feed"))
 {
     // Issue-3 event feed measurements (see FeedBench).

@@ -223,7 +223,7 @@ internal static class SyncCommand
             {
                 ["situation"] = f.Situation?.ToString().ToLowerInvariant() ?? "protected", ["targetId"] = f.TargetId, ["userName"] = f.UserName, ["detail"] = f.Detail,
             }).ToArray()),
-            ["executed"] = t.Execution is null ? null : new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) },
+            ["executed"] = t.Execution is null ? null : new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["seconds"] = t.Execution.Elapsed.TotalSeconds, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) },
         }).ToArray()),
     };
 

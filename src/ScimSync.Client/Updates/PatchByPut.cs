@@ -12,7 +12,7 @@ namespace ScimSync.Client.Updates;
 /// Attributes the built-in schemas do not define (a provider's own extensions) are carried through
 /// untouched, so the PUT does not erase them; operations that target them fail with invalidPath.
 /// </summary>
-internal sealed class PatchByPut
+public sealed class PatchByPut
 {
     private readonly SchemaRegistry _registry = SchemaRegistry.CreateDefault();
     private readonly ResourceShaper _shaper;

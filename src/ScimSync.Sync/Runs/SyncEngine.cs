@@ -37,7 +37,9 @@ public sealed class SyncEngine : IDisposable
     private readonly ScimClient? _source;
     private readonly IReadOnlyList<TargetSlot> _targets;
     private readonly Action<string> _log;
+    private readonly bool _trace = Environment.GetEnvironmentVariable("SCIMSYNC_TRACE") == "1";
     private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
+    private readonly Client.Updates.PatchByPut _localPatch = new();
     private SourceSnapshot? _snapshot;
 
     private sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor, SemaphoreSlim Signal);
@@ -199,10 +201,16 @@ public sealed class SyncEngine : IDisposable
         {
             try
             {
+                var polled = Stopwatch.StartNew();
                 var changes = await feed.PollAsync(ack, returnImmediately: false, ct).ConfigureAwait(false);
                 ack = [];
                 if (changes.Count == 0) continue;
+                var pollMs = polled.Elapsed.TotalMilliseconds;
                 await ApplyChangesAsync(changes, reader, ct).ConfigureAwait(false);
+                if (_trace) _log($"feed: {changes.Count} changes, poll {pollMs:F0} ms, applied in {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms");
+                // A trickle of events would otherwise cost a poll round trip each; a short pause lets a batch
+                // form (at most this much latency, never when a backlog is being drained).
+                if (changes.Count < 20 && !changes.Any(c => c.Urgent)) await Task.Delay(TimeSpan.FromMilliseconds(40), _time, ct).ConfigureAwait(false);
                 ack = changes.Select(c => c.Jti).ToArray();
             }
             catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException && !ct.IsCancellationRequested)
@@ -225,9 +233,12 @@ public sealed class SyncEngine : IDisposable
         var deletes = new ConcurrentBag<string>();
         await Parallel.ForEachAsync(users, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (g, token) =>
         {
-            var last = g.Last();
-            if (last.Deleted) { deletes.Add(g.Key); return; }
-            if (last.Data is not null) { upserts.Add(SourceAccount.From(last.Data, _config.Kinds)); return; }
+            if (LocalState(snapshot.Users.GetValueOrDefault(g.Key), g.ToArray()) is var (known, state) && known)
+            {
+                if (state is null) deletes.Add(g.Key);
+                else upserts.Add(state);
+                return;
+            }
             if (await reader.GetUserAsync(g.Key, token).ConfigureAwait(false) is { } account) upserts.Add(account);
             else deletes.Add(g.Key);
         }).ConfigureAwait(false);
@@ -237,8 +248,11 @@ public sealed class SyncEngine : IDisposable
         {
             if (c.Deleted) { groupDeletes.Add(c.Id); groupUpserts.Remove(c.Id); continue; }
             var current = groupUpserts.GetValueOrDefault(c.Id) ?? snapshot.Groups.GetValueOrDefault(c.Id);
+            if (current is not null && c.AlreadyIn(current.Meta)) continue;
             SourceGroup? next = c.Data is not null ? ScimSourceReader.ToGroup(c.Data)
-                : c.GroupPatch is not null && current is not null ? GroupMembersPatch.Apply(current, c.GroupPatch) : null;
+                : c.Patch is not null && current is not null ? GroupMembersPatch.Apply(current, c.Patch) : null;
+            if (next is not null && c.Data is null && c.Version is { } gv)
+                next = next with { Meta = new JsonObject { ["meta"] = new JsonObject { ["version"] = $"W/\"{gv}\"" } } };
             next ??= await reader.GetGroupAsync(c.Id, ct).ConfigureAwait(false);
             if (next is null) groupDeletes.Add(c.Id);
             else groupUpserts[c.Id] = next;
@@ -269,6 +283,38 @@ public sealed class SyncEngine : IDisposable
                     w.Enqueue(t.Config.Name, key, urgent, now);
         });
         foreach (var t in _targets) t.Signal.Release();
+    }
+
+    /// <summary>
+    /// The account's state after these events without asking the source: a delete, a full representation,
+    /// or PATCHes applied to the engine's copy with the same PATCH engine the server uses. Unknown when an
+    /// event carries neither (a notice), and then the caller reads the account.
+    /// </summary>
+    private (bool Known, SourceAccount? State) LocalState(SourceAccount? current, IReadOnlyList<SourceChange> events)
+    {
+        var doc = current?.Document;
+        foreach (var e in events)
+        {
+            if (e.Deleted) { doc = null; continue; }
+            if (e.AlreadyIn(doc)) continue;
+            if (e.Data is not null) { doc = e.Data; continue; }
+            if (e.Patch?["Operations"] is JsonArray ops && doc is not null)
+            {
+                try
+                {
+                    doc = _localPatch.Apply("Users", e.Id, doc, ops.OfType<JsonObject>().ToArray()) ?? doc.DeepClone().AsObject();
+                    doc["id"] = e.Id;
+                    if (e.Version is { } v) doc["meta"] = new JsonObject { ["resourceType"] = "User", ["version"] = $"W/\"{v}\"" };
+                    continue;
+                }
+                catch (ScimClientException)
+                {
+                    return (false, null);
+                }
+            }
+            return (false, null);
+        }
+        return (true, doc is null ? null : SourceAccount.From(doc, _config.Kinds));
     }
 
     /// <summary>Drains one target's queue: plans the queued accounts from the shadow alone, urgent first.</summary>
@@ -321,12 +367,17 @@ public sealed class SyncEngine : IDisposable
             names.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.UserName));
             externalIds.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.ExternalId));
         }
+        var sw = Stopwatch.StartNew();
         var state = _shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds);
+        var loadMs = sw.Elapsed.TotalMilliseconds;
         var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
+        if (_trace) _log($"{t.Config.Name}: {keys.Count} queued, state {loadMs:F0} ms, plan {sw.Elapsed.TotalMilliseconds - loadMs:F0} ms, {plan.Operations.Count} operations");
         if (plan.NeedsConfirmation)
             throw new InvalidOperationException($"stopped by the mass-change guard: {plan.GuardMessage}");
         if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
-        return await t.Executor.ExecuteAsync(plan, s => s is not null && _lastCause.TryGetValue(s, out var c) ? c : s is not null && _lastCause.TryGetValue(TargetExecutor.GroupKey(s), out var g) ? g : "watch", null, ct).ConfigureAwait(false);
+        var report = await t.Executor.ExecuteAsync(plan, s => s is not null && _lastCause.TryGetValue(s, out var c) ? c : s is not null && _lastCause.TryGetValue(TargetExecutor.GroupKey(s), out var g) ? g : "watch", null, ct).ConfigureAwait(false);
+        if (_trace) _log($"{t.Config.Name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
+        return report;
     }
 
     /// <summary>Contractors expire to the minute: every second, accounts whose end date just passed are queued, urgent.</summary>

@@ -131,21 +131,29 @@ public sealed class ShadowStore : IDisposable
             foreach (var id in accounts.Keys.Where(k => !links.ContainsKey(k)).ToArray())
                 using (var cmd = Command("SELECT source_id FROM links WHERE target = @t AND target_id = @v", ("@t", target), ("@v", id)))
                     if (cmd.ExecuteScalar() is string other) links[id] = other;
-            return new TargetState(accounts.Values.ToArray(), LoadGroups(target), links,
+            // Only the memberships of the accounts concerned: a large group's other members are never loaded.
+            return new TargetState(accounts.Values.ToArray(), LoadGroups(target, links.Keys.ToArray()), links,
                 Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
         }
     }
 
-    private List<TargetGroup> LoadGroups(string target)
+    private List<TargetGroup> LoadGroups(string target, IReadOnlyCollection<string>? onlyMembers = null)
     {
         var members = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members WHERE target = @t", ("@t", target)))
-        using (var r = cmd.ExecuteReader())
+        void Read(SqliteCommand cmd)
+        {
+            using var r = cmd.ExecuteReader();
             while (r.Read())
             {
                 if (!members.TryGetValue(r.GetString(0), out var list)) members[r.GetString(0)] = list = [];
                 list.Add(r.GetString(1));
             }
+        }
+        if (onlyMembers is null)
+            using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members WHERE target = @t", ("@t", target))) Read(cmd);
+        else
+            foreach (var m in onlyMembers)
+                using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members WHERE target = @t AND member_id = @m", ("@t", target), ("@m", m))) Read(cmd);
         var groups = new List<TargetGroup>();
         using (var cmd = Command("SELECT target_id, display_name, external_id FROM shadow_groups WHERE target = @t", ("@t", target)))
         using (var r = cmd.ExecuteReader())

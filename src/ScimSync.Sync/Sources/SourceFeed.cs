@@ -8,7 +8,22 @@ using ScimSync.Sync.Shadows;
 namespace ScimSync.Sync.Sources;
 
 /// <summary>One change learnt from the source's feed: which resource, and whether it belongs in the urgent lane.</summary>
-public sealed record SourceChange(string Jti, string ResourceType, string Id, bool Deleted, bool Urgent, JsonObject? GroupPatch, JsonObject? Data, string? Txn);
+/// <param name="Patch">For prov:patch:full, the PatchOp applied at the source (applied to the engine's copy instead of reading the resource).</param>
+public sealed record SourceChange(string Jti, string ResourceType, string Id, bool Deleted, bool Urgent, JsonObject? Patch, JsonObject? Data, string? Txn)
+{
+    /// <summary>The resource's version after this change (RFC 9967 <c>version</c>), when the event carries one.</summary>
+    public long? Version { get; init; }
+
+    /// <summary>
+    /// Whether <paramref name="current"/> (the engine's copy) already reflects this change: a replayed event
+    /// older than the snapshot must not be applied on top of it.
+    /// </summary>
+    public bool AlreadyIn(JsonObject? current) =>
+        Version is { } v && current?["meta"]?["version"] is JsonValue cv && cv.TryGetValue<string>(out var tag) && ParseVersion(tag) is { } have && have >= v;
+
+    public static long? ParseVersion(string? etag) =>
+        etag is not null && long.TryParse(etag.Replace("W/", "", StringComparison.Ordinal).Trim('"'), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+}
 
 /// <summary>
 /// The source's RFC 9967 feed, read by RFC 8936 polling. The engine owns one subscription on the source
@@ -112,6 +127,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         var urgent = deleted || Has(":prov:deactivate")
             || attributes.Any(a => a is "password" or "members") || patchPaths.Any(p => p.StartsWith("password", StringComparison.OrdinalIgnoreCase) || p.StartsWith("members", StringComparison.OrdinalIgnoreCase))
             || (type == "Group" && (patch is not null || data is not null));
-        return new SourceChange(jti, type, id, deleted, urgent, type == "Group" ? patch : null, data, claims["txn"]?.GetValue<string>());
+        var version = events.Select(e => e.Value?["version"] is JsonValue vv && vv.TryGetValue<string>(out var tag) ? SourceChange.ParseVersion(tag) : null).FirstOrDefault(v => v is not null);
+        return new SourceChange(jti, type, id, deleted, urgent, patch, data, claims["txn"]?.GetValue<string>()) { Version = version };
     }
 }

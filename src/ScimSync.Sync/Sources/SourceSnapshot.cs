@@ -22,7 +22,11 @@ public sealed record SourceAccount(string Id, JsonObject Document, AccountKind K
     }
 }
 
-public sealed record SourceGroup(string Id, string DisplayName, IReadOnlyList<string> Members);
+public sealed record SourceGroup(string Id, string DisplayName, IReadOnlyList<string> Members)
+{
+    /// <summary>The group's meta (version) as last read or derived, to recognise replayed events.</summary>
+    public JsonObject? Meta { get; init; }
+}
 
 /// <summary>
 /// The source's state at one point: every account and group, and (for a SCIM source with a journal) the

@@ -290,6 +290,7 @@ public sealed class FieldScenarioTests
         await using var l = await Landscape.StartAsync();
         await l.Source.CreateUserAsync("emp0@example.com", kind: "employee");
         var end = DateTimeOffset.UtcNow.AddSeconds(8);
+        end = new DateTimeOffset(end.UtcTicks - end.UtcTicks % TimeSpan.TicksPerSecond, TimeSpan.Zero); // the attribute has whole seconds
         var con = await l.Source.CreateUserAsync("temp@example.com", kind: "contractor", endDate: end);
         var config = l.WriteConfig();
         var output = new System.Text.StringBuilder();

@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace ScimSync.Bench;
+
+/// <summary>
+/// Issue-4 measurements with real processes: an HR source (`scimsync serve`) holding `users` users and
+/// `groups` groups, an empty target, and `scimsync sync` in between. Initial load, reconciliation,
+/// incremental latency at a steady change rate, a deactivation behind a backlog of routine changes, and
+/// the share of a rate-limited target's cap that an initial load uses. Engine memory is the peak RSS of
+/// the engine process, sampled every 100 ms from /proc.
+/// </summary>
+internal static class SyncBench
+{
+    private const string Token = "bench-token";
+
+    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers)
+    {
+        var md = new StringBuilder();
+        await using var source = await ServerProcess.StartAsync(cli, Path.Combine(work, "hr"), Token);
+        await using var target = await ServerProcess.StartAsync(cli, Path.Combine(work, "app"), Token);
+        await using var capped = await ServerProcess.StartAsync(cli, Path.Combine(work, "capped"), Token, ["--max-results", "100", "--rate-limit", "500"]);
+        using var http = Client(source.BaseUri);
+        using var targetHttp = Client(target.BaseUri);
+
+        var sw = Stopwatch.StartNew();
+        await SeedAsync(http, users, groups);
+        Console.WriteLine($"seeded {users:N0} users and {groups:N0} groups in {sw.Elapsed.TotalSeconds:F0} s");
+
+        var config = Path.Combine(work, "sync.yaml");
+        await File.WriteAllTextAsync(config, $$"""
+            state: ./state
+            source: { type: scim, url: "{{source.BaseUri}}scim/v2", auth: { type: bearer, token: {{Token}} }, pollInterval: 200ms }
+            targets:
+              - name: app
+                url: {{target.BaseUri}}scim/v2
+                auth: { type: bearer, token: {{Token}} }
+                limits: { concurrency: 16 }
+                groups: { all: true, batchSize: 1000 }
+            """);
+
+        // 1. Initial load into an empty target.
+        var (load, loadRss, loadOut) = await RunEngineAsync(cli, work, ["sync", "run", "--config", config, "--json"]);
+        var targetUsers = await CountAsync(targetHttp, "Users");
+        var targetGroups = await CountAsync(targetHttp, "Groups");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB.");
+
+        // 2. Reconciliation of the loaded target (report only: read, compare with the shadow and the source).
+        var (rec, recRss, _) = await RunEngineAsync(cli, work, ["sync", "reconcile", "--config", config, "--report-only", "--json"]);
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Reconciliation of the {targetUsers:N0}-account target (read source and target, drift against the shadow, plan): **{rec.TotalSeconds:F1} s**, engine peak RSS **{recRss / 1024 / 1024:N0} MB**.");
+
+        // 3. Incremental: steady changes while the engine watches the source's feed.
+        var ids = await IdsAsync(http, Math.Min(users, 20_000));
+        var output = new StringBuilder();
+        var engine = Start(cli, work, ["sync", "run", "--config", config, "--watch"], output);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddMinutes(5);
+            while (!Contains(output, "Watching") && DateTime.UtcNow < deadline) await Task.Delay(200);
+            var stamps = await SteadyChangesAsync(http, ids, changeRate, changeSeconds);
+            await Task.Delay(3000);
+            var latencies = await LatenciesAsync(targetHttp, stamps);
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Incremental: {stamps.Count:N0} PATCHes at {changeRate}/s for {changeSeconds} s at the source; source-write to target-write latency (target `meta.lastModified` minus the source write's send time, same clock) p50 **{P(latencies, 50):F0} ms**, p99 **{P(latencies, 99):F0} ms**, max {latencies.DefaultIfEmpty().Max():F0} ms; {latencies.Count:N0} of {stamps.Count:N0} arrived.");
+
+            // 4. A deactivation behind a backlog of routine changes.
+            var victim = ids[^1];
+            var queuedAt = Stopwatch.StartNew();
+            await BacklogAsync(http, ids, backlog);
+            var backlogSeconds = queuedAt.Elapsed.TotalSeconds;
+            var sent = DateTimeOffset.UtcNow;
+            await SendAsync(http, HttpMethod.Patch, $"Users/{victim}", Patch(new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }));
+            double? arrived = null;
+            var until = DateTime.UtcNow.AddSeconds(120);
+            while (DateTime.UtcNow < until)
+            {
+                var found = await FindByExternalIdAsync(targetHttp, victim);
+                if (found?["active"]?.GetValue<bool>() == false) { arrived = (DateTimeOffset.UtcNow - sent).TotalMilliseconds; break; }
+                await Task.Delay(10);
+            }
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Deactivation behind a backlog: {backlog:N0} routine PATCHes written at the source in {backlogSeconds:F1} s (Bulk), then one `active=false`: it reached the target **{(arrived is { } a ? $"{a:F0} ms" : "never (120 s)")}** after it was sent.");
+        }
+        finally
+        {
+            engine.Kill(true);
+        }
+
+        // 5. A target capped at 100 per page and 500 requests/s: how much of the cap does an initial load use?
+        var cappedConfig = Path.Combine(work, "capped.yaml");
+        await File.WriteAllTextAsync(cappedConfig, $$"""
+            state: ./capped-state
+            source: { type: scim, url: "{{source.BaseUri}}scim/v2", auth: { type: bearer, token: {{Token}} } }
+            targets:
+              - name: capped
+                url: {{capped.BaseUri}}scim/v2
+                auth: { type: bearer, token: {{Token}} }
+                limits: { maxPageSize: 100, maxRequestsPerSecond: 500, concurrency: 16 }
+                scope: { filter: 'userName lt "user{{cappedUsers:D6}}"' }
+            """);
+        var (_, _, cappedOut) = await RunEngineAsync(cli, work, ["sync", "run", "--config", cappedConfig, "--json"]);
+        var exec = JsonNode.Parse(cappedOut[cappedOut.IndexOf('{')..])!["targets"]![0]!["executed"]!;
+        var done = exec["succeeded"]!.GetValue<int>();
+        var secs = exec["seconds"]!.GetValue<double>();
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Capped target (`--max-results 100 --rate-limit 500`, engine `maxRequestsPerSecond: 500`): {done:N0} creates in {secs:F1} s = **{done / secs:F0} requests/s, {done / secs / 5:F0} % of the cap**; 429s answered: {exec["failed"]} failed operations.");
+        return md.ToString();
+    }
+
+    private static string Ops(string json)
+    {
+        try
+        {
+            return JsonNode.Parse(json[json.IndexOf('{')..])!["targets"]![0]!["executed"]!["succeeded"]!.GetValue<int>().ToString("N0", CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is ArgumentException or NullReferenceException or System.Text.Json.JsonException)
+        {
+            return "?";
+        }
+    }
+
+    private static HttpClient Client(Uri server)
+    {
+        var c = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 }) { BaseAddress = new Uri(server, "scim/v2/"), Timeout = TimeSpan.FromMinutes(10) };
+        c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        return c;
+    }
+
+    private static async Task<JsonObject> SendAsync(HttpClient http, HttpMethod method, string path, JsonObject? body)
+    {
+        using var req = new HttpRequestMessage(method, path);
+        if (body is not null) req.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/scim+json");
+        using var resp = await http.SendAsync(req);
+        var text = await resp.Content.ReadAsStringAsync();
+        if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path}: {(int)resp.StatusCode} {text[..Math.Min(300, text.Length)]}");
+        return text.Length == 0 ? [] : JsonNode.Parse(text)!.AsObject();
+    }
+
+    private static JsonObject Patch(params JsonObject[] ops) => new()
+    {
+        ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
+        ["Operations"] = new JsonArray(ops.Select(o => (JsonNode)o).ToArray()),
+    };
+
+    private static async Task SeedAsync(HttpClient http, int users, int groups)
+    {
+        var ids = new string[users];
+        await Parallel.ForEachAsync(Enumerable.Range(0, (users + 999) / 1000), new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (chunk, _) =>
+        {
+            var ops = new JsonArray();
+            for (var i = chunk * 1000; i < Math.Min(users, chunk * 1000 + 1000); i++)
+                ops.Add(new JsonObject
+                {
+                    ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "u" + i,
+                    ["data"] = new JsonObject
+                    {
+                        ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"),
+                        ["userName"] = $"user{i:D6}", ["userType"] = "Employee", ["active"] = true, ["title"] = "Staff",
+                        ["name"] = new JsonObject { ["givenName"] = "Given" + i, ["familyName"] = "Family" + i },
+                        ["emails"] = new JsonArray(new JsonObject { ["value"] = $"user{i:D6}@example.com", ["type"] = "work", ["primary"] = true }),
+                        ["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = new JsonObject { ["department"] = "Dept" + (i % 50), ["employeeNumber"] = i.ToString(CultureInfo.InvariantCulture) },
+                    },
+                });
+            var resp = await SendAsync(http, HttpMethod.Post, "Bulk", new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = ops });
+            var k = chunk * 1000;
+            foreach (var r in resp["Operations"]!.AsArray())
+                ids[k++] = r!["location"]!.GetValue<string>().Split('/')[^1];
+        });
+        var per = users / Math.Max(1, groups);
+        await Parallel.ForEachAsync(Enumerable.Range(0, groups), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (g, _) =>
+            await SendAsync(http, HttpMethod.Post, "Groups", new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:Group"),
+                ["displayName"] = $"group{g:D4}",
+                ["members"] = new JsonArray(Enumerable.Range(g * per, per).Where(i => i < users).Select(i => (JsonNode)new JsonObject { ["value"] = ids[i] }).ToArray()),
+            }));
+    }
+
+    private static async Task<int> CountAsync(HttpClient http, string endpoint) =>
+        (await SendAsync(http, HttpMethod.Get, endpoint + "?count=0", null))["totalResults"]!.GetValue<int>();
+
+    private static async Task<List<string>> IdsAsync(HttpClient http, int max)
+    {
+        var ids = new List<string>();
+        for (var start = 1; ids.Count < max; start += 1000)
+        {
+            var page = await SendAsync(http, HttpMethod.Get, $"Users?attributes=id&count=1000&startIndex={start}", null);
+            var resources = page["Resources"]?.AsArray() ?? [];
+            if (resources.Count == 0) break;
+            ids.AddRange(resources.Select(r => r!["id"]!.GetValue<string>()));
+        }
+        return ids.Take(max).ToList();
+    }
+
+    /// <summary>PATCHes title to "t:&lt;send time in ms&gt;" at a steady rate (paced, not saturated); returns what was sent.</summary>
+    private static async Task<Dictionary<string, long>> SteadyChangesAsync(HttpClient http, List<string> ids, int rate, int seconds)
+    {
+        var sent = new Dictionary<string, long>();
+        var total = rate * seconds;
+        var clock = Stopwatch.StartNew();
+        var inflight = new List<Task>();
+        for (var i = 0; i < total; i++)
+        {
+            var due = TimeSpan.FromSeconds((double)i / rate);
+            if (clock.Elapsed < due) await Task.Delay(due - clock.Elapsed);
+            var id = ids[(i * 7919) % ids.Count];
+            var ms = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            sent[id] = ms;
+            inflight.Add(SendAsync(http, HttpMethod.Patch, $"Users/{id}", Patch(new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "t:" + ms })));
+            if (inflight.Count > 64) { await Task.WhenAll(inflight); inflight.Clear(); }
+        }
+        await Task.WhenAll(inflight);
+        return sent;
+    }
+
+    private static async Task<List<double>> LatenciesAsync(HttpClient target, Dictionary<string, long> stamps)
+    {
+        var result = new List<double>();
+        for (var start = 1; ; start += 1000)
+        {
+            var page = await SendAsync(target, HttpMethod.Get, $"Users?filter={Uri.EscapeDataString("title sw \"t:\"")}&attributes=title,externalId,meta&count=1000&startIndex={start}", null);
+            var resources = page["Resources"]?.AsArray() ?? [];
+            foreach (var r in resources)
+            {
+                var title = r!["title"]!.GetValue<string>();
+                var ms = long.Parse(title[2..], CultureInfo.InvariantCulture);
+                // Only the last change of each account counts: earlier ones were (rightly) coalesced.
+                if (!stamps.TryGetValue(r["externalId"]!.GetValue<string>(), out var last) || last != ms) continue;
+                var applied = DateTimeOffset.Parse(r["meta"]!["lastModified"]!.GetValue<string>(), CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+                result.Add(applied - ms);
+            }
+            if (resources.Count < 1000) break;
+        }
+        result.Sort();
+        return result;
+    }
+
+    private static async Task BacklogAsync(HttpClient http, List<string> ids, int count)
+    {
+        for (var done = 0; done < count; done += 1000)
+        {
+            var ops = new JsonArray();
+            for (var i = done; i < Math.Min(count, done + 1000); i++)
+                ops.Add(new JsonObject
+                {
+                    ["method"] = "PATCH", ["path"] = "/Users/" + ids[i % (ids.Count - 1)],
+                    ["data"] = Patch(new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "routine " + i }),
+                });
+            await SendAsync(http, HttpMethod.Post, "Bulk", new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = ops });
+        }
+    }
+
+    private static async Task<JsonObject?> FindByExternalIdAsync(HttpClient http, string externalId)
+    {
+        var page = await SendAsync(http, HttpMethod.Get, $"Users?filter={Uri.EscapeDataString($"externalId eq \"{externalId}\"")}&attributes=active", null);
+        return page["Resources"]?.AsArray().FirstOrDefault() as JsonObject;
+    }
+
+    private static double P(List<double> sorted, int percentile) =>
+        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1)];
+
+    private static bool Contains(StringBuilder sb, string text)
+    {
+        lock (sb) return sb.ToString().Contains(text, StringComparison.Ordinal);
+    }
+
+    private static Process Start(string cli, string work, string[] args, StringBuilder output)
+    {
+        var psi = new ProcessStartInfo("dotnet", [cli, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = work };
+        psi.Environment["NO_COLOR"] = "1";
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (output) output.AppendLine(e.Data); Console.Error.WriteLine("[engine] " + e.Data); } };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    /// <summary>Runs the engine to completion; returns the elapsed time, its peak RSS in bytes, and its output.</summary>
+    private static async Task<(TimeSpan Elapsed, long PeakRss, string Output)> RunEngineAsync(string cli, string work, string[] args)
+    {
+        var output = new StringBuilder();
+        var sw = Stopwatch.StartNew();
+        using var p = Start(cli, work, args, output);
+        long peak = 0;
+        while (!p.HasExited)
+        {
+            try
+            {
+                foreach (var line in await File.ReadAllLinesAsync($"/proc/{p.Id}/status"))
+                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                        peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024);
+            }
+            catch (IOException) { }
+            await Task.Delay(100);
+        }
+        await p.WaitForExitAsync();
+        var elapsed = sw.Elapsed;
+        string text;
+        lock (output) text = output.ToString();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"scimsync {string.Join(' ', args)} exited {p.ExitCode}: {text[..Math.Min(2000, text.Length)]}");
+        return (elapsed, peak, text);
+    }
+}
