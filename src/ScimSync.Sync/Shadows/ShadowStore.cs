@@ -21,6 +21,7 @@ public sealed class ShadowStore : IDisposable
 {
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
+    private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
 
     private ShadowStore(SqliteConnection db) => _db = db;
 
@@ -57,6 +58,7 @@ public sealed class ShadowStore : IDisposable
             CREATE TABLE IF NOT EXISTS pending (
                 target TEXT NOT NULL, source_id TEXT NOT NULL, urgent INTEGER NOT NULL, enqueued INTEGER NOT NULL,
                 PRIMARY KEY (target, source_id)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS ix_pending_order ON pending(target, urgent DESC, enqueued);
             CREATE TABLE IF NOT EXISTS audit (
                 seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, cause TEXT NOT NULL, target TEXT NOT NULL, verb TEXT NOT NULL,
                 subject TEXT NOT NULL, target_id TEXT, source_id TEXT, result TEXT NOT NULL, status INTEGER, duration_ms REAL NOT NULL, detail TEXT);
@@ -78,7 +80,7 @@ public sealed class ShadowStore : IDisposable
         lock (_gate)
         {
             using var tx = _db.BeginTransaction();
-            work(new ShadowWriter(_db, tx));
+            work(new ShadowWriter(_db, tx, _statements));
             tx.Commit();
         }
     }
@@ -125,8 +127,9 @@ public sealed class ShadowStore : IDisposable
                 while (r.Read()) accounts[r.GetString(0)] = new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject());
             }
             foreach (var id in links.Keys) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND target_id = @v", id);
-            foreach (var u in userNames) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND user_name = @v COLLATE NOCASE", u);
-            foreach (var e in externalIds) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND external_id = @v", e);
+            // INDEXED BY: without statistics SQLite prefers scanning the (target, target_id) primary key.
+            foreach (var u in userNames) Add("SELECT target_id, data FROM shadow_accounts INDEXED BY ix_shadow_user WHERE target = @t AND user_name = @v COLLATE NOCASE", u);
+            foreach (var e in externalIds) Add("SELECT target_id, data FROM shadow_accounts INDEXED BY ix_shadow_external WHERE target = @t AND external_id = @v", e);
             // Unlinked accounts found by name may be linked to someone else: the planner must know.
             foreach (var id in accounts.Keys.Where(k => !links.ContainsKey(k)).ToArray())
                 using (var cmd = Command("SELECT source_id FROM links WHERE target = @t AND target_id = @v", ("@t", target), ("@v", id)))
@@ -220,7 +223,7 @@ public sealed class ShadowStore : IDisposable
     {
         lock (_gate)
         {
-            using var cmd = Command("SELECT source_id, urgent FROM pending WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
+            using var cmd = Command("SELECT source_id, urgent FROM pending INDEXED BY ix_pending_order WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
             using var r = cmd.ExecuteReader();
             var list = new List<(string, bool)>();
             while (r.Read()) list.Add((r.GetString(0), r.GetInt64(1) != 0));
@@ -228,15 +231,41 @@ public sealed class ShadowStore : IDisposable
         }
     }
 
-    private SqliteCommand Command(string sql, params (string, object?)[] args)
+    /// <summary>A prepared statement, reused (one connection, always used under the lock).</summary>
+    private SqliteCommand Command(string sql, params (string, object?)[] args) => Prepare(_db, _statements, sql, null, args);
+
+    internal static SqliteCommand Prepare(SqliteConnection db, Dictionary<string, SqliteCommand> cache, string sql, SqliteTransaction? tx, (string, object?)[] args)
     {
-        var cmd = _db.CreateCommand();
-        cmd.CommandText = sql;
+        if (!cache.TryGetValue(sql, out var cmd))
+        {
+            cmd = new ReusableCommand { Connection = db, CommandText = sql };
+            cache[sql] = cmd;
+        }
+        cmd.Transaction = tx;
+        cmd.Parameters.Clear();
         foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
         return cmd;
     }
 
-    public void Dispose() => _db.Dispose();
+    /// <summary>A command whose <c>using</c> at the call site keeps it prepared; the store releases it on dispose.</summary>
+    private sealed class ReusableCommand : SqliteCommand
+    {
+        protected override void Dispose(bool disposing)
+        {
+        }
+
+        public void Release() => base.Dispose(true);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var c in _statements.Values) ((ReusableCommand)c).Release();
+            _statements.Clear();
+            _db.Dispose();
+        }
+    }
 }
 
 /// <summary>Writes inside one <see cref="ShadowStore.Batch"/> transaction.</summary>
@@ -244,21 +273,16 @@ public readonly struct ShadowWriter
 {
     private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
+    private readonly Dictionary<string, SqliteCommand> _statements;
 
-    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx)
+    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements)
     {
         _db = db;
         _tx = tx;
+        _statements = statements;
     }
 
-    private int Exec(string sql, params (string, object?)[] args)
-    {
-        using var cmd = _db.CreateCommand();
-        cmd.Transaction = _tx;
-        cmd.CommandText = sql;
-        foreach (var (n, v) in args) cmd.Parameters.AddWithValue(n, v ?? DBNull.Value);
-        return cmd.ExecuteNonQuery();
-    }
+    private int Exec(string sql, params (string, object?)[] args) => ShadowStore.Prepare(_db, _statements, sql, _tx, args).ExecuteNonQuery();
 
     /// <param name="synced">True when the engine itself wrote this state (it becomes the drift baseline).</param>
     public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
