@@ -178,9 +178,10 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     private async Task<string> CreateAccountAsync(CreateAccount c, CancellationToken ct)
     {
         JsonObject created;
+        var document = c.Document;
         try
         {
-            created = await client.CreateAsync("Users", c.Document, ct).ConfigureAwait(false);
+            created = await client.CreateAsync("Users", document, ct).ConfigureAwait(false);
         }
         catch (ScimClientException e) when (e.Status == 409)
         {
@@ -202,7 +203,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                 return cmd.ExecuteScalar() as string;
             });
             if (owner is not null && owner != c.SourceId) throw new ScimClientException(409, "uniqueness", $"userName {c.UserName} belongs to an account linked to source account {owner}");
-            var ops = AccountDiff.Operations(c.Document, existing!, c.Document.Select(p => new Mapping.MappedPath("", p.Key)).Where(p => p.Path != "schemas").ToArray());
+            var ops = AccountDiff.Operations(c.Document, existing!, document.Select(p => new Mapping.MappedPath("", p.Key)).Where(p => p.Path != "schemas").ToArray());
             created = ops.Count == 0 ? existing! : await client.PatchAsync("Users", id, ops, null, ct).ConfigureAwait(false)
                 ?? await client.GetAsync("Users", id, null, ct).ConfigureAwait(false) ?? existing!;
         }
@@ -235,7 +236,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             foreach (var sid in m.AddSourceIds)
             {
                 using var cmd = db.CreateCommand();
-                cmd.CommandText = "SELECT target_id FROM links WHERE target = @t AND source_id = @s";
+                cmd.CommandText = "SELECT target_id FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s";
                 cmd.Parameters.AddWithValue("@t", m.Target);
                 cmd.Parameters.AddWithValue("@s", sid);
                 if (cmd.ExecuteScalar() is string tid) add.Add(tid);

@@ -85,13 +85,15 @@ public sealed class AccountMapper(IReadOnlyList<AttributeMapping> mappings)
     /// The desired target document. <c>active</c> is always managed: false when the source deactivated the
     /// account or its end date has passed, so expiry does not depend on a mapping being present.
     /// </summary>
-    public JsonObject Map(SourceAccount account, DateTimeOffset now)
+    public JsonObject Map(SourceAccount account, DateTimeOffset now) => Map(account, account.Document, now);
+
+    public JsonObject Map(SourceAccount account, JsonObject source, DateTimeOffset now)
     {
         var doc = new JsonObject();
         var schemas = new List<string> { UserSchema };
         foreach (var m in mappings)
         {
-            var value = m.Constant?.DeepClone() ?? (m.Source == "id" ? JsonValue.Create(account.Id) : MappedPath.Parse(m.Source!).Read(account.Document)?.DeepClone());
+            var value = m.Constant?.DeepClone() ?? (m.Source == "id" ? JsonValue.Create(account.Id) : MappedPath.Parse(m.Source!).Read(source)?.DeepClone());
             if (value is null) continue;
             var path = MappedPath.Parse(m.Target);
             path.Write(doc, value);

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Sync.Accounts;
@@ -9,20 +10,51 @@ using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Planning;
 
-/// <summary>An account as a target holds it (from a fresh read, or from the shadow when planning incrementally).</summary>
-public sealed record TargetAccount(string Id, JsonObject Document)
+/// <summary>
+/// An account as a target holds it (from a fresh read, or from the shadow when planning incrementally),
+/// kept as compact UTF-8 JSON like <see cref="SourceAccount"/>; <see cref="Document"/> parses a fresh copy.
+/// </summary>
+public sealed class TargetAccount
 {
-    /// <summary>The account as the engine last wrote or accepted it (the drift baseline), when known.</summary>
-    public JsonObject? Synced { get; init; }
+    private readonly byte[] _json;
+    private readonly byte[]? _synced;
 
-    public string UserName => Document["userName"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : "";
-
-    public bool Active => Document["active"] switch
+    public TargetAccount(string id, JsonObject document) : this(id, JsonSerializer.SerializeToUtf8Bytes(document))
     {
-        JsonValue v when v.TryGetValue<bool>(out var b) => b,
-        JsonValue v when v.TryGetValue<string>(out var s) => !s.Equals("false", StringComparison.OrdinalIgnoreCase),
-        _ => true,
-    };
+    }
+
+    public TargetAccount(string id, byte[] json, byte[]? synced = null)
+    {
+        Id = id;
+        _json = json;
+        _synced = synced;
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        UserName = root.TryGetProperty("userName", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "";
+        Active = !root.TryGetProperty("active", out var a) || a.ValueKind switch
+        {
+            JsonValueKind.False => false,
+            JsonValueKind.String => !string.Equals(a.GetString(), "false", StringComparison.OrdinalIgnoreCase),
+            _ => true,
+        };
+        ExternalId = root.TryGetProperty("externalId", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+    }
+
+    public string Id { get; }
+    public string UserName { get; }
+    public bool Active { get; }
+    public string? ExternalId { get; }
+
+    public JsonObject Document => JsonNode.Parse(_json)!.AsObject();
+
+    public ReadOnlySpan<byte> Json => _json;
+
+    /// <summary>The account as the engine last wrote or accepted it (the drift baseline), when known.</summary>
+    public JsonObject? Synced
+    {
+        get => _synced is null ? null : JsonNode.Parse(_synced)!.AsObject();
+        init => _synced = value is null ? null : JsonSerializer.SerializeToUtf8Bytes(value);
+    }
 }
 
 public sealed record TargetGroup(string Id, string DisplayName, string? ExternalId, IReadOnlyList<string> Members);
@@ -77,8 +109,10 @@ public sealed class TargetPlanner
     public bool InScope(SourceAccount account, SourceSnapshot snapshot) => _scope.InScope(account, snapshot);
 
     /// <summary>Builtin and service accounts (by kind on the target, or by name) are never touched.</summary>
-    public bool IsProtected(TargetAccount account) =>
-        _target.Protected.UserNames.Contains(account.UserName) || _target.Protected.Kinds.Contains(_kinds.KindOf(account.Document));
+    public bool IsProtected(TargetAccount account) => IsProtected(account, account.Document);
+
+    private bool IsProtected(TargetAccount account, JsonObject document) =>
+        _target.Protected.UserNames.Contains(account.UserName) || _target.Protected.Kinds.Contains(_kinds.KindOf(document));
 
     /// <summary>
     /// Plans the target. With <paramref name="focus"/>, only those source accounts (and the target accounts
@@ -92,21 +126,24 @@ public sealed class TargetPlanner
         void Count(Situation s) => situations[s] = situations.GetValueOrDefault(s) + 1;
 
         // What should be there.
-        var desired = new Dictionary<string, (SourceAccount Account, JsonObject Doc)>(StringComparer.Ordinal);
+        // What should be there. Desired documents are kept as bytes until used: a full plan holds one per account.
+        var desired = new Dictionary<string, (SourceAccount Account, byte[] Doc)>(StringComparer.Ordinal);
+        var index = _target.Correlation.ToDictionary(k => k, _ => new Dictionary<string, List<string>>(StringComparer.Ordinal));
         IEnumerable<SourceAccount> candidates = focus is null ? source.Users.Values : focus.Select(id => source.Users.GetValueOrDefault(id)).OfType<SourceAccount>();
         foreach (var account in candidates)
-            if (_scope.InScope(account, source))
-                desired[account.Id] = (account, _mapper.Map(account, now));
-
-        // Correlation indexes over the desired accounts, per key.
-        var index = _target.Correlation.ToDictionary(k => k, _ => new Dictionary<string, List<string>>(StringComparer.Ordinal));
-        foreach (var (id, (_, doc)) in desired)
+        {
+            var sourceDoc = account.Document;
+            if (!_scope.InScope(account, sourceDoc, source)) continue;
+            var doc = _mapper.Map(account, sourceDoc, now);
+            desired[account.Id] = (account, JsonSerializer.SerializeToUtf8Bytes(doc));
+            // Correlation indexes over the desired accounts, per key.
             foreach (var key in _target.Correlation)
                 foreach (var value in Correlator.ValuesOf(doc, key))
                 {
                     if (!index[key].TryGetValue(value, out var list)) index[key][value] = list = [];
-                    list.Add(id);
+                    list.Add(account.Id);
                 }
+        }
 
         var actualById = state.Accounts.ToDictionary(a => a.Id, StringComparer.Ordinal);
         var owned = new Dictionary<string, TargetAccount>(StringComparer.Ordinal); // source id → its linked target account
@@ -116,7 +153,8 @@ public sealed class TargetPlanner
 
         foreach (var account in state.Accounts)
         {
-            if (IsProtected(account))
+            var actualDoc = account.Document;
+            if (IsProtected(account, actualDoc))
             {
                 protectedNames.Add(account.UserName);
                 if (focus is null) findings.Add(new Finding(_target.Name, null, account.Id, account.UserName, "protected account, never modified"));
@@ -133,7 +171,7 @@ public sealed class TargetPlanner
             (string? Owner, CorrelationKey Key, bool Disputed) match = (null, default, false);
             foreach (var key in _target.Correlation)
             {
-                var owners = Correlator.ValuesOf(account.Document, key)
+                var owners = Correlator.ValuesOf(actualDoc, key)
                     .SelectMany(v => index[key].GetValueOrDefault(v) ?? []).Distinct(StringComparer.Ordinal).ToArray();
                 if (owners.Length == 0) continue;
                 match = owners.Length == 1 ? (owners[0], key, false) : (null, key, true);
@@ -202,9 +240,11 @@ public sealed class TargetPlanner
         {
             if (desired.TryGetValue(sourceId, out var want))
             {
-                var patch = AccountDiff.Operations(want.Doc, account.Document, _managed);
+                var wantDoc = JsonNode.Parse(want.Doc)!.AsObject();
+                var actualDoc = account.Document;
+                var patch = AccountDiff.Operations(wantDoc, actualDoc, _managed);
                 if (patch.Count > 0)
-                    ops.Add(new UpdateAccount(_target.Name, account.Id, sourceId, want.Account.UserName, patch, AccountDiff.Replacement(want.Doc, account.Document, _managed)));
+                    ops.Add(new UpdateAccount(_target.Name, account.Id, sourceId, want.Account.UserName, patch, AccountDiff.Replacement(wantDoc, actualDoc, _managed)));
                 continue;
             }
             var why = source.Users.ContainsKey(sourceId) ? "left the scope" : "deleted at the source";
@@ -220,7 +260,7 @@ public sealed class TargetPlanner
         }
 
         // In scope and nowhere on the target: create (unless the name belongs to a protected account there).
-        foreach (var (sourceId, (account, doc)) in desired)
+        foreach (var (sourceId, (account, docBytes)) in desired)
         {
             if (owned.ContainsKey(sourceId)) continue;
             if (protectedNames.Contains(account.UserName))
@@ -228,7 +268,7 @@ public sealed class TargetPlanner
                 findings.Add(new Finding(_target.Name, Situation.Disputed, "", account.UserName, "a protected account on the target has this userName; not created"));
                 continue;
             }
-            ops.Add(new CreateAccount(_target.Name, sourceId, account.UserName, doc));
+            ops.Add(new CreateAccount(_target.Name, sourceId, account.UserName, docBytes));
         }
 
         PlanGroups(source, state, desired.Keys.ToHashSet(StringComparer.Ordinal), owned, focus, groupFocus, ops);

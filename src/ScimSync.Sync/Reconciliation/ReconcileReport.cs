@@ -42,9 +42,10 @@ public static class DriftDetector
             }
             if (a.Synced is not { } synced) continue;
             var was = new TargetAccount(a.Id, synced);
+            var current = a.Document;
             if (!was.Active && a.Active) drift.Add(new DriftItem(target, DriftKind.Reactivated, a.Id, a.UserName, source, ["active"]));
             else if (was.Active && !a.Active) drift.Add(new DriftItem(target, DriftKind.Deactivated, a.Id, a.UserName, source, ["active"]));
-            var changed = AccountDiff.Differences(synced, a.Document, managed).Where(p => p != "active").ToArray();
+            var changed = AccountDiff.Differences(synced, current, managed).Where(p => p != "active").ToArray();
             if (changed.Length > 0) drift.Add(new DriftItem(target, DriftKind.Edited, a.Id, a.UserName, source, changed));
         }
         foreach (var (targetId, sourceId) in after.Links)

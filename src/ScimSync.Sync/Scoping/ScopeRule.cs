@@ -33,13 +33,16 @@ public sealed class CompiledScope(ScopeRule rule, BoundFilter? filter)
 {
     public ScopeRule Rule => rule;
 
-    public bool InScope(SourceAccount account, SourceSnapshot snapshot)
+    public bool InScope(SourceAccount account, SourceSnapshot snapshot) => InScope(account, null, snapshot);
+
+    /// <param name="document">The account's parsed document when the caller has it (saves a parse).</param>
+    public bool InScope(SourceAccount account, System.Text.Json.Nodes.JsonObject? document, SourceSnapshot snapshot)
     {
         if (AccountKindRules.IsProtectedKind(account.Kind)) return false;
         if (rule.Exclude.Contains(account.UserName)) return false;
         if (rule.Include.Contains(account.UserName)) return true;
         if (rule.Kinds.Count > 0 && !rule.Kinds.Contains(account.Kind)) return false;
-        if (filter is not null && !FilterEvaluator.Matches(filter, account.Document)) return false;
+        if (filter is not null && !FilterEvaluator.Matches(filter, document ?? account.Document)) return false;
         if (rule.Groups.Count > 0 && !snapshot.GroupNamesOf(account.Id).Any(rule.Groups.Contains)) return false;
         return true;
     }

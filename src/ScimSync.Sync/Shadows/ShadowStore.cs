@@ -99,8 +99,7 @@ public sealed class ShadowStore : IDisposable
             using (var cmd = Command("SELECT target_id, data, synced FROM shadow_accounts WHERE target = @t", ("@t", target)))
             using (var r = cmd.ExecuteReader())
                 while (r.Read())
-                    accounts.Add(new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject())
-                    { Synced = r.IsDBNull(2) ? null : JsonNode.Parse(r.GetString(2))!.AsObject() });
+                    accounts.Add(new TargetAccount(r.GetString(0), Utf8(r, 1), r.IsDBNull(2) ? null : Utf8(r, 2)));
             return new TargetState(accounts, LoadGroups(target), Pairs("SELECT target_id, source_id FROM links WHERE target = @t", target),
                 Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
         }
@@ -117,14 +116,14 @@ public sealed class ShadowStore : IDisposable
             var links = new Dictionary<string, string>(StringComparer.Ordinal);
             var accounts = new Dictionary<string, TargetAccount>(StringComparer.Ordinal);
             foreach (var sid in sourceIds)
-                using (var cmd = Command("SELECT target_id FROM links WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sid)))
+                using (var cmd = Command("SELECT target_id FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sid)))
                 using (var r = cmd.ExecuteReader())
                     while (r.Read()) links[r.GetString(0)] = sid;
             void Add(string sql, string value)
             {
                 using var cmd = Command(sql, ("@t", target), ("@v", value));
                 using var r = cmd.ExecuteReader();
-                while (r.Read()) accounts[r.GetString(0)] = new TargetAccount(r.GetString(0), JsonNode.Parse(r.GetString(1))!.AsObject());
+                while (r.Read()) accounts[r.GetString(0)] = new TargetAccount(r.GetString(0), Utf8(r, 1));
             }
             foreach (var id in links.Keys) Add("SELECT target_id, data FROM shadow_accounts WHERE target = @t AND target_id = @v", id);
             // INDEXED BY: without statistics SQLite prefers scanning the (target, target_id) primary key.
@@ -139,6 +138,8 @@ public sealed class ShadowStore : IDisposable
                 Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
         }
     }
+
+    private static byte[] Utf8(SqliteDataReader r, int column) => System.Text.Encoding.UTF8.GetBytes(r.GetString(column));
 
     private List<TargetGroup> LoadGroups(string target, IReadOnlyCollection<string>? onlyMembers = null)
     {
@@ -156,7 +157,7 @@ public sealed class ShadowStore : IDisposable
             using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members WHERE target = @t", ("@t", target))) Read(cmd);
         else
             foreach (var m in onlyMembers)
-                using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members WHERE target = @t AND member_id = @m", ("@t", target), ("@m", m))) Read(cmd);
+                using (var cmd = Command("SELECT group_id, member_id FROM shadow_group_members INDEXED BY ix_shadow_member WHERE target = @t AND member_id = @m", ("@t", target), ("@m", m))) Read(cmd);
         var groups = new List<TargetGroup>();
         using (var cmd = Command("SELECT target_id, display_name, external_id FROM shadow_groups WHERE target = @t", ("@t", target)))
         using (var r = cmd.ExecuteReader())
@@ -287,13 +288,13 @@ public readonly struct ShadowWriter
     /// <param name="synced">True when the engine itself wrote this state (it becomes the drift baseline).</param>
     public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
     {
-        var data = account.Document.ToJsonString();
+        var data = System.Text.Encoding.UTF8.GetString(account.Json);
         Exec("""
             INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, synced, seen) VALUES (@t, @i, @u, @e, @a, @d, @sy, @s)
             ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, active = @a, data = @d, seen = @s,
                 synced = coalesce(@sy, synced)
             """, ("@t", target), ("@i", account.Id), ("@u", account.UserName),
-            ("@e", account.Document["externalId"] is JsonValue e && e.TryGetValue<string>(out var ext) ? ext : null),
+            ("@e", account.ExternalId),
             ("@a", account.Active ? 1 : 0), ("@d", data), ("@sy", synced ? data : null), ("@s", seen.UtcTicks));
     }
 
@@ -304,7 +305,7 @@ public readonly struct ShadowWriter
     public void RemoveAccount(string target, string targetId)
     {
         Exec("DELETE FROM shadow_accounts WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
-        Exec("DELETE FROM shadow_group_members WHERE target = @t AND member_id = @i", ("@t", target), ("@i", targetId));
+        Exec("DELETE FROM shadow_group_members INDEXED BY ix_shadow_member WHERE target = @t AND member_id = @i", ("@t", target), ("@i", targetId));
     }
 
     /// <summary>After a full read: accounts not seen since <paramref name="refreshStarted"/> are gone from the target.</summary>
@@ -313,7 +314,7 @@ public readonly struct ShadowWriter
 
     public void Link(string target, string targetId, string sourceId, DateTimeOffset now)
     {
-        Exec("DELETE FROM links WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
+        Exec("DELETE FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
         Exec("INSERT OR REPLACE INTO links(target, target_id, source_id, linked) VALUES (@t, @i, @s, @n)", ("@t", target), ("@i", targetId), ("@s", sourceId), ("@n", now.UtcTicks));
     }
 

@@ -41,7 +41,7 @@ public static class FileSource
     {
         var keys = new List<string>();
         foreach (var (id, u) in next.Users)
-            if (!previous.Users.TryGetValue(id, out var old) || !JsonNode.DeepEquals(old.Document, u.Document)) keys.Add(id);
+            if (!previous.Users.TryGetValue(id, out var old) || !old.Json.SequenceEqual(u.Json)) keys.Add(id);
         keys.AddRange(previous.Users.Keys.Where(id => !next.Users.ContainsKey(id)));
         foreach (var id in next.Groups.Keys.Concat(previous.Groups.Keys).Distinct())
         {

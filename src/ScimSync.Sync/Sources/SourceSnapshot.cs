@@ -1,24 +1,51 @@
 using System.Collections.Immutable;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Accounts;
 
 namespace ScimSync.Sync.Sources;
 
-/// <summary>One account of the source of truth, with what the engine derived from it.</summary>
-public sealed record SourceAccount(string Id, JsonObject Document, AccountKind Kind, DateTimeOffset? EndDate)
+/// <summary>
+/// One account of the source of truth, with what the engine derived from it. The document is kept as
+/// compact UTF-8 JSON and parsed when needed (callers keep the parsed copy in a local while they use it):
+/// 100,000 accounts as JSON DOMs cost gigabytes, as bytes tens of megabytes.
+/// </summary>
+public sealed class SourceAccount
 {
-    public string UserName => Document["userName"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : "";
+    private readonly byte[] _json;
+
+    private SourceAccount(string id, byte[] json, AccountKind kind, DateTimeOffset? endDate, string userName, bool sourceActive)
+    {
+        Id = id;
+        _json = json;
+        Kind = kind;
+        EndDate = endDate;
+        UserName = userName;
+        SourceActive = sourceActive;
+    }
+
+    public string Id { get; }
+    public AccountKind Kind { get; }
+    public DateTimeOffset? EndDate { get; }
+    public string UserName { get; }
 
     /// <summary>The source's own active flag (absent means active).</summary>
-    public bool SourceActive => Document["active"] is not JsonValue v || !v.TryGetValue<bool>(out var b) || b;
+    public bool SourceActive { get; }
+
+    /// <summary>A fresh parse of the account's document.</summary>
+    public JsonObject Document => JsonNode.Parse(_json)!.AsObject();
+
+    public ReadOnlySpan<byte> Json => _json;
 
     /// <summary>Active on targets: active at the source and, for an account with an end date, before that instant.</summary>
     public bool ActiveAt(DateTimeOffset now) => SourceActive && (EndDate is not { } end || now < end);
 
     public static SourceAccount From(JsonObject doc, AccountKindRules rules)
     {
-        var id = doc["id"]?.GetValue<string>() ?? throw new FormatException("a source account has no id");
-        return new SourceAccount(id, doc, rules.KindOf(doc), rules.EndDateOf(doc));
+        var id = doc["id"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new FormatException("a source account has no id");
+        var userName = doc["userName"] is JsonValue u && u.TryGetValue<string>(out var n) ? n : "";
+        var active = doc["active"] is not JsonValue a || !a.TryGetValue<bool>(out var b) || b;
+        return new SourceAccount(id, JsonSerializer.SerializeToUtf8Bytes(doc), rules.KindOf(doc), rules.EndDateOf(doc), userName, active);
     }
 }
 

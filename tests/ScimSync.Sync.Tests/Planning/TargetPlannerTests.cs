@@ -43,9 +43,10 @@ public class TargetPlannerTests
         var create = Plan(Target(), Snapshot([expired]), State()).Operations.OfType<CreateAccount>().Single();
         Assert.False(create.Document["active"]!.GetValue<bool>());
 
-        var existing = Account("t9", "old@example.com", "s9");
-        existing.Document["name"] = new JsonObject { ["givenName"] = "old", ["familyName"] = "Doe" };
-        existing.Document["emails"] = new JsonArray(new JsonObject { ["value"] = "old@example.com", ["type"] = "work" });
+        var doc = Account("t9", "old@example.com", "s9").Document;
+        doc["name"] = new JsonObject { ["givenName"] = "old", ["familyName"] = "Doe" };
+        doc["emails"] = new JsonArray(new JsonObject { ["value"] = "old@example.com", ["type"] = "work" });
+        var existing = new TargetAccount("t9", doc);
         var update = Plan(Target(), Snapshot([expired]), State([existing], new() { ["t9"] = "s9" })).Operations.OfType<UpdateAccount>().Single();
         var op = Assert.Single(update.Operations);
         Assert.Equal("active", op["path"]!.GetValue<string>());

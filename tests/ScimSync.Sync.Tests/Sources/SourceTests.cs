@@ -1,0 +1,113 @@
+using System.Text.Json.Nodes;
+using ScimSync.Sync.Accounts;
+using ScimSync.Sync.Configuration;
+using ScimSync.Sync.Sources;
+
+namespace ScimSync.Sync.Tests.Sources;
+
+public class GroupMembersPatchTests
+{
+    private static readonly SourceGroup Group = new("g", "Expenses", ["a", "b", "c"]);
+
+    private static JsonObject Patch(params JsonObject[] ops) => new() { ["Operations"] = new JsonArray(ops.Select(o => (JsonNode)o).ToArray()) };
+
+    private static JsonArray Values(params string[] ids) => new(ids.Select(i => (JsonNode)new JsonObject { ["value"] = i }).ToArray());
+
+    [Fact]
+    public void Add_and_filtered_remove_change_only_the_named_members()
+    {
+        var result = GroupMembersPatch.Apply(Group, Patch(
+            new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = Values("d", "a") },
+            new JsonObject { ["op"] = "remove", ["path"] = "members[value eq \"b\"]" }))!;
+        Assert.Equal(["a", "c", "d"], result.Members);
+    }
+
+    [Fact]
+    public void Entra_style_remove_with_values_and_replace_and_clear()
+    {
+        Assert.Equal(["b"], GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "Remove", ["path"] = "members", ["value"] = Values("a", "c") }))!.Members);
+        Assert.Equal(["x"], GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "replace", ["path"] = "members", ["value"] = Values("x") }))!.Members);
+        Assert.Empty(GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "remove", ["path"] = "members" }))!.Members);
+    }
+
+    [Fact]
+    public void Path_less_replace_and_display_name()
+    {
+        var result = GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "replace", ["value"] = new JsonObject { ["displayName"] = "Travel", ["members"] = Values("z") } }))!;
+        Assert.Equal("Travel", result.DisplayName);
+        Assert.Equal(["z"], result.Members);
+    }
+
+    [Fact]
+    public void Anything_it_cannot_apply_with_certainty_returns_null()
+    {
+        Assert.Null(GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "replace", ["path"] = "members[value eq \"a\"].display", ["value"] = "x" })));
+        Assert.Null(GroupMembersPatch.Apply(Group, new JsonObject()));
+    }
+}
+
+public class SourceSnapshotTests
+{
+    private static SourceAccount U(string id) => SourceAccount.From(new JsonObject { ["id"] = id, ["userName"] = id }, AccountKindRules.Default);
+
+    [Fact]
+    public void With_keeps_the_group_index_right_and_leaves_the_original_alone()
+    {
+        var s = new SourceSnapshot([U("a"), U("b")], [new SourceGroup("g1", "One", ["a"]), new SourceGroup("g2", "Two", ["a", "b"])], 5);
+        var next = s.With([U("c")], ["b"], [new SourceGroup("g1", "One", ["c"])], ["g2"], null);
+        Assert.Equal(["a", "c"], next.Users.Keys.Order());
+        Assert.Empty(next.GroupNamesOf("a"));
+        Assert.Equal(["One"], next.GroupNamesOf("c"));
+        Assert.Equal(5, next.Position);
+        Assert.Equal(["One", "Two"], s.GroupNamesOf("a").Order());
+        Assert.Equal(2, s.Users.Count);
+    }
+}
+
+public class FileSourceTests
+{
+    private static string Write(string text, string ext)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "scimsync-file-" + Guid.NewGuid().ToString("N") + ext);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void Csv_export_becomes_accounts_kinds_end_dates_and_groups()
+    {
+        var path = Write("""
+            id,userName,givenName,familyName,email,kind,endDate,department,groups,active
+            e1,ann@example.com,Ann,"Lee, Jr.",ann@example.com,employee,,Support,Expenses;Travel,true
+            c1,bob@example.com,Bob,Ray,bob@example.com,contractor,2027-01-31T17:00:00Z,,Expenses,
+            s1,svc-hr,,,,service,,,,false
+            """, ".csv");
+        var snap = FileSource.Read(path, FileFormat.Csv, AccountKindRules.Default);
+        Assert.Equal(3, snap.Users.Count);
+        Assert.Equal("Lee, Jr.", snap.Users["e1"].Document["name"]!["familyName"]!.GetValue<string>());
+        Assert.Equal(AccountKind.Contractor, snap.Users["c1"].Kind);
+        Assert.Equal(new DateTimeOffset(2027, 1, 31, 17, 0, 0, TimeSpan.Zero), snap.Users["c1"].EndDate);
+        Assert.Equal(AccountKind.Service, snap.Users["s1"].Kind);
+        Assert.False(snap.Users["s1"].SourceActive);
+        Assert.Equal(["c1", "e1"], snap.Groups["Expenses"].Members.Order());
+        Assert.Equal("Support", snap.Users["e1"].Document["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]!["department"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Diff_against_the_previous_import_names_changed_added_removed_and_moved_members()
+    {
+        var before = FileSource.Read(Write("[{\"id\":\"a\",\"userName\":\"a\",\"groups\":[\"G\"]},{\"id\":\"b\",\"userName\":\"b\"},{\"id\":\"c\",\"userName\":\"c\"}]", ".json"), FileFormat.Json, AccountKindRules.Default);
+        var after = FileSource.Read(Write("[{\"id\":\"a\",\"userName\":\"a\"},{\"id\":\"b\",\"userName\":\"b\",\"title\":\"x\",\"groups\":[\"G\"]},{\"id\":\"d\",\"userName\":\"d\"}]", ".json"), FileFormat.Json, AccountKindRules.Default);
+        Assert.Equal(["a", "b", "c", "d", "group:G"], FileSource.Diff(before, after).Order());
+        Assert.Empty(FileSource.Diff(after, after));
+    }
+
+    [Fact]
+    public void Bad_rows_are_reported_with_their_line()
+    {
+        var e = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName,endDate\na,a,someday\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        Assert.Contains(":2:", e.Message);
+        var dup = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName\na,a\na,b\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        Assert.Contains("appears twice", dup.Message);
+    }
+}
