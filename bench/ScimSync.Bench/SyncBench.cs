@@ -56,20 +56,29 @@ internal static class SyncBench
         var ids = await IdsAsync(http, Math.Min(users, 20_000));
         var output = new StringBuilder();
         var engine = Start(cli, work, ["sync", "run", "--config", config, "--watch"], output);
+        DateTime deadline;
         try
         {
-            var deadline = DateTime.UtcNow.AddMinutes(5);
+            deadline = DateTime.UtcNow.AddMinutes(5);
             while (!Contains(output, "Watching") && DateTime.UtcNow < deadline) await Task.Delay(200);
             var stamps = await SteadyChangesAsync(http, ids, changeRate, changeSeconds);
             await Task.Delay(3000);
             var latencies = await LatenciesAsync(targetHttp, stamps);
             md.AppendLine(CultureInfo.InvariantCulture, $"- Incremental: {stamps.Count:N0} PATCHes at {changeRate}/s for {changeSeconds} s at the source; source-write to target-write latency (target `meta.lastModified` minus the source write's send time, same clock) p50 **{P(latencies, 50):F0} ms**, p99 **{P(latencies, 99):F0} ms**, max {latencies.DefaultIfEmpty().Max():F0} ms; {latencies.Count:N0} of {stamps.Count:N0} arrived.");
 
-            // 4. A deactivation behind a backlog of routine changes.
+            // 4. A deactivation behind a backlog: the engine is stopped while the backlog is written, so that
+            // when it comes back the source's queue for it holds every routine change, and the deactivation
+            // is written last.
+            engine.Kill(true);
+            await engine.WaitForExitAsync();
             var victim = ids[^1];
             var queuedAt = Stopwatch.StartNew();
             await BacklogAsync(http, ids, backlog);
             var backlogSeconds = queuedAt.Elapsed.TotalSeconds;
+            lock (output) output.Clear();
+            engine = Start(cli, work, ["sync", "run", "--config", config, "--watch"], output);
+            deadline = DateTime.UtcNow.AddMinutes(5);
+            while (!Contains(output, "Watching") && DateTime.UtcNow < deadline) await Task.Delay(100);
             var sent = DateTimeOffset.UtcNow;
             await SendAsync(http, HttpMethod.Patch, $"Users/{victim}", Patch(new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }));
             double? arrived = null;
@@ -80,7 +89,10 @@ internal static class SyncBench
                 if (found?["active"]?.GetValue<bool>() == false) { arrived = (DateTimeOffset.UtcNow - sent).TotalMilliseconds; break; }
                 await Task.Delay(10);
             }
-            md.AppendLine(CultureInfo.InvariantCulture, $"- Deactivation behind a backlog: {backlog:N0} routine PATCHes written at the source in {backlogSeconds:F1} s (Bulk), then one `active=false`: it reached the target **{(arrived is { } a ? $"{a:F0} ms" : "never (120 s)")}** after it was sent.");
+            var drained = Stopwatch.StartNew();
+            var lastTitle = "routine " + (backlog - 1);
+            while (DateTime.UtcNow < until && (await FindByExternalIdAsync(targetHttp, ids[(backlog - 1) % (ids.Count - 1)], "title"))?["title"]?.GetValue<string>() != lastTitle) await Task.Delay(200);
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Deactivation behind a backlog: with the engine stopped, {backlog:N0} routine PATCHes were written at the source ({backlogSeconds:F1} s, Bulk); the engine was restarted (`run --watch`: full comparison, then the feed) and one `active=false` was written as soon as it watched: it reached the target **{(arrived is { } a ? $"{a:F0} ms" : "never (120 s)")}** after it was sent, ahead of the backlog, which finished draining {drained.Elapsed.TotalSeconds + (arrived ?? 0) / 1000:F1} s after the deactivation was sent.");
         }
         finally
         {
@@ -250,9 +262,9 @@ internal static class SyncBench
         }
     }
 
-    private static async Task<JsonObject?> FindByExternalIdAsync(HttpClient http, string externalId)
+    private static async Task<JsonObject?> FindByExternalIdAsync(HttpClient http, string externalId, string attributes = "active")
     {
-        var page = await SendAsync(http, HttpMethod.Get, $"Users?filter={Uri.EscapeDataString($"externalId eq \"{externalId}\"")}&attributes=active", null);
+        var page = await SendAsync(http, HttpMethod.Get, $"Users?filter={Uri.EscapeDataString($"externalId eq \"{externalId}\"")}&attributes={attributes}", null);
         return page["Resources"]?.AsArray().FirstOrDefault() as JsonObject;
     }
 

@@ -41,6 +41,7 @@ public sealed class SyncEngine : IDisposable
     private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
     private readonly Client.Updates.PatchByPut _localPatch = new();
     private SourceSnapshot? _snapshot;
+    private DateTimeOffset _snapshotStarted;
 
     private sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor, SemaphoreSlim Signal);
 
@@ -65,10 +66,12 @@ public sealed class SyncEngine : IDisposable
     public async Task<SourceSnapshot> ReadSourceAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
     {
         var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress("source", "read", n, 0)));
+        var started = _time.GetUtcNow();
         var snapshot = _source is not null
             ? await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false)
             : FileSource.Read(_config.Source.FilePath!, _config.Source.Format, _config.Kinds);
         _snapshot = snapshot;
+        _snapshotStarted = started;
         return snapshot;
     }
 
@@ -341,8 +344,9 @@ public sealed class SyncEngine : IDisposable
                 });
                 backoff = report.Failed == 0 ? TimeSpan.Zero : Next(backoff);
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException && !ct.IsCancellationRequested)
             {
+                // A held guard, an unreachable target: the queue stays, the other targets carry on.
                 _log($"{name}: {e.Message}; will retry");
                 backoff = Next(backoff);
             }
@@ -423,7 +427,8 @@ public sealed class SyncEngine : IDisposable
     /// <summary>For sources without a feed: accounts modified since the last look are queued; deletions wait for the full comparison.</summary>
     private async Task LastModifiedLoopAsync(CancellationToken ct)
     {
-        var since = _time.GetUtcNow() - TimeSpan.FromSeconds(5);
+        // From when the snapshot started to be read: anything modified during a long run is picked up.
+        var since = _snapshotStarted - TimeSpan.FromSeconds(5);
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(_config.Source.PollInterval, _time, ct).ConfigureAwait(false);

@@ -339,6 +339,21 @@ public sealed class FieldScenarioTests
         }
     }
 
+    [Fact]
+    public async Task Server_errors_and_503s_from_a_target_are_retried_until_it_is_right()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l);
+        var own = await SeedTargetsAsync(l);
+        await using var proxy = await FaultProxy.StartAsync(l.Expenses.ScimUrl, failEvery: 3);
+        var path = l.WriteConfig();
+        File.WriteAllText(path, File.ReadAllText(path).Replace(l.Expenses.ScimUrl.ToString(), proxy.ScimUrl.ToString(), StringComparison.Ordinal));
+        var (code, output) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", l.ConfigPath);
+        Assert.True(code == 0, output);
+        Assert.True(proxy.Injected >= 2, $"only {proxy.Injected} failures were injected");
+        await AssertTargetsAsync(l, p, own);
+    }
+
     private static async Task<JsonObject?> FindAsync(Server server, string userName)
     {
         await foreach (var page in server.Client.ListAsync("Users", new ListOptions { Filter = $"userName eq \"{userName}\"" }, CancellationToken.None))

@@ -1,0 +1,77 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ScimSync.Sync.Tests.EndToEnd;
+
+/// <summary>
+/// A loopback reverse proxy in front of a real target that answers some requests itself with a failure:
+/// every <c>failEvery</c>-th request gets a 500 (or a 503 with Retry-After), the rest are forwarded.
+/// </summary>
+public sealed class FaultProxy : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly HttpClient _upstream = new();
+    private int _requests;
+    private int _injected;
+
+    public int Injected => Volatile.Read(ref _injected);
+    public Uri ScimUrl { get; private set; } = null!;
+
+    private FaultProxy(WebApplication app) => _app = app;
+
+    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery)
+    {
+        var b = WebApplication.CreateSlimBuilder();
+        b.Logging.ClearProviders();
+        b.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = b.Build();
+        var proxy = new FaultProxy(app);
+        app.Run(async ctx =>
+        {
+            var n = Interlocked.Increment(ref proxy._requests);
+            if (n % failEvery == 0 && ctx.Request.Method != "GET")
+            {
+                Interlocked.Increment(ref proxy._injected);
+                if (n % (failEvery * 2) == 0)
+                {
+                    ctx.Response.StatusCode = 503;
+                    ctx.Response.Headers.RetryAfter = "1";
+                }
+                else ctx.Response.StatusCode = 500;
+                await ctx.Response.WriteAsync("{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:Error\"],\"status\":\"" + ctx.Response.StatusCode + "\",\"detail\":\"injected\"}");
+                return;
+            }
+            using var req = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), new Uri(upstream.GetLeftPart(UriPartial.Authority) + ctx.Request.Path + ctx.Request.QueryString));
+            if (ctx.Request.ContentLength > 0 || ctx.Request.Headers.ContainsKey("Transfer-Encoding"))
+            {
+                using var ms = new MemoryStream();
+                await ctx.Request.Body.CopyToAsync(ms);
+                req.Content = new ByteArrayContent(ms.ToArray());
+                if (ctx.Request.ContentType is { } ct) req.Content.Headers.TryAddWithoutValidation("Content-Type", ct);
+            }
+            foreach (var h in new[] { "Authorization", "If-Match", "If-None-Match", "Accept" })
+                if (ctx.Request.Headers.TryGetValue(h, out var v)) req.Headers.TryAddWithoutValidation(h, (IEnumerable<string>)v!);
+            using var resp = await proxy._upstream.SendAsync(req);
+            ctx.Response.StatusCode = (int)resp.StatusCode;
+            foreach (var h in resp.Headers.Concat(resp.Content.Headers))
+                if (h.Key is not ("Transfer-Encoding" or "Content-Length")) ctx.Response.Headers[h.Key] = h.Value.ToArray();
+            await resp.Content.CopyToAsync(ctx.Response.Body);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        proxy.ScimUrl = new Uri(address + "/scim/v2/");
+        return proxy;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _upstream.Dispose();
+    }
+}
