@@ -27,17 +27,21 @@ public sealed record ReconcileReport(DateTimeOffset Started, TimeSpan Elapsed, I
 /// </summary>
 public static class DriftDetector
 {
-    public static IReadOnlyList<DriftItem> Compare(string target, TargetState before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed)
+    public static IReadOnlyList<DriftItem> Compare(string target, TargetState before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed) =>
+        Compare(target, before.Accounts.ToDictionary(a => a.Id, a => a.UserName, StringComparer.Ordinal), after, managed);
+
+    /// <param name="before">Ids and user names of the accounts in the shadow before the read.</param>
+    public static IReadOnlyList<DriftItem> Compare(string target, IReadOnlyDictionary<string, string> before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed)
     {
         var drift = new List<DriftItem>();
-        var old = before.Accounts.Select(a => a.Id).ToHashSet(StringComparer.Ordinal);
+        var old = before;
         var now = after.Accounts.Select(a => a.Id).ToHashSet(StringComparer.Ordinal);
         foreach (var a in after.Accounts)
         {
             var source = after.Links.GetValueOrDefault(a.Id);
             if (source is null)
             {
-                if (old.Count > 0 && !old.Contains(a.Id)) drift.Add(new DriftItem(target, DriftKind.Created, a.Id, a.UserName, null, []));
+                if (old.Count > 0 && !old.ContainsKey(a.Id)) drift.Add(new DriftItem(target, DriftKind.Created, a.Id, a.UserName, null, []));
                 continue;
             }
             if (a.Synced is not { } synced) continue;
@@ -50,7 +54,7 @@ public static class DriftDetector
         }
         foreach (var (targetId, sourceId) in after.Links)
             if (!now.Contains(targetId))
-                drift.Add(new DriftItem(target, DriftKind.Deleted, targetId, before.Accounts.FirstOrDefault(a => a.Id == targetId)?.UserName ?? "", sourceId, []));
+                drift.Add(new DriftItem(target, DriftKind.Deleted, targetId, before.GetValueOrDefault(targetId) ?? "", sourceId, []));
         return drift;
     }
 }

@@ -145,7 +145,7 @@ public sealed class SyncEngine : IDisposable
         var results = await Task.WhenAll(_targets.Select(async t =>
         {
             var name = t.Config.Name;
-            var before = _shadows.LoadState(name);
+            var before = _shadows.AccountNames(name);
             try
             {
                 var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));

@@ -99,7 +99,13 @@ public sealed class ShadowStore : IDisposable
             using (var cmd = Command("SELECT target_id, data, synced FROM shadow_accounts WHERE target = @t", ("@t", target)))
             using (var r = cmd.ExecuteReader())
                 while (r.Read())
-                    accounts.Add(new TargetAccount(r.GetString(0), Utf8(r, 1), r.IsDBNull(2) ? null : Utf8(r, 2)));
+                {
+                    var data = r.GetString(1);
+                    // Usually the synced copy is the data itself: one array serves both.
+                    var bytes = System.Text.Encoding.UTF8.GetBytes(data);
+                    var synced = r.IsDBNull(2) ? null : r.GetString(2) is var sy && sy == data ? bytes : System.Text.Encoding.UTF8.GetBytes(sy);
+                    accounts.Add(new TargetAccount(r.GetString(0), bytes, synced));
+                }
             return new TargetState(accounts, LoadGroups(target), Pairs("SELECT target_id, source_id FROM links WHERE target = @t", target),
                 Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
         }
@@ -173,6 +179,19 @@ public sealed class ShadowStore : IDisposable
         using var r = cmd.ExecuteReader();
         while (r.Read()) map[r.GetString(0)] = r.GetString(1);
         return map;
+    }
+
+    /// <summary>Ids and user names of a target's cached accounts (what reconciliation compares a fresh read with).</summary>
+    public IReadOnlyDictionary<string, string> AccountNames(string target)
+    {
+        lock (_gate)
+        {
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            using var cmd = Command("SELECT target_id, user_name FROM shadow_accounts WHERE target = @t", ("@t", target));
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) map[r.GetString(0)] = r.GetString(1);
+            return map;
+        }
     }
 
     public string? GetCheckpoint(string key)
