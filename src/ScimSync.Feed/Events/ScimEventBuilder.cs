@@ -62,25 +62,19 @@ public static class ScimEventBuilder
             }
             AddActivation(events, change, data);
         }
-        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, IsUrgent(change, data));
+        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, JournalUrgency.IsUrgent(change, data));
     }
 
     /// <summary>
     /// The urgent lane: delete, deactivation (active became false), password change ("password" among the
-    /// changed attributes), group membership change (a Group whose "members" changed).
+    /// changed attributes), group membership change (a Group whose "members" changed). Defined once, in
+    /// <see cref="JournalUrgency"/>, because the journal writer records the same answer for fan-out's look-ahead.
     /// </summary>
     public static bool IsUrgent(JournalEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var change = entry.Change;
-        return IsUrgent(change, IsActivityChange(change) && change.Data is not null ? JsonNode.Parse(change.Data) as JsonObject : null);
+        return JournalUrgency.IsUrgent(entry.Change);
     }
-
-    private static bool IsUrgent(JournalAppend change, JsonObject? data) =>
-        change.Operation == JournalOperation.Delete
-        || Changed(change, "password")
-        || (IsGroup(change) && Changed(change, "members"))
-        || (IsActivityChange(change) && !IsActive(data));
 
     private static JsonObject SubId(JournalAppend change, JsonObject? data, string endpoint)
     {
@@ -137,17 +131,11 @@ public static class ScimEventBuilder
         events[IsActive(data) ? EventUris.Activate : EventUris.Deactivate] = new JsonObject();
     }
 
-    private static bool IsActivityChange(JournalAppend change) =>
-        change.Operation is JournalOperation.Put or JournalOperation.Patch && Changed(change, "active");
+    private static bool IsActivityChange(JournalAppend change) => JournalUrgency.IsActivityChange(change);
 
-    // An absent "active" counts as inactive: the resource can no longer claim to be usable.
-    private static bool IsActive(JsonObject? data) =>
-        data?["active"] is JsonValue v && v.TryGetValue<bool>(out var active) && active;
+    private static bool IsActive(JsonObject? data) => JournalUrgency.IsActive(data);
 
-    private static bool IsGroup(JournalAppend change) => change.ResourceType.Equals("Group", StringComparison.OrdinalIgnoreCase);
-
-    private static bool Changed(JournalAppend change, string attribute) =>
-        change.Attributes.Contains(attribute, StringComparer.OrdinalIgnoreCase);
+    private static bool IsGroup(JournalAppend change) => JournalUrgency.IsGroup(change);
 
     // Exactly one of data / attributes per event (RFC 9967 §2.2): these two are the only payload builders.
     private static JsonObject Full(JsonNode data, string version) => new() { ["data"] = data, ["version"] = version };

@@ -47,4 +47,8 @@ public sealed record Subscription(
     SubscriptionState State,
     SigningKey Key,
     long FanoutPosition,
-    DateTimeOffset Created);
+    DateTimeOffset Created)
+{
+    /// <summary>The last urgent journal entry fan-out has looked ahead for (see <see cref="Delivery.FanoutWorker"/>).</summary>
+    public long AheadPosition { get; init; }
+}

@@ -17,7 +17,8 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
 
     public static Subscription FromRecord(SubscriptionRecord r) => new(
         r.Id, r.Name, SubscriptionConfig.FromJson(r.Config), Enum.Parse<SubscriptionState>(r.State, ignoreCase: true),
-        JsonSerializer.Deserialize<SigningKey>(r.SigningKey, SubscriptionConfig.Json)!, r.FanoutPosition, r.Created);
+        JsonSerializer.Deserialize<SigningKey>(r.SigningKey, SubscriptionConfig.Json)!, r.FanoutPosition, r.Created)
+        { AheadPosition = r.AheadPosition };
 
     public async Task<Subscription> CreateAsync(string name, SubscriptionConfig config, long? startAfter, CancellationToken ct)
     {
