@@ -196,10 +196,6 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         }, ct).ConfigureAwait(false);
     }
 
-    public Task RescheduleAsync(string subscriptionId, string jti, DateTimeOffset visibleAt, string? error, CancellationToken ct) => WriteAsync(t =>
-        t.Exec("UPDATE deliveries SET visible_at = @v, last_error = @e WHERE subscription_id = @s AND jti = @j AND state = 1",
-            ("@v", visibleAt.UtcTicks), ("@e", error), ("@s", subscriptionId), ("@j", jti)), ct);
-
     public async Task<DateTimeOffset?> NextDueAsync(string subscriptionId, CancellationToken ct)
     {
         using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
@@ -210,21 +206,38 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
     }
 
     public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct) => WriteAsync(t =>
+        Ack(t, subscriptionId, jtis), ct);
+
+    public Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct) => WriteAsync(t =>
+        DeadLetter(t, subscriptionId, errors), ct);
+
+    public Task<(int Acknowledged, int DeadLettered)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, CancellationToken ct) => WriteAsync(t =>
+    {
+        var acked = Ack(t, subscriptionId, outcome.Acknowledged);
+        var dead = DeadLetter(t, subscriptionId, outcome.DeadLettered);
+        // Retries: in flight until visible_at, then claimable again (backoff or Retry-After).
+        foreach (var (jti, visibleAt, error) in outcome.Retries)
+            t.Exec("UPDATE deliveries SET visible_at = @v, last_error = @e WHERE subscription_id = @s AND jti = @j AND state = 1",
+                ("@v", visibleAt.UtcTicks), ("@e", error), ("@s", subscriptionId), ("@j", jti));
+        return (acked, dead);
+    }, ct);
+
+    private static int Ack(Tx t, string subscriptionId, IReadOnlyCollection<string> jtis)
     {
         var n = 0;
         foreach (var j in jtis)
-            n += t.Cmd("DELETE FROM deliveries WHERE subscription_id = @s AND jti = @j AND state <> 3", ("@s", subscriptionId), ("@j", j)).ExecuteNonQuery();
+            n += t.Exec("DELETE FROM deliveries WHERE subscription_id = @s AND jti = @j AND state <> 3", ("@s", subscriptionId), ("@j", j));
         return n;
-    }, ct);
+    }
 
-    public Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct) => WriteAsync(t =>
+    private static int DeadLetter(Tx t, string subscriptionId, IReadOnlyDictionary<string, string> errors)
     {
         var n = 0;
         foreach (var (jti, error) in errors)
             n += t.Exec("UPDATE deliveries SET state = 3, last_error = @e WHERE subscription_id = @s AND jti = @j",
                 ("@e", error), ("@s", subscriptionId), ("@j", jti));
         return n;
-    }, ct);
+    }
 
     public Task<int> ReplayDeadLettersAsync(string subscriptionId, CancellationToken ct) => WriteAsync(t =>
         t.Exec("UPDATE deliveries SET state = 0, visible_at = 0, attempts = 0 WHERE subscription_id = @s AND state = 3", ("@s", subscriptionId)), ct);

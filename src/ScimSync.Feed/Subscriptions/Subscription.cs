@@ -28,6 +28,12 @@ public sealed record SubscriptionConfig
     public IReadOnlyList<string> IgnoredAttributes { get; init; } = [];
     public string Signing { get; init; } = "HS256";
 
+    /// <summary>
+    /// Push only: SETs per request. 1 is plain RFC 8935 (one SET per POST); more sends up to that many in one
+    /// JSON body shaped like an RFC 8936 poll response (our extension, docs/journal.md).
+    /// </summary>
+    public int PushBatch { get; init; } = 1;
+
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },

@@ -15,6 +15,8 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
 {
     private static readonly string[] Algorithms = ["HS256", "RS256", "ES256", "none"];
 
+    public const int MaxPushBatch = 1000;
+
     public static Subscription FromRecord(SubscriptionRecord r) => new(
         r.Id, r.Name, SubscriptionConfig.FromJson(r.Config), Enum.Parse<SubscriptionState>(r.State, ignoreCase: true),
         JsonSerializer.Deserialize<SigningKey>(r.SigningKey, SubscriptionConfig.Json)!, r.FanoutPosition, r.Created)
@@ -106,6 +108,7 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
         if (c.ResourceTypes.Count == 0) throw ScimException.InvalidValue("resourceTypes must name at least one resource type");
         foreach (var t in c.ResourceTypes)
             if (registry.FindResourceType(t) is null) throw ScimException.InvalidValue($"Unknown resource type \"{t}\"");
+        if (c.PushBatch is < 1 or > MaxPushBatch) throw ScimException.InvalidValue($"pushBatch must be between 1 and {MaxPushBatch}");
         if (c.Delivery == DeliveryMethod.Push && !Delivery.PushDestination.IsAllowed(c.PushUrl ?? "", options.PushAllowList, out var reason))
             throw ScimException.InvalidValue(reason);
         if (c.Filter is not null)

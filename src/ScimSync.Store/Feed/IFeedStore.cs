@@ -56,6 +56,15 @@ public sealed record FanoutCommit(long FanoutFrom, long FanoutTo, long AheadFrom
     public IReadOnlyList<(long Position, string ResourceId)> FannedAhead { get; init; } = [];
 }
 
+/// <summary>What became of a round of claimed events, settled in one transaction.</summary>
+/// <param name="Acknowledged">Accepted by the receiver: removed.</param>
+/// <param name="DeadLettered">Rejected, or out of time: jti → the reason.</param>
+/// <param name="Retries">To be delivered again, not before the given time.</param>
+public sealed record DeliveryOutcome(
+    IReadOnlyCollection<string> Acknowledged,
+    IReadOnlyDictionary<string, string> DeadLettered,
+    IReadOnlyList<(string Jti, DateTimeOffset VisibleAt, string Error)> Retries);
+
 public sealed record FeedStats(long Pending, long InFlight, long DeadLetters, DateTimeOffset? OldestPending, long FanoutPosition);
 
 /// <summary>
@@ -102,14 +111,17 @@ public interface IFeedStore
     /// </summary>
     Task<IReadOnlyList<DeliveryRecord>> ClaimAsync(string subscriptionId, int max, DateTimeOffset now, TimeSpan visibility, CancellationToken ct);
 
-    /// <summary>Makes an in-flight event deliverable again at <paramref name="visibleAt"/> (retry with backoff).</summary>
-    Task RescheduleAsync(string subscriptionId, string jti, DateTimeOffset visibleAt, string? error, CancellationToken ct);
-
     /// <summary>Subscription ids with events due now, for dispatchers that sleep between rounds.</summary>
     Task<DateTimeOffset?> NextDueAsync(string subscriptionId, CancellationToken ct);
 
     /// <summary>Removes acknowledged events; returns how many were known.</summary>
     Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct);
+
+    /// <summary>
+    /// Acknowledges, dead-letters and reschedules in one transaction: one commit for a whole push round instead
+    /// of one per event. Returns how many were acknowledged and dead-lettered.
+    /// </summary>
+    Task<(int Acknowledged, int DeadLettered)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, CancellationToken ct);
 
     /// <summary>Moves events the receiver rejected (or that ran out of retries) to the dead-letter list.</summary>
     Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct);

@@ -108,6 +108,9 @@ public sealed class ServeProcessTests
             var (badCode, _, badErr) = await RunCli(["events", "create", "--name", "x", "--audience", "a", "--filter", "title regex 1", .. common]);
             Assert.Equal(2, badCode);
             Assert.Contains("400", badErr);
+            var (batchCode, _, batchErr) = await RunCli(["events", "create", "--name", "y", "--audience", "a", "--push-batch", "0", .. common]);
+            Assert.Equal(2, batchCode);
+            Assert.Contains("pushBatch", batchErr);
             var (wrongCode, _, _) = await RunCli(["events", "list", "--url", $"http://127.0.0.1:{port}", "--token", "wrong"]);
             Assert.Equal(2, wrongCode);
         }
