@@ -99,7 +99,7 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         return result;
     }
 
-    public Task<bool> CommitFanoutAsync(string subscriptionId, FanoutCommit commit, CancellationToken ct) => WriteAsync(t =>
+    public Task<bool> CommitFanoutAsync(string subscriptionId, FanoutCommit commit, CancellationToken ct) => TryWriteAsync(t =>
     {
         if (t.Exec("""
                 UPDATE subscriptions SET fanout_position = @fto, ahead_position = @ato
@@ -107,6 +107,10 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
                 """, ("@fto", commit.FanoutTo), ("@ato", commit.AheadTo), ("@id", subscriptionId),
                 ("@ffrom", commit.FanoutFrom), ("@afrom", commit.AheadFrom)) == 0)
             return false;
+        // A superseded event claimed since fan-out read it may be on its way: the replacement would repeat it.
+        foreach (var jti in commit.Superseded)
+            if (t.Exec("DELETE FROM deliveries WHERE subscription_id = @s AND jti = @j AND state = 0", ("@s", subscriptionId), ("@j", jti)) == 0)
+                return false;
         if (commit.FanoutTo > commit.FanoutFrom)
             t.Exec("DELETE FROM fanout_ahead WHERE subscription_id = @s AND position <= @to", ("@s", subscriptionId), ("@to", commit.FanoutTo));
         foreach (var d in commit.Deliveries)
@@ -114,10 +118,10 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
             // The start of the event's delivery time budget: the caller's clock, never a default.
             if (d.Created == default) throw new ArgumentException($"Delivery {d.Jti} has no creation time", nameof(commit));
             t.Exec("""
-                INSERT OR IGNORE INTO deliveries(subscription_id, jti, position, resource_id, urgent, token, state, attempts, visible_at, created)
-                VALUES (@s, @j, @p, @r, @u, @t, 0, 0, 0, @c)
+                INSERT OR IGNORE INTO deliveries(subscription_id, jti, position, resource_id, urgent, token, state, attempts, visible_at, created, coalescible)
+                VALUES (@s, @j, @p, @r, @u, @t, 0, 0, 0, @c, @k)
                 """, ("@s", subscriptionId), ("@j", d.Jti), ("@p", d.Position), ("@r", d.ResourceId), ("@u", d.Urgent ? 1 : 0),
-                ("@t", d.Token), ("@c", d.Created.UtcTicks));
+                ("@t", d.Token), ("@c", d.Created.UtcTicks), ("@k", (int)d.Coalescible));
             if (d.Urgent)
                 t.Exec("""
                     UPDATE deliveries SET urgent = 1
@@ -133,6 +137,28 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
             t.Exec("DELETE FROM subscription_members WHERE subscription_id = @s AND resource_id = @r", ("@s", subscriptionId), ("@r", r));
         return true;
     }, ct);
+
+    public async Task<IReadOnlyDictionary<string, DeliveryRecord>> CoalescibleAsync(string subscriptionId, IReadOnlyCollection<string> resourceIds, CancellationToken ct)
+    {
+        var result = new Dictionary<string, DeliveryRecord>(StringComparer.Ordinal);
+        if (resourceIds.Count == 0) return result;
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        foreach (var id in resourceIds.Distinct())
+        {
+            // The latest undelivered event only: replacing an earlier one would move a change past a later one.
+            using var r = PreparedCommands.Get(lease.Connection, """
+                SELECT jti, position, state, coalescible, created FROM deliveries
+                WHERE subscription_id = @s AND resource_id = @r AND state IN (0, 1) ORDER BY position DESC LIMIT 1
+                """, null, ("@s", subscriptionId), ("@r", id)).ExecuteReader();
+            if (!r.Read() || r.GetInt64(2) != 0 || r.GetInt64(3) == 0) continue;
+            result[id] = new DeliveryRecord(subscriptionId, r.GetString(0), r.GetInt64(1), id, false, "", 0, null)
+            {
+                Coalescible = (Coalescible)r.GetInt32(3),
+                Created = new DateTimeOffset(r.GetInt64(4), TimeSpan.Zero),
+            };
+        }
+        return result;
+    }
 
     public async Task<IReadOnlySet<long>> FannedAheadAsync(string subscriptionId, long after, long through, CancellationToken ct)
     {
@@ -290,6 +316,20 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
             PreparedCommands.Get(Connection, sql, Transaction, args);
 
         public int Exec(string sql, params ReadOnlySpan<(string, object?)> args) => Cmd(sql, args).ExecuteNonQuery();
+    }
+
+    /// <summary>Commits only when <paramref name="work"/> returns true; otherwise rolls back whatever it wrote.</summary>
+    private async Task<bool> TryWriteAsync(Func<Tx, bool> work, CancellationToken ct)
+    {
+        using var w = await pool.RentWriterAsync(ct).ConfigureAwait(false);
+        using var tx = w.Connection.BeginTransaction(deferred: false);
+        if (!work(new Tx(w.Connection, tx)))
+        {
+            tx.Rollback();
+            return false;
+        }
+        tx.Commit();
+        return true;
     }
 
     private async Task<T> WriteAsync<T>(Func<Tx, T> work, CancellationToken ct)

@@ -99,6 +99,7 @@ internal static class SqliteSchema
             PRIMARY KEY (subscription_id, resource_id)
         ) WITHOUT ROWID;
         -- state: 0 pending, 1 in flight (invisible until visible_at), 3 dead letter. Acknowledged rows are deleted.
+        -- coalescible: 0 no, 1 a create, 2 an update, that a later routine change may replace (Coalescible).
         CREATE TABLE IF NOT EXISTS deliveries (
             subscription_id TEXT NOT NULL,
             jti             TEXT NOT NULL,
@@ -111,6 +112,7 @@ internal static class SqliteSchema
             visible_at      INTEGER NOT NULL,
             created         INTEGER NOT NULL,
             last_error      TEXT,
+            coalescible     INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (subscription_id, jti)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS ix_deliveries_queue ON deliveries(subscription_id, state, urgent DESC, position);
@@ -136,6 +138,7 @@ internal static class SqliteSchema
     [
         ("journal", "urgent", "INTEGER NOT NULL DEFAULT 0"),
         ("subscriptions", "ahead_position", "INTEGER NOT NULL DEFAULT 0"),
+        ("deliveries", "coalescible", "INTEGER NOT NULL DEFAULT 0"),
     ];
 
     /// <summary>

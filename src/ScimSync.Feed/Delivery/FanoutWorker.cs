@@ -83,6 +83,7 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
             Entered = fanned.Entered,
             Left = fanned.Left,
             FannedAhead = taken.Select(e => (e.Position, e.Change.ResourceId)).ToArray(),
+            Superseded = fanned.Superseded,
         };
         if (!await store.Feed.CommitFanoutAsync(s.Id, commit, ct).ConfigureAwait(false)) return (0, s.AheadPosition, true);
         metrics?.Queued(s.Name, fanned.Deliveries.Count);
@@ -106,6 +107,7 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
         {
             Entered = fanned.Entered,
             Left = fanned.Left,
+            Superseded = fanned.Superseded,
         };
         if (!await store.Feed.CommitFanoutAsync(s.Id, commit, ct).ConfigureAwait(false)) return 0;
         metrics?.Queued(s.Name, fanned.Deliveries.Count);
@@ -115,11 +117,12 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
     private static bool Subscribed(Subscription s, string resourceType) =>
         s.Config.ResourceTypes.Contains(resourceType, StringComparer.OrdinalIgnoreCase);
 
-    private sealed record Fanned(List<DeliveryRecord> Deliveries, HashSet<string> Entered, HashSet<string> Left);
+    private sealed record Fanned(List<DeliveryRecord> Deliveries, HashSet<string> Entered, HashSet<string> Left, List<string> Superseded);
 
     /// <summary>
     /// The SETs for <paramref name="entries"/>, which must hold each resource's entries in position order with
-    /// none of them fanned out before: filter membership moves from one entry of a resource to the next.
+    /// none of them fanned out before: filter membership moves from one entry of a resource to the next, and
+    /// so does coalescing.
     /// </summary>
     private async Task<Fanned> FanAsync(Subscription s, IReadOnlyList<JournalEntry> entries, CancellationToken ct)
     {
@@ -127,7 +130,16 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
         var members = filters is null || entries.Count == 0
             ? new HashSet<string>()
             : new HashSet<string>(await store.Feed.MembersAsync(s.Id, entries.Select(e => e.Change.ResourceId).ToArray(), ct).ConfigureAwait(false));
-        var result = new Fanned([], new HashSet<string>(StringComparer.Ordinal), new HashSet<string>(StringComparer.Ordinal));
+        var coalesce = s.Config.Coalesce && s.Config.Payload == PayloadMode.Full;
+        // Per resource, the event queued last before this step, when a routine change may replace it.
+        var queued = coalesce
+            ? await store.Feed.CoalescibleAsync(s.Id, entries.Where(e => IsUser(e.Change)).Select(e => e.Change.ResourceId).ToArray(), ct).ConfigureAwait(false)
+            : null;
+        // Per resource, the index in `deliveries` of its latest event in this step, or -1 when that one is not
+        // coalescible; a replaced event's slot becomes null.
+        var latest = new Dictionary<string, int>(StringComparer.Ordinal);
+        var deliveries = new List<DeliveryRecord?>();
+        var result = new Fanned([], new HashSet<string>(StringComparer.Ordinal), new HashSet<string>(StringComparer.Ordinal), []);
         var now = _time.GetUtcNow();
         foreach (var entry in entries)
         {
@@ -148,12 +160,53 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
             }
             if (transition == FeedTransition.None && IsNoise(c, s.Config.IgnoredAttributes)) continue;
             var evt = ScimEventBuilder.Build(entry, s.Config.Payload, transition, rt.Endpoint);
+            var kind = coalesce && IsRoutine(c, transition, evt)
+                ? c.Operation == JournalOperation.Create ? Coalescible.Create : Coalescible.Update
+                : Coalescible.No;
+            var created = now;
+            if (kind != Coalescible.No)
+            {
+                DeliveryRecord? replaced = null;
+                if (latest.TryGetValue(c.ResourceId, out var index))
+                {
+                    if (index >= 0)
+                    {
+                        replaced = deliveries[index];
+                        deliveries[index] = null;
+                    }
+                }
+                else if (queued!.TryGetValue(c.ResourceId, out var waiting))
+                {
+                    replaced = waiting;
+                    result.Superseded.Add(waiting.Jti);
+                }
+                if (replaced is not null)
+                {
+                    // A subscriber that has not been told of the creation yet still needs a creation.
+                    kind = replaced.Coalescible == Coalescible.Create ? Coalescible.Create : Coalescible.Update;
+                    created = replaced.Created;
+                    evt = ScimEventBuilder.BuildCoalesced(entry, kind == Coalescible.Create, rt.Endpoint);
+                }
+            }
             var jti = Guid.CreateVersion7().ToString("N");
             var token = encoder.Encode(evt, jti, options.Issuer, [s.Config.Audience], s.Key);
-            result.Deliveries.Add(new DeliveryRecord(s.Id, jti, entry.Position, c.ResourceId, evt.Urgent, token, 0, null) { Created = now });
+            latest[c.ResourceId] = kind == Coalescible.No ? -1 : deliveries.Count;
+            deliveries.Add(new DeliveryRecord(s.Id, jti, entry.Position, c.ResourceId, evt.Urgent, token, 0, null) { Created = created, Coalescible = kind });
         }
+        result.Deliveries.AddRange(deliveries.OfType<DeliveryRecord>());
         return result;
     }
+
+    private bool IsUser(JournalAppend c) => c.ResourceType.Equals(registry.User.Name, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A change that coalescing may merge: a User's (a Group PATCH entry lacks the member list, so it cannot
+    /// stand for the whole state), not urgent, no feed transition, no activation or deactivation (each of
+    /// which must reach the subscriber as such), and with the resource's state recorded.
+    /// </summary>
+    private bool IsRoutine(JournalAppend c, FeedTransition transition, ScimEvent evt) =>
+        IsUser(c) && transition == FeedTransition.None && !evt.Urgent && !JournalUrgency.IsActivityChange(c)
+        && c.Operation != JournalOperation.Delete && c.Data is not null;
 
     /// <summary>
     /// A PUT or PATCH whose changed attributes all fall under ignored ones ("lastLogin", or "name" covering

@@ -66,6 +66,27 @@ public static class ScimEventBuilder
     }
 
     /// <summary>
+    /// The event that replaces queued ones of the same resource when coalescing: the whole state
+    /// <paramref name="entry"/> recorded, as prov:create:full when the first replaced event was a creation
+    /// (the subscriber has never seen the resource), otherwise prov:put:full. Only for routine changes
+    /// (never urgent, no feed transition, no activation) of resources whose journal data is the whole
+    /// resource, which the caller checks.
+    /// </summary>
+    public static ScimEvent BuildCoalesced(JournalEntry entry, bool asCreate, string endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentException.ThrowIfNullOrWhiteSpace(endpoint);
+        var change = entry.Change;
+        var data = change.Data is null ? null : JsonNode.Parse(change.Data) as JsonObject;
+        if (data is null || change.Operation == JournalOperation.Delete)
+            throw new ArgumentException($"Journal entry {entry.Position} has no state to coalesce to", nameof(entry));
+        var version = StoredResource.FormatETag(change.Version);
+        var representation = Full(Representation(change, data, version), version);
+        var events = new JsonObject { [asCreate ? EventUris.CreateFull : EventUris.PutFull] = representation };
+        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, false);
+    }
+
+    /// <summary>
     /// The urgent lane: delete, deactivation (active became false), password change ("password" among the
     /// changed attributes), group membership change (a Group whose "members" changed). Defined once, in
     /// <see cref="JournalUrgency"/>, because the journal writer records the same answer for fan-out's look-ahead.

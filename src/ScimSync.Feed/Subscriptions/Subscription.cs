@@ -34,6 +34,13 @@ public sealed record SubscriptionConfig
     /// </summary>
     public int PushBatch { get; init; } = 1;
 
+    /// <summary>
+    /// Full payload only: a routine change of a User whose previous event is still queued and unclaimed
+    /// replaces that event with one carrying the whole latest state, so a subscriber that lags gets the
+    /// latest state rather than every step (docs/journal.md).
+    /// </summary>
+    public bool Coalesce { get; init; }
+
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },

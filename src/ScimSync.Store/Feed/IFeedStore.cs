@@ -17,6 +17,12 @@ public sealed record SubscriptionRecord(
     public long AheadPosition { get; init; }
 }
 
+/// <summary>
+/// Whether a queued event may be replaced by a later routine change of the same resource carrying the whole
+/// latest state (coalescing), and what it then stands for: a creation or an update.
+/// </summary>
+public enum Coalescible { No = 0, Create = 1, Update = 2 }
+
 /// <summary>One signed event waiting for (or in) delivery to one subscription.</summary>
 public sealed record DeliveryRecord(
     string SubscriptionId,
@@ -30,6 +36,8 @@ public sealed record DeliveryRecord(
 {
     /// <summary>When fan-out queued the event: the start of its delivery time budget.</summary>
     public DateTimeOffset Created { get; init; }
+
+    public Coalescible Coalescible { get; init; }
 }
 
 /// <summary>
@@ -54,6 +62,12 @@ public sealed record FanoutCommit(long FanoutFrom, long FanoutTo, long AheadFrom
     /// skips them when it gets there.
     /// </summary>
     public IReadOnlyList<(long Position, string ResourceId)> FannedAhead { get; init; } = [];
+
+    /// <summary>
+    /// Queued events that <see cref="Deliveries"/> replace (coalescing). Each must still be pending (not
+    /// claimed); if one is not, the commit writes nothing and returns false, and fan-out redoes the step.
+    /// </summary>
+    public IReadOnlyCollection<string> Superseded { get; init; } = [];
 }
 
 /// <summary>What became of a round of claimed events, settled in one transaction.</summary>
@@ -94,6 +108,12 @@ public interface IFeedStore
     /// must not wait behind routine events of other resources.
     /// </summary>
     Task<bool> CommitFanoutAsync(string subscriptionId, FanoutCommit commit, CancellationToken ct);
+
+    /// <summary>
+    /// For each of <paramref name="resourceIds"/> whose latest undelivered event is pending (not claimed) and
+    /// coalescible, that event (jti, position, kind and creation time; no token).
+    /// </summary>
+    Task<IReadOnlyDictionary<string, DeliveryRecord>> CoalescibleAsync(string subscriptionId, IReadOnlyCollection<string> resourceIds, CancellationToken ct);
 
     /// <summary>Positions in (<paramref name="after"/>, <paramref name="through"/>] that were fanned out ahead.</summary>
     Task<IReadOnlySet<long>> FannedAheadAsync(string subscriptionId, long after, long through, CancellationToken ct);

@@ -97,9 +97,10 @@ public sealed class ServeProcessTests
         try
         {
             string[] common = ["--url", $"http://127.0.0.1:{port}", "--token", "cli-admin"];
-            var (code, created, err) = await RunCli(["events", "create", "--name", "helpdesk", "--audience", "https://helpdesk.test", "--payload", "full", "--ignore", "title", .. common]);
+            var (code, created, err) = await RunCli(["events", "create", "--name", "helpdesk", "--audience", "https://helpdesk.test", "--payload", "full", "--ignore", "title", "--coalesce", .. common]);
             Assert.True(code == 0, err);
             Assert.Contains("\"secret\"", created);
+            Assert.True(System.Text.Json.Nodes.JsonNode.Parse(created)!["coalesce"]!.GetValue<bool>());
             var (_, list, _) = await RunCli(["events", "list", .. common]);
             Assert.Contains("helpdesk", list);
             Assert.Equal(0, (await RunCli(["events", "pause", "helpdesk", .. common])).Code);
