@@ -1,89 +1,107 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace ScimSync.Bench;
 
 /// <summary>
-/// Issue-3 measurements: a backlog of events drained by poll and by push, and an urgent event queued
-/// behind that backlog. The backlog is built by creating users while the subscriptions are disabled
-/// (fan-out skips them), then enabling them.
+/// Issue-3 drain measurements: a backlog of events drained by poll, by plain push (one SET per request)
+/// and by batched push (pushBatch), each with an urgent deactivation written just after its subscription is
+/// enabled. The backlog is built by creating users while the subscriptions are disabled (fan-out skips
+/// them), so when one is enabled the whole backlog is still in the journal, not yet fanned out.
 /// </summary>
 internal static class FeedBench
 {
-    public static async Task<string> RunAsync(string cli, string work, string lua, int backlog, int connections)
+    public static async Task<string> RunAsync(string cli, string work, string lua, int backlog, int connections, int pushBatch)
     {
         const string token = "bench-token";
         var md = new StringBuilder();
-        await using var receiver = await Receiver.StartAsync();
+        await using var receivers = await SetReceivers.StartAsync();
         await using var server = await ServerProcess.StartAsync(cli, Path.Combine(work, "feed-data"), token, ["--push-allow", "http://127.0.0.1:*"]);
         using var http = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromMinutes(5) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        Task<JsonObject> Send(HttpMethod m, string path, JsonObject? body) => Api.SendAsync(http, m, path, body);
 
-        async Task<JsonObject> Send(HttpMethod m, string path, JsonObject? body)
+        JsonObject Subscription(string name, JsonObject extra)
         {
-            using var req = new HttpRequestMessage(m, path);
-            if (body is not null) req.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-            using var resp = await http.SendAsync(req);
-            var text = await resp.Content.ReadAsStringAsync();
-            if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"{m} {path}: {(int)resp.StatusCode} {text}");
-            return text.Length == 0 ? new JsonObject() : JsonNode.Parse(text)!.AsObject();
+            var o = new JsonObject { ["name"] = name, ["audience"] = "bench", ["payload"] = "notice", ["resourceTypes"] = new JsonArray("User") };
+            foreach (var (k, v) in extra) o[k] = v?.DeepClone();
+            return o;
         }
-        var poll = await Send(HttpMethod.Post, "feeds/v1/subscriptions", new JsonObject { ["name"] = "poll", ["audience"] = "bench", ["payload"] = "notice", ["resourceTypes"] = new JsonArray("User") });
-        var push = await Send(HttpMethod.Post, "feeds/v1/subscriptions", new JsonObject { ["name"] = "push", ["audience"] = "bench", ["payload"] = "notice", ["delivery"] = "push", ["pushUrl"] = receiver.Url, ["resourceTypes"] = new JsonArray("User") });
+        var poll = await Send(HttpMethod.Post, "feeds/v1/subscriptions", Subscription("poll", []));
+        var plain = await Send(HttpMethod.Post, "feeds/v1/subscriptions", Subscription("plain", new JsonObject { ["delivery"] = "push", ["pushUrl"] = receivers.Url("plain") }));
+        var batched = await Send(HttpMethod.Post, "feeds/v1/subscriptions", Subscription("batched", new JsonObject { ["delivery"] = "push", ["pushUrl"] = receivers.Url("batched"), ["pushBatch"] = pushBatch }));
         var pollId = poll["id"]!.GetValue<string>();
-        var pushId = push["id"]!.GetValue<string>();
-        var victim = (await Send(HttpMethod.Post, "scim/v2/Users", new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"), ["userName"] = "victim", ["active"] = true }))["id"]!.GetValue<string>();
-        await Task.Delay(500);
-        // Drain the victim's create so that its deactivation has nothing of its own queued before it.
-        while (receiver.Count < 1) await Task.Delay(20);
-        await PollAll(http, pollId, poll["pollToken"]!.GetValue<string>(), 1);
-        await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{pollId}", new JsonObject { ["state"] = "disabled" });
-        await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{pushId}", new JsonObject { ["state"] = "disabled" });
+        var pollToken = poll["pollToken"]!.GetValue<string>();
+        var plainId = plain["id"]!.GetValue<string>();
+        var batchedId = batched["id"]!.GetValue<string>();
+        // One victim per push phase, created (and delivered) before the backlog, deactivated behind it.
+        var victims = new List<string>();
+        foreach (var name in new[] { "victim-plain", "victim-batched" })
+            victims.Add((await Send(HttpMethod.Post, "scim/v2/Users", Api.User(name)))["id"]!.GetValue<string>());
+        while (receivers["plain"].Count < 2 || receivers["batched"].Count < 2) await Task.Delay(20);
+        await PollAll(http, pollId, pollToken, 2);
+        foreach (var id in new[] { pollId, plainId, batchedId })
+            await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{id}", new JsonObject { ["state"] = "disabled" });
 
-        // Backlog: `backlog` user creates.
         var have = 0;
+        var load = new LoadSample(server.Pid);
+        var sw = Stopwatch.StartNew();
         for (var round = 100; have < backlog; round++)
         {
             await Wrk.RunAsync("backlog", server.BaseUri, Path.Combine(lua, "create.lua"), [token, round.ToString(CultureInfo.InvariantCulture)], connections, TimeSpan.FromSeconds(Math.Max(2, (backlog - have) / 3000 + 1)));
-            have = (await Send(HttpMethod.Get, "scim/v2/Users?count=0", null))["totalResults"]!.GetValue<int>() - 1;
+            have = (await Send(HttpMethod.Get, "scim/v2/Users?count=0", null))["totalResults"]!.GetValue<int>() - victims.Count;
         }
-        md.AppendLine(CultureInfo.InvariantCulture, $"Backlog: {have:N0} user creates journaled while both subscriptions were disabled.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Backlog: {have:N0} user creates journaled in {sw.Elapsed.TotalSeconds:F0} s (wrk, {connections} connections) while the three subscriptions were disabled; {load.Describe()}.");
         md.AppendLine();
 
-        // Fan-out and poll drain.
-        var sw = Stopwatch.StartNew();
-        await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{pollId}", new JsonObject { ["state"] = "active" });
-        var polled = await PollAll(http, pollId, poll["pollToken"]!.GetValue<string>(), have);
-        var pollTime = sw.Elapsed;
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Poll: {polled:N0} SETs fanned out, polled (maxEvents 1,000) and acknowledged in {pollTime.TotalSeconds:F1} s: {polled / pollTime.TotalSeconds:F0} events/s (fan-out included).");
-
-        // Push drain, with an urgent deactivation issued right after the backlog is enabled.
-        var before = receiver.Count;
+        // Poll: fan-out and delivery together, from enabling to the last acknowledgement.
+        load = new LoadSample(server.Pid);
         sw.Restart();
-        await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{pushId}", new JsonObject { ["state"] = "active" });
-        await Task.Delay(2000); // let fan-out queue the backlog first
-        var queued = (await Send(HttpMethod.Get, $"feeds/v1/subscriptions/{pushId}", null))["stats"]!["pending"]!.GetValue<long>();
-        var urgentSent = DateTimeOffset.UtcNow;
-        await Send(HttpMethod.Patch, $"scim/v2/Users/{victim}", new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"), ["Operations"] = new JsonArray(new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }) });
-        var deadline = DateTime.UtcNow.AddMinutes(5);
-        while (receiver.Count - before < have + 1 && DateTime.UtcNow < deadline) await Task.Delay(50);
-        var pushTime = sw.Elapsed;
-        var pushed = receiver.Count - before;
-        var urgentAt = receiver.DeactivatedAt;
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Push: {pushed:N0} SETs pushed (one per request, 16 concurrent) in {pushTime.TotalSeconds:F1} s: {pushed / pushTime.TotalSeconds:F0} events/s (fan-out included).");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Urgent: a deactivation written while {queued:N0} routine events were queued for the push receiver arrived {(urgentAt is { } u ? $"{(u - urgentSent).TotalMilliseconds:F0} ms" : "never")} after the write.");
+        await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{pollId}", new JsonObject { ["state"] = "active" });
+        var polled = await PollAll(http, pollId, pollToken, have);
+        var pollTime = sw.Elapsed;
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Poll: {polled:N0} SETs fanned out, polled (maxEvents 1,000) and acknowledged in {pollTime.TotalSeconds:F1} s: **{polled / pollTime.TotalSeconds:N0} events/s** (fan-out included). {load.Describe()}.");
+
+        var phases = new[] { ("plain", plainId, victims[0], "one SET per request, 16 concurrent"), ("batched", batchedId, victims[1], $"pushBatch {pushBatch}, up to 16 concurrent requests") };
+        for (var phase = 0; phase < phases.Length; phase++)
+        {
+            var (name, id, victim, label) = phases[phase];
+            var sink = receivers[name];
+            sink.Watch[victim] = 0;
+            var before = sink.Count;
+            var requestsBefore = sink.RequestCount;
+            load = new LoadSample(server.Pid);
+            sw.Restart();
+            await Send(HttpMethod.Patch, $"feeds/v1/subscriptions/{id}", new JsonObject { ["state"] = "active" });
+            // Let the drain get going, so that some of the backlog is queued and the rest still in the journal.
+            await Task.Delay(1000);
+            var stats = await Send(HttpMethod.Get, $"feeds/v1/subscriptions/{id}", null);
+            var head = await Head(http);
+            var queued = stats["stats"]!["pending"]!.GetValue<long>() + stats["stats"]!["inFlight"]!.GetValue<long>();
+            var unfanned = head - stats["fanoutPosition"]!.GetValue<long>();
+            var urgentSent = Stopwatch.GetTimestamp();
+            await Send(HttpMethod.Patch, $"scim/v2/Users/{victim}", Api.Patch("active", false));
+            var deadline = DateTime.UtcNow.AddMinutes(5);
+            // The backlog, and the deactivations written since this subscription was disabled: this phase's and the earlier ones'.
+            var expected = have + phase + 1;
+            while (sink.Count - before < expected && DateTime.UtcNow < deadline) await Task.Delay(20);
+            var time = sw.Elapsed;
+            var pushed = sink.Count - before;
+            var requests = sink.RequestCount - requestsBefore;
+            var urgent = sink.Deactivated.TryGetValue(victim, out var at) ? $"{Stopwatch.GetElapsedTime(urgentSent, at).TotalMilliseconds:N0} ms" : "never";
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Push, {label}: {pushed:N0} SETs in {requests:N0} requests, {time.TotalSeconds:F1} s: **{pushed / time.TotalSeconds:N0} events/s** (fan-out included). {load.Describe()}.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Urgent ({name}): a deactivation written 1 s after enabling, while {queued:N0} events were queued (pending or in flight) and {unfanned:N0} journal entries were not yet fanned out ({queued + unfanned:N0} ahead of it), arrived **{urgent}** after the write was sent.");
+        }
         return md.ToString();
+    }
+
+    private static async Task<long> Head(HttpClient http)
+    {
+        using var resp = await http.GetAsync("scim/v2/Users?count=0");
+        return long.Parse(resp.Headers.GetValues("ScimSync-Journal-Position").Single(), CultureInfo.InvariantCulture);
     }
 
     private static async Task<int> PollAll(HttpClient http, string sub, string pollToken, int expected)
@@ -104,46 +122,31 @@ internal static class FeedBench
         using var final = await c.PostAsync($"feeds/v1/subscriptions/{sub}/poll", new StringContent(new JsonObject { ["ack"] = ack, ["maxEvents"] = 0, ["returnImmediately"] = true }.ToJsonString(), Encoding.UTF8, "application/json"));
         return got;
     }
+}
 
-    private sealed class Receiver : IAsyncDisposable
+/// <summary>Small JSON-over-HTTP helpers for the feed benchmarks.</summary>
+internal static class Api
+{
+    public static async Task<JsonObject> SendAsync(HttpClient http, HttpMethod m, string path, JsonObject? body)
     {
-        private readonly WebApplication _app;
-        private int _count;
-        public int Count => Volatile.Read(ref _count);
-        public DateTimeOffset? DeactivatedAt { get; private set; }
-        public string Url { get; private set; } = "";
-
-        private Receiver(WebApplication app) => _app = app;
-
-        public static async Task<Receiver> StartAsync()
-        {
-            var b = WebApplication.CreateSlimBuilder();
-            b.Logging.ClearProviders();
-            b.WebHost.UseUrls("http://127.0.0.1:0");
-            var app = b.Build();
-            var r = new Receiver(app);
-            app.MapPost("/events", async (HttpContext ctx) =>
-            {
-                using var reader = new StreamReader(ctx.Request.Body);
-                var token = await reader.ReadToEndAsync();
-                if (r.DeactivatedAt is null && token.Length > 0)
-                {
-                    var part = token.Split('.')[1].Replace('-', '+').Replace('_', '/');
-                    var json = Encoding.UTF8.GetString(Convert.FromBase64String(part.PadRight(part.Length + (4 - part.Length % 4) % 4, '=')));
-                    if (json.Contains("prov:deactivate", StringComparison.Ordinal)) r.DeactivatedAt = DateTimeOffset.UtcNow;
-                }
-                Interlocked.Increment(ref r._count);
-                ctx.Response.StatusCode = 202;
-            });
-            await app.StartAsync();
-            r.Url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/events";
-            return r;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
+        using var req = new HttpRequestMessage(m, path);
+        if (body is not null) req.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var resp = await http.SendAsync(req);
+        var text = await resp.Content.ReadAsStringAsync();
+        if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"{m} {path}: {(int)resp.StatusCode} {text}");
+        return text.Length == 0 ? new JsonObject() : JsonNode.Parse(text)!.AsObject();
     }
+
+    public static JsonObject User(string userName, string? title = null)
+    {
+        var o = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"), ["userName"] = userName, ["active"] = true };
+        if (title is not null) o["title"] = title;
+        return o;
+    }
+
+    public static JsonObject Patch(string path, JsonNode value) => new()
+    {
+        ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
+        ["Operations"] = new JsonArray(new JsonObject { ["op"] = "replace", ["path"] = path, ["value"] = value }),
+    };
 }

@@ -10,6 +10,8 @@ using ScimSync.Bench;
 //   dotnet build src/ScimSync.Cli -c Release && dotnet run --project bench/ScimSync.Bench -c Release -- \
 //     [--users 100000] [--groups 1000] [--big-group 50000] [--connections 32] [--seconds 30] [--out FILE]
 // Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
+//   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
+//   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -37,10 +39,13 @@ if (opts.ContainsKey("sync"))
     return 0;
 }
 
-if (opts.ContainsKey("feed"))
+if (opts.ContainsKey("feed") || opts.ContainsKey("feed-latency"))
 {
-    // Issue-3 event feed measurements (see FeedBench).
-    var feed = await FeedBench.RunAsync(cli, work, lua, Opt("backlog", 100_000), connections);
+    // Issue-3 event feed measurements: backlog drains and the urgent lane (FeedBench), write-to-receiver
+    // latency at a fixed write rate (FeedLatencyBench).
+    var feed = opts.ContainsKey("feed")
+        ? await FeedBench.RunAsync(cli, work, lua, Opt("backlog", 100_000), connections, Opt("push-batch", 1000))
+        : await FeedLatencyBench.RunAsync(cli, work, Opt("rate", 500), Opt("seconds", 60), Opt("users", 5_000));
     Console.WriteLine(feed);
     if (opts.TryGetValue("out", out var feedOut)) await File.WriteAllTextAsync(feedOut, feed);
     try { Directory.Delete(work, true); } catch (IOException) { }

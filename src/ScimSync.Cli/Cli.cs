@@ -35,8 +35,8 @@ internal static class Cli
             Counts and file sizes of the store.
 
         scimsync events list|show ID|pause ID|resume ID|disable ID|delete ID [--url URL] [--token T]
-        scimsync events create --name N --audience A [--delivery poll|push] [--push-url U]
-                               [--payload full|notice] [--types User,Group] [--filter F]
+        scimsync events create --name N --audience A [--delivery poll|push] [--push-url U] [--push-batch N]
+                               [--payload full|notice [--coalesce]] [--types User,Group] [--filter F]
                                [--ignore lastLogin,...] [--signing HS256|RS256|ES256|none] [--start-after POS]
         scimsync events rewind ID --position POS | dead-letters ID | replay ID
             Manage event subscriptions of a running server (admin token; default URL

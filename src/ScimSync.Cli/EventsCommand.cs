@@ -41,6 +41,8 @@ internal static class EventsCommand
                     ["signing"] = cmd.Get("signing") ?? "HS256",
                 };
                 if (cmd.Get("push-url") is { } pushUrl) body["pushUrl"] = pushUrl;
+                if (cmd.Has("push-batch")) body["pushBatch"] = cmd.GetInt("push-batch", 1);
+                if (cmd.Has("coalesce")) body["coalesce"] = true;
                 if (cmd.Get("filter") is { } filter) body["filter"] = filter;
                 if (cmd.Get("types") is { } types) body["resourceTypes"] = new JsonArray(types.Split(',').Select(t => (JsonNode)t.Trim()).ToArray());
                 if (cmd.Get("ignore") is { } ignore) body["ignoredAttributes"] = new JsonArray(ignore.Split(',').Select(t => (JsonNode)t.Trim()).ToArray());

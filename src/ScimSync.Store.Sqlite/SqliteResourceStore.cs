@@ -36,7 +36,10 @@ public sealed class SqliteResourceStore : IResourceStore
     public async Task InitializeAsync(CancellationToken ct)
     {
         using var w = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
+        // One transaction: an upgrade that fails half-way leaves the file as it was.
+        using var tx = w.Connection.BeginTransaction(deferred: false);
         using var cmd = w.Connection.CreateCommand();
+        cmd.Transaction = tx;
         cmd.CommandText = SqliteSchema.Create;
         cmd.ExecuteNonQuery();
         cmd.CommandText = "SELECT version FROM schema_info";
@@ -48,7 +51,18 @@ public sealed class SqliteResourceStore : IResourceStore
         }
         else if (Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) is var found && found < SqliteSchema.Version)
         {
-            // Version 1 lacked the journal, which the CREATE ... IF NOT EXISTS script above has now added.
+            // Version 1 lacked the journal and the feed tables, which the CREATE ... IF NOT EXISTS script above
+            // has now added in their current form; version 2 tables lack the columns added since.
+            var addedUrgent = false;
+            foreach (var (table, column, definition) in SqliteSchema.AddedColumns)
+            {
+                cmd.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+                if ((long)cmd.ExecuteScalar()! != 0) continue;
+                cmd.CommandText = $"ALTER TABLE {table} ADD COLUMN {column} {definition}";
+                cmd.ExecuteNonQuery();
+                addedUrgent |= table == "journal" && column == "urgent";
+            }
+            if (addedUrgent) SqliteJournal.BackfillUrgent(w.Connection, tx);
             cmd.CommandText = $"UPDATE schema_info SET version = {SqliteSchema.Version}";
             cmd.ExecuteNonQuery();
         }
@@ -56,6 +70,9 @@ public sealed class SqliteResourceStore : IResourceStore
         {
             throw new InvalidOperationException($"Database {_path} has schema version {v}; this build expects {SqliteSchema.Version}.");
         }
+        cmd.CommandText = SqliteSchema.CreateAfterUpgrade;
+        cmd.ExecuteNonQuery();
+        tx.Commit();
     }
 
     public async Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
@@ -74,6 +91,18 @@ public sealed class SqliteResourceStore : IResourceStore
     {
         using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
         return SqliteJournal.Read(lease.Connection, afterPosition, limit);
+    }
+
+    public async Task<IReadOnlyList<JournalMarker>> ReadUrgentJournalAsync(long afterPosition, int limit, CancellationToken ct)
+    {
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
+        return SqliteJournal.ReadUrgent(lease.Connection, afterPosition, limit);
+    }
+
+    public async Task<IReadOnlyList<JournalEntry>> ReadResourceJournalAsync(string resourceId, long afterPosition, long throughPosition, int limit, CancellationToken ct)
+    {
+        using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
+        return SqliteJournal.ReadResource(lease.Connection, resourceId, afterPosition, throughPosition, limit);
     }
 
     public async Task<long> CompactJournalAsync(long throughPosition, DateTimeOffset olderThan, CancellationToken ct)

@@ -8,7 +8,7 @@ namespace ScimSync.Store.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    public const int Version = 2;
+    public const int Version = 3;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
@@ -66,7 +66,8 @@ internal static class SqliteSchema
             data          TEXT,
             request       TEXT,
             actor         TEXT,
-            time          INTEGER NOT NULL
+            time          INTEGER NOT NULL,
+            urgent        INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
         CREATE TABLE IF NOT EXISTS journal_floor (position INTEGER NOT NULL);
@@ -78,8 +79,19 @@ internal static class SqliteSchema
             state           TEXT NOT NULL,
             signing_key     TEXT NOT NULL,
             fanout_position INTEGER NOT NULL,
-            created         INTEGER NOT NULL
+            created         INTEGER NOT NULL,
+            ahead_position  INTEGER NOT NULL DEFAULT 0
         );
+        -- Journal positions fanned out ahead of fanout_position because a later urgent entry of the same
+        -- resource needed them (see FanoutWorker). The in-order scan skips them, then deletes the rows.
+        -- ahead_position: the last urgent entry whose look-ahead is complete.
+        CREATE TABLE IF NOT EXISTS fanout_ahead (
+            subscription_id TEXT NOT NULL,
+            position        INTEGER NOT NULL,
+            resource_id     TEXT NOT NULL,
+            PRIMARY KEY (subscription_id, position)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS ix_fanout_ahead_resource ON fanout_ahead(subscription_id, resource_id, position);
         -- Resources currently inside a subscription's filter, to tell feed:add / feed:remove.
         CREATE TABLE IF NOT EXISTS subscription_members (
             subscription_id TEXT NOT NULL,
@@ -87,6 +99,7 @@ internal static class SqliteSchema
             PRIMARY KEY (subscription_id, resource_id)
         ) WITHOUT ROWID;
         -- state: 0 pending, 1 in flight (invisible until visible_at), 3 dead letter. Acknowledged rows are deleted.
+        -- coalescible: 0 no, 1 a create, 2 an update, that a later routine change may replace (Coalescible).
         CREATE TABLE IF NOT EXISTS deliveries (
             subscription_id TEXT NOT NULL,
             jti             TEXT NOT NULL,
@@ -99,6 +112,7 @@ internal static class SqliteSchema
             visible_at      INTEGER NOT NULL,
             created         INTEGER NOT NULL,
             last_error      TEXT,
+            coalescible     INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (subscription_id, jti)
         ) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS ix_deliveries_queue ON deliveries(subscription_id, state, urgent DESC, position);
@@ -114,6 +128,26 @@ internal static class SqliteSchema
             expires  INTEGER,
             revoked  INTEGER
         );
+        """;
+
+    /// <summary>
+    /// Columns added to existing tables since version 2: <see cref="Create"/> has them for a new database, and
+    /// an older one gets them by ALTER TABLE (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
+    /// </summary>
+    public static readonly IReadOnlyList<(string Table, string Column, string Definition)> AddedColumns =
+    [
+        ("journal", "urgent", "INTEGER NOT NULL DEFAULT 0"),
+        ("subscriptions", "ahead_position", "INTEGER NOT NULL DEFAULT 0"),
+        ("deliveries", "coalescible", "INTEGER NOT NULL DEFAULT 0"),
+    ];
+
+    /// <summary>
+    /// Indexes on <see cref="AddedColumns"/>: created only once those columns exist, so after the upgrade, not
+    /// in <see cref="Create"/> (which runs first, against the old tables).
+    /// </summary>
+    public const string CreateAfterUpgrade = """
+        -- Urgent entries ahead of a subscription's fan-out position, without scanning the backlog before them.
+        CREATE INDEX IF NOT EXISTS ix_journal_urgent ON journal(position) WHERE urgent = 1;
         """;
 
     /// <summary>Multi-valued sub-attributes copied into resource_values for indexed lookups.</summary>

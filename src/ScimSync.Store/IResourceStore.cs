@@ -30,6 +30,19 @@ public interface IResourceStore : IAsyncDisposable
     Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct);
 
     /// <summary>
+    /// Urgent entries (<see cref="JournalUrgency"/>, recorded when appended) after <paramref name="afterPosition"/>,
+    /// in position order, found without reading the entries between them. Markers only: the caller reads the
+    /// entries it needs with <see cref="ReadResourceJournalAsync"/>.
+    /// </summary>
+    Task<IReadOnlyList<JournalMarker>> ReadUrgentJournalAsync(long afterPosition, int limit, CancellationToken ct);
+
+    /// <summary>
+    /// The entries of one resource with positions in (<paramref name="afterPosition"/>, <paramref name="throughPosition"/>],
+    /// in position order.
+    /// </summary>
+    Task<IReadOnlyList<JournalEntry>> ReadResourceJournalAsync(string resourceId, long afterPosition, long throughPosition, int limit, CancellationToken ct);
+
+    /// <summary>
     /// Deletes journal entries at or below <paramref name="throughPosition"/> written before
     /// <paramref name="olderThan"/>; returns the floor afterwards (every entry at or below it is gone).
     /// </summary>

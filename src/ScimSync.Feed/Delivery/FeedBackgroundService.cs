@@ -25,16 +25,14 @@ public sealed partial class FeedBackgroundService(
             {
                 var any = false;
                 var all = await subscriptions.ListAsync(stoppingToken).ConfigureAwait(false);
+                // One round per subscription per pass: one far behind must not hold up the others' urgent
+                // entries while it works through its backlog.
                 foreach (var s in all)
                 {
                     if (s.State == SubscriptionState.Disabled) continue;
-                    var current = s;
-                    while (await fanout.RunOnceAsync(current, stoppingToken).ConfigureAwait(false) > 0)
-                    {
-                        any = true;
-                        current = await subscriptions.FindAsync(s.Id, stoppingToken).ConfigureAwait(false) ?? current;
-                        deliveries.Signal.Notify();
-                    }
+                    if (await fanout.RunOnceAsync(s, stoppingToken).ConfigureAwait(false) == 0) continue;
+                    any = true;
+                    deliveries.Signal.Notify();
                 }
                 // Queue statistics count whole queues: refreshed every few seconds, not on every commit.
                 if (time.GetUtcNow() - statsTakenAt >= StatsInterval)

@@ -62,25 +62,40 @@ public static class ScimEventBuilder
             }
             AddActivation(events, change, data);
         }
-        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, IsUrgent(change, data));
+        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, JournalUrgency.IsUrgent(change, data));
+    }
+
+    /// <summary>
+    /// The event that replaces queued ones of the same resource when coalescing: the whole state
+    /// <paramref name="entry"/> recorded, as prov:create:full when the first replaced event was a creation
+    /// (the subscriber has never seen the resource), otherwise prov:put:full. Only for routine changes
+    /// (never urgent, no feed transition, no activation) of resources whose journal data is the whole
+    /// resource, which the caller checks.
+    /// </summary>
+    public static ScimEvent BuildCoalesced(JournalEntry entry, bool asCreate, string endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentException.ThrowIfNullOrWhiteSpace(endpoint);
+        var change = entry.Change;
+        var data = change.Data is null ? null : JsonNode.Parse(change.Data) as JsonObject;
+        if (data is null || change.Operation == JournalOperation.Delete)
+            throw new ArgumentException($"Journal entry {entry.Position} has no state to coalesce to", nameof(entry));
+        var version = StoredResource.FormatETag(change.Version);
+        var representation = Full(Representation(change, data, version), version);
+        var events = new JsonObject { [asCreate ? EventUris.CreateFull : EventUris.PutFull] = representation };
+        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, false);
     }
 
     /// <summary>
     /// The urgent lane: delete, deactivation (active became false), password change ("password" among the
-    /// changed attributes), group membership change (a Group whose "members" changed).
+    /// changed attributes), group membership change (a Group whose "members" changed). Defined once, in
+    /// <see cref="JournalUrgency"/>, because the journal writer records the same answer for fan-out's look-ahead.
     /// </summary>
     public static bool IsUrgent(JournalEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        var change = entry.Change;
-        return IsUrgent(change, IsActivityChange(change) && change.Data is not null ? JsonNode.Parse(change.Data) as JsonObject : null);
+        return JournalUrgency.IsUrgent(entry.Change);
     }
-
-    private static bool IsUrgent(JournalAppend change, JsonObject? data) =>
-        change.Operation == JournalOperation.Delete
-        || Changed(change, "password")
-        || (IsGroup(change) && Changed(change, "members"))
-        || (IsActivityChange(change) && !IsActive(data));
 
     private static JsonObject SubId(JournalAppend change, JsonObject? data, string endpoint)
     {
@@ -137,17 +152,11 @@ public static class ScimEventBuilder
         events[IsActive(data) ? EventUris.Activate : EventUris.Deactivate] = new JsonObject();
     }
 
-    private static bool IsActivityChange(JournalAppend change) =>
-        change.Operation is JournalOperation.Put or JournalOperation.Patch && Changed(change, "active");
+    private static bool IsActivityChange(JournalAppend change) => JournalUrgency.IsActivityChange(change);
 
-    // An absent "active" counts as inactive: the resource can no longer claim to be usable.
-    private static bool IsActive(JsonObject? data) =>
-        data?["active"] is JsonValue v && v.TryGetValue<bool>(out var active) && active;
+    private static bool IsActive(JsonObject? data) => JournalUrgency.IsActive(data);
 
-    private static bool IsGroup(JournalAppend change) => change.ResourceType.Equals("Group", StringComparison.OrdinalIgnoreCase);
-
-    private static bool Changed(JournalAppend change, string attribute) =>
-        change.Attributes.Contains(attribute, StringComparer.OrdinalIgnoreCase);
+    private static bool IsGroup(JournalAppend change) => JournalUrgency.IsGroup(change);
 
     // Exactly one of data / attributes per event (RFC 9967 §2.2): these two are the only payload builders.
     private static JsonObject Full(JsonNode data, string version) => new() { ["data"] = data, ["version"] = version };

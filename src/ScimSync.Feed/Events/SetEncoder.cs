@@ -33,29 +33,58 @@ public sealed class SetEncoder(TimeProvider time)
         if (!SigningKey.IsSupported(key.Algorithm))
             throw new ArgumentException($"Unsupported SET signing algorithm '{key.Algorithm}'", nameof(key));
 
-        var payload = new JsonObject
-        {
-            ["iss"] = issuer,
-            ["iat"] = time.GetUtcNow().ToUnixTimeSeconds(),
-            ["jti"] = jti,
-        };
-        // aud is RECOMMENDED, not required (RFC 8417 §2.2): a feed without receivers named gets none rather
-        // than an empty array no receiver could match.
-        if (audience.Count > 0) payload["aud"] = new JsonArray(audience.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray());
-        payload["txn"] = e.Txn;
-        // Cloned: the event's nodes belong to the record and may be encoded again for another subscriber.
-        payload["sub_id"] = e.SubId.DeepClone();
-        payload["events"] = e.Events.DeepClone();
-        var json = payload.ToJsonString(PayloadOptions);
-
+        var json = Payload(e, jti, issuer, audience, time.GetUtcNow().ToUnixTimeSeconds());
+        // HS256, every feed's default, is signed here: going through IdentityModel built a key, a crypto
+        // provider and a signer per SET, which was a third of fan-out's time. RS256/ES256 stay with the library.
+        if (key.Algorithm == SigningKey.HS256) return SignHs256(json, key);
         var handler = new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false };
         var header = new Dictionary<string, object> { [JwtHeaderParameterNames.Typ] = TokenType };
         if (key.Algorithm == SigningKey.None)
-            return handler.CreateToken(json, header);
+            return handler.CreateToken(Encoding.UTF8.GetString(json), header);
         var (securityKey, owner) = key.CreateSecurityKey();
         using (owner)
             // kid comes from the key; IdentityModel writes it into the header.
-            return handler.CreateToken(json, new SigningCredentials(securityKey, key.Algorithm), header);
+            return handler.CreateToken(Encoding.UTF8.GetString(json), new SigningCredentials(securityKey, key.Algorithm), header);
+    }
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = PayloadOptions.Encoder };
+
+    /// <summary>The claims as UTF-8 JSON, written straight from the event's nodes (no copies of them).</summary>
+    private static byte[] Payload(ScimEvent e, string jti, string issuer, IReadOnlyList<string> audience, long iat)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            w.WriteStartObject();
+            w.WriteString("iss", issuer);
+            w.WriteNumber("iat", iat);
+            w.WriteString("jti", jti);
+            // aud is RECOMMENDED, not required (RFC 8417 §2.2): a feed without receivers named gets none rather
+            // than an empty array no receiver could match.
+            if (audience.Count > 0)
+            {
+                w.WriteStartArray("aud");
+                foreach (var a in audience) w.WriteStringValue(a);
+                w.WriteEndArray();
+            }
+            w.WriteString("txn", e.Txn);
+            w.WritePropertyName("sub_id");
+            e.SubId.WriteTo(w, PayloadOptions);
+            w.WritePropertyName("events");
+            e.Events.WriteTo(w, PayloadOptions);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>RFC 7515 compact serialization with HMAC SHA-256 (RFC 7518 §3.2).</summary>
+    private static string SignHs256(byte[] payload, SigningKey key)
+    {
+        var secret = key.Secret ?? throw new InvalidOperationException($"HS256 key '{key.KeyId}' has no secret");
+        var header = new JsonObject { ["alg"] = SigningKey.HS256, ["kid"] = key.KeyId, ["typ"] = TokenType }.ToJsonString(PayloadOptions);
+        var signingInput = Base64Url.EncodeToString(Encoding.UTF8.GetBytes(header)) + "." + Base64Url.EncodeToString(payload);
+        var mac = System.Security.Cryptography.HMACSHA256.HashData(secret, Encoding.ASCII.GetBytes(signingInput));
+        return signingInput + "." + Base64Url.EncodeToString(mac);
     }
 
     /// <summary>

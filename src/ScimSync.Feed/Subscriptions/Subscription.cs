@@ -28,6 +28,19 @@ public sealed record SubscriptionConfig
     public IReadOnlyList<string> IgnoredAttributes { get; init; } = [];
     public string Signing { get; init; } = "HS256";
 
+    /// <summary>
+    /// Push only: SETs per request. 1 is plain RFC 8935 (one SET per POST); more sends up to that many in one
+    /// JSON body shaped like an RFC 8936 poll response (our extension, docs/journal.md).
+    /// </summary>
+    public int PushBatch { get; init; } = 1;
+
+    /// <summary>
+    /// Full payload only: a routine change of a User whose previous event is still queued and unclaimed
+    /// replaces that event with one carrying the whole latest state, so a subscriber that lags gets the
+    /// latest state rather than every step (docs/journal.md).
+    /// </summary>
+    public bool Coalesce { get; init; }
+
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
@@ -47,4 +60,8 @@ public sealed record Subscription(
     SubscriptionState State,
     SigningKey Key,
     long FanoutPosition,
-    DateTimeOffset Created);
+    DateTimeOffset Created)
+{
+    /// <summary>The last urgent journal entry fan-out has looked ahead for (see <see cref="Delivery.FanoutWorker"/>).</summary>
+    public long AheadPosition { get; init; }
+}

@@ -15,9 +15,12 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
 {
     private static readonly string[] Algorithms = ["HS256", "RS256", "ES256", "none"];
 
+    public const int MaxPushBatch = 1000;
+
     public static Subscription FromRecord(SubscriptionRecord r) => new(
         r.Id, r.Name, SubscriptionConfig.FromJson(r.Config), Enum.Parse<SubscriptionState>(r.State, ignoreCase: true),
-        JsonSerializer.Deserialize<SigningKey>(r.SigningKey, SubscriptionConfig.Json)!, r.FanoutPosition, r.Created);
+        JsonSerializer.Deserialize<SigningKey>(r.SigningKey, SubscriptionConfig.Json)!, r.FanoutPosition, r.Created)
+        { AheadPosition = r.AheadPosition };
 
     public async Task<Subscription> CreateAsync(string name, SubscriptionConfig config, long? startAfter, CancellationToken ct)
     {
@@ -105,6 +108,10 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
         if (c.ResourceTypes.Count == 0) throw ScimException.InvalidValue("resourceTypes must name at least one resource type");
         foreach (var t in c.ResourceTypes)
             if (registry.FindResourceType(t) is null) throw ScimException.InvalidValue($"Unknown resource type \"{t}\"");
+        // A notice carries the changed attribute names; merging notices would need their union, and a notice
+        // subscriber reads the resource anyway, so coalescing is for full payloads only.
+        if (c.Coalesce && c.Payload != PayloadMode.Full) throw ScimException.InvalidValue("coalesce needs payload \"full\"");
+        if (c.PushBatch is < 1 or > MaxPushBatch) throw ScimException.InvalidValue($"pushBatch must be between 1 and {MaxPushBatch}");
         if (c.Delivery == DeliveryMethod.Push && !Delivery.PushDestination.IsAllowed(c.PushUrl ?? "", options.PushAllowList, out var reason))
             throw ScimException.InvalidValue(reason);
         if (c.Filter is not null)

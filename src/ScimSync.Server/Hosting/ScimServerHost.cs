@@ -84,7 +84,7 @@ public static class ScimServerHost
         services.AddSingleton<SubscriptionService>();
         services.AddSingleton<FeedMetrics>();
         services.AddSingleton(sp => new FanoutWorker(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SchemaRegistry>(),
-            sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>()));
+            sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<DeliverySignal>(),
             sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddPrometheusExporter());

@@ -8,7 +8,20 @@ public sealed record SubscriptionRecord(
     string State,
     string SigningKey,
     long FanoutPosition,
-    DateTimeOffset Created);
+    DateTimeOffset Created)
+{
+    /// <summary>
+    /// The last urgent journal entry whose look-ahead is complete: it and the entries of its resource before
+    /// it are queued although <see cref="FanoutPosition"/> may be far behind (see <see cref="FanoutCommit"/>).
+    /// </summary>
+    public long AheadPosition { get; init; }
+}
+
+/// <summary>
+/// Whether a queued event may be replaced by a later routine change of the same resource carrying the whole
+/// latest state (coalescing), and what it then stands for: a creation or an update.
+/// </summary>
+public enum Coalescible { No = 0, Create = 1, Update = 2 }
 
 /// <summary>One signed event waiting for (or in) delivery to one subscription.</summary>
 public sealed record DeliveryRecord(
@@ -23,7 +36,48 @@ public sealed record DeliveryRecord(
 {
     /// <summary>When fan-out queued the event: the start of its delivery time budget.</summary>
     public DateTimeOffset Created { get; init; }
+
+    public Coalescible Coalescible { get; init; }
 }
+
+/// <summary>
+/// One fan-out step for one subscription, committed atomically and only if both positions are still what
+/// the step was computed from (compare-and-set): a step redone after a crash or a lost race computes the
+/// same result from the same positions, so nothing is lost or queued twice.
+/// </summary>
+/// <param name="FanoutFrom">The in-order scan's position the step started from.</param>
+/// <param name="FanoutTo">Its new position: every entry up to here is fanned out (or was fanned out ahead).</param>
+/// <param name="AheadFrom">The look-ahead position the step started from.</param>
+/// <param name="AheadTo">Its new position.</param>
+public sealed record FanoutCommit(long FanoutFrom, long FanoutTo, long AheadFrom, long AheadTo, IReadOnlyList<DeliveryRecord> Deliveries)
+{
+    /// <summary>Resources that entered the subscription's filter.</summary>
+    public IReadOnlyCollection<string> Entered { get; init; } = [];
+
+    /// <summary>Resources that left it.</summary>
+    public IReadOnlyCollection<string> Left { get; init; } = [];
+
+    /// <summary>
+    /// Entries fanned out ahead of <see cref="FanoutTo"/> (positions and their resources): the in-order scan
+    /// skips them when it gets there.
+    /// </summary>
+    public IReadOnlyList<(long Position, string ResourceId)> FannedAhead { get; init; } = [];
+
+    /// <summary>
+    /// Queued events that <see cref="Deliveries"/> replace (coalescing). Each must still be pending (not
+    /// claimed); if one is not, the commit writes nothing and returns false, and fan-out redoes the step.
+    /// </summary>
+    public IReadOnlyCollection<string> Superseded { get; init; } = [];
+}
+
+/// <summary>What became of a round of claimed events, settled in one transaction.</summary>
+/// <param name="Acknowledged">Accepted by the receiver: removed.</param>
+/// <param name="DeadLettered">Rejected, or out of time: jti → the reason.</param>
+/// <param name="Retries">To be delivered again, not before the given time.</param>
+public sealed record DeliveryOutcome(
+    IReadOnlyCollection<string> Acknowledged,
+    IReadOnlyDictionary<string, string> DeadLettered,
+    IReadOnlyList<(string Jti, DateTimeOffset VisibleAt, string Error)> Retries);
 
 public sealed record FeedStats(long Pending, long InFlight, long DeadLetters, DateTimeOffset? OldestPending, long FanoutPosition);
 
@@ -47,12 +101,28 @@ public interface IFeedStore
     Task<IReadOnlySet<string>> MembersAsync(string subscriptionId, IReadOnlyCollection<string> resourceIds, CancellationToken ct);
 
     /// <summary>
-    /// Atomically: insert <paramref name="deliveries"/>, record filter entries and exits, and move the fan-out
-    /// position from <paramref name="from"/> to <paramref name="to"/>. Returns false (and writes nothing)
-    /// when the position was not <paramref name="from"/> any more.
+    /// Atomically: insert the deliveries, record filter entries and exits and entries fanned out ahead, forget
+    /// those the in-order position has passed, and move both positions. Returns false (and writes nothing)
+    /// when either position was not what <paramref name="commit"/> started from. An urgent delivery lifts the
+    /// undelivered events of its resource before it into the urgent lane: it cannot overtake them, so they
+    /// must not wait behind routine events of other resources.
     /// </summary>
-    Task<bool> CommitFanoutAsync(string subscriptionId, long from, long to, IReadOnlyList<DeliveryRecord> deliveries,
-        IReadOnlyCollection<string> entered, IReadOnlyCollection<string> left, CancellationToken ct);
+    Task<bool> CommitFanoutAsync(string subscriptionId, FanoutCommit commit, CancellationToken ct);
+
+    /// <summary>
+    /// For each of <paramref name="resourceIds"/> whose latest undelivered event is pending (not claimed) and
+    /// coalescible, that event (jti, position, kind and creation time; no token).
+    /// </summary>
+    Task<IReadOnlyDictionary<string, DeliveryRecord>> CoalescibleAsync(string subscriptionId, IReadOnlyCollection<string> resourceIds, CancellationToken ct);
+
+    /// <summary>Positions in (<paramref name="after"/>, <paramref name="through"/>] that were fanned out ahead.</summary>
+    Task<IReadOnlySet<long>> FannedAheadAsync(string subscriptionId, long after, long through, CancellationToken ct);
+
+    /// <summary>
+    /// For each of <paramref name="resourceIds"/> with entries fanned out ahead, the last such position. Ahead
+    /// fan-out takes a resource's entries in order, so every entry of it up to there is queued.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, long>> LastFannedAheadAsync(string subscriptionId, IReadOnlyCollection<string> resourceIds, CancellationToken ct);
 
     /// <summary>
     /// Up to <paramref name="max"/> deliverable events: pending, or in flight past their visibility
@@ -61,14 +131,17 @@ public interface IFeedStore
     /// </summary>
     Task<IReadOnlyList<DeliveryRecord>> ClaimAsync(string subscriptionId, int max, DateTimeOffset now, TimeSpan visibility, CancellationToken ct);
 
-    /// <summary>Makes an in-flight event deliverable again at <paramref name="visibleAt"/> (retry with backoff).</summary>
-    Task RescheduleAsync(string subscriptionId, string jti, DateTimeOffset visibleAt, string? error, CancellationToken ct);
-
     /// <summary>Subscription ids with events due now, for dispatchers that sleep between rounds.</summary>
     Task<DateTimeOffset?> NextDueAsync(string subscriptionId, CancellationToken ct);
 
     /// <summary>Removes acknowledged events; returns how many were known.</summary>
     Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct);
+
+    /// <summary>
+    /// Acknowledges, dead-letters and reschedules in one transaction: one commit for a whole push round instead
+    /// of one per event. Returns how many were acknowledged and dead-lettered.
+    /// </summary>
+    Task<(int Acknowledged, int DeadLettered)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, CancellationToken ct);
 
     /// <summary>Moves events the receiver rejected (or that ran out of retries) to the dead-letter list.</summary>
     Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct);

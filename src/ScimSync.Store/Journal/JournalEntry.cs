@@ -25,3 +25,6 @@ public sealed record JournalAppend(
 
 /// <summary>A journaled change and its position: positions are totally ordered and never reused.</summary>
 public sealed record JournalEntry(long Position, JournalAppend Change);
+
+/// <summary>Where a journal entry is and which resource it changed, without its content.</summary>
+public sealed record JournalMarker(long Position, string ResourceType, string ResourceId);

@@ -246,4 +246,19 @@ public sealed class ScimEventBuilderTests
         Assert.Throws<ArgumentException>(() => ScimEventBuilder.Build(Put(), PayloadMode.Full, FeedTransition.None, " "));
         Assert.Throws<ArgumentException>(() => Build(Put("[1,2]")));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_coalesced_event_carries_the_whole_latest_state_as_create_or_put(bool asCreate)
+    {
+        var entry = Patch(PatchOp("""{"op":"replace","path":"name.givenName","value":"Barbara"}"""));
+        var e = ScimEventBuilder.BuildCoalesced(entry, asCreate, "/Users");
+        var only = Assert.Single(e.Events);
+        Assert.Equal(asCreate ? EventUris.CreateFull : EventUris.PutFull, only.Key);
+        AssertJson($$"""{"data":{{UserFull}},"version":"W/\"3\""}""", only.Value);
+        Assert.False(e.Urgent);
+        Assert.Equal(Txn, e.Txn);
+        Assert.Throws<ArgumentException>(() => ScimEventBuilder.BuildCoalesced(Delete(), false, "/Users"));
+    }
 }

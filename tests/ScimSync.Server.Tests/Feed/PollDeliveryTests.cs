@@ -155,6 +155,25 @@ public sealed class PollDeliveryTests(FeedServerFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_lagging_coalescing_subscriber_gets_the_latest_state_in_one_SET()
+    {
+        AssertError(await _c.SendAsync(HttpMethod.Post, "/feeds/v1/subscriptions", new JsonObject { ["name"] = Unique("c"), ["audience"] = "a", ["coalesce"] = true }), HttpStatusCode.BadRequest, "invalidValue");
+        var (sub, _) = await Subscribe(new JsonObject { ["payload"] = "full", ["coalesce"] = true, ["resourceTypes"] = new JsonArray("User") });
+        var id = await _c.CreateUserAsync(Unique("coalesced"));
+        for (var i = 1; i <= 5; i++) await _c.PatchAsync($"Users/{id}", Patch(Op("replace", "title", $"step {i}")));
+        var head = long.Parse((await _c.GetScimAsync("Users?count=0")).Headers.GetValues("ScimSync-Journal-Position").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await _c.GetScimAsync($"/feeds/v1/subscriptions/{sub}")).Json["fanoutPosition"]!.GetValue<long>() < head && DateTime.UtcNow < deadline)
+            await Task.Delay(50);
+
+        var sets = (await Poll(sub, new JsonObject { ["maxEvents"] = 100, ["returnImmediately"] = true }))["sets"]!.AsObject();
+        var (_, token) = Assert.Single(sets);
+        var create = SetToken.Claims(token!.GetValue<string>())["events"]!["urn:ietf:params:scim:event:prov:create:full"]!;
+        Assert.Equal("step 5", create["data"]!["title"]!.GetValue<string>());
+        Assert.Equal("W/\"6\"", create["version"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Subscription_management_needs_admin_and_validates_input()
     {
         var tokens = (ScimSync.Server.Security.TokenService)server.Services.GetService(typeof(ScimSync.Server.Security.TokenService))!;

@@ -22,6 +22,9 @@ public sealed class SetReceiver : IAsyncDisposable
     /// <summary>Returns status, optional Retry-After seconds, optional JSON body; default 202.</summary>
     public Func<int, (int Status, int? RetryAfter, string? Body)> Respond { get; set; } = _ => (202, null, null);
 
+    /// <summary>When set, decides instead of <see cref="Respond"/>, seeing the request body (for batched pushes).</summary>
+    public Func<int, string, (int Status, int? RetryAfter, string? Body)>? RespondTo { get; set; }
+
     public string Url { get; private set; } = "";
 
     private int _count;
@@ -40,7 +43,7 @@ public sealed class SetReceiver : IAsyncDisposable
             using var reader = new StreamReader(ctx.Request.Body);
             var token = await reader.ReadToEndAsync();
             var n = Interlocked.Increment(ref receiver._count);
-            var (status, retryAfter, body) = receiver.Respond(n);
+            var (status, retryAfter, body) = receiver.RespondTo?.Invoke(n, token) ?? receiver.Respond(n);
             if (status is >= 200 and < 300) receiver.Received.Enqueue((DateTimeOffset.UtcNow, ctx.Request.ContentType ?? "", token));
             ctx.Response.StatusCode = status;
             if (retryAfter is { } ra) ctx.Response.Headers.RetryAfter = ra.ToString(System.Globalization.CultureInfo.InvariantCulture);

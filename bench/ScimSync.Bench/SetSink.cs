@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ScimSync.Bench;
+
+/// <summary>
+/// Push receivers in the benchmark process, one endpoint per subscription (<c>/events/{name}</c>), answering
+/// 202 to single SETs (application/secevent+jwt) and to batches ({"sets": {...}}). Arrival times come from
+/// <see cref="Stopwatch"/>, the same clock the writers use.
+/// </summary>
+internal sealed class SetReceivers : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, Sink> _sinks = new(StringComparer.Ordinal);
+    private string _base = "";
+
+    private SetReceivers(WebApplication app) => _app = app;
+
+    public Sink this[string name] => _sinks.GetOrAdd(name, _ => new Sink());
+
+    public string Url(string name) => _base + "/events/" + name;
+
+    public static async Task<SetReceivers> StartAsync()
+    {
+        var b = WebApplication.CreateSlimBuilder();
+        b.Logging.ClearProviders();
+        b.WebHost.UseUrls("http://127.0.0.1:0");
+        b.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 64 * 1024 * 1024);
+        var app = b.Build();
+        var r = new SetReceivers(app);
+        app.MapPost("/events/{name}", async (string name, HttpContext ctx) =>
+        {
+            using var reader = new StreamReader(ctx.Request.Body);
+            var body = await reader.ReadToEndAsync();
+            var at = Stopwatch.GetTimestamp();
+            var sink = r[name];
+            if (ctx.Request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) == true)
+            {
+                using var doc = JsonDocument.Parse(body);
+                var n = 0;
+                foreach (var set in doc.RootElement.GetProperty("sets").EnumerateObject())
+                {
+                    sink.Observe(set.Value.GetString()!, at);
+                    n++;
+                }
+                sink.Requests(n);
+            }
+            else
+            {
+                sink.Observe(body, at);
+                sink.Requests(1);
+            }
+            ctx.Response.StatusCode = 202;
+        });
+        await app.StartAsync();
+        r._base = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return r;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>What one endpoint received.</summary>
+    internal sealed class Sink
+    {
+        private int _count;
+        private int _requests;
+
+        public int Count => Volatile.Read(ref _count);
+        public int RequestCount => Volatile.Read(ref _requests);
+
+        /// <summary>Resource ids whose first deactivation's arrival is wanted; checked on every SET while non-empty.</summary>
+        public ConcurrentDictionary<string, long> Deactivated { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, byte> Watch { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>When set, every SET's (resource id, version) and arrival are kept (latency mode).</summary>
+        public ConcurrentDictionary<(string Id, string Version), long>? Arrivals { get; set; }
+
+        public void Requests(int sets)
+        {
+            Interlocked.Add(ref _count, sets);
+            Interlocked.Increment(ref _requests);
+        }
+
+        public void Observe(string token, long at)
+        {
+            if (Watch.IsEmpty && Arrivals is null) return;
+            using var claims = JsonDocument.Parse(Payload(token));
+            var id = claims.RootElement.GetProperty("sub_id").GetProperty("id").GetString()!;
+            string? version = null;
+            var deactivation = false;
+            foreach (var e in claims.RootElement.GetProperty("events").EnumerateObject())
+            {
+                if (e.Name.EndsWith(":prov:deactivate", StringComparison.Ordinal)) deactivation = true;
+                if (version is null && e.Value.TryGetProperty("version", out var v)) version = v.GetString();
+            }
+            if (deactivation && Watch.ContainsKey(id)) Deactivated.TryAdd(id, at);
+            if (Arrivals is not null && version is not null) Arrivals.TryAdd((id, version), at);
+        }
+
+        private static byte[] Payload(string token)
+        {
+            var part = token.Split('.')[1].Replace('-', '+').Replace('_', '/');
+            return Convert.FromBase64String(part.PadRight(part.Length + (4 - part.Length % 4) % 4, '='));
+        }
+    }
+}
+
+/// <summary>
+/// CPU use over a phase, so that figures from this shared two-core machine say what else was running: the
+/// whole machine (/proc/stat), the server process, this benchmark process (writers and receivers), the rest.
+/// </summary>
+internal sealed class LoadSample
+{
+    private readonly int _serverPid;
+    private readonly (long Busy, long Total) _machine;
+    private readonly long _serverTicks;
+    private readonly TimeSpan _bench;
+    private readonly double _load1;
+
+    public LoadSample(int serverPid)
+    {
+        _serverPid = serverPid;
+        _machine = Machine();
+        _serverTicks = ProcessTicks(serverPid);
+        _bench = Process.GetCurrentProcess().TotalProcessorTime;
+        _load1 = LoadAverage();
+    }
+
+    public string Describe()
+    {
+        var (busy, total) = Machine();
+        var elapsedTicks = (double)(total - _machine.Total);
+        if (elapsedTicks <= 0) return "load: n/a";
+        // /proc/stat counts all CPUs; express everything as a share of the whole machine (100 % = both cores).
+        var machine = (busy - _machine.Busy) / elapsedTicks;
+        var server = (ProcessTicks(_serverPid) - _serverTicks) / elapsedTicks;
+        var tickSeconds = 1.0 / 100; // USER_HZ
+        var bench = (Process.GetCurrentProcess().TotalProcessorTime - _bench).TotalSeconds / tickSeconds / elapsedTicks;
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"CPU (share of both cores): machine {machine:P0}, server {server:P0}, benchmark process {bench:P0}, other processes {Math.Max(0, machine - server - bench):P0}; load average {_load1:F2} → {LoadAverage():F2}");
+    }
+
+    private static (long Busy, long Total) Machine()
+    {
+        var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
+        var idle = f[3] + f[4];
+        var total = f.Take(8).Sum();
+        return (total - idle, total);
+    }
+
+    private static long ProcessTicks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(f[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(f[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static double LoadAverage() =>
+        double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+}
