@@ -36,7 +36,7 @@ public static class ConfigLoader
         var source = ReadSource(root.Required("source"));
         var kinds = ReadKinds(root.Child("accountKinds"));
         var targetsNode = root.Required("targets");
-        var targets = targetsNode.Items().Select(t => ReadTarget(t, kinds)).ToArray();
+        var targets = targetsNode.Items().Select(ReadTarget).ToArray();
         if (targets.Length == 0) throw targetsNode.Error("at least one target is required");
         foreach (var dup in targets.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             throw targetsNode.Error($"target name \"{dup.Key}\" is used twice");
@@ -120,7 +120,7 @@ public static class ConfigLoader
         return kind;
     }
 
-    private static TargetConfig ReadTarget(ConfigNode n, AccountKindRules kinds)
+    private static TargetConfig ReadTarget(ConfigNode n)
     {
         var name = n.Required("name").Text();
         if (name.Length == 0 || name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
@@ -174,7 +174,6 @@ public static class ConfigLoader
         {
             throw n.Required("scope").Required("filter").Error("not a valid SCIM filter: " + e.Detail);
         }
-        _ = kinds;
         return target;
     }
 

@@ -185,7 +185,8 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         }
         catch (ScimClientException e) when (e.Status == 409)
         {
-            var filter = $"userName eq \"{c.UserName.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"";
+            // SCIM filter string literals are JSON strings (RFC 7644 §3.4.2.2): quote the name the JSON way.
+            var filter = "userName eq " + System.Text.Json.JsonSerializer.Serialize(c.UserName, FilterLiteral);
             JsonObject? existing = null;
             await foreach (var page in client.ListAsync("Users", new ListOptions { Filter = filter, PageSize = 2 }, ct).ConfigureAwait(false))
             {
@@ -194,14 +195,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             }
             var id = existing?["id"]?.GetValue<string>();
             if (id is null) throw;
-            var owner = shadows.Read(db =>
-            {
-                using var cmd = db.CreateCommand();
-                cmd.CommandText = "SELECT source_id FROM links WHERE target = @t AND target_id = @i";
-                cmd.Parameters.AddWithValue("@t", c.Target);
-                cmd.Parameters.AddWithValue("@i", id);
-                return cmd.ExecuteScalar() as string;
-            });
+            var owner = shadows.OwnerOf(c.Target, id);
             if (owner is not null && owner != c.SourceId) throw new ScimClientException(409, "uniqueness", $"userName {c.UserName} belongs to an account linked to source account {owner}");
             var ops = AccountDiff.Operations(c.Document, existing!, document.Select(p => new Mapping.MappedPath("", p.Key)).Where(p => p.Path != "schemas").ToArray());
             created = ops.Count == 0 ? existing! : await client.PatchAsync("Users", id, ops, null, ct).ConfigureAwait(false)
@@ -231,19 +225,11 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     {
         var add = new List<string>();
         var missing = 0;
-        shadows.Read(db =>
+        foreach (var sid in m.AddSourceIds)
         {
-            foreach (var sid in m.AddSourceIds)
-            {
-                using var cmd = db.CreateCommand();
-                cmd.CommandText = "SELECT target_id FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s";
-                cmd.Parameters.AddWithValue("@t", m.Target);
-                cmd.Parameters.AddWithValue("@s", sid);
-                if (cmd.ExecuteScalar() is string tid) add.Add(tid);
-                else missing++;
-            }
-            return 0;
-        });
+            if (shadows.TargetIdOf(m.Target, sid) is { } tid) add.Add(tid);
+            else missing++;
+        }
         var batch = Math.Max(1, BatchSize);
         foreach (var chunk in add.Chunk(batch))
         {
@@ -259,6 +245,9 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         }
         return $"+{add.Count} -{m.RemoveTargetIds.Count}" + (missing > 0 ? $", {missing} members not on the target yet" : "");
     }
+
+    /// <summary>Escapes what JSON requires (quotes, backslashes, controls) and leaves other characters as they are.</summary>
+    private static readonly System.Text.Json.JsonSerializerOptions FilterLiteral = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Members per PATCH request (the target's <c>groups.batchSize</c>).</summary>
     public int BatchSize { get; init; } = 500;

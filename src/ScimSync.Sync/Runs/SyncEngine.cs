@@ -216,8 +216,10 @@ public sealed class SyncEngine : IDisposable
                 if (changes.Count < 20 && !changes.Any(c => c.Urgent)) await Task.Delay(TimeSpan.FromMilliseconds(40), _time, ct).ConfigureAwait(false);
                 ack = changes.Select(c => c.Jti).ToArray();
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException && !ct.IsCancellationRequested)
+            catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException
+                                           or System.Text.Json.JsonException or FormatException or KeyNotFoundException && !ct.IsCancellationRequested)
             {
+                // A SET that cannot be read (or verified) stays unacknowledged and comes back; the loop carries on.
                 _log($"source feed: {e.Message}; retrying");
                 await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
             }
@@ -251,11 +253,11 @@ public sealed class SyncEngine : IDisposable
         {
             if (c.Deleted) { groupDeletes.Add(c.Id); groupUpserts.Remove(c.Id); continue; }
             var current = groupUpserts.GetValueOrDefault(c.Id) ?? snapshot.Groups.GetValueOrDefault(c.Id);
-            if (current is not null && c.AlreadyIn(current.Meta)) continue;
+            if (current is not null && c.AlreadyIn(current.Version)) continue;
             SourceGroup? next = c.Data is not null ? ScimSourceReader.ToGroup(c.Data)
                 : c.Patch is not null && current is not null ? GroupMembersPatch.Apply(current, c.Patch) : null;
             if (next is not null && c.Data is null && c.Version is { } gv)
-                next = next with { Meta = new JsonObject { ["meta"] = new JsonObject { ["version"] = $"W/\"{gv}\"" } } };
+                next = next with { Version = gv };
             next ??= await reader.GetGroupAsync(c.Id, ct).ConfigureAwait(false);
             if (next is null) groupDeletes.Add(c.Id);
             else groupUpserts[c.Id] = next;

@@ -85,11 +85,6 @@ public sealed class ShadowStore : IDisposable
         }
     }
 
-    public T Read<T>(Func<SqliteConnection, T> query)
-    {
-        lock (_gate) return query(_db);
-    }
-
     /// <summary>Everything the engine knows about a target, for planning without calling it.</summary>
     public TargetState LoadState(string target)
     {
@@ -179,6 +174,26 @@ public sealed class ShadowStore : IDisposable
         using var r = cmd.ExecuteReader();
         while (r.Read()) map[r.GetString(0)] = r.GetString(1);
         return map;
+    }
+
+    /// <summary>The target account linked to a source account, if any.</summary>
+    public string? TargetIdOf(string target, string sourceId)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT target_id FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    /// <summary>The source account a target account is linked to, if any.</summary>
+    public string? OwnerOf(string target, string targetId)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT source_id FROM links WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+            return cmd.ExecuteScalar() as string;
+        }
     }
 
     /// <summary>Ids and user names of a target's cached accounts (what reconciliation compares a fresh read with).</summary>

@@ -19,7 +19,9 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
     /// older than the snapshot must not be applied on top of it.
     /// </summary>
     public bool AlreadyIn(JsonObject? current) =>
-        Version is { } v && current?["meta"]?["version"] is JsonValue cv && cv.TryGetValue<string>(out var tag) && ParseVersion(tag) is { } have && have >= v;
+        AlreadyIn(current?["meta"]?["version"] is JsonValue cv && cv.TryGetValue<string>(out var tag) ? ParseVersion(tag) : null);
+
+    public bool AlreadyIn(long? currentVersion) => Version is { } v && currentVersion is { } have && have >= v;
 
     public static long? ParseVersion(string? etag) =>
         etag is not null && long.TryParse(etag.Replace("W/", "", StringComparison.Ordinal).Trim('"'), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
@@ -51,7 +53,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         }
         var created = await client.PostJsonAsync("/feeds/v1/subscriptions", new JsonObject
         {
-            ["name"] = $"scimsync-sync-{name}-{Guid.NewGuid():N}"[..Math.Min(60, 28 + name.Length)],
+            ["name"] = $"scimsync-sync-{name}-{Guid.NewGuid().ToString("N")[..8]}",
             ["audience"] = "scimsync-sync",
             ["delivery"] = "poll",
             ["payload"] = "full",

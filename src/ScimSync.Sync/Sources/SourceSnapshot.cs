@@ -51,8 +51,8 @@ public sealed class SourceAccount
 
 public sealed record SourceGroup(string Id, string DisplayName, IReadOnlyList<string> Members)
 {
-    /// <summary>The group's meta (version) as last read or derived, to recognise replayed events.</summary>
-    public JsonObject? Meta { get; init; }
+    /// <summary>The group's version as last read or derived, to recognise replayed events.</summary>
+    public long? Version { get; init; }
 }
 
 /// <summary>
