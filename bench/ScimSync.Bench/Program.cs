@@ -32,7 +32,8 @@ Directory.CreateDirectory(work);
 if (opts.ContainsKey("sync"))
 {
     // Issue-4 sync engine measurements (see SyncBench).
-    var sync = await SyncBench.RunAsync(cli, work, users, groups, Opt("change-rate", 100), Opt("change-seconds", 30), Opt("backlog", 50_000), Opt("capped-users", 15_000));
+    var sync = await SyncBench.RunAsync(cli, work, users, groups, Opt("change-rate", 100), Opt("change-seconds", 30), Opt("backlog", 50_000), Opt("capped-users", 15_000),
+        (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet());
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
     try { Directory.Delete(work, true); } catch (IOException) { }

@@ -9,6 +9,16 @@ internal sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
 
+    /// <summary>CPU time the server has used so far (user and system).</summary>
+    public TimeSpan Cpu
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     private ServerProcess(Process process, Uri baseUri, string dataDir)
     {
         _process = process;

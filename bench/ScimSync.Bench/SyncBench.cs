@@ -17,7 +17,7 @@ internal static class SyncBench
 {
     private const string Token = "bench-token";
 
-    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers)
+    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers, IReadOnlySet<string> phases)
     {
         var md = new StringBuilder();
         await using var source = await ServerProcess.StartAsync(cli, Path.Combine(work, "hr"), Token);
@@ -43,63 +43,81 @@ internal static class SyncBench
             """);
 
         // 1. Initial load into an empty target.
-        var (load, loadRss, loadOut) = await RunEngineAsync(cli, work, ["sync", "run", "--config", config, "--json"]);
+        var (sourceCpu, targetCpu) = (source.Cpu, target.Cpu);
+        var (load, loadRss, loadEngineCpu, loadOut) = await RunEngineWithCpuAsync(cli, work, ["sync", "run", "--config", config, "--json"]);
+        (sourceCpu, targetCpu) = (source.Cpu - sourceCpu, target.Cpu - targetCpu);
         var targetUsers = await CountAsync(targetHttp, "Users");
         var targetGroups = await CountAsync(targetHttp, "Groups");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB. CPU used meanwhile (2 cores = {2 * load.TotalSeconds:F0} s available): engine {loadEngineCpu.TotalSeconds:F0} s, target server {targetCpu.TotalSeconds:F0} s, source server {sourceCpu.TotalSeconds:F0} s.");
 
         // 2. Reconciliation of the loaded target (report only: read, compare with the shadow and the source).
-        var (rec, recRss, _) = await RunEngineAsync(cli, work, ["sync", "reconcile", "--config", config, "--report-only", "--json"]);
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Reconciliation of the {targetUsers:N0}-account target (read source and target, drift against the shadow, plan): **{rec.TotalSeconds:F1} s**, engine peak RSS **{recRss / 1024 / 1024:N0} MB**.");
+        if (phases.Contains("reconcile"))
+        {
+            var (rec, recRss, _) = await RunEngineAsync(cli, work, ["sync", "reconcile", "--config", config, "--report-only", "--json"]);
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Reconciliation of the {targetUsers:N0}-account target (read source and target, drift against the shadow, plan): **{rec.TotalSeconds:F1} s**, engine peak RSS **{recRss / 1024 / 1024:N0} MB**.");
+        }
+        if (!phases.Contains("incremental") && !phases.Contains("backlog") && !phases.Contains("capped")) return md.ToString();
 
         // 3. Incremental: steady changes while the engine watches the source's feed.
-        var ids = await IdsAsync(http, Math.Min(users, 20_000));
+        var ids = await IdsAsync(http, Math.Min(users, Math.Max(20_000, backlog + 1)));
         var output = new StringBuilder();
-        var engine = Start(cli, work, ["sync", "run", "--config", config, "--watch"], output);
-        DateTime deadline;
+        Process? engine = null;
         try
         {
-            deadline = DateTime.UtcNow.AddMinutes(5);
-            while (!Contains(output, "Watching") && DateTime.UtcNow < deadline) await Task.Delay(200);
-            var stamps = await SteadyChangesAsync(http, ids, changeRate, changeSeconds);
-            await Task.Delay(3000);
-            var latencies = await LatenciesAsync(targetHttp, stamps);
-            md.AppendLine(CultureInfo.InvariantCulture, $"- Incremental: {stamps.Count:N0} PATCHes at {changeRate}/s for {changeSeconds} s at the source; source-write to target-write latency (target `meta.lastModified` minus the source write's send time, same clock) p50 **{P(latencies, 50):F0} ms**, p99 **{P(latencies, 99):F0} ms**, max {latencies.DefaultIfEmpty().Max():F0} ms; {latencies.Count:N0} of {stamps.Count:N0} arrived.");
-
-            // 4. A deactivation behind a backlog: the engine is stopped while the backlog is written, so that
-            // when it comes back the source's queue for it holds every routine change, and the deactivation
-            // is written last.
-            engine.Kill(true);
-            await engine.WaitForExitAsync();
-            var victim = ids[^1];
-            var queuedAt = Stopwatch.StartNew();
-            await BacklogAsync(http, ids, backlog);
-            var backlogSeconds = queuedAt.Elapsed.TotalSeconds;
-            lock (output) output.Clear();
-            engine = Start(cli, work, ["sync", "run", "--config", config, "--watch"], output);
-            deadline = DateTime.UtcNow.AddMinutes(5);
-            while (!Contains(output, "Watching") && DateTime.UtcNow < deadline) await Task.Delay(100);
-            var sent = DateTimeOffset.UtcNow;
-            await SendAsync(http, HttpMethod.Patch, $"Users/{victim}", Patch(new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }));
-            double? arrived = null;
-            var until = DateTime.UtcNow.AddSeconds(120);
-            while (DateTime.UtcNow < until)
+            if (phases.Contains("incremental"))
             {
-                var found = await FindByExternalIdAsync(targetHttp, victim);
-                if (found?["active"]?.GetValue<bool>() == false) { arrived = (DateTimeOffset.UtcNow - sent).TotalMilliseconds; break; }
-                await Task.Delay(10);
+                engine = Start(cli, work, ["sync", "run", "--config", config, "--watch"], output);
+                await WaitForAsync(output, "Watching", TimeSpan.FromMinutes(5));
+                var stamps = await SteadyChangesAsync(http, ids.Take(20_000).ToList(), changeRate, changeSeconds);
+                await Task.Delay(3000);
+                var latencies = await LatenciesAsync(targetHttp, stamps);
+                md.AppendLine(CultureInfo.InvariantCulture, $"- Incremental: {stamps.Count:N0} PATCHes at {changeRate}/s for {changeSeconds} s at the source; source-write to target-write latency (target `meta.lastModified` minus the source write's send time, same clock) p50 **{P(latencies, 50):F0} ms**, p99 **{P(latencies, 99):F0} ms**, max {latencies.DefaultIfEmpty().Max():F0} ms; {latencies.Count:N0} of {stamps.Count:N0} arrived.");
+                engine.Kill(true);
+                await engine.WaitForExitAsync();
             }
-            var drained = Stopwatch.StartNew();
-            var lastTitle = "routine " + (backlog - 1);
-            while (DateTime.UtcNow < until && (await FindByExternalIdAsync(targetHttp, ids[(backlog - 1) % (ids.Count - 1)], "title"))?["title"]?.GetValue<string>() != lastTitle) await Task.Delay(200);
-            md.AppendLine(CultureInfo.InvariantCulture, $"- Deactivation behind a backlog: with the engine stopped, {backlog:N0} routine PATCHes were written at the source ({backlogSeconds:F1} s, Bulk); the engine was restarted (`run --watch`: full comparison, then the feed) and one `active=false` was written as soon as it watched: it reached the target **{(arrived is { } a ? $"{a:F0} ms" : "never (120 s)")}** after it was sent, ahead of the backlog, which finished draining {drained.Elapsed.TotalSeconds + (arrived ?? 0) / 1000:F1} s after the deactivation was sent.");
+
+            // 4. A deactivation behind a backlog. The engine is stopped while `backlog` routine changes to as
+            // many different accounts are written (so none coalesce), then resumed with `sync watch`, which
+            // follows its feed from where it stopped without a full comparison: every routine change is
+            // pending when the deactivation is written. How many were still not on the target when it arrived
+            // is counted there (at least that many were pending when it was sent).
+            if (phases.Contains("backlog"))
+            {
+                var victim = ids[backlog];
+                var queuedAt = Stopwatch.StartNew();
+                await BacklogAsync(http, ids, backlog);
+                var backlogSeconds = queuedAt.Elapsed.TotalSeconds;
+                lock (output) output.Clear();
+                engine = Start(cli, work, ["sync", "watch", "--config", config], output);
+                await WaitForAsync(output, "Watching", TimeSpan.FromMinutes(5));
+                var sent = DateTimeOffset.UtcNow;
+                await SendAsync(http, HttpMethod.Patch, $"Users/{victim}", Patch(new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }));
+                double? arrived = null;
+                var until = DateTime.UtcNow.AddSeconds(300);
+                while (DateTime.UtcNow < until)
+                {
+                    var found = await FindByExternalIdAsync(targetHttp, victim);
+                    if (found?["active"]?.GetValue<bool>() == false) { arrived = (DateTimeOffset.UtcNow - sent).TotalMilliseconds; break; }
+                    await Task.Delay(10);
+                }
+                var appliedAtArrival = await CountAsync(targetHttp, "Users", "title sw \"routine \"");
+                var applied = appliedAtArrival;
+                while (DateTime.UtcNow < until && applied < backlog)
+                {
+                    await Task.Delay(250);
+                    applied = await CountAsync(targetHttp, "Users", "title sw \"routine \"");
+                }
+                var drained = (DateTimeOffset.UtcNow - sent).TotalSeconds;
+                md.AppendLine(CultureInfo.InvariantCulture, $"- Deactivation behind a backlog: with the engine stopped, {backlog:N0} routine PATCHes to {backlog:N0} different accounts were written at the source ({backlogSeconds:F1} s, Bulk); the engine was resumed (`sync watch`: no full comparison, its feed subscription still held every change) and one `active=false` was written as soon as it watched. It reached the target **{(arrived is { } a ? $"{a:F0} ms" : "never (300 s)")}** after it was sent, when {backlog - appliedAtArrival:N0} routine changes were still not there; {applied:N0} of {backlog:N0} had arrived {drained:F1} s after the deactivation was sent ({(applied >= backlog ? "backlog drained" : "not drained")}).");
+            }
         }
         finally
         {
-            engine.Kill(true);
+            engine?.Kill(true);
         }
 
         // 5. A target capped at 100 per page and 500 requests/s: how much of the cap does an initial load use?
+        if (!phases.Contains("capped")) return md.ToString();
         var cappedConfig = Path.Combine(work, "capped.yaml");
         await File.WriteAllTextAsync(cappedConfig, $$"""
             state: ./capped-state
@@ -188,8 +206,18 @@ internal static class SyncBench
             }));
     }
 
-    private static async Task<int> CountAsync(HttpClient http, string endpoint) =>
-        (await SendAsync(http, HttpMethod.Get, endpoint + "?count=0", null))["totalResults"]!.GetValue<int>();
+    private static async Task<int> CountAsync(HttpClient http, string endpoint, string? filter = null) =>
+        (await SendAsync(http, HttpMethod.Get, endpoint + "?count=0" + (filter is null ? "" : "&filter=" + Uri.EscapeDataString(filter)), null))["totalResults"]!.GetValue<int>();
+
+    private static async Task WaitForAsync(StringBuilder output, string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Contains(output, text))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"the engine did not print \"{text}\" within {timeout}: {output}");
+            await Task.Delay(100);
+        }
+    }
 
     private static async Task<List<string>> IdsAsync(HttpClient http, int max)
     {
@@ -255,7 +283,7 @@ internal static class SyncBench
             for (var i = done; i < Math.Min(count, done + 1000); i++)
                 ops.Add(new JsonObject
                 {
-                    ["method"] = "PATCH", ["path"] = "/Users/" + ids[i % (ids.Count - 1)],
+                    ["method"] = "PATCH", ["path"] = "/Users/" + ids[i],
                     ["data"] = Patch(new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "routine " + i }),
                 });
             await SendAsync(http, HttpMethod.Post, "Bulk", new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"), ["Operations"] = ops });
@@ -291,10 +319,18 @@ internal static class SyncBench
     /// <summary>Runs the engine to completion; returns the elapsed time, its peak RSS in bytes, and its output.</summary>
     private static async Task<(TimeSpan Elapsed, long PeakRss, string Output)> RunEngineAsync(string cli, string work, string[] args)
     {
+        var (elapsed, peak, _, text) = await RunEngineWithCpuAsync(cli, work, args);
+        return (elapsed, peak, text);
+    }
+
+    /// <summary>As <see cref="RunEngineAsync"/>, also returning the engine's CPU time (last sample from /proc before it exited).</summary>
+    private static async Task<(TimeSpan Elapsed, long PeakRss, TimeSpan Cpu, string Output)> RunEngineWithCpuAsync(string cli, string work, string[] args)
+    {
         var output = new StringBuilder();
         var sw = Stopwatch.StartNew();
         using var p = Start(cli, work, args, output);
         long peak = 0;
+        var cpu = TimeSpan.Zero;
         while (!p.HasExited)
         {
             try
@@ -302,8 +338,11 @@ internal static class SyncBench
                 foreach (var line in await File.ReadAllLinesAsync($"/proc/{p.Id}/status"))
                     if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                         peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024);
+                // utime and stime, in clock ticks of 1/100 s, after the parenthesised command name.
+                var stat = (await File.ReadAllTextAsync($"/proc/{p.Id}/stat")).Split(')')[^1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                cpu = TimeSpan.FromSeconds((long.Parse(stat[11], CultureInfo.InvariantCulture) + long.Parse(stat[12], CultureInfo.InvariantCulture)) / 100.0);
             }
-            catch (IOException) { }
+            catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { }
             await Task.Delay(100);
         }
         await p.WaitForExitAsync();
@@ -311,6 +350,6 @@ internal static class SyncBench
         string text;
         lock (output) text = output.ToString();
         if (p.ExitCode != 0) throw new InvalidOperationException($"scimsync {string.Join(' ', args)} exited {p.ExitCode}: {text[..Math.Min(2000, text.Length)]}");
-        return (elapsed, peak, text);
+        return (elapsed, peak, cpu, text);
     }
 }

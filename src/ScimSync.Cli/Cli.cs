@@ -46,9 +46,11 @@ internal static class Cli
         scimsync sync run --config FILE [--confirm] [--watch] [--json]
         scimsync sync reconcile --config FILE [--report-only] [--confirm] [--json]
         scimsync sync status --config FILE [--audit N] [--json]
+        scimsync sync watch --config FILE [--confirm] [--json]
             The sync engine (docs/sync.md): provisions a source (SCIM server or HR export) into SCIM
             targets. plan is a dry run that prints every operation; run applies them (--watch then
-            follows the source's changes until stopped); reconcile reports out-of-band changes and
+            follows the source's changes until stopped; watch resumes following them after a
+            restart without a full run first); reconcile reports out-of-band changes and
             repairs them per policy; status shows each target's shadow, queue and recent audit.
             A run that trips a mass-change guard exits 4 and waits for --confirm.
         """;

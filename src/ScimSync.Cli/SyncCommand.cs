@@ -12,7 +12,7 @@ using ScimSync.Sync.Runs;
 namespace ScimSync.Cli;
 
 /// <summary>
-/// <c>scimsync sync run|plan|reconcile|status --config FILE</c>. Exit codes: 0 done; 1 some operation or
+/// <c>scimsync sync run|plan|reconcile|status|watch --config FILE</c>. Exit codes: 0 done; 1 some operation or
 /// target failed; 4 the mass-change guard held a target (run again with --confirm after reading the plan);
 /// 3 configuration error.
 /// </summary>
@@ -20,7 +20,7 @@ internal static class SyncCommand
 {
     public static async Task<int> RunAsync(CommandLine cmd)
     {
-        var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("sync needs run, plan, reconcile or status");
+        var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("sync needs run, plan, reconcile, status or watch");
         var path = cmd.Get("config") ?? throw new UsageException("sync needs --config FILE");
         SyncConfig config;
         try
@@ -47,18 +47,39 @@ internal static class SyncCommand
                 case "plan":
                 {
                     var report = await WithProgress(json, p => engine.PlanAsync(p, cts.Token)).ConfigureAwait(false);
-                    if (json) Console.WriteLine(PlanJson(report).ToJsonString(Indented));
+                    if (json) WritePlanJson(report);
                     else PrintPlan(report, cmd.Has("verbose") || cmd.Has("all"));
                     return report.Targets.Any(t => t.Error is not null) ? 1 : 0;
                 }
                 case "run":
                 {
                     var report = await WithProgress(json, p => engine.RunAsync(cmd.Has("confirm"), p, cts.Token)).ConfigureAwait(false);
-                    if (json) Console.WriteLine(PlanJson(report).ToJsonString(Indented));
+                    if (json) WritePlanJson(report);
                     else PrintRun(report);
                     var code = report.Targets.Any(t => t.HeldByGuard) ? 4 : report.Succeeded ? 0 : 1;
                     if (!cmd.Has("watch")) return code;
                     if (!json) AnsiConsole.MarkupLine("[grey]Watching the source for changes; Ctrl+C stops.[/]");
+                    await engine.WatchAsync(null, cts.Token).ConfigureAwait(false);
+                    return 0;
+                }
+                case "watch":
+                {
+                    // Carries on from where the previous process stopped (feed position and queues are
+                    // durable); without a completed run to resume from, it starts with one.
+                    if (engine.CanResume)
+                    {
+                        var snapshot = await WithProgress(json, p => engine.ReadSourceAsync(p, cts.Token)).ConfigureAwait(false);
+                        var moved = engine.QueueMembershipChangesSinceLastRun();
+                        if (!json) AnsiConsole.MarkupLine($"[grey]Resuming: source holds {snapshot.Users.Count:N0} users and {snapshot.Groups.Count:N0} groups; {moved:N0} membership changes found since the last run; queued work carries on.[/]");
+                    }
+                    else
+                    {
+                        var report = await WithProgress(json, p => engine.RunAsync(cmd.Has("confirm"), p, cts.Token)).ConfigureAwait(false);
+                        if (json) WritePlanJson(report);
+                        else PrintRun(report);
+                    }
+                    if (!json) AnsiConsole.MarkupLine("[grey]Watching the source for changes; Ctrl+C stops.[/]");
+                    else Console.Error.WriteLine("Watching the source for changes");
                     await engine.WatchAsync(null, cts.Token).ConfigureAwait(false);
                     return 0;
                 }
@@ -77,7 +98,7 @@ internal static class SyncCommand
                     return 0;
                 }
                 default:
-                    throw new UsageException($"Unknown sync command \"{verb}\" (run, plan, reconcile, status)");
+                    throw new UsageException($"Unknown sync command \"{verb}\" (run, plan, reconcile, status, watch)");
             }
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
@@ -206,33 +227,65 @@ internal static class SyncCommand
                 Console.WriteLine($"  {a.Time:u} {a.Target} {a.Verb} {a.Subject} {a.Result}{(a.Status is { } st ? " " + st : "")} {a.DurationMs:F0} ms ({a.Cause}){(a.Detail is null ? "" : ": " + a.Detail)}");
     }
 
-    private static JsonObject PlanJson(RunReport report) => new()
+    /// <summary>
+    /// The run or plan as JSON on standard output, written as it goes: an initial load's plan holds 100,000
+    /// operations with their documents, which as one tree (then one string) took seconds and half a gigabyte.
+    /// </summary>
+    private static void WritePlanJson(RunReport report)
     {
-        ["started"] = report.Started.ToString("O"),
-        ["elapsedSeconds"] = report.Elapsed.TotalSeconds,
-        ["source"] = new JsonObject { ["users"] = report.SourceUsers, ["groups"] = report.SourceGroups, ["position"] = report.SourcePosition },
-        ["targets"] = new JsonArray(report.Targets.Select(t => (JsonNode)new JsonObject
+        Console.Out.Flush();
+        using (var stdout = Console.OpenStandardOutput())
+        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
         {
-            ["target"] = t.Target,
-            ["error"] = t.Error,
-            ["heldByGuard"] = t.HeldByGuard,
-            ["guard"] = t.Plan?.GuardMessage,
-            ["situations"] = t.Plan is null ? null : new JsonObject(t.Plan.Situations.Select(kv => KeyValuePair.Create(kv.Key.ToString().ToLowerInvariant(), (JsonNode?)kv.Value))),
-            ["operations"] = new JsonArray((t.Plan?.Operations ?? []).Select(OperationJson).ToArray()),
-            ["findings"] = new JsonArray((t.Plan?.Findings ?? []).Select(f => (JsonNode)new JsonObject
+            w.WriteStartObject();
+            w.WriteString("started", report.Started.ToString("O"));
+            w.WriteNumber("elapsedSeconds", report.Elapsed.TotalSeconds);
+            w.WritePropertyName("source");
+            new JsonObject { ["users"] = report.SourceUsers, ["groups"] = report.SourceGroups, ["position"] = report.SourcePosition }.WriteTo(w);
+            w.WriteStartArray("targets");
+            foreach (var t in report.Targets)
             {
-                ["situation"] = f.Situation?.ToString().ToLowerInvariant() ?? "protected", ["targetId"] = f.TargetId, ["userName"] = f.UserName, ["detail"] = f.Detail,
-            }).ToArray()),
-            ["executed"] = t.Execution is null ? null : new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["seconds"] = t.Execution.Elapsed.TotalSeconds, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) },
-        }).ToArray()),
-    };
+                w.WriteStartObject();
+                w.WriteString("target", t.Target);
+                if (t.Error is null) w.WriteNull("error");
+                else w.WriteString("error", t.Error);
+                w.WriteBoolean("heldByGuard", t.HeldByGuard);
+                if (t.Plan?.GuardMessage is { } guard) w.WriteString("guard", guard);
+                else w.WriteNull("guard");
+                w.WritePropertyName("situations");
+                if (t.Plan is null) w.WriteNullValue();
+                else new JsonObject(t.Plan.Situations.Select(kv => KeyValuePair.Create(kv.Key.ToString().ToLowerInvariant(), (JsonNode?)kv.Value))).WriteTo(w);
+                w.WriteStartArray("operations");
+                foreach (var op in t.Plan?.Operations ?? [])
+                {
+                    OperationJson(op).WriteTo(w);
+                    if (w.BytesPending > 1 << 16) w.Flush();
+                }
+                w.WriteEndArray();
+                w.WriteStartArray("findings");
+                foreach (var f in t.Plan?.Findings ?? [])
+                    new JsonObject
+                    {
+                        ["situation"] = f.Situation?.ToString().ToLowerInvariant() ?? "protected", ["targetId"] = f.TargetId, ["userName"] = f.UserName, ["detail"] = f.Detail,
+                    }.WriteTo(w);
+                w.WriteEndArray();
+                w.WritePropertyName("executed");
+                if (t.Execution is null) w.WriteNullValue();
+                else new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["seconds"] = t.Execution.Elapsed.TotalSeconds, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) }.WriteTo(w);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        Console.WriteLine();
+    }
 
     private static JsonNode OperationJson(PlannedOperation op)
     {
         var o = new JsonObject { ["verb"] = op.Verb, ["subject"] = op.Subject, ["detail"] = op.Detail, ["urgent"] = op.Urgent };
         switch (op)
         {
-            case CreateAccount c: o["sourceId"] = c.SourceId; o["resource"] = c.Document.DeepClone(); break;
+            case CreateAccount c: o["sourceId"] = c.SourceId; o["resource"] = c.Document; break;
             case UpdateAccount u: o["targetId"] = u.TargetId; o["sourceId"] = u.SourceId; o["operations"] = new JsonArray(u.Operations.Select(x => x.DeepClone()).ToArray()); break;
             case DeactivateAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case DeleteAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;

@@ -132,22 +132,23 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                 case DeleteAccount d:
                     (targetId, sourceId) = (d.TargetId, d.SourceId);
                     await client.DeleteAsync("Users", d.TargetId, ct).ConfigureAwait(false);
-                    shadows.Batch(w =>
+                    await shadows.WriteAsync(w =>
                     {
                         w.RemoveAccount(d.Target, d.TargetId);
                         w.Unlink(d.Target, d.TargetId);
-                    });
+                    }).ConfigureAwait(false);
                     break;
                 case CreateGroup g:
                     sourceId = g.SourceGroupId;
                     var created = await client.CreateAsync("Groups", g.Document, ct).ConfigureAwait(false);
                     targetId = created["id"]!.GetValue<string>();
                     createdGroups![g.SourceGroupId] = targetId;
-                    shadows.Batch(w =>
+                    var groupId = targetId;
+                    await shadows.WriteAsync(w =>
                     {
-                        w.PutGroup(g.Target, targetId, g.DisplayName, g.SourceGroupId);
-                        w.LinkGroup(g.Target, targetId, g.SourceGroupId);
-                    });
+                        w.PutGroup(g.Target, groupId, g.DisplayName, g.SourceGroupId);
+                        w.LinkGroup(g.Target, groupId, g.SourceGroupId);
+                    }).ConfigureAwait(false);
                     break;
                 case ChangeMembers m:
                     sourceId = m.SourceGroupId;
@@ -156,17 +157,17 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                     detail = await ChangeMembersAsync(m, targetId, ct).ConfigureAwait(false);
                     break;
             }
-            Audit(op, cause, targetId, sourceId, "ok", null, sw.Elapsed, detail);
+            await AuditAsync(op, cause, targetId, sourceId, "ok", null, sw.Elapsed, detail).ConfigureAwait(false);
             return (true, null);
         }
         catch (ScimClientException e)
         {
-            Audit(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message);
+            await AuditAsync(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message).ConfigureAwait(false);
             return (false, $"{op}: {e.Status} {e.Detail ?? e.Message}");
         }
         catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            Audit(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, e.Message);
+            await AuditAsync(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, e.Message).ConfigureAwait(false);
             return (false, $"{op}: {e.Message}");
         }
     }
@@ -203,11 +204,12 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         }
         var targetId = created["id"]!.GetValue<string>();
         var now = time.GetUtcNow();
-        shadows.Batch(w =>
+        var account = new TargetAccount(targetId, created);
+        await shadows.WriteAsync(w =>
         {
-            w.PutAccount(c.Target, new TargetAccount(targetId, created), now, synced: true);
+            w.PutAccount(c.Target, account, now, synced: true);
             w.Link(c.Target, targetId, c.SourceId, now);
-        });
+        }).ConfigureAwait(false);
         return targetId;
     }
 
@@ -217,7 +219,8 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         updated ??= await client.GetAsync("Users", targetId, null, ct).ConfigureAwait(false);
         if (updated is null) return;
         var now = time.GetUtcNow();
-        shadows.Batch(w => w.PutAccount(target, new TargetAccount(targetId, updated), now, synced: true));
+        var account = new TargetAccount(targetId, updated);
+        await shadows.WriteAsync(w => w.PutAccount(target, account, now, synced: true)).ConfigureAwait(false);
     }
 
     /// <summary>Adds and removes members in batches of PATCH operations; the group itself is never read or replaced.</summary>
@@ -235,13 +238,13 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         {
             var values = new JsonArray(chunk.Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray());
             await client.PatchAsync("Groups", groupId, [new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = values }], null, ct).ConfigureAwait(false);
-            shadows.Batch(w => { foreach (var id in chunk) w.AddMember(m.Target, groupId, id); });
+            await shadows.WriteAsync(w => { foreach (var id in chunk) w.AddMember(m.Target, groupId, id); }).ConfigureAwait(false);
         }
         foreach (var chunk in m.RemoveTargetIds.Chunk(batch))
         {
             var ops = chunk.Select(id => new JsonObject { ["op"] = "remove", ["path"] = $"members[value eq \"{id}\"]" }).ToArray();
             await client.PatchAsync("Groups", groupId, ops, null, ct).ConfigureAwait(false);
-            shadows.Batch(w => { foreach (var id in chunk) w.RemoveMember(m.Target, groupId, id); });
+            await shadows.WriteAsync(w => { foreach (var id in chunk) w.RemoveMember(m.Target, groupId, id); }).ConfigureAwait(false);
         }
         return $"+{add.Count} -{m.RemoveTargetIds.Count}" + (missing > 0 ? $", {missing} members not on the target yet" : "");
     }
@@ -252,6 +255,9 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     /// <summary>Members per PATCH request (the target's <c>groups.batchSize</c>).</summary>
     public int BatchSize { get; init; } = 500;
 
-    private void Audit(PlannedOperation op, string cause, string? targetId, string? sourceId, string result, int? status, TimeSpan elapsed, string? detail) =>
-        shadows.Batch(w => w.Audit(new AuditRecord(time.GetUtcNow(), cause, op.Target, op.Verb, op.Subject, targetId, sourceId, result, status, elapsed.TotalMilliseconds, detail)));
+    private Task AuditAsync(PlannedOperation op, string cause, string? targetId, string? sourceId, string result, int? status, TimeSpan elapsed, string? detail)
+    {
+        var record = new AuditRecord(time.GetUtcNow(), cause, op.Target, op.Verb, op.Subject, targetId, sourceId, result, status, elapsed.TotalMilliseconds, detail);
+        return shadows.WriteAsync(w => w.Audit(record));
+    }
 }

@@ -18,9 +18,11 @@ public sealed class TargetAccount
 {
     private readonly byte[] _json;
     private readonly byte[]? _synced;
+    private readonly string? _externalId;
 
     public TargetAccount(string id, JsonObject document) : this(id, JsonSerializer.SerializeToUtf8Bytes(document))
     {
+        _externalId = document["externalId"] is JsonValue e && e.TryGetValue<string>(out var ext) ? ext : null;
     }
 
     public TargetAccount(string id, byte[] json, byte[]? synced = null)
@@ -37,13 +39,27 @@ public sealed class TargetAccount
             JsonValueKind.String => !string.Equals(a.GetString(), "false", StringComparison.OrdinalIgnoreCase),
             _ => true,
         };
-        ExternalId = root.TryGetProperty("externalId", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
     }
+
+    /// <summary>Active unless <c>active</c> is false (a string "false" too: some applications send one).</summary>
+    public static bool IsActive(JsonObject document) => document["active"] switch
+    {
+        JsonValue v when v.TryGetValue<bool>(out var b) => b,
+        JsonValue v when v.TryGetValue<string>(out var s) => !string.Equals(s, "false", StringComparison.OrdinalIgnoreCase),
+        _ => true,
+    };
 
     public string Id { get; }
     public string UserName { get; }
     public bool Active { get; }
-    public string? ExternalId { get; }
+    /// <summary>Read from the document when asked (a full target's worth of these strings is not kept).</summary>
+    public string? ExternalId => _externalId ?? ExternalIdOf(_json);
+
+    private static string? ExternalIdOf(byte[] json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.TryGetProperty("externalId", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+    }
 
     public JsonObject Document => JsonNode.Parse(_json)!.AsObject();
 
@@ -125,34 +141,21 @@ public sealed class TargetPlanner
         var situations = new Dictionary<Situation, int>();
         void Count(Situation s) => situations[s] = situations.GetValueOrDefault(s) + 1;
 
-        // What should be there.
-        // What should be there. Desired documents are kept as bytes until used: a full plan holds one per account.
-        var desired = new Dictionary<string, (SourceAccount Account, byte[] Doc)>(StringComparer.Ordinal);
-        var index = _target.Correlation.ToDictionary(k => k, _ => new Dictionary<string, List<string>>(StringComparer.Ordinal));
-        IEnumerable<SourceAccount> candidates = focus is null ? source.Users.Values : focus.Select(id => source.Users.GetValueOrDefault(id)).OfType<SourceAccount>();
-        foreach (var account in candidates)
-        {
-            var sourceDoc = account.Document;
-            if (!_scope.InScope(account, sourceDoc, source)) continue;
-            var doc = _mapper.Map(account, sourceDoc, now);
-            desired[account.Id] = (account, JsonSerializer.SerializeToUtf8Bytes(doc));
-            // Correlation indexes over the desired accounts, per key.
-            foreach (var key in _target.Correlation)
-                foreach (var value in Correlator.ValuesOf(doc, key))
-                {
-                    if (!index[key].TryGetValue(value, out var list)) index[key][value] = list = [];
-                    list.Add(account.Id);
-                }
-        }
+        // The plan is built in passes that keep only what a later pass needs: a full plan of a large target
+        // must not hold a desired copy of every account, nor correlation indexes over all of them (issue 4:
+        // reconciling 100,000 accounts within 500 MB).
 
-        var actualById = state.Accounts.ToDictionary(a => a.Id, StringComparer.Ordinal);
+        // 1. The target as it is: protected, linked (owned), or waiting to be correlated.
+        var actualById = new HashSet<string>(StringComparer.Ordinal);
         var owned = new Dictionary<string, TargetAccount>(StringComparer.Ordinal); // source id → its linked target account
         var protectedNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var pendingLinks = new List<(TargetAccount Account, string SourceId, CorrelationKey Key)>();
-        var claims = new Dictionary<string, int>(StringComparer.Ordinal);
-
+        var unlinked = new List<TargetAccount>();
+        // Correlation only needs the values the unlinked accounts offer: the index built below holds the
+        // source accounts that share one of them, not every source account.
+        var wanted = _target.Correlation.ToDictionary(k => k, _ => new HashSet<string>(StringComparer.Ordinal));
         foreach (var account in state.Accounts)
         {
+            actualById.Add(account.Id);
             var actualDoc = account.Document;
             if (IsProtected(account, actualDoc))
             {
@@ -167,7 +170,41 @@ public sealed class TargetPlanner
                 owned[linkedSource] = account;
                 continue;
             }
-            // Unlinked target account: who could own it?
+            unlinked.Add(account);
+            foreach (var key in _target.Correlation) wanted[key].UnionWith(Correlator.ValuesOf(actualDoc, key));
+        }
+        var index = _target.Correlation.ToDictionary(k => k, _ => new Dictionary<string, List<string>>(StringComparer.Ordinal));
+
+        // 2. What should be there. Linked accounts are compared as they are met, so their desired documents
+        // are not kept; the others are kept (as bytes) for correlation and creation.
+        var inScope = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Dictionary<string, (SourceAccount Account, byte[] Doc)>(StringComparer.Ordinal);
+        var updates = new List<PlannedOperation>();
+        IEnumerable<SourceAccount> candidates = focus is null ? source.Users.Values : focus.Select(id => source.Users.GetValueOrDefault(id)).OfType<SourceAccount>();
+        foreach (var account in candidates)
+        {
+            var sourceDoc = account.Document;
+            if (!_scope.InScope(account, sourceDoc, source)) continue;
+            var doc = _mapper.Map(account, sourceDoc, now);
+            inScope.Add(account.Id);
+            if (unlinked.Count > 0)
+                foreach (var key in _target.Correlation)
+                    foreach (var value in Correlator.ValuesOf(doc, key))
+                    {
+                        if (!wanted[key].Contains(value)) continue;
+                        if (!index[key].TryGetValue(value, out var list)) index[key][value] = list = [];
+                        list.Add(account.Id);
+                    }
+            if (owned.TryGetValue(account.Id, out var linked)) Compare(account, doc, linked, updates);
+            else pending[account.Id] = (account, JsonSerializer.SerializeToUtf8Bytes(doc));
+        }
+
+        // 3. Unlinked target accounts: who could own them?
+        var pendingLinks = new List<(TargetAccount Account, string SourceId, CorrelationKey Key)>();
+        var claims = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var account in unlinked)
+        {
+            var actualDoc = account.Document;
             (string? Owner, CorrelationKey Key, bool Disputed) match = (null, default, false);
             foreach (var key in _target.Correlation)
             {
@@ -209,6 +246,7 @@ public sealed class TargetPlanner
             {
                 ops.Add(new LinkAccount(_target.Name, account.Id, owner, account.UserName, key));
                 owned[owner] = account;
+                if (pending.Remove(owner, out var want)) Compare(want.Account, JsonNode.Parse(want.Doc)!.AsObject(), account, updates);
             }
             else
             {
@@ -219,15 +257,19 @@ public sealed class TargetPlanner
         // Links whose account vanished from the target: deleted out of band.
         foreach (var (targetId, sourceId) in state.Links)
         {
-            if (actualById.ContainsKey(targetId) || (focus is not null && !focus.Contains(sourceId))) continue;
+            if (actualById.Contains(targetId) || (focus is not null && !focus.Contains(sourceId))) continue;
             if (owned.ContainsKey(sourceId)) continue; // relinked to a newer account already
             Count(Situation.Deleted);
-            var inScope = desired.ContainsKey(sourceId);
-            if (!inScope || _target.Policies.Deleted == DeletedReaction.Unlink)
+            var wasInScope = inScope.Contains(sourceId);
+            if (!wasInScope || _target.Policies.Deleted == DeletedReaction.Unlink)
             {
-                ops.Add(new UnlinkAccount(_target.Name, targetId, sourceId, inScope ? "deleted on the target; policy is to unlink" : "deleted on the target"));
-                if (inScope) findings.Add(new Finding(_target.Name, Situation.Deleted, targetId, source.Users[sourceId].UserName, "deleted on the target; not recreated by policy"));
-                if (inScope) desired.Remove(sourceId);
+                ops.Add(new UnlinkAccount(_target.Name, targetId, sourceId, wasInScope ? "deleted on the target; policy is to unlink" : "deleted on the target"));
+                if (wasInScope)
+                {
+                    findings.Add(new Finding(_target.Name, Situation.Deleted, targetId, source.Users[sourceId].UserName, "deleted on the target; not recreated by policy"));
+                    inScope.Remove(sourceId);
+                    pending.Remove(sourceId);
+                }
             }
             else
             {
@@ -235,18 +277,11 @@ public sealed class TargetPlanner
             }
         }
 
-        // Linked accounts: keep them right, or retire them when they leave scope.
+        // Linked accounts are kept right (above), or retired when they leave scope.
+        ops.AddRange(updates);
         foreach (var (sourceId, account) in owned)
         {
-            if (desired.TryGetValue(sourceId, out var want))
-            {
-                var wantDoc = JsonNode.Parse(want.Doc)!.AsObject();
-                var actualDoc = account.Document;
-                var patch = AccountDiff.Operations(wantDoc, actualDoc, _managed);
-                if (patch.Count > 0)
-                    ops.Add(new UpdateAccount(_target.Name, account.Id, sourceId, want.Account.UserName, patch, AccountDiff.Replacement(wantDoc, actualDoc, _managed)));
-                continue;
-            }
+            if (inScope.Contains(sourceId)) continue;
             var why = source.Users.ContainsKey(sourceId) ? "left the scope" : "deleted at the source";
             switch (_target.Policies.OutOfScope)
             {
@@ -260,7 +295,7 @@ public sealed class TargetPlanner
         }
 
         // In scope and nowhere on the target: create (unless the name belongs to a protected account there).
-        foreach (var (sourceId, (account, docBytes)) in desired)
+        foreach (var (sourceId, (account, docBytes)) in pending)
         {
             if (owned.ContainsKey(sourceId)) continue;
             if (protectedNames.Contains(account.UserName))
@@ -271,11 +306,20 @@ public sealed class TargetPlanner
             ops.Add(new CreateAccount(_target.Name, sourceId, account.UserName, docBytes));
         }
 
-        PlanGroups(source, state, desired.Keys.ToHashSet(StringComparer.Ordinal), owned, focus, groupFocus, ops);
+        PlanGroups(source, state, inScope, owned, focus, groupFocus, ops);
 
         var managed = owned.Count;
         var guard = _target.Guard.Check(ops, Math.Max(managed, state.Links.Count));
         return new SyncPlan(_target.Name, ops, findings, situations, managed, guard);
+    }
+
+    /// <summary>Adds the update that brings a linked account to what the source wants, if anything differs.</summary>
+    private void Compare(SourceAccount account, JsonObject want, TargetAccount actual, List<PlannedOperation> updates)
+    {
+        var actualDoc = actual.Document;
+        var patch = AccountDiff.Operations(want, actualDoc, _managed);
+        if (patch.Count > 0)
+            updates.Add(new UpdateAccount(_target.Name, actual.Id, account.Id, account.UserName, patch, AccountDiff.Replacement(want, actualDoc, _managed)));
     }
 
     private void ReactUnmatched(TargetAccount account, List<PlannedOperation> ops, List<Finding> findings)

@@ -45,10 +45,10 @@ public static class DriftDetector
                 continue;
             }
             if (a.Synced is not { } synced) continue;
-            var was = new TargetAccount(a.Id, synced);
+            var wasActive = TargetAccount.IsActive(synced);
             var current = a.Document;
-            if (!was.Active && a.Active) drift.Add(new DriftItem(target, DriftKind.Reactivated, a.Id, a.UserName, source, ["active"]));
-            else if (was.Active && !a.Active) drift.Add(new DriftItem(target, DriftKind.Deactivated, a.Id, a.UserName, source, ["active"]));
+            if (!wasActive && a.Active) drift.Add(new DriftItem(target, DriftKind.Reactivated, a.Id, a.UserName, source, ["active"]));
+            else if (wasActive && !a.Active) drift.Add(new DriftItem(target, DriftKind.Deactivated, a.Id, a.UserName, source, ["active"]));
             var changed = AccountDiff.Differences(synced, current, managed).Where(p => p != "active").ToArray();
             if (changed.Length > 0) drift.Add(new DriftItem(target, DriftKind.Edited, a.Id, a.UserName, source, changed));
         }

@@ -40,10 +40,32 @@ public sealed class SyncEngine : IDisposable
     private readonly bool _trace = Environment.GetEnvironmentVariable("SCIMSYNC_TRACE") == "1";
     private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
     private readonly Client.Updates.PatchByPut _localPatch = new();
+    private const string LastModifiedCheckpoint = "source.lastModifiedSince";
+    private readonly Lock _snapshotGate = new();
     private SourceSnapshot? _snapshot;
     private DateTimeOffset _snapshotStarted;
+    // While a full read of the source runs beside the feed (watch mode's periodic comparison), the changes
+    // the feed applies are noted here and laid over the read when it ends: the read may have fetched an
+    // account before its change, and must not put the older state back.
+    private Dictionary<string, SourceAccount?>? _userOverlay;
+    private Dictionary<string, SourceGroup?>? _groupOverlay;
+    private int _readers;
+    private DateTime _fileStamp;
 
-    private sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor, SemaphoreSlim Signal);
+    private sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor)
+    {
+        public SemaphoreSlim Signal { get; } = new(0);
+        public SemaphoreSlim UrgentSignal { get; } = new(0);
+
+        /// <summary>Keys being applied by one of the lanes: a key is worked by one lane at a time.</summary>
+        public HashSet<string> InFlight { get; } = new(StringComparer.Ordinal);
+
+        public void Wake(bool urgent)
+        {
+            Signal.Release();
+            if (urgent) UrgentSignal.Release();
+        }
+    }
 
     public SyncEngine(SyncConfig config, TimeProvider time, Action<string>? log = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
     {
@@ -57,7 +79,7 @@ public sealed class SyncEngine : IDisposable
         {
             var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint));
             return new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
-                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize }, new SemaphoreSlim(0));
+                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize });
         }).ToArray();
     }
 
@@ -67,13 +89,76 @@ public sealed class SyncEngine : IDisposable
     {
         var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress("source", "read", n, 0)));
         var started = _time.GetUtcNow();
-        var snapshot = _source is not null
-            ? await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false)
-            : FileSource.Read(_config.Source.FilePath!, _config.Source.Format, _config.Kinds);
-        _snapshot = snapshot;
-        _snapshotStarted = started;
-        return snapshot;
+        lock (_snapshotGate)
+        {
+            _readers++;
+            _userOverlay ??= new Dictionary<string, SourceAccount?>(StringComparer.Ordinal);
+            _groupOverlay ??= new Dictionary<string, SourceGroup?>(StringComparer.Ordinal);
+        }
+        SourceSnapshot? read = null;
+        if (_source is null && File.Exists(_config.Source.FilePath)) _fileStamp = File.GetLastWriteTimeUtc(_config.Source.FilePath);
+        try
+        {
+            read = _source is not null
+                ? await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false)
+                : FileSource.Read(_config.Source.FilePath!, _config.Source.Format, _config.Kinds);
+        }
+        finally
+        {
+            lock (_snapshotGate)
+            {
+                if (read is not null)
+                {
+                    read = read.With(_userOverlay!.Values.OfType<SourceAccount>(), _userOverlay.Where(kv => kv.Value is null).Select(kv => kv.Key),
+                        _groupOverlay!.Values.OfType<SourceGroup>(), _groupOverlay.Where(kv => kv.Value is null).Select(kv => kv.Key), null);
+                    _snapshot = read;
+                    _snapshotStarted = started;
+                }
+                if (--_readers == 0) _userOverlay = null;
+                if (_readers == 0) _groupOverlay = null;
+            }
+        }
+        return read!;
     }
+
+    /// <summary>
+    /// After a resumed engine has read the source: the members who joined or left a group while it was
+    /// stopped are queued (with the group) for every target. Their events come again from the feed, but
+    /// find the fresh copy already up to date, so they alone could not say who moved.
+    /// </summary>
+    public int QueueMembershipChangesSinceLastRun()
+    {
+        var snapshot = _snapshot ?? throw new InvalidOperationException("the source has not been read");
+        var known = _shadows.SourceGroupMembers();
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in known.Keys.Union(snapshot.Groups.Keys))
+        {
+            var before = known.GetValueOrDefault(id) ?? [];
+            var after = snapshot.Groups.GetValueOrDefault(id)?.Members.ToHashSet(StringComparer.Ordinal) ?? [];
+            if (before.SetEquals(after)) continue;
+            keys.Add(TargetExecutor.GroupKey(id));
+            keys.UnionWith(before.Except(after));
+            keys.UnionWith(after.Except(before));
+        }
+        var now = _time.GetUtcNow();
+        _shadows.Batch(w =>
+        {
+            foreach (var t in _targets)
+                foreach (var key in keys) w.Enqueue(t.Config.Name, key, true, now);
+            w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
+        });
+        return keys.Count;
+    }
+
+    /// <summary>
+    /// Whether watch mode can carry on from where a previous process stopped, without a full run first: a
+    /// full run has completed, and the source's changes since then can be found (the engine's feed
+    /// subscription, or a lastModified checkpoint). Per-target queues are durable and resume as they were.
+    /// A file source cannot resume: its previous import is not kept, so it always starts with a full run.
+    /// </summary>
+    public bool CanResume =>
+        _source is not null && _shadows.GetCheckpoint("run.last") is not null &&
+        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, "engine").Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
     public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, progress, ct);
@@ -86,13 +171,24 @@ public sealed class SyncEngine : IDisposable
         var started = _time.GetUtcNow();
         var sw = Stopwatch.StartNew();
         var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        if (_trace) _log($"source: read {snapshot.Users.Count} users and {snapshot.Groups.Count} groups in {sw.Elapsed.TotalMilliseconds:F0} ms");
+        Memory("source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
         // the source and are applied afterwards, none lost in between.
         if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll && snapshot.Position is { } position)
             await TryEnsureFeedAsync(position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, runId, progress, ct))).ConfigureAwait(false);
-        if (execute) _shadows.SetCheckpoint("run.last", started.ToString("O"));
+        if (execute)
+            _shadows.Batch(w =>
+            {
+                w.SetCheckpoint("run.last", started.ToString("O"));
+                // Every target was planned against these memberships: the baseline a resumed engine compares with.
+                w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
+                // Clocks of two machines disagree a little: look back a few seconds (re-applying is harmless).
+                if (_source is not null && _config.Source.Feed == FeedMode.LastModified)
+                    w.SetCheckpoint(LastModifiedCheckpoint, (started - TimeSpan.FromSeconds(5)).ToString("O"));
+            });
         return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
     }
 
@@ -114,8 +210,12 @@ public sealed class SyncEngine : IDisposable
         try
         {
             var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
+            var sw = Stopwatch.StartNew();
             await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
+            var readMs = sw.Elapsed.TotalMilliseconds;
             var plan = t.Planner.Plan(snapshot, _shadows.LoadState(name), _time.GetUtcNow());
+            if (_trace) _log($"{name}: read {readMs:F0} ms, planned {plan.Operations.Count} operations in {sw.Elapsed.TotalMilliseconds - readMs:F0} ms");
+            Memory($"{name} planned");
             if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation);
             if (plan.NeedsConfirmation && !confirm)
             {
@@ -123,6 +223,8 @@ public sealed class SyncEngine : IDisposable
                 return new TargetRun(name, plan, null, null, true);
             }
             var report = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+            if (_trace) _log($"{name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
+            Memory($"{name} executed");
             return new TargetRun(name, plan, report, null, false);
         }
         catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
@@ -149,10 +251,15 @@ public sealed class SyncEngine : IDisposable
             try
             {
                 var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
+                Memory("source read");
                 var count = await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
+                Memory($"{name} read");
                 var after = _shadows.LoadState(name);
+                Memory($"{name} state loaded");
                 var drift = DriftDetector.Compare(name, before, after, t.Planner.ManagedAttributes);
+                Memory($"{name} drift");
                 var plan = t.Planner.Plan(snapshot, after, _time.GetUtcNow());
+                Memory($"{name} planned");
                 ExecutionReport? exec = null;
                 var doRepair = repair && t.Config.Policies.Drift == DriftReaction.Repair && (!plan.NeedsConfirmation || confirm);
                 if (doRepair) exec = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
@@ -209,7 +316,16 @@ public sealed class SyncEngine : IDisposable
                 ack = [];
                 if (changes.Count == 0) continue;
                 var pollMs = polled.Elapsed.TotalMilliseconds;
-                await ApplyChangesAsync(changes, reader, ct).ConfigureAwait(false);
+                // Urgent changes (and the other changes to the same resources, to keep their order) are
+                // applied and queued before the rest of a large batch, so that they are not held up by it.
+                var urgent = changes.Where(c => c.Urgent).Select(c => (c.ResourceType, c.Id)).ToHashSet();
+                if (urgent.Count > 0 && urgent.Count < changes.Count)
+                {
+                    await ApplyChangesAsync(changes.Where(c => urgent.Contains((c.ResourceType, c.Id))).ToArray(), reader, ct).ConfigureAwait(false);
+                    if (_trace) _log($"feed: {urgent.Count} urgent of {changes.Count} queued {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms after the poll");
+                    await ApplyChangesAsync(changes.Where(c => !urgent.Contains((c.ResourceType, c.Id))).ToArray(), reader, ct).ConfigureAwait(false);
+                }
+                else await ApplyChangesAsync(changes, reader, ct).ConfigureAwait(false);
                 if (_trace) _log($"feed: {changes.Count} changes, poll {pollMs:F0} ms, applied in {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms");
                 // A trickle of events would otherwise cost a poll round trip each; a short pause lets a batch
                 // form (at most this much latency, never when a backlog is being drained).
@@ -262,7 +378,22 @@ public sealed class SyncEngine : IDisposable
             if (next is null) groupDeletes.Add(c.Id);
             else groupUpserts[c.Id] = next;
         }
-        _snapshot = snapshot.With(upserts, deletes, groupUpserts.Values, groupDeletes, null);
+        SourceSnapshot was, updated;
+        lock (_snapshotGate)
+        {
+            was = _snapshot!;
+            updated = _snapshot = was.With(upserts, deletes, groupUpserts.Values, groupDeletes, null);
+            if (_userOverlay is not null)
+            {
+                foreach (var u in upserts) _userOverlay[u.Id] = u;
+                foreach (var d in deletes) _userOverlay[d] = null;
+            }
+            if (_groupOverlay is not null)
+            {
+                foreach (var g in groupUpserts.Values) _groupOverlay[g.Id] = g;
+                foreach (var d in groupDeletes) _groupOverlay[d] = null;
+            }
+        }
 
         var now = _time.GetUtcNow();
         var keys = new Dictionary<string, bool>(StringComparer.Ordinal);
@@ -270,8 +401,8 @@ public sealed class SyncEngine : IDisposable
         // queued themselves, so that no target ever has to look at the whole group.
         foreach (var id in groupUpserts.Keys.Concat(groupDeletes).Distinct())
         {
-            var before = snapshot.Groups.GetValueOrDefault(id)?.Members ?? [];
-            var after = _snapshot.Groups.GetValueOrDefault(id)?.Members ?? [];
+            var before = was.Groups.GetValueOrDefault(id)?.Members ?? [];
+            var after = updated.Groups.GetValueOrDefault(id)?.Members ?? [];
             foreach (var m in before.Except(after).Concat(after.Except(before))) keys[m] = true;
         }
         foreach (var c in changes)
@@ -286,8 +417,16 @@ public sealed class SyncEngine : IDisposable
             foreach (var t in _targets)
                 foreach (var (key, urgent) in keys)
                     w.Enqueue(t.Config.Name, key, urgent, now);
+            foreach (var id in groupUpserts.Keys.Concat(groupDeletes).Distinct())
+            {
+                var before = was.Groups.GetValueOrDefault(id)?.Members ?? [];
+                var after = updated.Groups.GetValueOrDefault(id)?.Members ?? [];
+                foreach (var m in before.Except(after)) w.RemoveSourceMember(id, m);
+                foreach (var m in after.Except(before)) w.AddSourceMember(id, m);
+            }
         });
-        foreach (var t in _targets) t.Signal.Release();
+        var anyUrgent = keys.Values.Any(u => u);
+        foreach (var t in _targets) t.Wake(anyUrgent);
     }
 
     /// <summary>
@@ -322,27 +461,40 @@ public sealed class SyncEngine : IDisposable
         return (true, doc is null ? null : SourceAccount.From(doc, _config.Kinds));
     }
 
-    /// <summary>Drains one target's queue: plans the queued accounts from the shadow alone, urgent first.</summary>
-    private async Task TargetLoopAsync(TargetSlot t, CancellationToken ct)
+    /// <summary>
+    /// Drains one target's queue, planning the queued accounts from the shadow alone. Two lanes: the main
+    /// lane takes the next batch (urgent first); the urgent lane takes only urgent keys, so a deactivation
+    /// queued while the main lane applies a batch of routine changes does not wait for that batch to end.
+    /// </summary>
+    private Task TargetLoopAsync(TargetSlot t, CancellationToken ct) =>
+        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct), LaneAsync(t, urgentOnly: true, batchSize: 50, ct));
+
+    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct)
     {
         var name = t.Config.Name;
+        var signal = urgentOnly ? t.UrgentSignal : t.Signal;
         var backoff = TimeSpan.Zero;
         while (!ct.IsCancellationRequested)
         {
-            var batch = _shadows.Pending(name, 200);
-            if (batch.Count == 0)
+            PendingChange[] batch;
+            lock (t.InFlight)
             {
-                await t.Signal.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                batch = _shadows.Pending(name, batchSize + t.InFlight.Count, urgentOnly).Where(p => !t.InFlight.Contains(p.SourceId)).Take(batchSize).ToArray();
+                foreach (var p in batch) t.InFlight.Add(p.SourceId);
+            }
+            if (batch.Length == 0)
+            {
+                await signal.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
                 continue;
             }
             try
             {
                 var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), ct).ConfigureAwait(false);
-                var now = _time.GetUtcNow();
+                // A key that changed again while it was applied stays queued (its counter moved on).
                 _shadows.Batch(w =>
                 {
-                    foreach (var (key, _) in batch)
-                        if (!report.FailedSources.Contains(key)) w.Dequeue(name, key);
+                    foreach (var p in batch)
+                        if (!report.FailedSources.Contains(p.SourceId)) w.Dequeue(name, p);
                 });
                 backoff = report.Failed == 0 ? TimeSpan.Zero : Next(backoff);
             }
@@ -351,6 +503,11 @@ public sealed class SyncEngine : IDisposable
                 // A held guard, an unreachable target: the queue stays, the other targets carry on.
                 _log($"{name}: {e.Message}; will retry");
                 backoff = Next(backoff);
+            }
+            finally
+            {
+                lock (t.InFlight)
+                    foreach (var p in batch) t.InFlight.Remove(p.SourceId);
             }
             if (backoff > TimeSpan.Zero) await Task.Delay(backoff, _time, ct).ConfigureAwait(false);
         }
@@ -406,7 +563,7 @@ public sealed class SyncEngine : IDisposable
                         _lastCause[id] = "expiry";
                     }
             });
-            foreach (var t in _targets) t.Signal.Release();
+            foreach (var t in _targets) t.Wake(urgent: true);
         }
     }
 
@@ -429,8 +586,10 @@ public sealed class SyncEngine : IDisposable
     /// <summary>For sources without a feed: accounts modified since the last look are queued; deletions wait for the full comparison.</summary>
     private async Task LastModifiedLoopAsync(CancellationToken ct)
     {
-        // From when the snapshot started to be read: anything modified during a long run is picked up.
-        var since = _snapshotStarted - TimeSpan.FromSeconds(5);
+        // From the checkpoint (a resumed engine finds what changed while it was stopped), else from when the
+        // snapshot started to be read: anything modified during a long run is picked up.
+        var since = DateTimeOffset.TryParse(_shadows.GetCheckpoint(LastModifiedCheckpoint), System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.RoundtripKind, out var saved) ? saved : _snapshotStarted - TimeSpan.FromSeconds(5);
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(_config.Source.PollInterval, _time, ct).ConfigureAwait(false);
@@ -444,8 +603,9 @@ public sealed class SyncEngine : IDisposable
                             if (doc["id"]?.GetValue<string>() is { } id)
                                 changes.Add(new SourceChange("", type == "Users" ? "User" : "Group", id, false, false, null, doc, null));
                 // Clocks of two machines disagree a little: look back a few seconds each time (re-applying is harmless).
-                since = started - TimeSpan.FromSeconds(5);
                 if (changes.Count > 0) await ApplyChangesAsync(changes, new ScimSourceReader(_source!, _config.Kinds), ct).ConfigureAwait(false);
+                since = started - TimeSpan.FromSeconds(5);
+                _shadows.SetCheckpoint(LastModifiedCheckpoint, since.ToString("O"));
             }
             catch (Exception e) when (e is ScimClientException or HttpRequestException && !ct.IsCancellationRequested)
             {
@@ -458,33 +618,49 @@ public sealed class SyncEngine : IDisposable
     private async Task FileLoopAsync(CancellationToken ct)
     {
         var path = _config.Source.FilePath!;
-        var stamp = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : default;
+        var stamp = _fileStamp; // as of the import the engine holds: a file replaced since then is read at once
+        DateTime rejected = default;
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(_config.Source.PollInterval, _time, ct).ConfigureAwait(false);
             var now = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : default;
             if (now == stamp) continue;
-            stamp = now;
             try
             {
                 var previous = _snapshot!;
                 var next = FileSource.Read(path, _config.Source.Format, _config.Kinds);
                 var changed = FileSource.Diff(previous, next);
-                _snapshot = next;
+                lock (_snapshotGate) _snapshot = next;
                 _log($"{path}: {changed.Count} accounts and groups changed since the previous import");
                 var at = _time.GetUtcNow();
+                // Leavers first: an account gone from the export, or no longer active in it.
+                bool Urgent(string key) => !key.StartsWith("group:", StringComparison.Ordinal) &&
+                    (next.Users.GetValueOrDefault(key) is not { } after || !after.ActiveAt(at) && (previous.Users.GetValueOrDefault(key)?.ActiveAt(at) ?? false));
                 _shadows.Batch(w =>
                 {
                     foreach (var t in _targets)
-                        foreach (var key in changed) w.Enqueue(t.Config.Name, key, !next.Users.ContainsKey(key) && !key.StartsWith("group:", StringComparison.Ordinal), at);
+                        foreach (var key in changed) w.Enqueue(t.Config.Name, key, Urgent(key), at);
                 });
-                foreach (var t in _targets) t.Signal.Release();
+                var anyUrgent = changed.Any(Urgent);
+                foreach (var t in _targets) t.Wake(anyUrgent);
+                stamp = now;
             }
             catch (Exception e) when (e is FormatException or IOException)
             {
-                _log($"{path}: {e.Message}; keeping the previous import");
+                // Read again next time (a file caught half-written becomes whole); said once per version of the file.
+                if (now != rejected) _log($"{path}: {e.Message}; keeping the previous import");
+                rejected = now;
             }
         }
+    }
+
+    /// <summary>With SCIMSYNC_TRACE=1: the managed heap and the process's resident memory at a step of a long run.</summary>
+    private void Memory(string step)
+    {
+        if (!_trace) return;
+        var info = GC.GetGCMemoryInfo();
+        using var self = Process.GetCurrentProcess();
+        _log($"memory after {step}: heap {GC.GetTotalMemory(false) / 1048576} MB (last GC {info.HeapSizeBytes / 1048576} MB, fragmented {info.FragmentedBytes / 1048576} MB), RSS {self.WorkingSet64 / 1048576} MB, peak {self.PeakWorkingSet64 / 1048576} MB");
     }
 
     public void Dispose()
@@ -493,6 +669,7 @@ public sealed class SyncEngine : IDisposable
         {
             t.Client.Dispose();
             t.Signal.Dispose();
+            t.UrgentSignal.Dispose();
         }
         _source?.Dispose();
         _shadows.Dispose();

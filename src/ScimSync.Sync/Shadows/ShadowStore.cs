@@ -8,6 +8,9 @@ namespace ScimSync.Sync.Shadows;
 public sealed record AuditRecord(DateTimeOffset Time, string Cause, string Target, string Verb, string Subject, string? TargetId,
     string? SourceId, string Result, int? Status, double DurationMs, string? Detail);
 
+/// <summary>A queued key (source account id, or <c>group:</c> id) for one target.</summary>
+public sealed record PendingChange(string SourceId, bool Urgent, long Changes);
+
 /// <summary>
 /// The engine's durable state in one SQLite file: the shadow of every target (its accounts and groups as
 /// last seen, with the target's ids), the links from target accounts to source accounts, checkpoints
@@ -22,6 +25,9 @@ public sealed class ShadowStore : IDisposable
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
+    private readonly System.Threading.Channels.Channel<(Action<ShadowWriter> Work, TaskCompletionSource Done)> _writes =
+        System.Threading.Channels.Channel.CreateUnbounded<(Action<ShadowWriter>, TaskCompletionSource)>(new() { SingleReader = true });
+    private Task? _writer;
 
     private ShadowStore(SqliteConnection db) => _db = db;
 
@@ -55,14 +61,24 @@ public sealed class ShadowStore : IDisposable
                 target TEXT NOT NULL, target_id TEXT NOT NULL, source_id TEXT NOT NULL,
                 PRIMARY KEY (target, target_id)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS source_group_members (
+                group_id TEXT NOT NULL, member_id TEXT NOT NULL, PRIMARY KEY (group_id, member_id)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS pending (
                 target TEXT NOT NULL, source_id TEXT NOT NULL, urgent INTEGER NOT NULL, enqueued INTEGER NOT NULL,
+                changes INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (target, source_id)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS ix_pending_order ON pending(target, urgent DESC, enqueued);
             CREATE TABLE IF NOT EXISTS audit (
                 seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, cause TEXT NOT NULL, target TEXT NOT NULL, verb TEXT NOT NULL,
                 subject TEXT NOT NULL, target_id TEXT, source_id TEXT, result TEXT NOT NULL, status INTEGER, duration_ms REAL NOT NULL, detail TEXT);
             """);
+        // State written by an earlier build has no change counter on the queue: added in place.
+        using (var probe = db.CreateCommand())
+        {
+            probe.CommandText = "SELECT count(*) FROM pragma_table_info('pending') WHERE name = 'changes'";
+            if (Convert.ToInt64(probe.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+                Exec(db, "ALTER TABLE pending ADD COLUMN changes INTEGER NOT NULL DEFAULT 0");
+        }
         return new ShadowStore(db);
     }
 
@@ -85,13 +101,72 @@ public sealed class ShadowStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Group commit for the many small writes of concurrent operations (a create's account, link and audit
+    /// record): the work is queued, one writer applies everything queued so far in one transaction, and the
+    /// task completes once that transaction has committed. Callers never block a thread on the store's
+    /// lock, which with 16 operations in flight had been what bounded an initial load.
+    /// </summary>
+    public Task WriteAsync(Action<ShadowWriter> work)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_writes.Writer.TryWrite((work, done))) throw new ObjectDisposedException(nameof(ShadowStore));
+        if (_writer is null)
+            lock (_writes) _writer ??= Task.Run(WriteLoopAsync);
+        return done.Task;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var group = new List<(Action<ShadowWriter> Work, TaskCompletionSource Done)>();
+        while (await _writes.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            group.Clear();
+            while (group.Count < 2000 && _writes.Reader.TryRead(out var item)) group.Add(item);
+            try
+            {
+                Batch(w =>
+                {
+                    foreach (var (work, _) in group) work(w);
+                });
+                foreach (var (_, done) in group) done.TrySetResult();
+            }
+            catch (Exception) when (group.Count > 1)
+            {
+                // One write failed and the group was rolled back: each is applied alone, so that only the
+                // failing one reports it.
+                foreach (var (work, done) in group)
+                {
+                    try
+                    {
+                        Batch(work);
+                        done.TrySetResult();
+                    }
+                    catch (Exception e)
+                    {
+                        done.TrySetException(e);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                group[0].Done.TrySetException(e);
+            }
+        }
+    }
+
     /// <summary>Everything the engine knows about a target, for planning without calling it.</summary>
     public TargetState LoadState(string target)
     {
         lock (_gate)
         {
+            // A whole target in memory (reconciliation of 100,000 accounts within 500 MB): the target's meta
+            // (location, timestamps, version) plays no part in planning or drift and is left in the file, and a
+            // linked account's id is one string shared by the account and its link.
+            var links = Pairs("SELECT target_id, source_id FROM links WHERE target = @t", target);
+            var linkIds = links.Keys.ToHashSet(StringComparer.Ordinal);
             var accounts = new List<TargetAccount>();
-            using (var cmd = Command("SELECT target_id, data, synced FROM shadow_accounts WHERE target = @t", ("@t", target)))
+            using (var cmd = Command("SELECT target_id, json_remove(data, '$.meta'), json_remove(synced, '$.meta') FROM shadow_accounts WHERE target = @t", ("@t", target)))
             using (var r = cmd.ExecuteReader())
                 while (r.Read())
                 {
@@ -99,10 +174,10 @@ public sealed class ShadowStore : IDisposable
                     // Usually the synced copy is the data itself: one array serves both.
                     var bytes = System.Text.Encoding.UTF8.GetBytes(data);
                     var synced = r.IsDBNull(2) ? null : r.GetString(2) is var sy && sy == data ? bytes : System.Text.Encoding.UTF8.GetBytes(sy);
-                    accounts.Add(new TargetAccount(r.GetString(0), bytes, synced));
+                    var id = r.GetString(0);
+                    accounts.Add(new TargetAccount(linkIds.TryGetValue(id, out var shared) ? shared : id, bytes, synced));
                 }
-            return new TargetState(accounts, LoadGroups(target), Pairs("SELECT target_id, source_id FROM links WHERE target = @t", target),
-                Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
+            return new TargetState(accounts, LoadGroups(target), links, Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
         }
     }
 
@@ -220,6 +295,28 @@ public sealed class ShadowStore : IDisposable
 
     public void SetCheckpoint(string key, string? value) => Batch(w => w.SetCheckpoint(key, value));
 
+    /// <summary>
+    /// The source's group memberships as of the work the engine last queued or did: a resumed engine
+    /// compares them with a fresh read, since replayed group events find its copy already up to date and
+    /// could not tell who joined or left.
+    /// </summary>
+    public Dictionary<string, HashSet<string>> SourceGroupMembers()
+    {
+        lock (_gate)
+        {
+            var groups = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            using var cmd = Command("SELECT group_id, member_id FROM source_group_members");
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                var g = r.GetString(0);
+                if (!groups.TryGetValue(g, out var set)) groups[g] = set = new HashSet<string>(StringComparer.Ordinal);
+                set.Add(r.GetString(1));
+            }
+            return groups;
+        }
+    }
+
     public IReadOnlyList<AuditRecord> Audit(int max, string? target = null)
     {
         lock (_gate)
@@ -254,14 +351,20 @@ public sealed class ShadowStore : IDisposable
     }
 
     /// <summary>Up to <paramref name="max"/> queued source ids for a target, urgent first.</summary>
-    public IReadOnlyList<(string SourceId, bool Urgent)> Pending(string target, int max)
+    /// <summary>
+    /// The next queued keys, urgent first, then oldest first. <c>Changes</c> counts the changes queued for
+    /// the key so far: dequeueing with it leaves the entry in place when another change arrived meanwhile.
+    /// </summary>
+    public IReadOnlyList<PendingChange> Pending(string target, int max, bool urgentOnly = false)
     {
         lock (_gate)
         {
-            using var cmd = Command("SELECT source_id, urgent FROM pending INDEXED BY ix_pending_order WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
+            using var cmd = Command(urgentOnly
+                ? "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t AND urgent = 1 ORDER BY urgent DESC, enqueued LIMIT @m"
+                : "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
             using var r = cmd.ExecuteReader();
-            var list = new List<(string, bool)>();
-            while (r.Read()) list.Add((r.GetString(0), r.GetInt64(1) != 0));
+            var list = new List<PendingChange>();
+            while (r.Read()) list.Add(new PendingChange(r.GetString(0), r.GetInt64(1) != 0, r.GetInt64(2)));
             return list;
         }
     }
@@ -294,6 +397,9 @@ public sealed class ShadowStore : IDisposable
 
     public void Dispose()
     {
+        // Queued writes are committed before the connection closes.
+        _writes.Writer.TryComplete();
+        _writer?.GetAwaiter().GetResult();
         lock (_gate)
         {
             foreach (var c in _statements.Values) ((ReusableCommand)c).Release();
@@ -365,6 +471,19 @@ public readonly struct ShadowWriter
         foreach (var m in members) AddMember(target, groupId, m);
     }
 
+    public void ReplaceSourceGroups(IEnumerable<(string GroupId, IReadOnlyList<string> Members)> groups)
+    {
+        Exec("DELETE FROM source_group_members");
+        foreach (var (g, members) in groups)
+            foreach (var m in members) AddSourceMember(g, m);
+    }
+
+    public void AddSourceMember(string groupId, string memberId) =>
+        Exec("INSERT OR IGNORE INTO source_group_members(group_id, member_id) VALUES (@g, @m)", ("@g", groupId), ("@m", memberId));
+
+    public void RemoveSourceMember(string groupId, string memberId) =>
+        Exec("DELETE FROM source_group_members WHERE group_id = @g AND member_id = @m", ("@g", groupId), ("@m", memberId));
+
     public void AddMember(string target, string groupId, string memberId) =>
         Exec("INSERT OR IGNORE INTO shadow_group_members(target, group_id, member_id) VALUES (@t, @g, @m)", ("@t", target), ("@g", groupId), ("@m", memberId));
 
@@ -402,11 +521,12 @@ public readonly struct ShadowWriter
 
     public void Enqueue(string target, string sourceId, bool urgent, DateTimeOffset now) => Exec("""
         INSERT INTO pending(target, source_id, urgent, enqueued) VALUES (@t, @s, @u, @n)
-        ON CONFLICT(target, source_id) DO UPDATE SET urgent = max(urgent, @u)
+        ON CONFLICT(target, source_id) DO UPDATE SET urgent = max(urgent, @u), changes = changes + 1
         """, ("@t", target), ("@s", sourceId), ("@u", urgent ? 1 : 0), ("@n", now.UtcTicks));
 
-    public void Dequeue(string target, string sourceId) =>
-        Exec("DELETE FROM pending WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
+    /// <summary>Removes a key that was applied, unless a change was queued for it while that work ran.</summary>
+    public void Dequeue(string target, PendingChange applied) =>
+        Exec("DELETE FROM pending WHERE target = @t AND source_id = @s AND changes = @c", ("@t", target), ("@s", applied.SourceId), ("@c", applied.Changes));
 
     public void Audit(AuditRecord a) => Exec("""
         INSERT INTO audit(time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail)

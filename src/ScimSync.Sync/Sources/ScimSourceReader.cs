@@ -29,6 +29,9 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
             groupPosition ??= page.JournalPosition;
             groups.AddRange(page.Resources.Select(ToGroup).OfType<SourceGroup>());
         }
+        // Member ids are the users' own ids: one string each instead of a second copy per membership.
+        var ids = users.ToDictionary(u => u.Id, u => u.Id, StringComparer.Ordinal);
+        groups = groups.Select(g => g with { Members = g.Members.Select(m => ids.GetValueOrDefault(m) ?? m).ToArray() }).ToList();
         // Two walks, two positions: starting the feed after the earlier one replays a few changes, which is
         // harmless (changes are applied by state, not by delta); starting after the later one could skip some.
         var consistent = position is null || groupPosition is null ? position ?? groupPosition : Math.Min(position.Value, groupPosition.Value);

@@ -354,6 +354,152 @@ public sealed class FieldScenarioTests
         await AssertTargetsAsync(l, p, own);
     }
 
+    [Fact]
+    public async Task A_restarted_engine_resumes_from_its_feed_without_reading_the_targets_again()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l);
+        var own = await SeedTargetsAsync(l);
+        var config = l.WriteConfig();
+        var (code, output) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
+        Assert.True(code == 0, output);
+
+        // While the engine is down: a new hire, a leaver, a title change, a new expenses member; and an edit
+        // made directly in the helpdesk, which only a full comparison would find.
+        p.Users["emp50@example.com"] = await l.Source.CreateUserAsync("emp50@example.com", kind: "employee");
+        await l.Source.PatchAsync("Users", p.Users["emp1@example.com"]["id"]!.GetValue<string>(), Replace("active", false));
+        await l.Source.PatchAsync("Users", p.Users["emp0@example.com"]["id"]!.GetValue<string>(), Replace("title", "Lead"));
+        var emp3 = p.Users["emp3@example.com"]["id"]!.GetValue<string>();
+        await l.Source.PatchAsync("Groups", p.ExpensesGroupId, new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonArray(new JsonObject { ["value"] = emp3 }) });
+        p.ExpensesMembers.Add("emp3@example.com");
+        var emp5 = (await FindAsync(l.Helpdesk, "emp5@example.com"))!;
+        await l.Helpdesk.PatchAsync("Users", emp5["id"]!.GetValue<string>(), Replace("title", "Edited in the app"));
+
+        var log = new System.Text.StringBuilder();
+        using var engine = Cli.Start(["sync", "watch", "--config", config], null, log);
+        try
+        {
+            await WaitAsync(async () => Names(await l.Helpdesk.UsersAsync()).Contains("emp50@example.com"), log);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp1@example.com"))?["active"]?.GetValue<bool>() == false, log);
+            await WaitAsync(async () => (await FindAsync(l.Expenses, "emp1@example.com"))?["active"]?.GetValue<bool>() == false, log);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp0@example.com"))?["title"]?.GetValue<string>() == "Lead", log);
+            await WaitAsync(async () => (await l.Expenses.GroupsAsync()).Single()["members"] is JsonArray m && m.Count == p.ExpensesMembers.Count, log);
+            lock (log) Assert.Contains("Resuming", log.ToString(), StringComparison.Ordinal);
+            // No full comparison ran: the out-of-band edit is still there, for reconciliation to report.
+            Assert.Equal("Edited in the app", (await FindAsync(l.Helpdesk, "emp5@example.com"))!["title"]!.GetValue<string>());
+            await AssertTargetsAsync(l, p, own, inactive: new HashSet<string> { "emp1@example.com" });
+        }
+        finally
+        {
+            engine.Kill(true);
+        }
+    }
+
+    [Fact]
+    public async Task Without_a_feed_lastModified_queries_carry_changes_also_across_a_restart()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l);
+        var own = await SeedTargetsAsync(l);
+        var config = l.WriteConfig(sourceExtra: "  feed: lastModified");
+        var log = new System.Text.StringBuilder();
+        var engine = Cli.Start(["sync", "run", "--config", config, "--watch"], null, log);
+        try
+        {
+            await WaitAsync(() => Task.FromResult(Contains(log, "Watching")), log, TimeSpan.FromMinutes(2));
+            await l.Source.PatchAsync("Users", p.Users["emp0@example.com"]["id"]!.GetValue<string>(), Replace("title", "Lead"));
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp0@example.com"))?["title"]?.GetValue<string>() == "Lead", log);
+            engine.Kill(true);
+            await engine.WaitForExitAsync();
+            engine.Dispose();
+
+            // Changed while the engine is stopped: found from the checkpointed time after `watch` resumes.
+            await l.Source.PatchAsync("Users", p.Users["emp2@example.com"]["id"]!.GetValue<string>(), Replace("title", "Manager"));
+            await l.Source.PatchAsync("Users", p.Users["emp1@example.com"]["id"]!.GetValue<string>(), Replace("active", false));
+            lock (log) log.Clear();
+            engine = Cli.Start(["sync", "watch", "--config", config], null, log);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp2@example.com"))?["title"]?.GetValue<string>() == "Manager", log);
+            await WaitAsync(async () => (await FindAsync(l.Expenses, "emp1@example.com"))?["active"]?.GetValue<bool>() == false, log);
+            Assert.True(Contains(log, "Resuming"), log.ToString());
+            await AssertTargetsAsync(l, p, own, inactive: new HashSet<string> { "emp1@example.com" });
+        }
+        finally
+        {
+            engine.Kill(true);
+            engine.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_file_source_is_followed_when_a_new_export_is_dropped()
+    {
+        await using var l = await Landscape.StartAsync();
+        var admin = await l.Expenses.CreateUserAsync("admin", userType: "Builtin");
+        var csv = Path.Combine(l.Root, "hr.csv");
+        void Export(string rows)
+        {
+            // Written beside it and moved into place, as an export job would: never read half-written.
+            var tmp = csv + ".tmp";
+            File.WriteAllText(tmp, "id,userName,givenName,familyName,email,kind,endDate,department,title,groups,active\n" + rows);
+            File.Move(tmp, csv, overwrite: true);
+        }
+        Export("""
+            e1,ann@example.com,Ann,Lee,ann@example.com,employee,,Support,Analyst,Expenses,true
+            e2,bob@example.com,Bob,Ray,bob@example.com,employee,,Sales,Rep,,true
+            c1,carl@example.com,Carl,Roe,carl@example.com,contractor,2030-01-01T00:00:00Z,,Consultant,Expenses,true
+            s1,svc-hr,,,,service,,,,Expenses,true
+            """);
+        var config = Path.Combine(l.Root, "file.yaml");
+        File.WriteAllText(config, $$"""
+            state: ./file-state
+            source: { type: file, path: hr.csv, pollInterval: 200ms }
+            targets:
+              - name: expenses
+                url: {{l.Expenses.ScimUrl}}
+                auth: { type: bearer, token: {{l.Expenses.Token}} }
+                scope: { kinds: [employee, contractor] }
+                protected: { userNames: [admin] }
+                groups: { names: [Expenses], batchSize: 50 }
+            """);
+        var log = new System.Text.StringBuilder();
+        using var engine = Cli.Start(["sync", "run", "--config", config, "--watch"], null, log);
+        try
+        {
+            await WaitAsync(() => Task.FromResult(Contains(log, "Watching")), log, TimeSpan.FromMinutes(2));
+            Assert.Equal(["admin", "ann@example.com", "bob@example.com", "carl@example.com"], Names(await l.Expenses.UsersAsync()).Order());
+
+            // The next export: Bob left, Ann moved out of Expenses and changed title, Dan joined Expenses.
+            Export("""
+                e1,ann@example.com,Ann,Lee,ann@example.com,employee,,Support,Lead,,true
+                e2,bob@example.com,Bob,Ray,bob@example.com,employee,,Sales,Rep,,false
+                c1,carl@example.com,Carl,Roe,carl@example.com,contractor,2030-01-01T00:00:00Z,,Consultant,Expenses,true
+                e3,dan@example.com,Dan,Fox,dan@example.com,employee,,Sales,Rep,Expenses,true
+                s1,svc-hr,,,,service,,,,Expenses,true
+                """);
+            await WaitAsync(async () => (await FindAsync(l.Expenses, "bob@example.com"))?["active"]?.GetValue<bool>() == false, log);
+            await WaitAsync(async () => (await FindAsync(l.Expenses, "ann@example.com"))?["title"]?.GetValue<string>() == "Lead", log);
+            await WaitAsync(async () =>
+            {
+                var users = (await l.Expenses.UsersAsync()).ToDictionary(u => u["id"]!.GetValue<string>(), u => u["userName"]!.GetValue<string>());
+                var group = (await l.Expenses.GroupsAsync()).SingleOrDefault();
+                var members = (group?["members"] as JsonArray ?? []).Select(m => users.GetValueOrDefault(m!["value"]!.GetValue<string>())).ToHashSet();
+                return members.SetEquals(["carl@example.com", "dan@example.com"]);
+            }, log);
+            Assert.Equal(["admin", "ann@example.com", "bob@example.com", "carl@example.com", "dan@example.com"], Names(await l.Expenses.UsersAsync()).Order());
+            var adminNow = await l.Expenses.Client.GetAsync("Users", admin["id"]!.GetValue<string>(), null, CancellationToken.None);
+            Assert.Equal(admin["meta"]!["version"]!.GetValue<string>(), adminNow!["meta"]!["version"]!.GetValue<string>());
+        }
+        finally
+        {
+            engine.Kill(true);
+        }
+    }
+
+    private static bool Contains(System.Text.StringBuilder log, string text)
+    {
+        lock (log) return log.ToString().Contains(text, StringComparison.Ordinal);
+    }
+
     private static async Task<JsonObject?> FindAsync(Server server, string userName)
     {
         await foreach (var page in server.Client.ListAsync("Users", new ListOptions { Filter = $"userName eq \"{userName}\"" }, CancellationToken.None))
