@@ -66,11 +66,12 @@ internal static class SyncCommand
                 {
                     // Carries on from where the previous process stopped (feed position and queues are
                     // durable); without a completed run to resume from, it starts with one.
-                    if (engine.CanResume)
+                    // --confirm answers a guard that held the previous run: that needs a full run.
+                    if (engine.CanResume && !cmd.Has("confirm"))
                     {
                         var snapshot = await WithProgress(json, p => engine.ReadSourceAsync(p, cts.Token)).ConfigureAwait(false);
-                        var moved = engine.QueueMembershipChangesSinceLastRun();
-                        if (!json) AnsiConsole.MarkupLine($"[grey]Resuming: source holds {snapshot.Users.Count:N0} users and {snapshot.Groups.Count:N0} groups; {moved:N0} membership changes found since the last run; queued work carries on.[/]");
+                        var moved = engine.QueueChangesSinceLastRun();
+                        if (!json) AnsiConsole.MarkupLine($"[grey]Resuming: source holds {snapshot.Users.Count:N0} users and {snapshot.Groups.Count:N0} groups; {moved:N0} membership changes and deletions queued from the comparison with the last run; queued work carries on.[/]");
                     }
                     else
                     {

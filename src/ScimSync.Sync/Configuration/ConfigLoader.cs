@@ -80,7 +80,8 @@ public static class ConfigLoader
         var dialect = new DialectConfig(false, false, false);
         if (n.Child("dialect") is { } d)
         {
-            dialect = new DialectConfig(d.Child("usePut")?.Bool() ?? false, d.Child("disableBulk")?.Bool() ?? false, d.Child("disableCursor")?.Bool() ?? false);
+            dialect = new DialectConfig(d.Child("usePut")?.Bool() ?? false, d.Child("disableBulk")?.Bool() ?? false, d.Child("disableCursor")?.Bool() ?? false,
+                d.Child("memberRemoval")?.Enum<MemberRemoval>() ?? MemberRemoval.Filter);
             d.RejectUnknownKeys();
         }
         return new EndpointConfig(url, auth, limits, dialect);

@@ -37,7 +37,14 @@ public sealed record AuthConfig(AuthType Type, string? Token, string? User, stri
 public sealed record LimitsConfig(int? MaxPageSize, double? MaxRequestsPerSecond, int Concurrency);
 
 /// <summary>Per-target protocol choices for servers that do not behave like the RFC (or like ours).</summary>
-public sealed record DialectConfig(bool UsePut, bool DisableBulk, bool DisableCursor);
+/// <summary>How a member is removed from a group: by a filter path (RFC 7644), or Entra ID's way (a value list).</summary>
+public enum MemberRemoval { Filter, ValueList }
+
+/// <param name="MemberRemoval">
+/// <c>valueList</c> sends <c>{"op":"remove","path":"members","value":[{"value":id}]}</c>, the form Entra ID
+/// sends: applications built against Entra ID often support only that one.
+/// </param>
+public sealed record DialectConfig(bool UsePut, bool DisableBulk, bool DisableCursor, MemberRemoval MemberRemoval = MemberRemoval.Filter);
 
 public sealed record EndpointConfig(Uri Url, AuthConfig? Auth, LimitsConfig Limits, DialectConfig Dialect);
 

@@ -242,7 +242,9 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         }
         foreach (var chunk in m.RemoveTargetIds.Chunk(batch))
         {
-            var ops = chunk.Select(id => new JsonObject { ["op"] = "remove", ["path"] = $"members[value eq \"{id}\"]" }).ToArray();
+            JsonObject[] ops = MemberRemoval == Configuration.MemberRemoval.ValueList
+                ? [new JsonObject { ["op"] = "remove", ["path"] = "members", ["value"] = new JsonArray(chunk.Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray()) }]
+                : chunk.Select(id => new JsonObject { ["op"] = "remove", ["path"] = "members[value eq " + System.Text.Json.JsonSerializer.Serialize(id, FilterLiteral) + "]" }).ToArray();
             await client.PatchAsync("Groups", groupId, ops, null, ct).ConfigureAwait(false);
             await shadows.WriteAsync(w => { foreach (var id in chunk) w.RemoveMember(m.Target, groupId, id); }).ConfigureAwait(false);
         }
@@ -254,6 +256,9 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
 
     /// <summary>Members per PATCH request (the target's <c>groups.batchSize</c>).</summary>
     public int BatchSize { get; init; } = 500;
+
+    /// <summary>The target's dialect for removing members (<c>dialect.memberRemoval</c>).</summary>
+    public Configuration.MemberRemoval MemberRemoval { get; init; }
 
     private Task AuditAsync(PlannedOperation op, string cause, string? targetId, string? sourceId, string result, int? status, TimeSpan elapsed, string? detail)
     {

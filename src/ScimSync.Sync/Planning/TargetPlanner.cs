@@ -322,6 +322,13 @@ public sealed class TargetPlanner
             updates.Add(new UpdateAccount(_target.Name, actual.Id, account.Id, account.UserName, patch, AccountDiff.Replacement(want, actualDoc, _managed)));
     }
 
+    private static Dictionary<string, string> Invert(IEnumerable<KeyValuePair<string, string>> map)
+    {
+        var inverted = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in map) inverted.TryAdd(value, key);
+        return inverted;
+    }
+
     private void ReactUnmatched(TargetAccount account, List<PlannedOperation> ops, List<Finding> findings)
     {
         switch (_target.Policies.Unmatched)
@@ -352,11 +359,14 @@ public sealed class TargetPlanner
         IReadOnlySet<string>? focus, IReadOnlySet<string>? groupFocus, List<PlannedOperation> ops)
     {
         if (!_target.Groups.All && _target.Groups.Names.Count == 0) return;
-        var sourceByTarget = state.Links.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal); // source id → target id
+        // Inverted by hand, first entry kept: state damaged by an older build or an interrupted write (two
+        // links to one source) must make a finding-free plan, not an exception that stops every later plan.
+        var sourceByTarget = Invert(state.Links); // source id → target id
         foreach (var (sid, account) in owned) sourceByTarget[sid] = account.Id;
-        var targetToSource = sourceByTarget.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
-        var linkedGroups = state.GroupLinks.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal); // source group → target group
-        var targetGroups = state.Groups.ToDictionary(g => g.Id, StringComparer.Ordinal);
+        var targetToSource = Invert(sourceByTarget);
+        var linkedGroups = Invert(state.GroupLinks); // source group → target group
+        var targetGroups = new Dictionary<string, TargetGroup>(StringComparer.Ordinal);
+        foreach (var g in state.Groups) targetGroups.TryAdd(g.Id, g);
 
         foreach (var group in source.Groups.Values.OrderBy(g => g.DisplayName, StringComparer.Ordinal))
         {

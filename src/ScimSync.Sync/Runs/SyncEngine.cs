@@ -41,6 +41,10 @@ public sealed class SyncEngine : IDisposable
     private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
     private readonly Client.Updates.PatchByPut _localPatch = new();
     private const string LastModifiedCheckpoint = "source.lastModifiedSince";
+    private const string ExpiryCheckpoint = "expiry.checkedUntil";
+    // Written by every executing full run: "true" only when every target was brought fully up to date (no
+    // error, no guard hold, no failed operation), which is what `watch` may resume from.
+    private const string CompleteCheckpoint = "run.complete";
     private readonly Lock _snapshotGate = new();
     private SourceSnapshot? _snapshot;
     private DateTimeOffset _snapshotStarted;
@@ -59,6 +63,12 @@ public sealed class SyncEngine : IDisposable
 
         /// <summary>Keys being applied by one of the lanes: a key is worked by one lane at a time.</summary>
         public HashSet<string> InFlight { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// Held while work that creates or links runs (the main lane, a full run): two such plans made side by
+        /// side from the same shadow could both create one group, or link one account twice.
+        /// </summary>
+        public SemaphoreSlim Structure { get; } = new(1, 1);
 
         public void Wake(bool urgent)
         {
@@ -79,7 +89,7 @@ public sealed class SyncEngine : IDisposable
         {
             var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint));
             return new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
-                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize });
+                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval });
         }).ToArray();
     }
 
@@ -89,6 +99,16 @@ public sealed class SyncEngine : IDisposable
     {
         var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress("source", "read", n, 0)));
         var started = _time.GetUtcNow();
+        if (_source is null)
+            lock (_snapshotGate)
+            {
+                // Read and swapped under the lock, like the file loop's imports: the later read is the one that stays.
+                if (File.Exists(_config.Source.FilePath)) _fileStamp = File.GetLastWriteTimeUtc(_config.Source.FilePath);
+                _snapshot = FileSource.Read(_config.Source.FilePath!, _config.Source.Format, _config.Kinds);
+                _snapshotStarted = started;
+                return _snapshot;
+            }
+
         lock (_snapshotGate)
         {
             _readers++;
@@ -96,12 +116,9 @@ public sealed class SyncEngine : IDisposable
             _groupOverlay ??= new Dictionary<string, SourceGroup?>(StringComparer.Ordinal);
         }
         SourceSnapshot? read = null;
-        if (_source is null && File.Exists(_config.Source.FilePath)) _fileStamp = File.GetLastWriteTimeUtc(_config.Source.FilePath);
         try
         {
-            read = _source is not null
-                ? await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false)
-                : FileSource.Read(_config.Source.FilePath!, _config.Source.Format, _config.Kinds);
+            read = await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -114,19 +131,23 @@ public sealed class SyncEngine : IDisposable
                     _snapshot = read;
                     _snapshotStarted = started;
                 }
-                if (--_readers == 0) _userOverlay = null;
-                if (_readers == 0) _groupOverlay = null;
+                if (--_readers == 0)
+                {
+                    _userOverlay = null;
+                    _groupOverlay = null;
+                }
             }
         }
-        return read!;
+        return read;
     }
 
     /// <summary>
     /// After a resumed engine has read the source: the members who joined or left a group while it was
     /// stopped are queued (with the group) for every target. Their events come again from the feed, but
-    /// find the fresh copy already up to date, so they alone could not say who moved.
+    /// find the fresh copy already up to date, so they alone could not say who moved. Accounts linked on a
+    /// target whose source account is gone are queued too (lastModified queries never see a deletion).
     /// </summary>
-    public int QueueMembershipChangesSinceLastRun()
+    public int QueueChangesSinceLastRun()
     {
         var snapshot = _snapshot ?? throw new InvalidOperationException("the source has not been read");
         var known = _shadows.SourceGroupMembers();
@@ -141,23 +162,28 @@ public sealed class SyncEngine : IDisposable
             keys.UnionWith(after.Except(before));
         }
         var now = _time.GetUtcNow();
+        var gone = _targets.ToDictionary(t => t, t => _shadows.LinkedSources(t.Config.Name).Where(id => !snapshot.Users.ContainsKey(id)).ToArray());
         _shadows.Batch(w =>
         {
             foreach (var t in _targets)
+            {
                 foreach (var key in keys) w.Enqueue(t.Config.Name, key, true, now);
+                foreach (var id in gone[t]) w.Enqueue(t.Config.Name, id, true, now);
+            }
             w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
         });
-        return keys.Count;
+        return keys.Count + gone.Values.Sum(g => g.Length);
     }
 
     /// <summary>
-    /// Whether watch mode can carry on from where a previous process stopped, without a full run first: a
-    /// full run has completed, and the source's changes since then can be found (the engine's feed
+    /// Whether watch mode can carry on from where a previous process stopped, without a full run first: the
+    /// last full run brought every target up to date (state from before that checkpoint existed does not
+    /// qualify: it also lacks the membership baseline), and the source's changes since then can be found (the engine's feed
     /// subscription, or a lastModified checkpoint). Per-target queues are durable and resume as they were.
     /// A file source cannot resume: its previous import is not kept, so it always starts with a full run.
     /// </summary>
     public bool CanResume =>
-        _source is not null && _shadows.GetCheckpoint("run.last") is not null &&
+        _source is not null && _shadows.GetCheckpoint(CompleteCheckpoint) == "true" &&
         (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, "engine").Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
@@ -179,10 +205,12 @@ public sealed class SyncEngine : IDisposable
             await TryEnsureFeedAsync(position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, runId, progress, ct))).ConfigureAwait(false);
+        var complete = results.All(t => t.Error is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
         if (execute)
             _shadows.Batch(w =>
             {
                 w.SetCheckpoint("run.last", started.ToString("O"));
+                w.SetCheckpoint(CompleteCheckpoint, complete ? "true" : "false");
                 // Every target was planned against these memberships: the baseline a resumed engine compares with.
                 w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
                 // Clocks of two machines disagree a little: look back a few seconds (re-applying is harmless).
@@ -222,7 +250,16 @@ public sealed class SyncEngine : IDisposable
                 _log($"{name}: stopped by the mass-change guard: {plan.GuardMessage}; run again with --confirm after checking the plan");
                 return new TargetRun(name, plan, null, null, true);
             }
-            var report = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+            ExecutionReport report;
+            await t.Structure.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                report = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                t.Structure.Release();
+            }
             if (_trace) _log($"{name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
             Memory($"{name} executed");
             return new TargetRun(name, plan, report, null, false);
@@ -489,7 +526,7 @@ public sealed class SyncEngine : IDisposable
             }
             try
             {
-                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), ct).ConfigureAwait(false);
+                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, ct).ConfigureAwait(false);
                 // A key that changed again while it was applied stays queued (its counter moved on).
                 _shadows.Batch(w =>
                 {
@@ -498,10 +535,12 @@ public sealed class SyncEngine : IDisposable
                 });
                 backoff = report.Failed == 0 ? TimeSpan.Zero : Next(backoff);
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                // A held guard, an unreachable target: the queue stays, the other targets carry on.
-                _log($"{name}: {e.Message}; will retry");
+                // A held guard, an unreachable target, anything unforeseen: the queue stays, this lane retries
+                // with backoff, the other targets carry on. Watch mode must not lose a lane silently.
+                _log(e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException
+                    ? $"{name}: {e.Message}; will retry" : $"{name}: unexpected {e.GetType().Name}: {e.Message}; will retry");
                 backoff = Next(backoff);
             }
             finally
@@ -515,7 +554,26 @@ public sealed class SyncEngine : IDisposable
     }
 
     /// <summary>Plans and applies the given source accounts and groups on one target, from its shadow.</summary>
-    private async Task<ExecutionReport> ApplyFocusedAsync(TargetSlot t, IReadOnlyCollection<string> keys, CancellationToken ct)
+    private async Task<ExecutionReport> ApplyFocusedAsync(TargetSlot t, IReadOnlyCollection<string> keys, bool urgentLane, CancellationToken ct)
+    {
+        // The urgent lane does in-place work (update, deactivate, delete, members of an existing group) beside
+        // the main lane; a plan that would create or link waits for the structure lock and is made again.
+        if (urgentLane && await PlanAndApplyAsync(t, keys, inPlaceOnly: true, ct).ConfigureAwait(false) is { } done) return done;
+        await t.Structure.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return (await PlanAndApplyAsync(t, keys, inPlaceOnly: false, ct).ConfigureAwait(false))!;
+        }
+        finally
+        {
+            t.Structure.Release();
+        }
+    }
+
+    private static bool InPlace(PlannedOperation op) => op is UpdateAccount or DeactivateAccount or DeleteAccount or ChangeMembers { TargetGroupId: not null };
+
+    /// <returns>The report, or null when <paramref name="inPlaceOnly"/> and the plan has work that is not in place.</returns>
+    private async Task<ExecutionReport?> PlanAndApplyAsync(TargetSlot t, IReadOnlyCollection<string> keys, bool inPlaceOnly, CancellationToken ct)
     {
         var snapshot = _snapshot!;
         var now = _time.GetUtcNow();
@@ -538,6 +596,7 @@ public sealed class SyncEngine : IDisposable
         if (plan.NeedsConfirmation)
             throw new InvalidOperationException($"stopped by the mass-change guard: {plan.GuardMessage}");
         if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
+        if (inPlaceOnly && !plan.Operations.All(InPlace)) return null;
         var report = await t.Executor.ExecuteAsync(plan, s => s is not null && _lastCause.TryGetValue(s, out var c) ? c : s is not null && _lastCause.TryGetValue(TargetExecutor.GroupKey(s), out var g) ? g : "watch", null, ct).ConfigureAwait(false);
         if (_trace) _log($"{t.Config.Name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
         return report;
@@ -546,16 +605,24 @@ public sealed class SyncEngine : IDisposable
     /// <summary>Contractors expire to the minute: every second, accounts whose end date just passed are queued, urgent.</summary>
     private async Task ExpiryLoopAsync(CancellationToken ct)
     {
-        var last = _time.GetUtcNow();
+        // From where the previous process stopped checking: an end date that passed while the engine was
+        // down is acted on at once (re-queueing one already handled by a full run is harmless).
+        var last = DateTimeOffset.TryParse(_shadows.GetCheckpoint(ExpiryCheckpoint), System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.RoundtripKind, out var saved) && saved < _time.GetUtcNow() ? saved : _time.GetUtcNow();
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
             var now = _time.GetUtcNow();
             var due = _snapshot!.Users.Values.Where(u => u.EndDate is { } e && e > last && e <= now).Select(u => u.Id).ToArray();
             last = now;
-            if (due.Length == 0) continue;
+            if (due.Length == 0)
+            {
+                _shadows.SetCheckpoint(ExpiryCheckpoint, now.ToString("O"));
+                continue;
+            }
             _shadows.Batch(w =>
             {
+                w.SetCheckpoint(ExpiryCheckpoint, now.ToString("O"));
                 foreach (var t in _targets)
                     foreach (var id in due)
                     {
@@ -627,10 +694,18 @@ public sealed class SyncEngine : IDisposable
             if (now == stamp) continue;
             try
             {
-                var previous = _snapshot!;
-                var next = FileSource.Read(path, _config.Source.Format, _config.Kinds);
-                var changed = FileSource.Diff(previous, next);
-                lock (_snapshotGate) _snapshot = next;
+                // Read, compare and swap under the snapshot lock: a periodic full comparison reading the
+                // file at the same time must not put an older import back after this one.
+                SourceSnapshot previous, next;
+                IReadOnlyCollection<string> changed;
+                lock (_snapshotGate)
+                {
+                    previous = _snapshot!;
+                    next = FileSource.Read(path, _config.Source.Format, _config.Kinds);
+                    changed = FileSource.Diff(previous, next);
+                    _snapshot = next;
+                    _fileStamp = now;
+                }
                 _log($"{path}: {changed.Count} accounts and groups changed since the previous import");
                 var at = _time.GetUtcNow();
                 // Leavers first: an account gone from the export, or no longer active in it.
@@ -645,7 +720,7 @@ public sealed class SyncEngine : IDisposable
                 foreach (var t in _targets) t.Wake(anyUrgent);
                 stamp = now;
             }
-            catch (Exception e) when (e is FormatException or IOException)
+            catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException or InvalidOperationException)
             {
                 // Read again next time (a file caught half-written becomes whole); said once per version of the file.
                 if (now != rejected) _log($"{path}: {e.Message}; keeping the previous import");
@@ -670,6 +745,7 @@ public sealed class SyncEngine : IDisposable
             t.Client.Dispose();
             t.Signal.Dispose();
             t.UrgentSignal.Dispose();
+            t.Structure.Dispose();
         }
         _source?.Dispose();
         _shadows.Dispose();

@@ -27,9 +27,13 @@ public sealed class ShadowStore : IDisposable
     private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
     private readonly System.Threading.Channels.Channel<(Action<ShadowWriter> Work, TaskCompletionSource Done)> _writes =
         System.Threading.Channels.Channel.CreateUnbounded<(Action<ShadowWriter>, TaskCompletionSource)>(new() { SingleReader = true });
-    private Task? _writer;
+    private readonly Task _writer;
 
-    private ShadowStore(SqliteConnection db) => _db = db;
+    private ShadowStore(SqliteConnection db)
+    {
+        _db = db;
+        _writer = Task.Run(WriteLoopAsync);
+    }
 
     public static ShadowStore Open(string directory)
     {
@@ -111,8 +115,6 @@ public sealed class ShadowStore : IDisposable
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_writes.Writer.TryWrite((work, done))) throw new ObjectDisposedException(nameof(ShadowStore));
-        if (_writer is null)
-            lock (_writes) _writer ??= Task.Run(WriteLoopAsync);
         return done.Task;
     }
 
@@ -295,6 +297,19 @@ public sealed class ShadowStore : IDisposable
 
     public void SetCheckpoint(string key, string? value) => Batch(w => w.SetCheckpoint(key, value));
 
+    /// <summary>The source accounts that own an account on the target.</summary>
+    public HashSet<string> LinkedSources(string target)
+    {
+        lock (_gate)
+        {
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            using var cmd = Command("SELECT source_id FROM links WHERE target = @t", ("@t", target));
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) ids.Add(r.GetString(0));
+            return ids;
+        }
+    }
+
     /// <summary>
     /// The source's group memberships as of the work the engine last queued or did: a resumed engine
     /// compares them with a fresh read, since replayed group events find its copy already up to date and
@@ -399,7 +414,7 @@ public sealed class ShadowStore : IDisposable
     {
         // Queued writes are committed before the connection closes.
         _writes.Writer.TryComplete();
-        _writer?.GetAwaiter().GetResult();
+        _writer.GetAwaiter().GetResult();
         lock (_gate)
         {
             foreach (var c in _statements.Values) ((ReusableCommand)c).Release();

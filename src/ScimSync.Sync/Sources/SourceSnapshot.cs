@@ -45,15 +45,15 @@ public sealed class SourceAccount
         var id = doc["id"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new FormatException("a source account has no id");
         var userName = doc["userName"] is JsonValue u && u.TryGetValue<string>(out var n) ? n : "";
         var active = doc["active"] is not JsonValue a || !a.TryGetValue<bool>(out var b) || b;
-        // Of meta only the version is used (to recognise replayed events); the rest (location, timestamps)
-        // would be a sixth of every account held in memory.
-        var json = doc["meta"] is JsonObject meta && (meta.Count > 1 || !meta.ContainsKey("version"))
-            ? Compact(doc, meta["version"])
+        // meta.location and meta.resourceType say nothing a scope or mapping could use and are a sixth of
+        // an account held in memory; version, created and lastModified are kept (replay detection, filters).
+        var json = doc["meta"] is JsonObject meta && (meta.ContainsKey("location") || meta.ContainsKey("resourceType"))
+            ? Compact(doc, meta)
             : JsonSerializer.SerializeToUtf8Bytes(doc);
         return new SourceAccount(id, json, rules.KindOf(doc), rules.EndDateOf(doc), userName, active);
     }
 
-    private static byte[] Compact(JsonObject doc, JsonNode? version)
+    private static byte[] Compact(JsonObject doc, JsonObject meta)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
         using (var w = new Utf8JsonWriter(buffer))
@@ -61,17 +61,20 @@ public sealed class SourceAccount
             w.WriteStartObject();
             foreach (var (name, value) in doc)
             {
-                if (name == "meta")
-                {
-                    if (version is null) continue;
-                    w.WriteStartObject(name);
-                    w.WritePropertyName("version");
-                    version.WriteTo(w);
-                    w.WriteEndObject();
-                    continue;
-                }
                 w.WritePropertyName(name);
-                if (value is null) w.WriteNullValue();
+                if (ReferenceEquals(value, meta))
+                {
+                    w.WriteStartObject();
+                    foreach (var (key, item) in meta)
+                    {
+                        if (key is "location" or "resourceType") continue;
+                        w.WritePropertyName(key);
+                        if (item is null) w.WriteNullValue();
+                        else item.WriteTo(w);
+                    }
+                    w.WriteEndObject();
+                }
+                else if (value is null) w.WriteNullValue();
                 else value.WriteTo(w);
             }
             w.WriteEndObject();

@@ -408,20 +408,31 @@ public sealed class FieldScenarioTests
         {
             await WaitAsync(() => Task.FromResult(Contains(log, "Watching")), log, TimeSpan.FromMinutes(2));
             await l.Source.PatchAsync("Users", p.Users["emp0@example.com"]["id"]!.GetValue<string>(), Replace("title", "Lead"));
+            // A contractor's end date, seen by the running engine, that passes while it is stopped.
+            var end = DateTimeOffset.UtcNow.AddSeconds(10);
+            await l.Source.PatchAsync("Users", p.Users["con1@example.com"]["id"]!.GetValue<string>(),
+                Replace("urn:scimsync:params:scim:schemas:extension:account:2.0:User:endDate", end.ToString("O")));
             await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp0@example.com"))?["title"]?.GetValue<string>() == "Lead", log);
+            // Longer than the queries' 5 s look-back: on resume only the expiry check can find this account.
+            await Task.Delay(TimeSpan.FromSeconds(7));
             engine.Kill(true);
             await engine.WaitForExitAsync();
             engine.Dispose();
 
-            // Changed while the engine is stopped: found from the checkpointed time after `watch` resumes.
+            // Changed while the engine is stopped: found from the checkpointed time after `watch` resumes; a
+            // deletion, which no lastModified query returns, from the comparison with the links.
             await l.Source.PatchAsync("Users", p.Users["emp2@example.com"]["id"]!.GetValue<string>(), Replace("title", "Manager"));
             await l.Source.PatchAsync("Users", p.Users["emp1@example.com"]["id"]!.GetValue<string>(), Replace("active", false));
+            await l.Source.Client.DeleteAsync("Users", p.Users["emp3@example.com"]["id"]!.GetValue<string>(), CancellationToken.None);
+            while (DateTimeOffset.UtcNow < end.AddSeconds(1)) await Task.Delay(200);
             lock (log) log.Clear();
             engine = Cli.Start(["sync", "watch", "--config", config], null, log);
             await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp2@example.com"))?["title"]?.GetValue<string>() == "Manager", log);
             await WaitAsync(async () => (await FindAsync(l.Expenses, "emp1@example.com"))?["active"]?.GetValue<bool>() == false, log);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "emp3@example.com"))?["active"]?.GetValue<bool>() == false, log);
+            await WaitAsync(async () => (await FindAsync(l.Helpdesk, "con1@example.com"))?["active"]?.GetValue<bool>() == false, log);
             Assert.True(Contains(log, "Resuming"), log.ToString());
-            await AssertTargetsAsync(l, p, own, inactive: new HashSet<string> { "emp1@example.com" });
+            await AssertTargetsAsync(l, p, own, inactive: new HashSet<string> { "emp1@example.com", "emp3@example.com", "con1@example.com" });
         }
         finally
         {
@@ -460,6 +471,7 @@ public sealed class FieldScenarioTests
                 scope: { kinds: [employee, contractor] }
                 protected: { userNames: [admin] }
                 groups: { names: [Expenses], batchSize: 50 }
+                dialect: { memberRemoval: valueList }
             """);
         var log = new System.Text.StringBuilder();
         using var engine = Cli.Start(["sync", "run", "--config", config, "--watch"], null, log);
