@@ -291,6 +291,7 @@ internal static class SyncCommand
             case DeactivateAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case DeleteAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case LinkAccount l: o["targetId"] = l.TargetId; o["sourceId"] = l.SourceId; break;
+            case RetireGroup r: o["targetGroupId"] = r.TargetGroupId; o["sourceGroupId"] = r.SourceGroupId; break;
             case ChangeMembers m: o["targetGroupId"] = m.TargetGroupId; o["add"] = new JsonArray(m.AddSourceIds.Select(x => (JsonNode)JsonValue.Create(x)).ToArray()); o["remove"] = new JsonArray(m.RemoveTargetIds.Select(x => (JsonNode)JsonValue.Create(x)).ToArray()); break;
         }
         return o;

@@ -155,7 +155,8 @@ public static class ConfigLoader
         if (n.Child("groups") is { } g)
         {
             var names = g.Child("names")?.TextList() ?? [];
-            groups = new GroupSyncConfig(g.Child("all")?.Bool() ?? false, names.ToHashSet(StringComparer.Ordinal), g.Child("batchSize")?.Int(1, 10_000) ?? 500);
+            groups = new GroupSyncConfig(g.Child("all")?.Bool() ?? false, names.ToHashSet(StringComparer.Ordinal), g.Child("batchSize")?.Int(1, 10_000) ?? 500,
+                g.Child("deleted")?.Enum<GroupDeletedReaction>() ?? GroupDeletedReaction.Delete);
             g.RejectUnknownKeys();
         }
         var guard = MassChangeGuard.Default;

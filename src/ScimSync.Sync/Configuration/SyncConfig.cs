@@ -75,7 +75,10 @@ public sealed record SyncPolicies(
 }
 
 /// <summary>Which source groups a target receives (by displayName, or all), and how many members one PATCH carries.</summary>
-public sealed record GroupSyncConfig(bool All, IReadOnlySet<string> Names, int BatchSize)
+/// <summary>What happens to a target's group when its source group is deleted.</summary>
+public enum GroupDeletedReaction { Delete, Unlink }
+
+public sealed record GroupSyncConfig(bool All, IReadOnlySet<string> Names, int BatchSize, GroupDeletedReaction Deleted = GroupDeletedReaction.Delete)
 {
     public static GroupSyncConfig None { get; } = new(false, new HashSet<string>(), 500);
 

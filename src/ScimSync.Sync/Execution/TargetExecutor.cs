@@ -83,6 +83,11 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         }).ConfigureAwait(false);
 
         var groupOps = plan.Operations.OfType<CreateGroup>().Cast<PlannedOperation>().Concat(plan.Operations.OfType<ChangeMembers>()).ToArray();
+        foreach (var retire in plan.Operations.OfType<RetireGroup>())
+        {
+            var (success, error) = await RunAsync(retire, causeOf(retire.SourceGroupId), ct).ConfigureAwait(false);
+            Finish(success, error, GroupKey(retire.SourceGroupId));
+        }
         var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var create in groupOps.OfType<CreateGroup>())
         {
@@ -149,6 +154,21 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                         w.PutGroup(g.Target, groupId, g.DisplayName, g.SourceGroupId);
                         w.LinkGroup(g.Target, groupId, g.SourceGroupId);
                     }).ConfigureAwait(false);
+                    break;
+                case RetireGroup r:
+                    (targetId, sourceId) = (r.TargetGroupId, r.SourceGroupId);
+                    if (r.Delete)
+                    {
+                        try
+                        {
+                            await client.DeleteAsync("Groups", r.TargetGroupId, ct).ConfigureAwait(false);
+                        }
+                        catch (ScimClientException e) when (e.Status == 404)
+                        {
+                            // Already gone from the target: only the shadow has to follow.
+                        }
+                    }
+                    await shadows.WriteAsync(w => w.RemoveGroup(r.Target, r.TargetGroupId, keepShadow: !r.Delete)).ConfigureAwait(false);
                     break;
                 case ChangeMembers m:
                     sourceId = m.SourceGroupId;

@@ -87,6 +87,18 @@ public sealed record LinkGroup(string Target, string TargetGroupId, string Sourc
 }
 
 /// <summary>
+/// A group whose source group was deleted: deleted on the target (the access it grants goes with it), or
+/// with <c>groups.deleted: unlink</c> left there and forgotten by the engine.
+/// </summary>
+public sealed record RetireGroup(string Target, string TargetGroupId, string SourceGroupId, string DisplayName, bool Delete) : PlannedOperation(Target)
+{
+    public override string Verb => Delete ? "delete" : "unlink";
+    public override string Subject => $"group {DisplayName} [{TargetGroupId}]";
+    public override string Detail => "deleted at the source";
+    public override bool Urgent => true;
+}
+
+/// <summary>
 /// Members to add (by source id: accounts created in the same run get their target ids at execution) and
 /// to remove (by target id), sent as PATCH add/remove in batches: a large group is never read or rewritten
 /// whole to change a few members.

@@ -368,6 +368,15 @@ public sealed class TargetPlanner
         var targetGroups = new Dictionary<string, TargetGroup>(StringComparer.Ordinal);
         foreach (var g in state.Groups) targetGroups.TryAdd(g.Id, g);
 
+        // Groups this target holds for source groups that no longer exist.
+        foreach (var (targetGroupId, sourceGroupId) in state.GroupLinks)
+        {
+            if (source.Groups.ContainsKey(sourceGroupId)) continue;
+            if (focus is not null && !(groupFocus?.Contains(sourceGroupId) ?? false)) continue;
+            var name = targetGroups.GetValueOrDefault(targetGroupId)?.DisplayName ?? sourceGroupId;
+            ops.Add(new RetireGroup(_target.Name, targetGroupId, sourceGroupId, name, _target.Groups.Deleted == GroupDeletedReaction.Delete));
+        }
+
         foreach (var group in source.Groups.Values.OrderBy(g => g.DisplayName, StringComparer.Ordinal))
         {
             if (!_target.Groups.Includes(group.DisplayName)) continue;

@@ -525,6 +525,17 @@ public readonly struct ShadowWriter
         }
     }
 
+    /// <summary>Forgets a group the engine deleted (or stopped managing): its shadow, members and link.</summary>
+    public void RemoveGroup(string target, string targetGroupId, bool keepShadow)
+    {
+        if (!keepShadow)
+        {
+            Exec("DELETE FROM shadow_groups WHERE target = @t AND target_id = @g", ("@t", target), ("@g", targetGroupId));
+            Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", targetGroupId));
+        }
+        Exec("DELETE FROM group_links WHERE target = @t AND target_id = @g", ("@t", target), ("@g", targetGroupId));
+    }
+
     public void LinkGroup(string target, string targetId, string sourceId) =>
         Exec("INSERT OR REPLACE INTO group_links(target, target_id, source_id) VALUES (@t, @i, @s)", ("@t", target), ("@i", targetId), ("@s", sourceId));
 

@@ -498,6 +498,17 @@ public sealed class FieldScenarioTests
                 return members.SetEquals(["carl@example.com", "dan@example.com"]);
             }, log);
             Assert.Equal(["admin", "ann@example.com", "bob@example.com", "carl@example.com", "dan@example.com"], Names(await l.Expenses.UsersAsync()).Order());
+
+            // The group is gone from the export: it goes from the application too (its members stay, in scope by kind).
+            Export("""
+                e1,ann@example.com,Ann,Lee,ann@example.com,employee,,Support,Lead,,true
+                e2,bob@example.com,Bob,Ray,bob@example.com,employee,,Sales,Rep,,false
+                c1,carl@example.com,Carl,Roe,carl@example.com,contractor,2030-01-01T00:00:00Z,,Consultant,,true
+                e3,dan@example.com,Dan,Fox,dan@example.com,employee,,Sales,Rep,,true
+                s1,svc-hr,,,,service,,,,,true
+                """);
+            await WaitAsync(async () => (await l.Expenses.GroupsAsync()).Count == 0, log);
+            Assert.Equal(["admin", "ann@example.com", "bob@example.com", "carl@example.com", "dan@example.com"], Names(await l.Expenses.UsersAsync()).Order());
             var adminNow = await l.Expenses.Client.GetAsync("Users", admin["id"]!.GetValue<string>(), null, CancellationToken.None);
             Assert.Equal(admin["meta"]!["version"]!.GetValue<string>(), adminNow!["meta"]!["version"]!.GetValue<string>());
         }

@@ -185,6 +185,25 @@ public class TargetPlannerTests
     }
 
     [Fact]
+    public void A_group_deleted_at_the_source_is_deleted_on_the_target_or_unlinked_per_policy()
+    {
+        var expenses = new GroupSyncConfig(false, new HashSet<string>(["Expenses", "Travel"]), 500);
+        var state = State([Account("t1", "alice@example.com", "s1")], new() { ["t1"] = "s1" },
+            [new TargetGroup("tg1", "Expenses", "g1", ["t1"]), new TargetGroup("tg2", "Travel", "g2", ["t1"])], new() { ["tg1"] = "g1", ["tg2"] = "g2" });
+        var source = Snapshot([Alice], [new SourceGroup("g1", "Expenses", ["s1"])]); // Travel is gone
+
+        var retire = Assert.Single(Plan(Target(groups: expenses), source, state).Operations.OfType<RetireGroup>());
+        Assert.Equal(("tg2", "g2", "Travel", true), (retire.TargetGroupId, retire.SourceGroupId, retire.DisplayName, retire.Delete));
+        Assert.True(retire.Urgent);
+        Assert.False(Assert.Single(Plan(Target(groups: expenses with { Deleted = GroupDeletedReaction.Unlink }), source, state).Operations.OfType<RetireGroup>()).Delete);
+
+        // Incremental work retires it only when that group is what was queued.
+        var planner = new TargetPlanner(Target(groups: expenses), AccountKindRules.Default, Registry);
+        Assert.Empty(planner.Plan(source, state, Now, focus: new HashSet<string>(["s1"]), groupFocus: new HashSet<string>()).Operations.OfType<RetireGroup>());
+        Assert.Single(planner.Plan(source, state, Now, focus: new HashSet<string>(), groupFocus: new HashSet<string>(["g2"])).Operations.OfType<RetireGroup>());
+    }
+
+    [Fact]
     public void Focused_plan_touches_only_the_named_accounts()
     {
         var state = State([Account("t1", "alice@example.com", "s1"), Account("x", "stranger")], new() { ["t1"] = "s1" });
