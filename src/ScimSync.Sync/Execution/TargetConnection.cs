@@ -38,45 +38,74 @@ public sealed class TargetReader(ScimClient client, ShadowStore shadows, TimePro
     {
         var started = time.GetUtcNow();
         var count = 0;
-        await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups" }, ct).ConfigureAwait(false))
+        // The next pages are fetched (and parsed) while the current one is written to the shadow.
+        var pages = System.Threading.Channels.Channel.CreateBounded<IReadOnlyList<JsonObject>>(2);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var reading = Task.Run(async () =>
         {
-            var seen = time.GetUtcNow();
-            shadows.Batch(w =>
+            try
             {
-                foreach (var doc in page.Resources)
-                    if (doc["id"] is JsonValue id && id.TryGetValue<string>(out var tid))
-                        w.PutAccount(target.Name, new TargetAccount(tid, doc), seen > started ? seen : started.AddTicks(1));
-            });
-            count += page.Resources.Count;
-            progress?.Report(count);
+                await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups" }, stop.Token).ConfigureAwait(false))
+                    await pages.Writer.WriteAsync(page.Resources, stop.Token).ConfigureAwait(false);
+                pages.Writer.Complete();
+            }
+            catch (Exception e)
+            {
+                pages.Writer.Complete(e);
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await WriteAccountsAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            // A failed write stops the reader too (it would otherwise wait on a full channel forever).
+            await stop.CancelAsync().ConfigureAwait(false);
+            await reading.ConfigureAwait(false);
         }
         shadows.Batch(w => w.ForgetUnseen(target.Name, started.AddTicks(1)));
 
         if (target.Groups.All || target.Groups.Names.Count > 0)
         {
-            var keep = new List<string>();
+            var groups = new List<(string Id, string Name, string? ExternalId)>();
             await foreach (var page in client.ListAsync("Groups", new ListOptions { ExcludedAttributes = "members" }, ct).ConfigureAwait(false))
-            {
                 foreach (var g in page.Resources)
+                    if (g["id"]?.GetValue<string>() is { } id)
+                        groups.Add((id, g["displayName"]?.GetValue<string>() ?? "", g["externalId"] is JsonValue e && e.TryGetValue<string>(out var ext) ? ext : null));
+            // Only groups this target receives are read with their members (once, in a full read), several at a time.
+            await Parallel.ForEachAsync(groups, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (g, token) =>
+            {
+                IReadOnlyList<string> members = [];
+                if (target.Groups.Includes(g.Name) && await client.GetAsync("Groups", g.Id, "members", token).ConfigureAwait(false) is { } full)
+                    members = (full["members"] as JsonArray ?? []).Select(m => m?["value"]?.GetValue<string>()).OfType<string>().ToArray();
+                await shadows.WriteAsync(w =>
                 {
-                    var id = g["id"]?.GetValue<string>();
-                    var name = g["displayName"]?.GetValue<string>() ?? "";
-                    if (id is null) continue;
-                    keep.Add(id);
-                    var externalId = g["externalId"] is JsonValue e && e.TryGetValue<string>(out var ext) ? ext : null;
-                    IReadOnlyList<string> members = [];
-                    // Only groups this target receives are read with their members (once, in a full read).
-                    if (target.Groups.Includes(name) && await client.GetAsync("Groups", id, "members", ct).ConfigureAwait(false) is { } full)
-                        members = (full["members"] as JsonArray ?? []).Select(m => m?["value"]?.GetValue<string>()).OfType<string>().ToArray();
-                    shadows.Batch(w =>
-                    {
-                        w.PutGroup(target.Name, id, name, externalId);
-                        w.ReplaceGroupMembers(target.Name, id, members);
-                    });
-                }
-            }
-            shadows.Batch(w => w.ForgetGroupsExcept(target.Name, keep));
+                    w.PutGroup(target.Name, g.Id, g.Name, g.ExternalId);
+                    w.ReplaceGroupMembers(target.Name, g.Id, members);
+                }).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            shadows.Batch(w => w.ForgetGroupsExcept(target.Name, groups.Select(g => g.Id).ToArray()));
         }
         return count;
+
+        async Task WriteAccountsAsync()
+        {
+            await foreach (var resources in pages.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                var seen = time.GetUtcNow();
+                var at = seen > started ? seen : started.AddTicks(1);
+                var accounts = new List<TargetAccount>(resources.Count);
+                foreach (var doc in resources)
+                    if (doc["id"] is JsonValue id && id.TryGetValue<string>(out var tid))
+                        accounts.Add(new TargetAccount(tid, doc));
+                shadows.Batch(w =>
+                {
+                    foreach (var account in accounts) w.PutAccount(target.Name, account, at);
+                });
+                count += resources.Count;
+                progress?.Report(count);
+            }
+        }
     }
 }
