@@ -30,6 +30,46 @@ public static class DriftDetector
     public static IReadOnlyList<DriftItem> Compare(string target, TargetState before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed) =>
         Compare(target, before.Accounts.ToDictionary(a => a.Id, a => a.UserName, StringComparer.Ordinal), after, managed);
 
+    /// <summary>
+    /// A target whose drift policy is "report": the plan without the operations that would undo the
+    /// out-of-band changes found (an edit, a deactivation or reactivation, a deletion), each named in a
+    /// finding instead. Everything else (new hires, leavers, other accounts' updates) still happens.
+    /// </summary>
+    public static SyncPlan LeaveDriftAlone(SyncPlan plan, IReadOnlyList<DriftItem> drift)
+    {
+        if (drift.Count == 0) return plan;
+        var changed = drift.Where(d => d.Kind is DriftKind.Edited or DriftKind.Deactivated or DriftKind.Reactivated).Select(d => d.TargetId).ToHashSet(StringComparer.Ordinal);
+        var deleted = drift.Where(d => d.Kind == DriftKind.Deleted).ToArray();
+        var deletedTargets = deleted.Select(d => d.TargetId).ToHashSet(StringComparer.Ordinal);
+        var deletedSources = deleted.Select(d => d.SourceId).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var kept = new List<PlannedOperation>();
+        var findings = plan.Findings.ToList();
+        foreach (var op in plan.Operations)
+        {
+            var undoes = op switch
+            {
+                UpdateAccount u => changed.Contains(u.TargetId),
+                DeactivateAccount d => changed.Contains(d.TargetId),
+                DeleteAccount d => changed.Contains(d.TargetId),
+                UnlinkAccount u => deletedTargets.Contains(u.TargetId),
+                CreateAccount c => deletedSources.Contains(c.SourceId),
+                _ => false,
+            };
+            if (!undoes) kept.Add(op);
+            else findings.Add(new Finding(plan.Target, null, op is CreateAccount ? "" : TargetIdOf(op), op.Subject, $"out-of-band change left in place (drift: report); not applied: {op.Verb}"));
+        }
+        return plan with { Operations = kept, Findings = findings };
+
+        static string TargetIdOf(PlannedOperation op) => op switch
+        {
+            UpdateAccount u => u.TargetId,
+            DeactivateAccount d => d.TargetId,
+            DeleteAccount d => d.TargetId,
+            UnlinkAccount u => u.TargetId,
+            _ => "",
+        };
+    }
+
     /// <param name="before">Ids and user names of the accounts in the shadow before the read.</param>
     public static IReadOnlyList<DriftItem> Compare(string target, IReadOnlyDictionary<string, string> before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed)
     {

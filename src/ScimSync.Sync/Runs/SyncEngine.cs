@@ -239,9 +239,19 @@ public sealed class SyncEngine : IDisposable
         {
             var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
             var sw = Stopwatch.StartNew();
+            var before = _shadows.AccountNames(name);
             await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
             var readMs = sw.Elapsed.TotalMilliseconds;
-            var plan = t.Planner.Plan(snapshot, _shadows.LoadState(name), _time.GetUtcNow());
+            var state = _shadows.LoadState(name);
+            var plan = t.Planner.Plan(snapshot, state, _time.GetUtcNow());
+            // Out-of-band changes are found by every full run, not only by `reconcile`: logged, and with
+            // `drift: report` left in place (the rest of the plan still runs).
+            var drift = DriftDetector.Compare(name, before, state, t.Planner.ManagedAttributes);
+            if (drift.Count > 0)
+            {
+                _log($"{name}: {drift.Count} out-of-band changes ({string.Join(", ", drift.GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))}); policy: {t.Config.Policies.Drift.ToString().ToLowerInvariant()}");
+                if (t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
+            }
             if (_trace) _log($"{name}: read {readMs:F0} ms, planned {plan.Operations.Count} operations in {sw.Elapsed.TotalMilliseconds - readMs:F0} ms");
             Memory($"{name} planned");
             if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation);
@@ -297,10 +307,23 @@ public sealed class SyncEngine : IDisposable
                 Memory($"{name} drift");
                 var plan = t.Planner.Plan(snapshot, after, _time.GetUtcNow());
                 Memory($"{name} planned");
+                // With `drift: report` the drift stays; the rest of the plan is applied like any run's.
+                if (t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
                 ExecutionReport? exec = null;
-                var doRepair = repair && t.Config.Policies.Drift == DriftReaction.Repair && (!plan.NeedsConfirmation || confirm);
-                if (doRepair) exec = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
-                return new TargetReconcile(name, count, drift, plan, doRepair, null, exec);
+                var doRepair = repair && (!plan.NeedsConfirmation || confirm);
+                if (doRepair)
+                {
+                    await t.Structure.WaitAsync(ct).ConfigureAwait(false);
+                    try
+                    {
+                        exec = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        t.Structure.Release();
+                    }
+                }
+                return new TargetReconcile(name, count, drift, plan, doRepair && t.Config.Policies.Drift == DriftReaction.Repair, null, exec);
             }
             catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
             {

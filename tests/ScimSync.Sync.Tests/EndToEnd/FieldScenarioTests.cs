@@ -241,6 +241,8 @@ public sealed class FieldScenarioTests
         var reactivated = await FindAsync(l.Expenses, "emp1@example.com");
         await l.Expenses.Client.DeleteAsync("Users", reactivated!["id"]!.GetValue<string>(), CancellationToken.None);
         await l.Expenses.CreateUserAsync("walk-in@example.com");
+        // A change at the source meanwhile: it reaches the helpdesk too, whose drift policy is only to report.
+        await l.Source.PatchAsync("Users", p.Users["emp7@example.com"]["id"]!.GetValue<string>(), Replace("title", "Lead"));
 
         var (code, json) = await Cli.RunAsync(RunTimeout, "sync", "reconcile", "--config", config, "--json");
         Assert.True(code == 0, json);
@@ -256,6 +258,7 @@ public sealed class FieldScenarioTests
         Assert.NotNull(await FindAsync(l.Expenses, "emp1@example.com"));
         Assert.NotNull(await FindAsync(l.Expenses, "walk-in@example.com")); // unmanaged: reported, never deleted
         Assert.False((await FindAsync(l.Helpdesk, "emp6@example.com"))!["active"]!.GetValue<bool>());
+        Assert.Equal("Lead", (await FindAsync(l.Helpdesk, "emp7@example.com"))!["title"]!.GetValue<string>());
 
         // Still reported next time: drift is measured against what the engine wrote, not what it last read.
         var (_, again) = await Cli.RunAsync(RunTimeout, "sync", "reconcile", "--config", config, "--json");
