@@ -30,8 +30,12 @@ public sealed record MassChangeGuard(Threshold MaxDeletes, Threshold MaxDeactiva
     public static MassChangeGuard Default { get; } = new(new Threshold(10, true), new Threshold(10, true));
 
     /// <summary>Null when the plan may proceed, otherwise why it must wait for confirmation.</summary>
-    public string? Check(IReadOnlyList<PlannedOperation> operations, int managed)
+    /// <param name="managedGroups">Groups linked on the target: group deletions are held by the deletion limit as a share of them.</param>
+    public string? Check(IReadOnlyList<PlannedOperation> operations, int managed, int managedGroups = 0)
     {
+        var groupDeletes = operations.Count(o => o is RetireGroup { Delete: true });
+        if (groupDeletes > Floor && MaxDeletes.Exceeded(groupDeletes, managedGroups))
+            return $"{groupDeletes} group deletions exceed the limit of {MaxDeletes} (of {managedGroups} managed groups)";
         var deletes = operations.Count(o => o is DeleteAccount);
         var deactivations = operations.Count(o => o is DeactivateAccount || o is UpdateAccount { Deactivates: true });
         if (deletes > Floor && MaxDeletes.Exceeded(deletes, managed))

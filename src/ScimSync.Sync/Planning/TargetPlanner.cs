@@ -309,7 +309,7 @@ public sealed class TargetPlanner
         PlanGroups(source, state, inScope, owned, focus, groupFocus, ops);
 
         var managed = owned.Count;
-        var guard = _target.Guard.Check(ops, Math.Max(managed, state.Links.Count));
+        var guard = _target.Guard.Check(ops, Math.Max(managed, state.Links.Count), state.GroupLinks.Count);
         return new SyncPlan(_target.Name, ops, findings, situations, managed, guard);
     }
 

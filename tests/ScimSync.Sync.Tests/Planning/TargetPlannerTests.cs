@@ -197,6 +197,13 @@ public class TargetPlannerTests
         Assert.True(retire.Urgent);
         Assert.False(Assert.Single(Plan(Target(groups: expenses with { Deleted = GroupDeletedReaction.Unlink }), source, state).Operations.OfType<RetireGroup>()).Delete);
 
+        // An emptied group list at the source must not delete a target's groups wholesale: the guard holds it.
+        var many = Enumerable.Range(0, 20).Select(i => new TargetGroup("tg" + i, "G" + i, "g" + i, [])).ToArray();
+        var held = Plan(Target(groups: new GroupSyncConfig(true, new HashSet<string>(), 500)), Snapshot([Alice]),
+            State([], [], many, many.ToDictionary(g => g.Id, g => g.ExternalId!)));
+        Assert.Equal(20, held.Operations.OfType<RetireGroup>().Count());
+        Assert.Contains("group deletions", held.GuardMessage);
+
         // Incremental work retires it only when that group is what was queued.
         var planner = new TargetPlanner(Target(groups: expenses), AccountKindRules.Default, Registry);
         Assert.Empty(planner.Plan(source, state, Now, focus: new HashSet<string>(["s1"]), groupFocus: new HashSet<string>()).Operations.OfType<RetireGroup>());
