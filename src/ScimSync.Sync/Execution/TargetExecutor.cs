@@ -82,19 +82,18 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             Finish(success, error, source);
         }).ConfigureAwait(false);
 
-        var groupOps = plan.Operations.OfType<CreateGroup>().Cast<PlannedOperation>().Concat(plan.Operations.OfType<ChangeMembers>()).ToArray();
         foreach (var retire in plan.Operations.OfType<RetireGroup>())
         {
             var (success, error) = await RunAsync(retire, causeOf(retire.SourceGroupId), ct).ConfigureAwait(false);
             Finish(success, error, GroupKey(retire.SourceGroupId));
         }
         var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var create in groupOps.OfType<CreateGroup>())
+        foreach (var create in plan.Operations.OfType<CreateGroup>())
         {
             var (success, error) = await RunAsync(create, causeOf(create.SourceGroupId), ct, createdGroups).ConfigureAwait(false);
             Finish(success, error, GroupKey(create.SourceGroupId));
         }
-        await Parallel.ForEachAsync(groupOps.OfType<ChangeMembers>(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
+        await Parallel.ForEachAsync(plan.Operations.OfType<ChangeMembers>(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
         {
             var (success, error) = await RunAsync(op, causeOf(op.SourceGroupId), token, createdGroups).ConfigureAwait(false);
             Finish(success, error, GroupKey(op.SourceGroupId));

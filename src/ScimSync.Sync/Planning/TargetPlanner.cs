@@ -118,15 +118,10 @@ public sealed class TargetPlanner
         _managed = _mapper.ManagedAttributes();
     }
 
-    public TargetConfig Target => _target;
     public AccountMapper Mapper => _mapper;
     public IReadOnlyList<MappedPath> ManagedAttributes => _managed;
 
-    public bool InScope(SourceAccount account, SourceSnapshot snapshot) => _scope.InScope(account, snapshot);
-
     /// <summary>Builtin and service accounts (by kind on the target, or by name) are never touched.</summary>
-    public bool IsProtected(TargetAccount account) => IsProtected(account, account.Document);
-
     private bool IsProtected(TargetAccount account, JsonObject document) =>
         _target.Protected.UserNames.Contains(account.UserName) || _target.Protected.Kinds.Contains(_kinds.KindOf(document));
 

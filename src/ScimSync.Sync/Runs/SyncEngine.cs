@@ -379,10 +379,11 @@ public sealed class SyncEngine : IDisposable
                 // Urgent changes (and the other changes to the same resources, to keep their order) are
                 // applied and queued before the rest of a large batch, so that they are not held up by it.
                 var urgent = changes.Where(c => c.Urgent).Select(c => (c.ResourceType, c.Id)).ToHashSet();
-                if (urgent.Count > 0 && urgent.Count < changes.Count)
+                var first = changes.Where(c => urgent.Contains((c.ResourceType, c.Id))).ToArray();
+                if (first.Length > 0 && first.Length < changes.Count)
                 {
-                    await ApplyChangesAsync(changes.Where(c => urgent.Contains((c.ResourceType, c.Id))).ToArray(), reader, ct).ConfigureAwait(false);
-                    if (_trace) _log($"feed: {urgent.Count} urgent of {changes.Count} queued {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms after the poll");
+                    await ApplyChangesAsync(first, reader, ct).ConfigureAwait(false);
+                    if (_trace) _log($"feed: {first.Length} urgent of {changes.Count} queued {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms after the poll");
                     await ApplyChangesAsync(changes.Where(c => !urgent.Contains((c.ResourceType, c.Id))).ToArray(), reader, ct).ConfigureAwait(false);
                 }
                 else await ApplyChangesAsync(changes, reader, ct).ConfigureAwait(false);

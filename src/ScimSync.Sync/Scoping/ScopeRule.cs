@@ -31,10 +31,6 @@ public sealed record ScopeRule(
 
 public sealed class CompiledScope(ScopeRule rule, BoundFilter? filter)
 {
-    public ScopeRule Rule => rule;
-
-    public bool InScope(SourceAccount account, SourceSnapshot snapshot) => InScope(account, null, snapshot);
-
     /// <param name="document">The account's parsed document when the caller has it (saves a parse).</param>
     public bool InScope(SourceAccount account, System.Text.Json.Nodes.JsonObject? document, SourceSnapshot snapshot)
     {
