@@ -337,14 +337,15 @@ public sealed class ScimClient : IDisposable
 
     private Uri Resolve(string path)
     {
-        if (Uri.TryCreate(path, UriKind.Absolute, out var absolute) && absolute.Scheme is "http" or "https")
-        {
-            if (!string.Equals(absolute.GetLeftPart(UriPartial.Authority), _root.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
-                throw new ArgumentException($"{absolute.GetLeftPart(UriPartial.Authority)} is not the service provider's origin; credentials are only sent there", nameof(path));
-            return absolute;
-        }
-        // "/x" resolves against the origin, "x" against the SCIM root: the rules of RFC 3986 §5.2.
-        return new Uri(_root, path);
+        // "/x" resolves against the origin, "x" against the SCIM root, an absolute URL stands: the rules of
+        // RFC 3986 §5.2. The origin is checked on the result, whatever the form ("//host/x" is a network-path
+        // reference to another host, not a path).
+        var resolved = Uri.TryCreate(path, UriKind.Absolute, out var absolute) && absolute.Scheme is "http" or "https"
+            ? absolute
+            : new Uri(_root, path);
+        if (!string.Equals(resolved.GetLeftPart(UriPartial.Authority), _root.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"{resolved.GetLeftPart(UriPartial.Authority)} is not the service provider's origin; credentials are only sent there", nameof(path));
+        return resolved;
     }
 
     private static string Endpoint(string endpoint)

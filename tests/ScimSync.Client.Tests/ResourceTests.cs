@@ -206,6 +206,7 @@ public sealed class ResourceTests(PlainTarget target) : IClassFixture<PlainTarge
         Assert.NotNull(spc!["pagination"]);
         // Credentials never leave for another origin.
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetJsonAsync("http://elsewhere.invalid/scim/v2/Users", None));
+        await Assert.ThrowsAsync<ArgumentException>(() => client.GetJsonAsync("//elsewhere.invalid/scim/v2/Users", None));
     }
 }
 

@@ -112,6 +112,40 @@ public sealed class RetryTests
         Assert.Equal(3, stub.Requests.Count);
     }
 
+    [Fact]
+    public async Task A_call_queued_for_the_only_slot_holds_off_when_the_call_ahead_of_it_is_throttled()
+    {
+        var first = 0;
+        var release = new TaskCompletionSource();
+        await using var stub = await StubServer.StartAsync(async (ctx, seen) =>
+        {
+            if (Interlocked.Increment(ref first) == 1)
+            {
+                await release.Task; // the second call queues for the slot meanwhile
+                await Status(429, "30")(ctx);
+                return;
+            }
+            await StubServer.Json(ctx, 200, StubServer.User("x", "x"));
+        });
+        var time = new TimeDriver();
+        using var client = Client(stub, time, o => o with { Concurrency = 1 });
+
+        var throttled = client.GetAsync("Users", "1", null, None);
+        while (stub.Requests.Count == 0) await Task.Delay(10);
+        var queued = client.GetAsync("Users", "2", null, None);
+        await Task.Delay(100); // let it reach the slot's queue
+        release.SetResult();
+
+        // Whichever takes the slot first after the 429 waits for the pause; nothing else reaches the stub.
+        var first30 = await time.NextWaitAsync();
+        var second30 = await time.NextWaitAsync();
+        Assert.Equal([TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30)], new[] { first30.Delay, second30.Delay });
+        Assert.Single(stub.Requests);
+        time.Time.Advance(TimeSpan.FromSeconds(30));
+        await Task.WhenAll(throttled, queued);
+        Assert.Equal(3, stub.Requests.Count);
+    }
+
     private static async Task<TimeSpan> WaitForAsync(TimeDriver time, string reason)
     {
         var wait = await time.NextWaitAsync();
@@ -212,6 +246,7 @@ public sealed class RetryTests
         Assert.IsType<HttpRequestException>(e.InnerException);
         Assert.Equal(3, client.Stats.Requests);
         Assert.Equal(2, time.Waits.Count);
+        Assert.Equal(1, client.Stats.Failures);
     }
 
     [Fact]

@@ -76,16 +76,15 @@ internal sealed class ScimPipeline : IDisposable
             string? authorization = request.Authorization;
             if (request.ToServiceProvider)
             {
-                await WaitForPauseAsync(ct).ConfigureAwait(false);
                 authorization ??= _staticAuthorization ?? (_tokens is null ? null : "Bearer " + await _tokens.GetAsync(ct).ConfigureAwait(false));
             }
 
             ScimResponse? response = null;
             Exception? failure = null;
-            RetryConditionHeaderValue? retryAfter = null;
+            (TimeSpan Delay, bool Asked)? throttledFor = null;
             try
             {
-                (response, retryAfter) = await AttemptAsync(request, authorization, ct).ConfigureAwait(false);
+                (response, throttledFor) = await AttemptAsync(request, authorization, attempt, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is HttpRequestException or IOException)
             {
@@ -109,19 +108,27 @@ internal sealed class ScimPipeline : IDisposable
                     attempt--;
                     continue;
                 }
-                var throttled = RetryPolicy.IsThrottle(response.Status);
-                if (throttled) _stats.Throttle();
+                if (RetryPolicy.IsThrottle(response.Status)) _stats.Throttle();
                 if (!RetryPolicy.IsRetriable(response.Status) || attempt >= _options.MaxRetries) return response;
-                var asked = RetryPolicy.RetryAfter(retryAfter, _time.GetUtcNow());
-                delay = asked ?? Backoff(attempt + 1);
-                reason = asked is null ? WaitReason.Backoff : WaitReason.RetryAfter;
-                // One call being told to slow down means they all are: the limit is the service provider's.
-                if (throttled && request.ToServiceProvider) PauseUntil(_time.GetUtcNow() + delay);
+                if (throttledFor is { } pause)
+                {
+                    // Wait exactly the pause every call now observes.
+                    delay = pause.Delay;
+                    reason = pause.Asked ? WaitReason.RetryAfter : WaitReason.Backoff;
+                }
+                else
+                {
+                    delay = Backoff(attempt + 1);
+                    reason = WaitReason.Backoff;
+                }
             }
             else
             {
                 if (attempt >= _options.MaxRetries)
+                {
+                    _stats.Failure();
                     throw new ScimClientException(0, null, $"{request.Method} {request.Uri.AbsolutePath} failed after {attempt + 1} attempts: {failure!.Message}", failure);
+                }
                 delay = Backoff(attempt + 1);
                 reason = WaitReason.Backoff;
             }
@@ -130,12 +137,15 @@ internal sealed class ScimPipeline : IDisposable
         }
     }
 
-    private async Task<(ScimResponse, RetryConditionHeaderValue?)> AttemptAsync(ScimRequest request, string? authorization, CancellationToken ct)
+    /// <returns>The response, and for a throttled one (429, 503) how long every call now holds off, and whether the provider said so.</returns>
+    private async Task<(ScimResponse, (TimeSpan Delay, bool Asked)?)> AttemptAsync(ScimRequest request, string? authorization, int attempt, CancellationToken ct)
     {
         var gated = request.ToServiceProvider;
         if (gated) await _slots.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            // Checked with the slot held: calls that queued for a slot before a 429 must not send on release.
+            if (gated) await WaitForPauseAsync(ct).ConfigureAwait(false);
             if (gated && _bucket is not null)
             {
                 var wait = _bucket.Reserve();
@@ -168,7 +178,14 @@ internal sealed class ScimPipeline : IDisposable
             else _stats.TokenRequest();
             using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
             var bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
-            return (Read(response, bytes), response.Headers.RetryAfter);
+            var answer = Read(response, bytes);
+            if (!gated || !RetryPolicy.IsThrottle(answer.Status)) return (answer, null);
+            // One call being told to slow down means they all are: the limit is the service provider's. The
+            // pause is set before the slot is released, so no queued call slips through.
+            var asked = RetryPolicy.RetryAfter(response.Headers.RetryAfter, _time.GetUtcNow());
+            var pause = asked ?? Backoff(attempt + 1);
+            PauseUntil(_time.GetUtcNow() + pause);
+            return (answer, (pause, asked is not null));
         }
         finally
         {
