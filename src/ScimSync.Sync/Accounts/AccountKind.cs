@@ -31,7 +31,8 @@ public sealed record AccountKindRules(IReadOnlyDictionary<string, AccountKind> U
     public AccountKind KindOf(JsonObject user)
     {
         if (user[ExtensionUri] is JsonObject ext && ext["kind"] is JsonValue k && k.TryGetValue<string>(out var kind)
-            && Enum.TryParse<AccountKind>(kind, ignoreCase: true, out var parsed) && !int.TryParse(kind, out _))
+            && !kind.Contains(',', StringComparison.Ordinal) && Enum.TryParse<AccountKind>(kind, ignoreCase: true, out var parsed)
+            && Enum.IsDefined(parsed) && !int.TryParse(kind, out _))
             return parsed;
         if (user["userType"] is JsonValue t && t.TryGetValue<string>(out var userType) && UserTypes.TryGetValue(userType, out var mapped))
             return mapped;
@@ -42,18 +43,18 @@ public sealed record AccountKindRules(IReadOnlyDictionary<string, AccountKind> U
     public DateTimeOffset? EndDateOf(JsonObject user)
     {
         JsonNode? node = user[ExtensionUri] is JsonObject ext ? ext["endDate"] : null;
-        if (node is null && EndDateAttribute is not null) node = Resolve(user, EndDateAttribute);
+        if (node is null && EndDateAttribute is not null) node = Mapping.MappedPath.Parse(EndDateAttribute).Read(user);
         return node is JsonValue v && v.TryGetValue<string>(out var text)
             && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when) ? when : null;
     }
 
-    private static JsonNode? Resolve(JsonObject doc, string path)
+    /// <summary>Active unless <c>active</c> is false (a string "false" too: some systems send one).</summary>
+    public static bool IsActive(JsonObject document) => document["active"] switch
     {
-        JsonNode? node = doc;
-        foreach (var part in path.Split('.'))
-            node = node is JsonObject o ? o.FirstOrDefault(p => p.Key.Equals(part, StringComparison.OrdinalIgnoreCase)).Value : null;
-        return node;
-    }
+        JsonValue v when v.TryGetValue<bool>(out var b) => b,
+        JsonValue v when v.TryGetValue<string>(out var s) => !string.Equals(s, "false", StringComparison.OrdinalIgnoreCase),
+        _ => true,
+    };
 
     public static bool IsProtectedKind(AccountKind kind) => kind is AccountKind.Builtin or AccountKind.Service;
 }

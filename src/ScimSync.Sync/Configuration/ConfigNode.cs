@@ -125,7 +125,7 @@ internal sealed class ConfigNode
 
     public double Number(double min, double max)
     {
-        if (!double.TryParse(Text(), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v < min || v > max)
+        if (!double.TryParse(Text(), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < min || v > max)
             throw Error($"expected a number from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}");
         return v;
     }
@@ -144,29 +144,36 @@ internal sealed class ConfigNode
         return uri;
     }
 
-    /// <summary>Durations as operators write them: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>, <c>1d</c>.</summary>
+    /// <summary>
+    /// Durations as operators write them: <c>500ms</c>, <c>30s</c>, <c>5m</c>, <c>2h</c>, <c>1d</c>; from 10 ms
+    /// (0 would make a polling loop spin) to 30 days (timers cannot wait much longer).
+    /// </summary>
     public TimeSpan Duration()
     {
+        const string expected = "expected a duration from 10ms to 30d, such as 500ms, 30s, 5m, 2h or 1d";
         var text = Text().Trim();
         var unitStart = text.Length;
         while (unitStart > 0 && char.IsLetter(text[unitStart - 1])) unitStart--;
-        if (!double.TryParse(text[..unitStart], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) || n < 0)
-            throw Error("expected a duration such as 500ms, 30s, 5m, 2h or 1d");
-        return text[unitStart..] switch
+        if (!double.TryParse(text[..unitStart], NumberStyles.Float, CultureInfo.InvariantCulture, out var n) || !double.IsFinite(n))
+            throw Error(expected);
+        var seconds = text[unitStart..] switch
         {
-            "ms" => TimeSpan.FromMilliseconds(n),
-            "s" or "" => TimeSpan.FromSeconds(n),
-            "m" => TimeSpan.FromMinutes(n),
-            "h" => TimeSpan.FromHours(n),
-            "d" => TimeSpan.FromDays(n),
-            _ => throw Error("expected a duration such as 500ms, 30s, 5m, 2h or 1d"),
+            "ms" => n / 1000,
+            "s" or "" => n,
+            "m" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86400,
+            _ => throw Error(expected),
         };
+        if (seconds < 0.01 || seconds > 30 * 86400) throw Error(expected);
+        return TimeSpan.FromSeconds(seconds);
     }
 
     public T Enum<T>() where T : struct, Enum
     {
         var text = Text().Replace("-", "", StringComparison.Ordinal);
-        if (System.Enum.TryParse<T>(text, ignoreCase: true, out var v) && !int.TryParse(text, out _)) return v;
+        // Enum.TryParse also takes numbers and comma lists ("report,delete" would OR two reactions): neither is a setting.
+        if (!text.Contains(',', StringComparison.Ordinal) && System.Enum.TryParse<T>(text, ignoreCase: true, out var v) && System.Enum.IsDefined(v) && !int.TryParse(text, out _)) return v;
         throw Error($"expected one of: {string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
     }
 }

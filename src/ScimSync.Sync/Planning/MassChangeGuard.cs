@@ -9,7 +9,7 @@ public readonly record struct Threshold(double Value, bool IsPercent)
     {
         text = text.Trim();
         var percent = text.EndsWith('%');
-        if (!double.TryParse(percent ? text[..^1] : text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || v < 0)
+        if (!double.TryParse(percent ? text[..^1] : text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < 0)
             throw new FormatException("expected a count (50) or a percentage (10%)");
         return new Threshold(v, percent);
     }

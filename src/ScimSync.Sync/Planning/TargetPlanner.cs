@@ -41,13 +41,8 @@ public sealed class TargetAccount
         };
     }
 
-    /// <summary>Active unless <c>active</c> is false (a string "false" too: some applications send one).</summary>
-    public static bool IsActive(JsonObject document) => document["active"] switch
-    {
-        JsonValue v when v.TryGetValue<bool>(out var b) => b,
-        JsonValue v when v.TryGetValue<string>(out var s) => !string.Equals(s, "false", StringComparison.OrdinalIgnoreCase),
-        _ => true,
-    };
+    /// <inheritdoc cref="AccountKindRules.IsActive"/>
+    public static bool IsActive(JsonObject document) => AccountKindRules.IsActive(document);
 
     public string Id { get; }
     public string UserName { get; }

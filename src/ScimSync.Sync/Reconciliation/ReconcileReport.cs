@@ -39,6 +39,7 @@ public static class DriftDetector
     {
         if (drift.Count == 0) return plan;
         var changed = drift.Where(d => d.Kind is DriftKind.Edited or DriftKind.Deactivated or DriftKind.Reactivated).Select(d => d.TargetId).ToHashSet(StringComparer.Ordinal);
+        var reactivated = drift.Where(d => d.Kind == DriftKind.Reactivated).Select(d => d.TargetId).ToHashSet(StringComparer.Ordinal);
         var deleted = drift.Where(d => d.Kind == DriftKind.Deleted).ToArray();
         var deletedTargets = deleted.Select(d => d.TargetId).ToHashSet(StringComparer.Ordinal);
         var deletedSources = deleted.Select(d => d.SourceId).OfType<string>().ToHashSet(StringComparer.Ordinal);
@@ -48,9 +49,11 @@ public static class DriftDetector
         {
             var undoes = op switch
             {
-                UpdateAccount u => changed.Contains(u.TargetId),
-                DeactivateAccount d => changed.Contains(d.TargetId),
-                DeleteAccount d => changed.Contains(d.TargetId),
+                // Taking access away is never held back because someone edited the account in the application
+                // (a leaver whose title was changed there must still go); only undoing a reactivation is.
+                UpdateAccount u => u.Deactivates ? reactivated.Contains(u.TargetId) : changed.Contains(u.TargetId),
+                DeactivateAccount d => reactivated.Contains(d.TargetId),
+                DeleteAccount d => reactivated.Contains(d.TargetId),
                 UnlinkAccount u => deletedTargets.Contains(u.TargetId),
                 CreateAccount c => deletedSources.Contains(c.SourceId),
                 _ => false,

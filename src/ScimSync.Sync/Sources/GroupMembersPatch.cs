@@ -19,12 +19,14 @@ public static partial class GroupMembersPatch
         foreach (var node in ops)
         {
             if (node is not JsonObject op) return null;
-            var verb = op["op"]?.GetValue<string>().ToLowerInvariant();
-            var path = op["path"]?.GetValue<string>();
+            var verb = op["op"] is JsonValue o && o.TryGetValue<string>(out var opText) ? opText.ToLowerInvariant() : null;
+            var path = op["path"] is JsonValue p && p.TryGetValue<string>(out var pathText) ? pathText : null;
+            // The fully qualified form names the same attributes.
+            if (path is not null && path.StartsWith(GroupSchema, StringComparison.OrdinalIgnoreCase)) path = path[GroupSchema.Length..];
             var value = op["value"];
             if (path is null)
             {
-                if (value is not JsonObject whole) return null;
+                if (verb is not ("add" or "replace") || value is not JsonObject whole) return null;
                 foreach (var (k, v) in whole)
                 {
                     if (k.Equals("displayName", StringComparison.OrdinalIgnoreCase) && v is JsonValue dn) name = dn.GetValue<string>();
@@ -67,11 +69,21 @@ public static partial class GroupMembersPatch
             var filtered = MemberFilter().Match(path);
             if (filtered.Success && verb == "remove")
             {
-                var id = filtered.Groups[1].Value.Replace("\\\"", "\"", StringComparison.Ordinal);
+                // The literal is a JSON string (RFC 7644 §3.4.2.2): unescaped the JSON way.
+                string id;
+                try
+                {
+                    id = System.Text.Json.JsonSerializer.Deserialize<string>("\"" + filtered.Groups[1].Value + "\"")!;
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    return null;
+                }
                 if (set.Remove(id)) members.Remove(id);
                 continue;
             }
-            if (path.StartsWith("members", StringComparison.OrdinalIgnoreCase)) return null;
+            // Anything else about members (another filter, a sub-attribute) is not guessed at: the group is read back.
+            if (path.Contains("members", StringComparison.OrdinalIgnoreCase)) return null;
             // Other attributes do not concern the engine's copy (name and members are all it keeps).
         }
         return group with { DisplayName = name, Members = members };
@@ -80,6 +92,8 @@ public static partial class GroupMembersPatch
     private static IEnumerable<string> Values(JsonNode? value) =>
         (value as JsonArray ?? (value is JsonObject o ? new JsonArray(o.DeepClone()) : []))
             .Select(m => m?["value"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null).OfType<string>();
+
+    private const string GroupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group:";
 
     [GeneratedRegex("""^members\[\s*value\s+eq\s+"((?:[^"\\]|\\.)*)"\s*\]$""", RegexOptions.IgnoreCase)]
     private static partial Regex MemberFilter();

@@ -36,7 +36,7 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 /// </summary>
 public sealed class SourceFeed(ScimClient client, ShadowStore state, string name)
 {
-    private const string KeyId = "feed.subscription", KeyToken = "feed.pollToken", KeySecret = "feed.secret";
+    private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
     private readonly JsonWebTokenHandler _handler = new();
     private string? _subscription;
     private SymmetricSecurityKey? _key;
@@ -64,16 +64,8 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         state.Batch(w =>
         {
             w.SetCheckpoint(KeyId, created["id"]!.GetValue<string>());
-            w.SetCheckpoint(KeyToken, created["pollToken"]?.GetValue<string>());
             w.SetCheckpoint(KeySecret, created["secret"]?.GetValue<string>());
         });
-    }
-
-    /// <summary>Restarts the subscription after a new snapshot's position (after a full resync).</summary>
-    public async Task RewindAsync(long position, CancellationToken ct)
-    {
-        var id = state.GetCheckpoint(KeyId) ?? throw new InvalidOperationException("no subscription yet");
-        await client.PostJsonAsync($"/feeds/v1/subscriptions/{id}/rewind", new JsonObject { ["position"] = position }, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -81,8 +73,13 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
     /// </summary>
     public async Task<IReadOnlyList<SourceChange>> PollAsync(IReadOnlyCollection<string> ack, bool returnImmediately, CancellationToken ct)
     {
-        _subscription ??= state.GetCheckpoint(KeyId) ?? throw new InvalidOperationException("the feed subscription does not exist yet");
-        if (_key is null && state.GetCheckpoint(KeySecret) is { } secret) _key = new SymmetricSecurityKey(Convert.FromBase64String(secret));
+        // Read each time: a periodic full comparison recreates a subscription the source lost, with a new id and key.
+        var id = state.GetCheckpoint(KeyId) ?? throw new InvalidOperationException("the feed subscription does not exist yet");
+        if (id != _subscription)
+        {
+            _subscription = id;
+            _key = state.GetCheckpoint(KeySecret) is { } secret ? new SymmetricSecurityKey(Convert.FromBase64String(secret)) : null;
+        }
         var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{_subscription}/poll", new JsonObject
         {
             ["ack"] = new JsonArray(ack.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()),
@@ -99,22 +96,23 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
 
     private async Task<SourceChange> DecodeAsync(string jti, string jwt)
     {
-        JsonObject claims;
-        if (_key is not null)
+        // Fail closed: a subscription created without a key (or a key lost from the state) verifies nothing.
+        var key = _key ?? throw new InvalidOperationException($"SET {jti}: no verification key for the feed subscription");
+        var result = await _handler.ValidateTokenAsync(jwt, new TokenValidationParameters
         {
-            var result = await _handler.ValidateTokenAsync(jwt, new TokenValidationParameters
-            {
-                IssuerSigningKey = _key,
-                ValidateIssuer = false,
-                ValidAudience = "scimsync-sync",
-                ValidateLifetime = false,
-                RequireExpirationTime = false,
-                ValidTypes = ["secevent+jwt"],
-            }).ConfigureAwait(false);
-            if (!result.IsValid) throw new InvalidOperationException($"SET {jti} failed signature validation: {result.Exception?.Message}");
-        }
-        var payload = jwt.Split('.')[1];
-        claims = JsonNode.Parse(Base64UrlEncoder.Decode(payload))!.AsObject();
+            IssuerSigningKey = key,
+            ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+            ValidateIssuer = false, // the per-subscription key is what authenticates the source
+            ValidAudience = "scimsync-sync",
+            ValidateLifetime = false,
+            RequireExpirationTime = false,
+            ValidTypes = ["secevent+jwt"],
+        }).ConfigureAwait(false);
+        if (!result.IsValid) throw new InvalidOperationException($"SET {jti} failed signature validation: {result.Exception?.Message}");
+        var claims = JsonNode.Parse(Base64UrlEncoder.Decode(jwt.Split('.')[1]))!.AsObject();
+        // The key a SET is acknowledged by must be the SET's own jti, or a replayed SET could acknowledge another.
+        if (claims["jti"] is not JsonValue j || !j.TryGetValue<string>(out var claimed) || claimed != jti)
+            throw new InvalidOperationException($"SET {jti} carries a different jti");
         var subId = claims["sub_id"] as JsonObject;
         var uri = subId?["uri"]?.GetValue<string>() ?? "";
         var id = subId?["id"]?.GetValue<string>() ?? Uri.UnescapeDataString(uri[(uri.LastIndexOf('/') + 1)..]);

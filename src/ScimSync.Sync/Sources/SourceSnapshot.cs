@@ -44,7 +44,7 @@ public sealed class SourceAccount
     {
         var id = doc["id"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : throw new FormatException("a source account has no id");
         var userName = doc["userName"] is JsonValue u && u.TryGetValue<string>(out var n) ? n : "";
-        var active = doc["active"] is not JsonValue a || !a.TryGetValue<bool>(out var b) || b;
+        var active = AccountKindRules.IsActive(doc);
         // meta.location and meta.resourceType say nothing a scope or mapping could use and are a sixth of
         // an account held in memory; version, created and lastModified are kept (replay detection, filters).
         var json = doc["meta"] is JsonObject meta && (meta.ContainsKey("location") || meta.ContainsKey("resourceType"))

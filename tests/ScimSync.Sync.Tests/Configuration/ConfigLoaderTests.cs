@@ -88,6 +88,28 @@ public class ConfigLoaderTests
         Assert.Matches(@"^test\.yaml:\d+:\d+: ", e.Message);
     }
 
+    [Theory]
+    [InlineData("source: { type: file, path: hr.csv, pollInterval: 1e400 }", "duration")]
+    [InlineData("source: { type: file, path: hr.csv, pollInterval: 0 }", "duration")]
+    [InlineData("source: { type: file, path: hr.csv, fullCompareInterval: 60d }", "duration")]
+    [InlineData("source: { type: file, path: hr.csv }\ntargets: [ { name: a, url: \"http://127.0.0.1:2/scim/v2\", limits: { maxRequestsPerSecond: NaN } } ]", "number")]
+    [InlineData("source: { type: file, path: hr.csv }\ntargets: [ { name: a, url: \"http://127.0.0.1:2/scim/v2\", guard: { maxDeletes: NaN } } ]", "count")]
+    public void Numbers_out_of_range_are_configuration_errors(string yaml, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse(yaml));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void A_comma_list_is_not_a_setting_value()
+    {
+        var e = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: file, path: hr.csv }
+            targets: [ { name: a, url: "http://127.0.0.1:2/scim/v2", policies: { unmatched: "report,delete" } } ]
+            """));
+        Assert.Contains("expected one of", e.Message);
+    }
+
     [Fact]
     public void Duplicate_target_names_are_rejected()
     {

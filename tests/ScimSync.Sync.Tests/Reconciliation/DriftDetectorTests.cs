@@ -43,4 +43,38 @@ public class DriftDetectorTests
         var state = new TargetState([new TargetAccount("1", now) { Synced = synced }], [], new Dictionary<string, string> { ["1"] = "s1" }, new Dictionary<string, string>());
         Assert.Empty(DriftDetector.Compare("app", state, state, Managed));
     }
+
+    [Fact]
+    public void Report_policy_withholds_what_undoes_drift_but_never_takes_access_away_less()
+    {
+        JsonObject Replace(string path, JsonNode value) => new() { ["op"] = "replace", ["path"] = path, ["value"] = value };
+        var drift = new[]
+        {
+            new DriftItem("app", DriftKind.Edited, "t1", "ann", "s1", ["title"]),
+            new DriftItem("app", DriftKind.Edited, "t2", "bob", "s2", ["title"]),
+            new DriftItem("app", DriftKind.Reactivated, "t3", "cid", "s3", ["active"]),
+            new DriftItem("app", DriftKind.Deleted, "t4", "dee", "s4", []),
+        };
+        var plan = new SyncPlan("app",
+        [
+            new UpdateAccount("app", "t1", "s1", "ann", [Replace("title", "Staff")], []),           // would revert the edit: held
+            new DeactivateAccount("app", "t2", "s2", "bob", "left the scope"),                     // a leaver edited in the app: goes
+            new UpdateAccount("app", "t2", "s2", "bob", [Replace("active", false)], []),            // the same, as an update: goes
+            new DeactivateAccount("app", "t3", "s3", "cid", "left the scope"),                     // undoes the reactivation: held
+            new UnlinkAccount("app", "t4", "s4", "deleted on the target; recreating"),              // undoes the deletion: held
+            new CreateAccount("app", "s4", "dee", [.. "{}"u8]),
+            new CreateAccount("app", "s5", "eve", [.. "{}"u8]),                                     // a new hire: goes
+        ], [], new Dictionary<Correlation.Situation, int>(), 4, null);
+
+        var left = DriftDetector.LeaveDriftAlone(plan, drift);
+
+        Assert.Equal(["deactivate t2", "update t2", "create s5"], left.Operations.Select(o => o switch
+        {
+            DeactivateAccount d => "deactivate " + d.TargetId,
+            UpdateAccount u => "update " + u.TargetId,
+            CreateAccount c => "create " + c.SourceId,
+            _ => o.Verb,
+        }));
+        Assert.Equal(4, left.Findings.Count);
+    }
 }

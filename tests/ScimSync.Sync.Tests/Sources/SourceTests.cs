@@ -43,6 +43,40 @@ public class GroupMembersPatchTests
     {
         Assert.Null(GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "replace", ["path"] = "members[value eq \"a\"].display", ["value"] = "x" })));
         Assert.Null(GroupMembersPatch.Apply(Group, new JsonObject()));
+        // A path-less remove is not an add; a filter literal with a bad escape is not guessed at.
+        Assert.Null(GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "remove", ["value"] = new JsonObject { ["members"] = Values("a") } })));
+        Assert.Null(GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "remove", ["path"] = "members[value eq \"a\\q\"]" })));
+    }
+
+    [Fact]
+    public void Fully_qualified_member_paths_and_escaped_literals_are_applied()
+    {
+        var result = GroupMembersPatch.Apply(new SourceGroup("g", "Expenses", ["a", "say \"hi\""]), Patch(
+            new JsonObject { ["op"] = "add", ["path"] = "urn:ietf:params:scim:schemas:core:2.0:Group:members", ["value"] = Values("d") },
+            new JsonObject { ["op"] = "remove", ["path"] = "members[value eq \"say \\\"hi\\\"\"]" }))!;
+        Assert.Equal(["a", "d"], result.Members);
+    }
+}
+
+public class AccountKindRulesTests
+{
+    [Fact]
+    public void Kinds_are_single_names_and_active_may_arrive_as_a_string()
+    {
+        JsonObject User(string kind) => new() { ["urn:scimsync:params:scim:schemas:extension:account:2.0:User"] = new JsonObject { ["kind"] = kind } };
+        Assert.Equal(AccountKind.Contractor, AccountKindRules.Default.KindOf(User("Contractor")));
+        Assert.Equal(AccountKind.Unknown, AccountKindRules.Default.KindOf(User("employee,contractor")));
+        Assert.Equal(AccountKind.Unknown, AccountKindRules.Default.KindOf(User("3")));
+        Assert.False(AccountKindRules.IsActive(new JsonObject { ["active"] = "False" }));
+        Assert.False(SourceAccount.From(new JsonObject { ["id"] = "s1", ["userName"] = "ann", ["active"] = "false" }, AccountKindRules.Default).SourceActive);
+    }
+
+    [Fact]
+    public void An_end_date_attribute_may_be_an_extension_path()
+    {
+        var rules = AccountKindRules.Default with { EndDateAttribute = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:endDate" };
+        var user = new JsonObject { ["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = new JsonObject { ["endDate"] = "2027-03-31T17:00:00Z" } };
+        Assert.Equal(new DateTimeOffset(2027, 3, 31, 17, 0, 0, TimeSpan.Zero), rules.EndDateOf(user));
     }
 }
 
