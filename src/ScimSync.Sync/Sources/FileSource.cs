@@ -23,8 +23,9 @@ public static class FileSource
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (line, doc, groupNames) in users)
         {
-            var id = doc["id"]?.GetValue<string>();
-            if (string.IsNullOrEmpty(id) || doc["userName"] is null) throw new FormatException($"{path}:{line}: every account needs an id and a userName");
+            var id = doc["id"] is JsonValue idValue && idValue.TryGetValue<string>(out var text) ? text : null;
+            if (string.IsNullOrEmpty(id) || doc["userName"] is not JsonValue name || !name.TryGetValue<string>(out _))
+                throw new FormatException($"{path}:{line}: every account needs an id and a userName, as strings");
             if (!seen.Add(id)) throw new FormatException($"{path}:{line}: id \"{id}\" appears twice");
             accounts.Add(SourceAccount.From(doc, kinds));
             foreach (var g in groupNames)
@@ -63,7 +64,8 @@ public static class FileSource
             i++;
             if (node is not JsonObject o) throw new FormatException($"{path}: item {i} is not an object");
             var doc = o.DeepClone().AsObject();
-            var groups = (doc["groups"] as JsonArray ?? []).Select(g => g is JsonValue v ? v.GetValue<string>() : g?["display"]?.GetValue<string>()).OfType<string>().ToArray();
+            var groups = (doc["groups"] as JsonArray ?? []).Select(g => (g is JsonObject go ? go["display"] : g) is JsonValue v && v.TryGetValue<string>(out var n) ? n
+                : throw new FormatException($"{path}: item {i}: groups are names (strings) or objects with a display name")).ToArray();
             doc.Remove("groups");
             yield return (i, doc, groups);
         }
@@ -72,18 +74,17 @@ public static class FileSource
     private static IEnumerable<(int Line, JsonObject Doc, IReadOnlyList<string> Groups)> ReadCsv(string path)
     {
         using var reader = new StreamReader(path, Encoding.UTF8);
-        var header = ParseLine(reader.ReadLine() ?? throw new FormatException($"{path}: empty file")).Select(h => h.Trim()).ToArray();
+        using var records = Records(reader, path).GetEnumerator();
+        var header = (records.MoveNext() ? records.Current.Fields : throw new FormatException($"{path}: empty file")).Select(h => h.Trim()).ToArray();
         int Col(string name) => Array.FindIndex(header, h => h.Equals(name, StringComparison.OrdinalIgnoreCase));
         var (id, userName, given, family, display, email, active, kind, userType, endDate, department, title, groups) =
             (Col("id"), Col("userName"), Col("givenName"), Col("familyName"), Col("displayName"), Col("email"), Col("active"), Col("kind"),
              Col("userType"), Col("endDate"), Col("department"), Col("title"), Col("groups"));
         if (id < 0 || userName < 0) throw new FormatException($"{path}: the header needs id and userName columns");
-        var lineNo = 1;
-        while (reader.ReadLine() is { } line)
+        while (records.MoveNext())
         {
-            lineNo++;
-            if (line.Length == 0) continue;
-            var f = ParseLine(line);
+            var (lineNo, f) = records.Current;
+            if (f is [""]) continue;
             string? Get(int c) => c >= 0 && c < f.Count && f[c].Length > 0 ? f[c] : null;
             var doc = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"), ["id"] = Get(id), ["userName"] = Get(userName) };
             if (Get(given) is not null || Get(family) is not null)
@@ -115,26 +116,52 @@ public static class FileSource
         }
     }
 
-    /// <summary>RFC 4180 fields: commas, double quotes, and "" inside quotes.</summary>
-    private static List<string> ParseLine(string line)
+    /// <summary>
+    /// RFC 4180 records: commas, double quotes, "" inside quotes, and line breaks inside quotes (a record may
+    /// span lines; it is numbered by its first). A quote inside an unquoted field, or one never closed, is
+    /// an error with its line, not a silently shifted row.
+    /// </summary>
+    private static IEnumerable<(int Line, List<string> Fields)> Records(TextReader reader, string path)
     {
-        var fields = new List<string>();
-        var sb = new StringBuilder();
-        var quoted = false;
-        for (var i = 0; i < line.Length; i++)
+        var physical = 0;
+        while (reader.ReadLine() is { } line)
         {
-            var c = line[i];
-            if (quoted)
+            var start = ++physical;
+            var fields = new List<string>();
+            var sb = new StringBuilder();
+            var quoted = false;
+            var fieldStart = true;
+            for (var i = 0; ; i++)
             {
-                if (c == '"' && i + 1 < line.Length && line[i + 1] == '"') { sb.Append('"'); i++; }
-                else if (c == '"') quoted = false;
+                if (i == line.Length)
+                {
+                    if (!quoted) break;
+                    // The quoted field goes on: the line break is part of it.
+                    line = reader.ReadLine() ?? throw new FormatException($"{path}:{start}: a quoted field is never closed");
+                    physical++;
+                    sb.Append('\n');
+                    i = -1;
+                    continue;
+                }
+                var c = line[i];
+                if (quoted)
+                {
+                    if (c == '"' && i + 1 < line.Length && line[i + 1] == '"') { sb.Append('"'); i++; }
+                    else if (c == '"')
+                    {
+                        quoted = false;
+                        if (i + 1 < line.Length && line[i + 1] != ',') throw new FormatException($"{path}:{physical}: text after a closing quote");
+                    }
+                    else sb.Append(c);
+                }
+                else if (c == '"' && fieldStart) quoted = true;
+                else if (c == '"') throw new FormatException($"{path}:{physical}: a quote inside an unquoted field");
+                else if (c == ',') { fields.Add(sb.ToString()); sb.Clear(); fieldStart = true; continue; }
                 else sb.Append(c);
+                fieldStart = false;
             }
-            else if (c == '"') quoted = true;
-            else if (c == ',') { fields.Add(sb.ToString()); sb.Clear(); }
-            else sb.Append(c);
+            fields.Add(sb.ToString());
+            yield return (start, fields);
         }
-        fields.Add(sb.ToString());
-        return fields;
     }
 }

@@ -144,4 +144,20 @@ public class FileSourceTests
         var dup = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName\na,a\na,b\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
         Assert.Contains("appears twice", dup.Message);
     }
+
+    [Fact]
+    public void Quoted_fields_may_span_lines_and_broken_quoting_is_an_error_with_its_line()
+    {
+        var snap = FileSource.Read(Write("id,userName,title,active\na,ann,\"Head of\nSales, \"\"EMEA\"\"\",false\nb,bob,Rep,true\n", ".csv"), FileFormat.Csv, AccountKindRules.Default);
+        Assert.Equal("Head of\nSales, \"EMEA\"", snap.Users["a"].Document["title"]!.GetValue<string>());
+        Assert.False(snap.Users["a"].SourceActive);
+        Assert.True(snap.Users["b"].SourceActive);
+
+        var unclosed = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName,title\na,ann,ok\nb,bob,\"never closed\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        Assert.Contains(":3:", unclosed.Message);
+        var stray = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName,title\na,ann,6\" tall\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        Assert.Contains(":2:", stray.Message);
+        var numeric = Assert.Throws<FormatException>(() => FileSource.Read(Write("[{\"id\":7,\"userName\":\"x\"}]", ".json"), FileFormat.Json, AccountKindRules.Default));
+        Assert.Contains("as strings", numeric.Message);
+    }
 }
