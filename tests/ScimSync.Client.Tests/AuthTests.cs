@@ -126,6 +126,24 @@ public sealed class AuthTests
     }
 
     [Fact]
+    public async Task An_absurd_expires_in_is_capped_at_a_day_not_an_overflow()
+    {
+        await using var stub = await StubServer.StartAsync((ctx, seen) => seen.PathAndQuery == "/oauth/token"
+            ? StubServer.Json(ctx, 200, new JsonObject { ["access_token"] = Guid.NewGuid().ToString("N"), ["expires_in"] = long.MaxValue }, "application/json")
+            : StubServer.Json(ctx, 200, StubServer.User("1", "ada")));
+        var time = new TimeDriver();
+        using var client = Client(stub, time);
+
+        await client.GetAsync("Users", "1", null, None);
+        time.Time.Advance(TimeSpan.FromHours(23));
+        await client.GetAsync("Users", "1", null, None);
+        Assert.Equal(1, client.Stats.TokenRequests);
+        time.Time.Advance(TimeSpan.FromHours(1));
+        await client.GetAsync("Users", "1", null, None);
+        Assert.Equal(2, client.Stats.TokenRequests);
+    }
+
+    [Fact]
     public async Task A_refused_client_credential_is_reported_with_the_OAuth_error()
     {
         await using var stub = await StubServer.StartAsync((ctx, _) =>

@@ -80,7 +80,8 @@ internal sealed class AccessTokenCache(
             stats.Failure();
             throw new ScimClientException((int)response.Status, null, $"The token endpoint issued a \"{type}\" token; only bearer tokens are supported");
         }
-        var lifetime = Seconds(body?["expires_in"]) is { } s ? TimeSpan.FromSeconds(s) : DefaultLifetime;
+        // Capped at a day: a token is fetched again at least that often, and a huge expires_in cannot overflow.
+        var lifetime = Seconds(body?["expires_in"]) is { } s ? TimeSpan.FromSeconds(Math.Clamp(s, 0, 86_400)) : DefaultLifetime;
         // Refresh a little early so a token does not expire between being read and being checked.
         var margin = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(60).Ticks, lifetime.Ticks / 10));
         return new Token(token, obtained + lifetime - margin);
