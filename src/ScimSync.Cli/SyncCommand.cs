@@ -107,6 +107,12 @@ internal static class SyncCommand
             Console.Error.WriteLine("scimsync: stopped");
             return 130;
         }
+        catch (ScimSync.Client.ScimClientException e)
+        {
+            // The source could not be read (whole): nothing was planned or changed anywhere.
+            Console.Error.WriteLine("scimsync: " + e.Message);
+            return 1;
+        }
     }
 
     private static readonly JsonSerializerOptions Indented = new(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
@@ -174,6 +180,7 @@ internal static class SyncCommand
             }
             var plan = t.Plan!;
             AnsiConsole.Write(new Rule($"{Markup.Escape(t.Target)}: {plan.Operations.Count:N0} operations"));
+            if (t.Incomplete is not null) AnsiConsole.MarkupLine($"[yellow]  read incomplete: {Markup.Escape(t.Incomplete)}; nothing is taken away or repaired on this target[/]");
             var table = new Table().AddColumns("operation", "count");
             foreach (var g in plan.Operations.GroupBy(o => o.Verb + " " + o.Subject.Split(' ')[0]).OrderBy(g => g.Key, StringComparer.Ordinal))
                 table.AddRow(Markup.Escape(g.Key), g.Count().ToString("N0", CultureInfo.CurrentCulture));
@@ -195,7 +202,12 @@ internal static class SyncCommand
             table.AddRow(Markup.Escape(t.Target), (t.Plan?.Operations.Count ?? 0).ToString("N0", CultureInfo.CurrentCulture),
                 (t.Execution?.Succeeded ?? 0).ToString("N0", CultureInfo.CurrentCulture), (t.Execution?.Failed ?? 0).ToString("N0", CultureInfo.CurrentCulture),
                 (t.Execution?.Elapsed.TotalSeconds ?? 0).ToString("F1", CultureInfo.CurrentCulture),
-                Markup.Escape(t.Error ?? (t.HeldByGuard ? "held by guard: " + t.Plan!.GuardMessage : t.Execution?.Errors.FirstOrDefault() ?? "")));
+                Markup.Escape(t.Error ?? string.Join("; ", new[]
+                {
+                    t.Incomplete is null ? null : "read incomplete, nothing taken away or repaired: " + t.Incomplete,
+                    t.HeldByGuard ? "held by guard: " + t.Plan!.GuardMessage : null,
+                    t.Execution?.Errors.FirstOrDefault(),
+                }.OfType<string>())));
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine($"Source {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups; finished in {report.Elapsed.TotalSeconds:F1} s.");
     }
@@ -206,6 +218,8 @@ internal static class SyncCommand
         {
             AnsiConsole.Write(new Rule($"{Markup.Escape(t.Target)}: {t.Accounts:N0} accounts, {t.Drift.Count} out-of-band changes"));
             if (t.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(t.Error)}[/]");
+            if (t.Incomplete is not null) AnsiConsole.MarkupLine($"[yellow]read incomplete: {Markup.Escape(t.Incomplete)}; nothing is taken away or repaired on this target[/]");
+            if (t.Plan.GuardMessage is not null) AnsiConsole.MarkupLine($"[yellow]guard: {Markup.Escape(t.Plan.GuardMessage)}; run again with --confirm after checking[/]");
             if (t.Drift.Count > 0)
             {
                 var table = new Table().AddColumns("change", "account", "attributes", "owner");
@@ -220,9 +234,21 @@ internal static class SyncCommand
 
     private static void PrintStatus(IReadOnlyList<TargetStatus> status)
     {
-        var table = new Table().AddColumns("target", "accounts", "linked", "groups", "queued");
-        foreach (var s in status) table.AddRow(Markup.Escape(s.Target), s.Accounts.ToString("N0", CultureInfo.CurrentCulture), s.Links.ToString("N0", CultureInfo.CurrentCulture), s.Groups.ToString("N0", CultureInfo.CurrentCulture), s.Pending.ToString("N0", CultureInfo.CurrentCulture));
+        var table = new Table().AddColumns("target", "accounts", "linked", "groups", "queued", "held", "last complete read");
+        foreach (var s in status)
+            table.AddRow(Markup.Escape(s.Target), s.Accounts.ToString("N0", CultureInfo.CurrentCulture), s.Links.ToString("N0", CultureInfo.CurrentCulture),
+                s.Groups.ToString("N0", CultureInfo.CurrentCulture), s.Pending.ToString("N0", CultureInfo.CurrentCulture), s.Held.Count.ToString("N0", CultureInfo.CurrentCulture),
+                s.LastRead?.LastCompleteAt is { } at ? $"{at:u} ({s.LastRead.LastCompleteAccounts:N0} accounts)" : "never");
         AnsiConsole.Write(table);
+        foreach (var s in status)
+        {
+            if (s.LastRead is { Complete: false } read)
+                Console.WriteLine($"  {s.Target}: the last read ({read.At:u}) was incomplete: {read.Problems}");
+            if (s.Held.Count == 0) continue;
+            Console.WriteLine($"  {s.Target}: the mass-change guard holds {s.Held.Count:N0} removals since {s.Held.Min(h => h.Since):u}: {s.Held[^1].Reason}");
+            foreach (var h in s.Held.Take(20)) Console.WriteLine($"    held: {h.Verb} {h.Subject}");
+            if (s.Held.Count > 20) Console.WriteLine($"    ... and {s.Held.Count - 20:N0} more (--json lists every one); release them with `scimsync sync run --confirm`");
+        }
         foreach (var s in status)
             foreach (var a in s.RecentAudit)
                 Console.WriteLine($"  {a.Time:u} {a.Target} {a.Verb} {a.Subject} {a.Result}{(a.Status is { } st ? " " + st : "")} {a.DurationMs:F0} ms ({a.Cause}){(a.Detail is null ? "" : ": " + a.Detail)}");
@@ -251,6 +277,8 @@ internal static class SyncCommand
                 if (t.Error is null) w.WriteNull("error");
                 else w.WriteString("error", t.Error);
                 w.WriteBoolean("heldByGuard", t.HeldByGuard);
+                if (t.Incomplete is null) w.WriteNull("incomplete");
+                else w.WriteString("incomplete", t.Incomplete);
                 if (t.Plan?.GuardMessage is { } guard) w.WriteString("guard", guard);
                 else w.WriteNull("guard");
                 w.WritePropertyName("situations");
@@ -306,6 +334,8 @@ internal static class SyncCommand
             t.Target,
             t.Accounts,
             t.Error,
+            t.Incomplete,
+            guard = t.Plan.GuardMessage,
             drift = t.Drift.Select(d => new { kind = d.Kind.ToString().ToLowerInvariant(), d.TargetId, d.UserName, d.SourceId, d.Attributes }),
             planned = t.Plan.Operations.Select(o => o.ToString()),
             findings = t.Plan.Findings.Select(f => f.ToString()),

@@ -87,48 +87,85 @@ public sealed class ScimClient : IDisposable
     /// A provider that repeats a cursor or a page fails the walk instead of looping.
     /// </summary>
     /// <param name="endpoint">Relative to the SCIM root: "Users", "Groups".</param>
-    public async IAsyncEnumerable<ScimPage> ListAsync(string endpoint, ListOptions options, [EnumeratorCancellation] CancellationToken ct)
+    public IAsyncEnumerable<ScimPage> ListAsync(string endpoint, ListOptions options, CancellationToken ct) => ListAsync(endpoint, options, null, ct);
+
+    /// <summary>
+    /// Walks a list to the end, as <see cref="ListAsync(string, ListOptions, CancellationToken)"/>, and records
+    /// in <paramref name="walk"/> whether what came back adds up.
+    /// </summary>
+    /// <remarks>
+    /// <c>totalResults</c> is never trusted alone: servers in the field report the size of the page there, or
+    /// cap every page at 50 whatever <c>count</c> says. An index walk goes on until a page comes back empty,
+    /// or shorter than the largest page the provider has already returned (its page size in practice); so a
+    /// walk whose pages are all full costs one more request, which comes back empty. A cursor walk goes on
+    /// until there is no next cursor. A page that brings no id not seen before means paging stopped
+    /// advancing, and fails the walk.
+    /// </remarks>
+    public async IAsyncEnumerable<ScimPage> ListAsync(string endpoint, ListOptions options, ListWalk? walk, [EnumeratorCancellation] CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(options);
+        walk ??= new ListWalk();
         var caps = await GetCapabilitiesAsync(ct).ConfigureAwait(false);
         var size = PageSize(caps, options.PageSize);
         var path = Endpoint(endpoint);
         var useCursor = caps.Cursor;
         string? cursor = "";
         var seenCursors = new HashSet<string>(StringComparer.Ordinal);
+        var seenIds = new HashSet<string>(StringComparer.Ordinal);
         var emptyCursorPages = 0;
         var start = 1;
-        var delivered = 0L;
-        IReadOnlyList<string>? previousIds = null;
         while (true)
         {
+            walk.Paging = useCursor ? "cursor" : "index";
             var query = Query(options, useCursor ? ("cursor", cursor!) : ("startIndex", start.ToString(CultureInfo.InvariantCulture)), size);
             var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Get, Resolve(path + query)), ct).ConfigureAwait(false);
             if (!response.IsSuccess) throw Fail(response);
             if (response.Json is not JsonObject list) throw Fail(response, "The list response is not a JSON object");
-            var resources = TakeResources(list);
+            if (Member(list, "Resources") is { } listed && listed is not JsonArray) throw Fail(response, "The list response's Resources is not an array");
+            var (resources, notObjects) = TakeResources(list);
             var total = Int(Member(list, "totalResults"));
+            walk.Pages++;
+            var fresh = 0;
+            var withoutId = 0;
+            foreach (var resource in resources)
+            {
+                if (resource["id"] is JsonValue v && v.TryGetValue<string>(out var id) && id.Length > 0)
+                {
+                    if (seenIds.Add(id)) fresh++;
+                }
+                else withoutId++;
+            }
+            var repeated = resources.Count - fresh - withoutId;
+            var next = useCursor && Member(list, "nextCursor") is JsonValue nv && nv.TryGetValue<string>(out var s) && s.Length > 0 ? s : null;
+            if (next is not null && !seenCursors.Add(next))
+                throw Fail(response, $"The service provider returned nextCursor \"{Shorten(next)}\" a second time; the walk would never end");
+            if (repeated > 0 && fresh == 0)
+                throw Fail(response, useCursor
+                    ? "The service provider returned a page of resources it had already returned; paging is not advancing"
+                    : $"The service provider returned, for startIndex {start}, only resources it had already returned; it does not honour startIndex");
+            if (repeated > 0) walk.Irregular($"{repeated} resources returned a second time (page {walk.Pages})");
+            if (withoutId > 0) walk.Irregular($"{withoutId} resources without an id (page {walk.Pages})");
+            if (notObjects > 0) walk.Irregular($"{notObjects} entries of Resources that are not objects (page {walk.Pages})");
+            walk.Resources += fresh;
+            var largest = walk.LargestPage;
+            walk.LargestPage = Math.Max(largest, resources.Count);
             yield return new ScimPage(resources, total, response.JournalPosition);
-            delivered += resources.Count;
 
             if (useCursor)
             {
-                var next = Member(list, "nextCursor") is JsonValue v && v.TryGetValue<string>(out var s) && s.Length > 0 ? s : null;
                 if (next is null)
                 {
                     // A provider that advertises cursors but answered in index mode (startIndex, no nextCursor)
                     // has ignored the cursor: stopping would silently lose the rest, so page on by index.
-                    if (Member(list, "startIndex") is not null && total is { } t && delivered < t && resources.Count > 0)
+                    if (Member(list, "startIndex") is not null && total is { } t && walk.Resources < t && resources.Count > 0)
                     {
                         useCursor = false;
-                        start = (int)Math.Min(delivered + 1, int.MaxValue);
-                        previousIds = Ids(resources);
+                        start = (int)Math.Min(walk.Resources + 1, int.MaxValue);
                         continue;
                     }
+                    walk.Finished = true;
                     yield break;
                 }
-                if (!seenCursors.Add(next))
-                    throw Fail(response, $"The service provider returned nextCursor \"{Shorten(next)}\" a second time; the walk would never end");
                 emptyCursorPages = resources.Count == 0 ? emptyCursorPages + 1 : 0;
                 if (emptyCursorPages >= MaxEmptyCursorPages)
                     throw Fail(response, $"{MaxEmptyCursorPages} empty pages in a row, each with a nextCursor; the walk is not making progress");
@@ -136,20 +173,37 @@ public sealed class ScimClient : IDisposable
                 continue;
             }
 
-            // Index paging: empty means done; a short page means done only when no total says otherwise.
-            if (resources.Count == 0) yield break;
-            if (total is null && resources.Count < size) yield break;
-            var ids = Ids(resources);
-            if (previousIds is not null && ids.Count > 0 && ids.SequenceEqual(previousIds, StringComparer.Ordinal))
-                throw Fail(response, $"The service provider returned the same page for startIndex {start} as for the page before; it does not honour startIndex");
-            previousIds = ids;
+            // Index paging ends on an empty page, or on a page shorter than one the provider already returned.
+            var last = resources.Count == 0 || resources.Count < largest;
+            if (last && total is { } claimed && claimed > walk.Resources)
+            {
+                if (resources.Count > 0)
+                {
+                    // A total that says more is not trusted to end or go on by itself, but it does say the
+                    // short page may have lost something: read on, and report the walk as not adding up.
+                    walk.Irregular($"a short page in the middle: {resources.Count} resources at startIndex {start} after pages of {largest}, with totalResults {claimed}");
+                    start += resources.Count;
+                    continue;
+                }
+                walk.Irregular($"the service provider reported totalResults {claimed}, but the walk found {walk.Resources}");
+            }
+            if (last)
+            {
+                walk.Finished = true;
+                yield break;
+            }
             start += resources.Count;
-            if (total is { } totalResults && start > totalResults) yield break;
         }
     }
 
     /// <summary>A service provider may return empty cursor pages (filtered out server-side), but not forever.</summary>
     private const int MaxEmptyCursorPages = 1000;
+
+    /// <summary>
+    /// Whether the service provider answers at all: one GET of /ServiceProviderConfig, no retry, outside the
+    /// client's limits. For health probes of a target that stopped answering.
+    /// </summary>
+    public Task<bool> ProbeAsync(TimeSpan timeout, CancellationToken ct) => _pipeline.ProbeAsync(Resolve("ServiceProviderConfig"), timeout, ct);
 
     /// <returns>The resource, or null when the service provider answers 404.</returns>
     public async Task<JsonObject?> GetAsync(string endpoint, string id, string? attributes, CancellationToken ct)
@@ -296,16 +350,14 @@ public sealed class ScimClient : IDisposable
     }
 
     /// <summary>Detaches the resources from the parsed document, so callers can put them into their own trees.</summary>
-    private static List<JsonObject> TakeResources(JsonObject list)
+    private static (List<JsonObject> Items, int NotObjects) TakeResources(JsonObject list)
     {
-        if (Member(list, "Resources") is not JsonArray array) return [];
+        if (Member(list, "Resources") is not JsonArray array) return ([], 0);
         var items = array.OfType<JsonObject>().ToList();
+        var notObjects = array.Count - items.Count;
         array.Clear();
-        return items;
+        return (items, notObjects);
     }
-
-    private static List<string> Ids(IReadOnlyList<JsonObject> resources) =>
-        resources.Select(r => r["id"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : "").Where(s => s.Length > 0).ToList();
 
     private static JsonNode? Member(JsonObject o, string name)
     {

@@ -32,6 +32,14 @@ public sealed record ScimClientOptions
     /// <summary>Retries after the first attempt (so at most MaxRetries + 1 requests per call).</summary>
     public int MaxRetries { get; init; } = 8;
 
+    /// <summary>
+    /// Retries when there was no answer at all (connection refused or reset, a timeout, 502, 504), when
+    /// fewer than <see cref="MaxRetries"/>: a caller that watches the service provider's health itself
+    /// (the sync engine probes a target that went down) does not want every call to wait out its own
+    /// backoff. Null: the same as <see cref="MaxRetries"/>.
+    /// </summary>
+    public int? MaxUnansweredRetries { get; init; }
+
     public TimeSpan BaseBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);

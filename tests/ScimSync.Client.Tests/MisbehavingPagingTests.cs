@@ -151,4 +151,146 @@ public sealed class MisbehavingPagingTests
         Assert.Contains("count=100", stub.Requests[1].PathAndQuery);
         Assert.Single(stub.Requests, r => r.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal));
     }
+
+    private static async Task<(List<string> Ids, ListWalk Walk)> WalkWithVerdictAsync(ScimClient client)
+    {
+        var walk = new ListWalk();
+        var ids = new List<string>();
+        await foreach (var page in client.ListAsync("Users", new ListOptions(), walk, None))
+            ids.AddRange(page.Resources.Select(r => r["id"]!.GetValue<string>()));
+        return (ids, walk);
+    }
+
+    [Fact]
+    public async Task A_target_that_reports_the_page_size_as_totalResults_is_read_to_the_end()
+    {
+        // python scim2-server: pages of 50 whatever count says, and totalResults is the size of the page.
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, null));
+            var start = Param(ctx, "startIndex", 1);
+            var ids = Enumerable.Range(start, Math.Max(0, Math.Min(50, 130 - start + 1))).ToArray();
+            return StubServer.Json(ctx, 200, List(ids, ids.Length, start));
+        });
+        using var client = Client(stub);
+
+        var (ids, walk) = await WalkWithVerdictAsync(client);
+
+        Assert.Equal(Enumerable.Range(1, 130).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), ids);
+        Assert.True(walk.Complete, string.Join("; ", walk.Irregularities));
+        Assert.Equal(50, walk.LargestPage);
+        Assert.Equal(4, stub.Requests.Count); // config + 50 + 50 + 30: the short page after full ones ends it
+    }
+
+    [Fact]
+    public async Task A_single_short_first_page_is_followed_by_one_more_request()
+    {
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, null));
+            var start = Param(ctx, "startIndex", 1);
+            var ids = Enumerable.Range(start, Math.Max(0, Math.Min(50, 100 - start + 1))).ToArray();
+            return StubServer.Json(ctx, 200, List(ids, ids.Length, start));
+        });
+        using var client = Client(stub);
+
+        var (ids, walk) = await WalkWithVerdictAsync(client);
+
+        // The first page (50 of the 100 asked, "totalResults": 50) could have been everything; it was not.
+        Assert.Equal(100, ids.Count);
+        Assert.True(walk.Complete);
+        Assert.Equal(4, stub.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Ids_returned_twice_make_the_walk_incomplete()
+    {
+        // A create during an index walk shifts every later resource by one: the next page repeats one.
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, 50));
+            var start = Param(ctx, "startIndex", 1);
+            var from = start == 1 ? 1 : start - 1;
+            var ids = Enumerable.Range(from, Math.Max(0, Math.Min(50, 120 - from + 1))).ToArray();
+            return StubServer.Json(ctx, 200, List(ids, 120, start));
+        });
+        using var client = Client(stub);
+
+        var (ids, walk) = await WalkWithVerdictAsync(client);
+
+        Assert.True(walk.Finished);
+        Assert.False(walk.Complete);
+        Assert.Contains(walk.Irregularities, i => i.Contains("second time", StringComparison.Ordinal));
+        Assert.Equal(120, ids.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_short_page_in_the_middle_is_read_past_and_reported()
+    {
+        // totalResults says 150; the second page comes back short (a provider that lost part of it).
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, 50));
+            var start = Param(ctx, "startIndex", 1);
+            var take = start == 51 ? 20 : 50;
+            return StubServer.Json(ctx, 200, List(Enumerable.Range(start, Math.Max(0, Math.Min(take, 150 - start + 1))), 150, start));
+        });
+        using var client = Client(stub);
+
+        var (ids, walk) = await WalkWithVerdictAsync(client);
+
+        Assert.False(walk.Complete);
+        Assert.Contains(walk.Irregularities, i => i.Contains("short page", StringComparison.Ordinal));
+        Assert.Contains("121", ids); // read on after the short page
+    }
+
+    [Fact]
+    public async Task Fewer_resources_than_totalResults_make_the_walk_incomplete()
+    {
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, 50));
+            var start = Param(ctx, "startIndex", 1);
+            // Claims 500; stops answering with resources after 100.
+            return StubServer.Json(ctx, 200, List(start > 100 ? [] : Enumerable.Range(start, 50), 500, start));
+        });
+        using var client = Client(stub);
+
+        var (ids, walk) = await WalkWithVerdictAsync(client);
+
+        Assert.Equal(100, ids.Count);
+        Assert.False(walk.Complete);
+        Assert.Contains(walk.Irregularities, i => i.Contains("totalResults 500", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_page_of_resources_already_returned_fails_the_walk()
+    {
+        // Not the same page twice, but nothing new either: paging has stopped advancing.
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, 10));
+            var start = Param(ctx, "startIndex", 1);
+            return StubServer.Json(ctx, 200, List(start == 1 ? Enumerable.Range(1, 10) : Enumerable.Range(1, 10).Reverse(), 1000, start));
+        });
+        using var client = Client(stub);
+
+        var e = await Assert.ThrowsAsync<ScimClientException>(() => WalkWithVerdictAsync(client));
+
+        Assert.Contains("already returned", e.Detail);
+    }
+
+    [Fact]
+    public async Task A_Resources_member_that_is_not_an_array_fails_the_walk()
+    {
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+            seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)
+                ? StubServer.Json(ctx, 200, Spc(false, 10))
+                : StubServer.Json(ctx, 200, new JsonObject { ["totalResults"] = 3, ["Resources"] = new JsonObject { ["id"] = "1" } }));
+        using var client = Client(stub);
+
+        var e = await Assert.ThrowsAsync<ScimClientException>(() => WalkWithVerdictAsync(client));
+
+        Assert.Contains("not an array", e.Detail);
+    }
 }

@@ -15,6 +15,9 @@ internal static class RetryPolicy
 
     public static bool IsThrottle(HttpStatusCode status) => (int)status is 429 or 503;
 
+    /// <summary>A gateway saying the service provider behind it did not answer.</summary>
+    public static bool IsGateway(HttpStatusCode status) => (int)status is 502 or 504;
+
     /// <summary>
     /// Exponential backoff with "equal jitter": half the step is fixed, half random, so concurrent callers
     /// spread out but none retries almost immediately. <paramref name="retry"/> counts from 1.

@@ -110,6 +110,7 @@ internal sealed class ScimPipeline : IDisposable
                 }
                 if (RetryPolicy.IsThrottle(response.Status)) _stats.Throttle();
                 if (!RetryPolicy.IsRetriable(response.Status) || attempt >= _options.MaxRetries) return response;
+                if (RetryPolicy.IsGateway(response.Status) && attempt >= UnansweredRetries) return response;
                 if (throttledFor is { } pause)
                 {
                     // Wait exactly the pause every call now observes.
@@ -124,7 +125,7 @@ internal sealed class ScimPipeline : IDisposable
             }
             else
             {
-                if (attempt >= _options.MaxRetries)
+                if (attempt >= UnansweredRetries)
                 {
                     _stats.Failure();
                     throw new ScimClientException(0, null, $"{request.Method} {request.Uri.AbsolutePath} failed after {attempt + 1} attempts: {failure!.Message}", failure);
@@ -134,6 +135,30 @@ internal sealed class ScimPipeline : IDisposable
             }
             _stats.Retry();
             await DelayAsync(delay, reason, ct).ConfigureAwait(false);
+        }
+    }
+
+    private int UnansweredRetries => Math.Min(_options.MaxRetries, _options.MaxUnansweredRetries ?? _options.MaxRetries);
+
+    /// <summary>
+    /// One attempt, no retry, outside the concurrency gate and the rate limit (calls stuck on a dead target
+    /// may hold every slot): whether the service provider answers at all. Any answer below 500 counts, a
+    /// 401 included; a gateway's 502/503/504 does not.
+    /// </summary>
+    public async Task<bool> ProbeAsync(Uri uri, TimeSpan timeout, CancellationToken ct)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Get, uri);
+        message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(ScimMedia.Scim));
+        using var expiry = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, expiry.Token);
+        try
+        {
+            using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+            return (int)response.StatusCode is < 500 or 501;
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException || e is OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            return false;
         }
     }
 

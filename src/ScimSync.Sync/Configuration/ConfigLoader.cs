@@ -163,7 +163,7 @@ public static class ConfigLoader
         if (n.Child("guard") is { } gd)
         {
             guard = new MassChangeGuard(Threshold(gd.Child("maxDeletes")) ?? guard.MaxDeletes, Threshold(gd.Child("maxDeactivations")) ?? guard.MaxDeactivations,
-                gd.Child("floor")?.Int(0, 1_000_000) ?? guard.Floor);
+                gd.Child("floor")?.Int(0, 1_000_000) ?? guard.Floor, Threshold(gd.Child("maxShrink")), gd.Child("window")?.Duration());
             gd.RejectUnknownKeys();
         }
         n.RejectUnknownKeys();

@@ -7,7 +7,8 @@ using ScimSync.Sync.Shadows;
 namespace ScimSync.Sync.Execution;
 
 /// <param name="FailedSources">Source accounts or groups whose operations failed (incremental work keeps them queued).</param>
-public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources)
+/// <param name="NotAttempted">Operations not tried because the target had stopped answering (counted in <paramref name="Failed"/>, not audited).</param>
+public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources, int NotAttempted = 0)
 {
     public static ExecutionReport Empty(string target) => new(target, 0, 0, [], TimeSpan.Zero, new HashSet<string>());
 }
@@ -23,6 +24,12 @@ public sealed record SyncProgress(string Target, string Phase, long Done, long T
 /// </summary>
 public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeProvider time, int concurrency)
 {
+    /// <summary>
+    /// The target's health: an operation that gets no answer marks it down, and the operations after it are
+    /// not tried (they stay queued, or fail the run) instead of each waiting out its own retries.
+    /// </summary>
+    public TargetHealth? Health { get; init; }
+
     public Task<ExecutionReport> ExecuteAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct) =>
         ExecuteAsync(plan, _ => cause, progress, ct);
 
@@ -35,7 +42,16 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         var failed = 0;
         var errors = new List<string>();
         var done = 0L;
+        var notAttempted = 0;
         var total = plan.Operations.Count;
+        // Not tried while the target does not answer: kept as failed (queued work stays queued), not audited.
+        bool Unreachable(string? source)
+        {
+            if (Health is not { IsDown: true }) return false;
+            Interlocked.Increment(ref notAttempted);
+            Finish(false, null, source);
+            return true;
+        }
         void Finish(bool success, string? error, string? source = null)
         {
             if (success) Interlocked.Increment(ref ok);
@@ -78,27 +94,32 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         await Parallel.ForEachAsync(accounts, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct }, async (op, token) =>
         {
             var source = SourceOf(op);
+            if (Unreachable(source)) return;
             var (success, error) = await RunAsync(op, causeOf(source), token).ConfigureAwait(false);
             Finish(success, error, source);
         }).ConfigureAwait(false);
 
         foreach (var retire in plan.Operations.OfType<RetireGroup>())
         {
+            if (Unreachable(GroupKey(retire.SourceGroupId))) continue;
             var (success, error) = await RunAsync(retire, causeOf(retire.SourceGroupId), ct).ConfigureAwait(false);
             Finish(success, error, GroupKey(retire.SourceGroupId));
         }
         var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var create in plan.Operations.OfType<CreateGroup>())
         {
+            if (Unreachable(GroupKey(create.SourceGroupId))) continue;
             var (success, error) = await RunAsync(create, causeOf(create.SourceGroupId), ct, createdGroups).ConfigureAwait(false);
             Finish(success, error, GroupKey(create.SourceGroupId));
         }
         await Parallel.ForEachAsync(plan.Operations.OfType<ChangeMembers>(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
         {
+            if (Unreachable(GroupKey(op.SourceGroupId))) return;
             var (success, error) = await RunAsync(op, causeOf(op.SourceGroupId), token, createdGroups).ConfigureAwait(false);
             Finish(success, error, GroupKey(op.SourceGroupId));
         }).ConfigureAwait(false);
-        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources);
+        if (notAttempted > 0) lock (errors) errors.Add($"{notAttempted} operations not tried: the target stopped answering ({Health?.LastError})");
+        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources, notAttempted);
     }
 
     /// <summary>Queue key of a source group (source user ids are used as they are).</summary>
@@ -181,6 +202,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         }
         catch (ScimClientException e)
         {
+            if (TargetHealth.IsUnreachable(e)) Health?.MarkDown(e.Detail ?? e.Message);
             await AuditAsync(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message).ConfigureAwait(false);
             return (false, $"{op}: {e.Status} {e.Detail ?? e.Message}");
         }

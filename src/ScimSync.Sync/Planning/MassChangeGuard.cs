@@ -20,28 +20,62 @@ public readonly record struct Threshold(double Value, bool IsPercent)
 }
 
 /// <summary>
+/// What the guard measures a plan against: the whole target's managed totals (from the shadow, never from
+/// the part of the target a plan happens to look at), and the removals that already count against the
+/// limit: in watch mode, those applied recently and those queued behind this batch.
+/// </summary>
+public sealed record GuardBaseline(int ManagedAccounts, int ManagedGroups, int PriorDeletes = 0, int PriorDeactivations = 0, int PriorGroupDeletes = 0);
+
+/// <summary>
 /// Stops a run whose deletions or deactivations exceed a threshold until a person confirms: an emptied HR
 /// export or a wrong scope filter must not wipe an application (DESIGN.md invariant 6).
 /// <see cref="Floor"/> keeps small, everyday changes (one contractor expiring in a five-person app) from
-/// tripping a percentage.
+/// tripping a percentage. <see cref="MaxShrink"/> applies the same idea to reads: a full read of a target
+/// that finds far fewer accounts than the last complete one is not believed until confirmed. In watch mode,
+/// where changes arrive a batch at a time, the removals applied within <see cref="Window"/> count with each
+/// new batch.
 /// </summary>
-public sealed record MassChangeGuard(Threshold MaxDeletes, Threshold MaxDeactivations, int Floor = 10)
+public sealed record MassChangeGuard(Threshold MaxDeletes, Threshold MaxDeactivations, int Floor = 10, Threshold? MaxShrink = null, TimeSpan? Window = null)
 {
     public static MassChangeGuard Default { get; } = new(new Threshold(10, true), new Threshold(10, true));
 
+    public TimeSpan WatchWindow => Window ?? TimeSpan.FromHours(1);
+
+    /// <summary>Operations that take access away, which the guard counts (and, in watch mode, holds).</summary>
+    public static bool IsRemoval(PlannedOperation op) =>
+        op is DeleteAccount or DeactivateAccount or UpdateAccount { Deactivates: true } or RetireGroup { Delete: true };
+
     /// <summary>Null when the plan may proceed, otherwise why it must wait for confirmation.</summary>
-    /// <param name="managedGroups">Groups linked on the target: group deletions are held by the deletion limit as a share of them.</param>
-    public string? Check(IReadOnlyList<PlannedOperation> operations, int managed, int managedGroups = 0)
+    public string? Check(IReadOnlyList<PlannedOperation> operations, GuardBaseline baseline)
     {
+        ArgumentNullException.ThrowIfNull(operations);
+        ArgumentNullException.ThrowIfNull(baseline);
         var groupDeletes = operations.Count(o => o is RetireGroup { Delete: true });
-        if (groupDeletes > Floor && MaxDeletes.Exceeded(groupDeletes, managedGroups))
-            return $"{groupDeletes} group deletions exceed the limit of {MaxDeletes} (of {managedGroups} managed groups)";
         var deletes = operations.Count(o => o is DeleteAccount);
         var deactivations = operations.Count(o => o is DeactivateAccount || o is UpdateAccount { Deactivates: true });
-        if (deletes > Floor && MaxDeletes.Exceeded(deletes, managed))
-            return $"{deletes} deletions exceed the limit of {MaxDeletes} (of {managed} managed accounts)";
-        if (deactivations > Floor && MaxDeactivations.Exceeded(deactivations, managed))
-            return $"{deactivations} deactivations exceed the limit of {MaxDeactivations} (of {managed} managed accounts)";
-        return null;
+        return Over(groupDeletes, baseline.PriorGroupDeletes, MaxDeletes, baseline.ManagedGroups, "group deletions", "managed groups")
+            ?? Over(deletes, baseline.PriorDeletes, MaxDeletes, baseline.ManagedAccounts, "deletions", "managed accounts")
+            ?? Over(deactivations, baseline.PriorDeactivations, MaxDeactivations, baseline.ManagedAccounts, "deactivations", "managed accounts");
+    }
+
+    private string? Over(int planned, int prior, Threshold limit, int managed, string what, string of)
+    {
+        if (planned == 0) return null;
+        var total = planned + prior;
+        if (total <= Floor || !limit.Exceeded(total, managed)) return null;
+        var counted = prior == 0 ? $"{planned}" : $"{planned} (with {prior} applied recently or queued, {total})";
+        return $"{counted} {what} exceed the limit of {limit} (of {managed:N0} {of})";
+    }
+
+    /// <summary>
+    /// Null when a full read of <paramref name="read"/> accounts can be believed after a complete read of
+    /// <paramref name="previous"/>; otherwise why not.
+    /// </summary>
+    public string? CheckShrink(int read, int previous)
+    {
+        var drop = previous - read;
+        var limit = MaxShrink ?? MaxDeletes;
+        if (drop <= Floor || !limit.Exceeded(drop, previous)) return null;
+        return $"read {read:N0} accounts where the last complete read found {previous:N0} ({drop:N0} fewer, more than {limit})";
     }
 }

@@ -78,7 +78,29 @@ public sealed record TargetState(
     IReadOnlyList<TargetAccount> Accounts,
     IReadOnlyList<TargetGroup> Groups,
     IReadOnlyDictionary<string, string> Links,
-    IReadOnlyDictionary<string, string> GroupLinks);
+    IReadOnlyDictionary<string, string> GroupLinks)
+{
+    private readonly int? _managedAccounts;
+    private readonly int? _managedGroups;
+
+    /// <summary>
+    /// Accounts the engine manages on the whole target (its links in the shadow), whatever part of the
+    /// target this state holds: the mass-change guard's denominator, the same for a full plan and for a
+    /// batch of queued changes.
+    /// </summary>
+    public int ManagedAccounts
+    {
+        get => _managedAccounts ?? Links.Count;
+        init => _managedAccounts = value;
+    }
+
+    /// <summary>Groups the engine manages on the whole target.</summary>
+    public int ManagedGroups
+    {
+        get => _managedGroups ?? GroupLinks.Count;
+        init => _managedGroups = value;
+    }
+}
 
 public sealed record SyncPlan(
     string Target,
@@ -191,44 +213,58 @@ public sealed class TargetPlanner
 
         // 3. Unlinked target accounts: who could own them?
         var pendingLinks = new List<(TargetAccount Account, string SourceId, CorrelationKey Key)>();
-        var claims = new Dictionary<string, int>(StringComparer.Ordinal);
+        var claims = new Dictionary<string, List<TargetAccount>>(StringComparer.Ordinal);
+        // A source account in a dispute gets no create, no link and no change here until it is resolved:
+        // creating it would add a third account beside the two that compete for it.
+        var disputedSources = new HashSet<string>(StringComparer.Ordinal);
         foreach (var account in unlinked)
         {
             var actualDoc = account.Document;
-            (string? Owner, CorrelationKey Key, bool Disputed) match = (null, default, false);
+            (string[] Owners, CorrelationKey Key) match = ([], default);
             foreach (var key in _target.Correlation)
             {
                 var owners = Correlator.ValuesOf(actualDoc, key)
                     .SelectMany(v => index[key].GetValueOrDefault(v) ?? []).Distinct(StringComparer.Ordinal).ToArray();
                 if (owners.Length == 0) continue;
-                match = owners.Length == 1 ? (owners[0], key, false) : (null, key, true);
+                match = (owners, key);
                 break;
             }
-            if (match.Disputed)
+            if (match.Owners.Length > 1)
             {
                 Count(Situation.Disputed);
-                findings.Add(new Finding(_target.Name, Situation.Disputed, account.Id, account.UserName, $"several source accounts match by {match.Key}"));
+                var names = match.Owners.Select(o => source.Users.GetValueOrDefault(o)?.UserName ?? o).Order(StringComparer.Ordinal);
+                findings.Add(new Finding(_target.Name, Situation.Disputed, account.Id, account.UserName,
+                    $"source accounts {string.Join(", ", names)} all match it by {match.Key}; none is created, linked or changed here until one is chosen"));
+                foreach (var owner in match.Owners.Where(o => !owned.ContainsKey(o))) disputedSources.Add(owner);
                 continue;
             }
-            if (match.Owner is null)
+            if (match.Owners.Length == 0)
             {
                 if (focus is not null) continue;
                 Count(Situation.Unmatched);
                 ReactUnmatched(account, ops, findings);
                 continue;
             }
-            pendingLinks.Add((account, match.Owner, match.Key));
-            claims[match.Owner] = claims.GetValueOrDefault(match.Owner) + 1;
+            var single = match.Owners[0];
+            pendingLinks.Add((account, single, match.Key));
+            if (!claims.TryGetValue(single, out var claimants)) claims[single] = claimants = [];
+            claimants.Add(account);
         }
 
         // An owner claimed by two target accounts, or already linked to another one, is a dispute: guessing
-        // would merge two people's access.
+        // would merge two people's access. A linked owner keeps its link (the extra account is reported); an
+        // owner without one waits for a person.
         foreach (var (account, owner, key) in pendingLinks)
         {
-            if (claims[owner] > 1 || owned.ContainsKey(owner))
+            if (claims[owner].Count > 1 || owned.ContainsKey(owner) || disputedSources.Contains(owner))
             {
                 Count(Situation.Disputed);
-                findings.Add(new Finding(_target.Name, Situation.Disputed, account.Id, account.UserName, $"source account {owner} matches more than one account here"));
+                var competing = owned.TryGetValue(owner, out var linkedAccount)
+                    ? $"already linked to {linkedAccount.UserName} [{linkedAccount.Id}]"
+                    : $"{(claims[owner].Count > 1 ? "competing" : "also matching other accounts")}: {string.Join(", ", claims[owner].Where(a => a.Id != account.Id).Select(a => $"{a.UserName} [{a.Id}]"))}";
+                findings.Add(new Finding(_target.Name, Situation.Disputed, account.Id, account.UserName,
+                    $"source account {source.Users.GetValueOrDefault(owner)?.UserName ?? owner} matches it by {key}, {competing}"));
+                if (!owned.ContainsKey(owner)) disputedSources.Add(owner);
                 continue;
             }
             Count(Situation.Unlinked);
@@ -284,10 +320,11 @@ public sealed class TargetPlanner
             }
         }
 
-        // In scope and nowhere on the target: create (unless the name belongs to a protected account there).
+        // In scope and nowhere on the target: create (unless the name belongs to a protected account there,
+        // or accounts there compete for this person).
         foreach (var (sourceId, (account, docBytes)) in pending)
         {
-            if (owned.ContainsKey(sourceId)) continue;
+            if (owned.ContainsKey(sourceId) || disputedSources.Contains(sourceId)) continue;
             if (protectedNames.Contains(account.UserName))
             {
                 findings.Add(new Finding(_target.Name, Situation.Disputed, "", account.UserName, "a protected account on the target has this userName; not created"));
@@ -298,9 +335,8 @@ public sealed class TargetPlanner
 
         PlanGroups(source, state, inScope, owned, focus, groupFocus, ops);
 
-        var managed = owned.Count;
-        var guard = _target.Guard.Check(ops, Math.Max(managed, state.Links.Count), state.GroupLinks.Count);
-        return new SyncPlan(_target.Name, ops, findings, situations, managed, guard);
+        var guard = _target.Guard.Check(ops, new GuardBaseline(state.ManagedAccounts, state.ManagedGroups));
+        return new SyncPlan(_target.Name, ops, findings, situations, state.ManagedAccounts, guard);
     }
 
     /// <summary>Adds the update that brings a linked account to what the source wants, if anything differs.</summary>

@@ -14,7 +14,8 @@ public sealed record TargetReconcile(
     SyncPlan Plan,
     bool Repaired,
     string? Error,
-    Execution.ExecutionReport? Execution);
+    Execution.ExecutionReport? Execution,
+    string? Incomplete = null);
 
 /// <summary>What reconciliation found on every target, and what it did about it (readable by people and machines).</summary>
 public sealed record ReconcileReport(DateTimeOffset Started, TimeSpan Elapsed, IReadOnlyList<TargetReconcile> Targets);
@@ -35,7 +36,8 @@ public static class DriftDetector
     /// out-of-band changes found (an edit, a deactivation or reactivation, a deletion), each named in a
     /// finding instead. Everything else (new hires, leavers, other accounts' updates) still happens.
     /// </summary>
-    public static SyncPlan LeaveDriftAlone(SyncPlan plan, IReadOnlyList<DriftItem> drift)
+    /// <param name="because">Why the drift stays, for the findings.</param>
+    public static SyncPlan LeaveDriftAlone(SyncPlan plan, IReadOnlyList<DriftItem> drift, string because = "drift: report")
     {
         if (drift.Count == 0) return plan;
         var changed = drift.Where(d => d.Kind is DriftKind.Edited or DriftKind.Deactivated or DriftKind.Reactivated).Select(d => d.TargetId).ToHashSet(StringComparer.Ordinal);
@@ -59,7 +61,7 @@ public static class DriftDetector
                 _ => false,
             };
             if (!undoes) kept.Add(op);
-            else findings.Add(new Finding(plan.Target, null, op is CreateAccount ? "" : TargetIdOf(op), op.Subject, $"out-of-band change left in place (drift: report); not applied: {op.Verb}"));
+            else findings.Add(new Finding(plan.Target, null, op is CreateAccount ? "" : TargetIdOf(op), op.Subject, $"out-of-band change left in place ({because}); not applied: {op.Verb}"));
         }
         return plan with { Operations = kept, Findings = findings };
 

@@ -14,15 +14,19 @@ using ScimSync.Sync.Sources;
 namespace ScimSync.Sync.Runs;
 
 /// <summary>The outcome of planning or running one target.</summary>
-public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard);
+/// <param name="Incomplete">Why the read of the target could not be trusted to hold everything (then nothing was taken away or repaired on it), or null.</param>
+public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard, string? Incomplete = null);
 
 public sealed record RunReport(DateTimeOffset Started, TimeSpan Elapsed, int SourceUsers, int SourceGroups, long? SourcePosition, IReadOnlyList<TargetRun> Targets)
 {
-    public bool Succeeded => Targets.All(t => t.Error is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+    public bool Succeeded => Targets.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
 }
 
 /// <summary>Where the engine stands, from its own state only (no call to any target).</summary>
-public sealed record TargetStatus(string Target, int Accounts, int Links, int Groups, int Pending, IReadOnlyList<AuditRecord> RecentAudit);
+/// <param name="LastRead">How the last full read of the target went (when it was last complete, and why not since).</param>
+/// <param name="Held">Removals the mass-change guard holds until a person confirms them.</param>
+public sealed record TargetStatus(string Target, int Accounts, int Links, int Groups, int Pending, IReadOnlyList<AuditRecord> RecentAudit,
+    TargetReadRecord? LastRead, IReadOnlyList<HeldOperation> Held);
 
 /// <summary>
 /// The management side: reads the source, plans every target, applies the plans, and in watch mode
@@ -37,6 +41,7 @@ public sealed class SyncEngine : IDisposable
     private readonly ScimClient? _source;
     private readonly IReadOnlyList<TargetSlot> _targets;
     private readonly Action<string> _log;
+    private readonly WatchGuard _watchGuard;
     private readonly bool _trace = Environment.GetEnvironmentVariable("SCIMSYNC_TRACE") == "1";
     private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
     private readonly Client.Updates.PatchByPut _localPatch = new();
@@ -56,27 +61,6 @@ public sealed class SyncEngine : IDisposable
     private int _readers;
     private DateTime _fileStamp;
 
-    private sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor)
-    {
-        public SemaphoreSlim Signal { get; } = new(0);
-        public SemaphoreSlim UrgentSignal { get; } = new(0);
-
-        /// <summary>Keys being applied by one of the lanes: a key is worked by one lane at a time.</summary>
-        public HashSet<string> InFlight { get; } = new(StringComparer.Ordinal);
-
-        /// <summary>
-        /// Held while work that creates or links runs (the main lane, a full run): two such plans made side by
-        /// side from the same shadow could both create one group, or link one account twice.
-        /// </summary>
-        public SemaphoreSlim Structure { get; } = new(1, 1);
-
-        public void Wake(bool urgent)
-        {
-            Signal.Release();
-            if (urgent) UrgentSignal.Release();
-        }
-    }
-
     public SyncEngine(SyncConfig config, TimeProvider time, Action<string>? log = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
     {
         _config = config;
@@ -85,11 +69,17 @@ public sealed class SyncEngine : IDisposable
         _shadows = ShadowStore.Open(config.StateDirectory);
         var registry = SchemaRegistry.CreateDefault();
         if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, time, handlers?.Invoke(src));
+        _watchGuard = new WatchGuard(_shadows, time, _log);
         _targets = config.Targets.Select(t =>
         {
-            var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint));
-            return new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
-                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval });
+            // One quick retry for a call that got no answer: after that the target is marked down and probed.
+            var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint), maxUnansweredRetries: 1);
+            var health = new TargetHealth(time);
+            var slot = new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
+                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval, Health = health },
+                health);
+            health.WentDown += reason => _log($"{t.Name}: not answering ({reason}); its changes stay queued and it is probed about once a second ({_shadows.Counts(t.Name).Pending:N0} queued)");
+            return slot;
         }).ToArray();
     }
 
@@ -187,12 +177,16 @@ public sealed class SyncEngine : IDisposable
         (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, "engine").Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
-    public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, progress, ct);
+    public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, watching: false, progress, ct);
 
     /// <summary>A full run: the initial load, or a complete comparison and repair of every target.</summary>
-    public Task<RunReport> RunAsync(bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: true, confirm, progress, ct);
+    public Task<RunReport> RunAsync(bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: true, confirm, watching: false, progress, ct);
 
-    private async Task<RunReport> RunCoreAsync(bool execute, bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct)
+    /// <param name="watching">
+    /// The periodic comparison of watch mode: a guard hold there holds the removals and applies the rest, as
+    /// watch mode's queues do; a run someone started applies nothing on a held target.
+    /// </param>
+    private async Task<RunReport> RunCoreAsync(bool execute, bool confirm, bool watching, IProgress<SyncProgress>? progress, CancellationToken ct)
     {
         var started = _time.GetUtcNow();
         var sw = Stopwatch.StartNew();
@@ -204,8 +198,8 @@ public sealed class SyncEngine : IDisposable
         if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll && snapshot.Position is { } position)
             await TryEnsureFeedAsync(position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
-        var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, runId, progress, ct))).ConfigureAwait(false);
-        var complete = results.All(t => t.Error is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+        var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
+        var complete = results.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
         if (execute)
             _shadows.Batch(w =>
             {
@@ -232,33 +226,76 @@ public sealed class SyncEngine : IDisposable
         }
     }
 
-    private async Task<TargetRun> RunTargetAsync(TargetSlot t, SourceSnapshot snapshot, bool execute, bool confirm, string cause, IProgress<SyncProgress>? progress, CancellationToken ct)
+    /// <summary>What a full read of one target leads to: how the read went, the drift it found, and the plan.</summary>
+    private sealed record FullPlan(TargetRead Read, IReadOnlyList<DriftItem> Drift, SyncPlan Plan)
+    {
+        public string? Incomplete => Read.Complete ? null : string.Join("; ", Read.Problems);
+    }
+
+    /// <summary>
+    /// Reads the whole target into its shadow and plans it. Drift is measured against what the engine last
+    /// wrote; with <c>drift: report</c> it is left in place (the rest of the plan still runs). A read that
+    /// did not add up plans nothing that takes away or repairs (<see cref="IncompleteRead"/>), and removals
+    /// the guard already holds keep the target held until a person confirms.
+    /// </summary>
+    private async Task<FullPlan> PlanFromFullReadAsync(TargetSlot t, SourceSnapshot snapshot, bool confirm, IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        var name = t.Config.Name;
+        var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
+        var sw = Stopwatch.StartNew();
+        var before = _shadows.AccountNames(name);
+        TargetRead read;
+        try
+        {
+            read = await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, acceptShrink: confirm, p, ct).ConfigureAwait(false);
+        }
+        catch (ScimClientException e) when (TargetHealth.IsUnreachable(e))
+        {
+            t.Health.MarkDown(e.Detail ?? e.Message);
+            throw;
+        }
+        var readMs = sw.Elapsed.TotalMilliseconds;
+        Memory($"{name} read");
+        var state = _shadows.LoadState(name);
+        Memory($"{name} state loaded");
+        var plan = t.Planner.Plan(snapshot, state, _time.GetUtcNow());
+        var drift = DriftDetector.Compare(name, before, state, t.Planner.ManagedAttributes);
+        if (drift.Count > 0)
+            _log($"{name}: {drift.Count} out-of-band changes ({string.Join(", ", drift.GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))}); policy: {t.Config.Policies.Drift.ToString().ToLowerInvariant()}");
+        if (!read.Complete)
+        {
+            _log($"{name}: the read did not add up ({string.Join("; ", read.Problems)}); nothing is taken away or repaired on it this time");
+            plan = IncompleteRead.Restrict(plan, drift, read.Problems);
+        }
+        else if (drift.Count > 0 && t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
+        var held = _shadows.HeldCount(name);
+        if (!confirm && held > 0 && plan.GuardMessage is null && plan.Operations.Any(MassChangeGuard.IsRemoval))
+            plan = plan with { GuardMessage = $"the guard holds {held:N0} removals on this target until a person confirms them" };
+        if (_trace) _log($"{name}: read {readMs:F0} ms, planned {plan.Operations.Count} operations in {sw.Elapsed.TotalMilliseconds - readMs:F0} ms");
+        Memory($"{name} planned");
+        return new FullPlan(read, drift, plan);
+    }
+
+    private async Task<TargetRun> RunTargetAsync(TargetSlot t, SourceSnapshot snapshot, bool execute, bool confirm, bool watching, string cause, IProgress<SyncProgress>? progress, CancellationToken ct)
     {
         var name = t.Config.Name;
         try
         {
-            var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
-            var sw = Stopwatch.StartNew();
-            var before = _shadows.AccountNames(name);
-            await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
-            var readMs = sw.Elapsed.TotalMilliseconds;
-            var state = _shadows.LoadState(name);
-            var plan = t.Planner.Plan(snapshot, state, _time.GetUtcNow());
-            // Out-of-band changes are found by every full run, not only by `reconcile`: logged, and with
-            // `drift: report` left in place (the rest of the plan still runs).
-            var drift = DriftDetector.Compare(name, before, state, t.Planner.ManagedAttributes);
-            if (drift.Count > 0)
-            {
-                _log($"{name}: {drift.Count} out-of-band changes ({string.Join(", ", drift.GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))}); policy: {t.Config.Policies.Drift.ToString().ToLowerInvariant()}");
-                if (t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
-            }
-            if (_trace) _log($"{name}: read {readMs:F0} ms, planned {plan.Operations.Count} operations in {sw.Elapsed.TotalMilliseconds - readMs:F0} ms");
-            Memory($"{name} planned");
-            if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation);
+            var full = await PlanFromFullReadAsync(t, snapshot, confirm, progress, ct).ConfigureAwait(false);
+            var plan = full.Plan;
+            if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation, full.Incomplete);
+            var heldByGuard = false;
             if (plan.NeedsConfirmation && !confirm)
             {
-                _log($"{name}: stopped by the mass-change guard: {plan.GuardMessage}; run again with --confirm after checking the plan");
-                return new TargetRun(name, plan, null, null, true);
+                // Held: a run someone started applies nothing here; watch mode applies all but the removals.
+                var rest = _watchGuard.HoldAll(name, plan);
+                if (!watching)
+                {
+                    _log($"{name}: stopped by the mass-change guard: {plan.GuardMessage}; run again with --confirm after checking the plan");
+                    return new TargetRun(name, plan, null, null, true, full.Incomplete);
+                }
+                plan = rest;
+                heldByGuard = true;
             }
             ExecutionReport report;
             await t.Structure.WaitAsync(ct).ConfigureAwait(false);
@@ -270,9 +307,11 @@ public sealed class SyncEngine : IDisposable
             {
                 t.Structure.Release();
             }
+            // The whole plan ran, removals included: nothing is held on this target any more.
+            if (!heldByGuard) _shadows.Batch(w => w.ReleaseHolds(name));
             if (_trace) _log($"{name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
             Memory($"{name} executed");
-            return new TargetRun(name, plan, report, null, false);
+            return new TargetRun(name, plan, report, null, heldByGuard, full.Incomplete);
         }
         catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
@@ -294,23 +333,12 @@ public sealed class SyncEngine : IDisposable
         var results = await Task.WhenAll(_targets.Select(async t =>
         {
             var name = t.Config.Name;
-            var before = _shadows.AccountNames(name);
             try
             {
-                var p = progress is null ? null : new Progress<long>(n => progress.Report(new SyncProgress(name, "read", n, 0)));
-                Memory("source read");
-                var count = await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, p, ct).ConfigureAwait(false);
-                Memory($"{name} read");
-                var after = _shadows.LoadState(name);
-                Memory($"{name} state loaded");
-                var drift = DriftDetector.Compare(name, before, after, t.Planner.ManagedAttributes);
-                Memory($"{name} drift");
-                var plan = t.Planner.Plan(snapshot, after, _time.GetUtcNow());
-                Memory($"{name} planned");
-                // With `drift: report` the drift stays; the rest of the plan is applied like any run's.
-                if (t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
+                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, ct).ConfigureAwait(false);
                 ExecutionReport? exec = null;
                 var doRepair = repair && (!plan.NeedsConfirmation || confirm);
+                if (repair && !doRepair) _watchGuard.HoldAll(name, plan);
                 if (doRepair)
                 {
                     await t.Structure.WaitAsync(ct).ConfigureAwait(false);
@@ -322,8 +350,10 @@ public sealed class SyncEngine : IDisposable
                     {
                         t.Structure.Release();
                     }
+                    _shadows.Batch(w => w.ReleaseHolds(name));
                 }
-                return new TargetReconcile(name, count, drift, plan, doRepair && t.Config.Policies.Drift == DriftReaction.Repair, null, exec);
+                return new TargetReconcile(name, read.Accounts, drift, plan, doRepair && read.Complete && t.Config.Policies.Drift == DriftReaction.Repair, null, exec,
+                    read.Complete ? null : string.Join("; ", read.Problems));
             }
             catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
             {
@@ -336,7 +366,8 @@ public sealed class SyncEngine : IDisposable
     public IReadOnlyList<TargetStatus> Status(int audit = 10) => _targets.Select(t =>
     {
         var (accounts, links, groups, pending) = _shadows.Counts(t.Config.Name);
-        return new TargetStatus(t.Config.Name, accounts, links, groups, pending, _shadows.Audit(audit, t.Config.Name));
+        return new TargetStatus(t.Config.Name, accounts, links, groups, pending, _shadows.Audit(audit, t.Config.Name),
+            _shadows.LastRead(t.Config.Name), _shadows.Holds(t.Config.Name));
     }).ToArray();
 
     /// <summary>
@@ -349,6 +380,11 @@ public sealed class SyncEngine : IDisposable
         if (_snapshot is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
         var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct) };
         tasks.AddRange(_targets.Select(t => TargetLoopAsync(t, ct)));
+        tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>
+        {
+            _log($"{t.Config.Name}: answering again after {outage.TotalSeconds:F1} s; {_shadows.Counts(t.Config.Name).Pending:N0} queued changes resume");
+            t.Wake(urgent: true);
+        }, ct)));
         if (_source is not null)
             tasks.Add(_config.Source.Feed == FeedMode.Poll && new SourceFeed(_source, _shadows, "engine").Exists ? FeedLoopAsync(ct) : LastModifiedLoopAsync(ct));
         else
@@ -537,6 +573,8 @@ public sealed class SyncEngine : IDisposable
         var backoff = TimeSpan.Zero;
         while (!ct.IsCancellationRequested)
         {
+            // A target that does not answer is probed (TargetHealth); its queue waits for the answer, not for a backoff.
+            await t.Health.WhenUpAsync(ct).ConfigureAwait(false);
             PendingChange[] batch;
             lock (t.InFlight)
             {
@@ -557,12 +595,12 @@ public sealed class SyncEngine : IDisposable
                     foreach (var p in batch)
                         if (!report.FailedSources.Contains(p.SourceId)) w.Dequeue(name, p);
                 });
-                backoff = report.Failed == 0 ? TimeSpan.Zero : Next(backoff);
+                backoff = report.Failed == 0 || t.Health.IsDown ? TimeSpan.Zero : Next(backoff);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                // A held guard, an unreachable target, anything unforeseen: the queue stays, this lane retries
-                // with backoff, the other targets carry on. Watch mode must not lose a lane silently.
+                // An unreadable state, anything unforeseen: the queue stays, this lane retries with backoff, the
+                // other targets carry on. Watch mode must not lose a lane silently.
                 _log(e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException
                     ? $"{name}: {e.Message}; will retry" : $"{name}: unexpected {e.GetType().Name}: {e.Message}; will retry");
                 backoff = Next(backoff);
@@ -617,11 +655,12 @@ public sealed class SyncEngine : IDisposable
         var loadMs = sw.Elapsed.TotalMilliseconds;
         var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
         if (_trace) _log($"{t.Config.Name}: {keys.Count} queued, state {loadMs:F0} ms, plan {sw.Elapsed.TotalMilliseconds - loadMs:F0} ms, {plan.Operations.Count} operations");
-        if (plan.NeedsConfirmation)
-            throw new InvalidOperationException($"stopped by the mass-change guard: {plan.GuardMessage}");
-        if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
         if (inPlaceOnly && !plan.Operations.All(InPlace)) return null;
+        // Removals past the guard's limit are held; everything else in the batch goes ahead.
+        plan = _watchGuard.Apply(t, plan, state, keys, snapshot);
+        if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
         var report = await t.Executor.ExecuteAsync(plan, s => s is not null && _lastCause.TryGetValue(s, out var c) ? c : s is not null && _lastCause.TryGetValue(TargetExecutor.GroupKey(s), out var g) ? g : "watch", null, ct).ConfigureAwait(false);
+        t.Removals.Record(now, plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && !report.FailedSources.Contains(WatchGuard.KeyOf(o))));
         if (_trace) _log($"{t.Config.Name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
         return report;
     }
@@ -665,7 +704,7 @@ public sealed class SyncEngine : IDisposable
             await Task.Delay(_config.Source.FullCompareInterval, _time, ct).ConfigureAwait(false);
             try
             {
-                await RunAsync(confirm: false, null, ct).ConfigureAwait(false);
+                await RunCoreAsync(execute: true, confirm: false, watching: true, null, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is ScimClientException or HttpRequestException && !ct.IsCancellationRequested)
             {

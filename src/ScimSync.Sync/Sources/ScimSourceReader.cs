@@ -15,20 +15,24 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
     {
         var users = new List<SourceAccount>();
         long? position = null;
-        await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups", PageSize = 1000 }, ct).ConfigureAwait(false))
+        var userWalk = new ListWalk();
+        await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups", PageSize = 1000 }, userWalk, ct).ConfigureAwait(false))
         {
             position ??= page.JournalPosition;
             foreach (var doc in page.Resources)
                 if (doc["id"] is JsonValue) users.Add(SourceAccount.From(doc, kinds));
             progress?.Report(users.Count);
         }
+        Trust(userWalk, "users");
         var groups = new List<SourceGroup>();
         long? groupPosition = null;
-        await foreach (var page in client.ListAsync("Groups", new ListOptions { PageSize = 200 }, ct).ConfigureAwait(false))
+        var groupWalk = new ListWalk();
+        await foreach (var page in client.ListAsync("Groups", new ListOptions { PageSize = 200 }, groupWalk, ct).ConfigureAwait(false))
         {
             groupPosition ??= page.JournalPosition;
             groups.AddRange(page.Resources.Select(ToGroup).OfType<SourceGroup>());
         }
+        Trust(groupWalk, "groups");
         // Member ids are the users' own ids: one string each instead of a second copy per membership.
         var ids = users.ToDictionary(u => u.Id, u => u.Id, StringComparer.Ordinal);
         groups = groups.Select(g => g with { Members = g.Members.Select(m => ids.GetValueOrDefault(m) ?? m).ToArray() }).ToList();
@@ -36,6 +40,16 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
         // harmless (changes are applied by state, not by delta); starting after the later one could skip some.
         var consistent = position is null || groupPosition is null ? position ?? groupPosition : Math.Min(position.Value, groupPosition.Value);
         return new SourceSnapshot(users, groups, consistent);
+    }
+
+    /// <summary>
+    /// A source read that does not add up is not a snapshot: everyone missing from it would look deleted at
+    /// the source and be deprovisioned everywhere. The run stops instead.
+    /// </summary>
+    private static void Trust(ListWalk walk, string what)
+    {
+        if (!walk.Complete)
+            throw new ScimClientException(0, null, $"the source's {what} listing does not add up ({string.Join("; ", walk.Irregularities)}); nothing is planned from it");
     }
 
     public async Task<SourceAccount?> GetUserAsync(string id, CancellationToken ct) =>

@@ -100,6 +100,75 @@ public class TargetPlannerTests
             State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]));
         Assert.Equal(2, plan.Situations[Situation.Disputed]);
         Assert.DoesNotContain(plan.Operations, o => o is LinkAccount or UpdateAccount);
+        // Nor a third account for the person they compete for; the report names the competitor.
+        Assert.DoesNotContain(plan.Operations, o => o is CreateAccount);
+        Assert.Contains(plan.Findings, f => f.TargetId == "t1" && f.Detail.Contains("t2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_disputed_person_is_not_created_in_incremental_work_either()
+    {
+        var state = State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]);
+        var plan = new TargetPlanner(Target(correlation: [CorrelationKey.UserName]), AccountKindRules.Default, Registry)
+            .Plan(Snapshot([Alice, Bob]), state, Now, new HashSet<string> { "s1", "s2" });
+        Assert.Equal(["bob@example.com"], plan.Operations.OfType<CreateAccount>().Select(c => c.UserName));
+        Assert.Equal(2, plan.Situations[Situation.Disputed]);
+    }
+
+    [Fact]
+    public void Source_accounts_competing_for_one_target_account_are_neither_linked_nor_created()
+    {
+        // Two people at the source share a mailbox; the application holds one account with that address.
+        var a = User("s1", "ann@example.com", "employee", email: "team@example.com");
+        var b = User("s2", "bea@example.com", "employee", email: "team@example.com");
+        var shared = new TargetAccount("t1", new JsonObject { ["id"] = "t1", ["userName"] = "team", ["emails"] = new JsonArray(new JsonObject { ["value"] = "team@example.com" }) });
+        var plan = Plan(Target(correlation: [CorrelationKey.Email]), Snapshot([a, b]), State([shared]));
+        Assert.Empty(plan.Operations);
+        var finding = Assert.Single(plan.Findings, f => f.Situation == Situation.Disputed);
+        Assert.Contains("ann@example.com", finding.Detail);
+        Assert.Contains("bea@example.com", finding.Detail);
+    }
+
+    [Fact]
+    public void A_batch_is_guarded_against_the_whole_target_not_against_itself()
+    {
+        // Watch mode plans a batch of 15 leavers from a shadow holding 2,680 managed accounts.
+        var users = Enumerable.Range(0, 15).Select(i => User("s" + i, $"u{i}@example.com", "employee", active: false)).ToArray();
+        var accounts = users.Select(u => Account("t" + u.Id, u.UserName, u.Id)).ToArray();
+        var links = accounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>());
+        var state = State(accounts, links) with { ManagedAccounts = 2680 };
+        var plan = new TargetPlanner(Target(), AccountKindRules.Default, Registry).Plan(Snapshot(users), state, Now, users.Select(u => u.Id).ToHashSet());
+        Assert.Equal(15, plan.Operations.Count(MassChangeGuard.IsRemoval));
+        Assert.False(plan.NeedsConfirmation, plan.GuardMessage);
+
+        // 300 of 2,680 is past 10%, batch or not.
+        var many = Enumerable.Range(0, 300).Select(i => User("s" + i, $"u{i}@example.com", "employee", active: false)).ToArray();
+        var manyAccounts = many.Select(u => Account("t" + u.Id, u.UserName, u.Id)).ToArray();
+        var manyState = State(manyAccounts, manyAccounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>())) with { ManagedAccounts = 2680 };
+        var held = new TargetPlanner(Target(), AccountKindRules.Default, Registry).Plan(Snapshot(many), manyState, Now, many.Select(u => u.Id).ToHashSet());
+        Assert.Contains("of 2,680 managed accounts", held.GuardMessage);
+    }
+
+    [Fact]
+    public void The_guard_counts_removals_applied_recently_and_queued()
+    {
+        var guard = MassChangeGuard.Default;
+        var ops = Enumerable.Range(0, 15).Select(i => (PlannedOperation)new DeactivateAccount("app", "t" + i, "s" + i, "u" + i, "left")).ToArray();
+        Assert.Null(guard.Check(ops, new GuardBaseline(2680, 0)));
+        Assert.Null(guard.Check(ops, new GuardBaseline(2680, 0, PriorDeactivations: 253)));
+        Assert.Contains("with 254 applied recently or queued", guard.Check(ops, new GuardBaseline(2680, 0, PriorDeactivations: 254)));
+        Assert.Null(guard.Check([], new GuardBaseline(2680, 0, PriorDeactivations: 1000))); // nothing to hold in this batch
+    }
+
+    [Fact]
+    public void A_read_far_smaller_than_the_last_complete_one_is_not_believed()
+    {
+        var guard = MassChangeGuard.Default;
+        Assert.Null(guard.CheckShrink(2680, 2680));
+        Assert.Null(guard.CheckShrink(2600, 2680));
+        Assert.Contains("read 50 accounts where the last complete read found 2,680", guard.CheckShrink(50, 2680));
+        Assert.Null(guard.CheckShrink(2, 12)); // within the floor
+        Assert.NotNull((guard with { MaxShrink = new Threshold(1, true), Floor = 0 }).CheckShrink(2600, 2680));
     }
 
     [Fact]

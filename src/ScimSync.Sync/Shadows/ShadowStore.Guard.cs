@@ -1,0 +1,100 @@
+namespace ScimSync.Sync.Shadows;
+
+/// <summary>How the last full read of a target went, and when it last read everything.</summary>
+/// <param name="Problems">Why the last read could not be trusted, or null when it was complete.</param>
+public sealed record TargetReadRecord(string Target, DateTimeOffset At, int Accounts, bool Complete, string? Problems,
+    DateTimeOffset? LastCompleteAt, int? LastCompleteAccounts);
+
+/// <summary>A removal the mass-change guard holds until a person confirms it.</summary>
+/// <param name="Key">The queue key it came from: a source account id, or <c>group:</c> and a source group id.</param>
+public sealed record HeldOperation(string Target, string Key, string Verb, string Subject, string? TargetId, string Reason, DateTimeOffset Since);
+
+public sealed partial class ShadowStore
+{
+    public TargetReadRecord? LastRead(string target)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT at, accounts, complete, problems, complete_at, complete_accounts FROM target_reads WHERE target = @t", ("@t", target));
+            using var r = cmd.ExecuteReader();
+            if (!r.Read()) return null;
+            return new TargetReadRecord(target, Time(r.GetInt64(0)), r.GetInt32(1), r.GetInt64(2) != 0, r.IsDBNull(3) ? null : r.GetString(3),
+                r.IsDBNull(4) ? null : Time(r.GetInt64(4)), r.IsDBNull(5) ? null : r.GetInt32(5));
+        }
+    }
+
+    /// <summary>Managed accounts and groups on the whole target: the links in the shadow.</summary>
+    public (int Accounts, int Groups) ManagedCounts(string target)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("""
+                SELECT (SELECT count(*) FROM links WHERE target = @t), (SELECT count(*) FROM group_links WHERE target = @t)
+                """, ("@t", target));
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            return (r.GetInt32(0), r.GetInt32(1));
+        }
+    }
+
+    /// <summary>Source accounts queued as urgent for a target that have an account there (the removals that may be coming).</summary>
+    public IReadOnlyList<string> PendingUrgentLinked(string target)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("""
+                SELECT p.source_id FROM pending p INDEXED BY ix_pending_order
+                JOIN links l INDEXED BY ix_links_source ON l.target = p.target AND l.source_id = p.source_id
+                WHERE p.target = @t AND p.urgent = 1
+                """, ("@t", target));
+            using var r = cmd.ExecuteReader();
+            var ids = new List<string>();
+            while (r.Read()) ids.Add(r.GetString(0));
+            return ids;
+        }
+    }
+
+    public IReadOnlyList<HeldOperation> Holds(string target)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT key, verb, subject, target_id, reason, since FROM holds WHERE target = @t ORDER BY since, key", ("@t", target));
+            using var r = cmd.ExecuteReader();
+            var list = new List<HeldOperation>();
+            while (r.Read())
+                list.Add(new HeldOperation(target, r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4), Time(r.GetInt64(5))));
+            return list;
+        }
+    }
+
+    public int HeldCount(string target)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT count(*) FROM holds WHERE target = @t", ("@t", target));
+            return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    private static DateTimeOffset Time(long ticks) => new(ticks, TimeSpan.Zero);
+}
+
+public readonly partial struct ShadowWriter
+{
+    public void RecordRead(TargetReadRecord read) => Exec("""
+        INSERT INTO target_reads(target, at, accounts, complete, problems, complete_at, complete_accounts)
+        VALUES (@t, @at, @n, @c, @p, @cat, @cn)
+        ON CONFLICT(target) DO UPDATE SET at = @at, accounts = @n, complete = @c, problems = @p, complete_at = @cat, complete_accounts = @cn
+        """, ("@t", read.Target), ("@at", read.At.UtcTicks), ("@n", read.Accounts), ("@c", read.Complete ? 1 : 0), ("@p", read.Problems),
+        ("@cat", read.LastCompleteAt?.UtcTicks), ("@cn", read.LastCompleteAccounts));
+
+    /// <summary>Holds a removal; a key already held keeps the time it was first held.</summary>
+    public void Hold(HeldOperation held) => Exec("""
+        INSERT INTO holds(target, key, verb, subject, target_id, reason, since) VALUES (@t, @k, @v, @s, @i, @r, @at)
+        ON CONFLICT(target, key) DO UPDATE SET verb = @v, subject = @s, target_id = @i, reason = @r
+        """, ("@t", held.Target), ("@k", held.Key), ("@v", held.Verb), ("@s", held.Subject), ("@i", held.TargetId), ("@r", held.Reason), ("@at", held.Since.UtcTicks));
+
+    public void ReleaseHold(string target, string key) => Exec("DELETE FROM holds WHERE target = @t AND key = @k", ("@t", target), ("@k", key));
+
+    public void ReleaseHolds(string target) => Exec("DELETE FROM holds WHERE target = @t", ("@t", target));
+}

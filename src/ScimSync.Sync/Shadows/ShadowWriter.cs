@@ -1,0 +1,141 @@
+using Microsoft.Data.Sqlite;
+using ScimSync.Sync.Planning;
+
+namespace ScimSync.Sync.Shadows;
+
+/// <summary>Writes inside one <see cref="ShadowStore.Batch"/> transaction.</summary>
+public readonly partial struct ShadowWriter
+{
+    private readonly SqliteConnection _db;
+    private readonly SqliteTransaction _tx;
+    private readonly Dictionary<string, SqliteCommand> _statements;
+
+    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements)
+    {
+        _db = db;
+        _tx = tx;
+        _statements = statements;
+    }
+
+    private int Exec(string sql, params (string, object?)[] args) => ShadowStore.Prepare(_db, _statements, sql, _tx, args).ExecuteNonQuery();
+
+    /// <param name="synced">True when the engine itself wrote this state (it becomes the drift baseline).</param>
+    public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
+    {
+        var data = System.Text.Encoding.UTF8.GetString(account.Json);
+        Exec("""
+            INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, synced, seen) VALUES (@t, @i, @u, @e, @a, @d, @sy, @s)
+            ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, active = @a, data = @d, seen = @s,
+                synced = coalesce(@sy, synced)
+            """, ("@t", target), ("@i", account.Id), ("@u", account.UserName),
+            ("@e", account.ExternalId),
+            ("@a", account.Active ? 1 : 0), ("@d", data), ("@sy", synced ? data : null), ("@s", seen.UtcTicks));
+    }
+
+    /// <summary>The account as the target holds it now is what the engine wants (after linking without changes).</summary>
+    public void MarkSynced(string target, string targetId) =>
+        Exec("UPDATE shadow_accounts SET synced = data WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+
+    public void RemoveAccount(string target, string targetId)
+    {
+        Exec("DELETE FROM shadow_accounts WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+        Exec("DELETE FROM shadow_group_members INDEXED BY ix_shadow_member WHERE target = @t AND member_id = @i", ("@t", target), ("@i", targetId));
+    }
+
+    /// <summary>After a full read: accounts not seen since <paramref name="refreshStarted"/> are gone from the target.</summary>
+    public int ForgetUnseen(string target, DateTimeOffset refreshStarted) =>
+        Exec("DELETE FROM shadow_accounts WHERE target = @t AND seen < @s", ("@t", target), ("@s", refreshStarted.UtcTicks));
+
+    public void Link(string target, string targetId, string sourceId, DateTimeOffset now)
+    {
+        Exec("DELETE FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
+        Exec("INSERT OR REPLACE INTO links(target, target_id, source_id, linked) VALUES (@t, @i, @s, @n)", ("@t", target), ("@i", targetId), ("@s", sourceId), ("@n", now.UtcTicks));
+    }
+
+    public void Unlink(string target, string targetId) => Exec("DELETE FROM links WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+
+    public void PutGroup(string target, string targetId, string displayName, string? externalId) => Exec("""
+        INSERT INTO shadow_groups(target, target_id, display_name, external_id) VALUES (@t, @i, @d, @e)
+        ON CONFLICT(target, target_id) DO UPDATE SET display_name = @d, external_id = @e
+        """, ("@t", target), ("@i", targetId), ("@d", displayName), ("@e", externalId));
+
+    public void ReplaceGroupMembers(string target, string groupId, IEnumerable<string> members)
+    {
+        Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", groupId));
+        foreach (var m in members) AddMember(target, groupId, m);
+    }
+
+    public void ReplaceSourceGroups(IEnumerable<(string GroupId, IReadOnlyList<string> Members)> groups)
+    {
+        Exec("DELETE FROM source_group_members");
+        foreach (var (g, members) in groups)
+            foreach (var m in members) AddSourceMember(g, m);
+    }
+
+    public void AddSourceMember(string groupId, string memberId) =>
+        Exec("INSERT OR IGNORE INTO source_group_members(group_id, member_id) VALUES (@g, @m)", ("@g", groupId), ("@m", memberId));
+
+    public void RemoveSourceMember(string groupId, string memberId) =>
+        Exec("DELETE FROM source_group_members WHERE group_id = @g AND member_id = @m", ("@g", groupId), ("@m", memberId));
+
+    public void AddMember(string target, string groupId, string memberId) =>
+        Exec("INSERT OR IGNORE INTO shadow_group_members(target, group_id, member_id) VALUES (@t, @g, @m)", ("@t", target), ("@g", groupId), ("@m", memberId));
+
+    public void RemoveMember(string target, string groupId, string memberId) =>
+        Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g AND member_id = @m", ("@t", target), ("@g", groupId), ("@m", memberId));
+
+    public void ForgetGroupsExcept(string target, IReadOnlyCollection<string> keep)
+    {
+        var set = keep.ToHashSet(StringComparer.Ordinal);
+        var gone = new List<string>();
+        using (var cmd = _db.CreateCommand())
+        {
+            cmd.Transaction = _tx;
+            cmd.CommandText = "SELECT target_id FROM shadow_groups WHERE target = @t";
+            cmd.Parameters.AddWithValue("@t", target);
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) if (!set.Contains(r.GetString(0))) gone.Add(r.GetString(0));
+        }
+        foreach (var g in gone)
+        {
+            Exec("DELETE FROM shadow_groups WHERE target = @t AND target_id = @g", ("@t", target), ("@g", g));
+            Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", g));
+            Exec("DELETE FROM group_links WHERE target = @t AND target_id = @g", ("@t", target), ("@g", g));
+        }
+    }
+
+    /// <summary>Forgets a group the engine deleted (or stopped managing): its shadow, members and link.</summary>
+    public void RemoveGroup(string target, string targetGroupId, bool keepShadow)
+    {
+        if (!keepShadow)
+        {
+            Exec("DELETE FROM shadow_groups WHERE target = @t AND target_id = @g", ("@t", target), ("@g", targetGroupId));
+            Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", targetGroupId));
+        }
+        Exec("DELETE FROM group_links WHERE target = @t AND target_id = @g", ("@t", target), ("@g", targetGroupId));
+    }
+
+    public void LinkGroup(string target, string targetId, string sourceId) =>
+        Exec("INSERT OR REPLACE INTO group_links(target, target_id, source_id) VALUES (@t, @i, @s)", ("@t", target), ("@i", targetId), ("@s", sourceId));
+
+    public void SetCheckpoint(string key, string? value)
+    {
+        if (value is null) Exec("DELETE FROM checkpoints WHERE key = @k", ("@k", key));
+        else Exec("INSERT OR REPLACE INTO checkpoints(key, value) VALUES (@k, @v)", ("@k", key), ("@v", value));
+    }
+
+    public void Enqueue(string target, string sourceId, bool urgent, DateTimeOffset now) => Exec("""
+        INSERT INTO pending(target, source_id, urgent, enqueued) VALUES (@t, @s, @u, @n)
+        ON CONFLICT(target, source_id) DO UPDATE SET urgent = max(urgent, @u), changes = changes + 1
+        """, ("@t", target), ("@s", sourceId), ("@u", urgent ? 1 : 0), ("@n", now.UtcTicks));
+
+    /// <summary>Removes a key that was applied, unless a change was queued for it while that work ran.</summary>
+    public void Dequeue(string target, PendingChange applied) =>
+        Exec("DELETE FROM pending WHERE target = @t AND source_id = @s AND changes = @c", ("@t", target), ("@s", applied.SourceId), ("@c", applied.Changes));
+
+    public void Audit(AuditRecord a) => Exec("""
+        INSERT INTO audit(time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail)
+        VALUES (@time, @cause, @target, @verb, @subject, @tid, @sid, @result, @status, @dur, @detail)
+        """, ("@time", a.Time.UtcTicks), ("@cause", a.Cause), ("@target", a.Target), ("@verb", a.Verb), ("@subject", a.Subject),
+        ("@tid", a.TargetId), ("@sid", a.SourceId), ("@result", a.Result), ("@status", a.Status), ("@dur", a.DurationMs), ("@detail", a.Detail));
+}
