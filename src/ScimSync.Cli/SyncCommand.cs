@@ -89,7 +89,7 @@ internal static class SyncCommand
                     var report = await WithProgress(json, p => engine.ReconcileAsync(!cmd.Has("report-only"), cmd.Has("confirm"), p, cts.Token)).ConfigureAwait(false);
                     if (json) Console.WriteLine(JsonSerializer.Serialize(ReconcileJson(report), Indented));
                     else PrintReconcile(report);
-                    return report.Targets.Any(t => t.Error is not null) ? 1 : 0;
+                    return report.Targets.Any(t => t.Error is not null || t.Incomplete is not null) ? 1 : 0;
                 }
                 case "status":
                 {

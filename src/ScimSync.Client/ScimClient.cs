@@ -140,9 +140,18 @@ public sealed class ScimClient : IDisposable
             if (next is not null && !seenCursors.Add(next))
                 throw Fail(response, $"The service provider returned nextCursor \"{Shorten(next)}\" a second time; the walk would never end");
             if (repeated > 0 && fresh == 0)
+            {
+                // SCIMMY answers a startIndex past the end with the first page again. When the provider's own
+                // total says everything has been read, that page is the end of the list, not a loop.
+                if (!useCursor && total is { } all && walk.Resources >= all)
+                {
+                    walk.Finished = true;
+                    yield break;
+                }
                 throw Fail(response, useCursor
                     ? "The service provider returned a page of resources it had already returned; paging is not advancing"
                     : $"The service provider returned, for startIndex {start}, only resources it had already returned; it does not honour startIndex");
+            }
             if (repeated > 0) walk.Irregular($"{repeated} resources returned a second time (page {walk.Pages})");
             if (withoutId > 0) walk.Irregular($"{withoutId} resources without an id (page {walk.Pages})");
             if (notObjects > 0) walk.Irregular($"{notObjects} entries of Resources that are not objects (page {walk.Pages})");

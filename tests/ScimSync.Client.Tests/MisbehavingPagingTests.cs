@@ -293,4 +293,23 @@ public sealed class MisbehavingPagingTests
 
         Assert.Contains("not an array", e.Detail);
     }
+
+    [Fact]
+    public async Task A_target_that_answers_past_the_end_with_the_first_page_ends_the_walk_when_its_total_is_reached()
+    {
+        // SCIMMY: startIndex beyond the end returns the first page again (with the true totalResults).
+        await using var stub = await StubServer.StartAsync((ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal)) return StubServer.Json(ctx, 200, Spc(false, 100));
+            var start = Param(ctx, "startIndex", 1);
+            var from = start > 300 ? 1 : start;
+            return StubServer.Json(ctx, 200, List(Enumerable.Range(from, 100), 300, from));
+        });
+        using var client = Client(stub);
+
+        var (ids, walk) = await WalkWithVerdictAsync(client);
+
+        Assert.Equal(300, ids.Count);
+        Assert.True(walk.Complete, string.Join("; ", walk.Irregularities));
+    }
 }

@@ -20,7 +20,8 @@ public sealed record TargetRead(int Accounts, IReadOnlyList<string> Problems)
 /// <remarks>
 /// A read fails closed. Only a complete read may say that an account is gone: the shadow forgets what a
 /// read did not see only when the walk added up (see <see cref="ListWalk"/>) and found about as many
-/// accounts as the last complete read (<see cref="MassChangeGuard.CheckShrink"/>). After an incomplete
+/// accounts as the shadow holds (<see cref="MassChangeGuard.CheckShrink"/>: the last complete read, and
+/// what the engine created since). After an incomplete
 /// read the shadow keeps what it knew, the read is recorded as incomplete with its reasons, and the caller
 /// plans no deletion, unlink or repair from it.
 /// </remarks>
@@ -31,6 +32,8 @@ public sealed class TargetReader(ScimClient client, ShadowStore shadows, TimePro
     {
         var started = time.GetUtcNow();
         var last = shadows.LastRead(target.Name);
+        // What the engine believes the target holds: its last complete read, and what the engine created since.
+        var known = shadows.Counts(target.Name).Accounts;
         var problems = new List<string>();
         var users = new ListWalk();
         try
@@ -44,7 +47,7 @@ public sealed class TargetReader(ScimClient client, ShadowStore shadows, TimePro
         }
         var accounts = (int)Math.Min(users.Resources, int.MaxValue);
         problems.AddRange(users.Irregularities.Select(i => "accounts: " + i));
-        if (!acceptShrink && last?.LastCompleteAccounts is { } previous && target.Guard.CheckShrink(accounts, previous) is { } shrink)
+        if (!acceptShrink && target.Guard.CheckShrink(accounts, known) is { } shrink)
             problems.Add(shrink + "; confirm with --confirm if the application really lost them");
         if (problems.Count == 0) shadows.Batch(w => w.ForgetUnseen(target.Name, started.AddTicks(1)));
 

@@ -31,7 +31,7 @@ public sealed record GuardBaseline(int ManagedAccounts, int ManagedGroups, int P
 /// export or a wrong scope filter must not wipe an application (DESIGN.md invariant 6).
 /// <see cref="Floor"/> keeps small, everyday changes (one contractor expiring in a five-person app) from
 /// tripping a percentage. <see cref="MaxShrink"/> applies the same idea to reads: a full read of a target
-/// that finds far fewer accounts than the last complete one is not believed until confirmed. In watch mode,
+/// that finds far fewer accounts than its shadow holds is not believed until confirmed. In watch mode,
 /// where changes arrive a batch at a time, the removals applied within <see cref="Window"/> count with each
 /// new batch.
 /// </summary>
@@ -63,19 +63,21 @@ public sealed record MassChangeGuard(Threshold MaxDeletes, Threshold MaxDeactiva
         if (planned == 0) return null;
         var total = planned + prior;
         if (total <= Floor || !limit.Exceeded(total, managed)) return null;
-        var counted = prior == 0 ? $"{planned}" : $"{planned} (with {prior} applied recently or queued, {total})";
-        return $"{counted} {what} exceed the limit of {limit} (of {managed:N0} {of})";
+        var counted = prior == 0
+            ? planned.ToString("N0", CultureInfo.InvariantCulture)
+            : string.Create(CultureInfo.InvariantCulture, $"{planned:N0} (with {prior:N0} applied recently or queued, {total:N0})");
+        return string.Create(CultureInfo.InvariantCulture, $"{counted} {what} exceed the limit of {limit} (of {managed:N0} {of})");
     }
 
     /// <summary>
-    /// Null when a full read of <paramref name="read"/> accounts can be believed after a complete read of
-    /// <paramref name="previous"/>; otherwise why not.
+    /// Null when a full read of <paramref name="read"/> accounts can be believed when the shadow holds
+    /// <paramref name="previous"/> (from the last complete read and the engine's own creates since); otherwise why not.
     /// </summary>
     public string? CheckShrink(int read, int previous)
     {
         var drop = previous - read;
         var limit = MaxShrink ?? MaxDeletes;
         if (drop <= Floor || !limit.Exceeded(drop, previous)) return null;
-        return $"read {read:N0} accounts where the last complete read found {previous:N0} ({drop:N0} fewer, more than {limit})";
+        return string.Create(CultureInfo.InvariantCulture, $"read {read:N0} accounts where the shadow holds {previous:N0} ({drop:N0} fewer, more than {limit})");
     }
 }

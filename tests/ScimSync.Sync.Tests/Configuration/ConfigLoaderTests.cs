@@ -34,6 +34,24 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void The_guard_reads_its_shrink_limit_and_watch_window()
+    {
+        var config = Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                guard: { maxDeletes: 5%, maxShrink: 200, window: 30m }
+              - name: b
+                url: http://127.0.0.1:3/scim/v2
+            """);
+        Assert.Equal(new Threshold(200, false), config.Targets[0].Guard.MaxShrink);
+        Assert.Equal(TimeSpan.FromMinutes(30), config.Targets[0].Guard.WatchWindow);
+        Assert.Null(config.Targets[1].Guard.MaxShrink); // the deletion limit then applies to reads too
+        Assert.Equal(TimeSpan.FromHours(1), config.Targets[1].Guard.WatchWindow);
+    }
+
+    [Fact]
     public void A_misspelt_setting_is_named_with_its_line()
     {
         var e = Assert.Throws<ConfigException>(() => Parse("""

@@ -10,7 +10,9 @@ namespace ScimSync.Sync.Tests.EndToEnd;
 
 /// <summary>
 /// A loopback reverse proxy in front of a real target that answers some requests itself with a failure:
-/// every <c>failEvery</c>-th request gets a 500 (or a 503 with Retry-After), the rest are forwarded.
+/// every <c>failEvery</c>-th request gets a 500 (or a 503 with Retry-After), the rest are forwarded. With
+/// <c>rewrite</c>, the bodies of successful GET answers are passed through it (path and query, body) first:
+/// a target whose listings misbehave.
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -24,7 +26,7 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private FaultProxy(WebApplication app) => _app = app;
 
-    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery)
+    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery, Func<string, string, string>? rewrite = null)
     {
         var b = WebApplication.CreateSlimBuilder();
         b.Logging.ClearProviders();
@@ -34,7 +36,7 @@ public sealed class FaultProxy : IAsyncDisposable
         app.Run(async ctx =>
         {
             var n = Interlocked.Increment(ref proxy._requests);
-            if (n % failEvery == 0 && ctx.Request.Method != "GET")
+            if (failEvery > 0 && n % failEvery == 0 && ctx.Request.Method != "GET")
             {
                 Interlocked.Increment(ref proxy._injected);
                 if (n % (failEvery * 2) == 0)
@@ -60,6 +62,11 @@ public sealed class FaultProxy : IAsyncDisposable
             ctx.Response.StatusCode = (int)resp.StatusCode;
             foreach (var h in resp.Headers.Concat(resp.Content.Headers))
                 if (h.Key is not ("Transfer-Encoding" or "Content-Length")) ctx.Response.Headers[h.Key] = h.Value.ToArray();
+            if (rewrite is not null && ctx.Request.Method == "GET" && resp.IsSuccessStatusCode)
+            {
+                await ctx.Response.WriteAsync(rewrite(ctx.Request.Path + ctx.Request.QueryString, await resp.Content.ReadAsStringAsync()));
+                return;
+            }
             await resp.Content.CopyToAsync(ctx.Response.Body);
         });
         await app.StartAsync();

@@ -166,7 +166,7 @@ public class TargetPlannerTests
         var guard = MassChangeGuard.Default;
         Assert.Null(guard.CheckShrink(2680, 2680));
         Assert.Null(guard.CheckShrink(2600, 2680));
-        Assert.Contains("read 50 accounts where the last complete read found 2,680", guard.CheckShrink(50, 2680));
+        Assert.Contains("read 50 accounts where the shadow holds 2,680", guard.CheckShrink(50, 2680));
         Assert.Null(guard.CheckShrink(2, 12)); // within the floor
         Assert.NotNull((guard with { MaxShrink = new Threshold(1, true), Floor = 0 }).CheckShrink(2600, 2680));
     }
