@@ -379,7 +379,9 @@ public sealed class SyncEngine : IDisposable
     {
         if (_snapshot is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
         var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct) };
-        tasks.AddRange(_targets.Select(t => TargetLoopAsync(t, ct)));
+        var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => _snapshot!,
+            key => _lastCause.TryGetValue(key, out var cause) ? cause : null, _log, _trace);
+        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct)));
         tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>
         {
             _log($"{t.Config.Name}: answering again after {outage.TotalSeconds:F1} s; {_shadows.Counts(t.Config.Name).Pending:N0} queued changes resume");
@@ -556,113 +558,6 @@ public sealed class SyncEngine : IDisposable
             return (false, null);
         }
         return (true, doc is null ? null : SourceAccount.From(doc, _config.Kinds));
-    }
-
-    /// <summary>
-    /// Drains one target's queue, planning the queued accounts from the shadow alone. Two lanes: the main
-    /// lane takes the next batch (urgent first); the urgent lane takes only urgent keys, so a deactivation
-    /// queued while the main lane applies a batch of routine changes does not wait for that batch to end.
-    /// </summary>
-    private Task TargetLoopAsync(TargetSlot t, CancellationToken ct) =>
-        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct), LaneAsync(t, urgentOnly: true, batchSize: 50, ct));
-
-    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct)
-    {
-        var name = t.Config.Name;
-        var signal = urgentOnly ? t.UrgentSignal : t.Signal;
-        var backoff = TimeSpan.Zero;
-        while (!ct.IsCancellationRequested)
-        {
-            // A target that does not answer is probed (TargetHealth); its queue waits for the answer, not for a backoff.
-            await t.Health.WhenUpAsync(ct).ConfigureAwait(false);
-            PendingChange[] batch;
-            lock (t.InFlight)
-            {
-                batch = _shadows.Pending(name, batchSize + t.InFlight.Count, urgentOnly).Where(p => !t.InFlight.Contains(p.SourceId)).Take(batchSize).ToArray();
-                foreach (var p in batch) t.InFlight.Add(p.SourceId);
-            }
-            if (batch.Length == 0)
-            {
-                await signal.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-                continue;
-            }
-            try
-            {
-                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, ct).ConfigureAwait(false);
-                // A key that changed again while it was applied stays queued (its counter moved on).
-                _shadows.Batch(w =>
-                {
-                    foreach (var p in batch)
-                        if (!report.FailedSources.Contains(p.SourceId)) w.Dequeue(name, p);
-                });
-                backoff = report.Failed == 0 || t.Health.IsDown ? TimeSpan.Zero : Next(backoff);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                // An unreadable state, anything unforeseen: the queue stays, this lane retries with backoff, the
-                // other targets carry on. Watch mode must not lose a lane silently.
-                _log(e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException
-                    ? $"{name}: {e.Message}; will retry" : $"{name}: unexpected {e.GetType().Name}: {e.Message}; will retry");
-                backoff = Next(backoff);
-            }
-            finally
-            {
-                lock (t.InFlight)
-                    foreach (var p in batch) t.InFlight.Remove(p.SourceId);
-            }
-            if (backoff > TimeSpan.Zero) await Task.Delay(backoff, _time, ct).ConfigureAwait(false);
-        }
-        static TimeSpan Next(TimeSpan b) => b == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(b.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
-    }
-
-    /// <summary>Plans and applies the given source accounts and groups on one target, from its shadow.</summary>
-    private async Task<ExecutionReport> ApplyFocusedAsync(TargetSlot t, IReadOnlyCollection<string> keys, bool urgentLane, CancellationToken ct)
-    {
-        // The urgent lane does in-place work (update, deactivate, delete, members of an existing group) beside
-        // the main lane; a plan that would create or link waits for the structure lock and is made again.
-        if (urgentLane && await PlanAndApplyAsync(t, keys, inPlaceOnly: true, ct).ConfigureAwait(false) is { } done) return done;
-        await t.Structure.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return (await PlanAndApplyAsync(t, keys, inPlaceOnly: false, ct).ConfigureAwait(false))!;
-        }
-        finally
-        {
-            t.Structure.Release();
-        }
-    }
-
-    private static bool InPlace(PlannedOperation op) => op is UpdateAccount or DeactivateAccount or DeleteAccount or ChangeMembers { TargetGroupId: not null };
-
-    /// <returns>The report, or null when <paramref name="inPlaceOnly"/> and the plan has work that is not in place.</returns>
-    private async Task<ExecutionReport?> PlanAndApplyAsync(TargetSlot t, IReadOnlyCollection<string> keys, bool inPlaceOnly, CancellationToken ct)
-    {
-        var snapshot = _snapshot!;
-        var now = _time.GetUtcNow();
-        var userIds = keys.Where(k => !k.StartsWith("group:", StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
-        var groupIds = keys.Where(k => k.StartsWith("group:", StringComparison.Ordinal)).Select(k => k[6..]).ToHashSet(StringComparer.Ordinal);
-        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var externalIds = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var id in userIds)
-        {
-            if (!snapshot.Users.TryGetValue(id, out var account)) continue;
-            var doc = t.Planner.Mapper.Map(account, now);
-            names.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.UserName));
-            externalIds.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.ExternalId));
-        }
-        var sw = Stopwatch.StartNew();
-        var state = _shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds);
-        var loadMs = sw.Elapsed.TotalMilliseconds;
-        var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
-        if (_trace) _log($"{t.Config.Name}: {keys.Count} queued, state {loadMs:F0} ms, plan {sw.Elapsed.TotalMilliseconds - loadMs:F0} ms, {plan.Operations.Count} operations");
-        if (inPlaceOnly && !plan.Operations.All(InPlace)) return null;
-        // Removals past the guard's limit are held; everything else in the batch goes ahead.
-        plan = _watchGuard.Apply(t, plan, state, keys, snapshot);
-        if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
-        var report = await t.Executor.ExecuteAsync(plan, s => s is not null && _lastCause.TryGetValue(s, out var c) ? c : s is not null && _lastCause.TryGetValue(TargetExecutor.GroupKey(s), out var g) ? g : "watch", null, ct).ConfigureAwait(false);
-        t.Removals.Record(now, plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && !report.FailedSources.Contains(WatchGuard.KeyOf(o))));
-        if (_trace) _log($"{t.Config.Name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
-        return report;
     }
 
     /// <summary>Contractors expire to the minute: every second, accounts whose end date just passed are queued, urgent.</summary>

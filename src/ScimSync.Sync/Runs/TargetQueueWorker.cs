@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using ScimSync.Client;
+using ScimSync.Sync.Correlation;
+using ScimSync.Sync.Execution;
+using ScimSync.Sync.Planning;
+using ScimSync.Sync.Shadows;
+using ScimSync.Sync.Sources;
+
+namespace ScimSync.Sync.Runs;
+
+/// <summary>
+/// Watch mode's work on one target: its durable queue of source keys (accounts, and <c>group:</c> ids),
+/// planned from the shadow alone and applied a batch at a time, with the guard measuring each batch
+/// against the whole target (<see cref="WatchGuard"/>) and the queue waiting, without backoff, while the
+/// target does not answer (<see cref="TargetHealth"/>).
+/// </summary>
+/// <param name="snapshotNow">The engine's current copy of the source.</param>
+/// <param name="causeOf">The audit cause last recorded for a queue key (an event's txn, "expiry"), if any.</param>
+internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, WatchGuard guard, Func<SourceSnapshot> snapshotNow,
+    Func<string, string?> causeOf, Action<string> log, bool trace)
+{
+    /// <summary>
+    /// Drains one target's queue, planning the queued accounts from the shadow alone. Two lanes: the main
+    /// lane takes the next batch (urgent first); the urgent lane takes only urgent keys, so a deactivation
+    /// queued while the main lane applies a batch of routine changes does not wait for that batch to end.
+    /// </summary>
+    public Task RunAsync(TargetSlot t, CancellationToken ct) =>
+        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct), LaneAsync(t, urgentOnly: true, batchSize: 50, ct));
+
+    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct)
+    {
+        var name = t.Config.Name;
+        var signal = urgentOnly ? t.UrgentSignal : t.Signal;
+        var backoff = TimeSpan.Zero;
+        while (!ct.IsCancellationRequested)
+        {
+            // A target that does not answer is probed (TargetHealth); its queue waits for the answer, not for a backoff.
+            await t.Health.WhenUpAsync(ct).ConfigureAwait(false);
+            PendingChange[] batch;
+            lock (t.InFlight)
+            {
+                batch = shadows.Pending(name, batchSize + t.InFlight.Count, urgentOnly).Where(p => !t.InFlight.Contains(p.SourceId)).Take(batchSize).ToArray();
+                foreach (var p in batch) t.InFlight.Add(p.SourceId);
+            }
+            if (batch.Length == 0)
+            {
+                await signal.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                continue;
+            }
+            try
+            {
+                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, ct).ConfigureAwait(false);
+                // A key that changed again while it was applied stays queued (its counter moved on).
+                shadows.Batch(w =>
+                {
+                    foreach (var p in batch)
+                        if (!report.FailedSources.Contains(p.SourceId)) w.Dequeue(name, p);
+                });
+                backoff = report.Failed == 0 || t.Health.IsDown ? TimeSpan.Zero : Next(backoff);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // An unreadable state, anything unforeseen: the queue stays, this lane retries with backoff, the
+                // other targets carry on. Watch mode must not lose a lane silently.
+                log(e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException
+                    ? $"{name}: {e.Message}; will retry" : $"{name}: unexpected {e.GetType().Name}: {e.Message}; will retry");
+                backoff = Next(backoff);
+            }
+            finally
+            {
+                lock (t.InFlight)
+                    foreach (var p in batch) t.InFlight.Remove(p.SourceId);
+            }
+            if (backoff > TimeSpan.Zero) await Task.Delay(backoff, time, ct).ConfigureAwait(false);
+        }
+        static TimeSpan Next(TimeSpan b) => b == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(b.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+    }
+
+    /// <summary>Plans and applies the given source accounts and groups on one target, from its shadow.</summary>
+    private async Task<ExecutionReport> ApplyFocusedAsync(TargetSlot t, IReadOnlyCollection<string> keys, bool urgentLane, CancellationToken ct)
+    {
+        // The urgent lane does in-place work (update, deactivate, delete, members of an existing group) beside
+        // the main lane; a plan that would create or link waits for the structure lock and is made again.
+        if (urgentLane && await PlanAndApplyAsync(t, keys, inPlaceOnly: true, ct).ConfigureAwait(false) is { } done) return done;
+        await t.Structure.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return (await PlanAndApplyAsync(t, keys, inPlaceOnly: false, ct).ConfigureAwait(false))!;
+        }
+        finally
+        {
+            t.Structure.Release();
+        }
+    }
+
+    private static bool InPlace(PlannedOperation op) => op is UpdateAccount or DeactivateAccount or DeleteAccount or ChangeMembers { TargetGroupId: not null };
+
+    /// <returns>The report, or null when <paramref name="inPlaceOnly"/> and the plan has work that is not in place.</returns>
+    private async Task<ExecutionReport?> PlanAndApplyAsync(TargetSlot t, IReadOnlyCollection<string> keys, bool inPlaceOnly, CancellationToken ct)
+    {
+        var snapshot = snapshotNow();
+        var now = time.GetUtcNow();
+        var userIds = keys.Where(k => !k.StartsWith("group:", StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
+        var groupIds = keys.Where(k => k.StartsWith("group:", StringComparison.Ordinal)).Select(k => k[6..]).ToHashSet(StringComparer.Ordinal);
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var externalIds = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in userIds)
+        {
+            if (!snapshot.Users.TryGetValue(id, out var account)) continue;
+            var doc = t.Planner.Mapper.Map(account, now);
+            names.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.UserName));
+            externalIds.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.ExternalId));
+        }
+        var sw = Stopwatch.StartNew();
+        var state = shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds);
+        var loadMs = sw.Elapsed.TotalMilliseconds;
+        var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
+        if (trace) log($"{t.Config.Name}: {keys.Count} queued, state {loadMs:F0} ms, plan {sw.Elapsed.TotalMilliseconds - loadMs:F0} ms, {plan.Operations.Count} operations");
+        if (inPlaceOnly && !plan.Operations.All(InPlace)) return null;
+        // Removals past the guard's limit are held; everything else in the batch goes ahead.
+        plan = guard.Apply(t, plan, state, keys, snapshot);
+        if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
+        var report = await t.Executor.ExecuteAsync(plan, s => s is null ? "watch" : causeOf(s) ?? causeOf(TargetExecutor.GroupKey(s)) ?? "watch", null, ct).ConfigureAwait(false);
+        t.Removals.Record(now, plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && !report.FailedSources.Contains(WatchGuard.KeyOf(o))));
+        if (trace) log($"{t.Config.Name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
+        return report;
+    }
+}
