@@ -156,6 +156,8 @@ public sealed class ScimClient : IDisposable
             if (withoutId > 0) walk.Irregular($"{withoutId} resources without an id (page {walk.Pages})");
             if (notObjects > 0) walk.Irregular($"{notObjects} entries of Resources that are not objects (page {walk.Pages})");
             walk.Resources += fresh;
+            if (walk.Resources > _options.MaxListResources || walk.Pages > _options.MaxListPages)
+                throw Fail(response, $"The listing goes on past {_options.MaxListResources:N0} resources or {_options.MaxListPages:N0} pages; the walk stops there (limits.maxListResources, limits.maxListPages)");
             var largest = walk.LargestPage;
             walk.LargestPage = Math.Max(largest, resources.Count);
             yield return new ScimPage(resources, total, response.JournalPosition);
@@ -220,7 +222,7 @@ public sealed class ScimClient : IDisposable
         var query = attributes is null ? "" : "?attributes=" + Uri.EscapeDataString(attributes);
         var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Get, Resolve(Resource(endpoint, id) + query)), ct).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound) return null;
-        return Object(response);
+        return Resource(response);
     }
 
     /// <remarks>
@@ -231,7 +233,7 @@ public sealed class ScimClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(resource);
         var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Post, Resolve(Endpoint(endpoint)), Json(resource)), ct).ConfigureAwait(false);
-        return Object(response);
+        return Resource(response);
     }
 
     /// <summary>
@@ -241,7 +243,7 @@ public sealed class ScimClient : IDisposable
     /// 3 times if it changes meanwhile, unless the caller gave its own <paramref name="ifMatch"/>); a patch
     /// that changes nothing then sends no PUT and returns the resource as read.
     /// </summary>
-    /// <returns>The resource (200), or null when the provider answers 204 No Content.</returns>
+    /// <returns>The resource (200), or null when the provider answers 204 No Content or a body without a resource.</returns>
     public async Task<JsonObject?> PatchAsync(string endpoint, string id, IReadOnlyList<JsonObject> operations, string? ifMatch, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(operations);
@@ -250,7 +252,7 @@ public sealed class ScimClient : IDisposable
         var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Patch, Resolve(Resource(endpoint, id)),
             Json(PatchByPut.Message(operations)), IfMatch: ifMatch), ct).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NoContent) return null;
-        return Object(response);
+        return ResourceOrNothing(response);
     }
 
     private async Task<JsonObject?> PatchByPutAsync(string endpoint, string id, IReadOnlyList<JsonObject> operations, string? ifMatch, ScimCapabilities caps, CancellationToken ct)
@@ -259,7 +261,7 @@ public sealed class ScimClient : IDisposable
         for (var attempt = 1; ; attempt++)
         {
             var read = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Get, Resolve(Resource(endpoint, id))), ct).ConfigureAwait(false);
-            var current = Object(read);
+            var current = Resource(read);
             var version = read.ETag ?? (current["meta"]?["version"] is JsonValue mv && mv.TryGetValue<string>(out var s) ? s : null);
             if (ifMatch is not null && version is not null && !ETagMatches(version, ifMatch))
                 throw Failed(new ScimClientException(412, null, $"The resource is at version {version}, not {ifMatch}"));
@@ -277,7 +279,7 @@ public sealed class ScimClient : IDisposable
             var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Put, Resolve(Resource(endpoint, id)), Json(body), IfMatch: condition), ct).ConfigureAwait(false);
             // Someone else wrote between our read and our write: read again, unless the caller pinned a version.
             if (response.Status == HttpStatusCode.PreconditionFailed && ifMatch is null && condition is not null && attempt < attempts) continue;
-            return Object(response);
+            return ResourceOrNothing(response);
         }
     }
 
@@ -285,7 +287,7 @@ public sealed class ScimClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(resource);
         var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Put, Resolve(Resource(endpoint, id)), Json(resource), IfMatch: ifMatch), ct).ConfigureAwait(false);
-        return Object(response);
+        return Resource(response);
     }
 
     /// <returns>True when deleted, false when the provider answers 404 (already gone).</returns>
@@ -425,6 +427,27 @@ public sealed class ScimClient : IDisposable
     {
         if (!response.IsSuccess) throw Fail(response);
         return response.Json as JsonObject ?? throw Fail(response, "The response has no JSON object body");
+    }
+
+    /// <summary>
+    /// A resource as a success must carry it: a JSON object with a string <c>id</c>. A 2xx without one
+    /// (<c>201 {}</c>, an HTML page, an array) is a failed call, not a resource the caller would then trip over.
+    /// </summary>
+    private JsonObject Resource(ScimResponse response)
+    {
+        var body = Object(response);
+        if (body["id"] is JsonValue id && id.TryGetValue<string>(out var text) && text.Length > 0) return body;
+        throw Fail(response, $"The service provider answered {(int)response.Status} without a usable resource (no string \"id\")");
+    }
+
+    /// <summary>
+    /// For an update that succeeded: the resource when the answer carries one, else null (as for 204), and
+    /// the caller reads it back when it needs it. The write itself was acknowledged.
+    /// </summary>
+    private JsonObject? ResourceOrNothing(ScimResponse response)
+    {
+        if (!response.IsSuccess) throw Fail(response);
+        return response.Json is JsonObject body && body["id"] is JsonValue id && id.TryGetValue<string>(out var text) && text.Length > 0 ? body : null;
     }
 
     private ScimClientException Failed(ScimClientException e)

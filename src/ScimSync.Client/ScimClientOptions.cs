@@ -46,4 +46,16 @@ public sealed record ScimClientOptions
 
     /// <summary>Time allowed for one attempt, response body included.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Largest response body read, in bytes, after decompression: a larger (or endless, or compressed to
+    /// explode) answer fails its call instead of filling memory. A page of 1,000 users is a few megabytes.
+    /// </summary>
+    public long MaxResponseBytes { get; init; } = 64L << 20;
+
+    /// <summary>Most resources one list walk may deliver before it fails (a listing that never ends).</summary>
+    public long MaxListResources { get; init; } = 5_000_000;
+
+    /// <summary>Most pages one list walk may request before it fails (endless empty or tiny pages).</summary>
+    public int MaxListPages { get; init; } = 100_000;
 }

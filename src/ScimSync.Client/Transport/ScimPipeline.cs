@@ -31,6 +31,7 @@ internal sealed class ScimPipeline : IDisposable
         if (options.Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(options), "Concurrency must be at least 1");
         if (options.MaxRetries < 0) throw new ArgumentOutOfRangeException(nameof(options), "MaxRetries cannot be negative");
         if (options.RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(options), "RequestTimeout must be positive");
+        if (options.MaxResponseBytes < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxResponseBytes must be positive");
         _options = options;
         _time = time;
         _stats = stats;
@@ -40,7 +41,11 @@ internal sealed class ScimPipeline : IDisposable
             {
                 // Long sync runs outlive DNS changes of the target.
                 PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                // Decompressed bytes are what ReadBodyAsync counts against MaxResponseBytes.
                 AutomaticDecompression = DecompressionMethods.All,
+                // A redirect would carry the request (credentials, body) wherever the target points: never
+                // followed; the 3xx is the answer (see Read).
+                AllowAutoRedirect = false,
             }, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan }
             : new HttpClient(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
         _slots = new SemaphoreSlim(options.Concurrency, options.Concurrency);
@@ -202,7 +207,7 @@ internal sealed class ScimPipeline : IDisposable
             if (gated) _stats.Request();
             else _stats.TokenRequest();
             using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
-            var bytes = await response.Content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
+            var bytes = await ReadBodyAsync(request, response, linked.Token).ConfigureAwait(false);
             var answer = Read(response, bytes);
             if (!gated || !RetryPolicy.IsThrottle(answer.Status)) return (answer, null);
             // One call being told to slow down means they all are: the limit is the service provider's. The
@@ -218,8 +223,39 @@ internal sealed class ScimPipeline : IDisposable
         }
     }
 
+    /// <summary>
+    /// The body, read up to <see cref="ScimClientOptions.MaxResponseBytes"/> (counted after decompression, so
+    /// a small gzip bomb is stopped at the cap too). A larger answer fails the call for good: sending it
+    /// again would only read it again.
+    /// </summary>
+    private async Task<byte[]> ReadBodyAsync(ScimRequest request, HttpResponseMessage response, CancellationToken ct)
+    {
+        var cap = _options.MaxResponseBytes;
+        if (response.Content.Headers.ContentLength is { } declared && declared > cap) throw TooLarge(request, response, declared);
+        await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await body.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > cap) throw TooLarge(request, response, null);
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    private ScimClientException TooLarge(ScimRequest request, HttpResponseMessage response, long? declared)
+    {
+        _stats.Failure();
+        return new ScimClientException((int)response.StatusCode, null,
+            $"{request.Method} {request.Uri.AbsolutePath}: the answer is larger than {_options.MaxResponseBytes:N0} bytes{(declared is { } d ? $" ({d:N0} declared)" : "")}; not read (raise the target's limits.maxResponseMiB if that is expected)");
+    }
+
     private static ScimResponse Read(HttpResponseMessage response, byte[] bytes)
     {
+        if ((int)response.StatusCode is >= 300 and < 400)
+            return new ScimResponse(response.StatusCode, null,
+                $"redirected to {response.Headers.Location?.ToString() ?? "nowhere"}; redirects are not followed (configure the target's URL as the final one)", null, null);
         JsonNode? json = null;
         string? text = null;
         if (bytes.Length > 0)

@@ -74,7 +74,9 @@ public static class ConfigLoader
         if (n.Child("limits") is { } l)
         {
             limits = new LimitsConfig(l.Child("maxPageSize")?.Int(1, 100_000), l.Child("maxRequestsPerSecond")?.Number(0.1, 1_000_000),
-                l.Child("concurrency")?.Int(1, 256) ?? 8);
+                l.Child("concurrency")?.Int(1, 256) ?? 8, l.Child("maxResponseMiB")?.Int(1, 4096) ?? 64,
+                l.Child("maxListResources")?.Int(1, 100_000_000) ?? 5_000_000, l.Child("maxListPages")?.Int(1, 10_000_000) ?? 100_000,
+                l.Child("readTimeout")?.Duration(), l.Child("runTimeout")?.Duration());
             l.RejectUnknownKeys();
         }
         var dialect = new DialectConfig(false, false, false);

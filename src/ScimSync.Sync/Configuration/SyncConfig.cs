@@ -33,8 +33,23 @@ public enum AuthType { Bearer, Basic, OAuth2 }
 
 public sealed record AuthConfig(AuthType Type, string? Token, string? User, string? Password, Uri? TokenUrl, string? ClientId, string? ClientSecret, string? Scope);
 
-/// <summary>Operator limits on what the engine may ask of one endpoint.</summary>
-public sealed record LimitsConfig(int? MaxPageSize, double? MaxRequestsPerSecond, int Concurrency);
+/// <summary>
+/// Operator limits on what the engine may ask of one endpoint, and on what it accepts from it: a target
+/// that answers without end (endless pages, a huge or exploding body, a read that never finishes) costs
+/// bounded memory, disk and time, and fails only its own work.
+/// </summary>
+/// <param name="MaxResponseMiB">Largest answer read, after decompression.</param>
+/// <param name="MaxListResources">Most resources one listing may deliver.</param>
+/// <param name="MaxListPages">Most pages one listing may take.</param>
+/// <param name="ReadTimeout">Deadline for a full read of the endpoint.</param>
+/// <param name="RunTimeout">Deadline for a whole plan, run or reconciliation of a target, its read included.</param>
+public sealed record LimitsConfig(int? MaxPageSize, double? MaxRequestsPerSecond, int Concurrency,
+    int MaxResponseMiB = 64, int MaxListResources = 5_000_000, int MaxListPages = 100_000,
+    TimeSpan? ReadTimeout = null, TimeSpan? RunTimeout = null)
+{
+    public TimeSpan ReadDeadline => ReadTimeout ?? TimeSpan.FromMinutes(30);
+    public TimeSpan RunDeadline => RunTimeout ?? TimeSpan.FromHours(4);
+}
 
 /// <summary>Per-target protocol choices for servers that do not behave like the RFC (or like ours).</summary>
 /// <summary>How a member is removed from a group: by a filter path (RFC 7644), or Entra ID's way (a value list).</summary>

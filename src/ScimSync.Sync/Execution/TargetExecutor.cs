@@ -206,10 +206,12 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             await AuditAsync(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message).ConfigureAwait(false);
             return (false, $"{op}: {e.Status} {e.Detail ?? e.Message}");
         }
-        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException && !ct.IsCancellationRequested)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            await AuditAsync(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, e.Message).ConfigureAwait(false);
-            return (false, $"{op}: {e.Message}");
+            // Whatever a target answers fails this operation only: audited with the reason, the others go on.
+            var reason = e is HttpRequestException or InvalidOperationException or TaskCanceledException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            await AuditAsync(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, reason).ConfigureAwait(false);
+            return (false, $"{op}: {reason}");
         }
     }
 

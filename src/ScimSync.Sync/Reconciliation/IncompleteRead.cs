@@ -7,8 +7,10 @@ namespace ScimSync.Sync.Reconciliation;
 /// what such a read did not show may still be there, and what it did show may be stale. So nothing is
 /// derived from it that takes something away or undoes something: no unlink (an account not seen is not
 /// gone), no deletion or deactivation of accounts nobody owns (the unmatched reaction), no repair of
-/// out-of-band changes, and no re-creation of an account thought deleted. What comes from the source
-/// itself still happens: new hires, leavers, changes to linked accounts.
+/// out-of-band changes, and no create (the account may be there, unseen: a create would duplicate it, on
+/// a target without uniqueness, or read the listing as "the target is empty"). What comes from the source
+/// for accounts the engine already manages still happens: leavers, changes to linked accounts. New hires
+/// wait for a complete read (in watch mode they are created from the shadow as their events arrive).
 /// </summary>
 public static class IncompleteRead
 {
@@ -16,16 +18,13 @@ public static class IncompleteRead
     {
         ArgumentNullException.ThrowIfNull(plan);
         var withheld = new List<PlannedOperation>();
-        // An account re-created after an unlink would stand beside the one the read missed.
-        var unlinkedSources = plan.Operations.OfType<UnlinkAccount>().Select(u => u.SourceId).ToHashSet(StringComparer.Ordinal);
         var kept = new List<PlannedOperation>();
         foreach (var op in plan.Operations)
         {
             var fromRead = op switch
             {
-                UnlinkAccount => true,
+                UnlinkAccount or CreateAccount => true,
                 DeleteAccount { SourceId: null } or DeactivateAccount { SourceId: null } => true,
-                CreateAccount c => unlinkedSources.Contains(c.SourceId),
                 _ => false,
             };
             if (fromRead) withheld.Add(op);

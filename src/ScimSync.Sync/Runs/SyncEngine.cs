@@ -106,9 +106,14 @@ public sealed class SyncEngine : IDisposable
             _groupOverlay ??= new Dictionary<string, SourceGroup?>(StringComparer.Ordinal);
         }
         SourceSnapshot? read = null;
+        using var deadline = new Deadline(_config.Source.Endpoint!.Limits.ReadDeadline, _time, ct);
         try
         {
-            read = await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, ct).ConfigureAwait(false);
+            read = await new ScimSourceReader(_source, _config.Kinds).ReadAsync(p, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.Expired && !ct.IsCancellationRequested)
+        {
+            throw new ScimClientException(0, null, $"reading the source did not finish within {deadline} (source.limits.readTimeout)");
         }
         finally
         {
@@ -245,14 +250,21 @@ public sealed class SyncEngine : IDisposable
         var sw = Stopwatch.StartNew();
         var before = _shadows.AccountNames(name);
         TargetRead read;
-        try
+        using (var deadline = new Deadline(t.Config.Endpoint.Limits.ReadDeadline, _time, ct))
         {
-            read = await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, acceptShrink: confirm, p, ct).ConfigureAwait(false);
-        }
-        catch (ScimClientException e) when (TargetHealth.IsUnreachable(e))
-        {
-            t.Health.MarkDown(e.Detail ?? e.Message);
-            throw;
+            try
+            {
+                read = await new TargetReader(t.Client, _shadows, _time).RefreshAsync(t.Config, acceptShrink: confirm, p, deadline.Token).ConfigureAwait(false);
+            }
+            catch (ScimClientException e) when (TargetHealth.IsUnreachable(e))
+            {
+                t.Health.MarkDown(e.Detail ?? e.Message);
+                throw;
+            }
+            catch (OperationCanceledException) when (deadline.Expired && !ct.IsCancellationRequested)
+            {
+                throw new TimeoutException($"the full read did not finish within {deadline} (limits.readTimeout)");
+            }
         }
         var readMs = sw.Elapsed.TotalMilliseconds;
         Memory($"{name} read");
@@ -276,9 +288,11 @@ public sealed class SyncEngine : IDisposable
         return new FullPlan(read, drift, plan);
     }
 
-    private async Task<TargetRun> RunTargetAsync(TargetSlot t, SourceSnapshot snapshot, bool execute, bool confirm, bool watching, string cause, IProgress<SyncProgress>? progress, CancellationToken ct)
+    private async Task<TargetRun> RunTargetAsync(TargetSlot t, SourceSnapshot snapshot, bool execute, bool confirm, bool watching, string cause, IProgress<SyncProgress>? progress, CancellationToken outer)
     {
         var name = t.Config.Name;
+        using var deadline = new Deadline(t.Config.Endpoint.Limits.RunDeadline, _time, outer);
+        var ct = deadline.Token;
         try
         {
             var full = await PlanFromFullReadAsync(t, snapshot, confirm, progress, ct).ConfigureAwait(false);
@@ -313,10 +327,12 @@ public sealed class SyncEngine : IDisposable
             Memory($"{name} executed");
             return new TargetRun(name, plan, report, null, heldByGuard, full.Incomplete);
         }
-        catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+        catch (Exception e) when (!outer.IsCancellationRequested)
         {
-            _log($"{name}: {e.Message}");
-            return new TargetRun(name, null, null, e.Message, false);
+            // Whatever this target did fails this target only; the run goes on with the others.
+            var error = TargetError(e, deadline, "limits.runTimeout");
+            _log($"{name}: {error}");
+            return new TargetRun(name, null, null, error, false);
         }
     }
 
@@ -333,9 +349,10 @@ public sealed class SyncEngine : IDisposable
         var results = await Task.WhenAll(_targets.Select(async t =>
         {
             var name = t.Config.Name;
+            using var deadline = new Deadline(t.Config.Endpoint.Limits.RunDeadline, _time, ct);
             try
             {
-                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, ct).ConfigureAwait(false);
+                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, deadline.Token).ConfigureAwait(false);
                 ExecutionReport? exec = null;
                 var doRepair = repair && (!plan.NeedsConfirmation || confirm);
                 if (repair && !doRepair) _watchGuard.HoldAll(name, plan);
@@ -344,7 +361,7 @@ public sealed class SyncEngine : IDisposable
                     await t.Structure.WaitAsync(ct).ConfigureAwait(false);
                     try
                     {
-                        exec = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+                        exec = await t.Executor.ExecuteAsync(plan, cause, progress, deadline.Token).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -355,13 +372,22 @@ public sealed class SyncEngine : IDisposable
                 return new TargetReconcile(name, read.Accounts, drift, plan, doRepair && read.Complete && t.Config.Policies.Drift == DriftReaction.Repair, null, exec,
                     read.Complete ? null : string.Join("; ", read.Problems));
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                return new TargetReconcile(name, 0, [], new SyncPlan(name, [], [], new Dictionary<Situation, int>(), 0, null), false, e.Message, null);
+                return new TargetReconcile(name, 0, [], new SyncPlan(name, [], [], new Dictionary<Situation, int>(), 0, null), false,
+                    TargetError(e, deadline, "limits.runTimeout"), null);
             }
         })).ConfigureAwait(false);
         return new ReconcileReport(started, sw.Elapsed, results);
     }
+
+    /// <summary>What an operator reads about a target's failure: the message, not the exception's type, unless it is unexpected.</summary>
+    private static string TargetError(Exception e, Deadline deadline, string setting) => e switch
+    {
+        OperationCanceledException when deadline.Expired => $"did not finish within {deadline} ({setting})",
+        ScimClientException or HttpRequestException or TimeoutException or TaskCanceledException => e.Message,
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
 
     public IReadOnlyList<TargetStatus> Status(int audit = 10) => _targets.Select(t =>
     {
@@ -431,8 +457,7 @@ public sealed class SyncEngine : IDisposable
                 if (changes.Count < 20 && !changes.Any(c => c.Urgent)) await Task.Delay(TimeSpan.FromMilliseconds(40), _time, ct).ConfigureAwait(false);
                 ack = changes.Select(c => c.Jti).ToArray();
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException or InvalidOperationException
-                                           or System.Text.Json.JsonException or FormatException or KeyNotFoundException && !ct.IsCancellationRequested)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // A SET that cannot be read (or verified) stays unacknowledged and comes back; the loop carries on.
                 _log($"source feed: {e.Message}; retrying");
@@ -572,23 +597,28 @@ public sealed class SyncEngine : IDisposable
             await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
             var now = _time.GetUtcNow();
             var due = _snapshot!.Users.Values.Where(u => u.EndDate is { } e && e > last && e <= now).Select(u => u.Id).ToArray();
-            last = now;
-            if (due.Length == 0)
+            try
             {
-                _shadows.SetCheckpoint(ExpiryCheckpoint, now.ToString("O"));
+                _shadows.Batch(w =>
+                {
+                    w.SetCheckpoint(ExpiryCheckpoint, now.ToString("O"));
+                    foreach (var t in _targets)
+                        foreach (var id in due)
+                        {
+                            w.Enqueue(t.Config.Name, id, true, now);
+                            _lastCause[id] = "expiry";
+                        }
+                });
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                // Not queued: the same end dates are looked at again next second.
+                _log($"expiry: {e.Message}; retrying");
                 continue;
             }
-            _shadows.Batch(w =>
-            {
-                w.SetCheckpoint(ExpiryCheckpoint, now.ToString("O"));
-                foreach (var t in _targets)
-                    foreach (var id in due)
-                    {
-                        w.Enqueue(t.Config.Name, id, true, now);
-                        _lastCause[id] = "expiry";
-                    }
-            });
-            foreach (var t in _targets) t.Wake(urgent: true);
+            last = now;
+            if (due.Length > 0)
+                foreach (var t in _targets) t.Wake(urgent: true);
         }
     }
 
@@ -601,8 +631,9 @@ public sealed class SyncEngine : IDisposable
             {
                 await RunCoreAsync(execute: true, confirm: false, watching: true, null, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException && !ct.IsCancellationRequested)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
+                // Watch mode outlives any one failed comparison (the source unreadable, a state error).
                 _log($"periodic full comparison failed: {e.Message}");
             }
         }
@@ -632,7 +663,7 @@ public sealed class SyncEngine : IDisposable
                 since = started - TimeSpan.FromSeconds(5);
                 _shadows.SetCheckpoint(LastModifiedCheckpoint, since.ToString("O"));
             }
-            catch (Exception e) when (e is ScimClientException or HttpRequestException && !ct.IsCancellationRequested)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 _log($"source: {e.Message}; retrying");
             }
