@@ -120,7 +120,8 @@ internal sealed class SqliteFilterCompiler
         }
         return (a.Schema.Id, a.Attribute.Name, a.SubAttribute) switch
         {
-            (Protocol.Messages.ScimSchemaUris.User, "userName", null) => ("r.user_name_fold", true, false),
+            // Bound as an identifier (ScimText.UniquenessKey), like the unique index: see BoundValue.Identifier.
+            (Protocol.Messages.ScimSchemaUris.User, "userName", null) => ("r.user_name_key", true, false),
             (_, "displayName", null) => ("r.display_name_fold", true, false),
             _ => null,
         };

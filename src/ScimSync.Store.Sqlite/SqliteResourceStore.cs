@@ -72,6 +72,7 @@ public sealed class SqliteResourceStore : IResourceStore
         }
         cmd.CommandText = SqliteSchema.CreateAfterUpgrade;
         cmd.ExecuteNonQuery();
+        SqliteIdentifierKeys.EnsureCurrent(w.Connection, tx);
         tx.Commit();
     }
 

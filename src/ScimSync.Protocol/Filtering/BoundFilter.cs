@@ -37,9 +37,16 @@ public sealed record BoundConstant(bool Value) : BoundFilter;
 
 /// <summary>
 /// A comparison value converted to the attribute's type. For strings that are not caseExact,
-/// <see cref="Text"/> is already folded with <see cref="Resources.ScimText.Fold"/>.
+/// <see cref="Text"/> is already folded with <see cref="Resources.ScimText.Fold"/>; for identifiers
+/// (<see cref="Identifier"/>), it is already the <see cref="Resources.ScimText.UniquenessKey"/>.
 /// </summary>
 public sealed record BoundValue(AttributeType Type, string? Text, decimal Number, bool Boolean, DateTimeOffset Instant)
 {
     public bool CaseExact { get; init; }
+
+    /// <summary>
+    /// Compared as an identifier (userName): by the key under which uniqueness is enforced, so that a filter
+    /// finds every account a create would call a duplicate.
+    /// </summary>
+    public bool Identifier { get; init; }
 }

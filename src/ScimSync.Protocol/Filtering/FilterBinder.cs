@@ -138,6 +138,10 @@ public static class FilterBinder
         private static string Example(SchemaAttribute complex) =>
             complex.SubAttributes.Count > 0 ? $", such as \"{complex.SubAttributes[0].Name}\"" : "";
 
+        /// <summary>A User's userName: compared the way its uniqueness is enforced (RFC 8265), in every filter.</summary>
+        private static bool IsIdentifier(ResolvedAttribute attr) =>
+            attr.Schema.Id == Messages.ScimSchemaUris.User && attr.ContainerUrn is null && attr.SubAttribute is null && attr.Attribute.Name == "userName";
+
         /// <param name="written">The operator as the client wrote it, for messages.</param>
         /// <param name="op">The operator after rewriting (ne is eq here).</param>
         private static BoundValue Convert(ResolvedAttribute attr, ComparisonOperator written, ComparisonOperator op, FilterValue value)
@@ -152,6 +156,7 @@ public static class FilterBinder
                         throw NotDefined(written, "binary", path);
                     if (value.Kind != FilterValueKind.String) throw Mismatch(path, target.Type, "a string in double quotes", value);
                     var text = value.Text ?? "";
+                    if (IsIdentifier(attr)) return new BoundValue(target.Type, ScimText.UniquenessKey(text), 0, false, default) { Identifier = true };
                     return target.CaseExact
                         ? new BoundValue(target.Type, text, 0, false, default) { CaseExact = true }
                         : new BoundValue(target.Type, ScimText.Fold(text), 0, false, default) { CaseExact = false };

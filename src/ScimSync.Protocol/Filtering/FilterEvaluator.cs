@@ -97,7 +97,7 @@ public static class FilterEvaluator
         {
             case AttributeType.String or AttributeType.Reference or AttributeType.Binary:
                 if (!TryGetString(value, out var s)) return false;
-                return CompareText(expected.CaseExact ? s : ScimText.Fold(s), op, expected.Text ?? "");
+                return CompareText(expected.Identifier ? ScimText.UniquenessKey(s) : expected.CaseExact ? s : ScimText.Fold(s), op, expected.Text ?? "");
             case AttributeType.DateTime:
                 // The parser that validated the value on write and that SQL's scim_instant uses, so that
                 // memory and the stores agree on which values are dates.

@@ -154,6 +154,19 @@ public sealed class ResourceShaper(SchemaRegistry registry)
         }
     }
 
+    /// <summary>
+    /// A User's userName must be an identifier RFC 8265 accepts (<see cref="ScimText.UserNameProblem"/>)
+    /// whenever it is set or changed; one stored by an earlier build is left as it is.
+    /// </summary>
+    public static void CheckUserName(JsonObject resource, ResourceTypeDefinition rt, JsonObject? before)
+    {
+        if (rt.Name != "User" || resource["userName"] is not JsonValue v || !v.TryGetValue<string>(out var name)) return;
+        if (before?["userName"] is JsonValue b && b.TryGetValue<string>(out var old) && old == name) return;
+        if (ScimText.UserNameProblem(name) is { } problem)
+            // Serialized, so that an invisible character shows as its escape.
+            throw ScimException.InvalidValue($"userName {System.Text.Json.JsonSerializer.Serialize(name)} {problem} (RFC 8265)");
+    }
+
     private static void CheckSchemaRules(JsonObject container, ScimSchema schema, string? urn, string scimTypeForRequired)
     {
         foreach (var attr in schema.Attributes)

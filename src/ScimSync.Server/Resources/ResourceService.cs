@@ -31,6 +31,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var data = shaper.ReadResource(body, rt);
         var requested = TopLevelNames(data);
         shaper.CheckInvariants(data, rt);
+        ResourceShaper.CheckUserName(data, rt, null);
         var password = TakePassword(data);
         var members = TakeMembers(data);
         var passwordHash = password is null ? null : PasswordHasher.Hash(password);
@@ -65,6 +66,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         shaper.MergeImmutable(data, existingData, rt);
         data = shaper.Normalize(data, rt);
         shaper.CheckInvariants(data, rt);
+        ResourceShaper.CheckUserName(data, rt, existingData);
         await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
         // PUT replaces the member list too; a PUT without "members" leaves the group empty (RFC 7644 §3.5.1).
         IReadOnlyList<MemberRef>? memberRefs = rt.Name == "Group"
@@ -136,7 +138,11 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var dataChanged = !JsonNode.DeepEquals(data, existingData);
         if (!dataChanged && !membersChanged && passwordHash is null)
             return new WriteResult(existing, false);
-        if (dataChanged) await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
+        if (dataChanged)
+        {
+            ResourceShaper.CheckUserName(data, rt, existingData);
+            await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
+        }
         var now = Now();
         var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, now, ct).ConfigureAwait(false);
         var attributes = result.ChangedAttributes.Where(a => a != "members").ToList();

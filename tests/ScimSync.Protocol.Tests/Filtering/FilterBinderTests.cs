@@ -13,8 +13,17 @@ public class FilterBinderTests
     public void Strings_that_are_not_case_exact_are_folded_once_at_bind_time()
     {
         Assert.Equal(
-            new BoundComparison(Resolve("userName"), ComparisonOperator.Eq, Text("bjensen", caseExact: false)),
-            Bind("userName eq \"BJensen\""));
+            new BoundComparison(Resolve("title"), ComparisonOperator.Eq, Text("vice president", caseExact: false)),
+            Bind("title eq \"Vice President\""));
+    }
+
+    [Fact]
+    public void A_userName_is_compared_by_its_uniqueness_key()
+    {
+        // Fullwidth "ＢＪｅｎｓｅｎ" is the same account as bjensen (RFC 8265 width and case mapping).
+        Assert.Equal(
+            new BoundComparison(Resolve("userName"), ComparisonOperator.Eq, Text("bjensen", caseExact: false) with { Identifier = true }),
+            Bind("userName eq \"\uff22\uff2a\uff45\uff4e\uff53\uff45\uff4e\""));
     }
 
     [Theory]
