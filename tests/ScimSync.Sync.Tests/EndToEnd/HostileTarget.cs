@@ -15,7 +15,7 @@ public enum Hostility
 {
     /// <summary>Lists are empty; a create is answered <c>201 {}</c>.</summary>
     CreateWithoutResource,
-    /// <summary>A create is answered 307 to another origin (which would receive the body and credentials).</summary>
+    /// <summary>The user listing and creates are redirected elsewhere (which would receive the credentials and the body).</summary>
     RedirectElsewhere,
     /// <summary>The user listing's <c>Resources</c> is an object.</summary>
     ResourcesNotAnArray,
@@ -59,14 +59,16 @@ public sealed class HostileTarget : IAsyncDisposable
         var target = new HostileTarget(app);
         var bomb = mode == Hostility.GzipBomb ? Bomb() : [];
         var page = 0;
-        app.Map("/elsewhere/{**rest}", (HttpContext _) =>
-        {
-            target.Elsewhere++;
-            return Results.Json(new JsonObject { ["id"] = "stolen", ["userName"] = "x" }, statusCode: 201);
-        });
         app.Run(async ctx =>
         {
             var path = ctx.Request.Path.Value ?? "";
+            if (path.StartsWith("/elsewhere/", StringComparison.Ordinal))
+            {
+                // Where a redirect points: reaching it at all is the failure.
+                target.Elsewhere++;
+                await Write(ctx, 201, """{"id":"stolen","userName":"x"}""");
+                return;
+            }
             if (path.EndsWith("/ServiceProviderConfig", StringComparison.Ordinal))
             {
                 await Write(ctx, 200, new JsonObject
@@ -95,6 +97,10 @@ public sealed class HostileTarget : IAsyncDisposable
                 Interlocked.Increment(ref target._lists);
                 switch (mode)
                 {
+                    case Hostility.RedirectElsewhere:
+                        ctx.Response.StatusCode = 302;
+                        ctx.Response.Headers.Location = new Uri(target.ScimUrl, "/elsewhere/Users").ToString();
+                        return;
                     case Hostility.ResourcesNotAnArray:
                         await Write(ctx, 200, """{"totalResults":5,"Resources":{"id":"1","userName":"a"}}""");
                         return;
