@@ -176,12 +176,12 @@ internal static class Cli
                 return 0;
             case "revoke":
                 var key = cmd.Positional.ElementAtOrDefault(1) ?? cmd.Get("id") ?? cmd.Get("name") ?? throw new UsageException("token revoke needs a token id or name");
-                if (!await store.Tokens.RevokeAsync(key, DateTimeOffset.UtcNow, CancellationToken.None).ConfigureAwait(false))
+                if (!await service.RevokeAsync(key, CancellationToken.None).ConfigureAwait(false))
                 {
                     Console.Error.WriteLine($"scimsync: no active token \"{key}\"");
                     return 1;
                 }
-                Console.WriteLine($"revoked {key}; servers stop accepting it within 5 seconds");
+                Console.WriteLine($"revoked {key}; servers refuse it from their next request");
                 return 0;
             default:
                 throw new UsageException($"Unknown token command \"{verb}\"");

@@ -57,6 +57,17 @@ internal sealed class SqliteTokenStore(SqliteConnectionPool pool) : ITokenStore
         return cmd.ExecuteNonQuery() > 0;
     }
 
+    public async Task<int> RevokeByScopeAsync(string scope, DateTimeOffset when, CancellationToken ct)
+    {
+        using var w = await pool.RentWriterAsync(ct).ConfigureAwait(false);
+        using var cmd = w.Connection.CreateCommand();
+        // Scopes are stored space-separated: a whole-word match, never a prefix of another scope.
+        cmd.CommandText = "UPDATE tokens SET revoked = @w WHERE revoked IS NULL AND instr(' ' || scopes || ' ', ' ' || @s || ' ') > 0";
+        cmd.Parameters.AddWithValue("@w", when.UtcTicks);
+        cmd.Parameters.AddWithValue("@s", scope);
+        return cmd.ExecuteNonQuery();
+    }
+
     private static AccessToken Read(Microsoft.Data.Sqlite.SqliteDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetString(2),
         r.GetString(3).Split(' ', StringSplitOptions.RemoveEmptyEntries),

@@ -7,7 +7,7 @@ using ScimSync.Server.Security;
 namespace ScimSync.Server.Hosting;
 
 /// <summary>
-/// Everything under /scim: the version check, bearer authentication, and the translation of every failure
+/// Everything under /scim, /feeds and /admin: the version check, bearer authentication, and the translation of every failure
 /// into a SCIM error body. Unexpected exceptions are logged with their stack trace and reach the client
 /// as a bare 500 with a correlation id: no stack traces or SQL leave the server.
 /// </summary>
@@ -17,7 +17,7 @@ internal static partial class ScimMiddleware
     {
         var path = ctx.Request.Path;
         var isScim = path.StartsWithSegments("/scim", out var rest);
-        if (!isScim && !path.StartsWithSegments("/feeds"))
+        if (!isScim && !path.StartsWithSegments("/feeds") && !path.StartsWithSegments("/admin"))
         {
             await next(ctx).ConfigureAwait(false);
             return;

@@ -89,6 +89,7 @@ public static class ScimServerHost
             sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddPrometheusExporter());
         services.AddSingleton<FeedApi>();
+        services.AddSingleton<AdminApi>();
         services.AddHostedService<FeedBackgroundService>();
         services.AddHostedService<PushDispatcher>();
         services.AddSingleton<JournalCompactor>();
@@ -163,6 +164,12 @@ public static class ScimServerHost
         f.MapPost("/{id}/poll", (HttpContext ctx, string id) => feed.Poll(ctx, id));
         f.MapGet("/{id}/dead-letters", (HttpContext ctx, string id) => feed.DeadLetters(ctx, id));
         f.MapPost("/{id}/dead-letters/replay", (HttpContext ctx, string id) => feed.Replay(ctx, id));
+
+        var admin = app.Services.GetRequiredService<AdminApi>();
+        var a = app.MapGroup("/admin/tokens");
+        a.MapGet("/", admin.ListTokens);
+        a.MapPost("/", admin.CreateToken);
+        a.MapDelete("/{idOrName}", (HttpContext ctx, string idOrName) => admin.RevokeToken(ctx, idOrName));
     }
 
     private static async Task<System.Text.Json.Nodes.JsonObject> ReadBounded(HttpContext ctx, long limit)

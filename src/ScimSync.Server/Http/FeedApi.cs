@@ -24,6 +24,18 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     private async Task<Subscription> Find(string id, CancellationToken ct) =>
         await subscriptions.FindAsync(id, ct).ConfigureAwait(false) ?? throw ScimException.NotFound($"No subscription \"{id}\"");
 
+    /// <summary>
+    /// A subscription for a caller that may only see its own (a poll token). Any other id gets one answer,
+    /// 403, before anything is looked up: whether that subscription exists is not the caller's to learn.
+    /// </summary>
+    private async Task<Subscription> FindOwn(HttpContext ctx, string id)
+    {
+        var caller = ScimApi.Caller(ctx);
+        var allowed = caller.Has(Scopes.Admin) || id.Length > 0 && id.All(char.IsAsciiLetterOrDigit) && caller.Has(Scopes.Feed(id));
+        if (!allowed) throw new ScimException(403, null, "This token may use only its own subscription");
+        return await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+    }
+
     public async Task Create(HttpContext ctx)
     {
         Require(ctx, Scopes.Admin);
@@ -36,7 +48,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         // Shown once, at creation, like any token secret: the HS256 key, and a bearer token that can poll
         // (and acknowledge) this subscription and nothing else.
         if (s.Key.Algorithm == "HS256") view["secret"] = Convert.ToBase64String(s.Key.Secret!);
-        var (pollToken, _) = await tokens.CreateAsync($"feed-{s.Name}-{s.Id[..8]}", [Scopes.Feed(s.Id)], null, null, ctx.RequestAborted).ConfigureAwait(false);
+        var (pollToken, _) = await tokens.CreatePollTokenAsync($"feed-{s.Name}-{s.Id[..8]}", s.Id, ctx.RequestAborted).ConfigureAwait(false);
         view["pollToken"] = pollToken;
         ctx.Response.Headers.Location = $"/feeds/v1/subscriptions/{s.Id}";
         await ScimHttp.WriteNodeAsync(ctx, 201, view).ConfigureAwait(false);
@@ -90,6 +102,10 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         Require(ctx, Scopes.Admin);
         var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
         await store.Feed.DeleteSubscriptionAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false);
+        // Its poll token goes with it: a token for a feed that no longer exists is a credential for nothing
+        // that could come back to mean something (a later subscription cannot reuse the id, but the token
+        // would still authenticate).
+        await tokens.RevokeScopeAsync(Scopes.Feed(s.Id), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 204;
     }
 
@@ -105,8 +121,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
 
     public async Task Jwks(HttpContext ctx, string id)
     {
-        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
-        Require(ctx, Scopes.Feed(s.Id));
+        var s = await FindOwn(ctx, id).ConfigureAwait(false);
         var keys = new JsonArray();
         if (s.Key.PublicJwk() is { } jwk) keys.Add(jwk);
         ctx.Response.StatusCode = 200;
@@ -135,8 +150,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     /// <summary>RFC 8936 §2: acknowledge, report errors, and receive SETs in one POST.</summary>
     public async Task Poll(HttpContext ctx, string id)
     {
-        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
-        Require(ctx, Scopes.Feed(s.Id));
+        var s = await FindOwn(ctx, id).ConfigureAwait(false);
         var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
         var response = await poll.PollAsync(s, PollService.Read(body), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 200;

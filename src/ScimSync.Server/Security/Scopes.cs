@@ -8,10 +8,22 @@ public static class Scopes
 
     public static readonly IReadOnlyList<string> All = [Read, Write, Admin];
 
-    /// <summary>The scope of a subscription's own poll token: it can read and acknowledge that feed only.</summary>
-    public static string Feed(string subscriptionId) => "feed:" + subscriptionId;
+    /// <summary>
+    /// The scope of a subscription's own poll token: it can read and acknowledge that feed only. Issued with
+    /// the subscription, never asked for by name.
+    /// </summary>
+    public static string Feed(string subscriptionId)
+    {
+        if (subscriptionId.Length == 0 || !subscriptionId.All(char.IsAsciiLetterOrDigit)) throw new ArgumentException("not a subscription id", nameof(subscriptionId));
+        return "feed:" + subscriptionId;
+    }
 
-    public static bool IsKnown(string s) => All.Contains(s) || s.StartsWith("feed:", StringComparison.Ordinal) && s.Length > 5;
+    /// <summary>
+    /// The scopes a person may ask for (CLI, admin API): exactly these strings. Anything else is refused,
+    /// including "feed:..." and strings with spaces: scopes are stored space-separated, so "feed:x admin"
+    /// asked for as one scope would have come back as two, one of them admin.
+    /// </summary>
+    public static bool IsGrantable(string s) => All.Contains(s);
 }
 
 /// <summary>Who is calling: the token's id, its scopes, and the user it is bound to (for /Me).</summary>

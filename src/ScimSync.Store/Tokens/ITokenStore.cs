@@ -7,4 +7,6 @@ public interface ITokenStore
     Task<IReadOnlyList<AccessToken>> ListAsync(CancellationToken ct);
     /// <summary>Returns false when no token has that id or name.</summary>
     Task<bool> RevokeAsync(string idOrName, DateTimeOffset when, CancellationToken ct);
+    /// <summary>Revokes every active token that holds <paramref name="scope"/>; returns how many.</summary>
+    Task<int> RevokeByScopeAsync(string scope, DateTimeOffset when, CancellationToken ct);
 }

@@ -23,8 +23,9 @@ public static class Scim
 
     public static async Task<Response> SendAsync(this HttpClient c, HttpMethod method, string path, object? body = null, Action<HttpRequestMessage>? configure = null)
     {
-        // "/feeds/..." is outside the SCIM root; everything else is relative to it.
-        using var req = new HttpRequestMessage(method, path.StartsWith("/feeds", StringComparison.Ordinal) ? path : path.TrimStart('/'));
+        // "/feeds/..." and "/admin/..." are outside the SCIM root; everything else is relative to it.
+        var outside = path.StartsWith("/feeds", StringComparison.Ordinal) || path.StartsWith("/admin", StringComparison.Ordinal);
+        using var req = new HttpRequestMessage(method, outside ? path : path.TrimStart('/'));
         if (body is not null)
         {
             var text = body switch
