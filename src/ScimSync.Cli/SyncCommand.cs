@@ -107,6 +107,11 @@ internal static class SyncCommand
             Console.Error.WriteLine("scimsync: stopped");
             return 130;
         }
+        catch (ScimSync.Sync.Sources.SourceFeedUnavailableException e)
+        {
+            Console.Error.WriteLine("scimsync: " + e.Message);
+            return 3;
+        }
         catch (ScimSync.Client.ScimClientException e)
         {
             // The source could not be read (whole): nothing was planned or changed anywhere.

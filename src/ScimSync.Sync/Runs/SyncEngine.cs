@@ -200,8 +200,8 @@ public sealed class SyncEngine : IDisposable
         Memory("source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
         // the source and are applied afterwards, none lost in between.
-        if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll && snapshot.Position is { } position)
-            await TryEnsureFeedAsync(position, ct).ConfigureAwait(false);
+        if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll)
+            await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
         var complete = results.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
@@ -219,15 +219,24 @@ public sealed class SyncEngine : IDisposable
         return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
     }
 
-    private async Task TryEnsureFeedAsync(long position, CancellationToken ct)
+    /// <summary>
+    /// The feed the configuration asks for (<c>source.feed: poll</c>, the default) is set up, or the run stops
+    /// before any target is touched: falling back to lastModified queries without saying so would miss
+    /// every deletion until the next full comparison.
+    /// </summary>
+    private async Task EnsureFeedAsync(long? position, CancellationToken ct)
     {
+        if (position is null)
+            throw new SourceFeedUnavailableException("the source reports no journal position, so it has no ScimSync event feed; set source.feed: lastModified to follow it by queries");
         try
         {
-            await new SourceFeed(_source!, _shadows, "engine").EnsureAsync(position, ct).ConfigureAwait(false);
+            await new SourceFeed(_source!, _shadows, "engine").EnsureAsync(position.Value, ct).ConfigureAwait(false);
         }
         catch (ScimClientException e) when (e.Status is 401 or 403 or 404)
         {
-            _log($"source feed unavailable ({e.Status} {e.Detail}); changes will be found by lastModified queries");
+            throw new SourceFeedUnavailableException(e.Status == 404
+                ? $"the source has no event feed API (404 {e.Detail}); set source.feed: lastModified to follow it by queries"
+                : $"the source credential may not create the engine's feed subscription ({e.Status} {e.Detail}): it needs the admin scope; or set source.feed: lastModified, which needs scim:read only", e);
         }
     }
 
@@ -413,8 +422,10 @@ public sealed class SyncEngine : IDisposable
             _log($"{t.Config.Name}: answering again after {outage.TotalSeconds:F1} s; {_shadows.Counts(t.Config.Name).Pending:N0} queued changes resume");
             t.Wake(urgent: true);
         }, ct)));
+        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, "engine").Exists)
+            throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet: run `scimsync sync run` (or `sync watch`, which starts with one)");
         if (_source is not null)
-            tasks.Add(_config.Source.Feed == FeedMode.Poll && new SourceFeed(_source, _shadows, "engine").Exists ? FeedLoopAsync(ct) : LastModifiedLoopAsync(ct));
+            tasks.Add(_config.Source.Feed == FeedMode.Poll ? FeedLoopAsync(ct) : LastModifiedLoopAsync(ct));
         else
             tasks.Add(FileLoopAsync(ct));
         try

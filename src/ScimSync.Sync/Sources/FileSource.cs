@@ -6,10 +6,19 @@ using ScimSync.Sync.Accounts;
 namespace ScimSync.Sync.Sources;
 
 /// <summary>
-/// An HR export as the source of truth: CSV with a header row, or a JSON array of SCIM-shaped users.
-/// CSV columns (case-insensitive; only id and userName are required): id, userName, givenName, familyName,
-/// displayName, email, active, kind, userType, endDate, department, title, groups (names separated by ';').
-/// JSON users may carry "groups": ["name", ...]. Groups are identified by name (an export has no group ids).
+/// An HR export as the source of truth (the formats are documented in docs/sync.md, "HR export files"):
+/// <list type="bullet">
+/// <item>CSV: UTF-8 (a byte order mark is skipped), comma-separated, RFC 4180 quoting (a quoted field may
+/// hold commas, "" and line breaks), a header row whose names are matched case-insensitively and in any
+/// order. Columns: id and userName (required), givenName, familyName, displayName, email (one work
+/// address), active (true/false, default true), kind, userType, endDate (ISO 8601; a date without a zone
+/// is UTC), department (the enterprise extension's), title, groups (group names separated by ';'). Unknown
+/// columns are ignored; an empty cell is an absent value.</item>
+/// <item>JSON: a UTF-8 array of SCIM-shaped users (core attributes and extensions as SCIM writes them),
+/// each with an "id" and a "userName", and optionally "groups": names, or objects with a "display".</item>
+/// </list>
+/// Groups are identified by name (an export has no group ids). Every error names the file and line (CSV)
+/// or item (JSON), and the previous import stays in force.
 /// </summary>
 public static class FileSource
 {
