@@ -12,6 +12,8 @@ using ScimSync.Bench;
 // Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
 //   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
+//   ... -- --third-party [--users 3000]    sync engine against SCIMMY and the quirk target (issue 10); needs
+//       dotnet build tests/ScimSync.QuirkTarget -c Release, and Node.js (npm ci runs when node_modules is missing)
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -37,6 +39,30 @@ if (opts.ContainsKey("sync"))
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
     try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("third-party"))
+{
+    // Issue-10 measurements: the engine against two third-party SCIM servers (see ThirdPartyBench).
+    if (!File.Exists(ThirdPartyTargetProcess.QuirkDll(root)))
+    {
+        Console.Error.WriteLine($"build the quirk target first: dotnet build tests/ScimSync.QuirkTarget -c Release ({ThirdPartyTargetProcess.QuirkDll(root)} missing)");
+        return 2;
+    }
+    var thirdParty = Opt("users", 3_000);
+    if (thirdParty < 500) { Console.Error.WriteLine("--third-party needs --users 500 or more"); return 2; }
+    string tp;
+    try
+    {
+        tp = await ThirdPartyBench.RunAsync(cli, work, root, thirdParty);
+    }
+    finally
+    {
+        try { Directory.Delete(work, true); } catch (IOException) { }
+    }
+    Console.WriteLine(tp);
+    if (opts.TryGetValue("out", out var tpOut)) await File.WriteAllTextAsync(tpOut, tp);
     return 0;
 }
 

@@ -137,7 +137,7 @@ internal static class SyncBench
         return md.ToString();
     }
 
-    private static string Ops(string json)
+    internal static string Ops(string json)
     {
         try
         {
@@ -149,14 +149,14 @@ internal static class SyncBench
         }
     }
 
-    private static HttpClient Client(Uri server)
+    internal static HttpClient Client(Uri server, string token = Token)
     {
         var c = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 16 }) { BaseAddress = new Uri(server, "scim/v2/"), Timeout = TimeSpan.FromMinutes(10) };
-        c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return c;
     }
 
-    private static async Task<JsonObject> SendAsync(HttpClient http, HttpMethod method, string path, JsonObject? body)
+    internal static async Task<JsonObject> SendAsync(HttpClient http, HttpMethod method, string path, JsonObject? body)
     {
         using var req = new HttpRequestMessage(method, path);
         if (body is not null) req.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/scim+json");
@@ -166,13 +166,13 @@ internal static class SyncBench
         return text.Length == 0 ? [] : JsonNode.Parse(text)!.AsObject();
     }
 
-    private static JsonObject Patch(params JsonObject[] ops) => new()
+    internal static JsonObject Patch(params JsonObject[] ops) => new()
     {
         ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
         ["Operations"] = new JsonArray(ops.Select(o => (JsonNode)o).ToArray()),
     };
 
-    private static async Task SeedAsync(HttpClient http, int users, int groups)
+    internal static async Task SeedAsync(HttpClient http, int users, int groups)
     {
         var ids = new string[users];
         await Parallel.ForEachAsync(Enumerable.Range(0, (users + 999) / 1000), new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (chunk, _) =>
@@ -209,7 +209,7 @@ internal static class SyncBench
     private static async Task<int> CountAsync(HttpClient http, string endpoint, string? filter = null) =>
         (await SendAsync(http, HttpMethod.Get, endpoint + "?count=0" + (filter is null ? "" : "&filter=" + Uri.EscapeDataString(filter)), null))["totalResults"]!.GetValue<int>();
 
-    private static async Task WaitForAsync(StringBuilder output, string text, TimeSpan timeout)
+    internal static async Task WaitForAsync(StringBuilder output, string text, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (!Contains(output, text))
@@ -219,7 +219,7 @@ internal static class SyncBench
         }
     }
 
-    private static async Task<List<string>> IdsAsync(HttpClient http, int max)
+    internal static async Task<List<string>> IdsAsync(HttpClient http, int max)
     {
         var ids = new List<string>();
         for (var start = 1; ids.Count < max; start += 1000)
@@ -299,15 +299,17 @@ internal static class SyncBench
     private static double P(List<double> sorted, int percentile) =>
         sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1)];
 
-    private static bool Contains(StringBuilder sb, string text)
+    internal static bool Contains(StringBuilder sb, string text)
     {
         lock (sb) return sb.ToString().Contains(text, StringComparison.Ordinal);
     }
 
-    private static Process Start(string cli, string work, string[] args, StringBuilder output)
+    /// <summary>Starts the engine; its stdout and stderr go to <paramref name="output"/>; <paramref name="environment"/> is added to its environment.</summary>
+    internal static Process Start(string cli, string work, string[] args, StringBuilder output, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo("dotnet", [cli, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = work };
         psi.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (output) output.AppendLine(e.Data); Console.Error.WriteLine("[engine] " + e.Data); } };
@@ -317,18 +319,18 @@ internal static class SyncBench
     }
 
     /// <summary>Runs the engine to completion; returns the elapsed time, its peak RSS in bytes, and its output.</summary>
-    private static async Task<(TimeSpan Elapsed, long PeakRss, string Output)> RunEngineAsync(string cli, string work, string[] args)
+    internal static async Task<(TimeSpan Elapsed, long PeakRss, string Output)> RunEngineAsync(string cli, string work, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
-        var (elapsed, peak, _, text) = await RunEngineWithCpuAsync(cli, work, args);
+        var (elapsed, peak, _, text) = await RunEngineWithCpuAsync(cli, work, args, environment);
         return (elapsed, peak, text);
     }
 
     /// <summary>As <see cref="RunEngineAsync"/>, also returning the engine's CPU time (last sample from /proc before it exited).</summary>
-    private static async Task<(TimeSpan Elapsed, long PeakRss, TimeSpan Cpu, string Output)> RunEngineWithCpuAsync(string cli, string work, string[] args)
+    internal static async Task<(TimeSpan Elapsed, long PeakRss, TimeSpan Cpu, string Output)> RunEngineWithCpuAsync(string cli, string work, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var output = new StringBuilder();
         var sw = Stopwatch.StartNew();
-        using var p = Start(cli, work, args, output);
+        using var p = Start(cli, work, args, output, environment);
         long peak = 0;
         var cpu = TimeSpan.Zero;
         while (!p.HasExited)
