@@ -12,6 +12,7 @@ using ScimSync.Bench;
 // Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
 //   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
+//   ... -- --oversized [--repeat 3]                            memory per oversized request, per route
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -36,6 +37,16 @@ if (opts.ContainsKey("sync"))
         (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet());
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("oversized"))
+{
+    // Issue-11 memory per oversized request (OversizedBench).
+    var report = await OversizedBench.RunAsync(cli, work, Opt("repeat", 3));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var oversizedOut)) await File.WriteAllTextAsync(oversizedOut, report);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }

@@ -22,8 +22,24 @@ public sealed record ScimServerOptions
 
     public int BulkMaxPayloadBytes { get; init; } = 4 * 1024 * 1024;
 
-    /// <summary>Largest request body outside /Bulk (a group PUT with 100,000 members is about 7 MB).</summary>
-    public long MaxRequestBodyBytes { get; init; } = 16 * 1024 * 1024;
+    /// <summary>
+    /// Largest resource: the body of a POST, PUT or PATCH of a User (or any type but Group), and the stored
+    /// document of any resource after the write (group members, kept as rows, not counted). 1 MiB holds a
+    /// user with hundreds of values; a 12 MB user is refused with 413.
+    /// </summary>
+    public long MaxResourceBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Largest body of a POST, PUT or PATCH on /Groups, which may carry the member list (a PUT of 100,000 members is about 7 MB).</summary>
+    public long MaxGroupRequestBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest POST .search body (the filter itself is at most 8,192 characters).</summary>
+    public long MaxSearchRequestBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Largest RFC 8936 poll body: up to 1,000 acknowledgements and error reports fit in about 100 KB.</summary>
+    public long MaxPollRequestBytes { get; init; } = 256 * 1024;
+
+    /// <summary>Largest body of subscription administration under /feeds/v1.</summary>
+    public long MaxFeedRequestBytes { get; init; } = 64 * 1024;
 
     /// <summary>How long a cursor stays valid, at least (RFC 9865 cursorTimeout).</summary>
     public TimeSpan CursorTimeout { get; init; } = TimeSpan.FromHours(1);
