@@ -41,6 +41,28 @@ public sealed record ScimServerOptions
     /// <summary>Largest body of subscription administration under /feeds/v1.</summary>
     public long MaxFeedRequestBytes { get; init; } = 64 * 1024;
 
+    /// <summary>Most comparisons and presence tests in one filter (the filter text is also at most 8,192 characters).</summary>
+    public int MaxFilterTerms { get; init; } = 500;
+
+    /// <summary>
+    /// Most filter terms that no index answers in one query (<c>title co "x"</c>, <c>emails[type eq "work"]</c>):
+    /// each is evaluated against every candidate resource, so they multiply the cost of a scan.
+    /// </summary>
+    public int MaxUnindexedFilterTerms { get; init; } = 10;
+
+    /// <summary>
+    /// Time budget of one list or search: the store's statement is interrupted past it (400 tooMany). A
+    /// query that scans also waits at most this long for a scan slot (503 with Retry-After).
+    /// </summary>
+    public TimeSpan QueryTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Queries that visit every resource of a type (no index narrows them) running at once; the others
+    /// queue. Half the cores, at least one: cheap reads (GET by id, indexed filters) keep the rest of the
+    /// machine and of the store's reader connections.
+    /// </summary>
+    public int MaxConcurrentScans { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
+
     /// <summary>How long a cursor stays valid, at least (RFC 9865 cursorTimeout).</summary>
     public TimeSpan CursorTimeout { get; init; } = TimeSpan.FromHours(1);
 
