@@ -12,6 +12,7 @@ using ScimSync.Bench;
 // Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
 //   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
+//   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
 //   ... -- --oversized [--repeat 3]                            memory per oversized request, per route
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
@@ -37,6 +38,16 @@ if (opts.ContainsKey("sync"))
         (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet());
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("bystander"))
+{
+    // Issue-11 cheap reads beside expensive queries (BystanderBench).
+    var report = await BystanderBench.RunAsync(cli, work, lua, Opt("users", 50_000), Opt("heavy", 8), seconds, connections);
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var bystanderOut)) await File.WriteAllTextAsync(bystanderOut, report);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }
