@@ -1,6 +1,9 @@
 namespace ScimSync.Server;
 
-/// <summary>Server limits and settings; every limit is advertised in ServiceProviderConfig.</summary>
+/// <summary>
+/// Server limits and settings. Limits that RFC 7643 §5 has a field for are advertised in
+/// ServiceProviderConfig; docs/compliance.md ("Limits") lists them all with their defaults.
+/// </summary>
 public sealed record ScimServerOptions
 {
     /// <summary>Directory holding scimsync.db (created if missing).</summary>

@@ -55,7 +55,9 @@ public static class ScimHttp
             throw TooLarge(limit, $"is {declared} bytes");
         var feature = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>();
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit.MaxBytes;
-        using var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 16 * 1024, limit.MaxBytes));
+        // Sized from Content-Length only up to 1 MiB: a client must send bytes, not just claim them, to
+        // make the server hold more.
+        using var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 16 * 1024, Math.Min(limit.MaxBytes, 1024 * 1024)));
         var buffer = new byte[16 * 1024];
         try
         {

@@ -93,7 +93,7 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
         var query = new ResourceQuery(filters, sortSpec, page, load);
         var cost = store.Cost(query);
         if (cost.UnindexedTerms > options.MaxUnindexedFilterTerms)
-            throw ScimException.InvalidFilter($"The filter has {cost.UnindexedTerms} terms that no index answers (attributes other than id, externalId, userName, displayName, meta.lastModified, emails.value, phoneNumbers.value, members.value, groups.value, or value filters); this server evaluates at most {options.MaxUnindexedFilterTerms} per query");
+            throw ScimException.InvalidFilter($"The filter has {cost.UnindexedTerms} terms that no index answers, each evaluated against every candidate resource; this server evaluates at most {options.MaxUnindexedFilterTerms} per query (docs/compliance.md lists the indexed attributes)");
         var result = await RunAsync(query, cost.Scans, ct).ConfigureAwait(false);
         var position = walkPosition ?? result.JournalPosition;
         if (request.Cursor is not null && result.HasMore && result.Resources.Count > 0)
