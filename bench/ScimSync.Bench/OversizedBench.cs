@@ -83,10 +83,13 @@ internal static class OversizedBench
 
     private static byte[] ZeroArray(int bytes)
     {
+        // "[0,0,…,0]", padded with a space before the bracket when the length is even: valid JSON of any length.
         var b = new byte[bytes];
+        b.AsSpan().Fill((byte)' ');
         b[0] = (byte)'[';
-        for (var i = 1; i < bytes - 1; i += 2) { b[i] = (byte)'0'; b[i + 1] = (byte)','; }
-        b[bytes - 2] = (byte)'0';
+        var i = 1;
+        for (; i + 3 < bytes; i += 2) { b[i] = (byte)'0'; b[i + 1] = (byte)','; }
+        b[i] = (byte)'0';
         b[bytes - 1] = (byte)']';
         return b;
     }
