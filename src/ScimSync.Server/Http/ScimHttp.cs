@@ -42,6 +42,9 @@ public static class ScimHttp
         return obj;
     }
 
+    /// <summary>Largest refused body that is discarded rather than answered with a closed connection.</summary>
+    private const long DrainBytes = 32 * 1024 * 1024;
+
     private static ScimException TooLarge(BodyLimit limit, string found) =>
         ScimException.TooLarge($"The request body {found}; {limit.What} may be at most {limit.MaxBytes} bytes holding at most {limit.MaxValues} JSON values");
 
@@ -51,9 +54,15 @@ public static class ScimHttp
     /// </summary>
     private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx, BodyLimit limit, CancellationToken ct)
     {
-        if (ctx.Request.ContentLength is { } declared && declared > limit.MaxBytes)
-            throw TooLarge(limit, $"is {declared} bytes");
         var feature = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>();
+        if (ctx.Request.ContentLength is { } declared && declared > limit.MaxBytes)
+        {
+            // Refused unread. A client that did not ask "Expect: 100-continue" is still sending; up to
+            // DrainBytes Kestrel may discard the rest after the answer (its drain reads into a small buffer
+            // and gives up after a few seconds), so that the client reads the 413 rather than a reset.
+            if (feature is { IsReadOnly: false } && declared <= DrainBytes) feature.MaxRequestBodySize = declared;
+            throw TooLarge(limit, $"is {declared} bytes");
+        }
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit.MaxBytes;
         // Sized from Content-Length only up to 1 MiB: a client must send bytes, not just claim them, to
         // make the server hold more.

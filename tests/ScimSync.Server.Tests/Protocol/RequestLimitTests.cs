@@ -129,6 +129,16 @@ public sealed class RequestLimitTests(ScimServerFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_client_that_sends_the_whole_body_anyway_reads_the_413()
+    {
+        // HttpClient does not send Expect: 100-continue unless told to: the server refuses from the
+        // Content-Length and discards the rest, so the answer arrives instead of a reset connection.
+        var r = await _c.PostAsync("Users", User(Unique("huge"), u => u["title"] = new string('x', 12_000_000)));
+        AssertError(r, HttpStatusCode.RequestEntityTooLarge, null);
+        Assert.Equal(HttpStatusCode.OK, (await _c.GetScimAsync("ServiceProviderConfig")).Status);
+    }
+
+    [Fact]
     public async Task A_user_cannot_grow_past_the_resource_limit_by_patch_or_bulk()
     {
         var id = await _c.CreateUserAsync(Unique("grow"));
