@@ -14,6 +14,9 @@ using ScimSync.Bench;
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
 //   ... -- --third-party [--users 3000]    sync engine against SCIMMY and the quirk target (issue 10); needs
 //       dotnet build tests/ScimSync.QuirkTarget -c Release, and Node.js (npm ci runs when node_modules is missing)
+//   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
+//   ... -- --bulk-chain [--length 1000] [--repeat 3]            server CPU of a reverse bulkId chain
+//   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -63,6 +66,36 @@ if (opts.ContainsKey("third-party"))
     }
     Console.WriteLine(tp);
     if (opts.TryGetValue("out", out var tpOut)) await File.WriteAllTextAsync(tpOut, tp);
+    return 0;
+}
+
+if (opts.ContainsKey("bulk-chain"))
+{
+    // Issue-11 bulkId resolution cost (BulkChainBench).
+    var report = await BulkChainBench.RunAsync(cli, work, Opt("length", 1000), Opt("repeat", 3));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var chainOut)) await File.WriteAllTextAsync(chainOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("bystander"))
+{
+    // Issue-11 cheap reads beside expensive queries (BystanderBench).
+    var report = await BystanderBench.RunAsync(cli, work, lua, Opt("users", 50_000), Opt("heavy", 8), seconds, connections);
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var bystanderOut)) await File.WriteAllTextAsync(bystanderOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("oversized"))
+{
+    // Issue-11 memory per oversized request (OversizedBench).
+    var report = await OversizedBench.RunAsync(cli, work, Opt("repeat", 3), opts.ContainsKey("expect-continue"));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var oversizedOut)) await File.WriteAllTextAsync(oversizedOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }
 

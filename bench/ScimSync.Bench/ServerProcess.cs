@@ -56,7 +56,8 @@ internal sealed class ServerProcess : IAsyncDisposable
                 if ((await probe.GetAsync(new Uri(uri, "healthz")).ConfigureAwait(false)).IsSuccessStatusCode)
                     return new ServerProcess(p, uri, dataDir);
             }
-            catch (HttpRequestException) { }
+            // Refused while starting, or slower than the probe's 2 s on a busy machine: ask again.
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
             await Task.Delay(100).ConfigureAwait(false);
         }
         p.Kill(true);

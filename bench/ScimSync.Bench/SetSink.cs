@@ -153,6 +153,15 @@ internal sealed class LoadSample
             $"CPU (share of both cores): machine {machine:P0}, server {server:P0}, benchmark process {bench:P0}, other processes {Math.Max(0, machine - server - bench):P0}; load average {_load1:F2} → {LoadAverage():F2}");
     }
 
+    /// <summary>The whole machine only, for phases that start several server processes in turn.</summary>
+    public string DescribeMachine()
+    {
+        var (busy, total) = Machine();
+        var elapsedTicks = (double)(total - _machine.Total);
+        return elapsedTicks <= 0 ? "load: n/a" : string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"CPU busy (share of both cores) {(busy - _machine.Busy) / elapsedTicks:P0}; load average {_load1:F2} → {LoadAverage():F2}");
+    }
+
     private static (long Busy, long Total) Machine()
     {
         var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();

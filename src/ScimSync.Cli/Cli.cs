@@ -15,6 +15,8 @@ internal static class Cli
         scimsync serve [--urls http://127.0.0.1:8080] [--data DIR] [--durability normal|full]
                        [--max-results 1000] [--public-url URL] [--push-allow URL[,URL...]]
                        [--rate-limit N] [--disable patch,bulk,cursor]
+                       [--max-resource-bytes N] [--max-group-bytes N] [--query-timeout SECONDS]
+                       [--max-scans N]
             Runs the SCIM service provider at /scim/v2 on an embedded SQLite database in DIR
             (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
             as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
@@ -23,6 +25,10 @@ internal static class Cli
             --max-results caps every page (a larger count is clamped). --rate-limit answers 429 with
             Retry-After beyond N requests per second. --disable turns features off (501 for PATCH and
             Bulk, cursor ignored) and says so in /ServiceProviderConfig: a constrained target for tests.
+            Limits (docs/compliance.md, "Limits"): --max-resource-bytes caps a User's request body and
+            any stored resource (default 1048576); --max-group-bytes caps a Group request body (default
+            16777216); --query-timeout is each query's budget (default 10); --max-scans is how many
+            queries that no index narrows run at once (default half the cores, at least 1).
 
         scimsync token create --name NAME [--scopes scim:read,scim:write] [--user USER_ID]
                               [--expires-days N] [--data DIR]
@@ -89,7 +95,7 @@ internal static class Cli
 
     private static string DataDir(CommandLine cmd) => Path.GetFullPath(cmd.Get("data") ?? "scimsync-data");
 
-    private static ScimServerOptions Options(CommandLine cmd) => new()
+    private static ScimServerOptions Options(CommandLine cmd) => WithLimits(cmd, new()
     {
         DataDirectory = DataDir(cmd),
         AdminToken = Environment.GetEnvironmentVariable("SCIMSYNC_ADMIN_TOKEN"),
@@ -106,7 +112,20 @@ internal static class Cli
             "FULL" => "FULL",
             var d => throw new UsageException($"--durability must be normal or full, not \"{d}\""),
         },
-    };
+    });
+
+    /// <summary>The limits an operator may change; their defaults live in <see cref="ScimServerOptions"/>.</summary>
+    private static ScimServerOptions WithLimits(CommandLine cmd, ScimServerOptions o)
+    {
+        int Get(string name, long fallback) => cmd.Has(name) ? Positive(cmd.GetInt(name, 0), name) : (int)fallback;
+        return o with
+        {
+            MaxResourceBytes = Get("max-resource-bytes", o.MaxResourceBytes),
+            MaxGroupRequestBytes = Get("max-group-bytes", o.MaxGroupRequestBytes),
+            QueryTimeout = TimeSpan.FromSeconds(Get("query-timeout", (long)o.QueryTimeout.TotalSeconds)),
+            MaxConcurrentScans = Get("max-scans", o.MaxConcurrentScans),
+        };
+    }
 
     private static int Positive(int value, string name) =>
         value >= 1 ? value : throw new UsageException($"--{name} must be at least 1, not {value}");

@@ -1,6 +1,9 @@
 namespace ScimSync.Server;
 
-/// <summary>Server limits and settings; every limit is advertised in ServiceProviderConfig.</summary>
+/// <summary>
+/// Server limits and settings. Limits that RFC 7643 §5 has a field for are advertised in
+/// ServiceProviderConfig; docs/compliance.md ("Limits") lists them all with their defaults.
+/// </summary>
 public sealed record ScimServerOptions
 {
     /// <summary>Directory holding scimsync.db (created if missing).</summary>
@@ -22,8 +25,46 @@ public sealed record ScimServerOptions
 
     public int BulkMaxPayloadBytes { get; init; } = 4 * 1024 * 1024;
 
-    /// <summary>Largest request body outside /Bulk (a group PUT with 100,000 members is about 7 MB).</summary>
-    public long MaxRequestBodyBytes { get; init; } = 16 * 1024 * 1024;
+    /// <summary>
+    /// Largest resource: the body of a POST, PUT or PATCH of a User (or any type but Group), and the stored
+    /// document of any resource after the write (group members, kept as rows, not counted). 1 MiB holds a
+    /// user with hundreds of values; a 12 MB user is refused with 413.
+    /// </summary>
+    public long MaxResourceBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Largest body of a POST, PUT or PATCH on /Groups, which may carry the member list (a PUT of 100,000 members is about 7 MB).</summary>
+    public long MaxGroupRequestBytes { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest POST .search body (the filter itself is at most 8,192 characters).</summary>
+    public long MaxSearchRequestBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Largest RFC 8936 poll body: up to 1,000 acknowledgements and error reports fit in about 100 KB.</summary>
+    public long MaxPollRequestBytes { get; init; } = 256 * 1024;
+
+    /// <summary>Largest body of subscription administration under /feeds/v1.</summary>
+    public long MaxFeedRequestBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Most comparisons and presence tests in one filter (the filter text is also at most 8,192 characters).</summary>
+    public int MaxFilterTerms { get; init; } = 500;
+
+    /// <summary>
+    /// Most filter terms that no index answers in one query (<c>title co "x"</c>, <c>emails[type eq "work"]</c>):
+    /// each is evaluated against every candidate resource, so they multiply the cost of a scan.
+    /// </summary>
+    public int MaxUnindexedFilterTerms { get; init; } = 10;
+
+    /// <summary>
+    /// Time budget of one list or search: the store's statement is interrupted past it (400 tooMany). A
+    /// query that scans also waits at most this long for a scan slot (503 with Retry-After).
+    /// </summary>
+    public TimeSpan QueryTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Queries that visit every resource of a type (no index narrows them) running at once; the others
+    /// queue. Half the cores, at least one: cheap reads (GET by id, indexed filters) keep the rest of the
+    /// machine and of the store's reader connections.
+    /// </summary>
+    public int MaxConcurrentScans { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
 
     /// <summary>How long a cursor stays valid, at least (RFC 9865 cursorTimeout).</summary>
     public TimeSpan CursorTimeout { get; init; } = TimeSpan.FromHours(1);

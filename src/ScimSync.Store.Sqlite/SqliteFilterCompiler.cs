@@ -196,6 +196,58 @@ internal sealed class SqliteFilterCompiler
         return Predicate(json, c, folded: false, ticks: false, indexed: false);
     }
 
+    /// <summary>
+    /// What a filter costs in the SQL that <see cref="Compile(BoundFilter)"/> writes, mirroring its choices
+    /// term by term (keep the two together): how many terms read each candidate's document or member rows,
+    /// and whether an index narrows the candidates at all (an AND needs one narrowed side, an OR both).
+    /// </summary>
+    public static (int Unindexed, bool Narrowed) Cost(BoundFilter filter) => filter switch
+    {
+        BoundConstant c => (0, !c.Value),
+        BoundAnd a => Combine(Cost(a.Left), Cost(a.Right), and: true),
+        BoundOr o => Combine(Cost(o.Left), Cost(o.Right), and: false),
+        BoundNot n => (Cost(n.Inner).Unindexed, false),
+        BoundPresent p => (ReadsEachResource(p.Attribute) && !AlwaysPresent(p.Attribute) ? 1 : 0, false),
+        BoundComparison c => (ReadsEachResource(c.Attribute) && !UsesIndex(c) ? 1 : 0, UsesIndex(c)),
+        // json_each (or the member rows) of every candidate, and each inner term for every value.
+        BoundValuePath v => (Math.Max(1, Terms(v.Inner)), false),
+        _ => throw new ArgumentOutOfRangeException(nameof(filter)),
+    };
+
+    private static (int, bool) Combine((int U, bool N) l, (int U, bool N) r, bool and) => (l.U + r.U, and ? l.N || r.N : l.N && r.N);
+
+    private static int Terms(BoundFilter f) => f switch
+    {
+        BoundAnd a => Terms(a.Left) + Terms(a.Right),
+        BoundOr o => Terms(o.Left) + Terms(o.Right),
+        BoundNot n => Terms(n.Inner),
+        BoundConstant => 0,
+        _ => 1,
+    };
+
+    /// <summary>Columns with an index after the type (SqliteSchema): r.created and r.type narrow nothing within a type.</summary>
+    private static readonly HashSet<string> IndexedColumns = ["r.id", "r.external_id", "r.modified", "r.user_name_key", "r.display_name_fold"];
+
+    private static bool AlwaysPresent(ResolvedAttribute a) =>
+        a.Schema.Id == CommonAttributes.SchemaId && a.Attribute.Name is "id" or "meta" or "schemas";
+
+    /// <summary>True unless the attribute is one of <see cref="Column"/>'s indexed columns.</summary>
+    private static bool ReadsEachResource(ResolvedAttribute a) => Column(a) is null;
+
+    /// <summary>The comparison is answered by an index lookup or range, as <see cref="Comparison"/> writes it.</summary>
+    private static bool UsesIndex(BoundComparison c)
+    {
+        var a = c.Attribute;
+        var rangeable = c.Operator is ComparisonOperator.Eq or ComparisonOperator.Gt or ComparisonOperator.Ge or ComparisonOperator.Lt or ComparisonOperator.Le
+            || (c.Operator == ComparisonOperator.Sw && c.Value.Text is { Length: > 0 } text && Successor(text) is not null);
+        if (Column(a) is { } col) return rangeable && IndexedColumns.Contains(col.Sql);
+        if ((IsMembers(a) || IsGroups(a)) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq) return true;
+        return a.Attribute.MultiValued && a.SubAttribute is not null && a.ContainerUrn is null && !a.Target.CaseExact && a.Target.Type == AttributeType.String
+            && c.Operator is ComparisonOperator.Eq or ComparisonOperator.Sw
+            && SqliteSchema.IndexedMultiValues.Contains((a.Attribute.Name, a.SubAttribute.Name))
+            && a.Schema.Id == Protocol.Messages.ScimSchemaUris.User;
+    }
+
     /// <param name="folded">The expression is already folded (an indexed column of folded text).</param>
     /// <param name="ticks">The expression is an instant in UTC ticks rather than text.</param>
     /// <param name="indexed">Write prefix matches as ranges so that an index on the expression applies.</param>

@@ -85,7 +85,21 @@ public sealed class SqliteResourceStore : IResourceStore
     public async Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)
     {
         using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
-        return SqliteReads.Query(lease.Connection, query);
+        return Interruptible.Run(lease.Connection, ct, c => SqliteReads.Query(c, query));
+    }
+
+    public QueryCost Cost(ResourceQuery query)
+    {
+        var unindexed = 0;
+        var scans = false;
+        foreach (var tf in query.Filters)
+        {
+            var (u, narrowed) = tf.Filter is null ? (0, false) : SqliteFilterCompiler.Cost(tf.Filter);
+            unindexed += u;
+            // Without a filter only the page is read, unless everything must be sorted first.
+            scans |= !narrowed && (tf.Filter is not null || (query.Sort is not null && tf.SortAttribute is not null));
+        }
+        return new QueryCost(unindexed, scans);
     }
 
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct)

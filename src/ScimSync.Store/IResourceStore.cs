@@ -19,7 +19,14 @@ public interface IResourceStore : IAsyncDisposable
 
     Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct);
 
+    /// <summary>
+    /// Runs a list or search. Cancelling <paramref name="ct"/> stops the query while it runs (not only
+    /// before it starts) and throws <see cref="OperationCanceledException"/>.
+    /// </summary>
     Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct);
+
+    /// <summary>What <see cref="QueryAsync"/> would cost for this query, without running it.</summary>
+    QueryCost Cost(ResourceQuery query);
 
     Task<IWriteSession> BeginWriteAsync(CancellationToken ct);
 

@@ -28,3 +28,16 @@ public sealed record NotFilter(ScimFilter Inner) : ScimFilter;
 /// relative to one value: their <see cref="AttributePath.Name"/> is the sub-attribute name.
 /// </summary>
 public sealed record ValuePathFilter(AttributePath Path, ScimFilter Inner) : ScimFilter;
+
+public static class FilterTerms
+{
+    /// <summary>Comparisons and presence tests in the filter, those inside value paths included.</summary>
+    public static int Count(ScimFilter filter) => filter switch
+    {
+        AndFilter a => Count(a.Left) + Count(a.Right),
+        OrFilter o => Count(o.Left) + Count(o.Right),
+        NotFilter n => Count(n.Inner),
+        ValuePathFilter v => Count(v.Inner),
+        _ => 1,
+    };
+}

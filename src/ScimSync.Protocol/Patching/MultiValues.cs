@@ -103,17 +103,26 @@ internal static class MultiValues
     }
 
     /// <summary>
-    /// Entra ID compatibility rule: Entra writes e.g. {"op":"Add","path":"addresses[type eq \"work\"].formatted"}
-    /// to a user that has no work address, and Microsoft's guidance is that the value is then created. When
-    /// the filter is one <c>eq</c> on a sub-attribute, it says exactly which value is meant, so the new
-    /// element is {type:"work", formatted:value}. Any other filter that matches nothing stays noTarget.
+    /// A value path with a sub-attribute that matches nothing, e.g. {"op":"Add","path":"addresses[type eq \"work\"].formatted"}
+    /// for a user without a work address. When the filter is one <c>eq</c> on a sub-attribute it says exactly
+    /// which value is meant, and the new element is {type:"work", formatted:value}:
+    /// <list type="bullet">
+    /// <item><c>add</c>: RFC 7644 §3.5.2.1 adds a target location that does not exist.</item>
+    /// <item><c>replace</c>: §3.5.2.3 requires noTarget, but Entra ID sends replace with a <c>type eq</c>
+    /// filter to users that lack that type, and Microsoft's guidance is that the value is then created; only
+    /// that form is accepted (docs/compatibility.md). A replace whose filter names anything else, such as
+    /// <c>members[value eq "x"].display</c> or <c>emails[value eq "x"].type</c>, selects values that exist or
+    /// nothing, and nothing is noTarget.</item>
+    /// </list>
+    /// Any other filter that matches nothing stays noTarget.
     /// </summary>
-    public static JsonObject? CreateFromEqFilter(ElementsTarget target, JsonNode? value)
+    public static JsonObject? CreateFromEqFilter(PatchOperationType kind, ElementsTarget target, JsonNode? value)
     {
         if (target.Sub is null || value is null) return null;
         if (target.RawFilter is not ComparisonFilter { Operator: ComparisonOperator.Eq } c ||
             c.Path.SchemaUrn is not null || c.Path.SubAttribute is not null || c.Value.Kind == FilterValueKind.Null)
             return null;
+        if (kind == PatchOperationType.Replace && !c.Path.Name.Equals("type", StringComparison.OrdinalIgnoreCase)) return null;
         var attr = target.Resolved.Attribute;
         var filterSub = attr.FindSubAttribute(c.Path.Name);
         if (filterSub is null) return null;

@@ -119,8 +119,8 @@ public sealed partial class PatchEngine
     /// <summary>
     /// A value path (emails[type eq "work"], optionally ".value"): every matching value is edited in place;
     /// without a sub-attribute the value object is merged into each match (RFC 7644 §3.5.2.3), and a null
-    /// replacement removes the matches. No match is noTarget, except for the Entra rule in
-    /// <see cref="MultiValues.CreateFromEqFilter"/>.
+    /// replacement removes the matches. No match is noTarget (RFC 7644 §3.5.2.3), except where
+    /// <see cref="MultiValues.CreateFromEqFilter"/> creates the value.
     /// </summary>
     private static void WriteElements(JsonObject doc, PatchOperationType kind, ElementsTarget t, JsonNode? value)
     {
@@ -136,7 +136,7 @@ public sealed partial class PatchEngine
         var matches = values.OfType<JsonObject>().Where(t.Matches).ToList();
         if (matches.Count == 0)
         {
-            var created = MultiValues.CreateFromEqFilter(t, coerced)
+            var created = MultiValues.CreateFromEqFilter(kind, t, coerced)
                 ?? throw ScimException.NoTarget($"No value of \"{r.CanonicalPath}\" matched \"{t.Text}\"");
             values.Add(created);
             MultiValues.ResetPrimary(values, [created]);

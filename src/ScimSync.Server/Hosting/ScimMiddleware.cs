@@ -64,6 +64,8 @@ internal static partial class ScimMiddleware
         }
         catch (ScimException e)
         {
+            // 503 means busy for now (the scan slots are taken): tell clients when to come back.
+            if (e.Status == 503 && !ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = "1";
             await ScimHttp.WriteErrorAsync(ctx, e).ConfigureAwait(false);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)

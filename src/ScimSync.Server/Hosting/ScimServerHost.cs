@@ -38,7 +38,8 @@ public static class ScimServerHost
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = Math.Max(options.MaxRequestBodyBytes, options.BulkMaxPayloadBytes);
+            // Each route that reads a body raises this to its own limit (RequestLimits); elsewhere a body is refused.
+            k.Limits.MaxRequestBodySize = RequestLimits.NoBodyBytes;
             k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             // A GET filter may be 8,192 characters, which URL-encodes to three times that.
             k.Limits.MaxRequestLineSize = 64 * 1024;
@@ -53,6 +54,7 @@ public static class ScimServerHost
     public static void AddScimSync(IServiceCollection services, ScimServerOptions options)
     {
         services.AddSingleton(options);
+        services.AddSingleton(new RequestLimits(options));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SchemaRegistry.CreateDefault(options.SchemaDirectory ?? Path.Combine(options.DataDirectory, "schemas")));
         services.AddSingleton<IResourceStore>(_ => options.StoreFactory?.Invoke(options) ?? new SqliteResourceStore(options.DatabasePath, options.Durability));
@@ -61,7 +63,10 @@ public static class ScimServerHost
         services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
         services.AddSingleton<ResourceRenderer>();
         services.AddSingleton(sp => new ResourceService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<ResourceShaper>(),
-            sp.GetRequiredService<PatchEngine>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ChangeSignal>()));
+            sp.GetRequiredService<PatchEngine>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ChangeSignal>())
+        {
+            MaxDocumentBytes = options.MaxResourceBytes,
+        });
         services.AddSingleton(sp => new CursorCodec(CursorCodec.LoadOrCreateKey(options.DataDirectory), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
         services.AddSingleton<QueryService>();
         services.AddSingleton<DiscoveryDocuments>();
@@ -118,6 +123,7 @@ public static class ScimServerHost
         var api = app.Services.GetRequiredService<ScimApi>();
         var docs = app.Services.GetRequiredService<DiscoveryDocuments>();
         var bulk = app.Services.GetRequiredService<BulkProcessor>();
+        var limits = app.Services.GetRequiredService<RequestLimits>();
         var registry = app.Services.GetRequiredService<SchemaRegistry>();
         var g = app.MapGroup("/scim/v2");
 
@@ -134,9 +140,7 @@ public static class ScimServerHost
         {
             if (options.DisableBulk) throw ScimException.NotImplemented("Bulk is not supported by this server");
             if (!ScimApi.Caller(ctx).Has(Scopes.Write)) throw new ScimException(403, null, "This token lacks the \"scim:write\" scope");
-            if (ctx.Request.ContentLength > options.BulkMaxPayloadBytes)
-                throw ScimException.TooLarge($"The bulk request is {ctx.Request.ContentLength} bytes; maxPayloadSize is {options.BulkMaxPayloadBytes}");
-            var body = await ReadBounded(ctx, options.BulkMaxPayloadBytes).ConfigureAwait(false);
+            var body = await ScimHttp.ReadObjectAsync(ctx, limits.Bulk, ctx.RequestAborted).ConfigureAwait(false);
             var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), ScimApi.Caller(ctx).TokenId, ctx.RequestAborted).ConfigureAwait(false);
             await ScimHttp.WriteNodeAsync(ctx, 200, result).ConfigureAwait(false);
         });
@@ -170,13 +174,6 @@ public static class ScimServerHost
         a.MapGet("/", admin.ListTokens);
         a.MapPost("/", admin.CreateToken);
         a.MapDelete("/{idOrName}", (HttpContext ctx, string idOrName) => admin.RevokeToken(ctx, idOrName));
-    }
-
-    private static async Task<System.Text.Json.Nodes.JsonObject> ReadBounded(HttpContext ctx, long limit)
-    {
-        var feature = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>();
-        if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit;
-        return await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>Discovery endpoints ignore query parameters, but a filter there gets 403 (RFC 7644 §4).</summary>

@@ -11,7 +11,7 @@ namespace ScimSync.Server.Http;
 /// Bearer tokens over HTTP under /admin/tokens (admin scope), the same operations as `scimsync token`:
 /// list (never a secret or hash), create (the secret is shown once), revoke (effective on the next request).
 /// </summary>
-public sealed class AdminApi(TokenService tokens, TimeProvider time)
+public sealed class AdminApi(TokenService tokens, TimeProvider time, RequestLimits limits)
 {
     private static void RequireAdmin(HttpContext ctx)
     {
@@ -34,7 +34,7 @@ public sealed class AdminApi(TokenService tokens, TimeProvider time)
     public async Task CreateToken(HttpContext ctx)
     {
         RequireAdmin(ctx);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.Admin, ctx.RequestAborted).ConfigureAwait(false);
         var name = body["name"] is JsonValue n && n.TryGetValue<string>(out var text) && text.Length > 0 ? text : throw ScimException.InvalidValue("name is required");
         IReadOnlyList<string> scopes = body["scopes"] switch
         {

@@ -14,7 +14,7 @@ namespace ScimSync.Server.Http;
 /// The event feed's REST API under /feeds/v1: subscription management (admin scope) and RFC 8936 poll
 /// delivery (the subscription's own poll token, or admin).
 /// </summary>
-public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, TokenService tokens, TimeProvider time)
+public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, TokenService tokens, TimeProvider time, RequestLimits limits)
 {
     private static void Require(HttpContext ctx, string scope)
     {
@@ -39,7 +39,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     public async Task Create(HttpContext ctx)
     {
         Require(ctx, Scopes.Admin);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.Feed, ctx.RequestAborted).ConfigureAwait(false);
         var name = body["name"]?.GetValue<string>() ?? throw ScimException.InvalidValue("name is required");
         long? startAfter = body["startAfter"] is JsonValue sa && sa.TryGetValue<long>(out var p) ? p : null;
         var config = ReadConfig(body, null);
@@ -88,7 +88,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     {
         Require(ctx, Scopes.Admin);
         var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.Feed, ctx.RequestAborted).ConfigureAwait(false);
         var state = s.State;
         if (body["state"] is JsonValue sv && sv.TryGetValue<string>(out var st))
             state = Enum.TryParse<SubscriptionState>(st, ignoreCase: true, out var parsed) && !int.TryParse(st, out _)
@@ -113,7 +113,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     {
         Require(ctx, Scopes.Admin);
         var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.Feed, ctx.RequestAborted).ConfigureAwait(false);
         var position = body["position"] is JsonValue pv && pv.TryGetValue<long>(out var p) ? p : throw ScimException.InvalidValue("position (a journal position) is required");
         await subscriptions.RewindAsync(s, position, ctx.RequestAborted).ConfigureAwait(false);
         await ScimHttp.WriteNodeAsync(ctx, 200, await View((await subscriptions.FindAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false))!, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
@@ -151,7 +151,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     public async Task Poll(HttpContext ctx, string id)
     {
         var s = await FindOwn(ctx, id).ConfigureAwait(false);
-        var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, limits.Poll, ctx.RequestAborted).ConfigureAwait(false);
         var response = await poll.PollAsync(s, PollService.Read(body), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "application/json";

@@ -19,6 +19,7 @@ public sealed partial class ScimApi(
     ResourceService resources,
     QueryService queries,
     ResourceRenderer renderer,
+    RequestLimits limits,
     ScimServerOptions options)
 {
     public const string CallerKey = "scimsync.caller";
@@ -53,14 +54,14 @@ public sealed partial class ScimApi(
     {
         Require(ctx, Scopes.Read);
         var rt = TypeOf(endpoint);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.Search, ctx.RequestAborted).ConfigureAwait(false);
         await WriteQuery(ctx, [rt], ListRequest.FromSearchBody(body, !options.DisableCursor)).ConfigureAwait(false);
     }
 
     public async Task RootSearch(HttpContext ctx)
     {
         Require(ctx, Scopes.Read);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.Search, ctx.RequestAborted).ConfigureAwait(false);
         await WriteQuery(ctx, registry.ResourceTypes, ListRequest.FromSearchBody(body, !options.DisableCursor)).ConfigureAwait(false);
     }
 
@@ -109,7 +110,7 @@ public sealed partial class ScimApi(
         Require(ctx, Scopes.Write);
         var rt = TypeOf(endpoint);
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.ForResource(rt), ctx.RequestAborted).ConfigureAwait(false);
         var result = await resources.CreateAsync(rt, body, Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         await WriteResource(ctx, 201, result.Resource, rt, selection, result.Requested).ConfigureAwait(false);
     }
@@ -123,7 +124,7 @@ public sealed partial class ScimApi(
     private async Task ReplaceResource(HttpContext ctx, ResourceTypeDefinition rt, string id)
     {
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.ForResource(rt), ctx.RequestAborted).ConfigureAwait(false);
         var result = await resources.ReplaceAsync(rt, id, body, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         var r = result.Resource;
         if (rt.Name == "User" && r.Groups is null)
@@ -146,7 +147,7 @@ public sealed partial class ScimApi(
     {
         if (options.DisablePatch) throw PatchDisabled();
         var selection = AttributeSelection.Parse(ctx.Request.Query["attributes"], ctx.Request.Query["excludedAttributes"]);
-        var body = await ScimHttp.ReadObjectAsync(ctx, ctx.RequestAborted).ConfigureAwait(false);
+        var body = await ScimHttp.ReadObjectAsync(ctx, limits.ForResource(rt), ctx.RequestAborted).ConfigureAwait(false);
         var request = PatchRequest.Read(body);
         var result = await resources.PatchAsync(rt, id, request, IfMatch(ctx), Context(ctx), ctx.RequestAborted).ConfigureAwait(false);
         if (rt.Name == "Group" && selection.IsDefault)

@@ -11,25 +11,27 @@ public static class ScimHttp
 {
     public const string MediaType = "application/scim+json; charset=utf-8";
 
-    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 32, AllowTrailingCommas = false };
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = BodyLimit.MaxDepth, AllowTrailingCommas = false };
 
     /// <summary>The SCIM base URI for this request, e.g. "http://127.0.0.1:8080/scim/v2".</summary>
     public static string BaseUrl(HttpContext ctx, ScimServerOptions options) =>
         options.PublicBaseUrl ?? $"{ctx.Request.Scheme}://{ctx.Request.Host}{ctx.Request.PathBase}/scim/v2";
 
     /// <summary>
-    /// Reads a JSON object body. Malformed JSON, nesting deeper than 32 levels or a body that is not an
-    /// object is 400 invalidSyntax; a body over the size limit is 413 (raised by Kestrel).
+    /// Reads a JSON object body within <paramref name="limit"/>. A body declared or found larger than the
+    /// limit, or holding more JSON values than it allows, is 413 before any JSON node is built; malformed
+    /// JSON, nesting deeper than <see cref="BodyLimit.MaxDepth"/> or a body that is not an object is 400
+    /// invalidSyntax.
     /// </summary>
-    public static async Task<JsonObject> ReadObjectAsync(HttpContext ctx, CancellationToken ct)
+    public static async Task<JsonObject> ReadObjectAsync(HttpContext ctx, BodyLimit limit, CancellationToken ct)
     {
+        var bytes = await ReadBodyAsync(ctx, limit, ct).ConfigureAwait(false);
+        if (bytes.Length == 0) throw ScimException.InvalidSyntax("The request body is empty; a JSON object is required");
         JsonNode? node;
         try
         {
-            using var ms = new MemoryStream();
-            await ctx.Request.Body.CopyToAsync(ms, ct).ConfigureAwait(false);
-            if (ms.Length == 0) throw ScimException.InvalidSyntax("The request body is empty; a JSON object is required");
-            node = JsonNode.Parse(ms.GetBuffer().AsSpan(0, (int)ms.Length), documentOptions: DocumentOptions);
+            CheckShape(bytes.Span, limit);
+            node = JsonNode.Parse(bytes.Span, documentOptions: DocumentOptions);
         }
         catch (JsonException e)
         {
@@ -38,6 +40,67 @@ public static class ScimHttp
         var obj = node as JsonObject ?? throw ScimException.InvalidSyntax("The request body must be a JSON object");
         Materialize(obj);
         return obj;
+    }
+
+    /// <summary>Largest refused body that is discarded rather than answered with a closed connection.</summary>
+    private const long DrainBytes = 32 * 1024 * 1024;
+
+    private static ScimException TooLarge(BodyLimit limit, string found) =>
+        ScimException.TooLarge($"The request body {found}; {limit.What} may be at most {limit.MaxBytes} bytes holding at most {limit.MaxValues} JSON values");
+
+    /// <summary>
+    /// The body, refused as soon as it is known to exceed the limit: from Content-Length before reading, and
+    /// while reading a body sent without one (Kestrel enforces the same limit, set here per request).
+    /// </summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx, BodyLimit limit, CancellationToken ct)
+    {
+        var feature = ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>();
+        if (ctx.Request.ContentLength is { } declared && declared > limit.MaxBytes)
+        {
+            // Refused unread. A client that did not ask "Expect: 100-continue" is still sending; up to
+            // DrainBytes Kestrel may discard the rest after the answer (its drain reads into a small buffer
+            // and gives up after a few seconds), so that the client reads the 413 rather than a reset.
+            if (feature is { IsReadOnly: false } && declared <= DrainBytes) feature.MaxRequestBodySize = declared;
+            throw TooLarge(limit, $"is {declared} bytes");
+        }
+        if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = limit.MaxBytes;
+        // Sized from Content-Length only up to 1 MiB: a client must send bytes, not just claim them, to
+        // make the server hold more.
+        using var ms = new MemoryStream((int)Math.Min(ctx.Request.ContentLength ?? 16 * 1024, Math.Min(limit.MaxBytes, 1024 * 1024)));
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            int n;
+            while ((n = await ctx.Request.Body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            {
+                if (ms.Length + n > limit.MaxBytes) throw TooLarge(limit, $"is over {limit.MaxBytes} bytes");
+                ms.Write(buffer, 0, n);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw TooLarge(limit, $"is over {limit.MaxBytes} bytes");
+        }
+        return ms.GetBuffer().AsMemory(0, (int)ms.Length);
+    }
+
+    /// <summary>
+    /// One pass of the allocation-free reader before the DOM is built: the body must open with an object,
+    /// stay within the depth limit and hold at most <see cref="BodyLimit.MaxValues"/> values. An array of
+    /// 16 MiB is refused at its first byte, a huge array inside an object after counting, never after
+    /// building it.
+    /// </summary>
+    private static void CheckShape(ReadOnlySpan<byte> body, BodyLimit limit)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = BodyLimit.MaxDepth });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            throw ScimException.InvalidSyntax("The request body must be a JSON object");
+        long values = 1;
+        while (reader.Read())
+        {
+            if (reader.TokenType is JsonTokenType.PropertyName or JsonTokenType.EndObject or JsonTokenType.EndArray or JsonTokenType.Comment) continue;
+            if (++values > limit.MaxValues) throw TooLarge(limit, $"holds more than {limit.MaxValues} JSON values");
+        }
     }
 
     /// <summary>

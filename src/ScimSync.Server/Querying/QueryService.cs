@@ -10,9 +10,17 @@ using ScimSync.Store.Resources;
 
 namespace ScimSync.Server.Querying;
 
-/// <summary>Lists and searches (RFC 7644 §3.4.2–3.4.3) with index and cursor paging (RFC 9865).</summary>
-public sealed class QueryService(IResourceStore store, SchemaRegistry registry, ResourceRenderer renderer, CursorCodec cursors, ScimServerOptions options)
+/// <summary>
+/// Lists and searches (RFC 7644 §3.4.2–3.4.3) with index and cursor paging (RFC 9865), within the query
+/// limits: a filter's terms are counted before it is bound, the store's <see cref="QueryCost"/> is checked
+/// before it runs, queries that scan take one of <see cref="ScimServerOptions.MaxConcurrentScans"/> slots,
+/// and every query runs within <see cref="ScimServerOptions.QueryTimeout"/> (the request's own cancellation,
+/// a client that disconnects, reaches the store's statement too).
+/// </summary>
+public sealed class QueryService(IResourceStore store, SchemaRegistry registry, ResourceRenderer renderer, CursorCodec cursors, ScimServerOptions options, TimeProvider time)
 {
+    private readonly SemaphoreSlim _scanSlots = new(options.MaxConcurrentScans, options.MaxConcurrentScans);
+
     /// <param name="Position">
     /// The journal position the snapshot is consistent with. A cursor walk reports its first page's
     /// position on every page: later pages may already show newer versions, which a consumer applying
@@ -28,6 +36,8 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
     {
         var strict = types.Count == 1;
         var parsed = request.Filter is null ? null : ScimFilterParser.Parse(request.Filter);
+        if (parsed is not null && FilterTerms.Count(parsed) is var terms && terms > options.MaxFilterTerms)
+            throw ScimException.InvalidFilter($"The filter has {terms} terms; this server accepts at most {options.MaxFilterTerms}");
         var sortPath = request.SortBy is null ? null
             : AttributePath.TryParse(request.SortBy) ?? throw ScimException.InvalidValue($"sortBy \"{request.SortBy}\" is not an attribute path");
         var filters = new List<TypeFilter>();
@@ -80,7 +90,11 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
             }
         }
 
-        var result = await store.QueryAsync(new ResourceQuery(filters, sortSpec, page, load), ct).ConfigureAwait(false);
+        var query = new ResourceQuery(filters, sortSpec, page, load);
+        var cost = store.Cost(query);
+        if (cost.UnindexedTerms > options.MaxUnindexedFilterTerms)
+            throw ScimException.InvalidFilter($"The filter has {cost.UnindexedTerms} terms that no index answers, each evaluated against every candidate resource; this server evaluates at most {options.MaxUnindexedFilterTerms} per query (docs/compliance.md lists the indexed attributes)");
+        var result = await RunAsync(query, cost.Scans, ct).ConfigureAwait(false);
         var position = walkPosition ?? result.JournalPosition;
         if (request.Cursor is not null && result.HasMore && result.Resources.Count > 0)
         {
@@ -89,6 +103,47 @@ public sealed class QueryService(IResourceStore store, SchemaRegistry registry, 
                 : cursors.Encode(null, page.StartIndex - 1 + result.Resources.Count, count, queryHash, position);
         }
         return new Page(result, request, startIndex, nextCursor, types.ToDictionary(t => t.Name), position);
+    }
+
+    /// <summary>
+    /// Runs the query within its time budget; a scan first waits (at most as long again) for a scan slot.
+    /// Past either limit the answer is a SCIM error, never a 500: 503 when the server is busy with other
+    /// scans (worth retrying), 400 tooMany when this query costs more than the budget (RFC 7644 §3.12:
+    /// "more results than the server is willing to calculate or process").
+    /// </summary>
+    private async Task<QueryPage> RunAsync(ResourceQuery query, bool scans, CancellationToken ct)
+    {
+        var seconds = options.QueryTimeout.TotalSeconds;
+        if (scans)
+        {
+            using var patience = new CancellationTokenSource(options.QueryTimeout, time);
+            using var waiting = CancellationTokenSource.CreateLinkedTokenSource(ct, patience.Token);
+            try
+            {
+                await _scanSlots.WaitAsync(waiting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (patience.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                throw new ScimException(503, null, $"The server is running as many scanning queries as it allows and this one waited {seconds:0.#} s; retry, or filter on an indexed attribute");
+            }
+        }
+        try
+        {
+            using var budget = new CancellationTokenSource(options.QueryTimeout, time);
+            using var running = CancellationTokenSource.CreateLinkedTokenSource(ct, budget.Token);
+            try
+            {
+                return await store.QueryAsync(query, running.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (budget.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                throw new ScimException(400, ScimErrorType.TooMany, $"The query did not finish within this server's {seconds:0.#} s budget; narrow the filter (an indexed attribute, eq or sw rather than co or ew)");
+            }
+        }
+        finally
+        {
+            if (scans) _scanSlots.Release();
+        }
     }
 
     private ResolvedAttribute? ResolveSort(ResourceTypeDefinition rt, AttributePath path)

@@ -18,6 +18,20 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
 {
     public SchemaRegistry Registry => shaper.Registry;
 
+    /// <summary>
+    /// Largest stored document (<see cref="ScimServerOptions.MaxResourceBytes"/>), checked after every
+    /// create, replace and patch, so that neither Bulk nor a series of PATCH requests builds a resource the
+    /// request limits would refuse. Group members are rows of their own and do not count.
+    /// </summary>
+    public long MaxDocumentBytes { get; init; } = 1024 * 1024;
+
+    private void CheckSize(ResourceTypeDefinition rt, JsonObject data)
+    {
+        var size = JsonSize.Of(data);
+        if (size > MaxDocumentBytes)
+            throw ScimException.TooLarge($"The {rt.Name} would be {size} bytes; this server keeps resources of at most {MaxDocumentBytes} bytes");
+    }
+
     private DateTimeOffset Now()
     {
         // Millisecond precision: meta.lastModified is shown with milliseconds, and a client that filters
@@ -34,6 +48,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         ResourceShaper.CheckUserName(data, rt, null);
         var password = TakePassword(data);
         var members = TakeMembers(data);
+        CheckSize(rt, data);
         var passwordHash = password is null ? null : PasswordHasher.Hash(password);
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
@@ -67,6 +82,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         data = shaper.Normalize(data, rt);
         shaper.CheckInvariants(data, rt);
         ResourceShaper.CheckUserName(data, rt, existingData);
+        CheckSize(rt, data);
         await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
         // PUT replaces the member list too; a PUT without "members" leaves the group empty (RFC 7644 §3.5.1).
         IReadOnlyList<MemberRef>? memberRefs = rt.Name == "Group"
@@ -135,6 +151,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
             }
         }
 
+        CheckSize(rt, data);
         var dataChanged = !JsonNode.DeepEquals(data, existingData);
         if (!dataChanged && !membersChanged && passwordHash is null)
             return new WriteResult(existing, false);

@@ -29,3 +29,19 @@ public sealed record PageRequest(int StartIndex, int Count, long? AfterSeq = nul
 /// (read in the same database snapshot as the page).
 /// </param>
 public sealed record QueryPage(IReadOnlyList<StoredResource> Resources, int TotalResults, bool HasMore, long JournalPosition);
+
+/// <summary>
+/// What answering a query costs a store, told in SCIM terms so that the server can apply its limits without
+/// knowing the database (<see cref="IResourceStore.Cost"/>).
+/// </summary>
+/// <param name="UnindexedTerms">
+/// Filter terms that no index answers and that the store evaluates by reading each candidate resource
+/// (its stored document, or a group's member rows): <c>title co "x"</c>, <c>emails[type eq "work"]</c>.
+/// Terms on indexed attributes, even with an operator that cannot use the index (<c>userName co "x"</c>),
+/// compare one column and do not count.
+/// </param>
+/// <param name="Scans">
+/// The query visits every resource of a type: no index narrows its filter, or it sorts everything the
+/// filter leaves. A query without filter or sort reads only its page.
+/// </param>
+public sealed record QueryCost(int UnindexedTerms, bool Scans);

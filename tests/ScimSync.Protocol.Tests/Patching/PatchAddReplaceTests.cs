@@ -164,6 +164,19 @@ public sealed class PatchAddReplaceTests
     }
 
     [Fact]
+    public void Replace_whose_filter_names_anything_but_type_and_matches_nothing_is_noTarget()
+    {
+        // RFC 7644 §3.5.2.3; only Entra's "type eq" form creates the value it names.
+        var user = User();
+        FailsAtomically(ScimErrorType.NoTarget, user, u => PatchUser(u, """{"op":"replace","path":"emails[value eq \"nobody@example.com\"].type","value":"home"}"""));
+        FailsAtomically(ScimErrorType.NoTarget, user, u => PatchUser(u, """{"op":"replace","path":"emails[display eq \"nope\"].value","value":"x@example.com"}"""));
+        var created = PatchUser(User(), """{"op":"replace","path":"emails[type eq \"other\"].value","value":"o@example.org"}""");
+        Assert.Contains(created.Resource["emails"]!.AsArray(), e => e!["type"]!.GetValue<string>() == "other");
+        var added = PatchUser(User(), """{"op":"add","path":"emails[value eq \"new@example.org\"].type","value":"home"}""");
+        Assert.Contains(added.Resource["emails"]!.AsArray(), e => e!["value"]!.GetValue<string>() == "new@example.org");
+    }
+
+    [Fact]
     public void Replace_value_path_with_null_removes_the_matches()
     {
         var result = PatchUser(User(), """{"op":"replace","path":"emails[type eq \"home\"]","value":null}""");

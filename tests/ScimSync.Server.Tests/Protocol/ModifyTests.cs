@@ -121,6 +121,23 @@ public sealed class ModifyTests(ScimServerFixture server) : IClassFixture<ScimSe
         AssertError(await _c.PatchAsync($"Users/{id}", Patch(Op("replace", "id", "other"))), HttpStatusCode.BadRequest, "mutability");
     }
 
+    [Fact]
+    public async Task A_member_filter_that_matches_nothing_is_noTarget_for_replace_and_harmless_for_remove()
+    {
+        var uid = await _c.CreateUserAsync(Unique("nt"));
+        var gid = await _c.CreateGroupAsync(Unique("ntg"), uid);
+        var etag = (await _c.GetScimAsync($"Groups/{gid}")).ETag;
+        // RFC 7644 §3.5.2.3: a replace whose value filter matches nothing is 400 noTarget.
+        AssertError(await _c.PatchAsync($"Groups/{gid}", Patch(Op("replace", "members[value eq \"nope\"].display", "x"))), HttpStatusCode.BadRequest, "noTarget");
+        AssertError(await _c.PatchAsync($"Groups/{gid}", Patch(Op("replace", "members[value eq \"nope\"]", new JsonObject { ["display"] = "x" }))), HttpStatusCode.BadRequest, "noTarget");
+        AssertError(await _c.PatchAsync($"Users/{uid}", Patch(Op("replace", "emails[value eq \"nope@example.com\"].type", "work"))), HttpStatusCode.BadRequest, "noTarget");
+        // §3.5.2.2 gives remove no such error: removing a member that is already gone stays a no-op, so
+        // retried removals (Okta, the sync engine) are harmless.
+        Assert.Equal(HttpStatusCode.NoContent, (await _c.PatchAsync($"Groups/{gid}", Patch(Op("remove", "members[value eq \"nope\"]")))).Status);
+        Assert.Equal(HttpStatusCode.NoContent, (await _c.PatchAsync($"Groups/{gid}", Patch(Op("remove", "members[display eq \"nope\"]")))).Status);
+        Assert.Equal(etag, (await _c.GetScimAsync($"Groups/{gid}")).ETag);
+    }
+
     [Theory]
     [InlineData("""{"Operations":[{"op":"add","path":"title","value":"x"}]}""", "invalidSyntax")]
     [InlineData("""{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[]}""", "invalidSyntax")]
