@@ -38,9 +38,11 @@ internal static class Cli
         scimsync events create --name N --audience A [--delivery poll|push] [--push-url U] [--push-batch N]
                                [--payload full|notice [--coalesce]] [--types User,Group] [--filter F]
                                [--ignore lastLogin,...] [--signing HS256|RS256|ES256|none] [--start-after POS]
-        scimsync events rewind ID --position POS | dead-letters ID | replay ID
+        scimsync events rewind ID --position POS | dead-letters ID | replay ID | discard ID
             Manage event subscriptions of a running server (admin token; default URL
             http://127.0.0.1:8080, token from --token, SCIMSYNC_TOKEN or SCIMSYNC_ADMIN_TOKEN).
+            A subscription whose dead-letter list is full is suspended: replay or discard its dead
+            letters, then resume it.
 
         scimsync sync plan --config FILE [--json] [--all]
         scimsync sync run --config FILE [--confirm] [--watch] [--json]

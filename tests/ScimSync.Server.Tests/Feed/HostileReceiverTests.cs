@@ -15,6 +15,7 @@ public sealed class HostileFeedServer(Func<ScimServerOptions, ScimServerOptions>
             PushAllowList = ["http://127.0.0.1:*"],
             PushBaseBackoff = TimeSpan.FromMilliseconds(100),
             PushTimeBudget = TimeSpan.FromSeconds(3),
+            PushTimeout = TimeSpan.FromSeconds(2),
         };
         return configure?.Invoke(feed) ?? feed;
     }
@@ -67,7 +68,7 @@ public sealed class HostileReceiverTests
     public async Task A_400_with_a_400_MB_body_is_read_only_up_to_the_cap_and_dead_lettered_with_a_short_reason()
     {
         await using var server = await HostileFeedServer.StartAsync();
-        await using var receiver = await HostileReceiver.HugeAsync(400, 400L * 1024 * 1024);
+        await using var receiver = HostileReceiver.Huge(400, 400L * 1024 * 1024);
         var sub = await server.SubscribeAsync(receiver.Url);
         await server.Client.CreateUserAsync(Unique("huge"));
 
@@ -82,7 +83,7 @@ public sealed class HostileReceiverTests
     public async Task An_endless_answer_to_a_batch_is_cut_at_the_cap_and_the_batch_is_retried_not_accepted()
     {
         await using var server = await HostileFeedServer.StartAsync();
-        await using var receiver = await HostileReceiver.EndlessAsync(200);
+        await using var receiver = HostileReceiver.Endless(200);
         var sub = await server.SubscribeAsync(receiver.Url, new JsonObject { ["pushBatch"] = 10 });
         for (var i = 0; i < 3; i++) await server.Client.CreateUserAsync(Unique("endless"));
 
@@ -99,7 +100,7 @@ public sealed class HostileReceiverTests
     public async Task A_gzip_bomb_is_never_inflated_and_the_event_is_dead_lettered()
     {
         await using var server = await HostileFeedServer.StartAsync();
-        await using var receiver = await HostileReceiver.GzipBombAsync(256L * 1024 * 1024);
+        await using var receiver = HostileReceiver.GzipBomb(256L * 1024 * 1024);
         var sub = await server.SubscribeAsync(receiver.Url);
         await server.Client.CreateUserAsync(Unique("bomb"));
 
@@ -131,7 +132,7 @@ public sealed class HostileReceiverTests
     public async Task A_400_whose_body_is_not_an_RFC_8935_error_is_a_recorded_dead_letter_not_an_event_left_in_flight(string answer)
     {
         await using var server = await HostileFeedServer.StartAsync();
-        await using var receiver = await HostileReceiver.AnswerAsync(400, Malformed[answer]);
+        await using var receiver = HostileReceiver.Answering(400, Malformed[answer]);
         var sub = await server.SubscribeAsync(receiver.Url);
         await server.Client.CreateUserAsync(Unique("malformed"));
 
@@ -150,8 +151,10 @@ public sealed class HostileReceiverTests
     [MemberData(nameof(Stallers))]
     public async Task A_receiver_that_stalls_does_not_delay_another_subscription(string how)
     {
-        await using var server = await HostileFeedServer.StartAsync();
-        await using var hostile = how == "drip" ? await HostileReceiver.DripAsync(202, TimeSpan.FromMilliseconds(200)) : await HostileReceiver.SilentAsync();
+        // A dispatcher serving subscriptions one after the other would hold the healthy one back for the push
+        // timeout, past the 3 s allowed below.
+        await using var server = await HostileFeedServer.StartAsync(o => o with { PushTimeout = TimeSpan.FromSeconds(5) });
+        await using var hostile = how == "drip" ? HostileReceiver.Drip(202, TimeSpan.FromMilliseconds(200)) : HostileReceiver.Silent();
         await using var healthy = await SetReceiver.StartAsync();
         // Created first, so that a dispatcher taking subscriptions one after the other serves it first.
         var stalled = await server.SubscribeAsync(hostile.Url);
@@ -160,10 +163,25 @@ public sealed class HostileReceiverTests
 
         await healthy.WaitForAsync(5, TimeSpan.FromSeconds(3));
         Assert.Equal(5, healthy.Received.Count);
-        // The stalled receiver's requests end at the push timeout and are retried until the budget is spent.
+        // The stalled requests end at the push timeout; their 3 s budget is spent by then, so they are dead letters.
         await HostileFeedServer.WaitUntil(async () => await server.StatAsync(stalled, "deadLetters") == 5, TimeSpan.FromSeconds(60), "the stalled events are dead-lettered");
         var reason = (await server.DeadLettersAsync(stalled))[0]!["error"]!.GetValue<string>();
         Assert.Contains("timeout", reason, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Requests_to_one_destination_stay_within_its_concurrency_whatever_the_number_of_subscriptions()
+    {
+        await using var server = await HostileFeedServer.StartAsync();
+        await using var silent = HostileReceiver.Silent();
+        var first = await server.SubscribeAsync(silent.Url);
+        var second = await server.SubscribeAsync(silent.Url);
+        for (var i = 0; i < 40; i++) await server.Client.CreateUserAsync(Unique("crowd"));
+
+        await HostileFeedServer.WaitUntil(async () => await server.StatAsync(first, "deadLetters") + await server.StatAsync(second, "deadLetters") == 80,
+            TimeSpan.FromSeconds(60), "every event is dead-lettered after timeouts");
+        // PushConcurrency (16) is per destination: two subscriptions to one receiver share it.
+        Assert.InRange(silent.MostConcurrent, 2, 16);
     }
 
     [Fact]
