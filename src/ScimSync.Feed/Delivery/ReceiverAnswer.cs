@@ -25,14 +25,7 @@ public sealed record ReceiverAnswer(int Status, string? ReasonPhrase, TimeSpan? 
         try
         {
             using var doc = JsonDocument.Parse(Body, Json);
-            if (doc.RootElement.ValueKind == JsonValueKind.Object
-                && doc.RootElement.TryGetProperty("err", out var err) && err.ValueKind == JsonValueKind.String)
-            {
-                var text = err.GetString()!;
-                if (doc.RootElement.TryGetProperty("description", out var d))
-                    text += d.ValueKind == JsonValueKind.String ? ": " + d.GetString() : " (description is not a string)";
-                return text;
-            }
+            if (Describe(doc.RootElement) is { } error) return error;
         }
         catch (JsonException)
         {
@@ -59,9 +52,7 @@ public sealed record ReceiverAnswer(int Status, string? ReasonPhrase, TimeSpan? 
                 return new BatchVerdict(Rejected, "setErrs in the answer is not an object");
             var rejected = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var e in errs.EnumerateObject())
-                rejected[e.Name] = e.Value.ValueKind == JsonValueKind.Object
-                    ? $"{Text(e.Value, "err") ?? "unknown"}: {Text(e.Value, "description") ?? ""}"
-                    : "not an RFC 8936 error: " + e.Value.GetRawText();
+                rejected[e.Name] = Describe(e.Value) ?? "not an RFC 8935 error: " + e.Value.GetRawText();
             return new BatchVerdict(rejected, null);
         }
         catch (JsonException)
@@ -84,8 +75,18 @@ public sealed record ReceiverAnswer(int Status, string? ReasonPhrase, TimeSpan? 
         return null;
     }
 
-    private static string? Text(JsonElement o, string name) =>
-        !o.TryGetProperty(name, out var v) ? null : v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText();
+    /// <summary>
+    /// <c>{"err": "…", "description": "…"}</c> (RFC 8935 §2.4, and each entry of RFC 8936 setErrs) as
+    /// "err: description"; null when <paramref name="e"/> is not of that shape.
+    /// </summary>
+    private static string? Describe(JsonElement e)
+    {
+        if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("err", out var err) || err.ValueKind != JsonValueKind.String) return null;
+        var text = err.GetString()!;
+        if (e.TryGetProperty("description", out var d))
+            text += d.ValueKind == JsonValueKind.String ? ": " + d.GetString() : " (description is not a string)";
+        return text;
+    }
 
     private string Prefix() => Encoding.UTF8.GetString(Body, 0, Math.Min(Body.Length, 200));
 }
