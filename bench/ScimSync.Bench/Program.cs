@@ -12,6 +12,8 @@ using ScimSync.Bench;
 // Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
 //   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
+//   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
+//                                                               event feed: a healthy subscriber beside hostile ones
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -36,6 +38,18 @@ if (opts.ContainsKey("sync"))
         (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet());
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("feed-hostile"))
+{
+    // Issue-11 isolation: push to a healthy subscriber while hostile receivers are active (HostileBench).
+    var hostile = await HostileBench.RunAsync(cli, work, lua, Opt("backlog", 50_000), connections, Opt("huge-mb", 400),
+        (opts.GetValueOrDefault("phases") ?? "control,hostile").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(),
+        TimeSpan.FromSeconds(Opt("deadline-seconds", 600)));
+    Console.WriteLine(hostile);
+    if (opts.TryGetValue("out", out var hostileOut)) await File.WriteAllTextAsync(hostileOut, hostile);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }

@@ -19,7 +19,8 @@ internal static class Cli
             (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
             as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
             --push-allow names the destinations event push may reach (e.g. https://hooks.example.com,
-            http://127.0.0.1:* for any port); without it push subscriptions are refused.
+            http://127.0.0.1:* for any port); without it push subscriptions are refused. A name that
+            resolves to a loopback, private or link-local address also needs that address listed.
             --max-results caps every page (a larger count is clamped). --rate-limit answers 429 with
             Retry-After beyond N requests per second. --disable turns features off (501 for PATCH and
             Bulk, cursor ignored) and says so in /ServiceProviderConfig: a constrained target for tests.
