@@ -227,11 +227,16 @@ public sealed partial class PushDispatcher : BackgroundService
             foreach (var d in events) outcome.DeadLetter(d, "refused: " + e.Message);
             return;
         }
+        catch (Exception e) when (e is TimeoutException or HttpRequestException or IOException)
+        {
+            error = e.Message;
+        }
         catch (Exception e)
         {
-            // Timeouts, refused connections, resets, and anything unforeseen in reading an answer: a failed
-            // attempt like any other.
-            error = e is TimeoutException or HttpRequestException or IOException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            // Unforeseen, a bug in reading some answer say: still a failed attempt like any other, so that the
+            // events keep their retries and time budget instead of staying in flight; logged, to be fixed.
+            LogUnexpected(_logger, s.Name, e);
+            error = $"{e.GetType().Name}: {e.Message}";
         }
         var now = _time.GetUtcNow();
         foreach (var d in events)
@@ -274,6 +279,9 @@ public sealed partial class PushDispatcher : BackgroundService
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Error, Message = "Push delivery round failed")]
     private static partial void LogRoundFailed(ILogger logger, Exception e);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Error, Message = "Push to subscription {Subscription} failed unexpectedly; the events will be retried")]
+    private static partial void LogUnexpected(ILogger logger, string subscription, Exception e);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Push subscription {Subscription} suspended: its dead-letter list is full ({MaxCount} events / {MaxBytes} bytes); {Held} rejected events kept in the queue")]
     private static partial void LogSuspended(ILogger logger, string subscription, int held, int maxCount, long maxBytes);
