@@ -17,6 +17,8 @@ using ScimSync.Bench;
 //   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
 //   ... -- --bulk-chain [--length 1000] [--repeat 3]            server CPU of a reverse bulkId chain
 //   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
+//   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
+//                                                               event feed: a healthy subscriber beside hostile ones
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -95,6 +97,18 @@ if (opts.ContainsKey("oversized"))
     var report = await OversizedBench.RunAsync(cli, work, Opt("repeat", 3), opts.ContainsKey("expect-continue"));
     Console.WriteLine(report);
     if (opts.TryGetValue("out", out var oversizedOut)) await File.WriteAllTextAsync(oversizedOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("feed-hostile"))
+{
+    // Issue-11 isolation: push to a healthy subscriber while hostile receivers are active (HostileBench).
+    var hostile = await HostileBench.RunAsync(cli, work, lua, Opt("backlog", 50_000), connections, Opt("huge-mb", 400),
+        (opts.GetValueOrDefault("phases") ?? "control,hostile").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(),
+        TimeSpan.FromSeconds(Opt("deadline-seconds", 600)));
+    Console.WriteLine(hostile);
+    if (opts.TryGetValue("out", out var hostileOut)) await File.WriteAllTextAsync(hostileOut, hostile);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }

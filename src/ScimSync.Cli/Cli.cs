@@ -21,7 +21,8 @@ internal static class Cli
             (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
             as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
             --push-allow names the destinations event push may reach (e.g. https://hooks.example.com,
-            http://127.0.0.1:* for any port); without it push subscriptions are refused.
+            http://127.0.0.1:* for any port); without it push subscriptions are refused. A name that
+            resolves to a loopback, private or link-local address also needs that address listed.
             --max-results caps every page (a larger count is clamped). --rate-limit answers 429 with
             Retry-After beyond N requests per second. --disable turns features off (501 for PATCH and
             Bulk, cursor ignored) and says so in /ServiceProviderConfig: a constrained target for tests.
@@ -44,9 +45,11 @@ internal static class Cli
         scimsync events create --name N --audience A [--delivery poll|push] [--push-url U] [--push-batch N]
                                [--payload full|notice [--coalesce]] [--types User,Group] [--filter F]
                                [--ignore lastLogin,...] [--signing HS256|RS256|ES256|none] [--start-after POS]
-        scimsync events rewind ID --position POS | dead-letters ID | replay ID
+        scimsync events rewind ID --position POS | dead-letters ID | replay ID | discard ID
             Manage event subscriptions of a running server (admin token; default URL
             http://127.0.0.1:8080, token from --token, SCIMSYNC_TOKEN or SCIMSYNC_ADMIN_TOKEN).
+            A subscription whose dead-letter list is full is suspended: replay or discard its dead
+            letters, then resume it.
 
         scimsync sync plan --config FILE [--json] [--all]
         scimsync sync run --config FILE [--confirm] [--watch] [--json]

@@ -14,7 +14,7 @@ internal static class EventsCommand
 {
     public static async Task<int> RunAsync(CommandLine cmd)
     {
-        var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("events needs list, create, show, pause, resume, delete, rewind, dead-letters or replay");
+        var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("events needs list, create, show, pause, resume, delete, rewind, dead-letters, replay or discard");
         var url = (cmd.Get("url") ?? "http://127.0.0.1:8080").TrimEnd('/');
         var token = cmd.Get("token") ?? Environment.GetEnvironmentVariable("SCIMSYNC_TOKEN") ?? Environment.GetEnvironmentVariable("SCIMSYNC_ADMIN_TOKEN")
             ?? throw new UsageException("events needs --token (or SCIMSYNC_TOKEN) with the admin scope");
@@ -76,6 +76,10 @@ internal static class EventsCommand
             case "replay":
                 var replayed = await Send(http, HttpMethod.Post, Id() + "/dead-letters/replay", new JsonObject()).ConfigureAwait(false);
                 Console.WriteLine($"{Id()}: {replayed["replayed"]} dead letters queued again");
+                return 0;
+            case "discard":
+                var discarded = await Send(http, HttpMethod.Delete, Id() + "/dead-letters", null).ConfigureAwait(false);
+                Console.WriteLine($"{Id()}: {discarded["discarded"]} dead letters deleted; they will not be delivered");
                 return 0;
             default:
                 throw new UsageException($"Unknown events command \"{verb}\"");

@@ -15,13 +15,38 @@ public sealed record FeedOptions
     public int MaxEventsPerPoll { get; init; } = 1000;
 
     /// <summary>
-    /// Where push delivery may send (SSRF guard): entries like "https://hooks.example.com" or
-    /// "http://127.0.0.1:*" (any port). Empty means push delivery is refused.
+    /// Where push delivery may send (SSRF guard, <see cref="Delivery.PushDestination"/>): entries like
+    /// "https://hooks.example.com" or "http://127.0.0.1:*" (any port). Empty means push delivery is refused.
     /// </summary>
     public IReadOnlyList<string> PushAllowList { get; init; } = [];
 
-    /// <summary>One push request's timeout.</summary>
+    /// <summary>
+    /// One push request, whole: connecting, sending, the receiver's headers and reading its answer. A receiver
+    /// that drips its answer or never answers costs its own subscription this long per request.
+    /// </summary>
     public TimeSpan PushTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Connecting to a push receiver (within <see cref="PushTimeout"/>).</summary>
+    public TimeSpan PushConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Most bytes of a receiver's answer that are read (body as sent on the wire; answers are never
+    /// decompressed). A batch's answer may also name rejected SETs, so it gets
+    /// <see cref="PushAnswerBytesPerSet"/> more per SET in the request.
+    /// </summary>
+    public int PushAnswerMaxBytes { get; init; } = 64 * 1024;
+
+    /// <summary>Room in a batch's answer for each SET it may reject in setErrs (jti, err, description).</summary>
+    public int PushAnswerBytesPerSet { get; init; } = 1024;
+
+    /// <summary>
+    /// A subscription's dead-letter list holds at most this many events; past it the subscription is
+    /// suspended (see docs/journal.md) rather than dropping any.
+    /// </summary>
+    public int DeadLetterMaxCount { get; init; } = 10_000;
+
+    /// <summary>And at most this many bytes of SETs and reasons.</summary>
+    public long DeadLetterMaxBytes { get; init; } = 64L * 1024 * 1024;
 
     /// <summary>After this long without success an event goes to the dead-letter list.</summary>
     public TimeSpan PushTimeBudget { get; init; } = TimeSpan.FromHours(24);
@@ -31,7 +56,11 @@ public sealed record FeedOptions
 
     public TimeSpan PushMaxBackoff { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Concurrent requests per push subscription (events of one resource are never concurrent).</summary>
+    /// <summary>
+    /// Concurrent push requests per destination (scheme, host and port), whichever subscriptions they come
+    /// from; events of one resource are never concurrent. Each subscription is delivered on its own, so a
+    /// slow destination holds up only the subscriptions that send there.
+    /// </summary>
     public int PushConcurrency { get; init; } = 16;
 
     /// <summary>

@@ -89,6 +89,14 @@ public sealed record ScimServerOptions
     /// <summary>After this long without a successful push, an event is dead-lettered.</summary>
     public TimeSpan PushTimeBudget { get; init; } = TimeSpan.FromHours(24);
 
+    /// <summary>One push request, connect to the end of the answer (FeedOptions.PushTimeout).</summary>
+    public TimeSpan PushTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A subscription's dead-letter list, at most; past it the subscription is suspended (docs/journal.md).</summary>
+    public int DeadLetterMaxCount { get; init; } = 10_000;
+
+    public long DeadLetterMaxBytes { get; init; } = 64L * 1024 * 1024;
+
     /// <summary>How long journal entries every subscription has received are kept (default 7 days).</summary>
     public TimeSpan JournalRetention { get; init; } = TimeSpan.FromDays(7);
 

@@ -236,13 +236,13 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
     public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct) => WriteAsync(t =>
         Ack(t, subscriptionId, jtis), ct);
 
-    public Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct) => WriteAsync(t =>
-        DeadLetter(t, subscriptionId, errors), ct);
+    public Task<DeadLetterResult> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, DeadLetterLimit limit, CancellationToken ct) =>
+        WriteAsync(t => DeadLetter(t, subscriptionId, errors, limit), ct);
 
-    public Task<(int Acknowledged, int DeadLettered)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, CancellationToken ct) => WriteAsync(t =>
+    public Task<(int Acknowledged, DeadLetterResult Dead)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, DeadLetterLimit limit, CancellationToken ct) => WriteAsync(t =>
     {
         var acked = Ack(t, subscriptionId, outcome.Acknowledged);
-        var dead = DeadLetter(t, subscriptionId, outcome.DeadLettered);
+        var dead = DeadLetter(t, subscriptionId, outcome.DeadLettered, limit);
         // Retries: in flight until visible_at, then claimable again (backoff or Retry-After).
         foreach (var (jti, visibleAt, error) in outcome.Retries)
             t.Exec("UPDATE deliveries SET visible_at = @v, last_error = @e WHERE subscription_id = @s AND jti = @j AND state = 1",
@@ -259,17 +259,48 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         return n;
     }
 
-    private static int DeadLetter(Tx t, string subscriptionId, IReadOnlyDictionary<string, string> errors)
+    private static DeadLetterResult DeadLetter(Tx t, string subscriptionId, IReadOnlyDictionary<string, string> errors, DeadLetterLimit limit)
     {
-        var n = 0;
+        if (errors.Count == 0) return default;
+        // octet_length reads the sizes from the record headers, not the SETs themselves.
+        long count, bytes;
+        using (var r = t.Cmd("SELECT count(*), coalesce(sum(octet_length(token) + coalesce(octet_length(last_error), 0)), 0) FROM deliveries WHERE subscription_id = @s AND state = 3",
+            ("@s", subscriptionId)).ExecuteReader())
+        {
+            r.Read();
+            count = r.GetInt64(0);
+            bytes = r.GetInt64(1);
+        }
+        int dead = 0, held = 0;
+        var full = false;
         foreach (var (jti, error) in errors)
-            n += t.Exec("UPDATE deliveries SET state = 3, last_error = @e WHERE subscription_id = @s AND jti = @j",
+        {
+            if (t.Cmd("SELECT octet_length(token) FROM deliveries WHERE subscription_id = @s AND jti = @j AND state IN (0, 1)",
+                    ("@s", subscriptionId), ("@j", jti)).ExecuteScalar() is not long size)
+                continue; // acknowledged, already a dead letter, or never known
+            size += System.Text.Encoding.UTF8.GetByteCount(error);
+            // Once one does not fit, none after it goes in: the list does not fill up out of order.
+            full |= count > 0 && (count + 1 > limit.MaxCount || bytes + size > limit.MaxBytes);
+            if (full)
+            {
+                // Back in the queue, still undelivered: nothing the subscriber was promised is dropped.
+                held += t.Exec("UPDATE deliveries SET state = 0, visible_at = 0, last_error = @e WHERE subscription_id = @s AND jti = @j",
+                    ("@e", error), ("@s", subscriptionId), ("@j", jti));
+                continue;
+            }
+            dead += t.Exec("UPDATE deliveries SET state = 3, last_error = @e WHERE subscription_id = @s AND jti = @j",
                 ("@e", error), ("@s", subscriptionId), ("@j", jti));
-        return n;
+            count++;
+            bytes += size;
+        }
+        return new DeadLetterResult(dead, held);
     }
 
     public Task<int> ReplayDeadLettersAsync(string subscriptionId, CancellationToken ct) => WriteAsync(t =>
         t.Exec("UPDATE deliveries SET state = 0, visible_at = 0, attempts = 0 WHERE subscription_id = @s AND state = 3", ("@s", subscriptionId)), ct);
+
+    public Task<int> DiscardDeadLettersAsync(string subscriptionId, CancellationToken ct) => WriteAsync(t =>
+        t.Exec("DELETE FROM deliveries WHERE subscription_id = @s AND state = 3", ("@s", subscriptionId)), ct);
 
     public async Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct)
     {

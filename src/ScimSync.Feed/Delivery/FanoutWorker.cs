@@ -37,7 +37,8 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
     /// <summary>Fans out one round; returns how many journal entries it covered (0 when caught up).</summary>
     public async Task<int> RunOnceAsync(Subscription s, CancellationToken ct)
     {
-        if (s.State is SubscriptionState.Resnapshot or SubscriptionState.Disabled) return 0;
+        // A suspended subscription stops growing its queue: the journal keeps what comes next (Suspended).
+        if (s.State is SubscriptionState.Resnapshot or SubscriptionState.Disabled or SubscriptionState.Suspended) return 0;
         var (covered, aheadPosition, lost) = await LookAheadAsync(s, ct).ConfigureAwait(false);
         // Lost a compare-and-set: another round moved this subscription; the caller reads it again.
         if (lost) return 0;

@@ -2,16 +2,17 @@ using System.Text.Json.Nodes;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Errors;
 using ScimSync.Store;
-using ScimSync.Store.Journal;
+using ScimSync.Store.Feed;
 
 namespace ScimSync.Feed.Delivery;
 
 /// <summary>
 /// RFC 8936 poll delivery: acknowledgements and errors first, then up to maxEvents SETs, waiting (long
 /// poll, bounded) when none are ready and returnImmediately is false. Unacknowledged SETs come back after
-/// the visibility timeout with the same jti.
+/// the visibility timeout with the same jti. SETs named in setErrs share the push dead-letter list and its
+/// limit: when it is full they stay queued and the subscription is suspended.
 /// </summary>
-public sealed class PollService(IResourceStore store, DeliverySignal signal, FeedOptions options, TimeProvider time, FeedMetrics? metrics = null)
+public sealed class PollService(IResourceStore store, SubscriptionService subscriptions, DeliverySignal signal, FeedOptions options, TimeProvider time, FeedMetrics? metrics = null)
 {
     public sealed record PollRequest(int? MaxEvents, bool ReturnImmediately, IReadOnlyList<string> Ack, IReadOnlyDictionary<string, string> Errors);
 
@@ -41,7 +42,7 @@ public sealed class PollService(IResourceStore store, DeliverySignal signal, Fee
         {
             if (e is not JsonObject eo) throw ScimException.InvalidSyntax("setErrs must be an object keyed by jti");
             foreach (var (jti, err) in eo)
-                errors[jti] = err is JsonObject o ? $"{o["err"]?.ToString()}: {o["description"]?.ToString()}" : err?.ToJsonString() ?? "";
+                errors[jti] = FailureReason.Clamp(err is JsonObject o ? $"{o["err"]?.ToString()}: {o["description"]?.ToString()}" : err?.ToJsonString() ?? "");
         }
         return new PollRequest(max, immediately, ack, errors);
     }
@@ -49,9 +50,20 @@ public sealed class PollService(IResourceStore store, DeliverySignal signal, Fee
     public async Task<JsonObject> PollAsync(Subscription s, PollRequest request, CancellationToken ct)
     {
         if (request.Ack.Count > 0) metrics?.Delivered(s.Name, await store.Feed.AckAsync(s.Id, request.Ack, ct).ConfigureAwait(false));
-        if (request.Errors.Count > 0) metrics?.DeadLettered(s.Name, await store.Feed.DeadLetterAsync(s.Id, request.Errors, ct).ConfigureAwait(false));
+        if (request.Errors.Count > 0)
+        {
+            var dead = await store.Feed.DeadLetterAsync(s.Id, request.Errors, new DeadLetterLimit(options.DeadLetterMaxCount, options.DeadLetterMaxBytes), ct).ConfigureAwait(false);
+            metrics?.DeadLettered(s.Name, dead.DeadLettered);
+            if (dead.Held > 0)
+            {
+                await subscriptions.SuspendAsync(s, ct).ConfigureAwait(false);
+                s = s with { State = SubscriptionState.Suspended };
+            }
+        }
         if (s.State == SubscriptionState.Resnapshot)
             throw new ScimException(409, null, "This subscription missed changes the journal no longer holds: take a new snapshot and rewind to its position");
+        if (s.State == SubscriptionState.Suspended)
+            throw new ScimException(409, null, "This subscription is suspended: its dead-letter list is full, and SETs named in setErrs beyond it stay queued. An operator must replay or discard the dead letters and resume it");
         var max = Math.Min(request.MaxEvents ?? options.MaxEventsPerPoll, options.MaxEventsPerPoll);
         var sets = new JsonObject();
         if (max == 0 || s.State != SubscriptionState.Active) return new JsonObject { ["sets"] = sets };

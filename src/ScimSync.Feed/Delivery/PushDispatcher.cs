@@ -11,13 +11,15 @@ using ScimSync.Store.Feed;
 namespace ScimSync.Feed.Delivery;
 
 /// <summary>
-/// RFC 8935 push delivery. Each round claims the due events of every push subscription (only the oldest
-/// undelivered event of any one resource, urgent first) and POSTs them concurrently: one SET per request,
-/// or with the subscription's pushBatch above 1 up to that many per request (docs/journal.md). 2xx
-/// acknowledges; a 400 with an RFC 8935 error is recorded and dead-lettered (retrying cannot help);
-/// 429/503 wait for Retry-After; anything else retries with exponential backoff and jitter until the time
-/// budget is spent, then dead-letters. The round's outcomes are committed together. Redirects are never
-/// followed and destinations must pass the allow-list.
+/// RFC 8935 push delivery. Every active push subscription is delivered by its own loop, so a receiver that
+/// is slow, silent or hostile holds up only its own subscription (and, through <see cref="PushClient"/>'s
+/// per-destination slots, nobody else's connections). Each round claims the subscription's due events (only
+/// the oldest undelivered event of any one resource, urgent first) and POSTs them concurrently: one SET per
+/// request, or with the subscription's pushBatch above 1 up to that many per request (docs/journal.md).
+/// 2xx acknowledges; a 400 is recorded with the receiver's reason and dead-lettered (retrying cannot help);
+/// 429/503 wait for Retry-After; anything else, a timeout or an answer that cannot be read retries with
+/// exponential backoff and jitter until the time budget is spent, then dead-letters. The round's outcomes are
+/// committed together. A subscription whose dead-letter list is full is suspended, its events kept.
 /// </summary>
 public sealed partial class PushDispatcher : BackgroundService
 {
@@ -27,7 +29,7 @@ public sealed partial class PushDispatcher : BackgroundService
     private readonly FeedOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<PushDispatcher> _logger;
-    private readonly HttpClient _http;
+    private readonly PushClient _client;
     private readonly FeedMetrics _metrics;
 
     public PushDispatcher(IResourceStore store, SubscriptionService subscriptions, DeliverySignal signal, FeedOptions options, TimeProvider time, FeedMetrics metrics, ILogger<PushDispatcher> logger)
@@ -39,37 +41,73 @@ public sealed partial class PushDispatcher : BackgroundService
         _options = options;
         _time = time;
         _logger = logger;
-        _http = new HttpClient(new SocketsHttpHandler
-        {
-            AllowAutoRedirect = false,
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-            MaxConnectionsPerServer = Math.Max(1, options.PushConcurrency),
-        })
-        { Timeout = options.PushTimeout };
+        _client = new PushClient(options, time);
     }
 
+    // How often subscriptions are looked at without a signal, and how long an idle loop sleeps.
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Starts a loop for each active push subscription that has none; a loop ends when its subscription stops being one.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        var loops = new Dictionary<string, Task>(StringComparer.Ordinal);
+        try
         {
-            var wake = _signal.Signal.WaitAsync(TimeSpan.FromMilliseconds(250), _time, stoppingToken);
-            var sent = 0;
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var wake = _signal.Signal.WaitAsync(Tick, _time, stoppingToken);
+                try
+                {
+                    foreach (var done in loops.Where(l => l.Value.IsCompleted).Select(l => l.Key).ToList()) loops.Remove(done);
+                    foreach (var s in await _subscriptions.ListAsync(stoppingToken).ConfigureAwait(false))
+                        if (IsPushing(s) && !loops.ContainsKey(s.Id))
+                            loops[s.Id] = Task.Run(() => RunAsync(s.Id, stoppingToken), stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    LogRoundFailed(_logger, e);
+                }
+                await wake.ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            // Loops end on the same token; their in-flight events become visible again after the visibility timeout.
+            await Task.WhenAll(loops.Values).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsPushing(Subscription s) => s.Config.Delivery == DeliveryMethod.Push && s.State == SubscriptionState.Active;
+
+    /// <summary>One subscription's delivery: rounds back to back while there is work, else a nap until a signal.</summary>
+    private async Task RunAsync(string id, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var wake = _signal.Signal.WaitAsync(Tick, _time, ct);
             try
             {
-                foreach (var s in await _subscriptions.ListAsync(stoppingToken).ConfigureAwait(false))
-                    if (s.Config.Delivery == DeliveryMethod.Push && s.State == SubscriptionState.Active)
-                        sent += await DeliverRoundAsync(s, stoppingToken).ConfigureAwait(false);
+                // Read again every round: a pause, a change of pushUrl or a deletion takes effect at once.
+                if (await _subscriptions.FindAsync(id, ct).ConfigureAwait(false) is not { } s || !IsPushing(s)) return;
+                if (await DeliverRoundAsync(s, ct).ConfigureAwait(false) > 0) continue;
             }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
             catch (Exception e)
             {
+                // A store error, say: this subscription tries again at the next tick, the others are unaffected.
                 LogRoundFailed(_logger, e);
             }
-            if (sent == 0) await wake.ConfigureAwait(false);
+            await wake.ConfigureAwait(false);
         }
     }
 
@@ -97,8 +135,14 @@ public sealed partial class PushDispatcher : BackgroundService
             await Parallel.ForEachAsync(claimed.Chunk(perRequest), new ParallelOptions { MaxDegreeOfParallelism = _options.PushConcurrency, CancellationToken = ct },
                 async (events, token) => await SendAsync(s, events, perRequest > 1, outcome, token).ConfigureAwait(false)).ConfigureAwait(false);
         }
-        var (_, dead) = await _store.Feed.SettleAsync(s.Id, outcome.ToRecord(), ct).ConfigureAwait(false);
-        _metrics.DeadLettered(s.Name, dead);
+        var limit = new DeadLetterLimit(_options.DeadLetterMaxCount, _options.DeadLetterMaxBytes);
+        var (_, dead) = await _store.Feed.SettleAsync(s.Id, outcome.ToRecord(), limit, ct).ConfigureAwait(false);
+        _metrics.DeadLettered(s.Name, dead.DeadLettered);
+        if (dead.Held > 0)
+        {
+            await _subscriptions.SuspendAsync(s, ct).ConfigureAwait(false);
+            LogSuspended(_logger, s.Name, dead.Held, _options.DeadLetterMaxCount, _options.DeadLetterMaxBytes);
+        }
         var now = _time.GetUtcNow();
         foreach (var d in claimed.Where(d => outcome.WasAcknowledged(d.Jti))) _metrics.Delivered(s.Name, 1, now - d.Created);
         for (var i = 0; i < outcome.RetryCount; i++) _metrics.Failed(s.Name);
@@ -120,9 +164,10 @@ public sealed partial class PushDispatcher : BackgroundService
 
         public void Acknowledge(DeliveryRecord d) { lock (_lock) _acked.Add(d.Jti); }
 
-        public void DeadLetter(DeliveryRecord d, string reason) { lock (_lock) _dead[d.Jti] = reason; }
+        // Reasons carry the receiver's words: clamped here, on their way to the store.
+        public void DeadLetter(DeliveryRecord d, string reason) { lock (_lock) _dead[d.Jti] = FailureReason.Clamp(reason); }
 
-        public void Retry(DeliveryRecord d, DateTimeOffset at, string error) { lock (_lock) _retries.Add((d.Jti, at, error)); }
+        public void Retry(DeliveryRecord d, DateTimeOffset at, string error) { lock (_lock) _retries.Add((d.Jti, at, FailureReason.Clamp(error))); }
 
         public bool WasAcknowledged(string jti) { lock (_lock) return _acked.Contains(jti); }
 
@@ -131,7 +176,10 @@ public sealed partial class PushDispatcher : BackgroundService
 
     /// <summary>
     /// One request: a single SET as RFC 8935 says, or with <paramref name="batched"/> our extension, every
-    /// event of <paramref name="events"/> in one JSON body shaped like an RFC 8936 poll response.
+    /// event of <paramref name="events"/> in one JSON body shaped like an RFC 8936 poll response. Whatever the
+    /// receiver does, every event ends up acknowledged, dead-lettered or scheduled for a retry: nothing thrown
+    /// here may leave events in flight with no outcome (only shutdown does, and they come back after the
+    /// visibility timeout).
     /// </summary>
     private async Task SendAsync(Subscription s, DeliveryRecord[] events, bool batched, Outcome outcome, CancellationToken ct)
     {
@@ -139,37 +187,56 @@ public sealed partial class PushDispatcher : BackgroundService
         TimeSpan? retryAfter = null;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, s.Config.PushUrl) { Content = Body(events, batched) };
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-            using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
-            if ((int)response.StatusCode is >= 200 and < 300)
+            var cap = _options.PushAnswerMaxBytes + (batched ? events.Length * _options.PushAnswerBytesPerSet : 0);
+            var answer = await _client.SendAsync(new Uri(s.Config.PushUrl!), Body(events, batched), cap, ct).ConfigureAwait(false);
+            if (answer.IsSuccess)
             {
-                var rejected = batched ? SetErrors(await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false)) : null;
-                foreach (var d in events)
+                var verdict = batched ? answer.SetErrors() : null;
+                if (verdict?.Unreadable is null)
                 {
-                    if (rejected is not null && rejected.TryGetValue(d.Jti, out var why)) outcome.DeadLetter(d, "setErrs " + why);
-                    else outcome.Acknowledge(d);
+                    foreach (var d in events)
+                    {
+                        if (verdict is not null && verdict.Rejected.TryGetValue(d.Jti, out var why)) outcome.DeadLetter(d, "setErrs " + why);
+                        else outcome.Acknowledge(d);
+                    }
+                    return;
                 }
-                return;
+                // Which SETs the receiver rejected cannot be told: retry them all (receivers deduplicate by jti).
+                error = $"{answer.Status} but {verdict.Unreadable}";
             }
-            if (response.StatusCode == HttpStatusCode.BadRequest)
+            else if (answer.Status == (int)HttpStatusCode.BadRequest)
             {
                 // RFC 8935 §2.4: the receiver looked at the request and refused it; record why. Retrying cannot help.
-                var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
-                foreach (var d in events) outcome.DeadLetter(d, "400 " + DescribeError(body));
+                var why = answer.RefusalReason();
+                foreach (var d in events) outcome.DeadLetter(d, "400 " + why);
                 return;
             }
-            error = $"{(int)response.StatusCode} {response.ReasonPhrase}";
-            if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable)
-                retryAfter = RetryAfter(response);
+            else
+            {
+                error = $"{answer.Status} {answer.ReasonPhrase}";
+                if (answer.Status is (int)HttpStatusCode.TooManyRequests or (int)HttpStatusCode.ServiceUnavailable)
+                    retryAfter = answer.RetryAfter;
+            }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             throw;
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        catch (PushRefusedException e)
         {
-            error = e is TaskCanceledException ? $"timeout after {_options.PushTimeout.TotalSeconds:F0} s" : e.Message;
+            foreach (var d in events) outcome.DeadLetter(d, "refused: " + e.Message);
+            return;
+        }
+        catch (Exception e) when (e is TimeoutException or HttpRequestException or IOException)
+        {
+            error = e.Message;
+        }
+        catch (Exception e)
+        {
+            // Unforeseen, a bug in reading some answer say: still a failed attempt like any other, so that the
+            // events keep their retries and time budget instead of staying in flight; logged, to be fixed.
+            LogUnexpected(_logger, s.Name, e);
+            error = $"{e.GetType().Name}: {e.Message}";
         }
         var now = _time.GetUtcNow();
         foreach (var d in events)
@@ -196,29 +263,6 @@ public sealed partial class PushDispatcher : BackgroundService
         return content;
     }
 
-    /// <summary>
-    /// The SETs a batch receiver rejected: <c>{"setErrs": {jti: {"err", "description"}}}</c> as in RFC 8936 §2.4.
-    /// Any other 2xx body (or none) accepts the whole batch.
-    /// </summary>
-    private static Dictionary<string, string>? SetErrors(string body)
-    {
-        if (body.Length == 0) return null;
-        try
-        {
-            if (JsonNode.Parse(body) is not JsonObject o || o["setErrs"] is not JsonObject errs) return null;
-            var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var (jti, err) in errs)
-                result[jti] = err is JsonObject e
-                    ? $"{e["err"]?.ToString() ?? "unknown"}: {e["description"]?.ToString() ?? ""}"
-                    : err?.ToJsonString() ?? "";
-            return result;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>Exponential, capped, with "equal jitter" so that many failing events do not retry in lockstep.</summary>
     public TimeSpan Backoff(int attempts)
     {
@@ -227,33 +271,18 @@ public sealed partial class PushDispatcher : BackgroundService
         return TimeSpan.FromMilliseconds(capped / 2 + Random.Shared.NextDouble() * capped / 2);
     }
 
-    private TimeSpan? RetryAfter(HttpResponseMessage response)
-    {
-        var h = response.Headers.RetryAfter;
-        TimeSpan? wait = h?.Delta ?? (h?.Date is { } date ? date - _time.GetUtcNow() : null);
-        if (wait is null) return null;
-        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : wait;
-    }
-
-    private static string DescribeError(string body)
-    {
-        try
-        {
-            if (JsonNode.Parse(body) is JsonObject o)
-                return $"{o["err"]?.GetValue<string>() ?? "unknown"}: {o["description"]?.GetValue<string>() ?? ""}";
-        }
-        catch (System.Text.Json.JsonException)
-        {
-        }
-        return body.Length > 200 ? body[..200] : body;
-    }
-
     public override void Dispose()
     {
-        _http.Dispose();
+        _client.Dispose();
         base.Dispose();
     }
 
     [LoggerMessage(EventId = 2100, Level = LogLevel.Error, Message = "Push delivery round failed")]
     private static partial void LogRoundFailed(ILogger logger, Exception e);
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Error, Message = "Push to subscription {Subscription} failed unexpectedly; the events will be retried")]
+    private static partial void LogUnexpected(ILogger logger, string subscription, Exception e);
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Push subscription {Subscription} suspended: its dead-letter list is full ({MaxCount} events / {MaxBytes} bytes); {Held} rejected events kept in the queue")]
+    private static partial void LogSuspended(ILogger logger, string subscription, int held, int maxCount, long maxBytes);
 }

@@ -9,8 +9,11 @@ public enum DeliveryMethod { Poll, Push }
 /// <summary>
 /// <see cref="Resnapshot"/>: the journal no longer holds changes this subscriber has not received (they
 /// passed the operator's maximum age); it must take a new snapshot and rewind to that snapshot's position.
+/// <see cref="Suspended"/>: the dead-letter list is full, so a further rejected event could be kept nowhere;
+/// delivery and fan-out stop (the journal keeps what comes next) until the operator replays or discards the
+/// dead letters and sets the state back to active.
 /// </summary>
-public enum SubscriptionState { Active, Paused, Disabled, Resnapshot }
+public enum SubscriptionState { Active, Paused, Disabled, Resnapshot, Suspended }
 
 /// <summary>
 /// What a subscriber receives and how. <see cref="IgnoredAttributes"/> are noise: a change confined to

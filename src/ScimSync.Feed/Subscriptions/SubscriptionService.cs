@@ -62,6 +62,22 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
     public Task MarkResnapshotAsync(Subscription s, CancellationToken ct) =>
         store.Feed.UpdateSubscriptionAsync(s.Id, s.Config.ToJson(), "resnapshot", ct);
 
+    /// <summary>The dead-letter list is full: stop until the operator makes room (see <see cref="SubscriptionState.Suspended"/>).</summary>
+    public Task SuspendAsync(Subscription s, CancellationToken ct) =>
+        store.Feed.UpdateSubscriptionAsync(s.Id, s.Config.ToJson(), "suspended", ct);
+
+    /// <summary>Why a subscription is not delivering, for operators; null when it is active.</summary>
+    public string? StateReason(Subscription s, FeedStats stats) => s.State switch
+    {
+        SubscriptionState.Suspended =>
+            $"the dead-letter list is full ({stats.DeadLetters:N0} events; at most {options.DeadLetterMaxCount:N0} events or {options.DeadLetterMaxBytes:N0} bytes): " +
+            "rejected events are kept in the queue and delivery and fan-out have stopped; inspect the dead letters, replay or discard them, then set the state to active",
+        SubscriptionState.Resnapshot => "the journal no longer holds changes this subscriber has not received: take a new snapshot and rewind to its position",
+        SubscriptionState.Paused => "paused by an operator",
+        SubscriptionState.Disabled => "disabled by an operator",
+        _ => null,
+    };
+
     public async Task<Subscription?> FindAsync(string idOrName, CancellationToken ct) =>
         await store.Feed.FindSubscriptionAsync(idOrName, ct).ConfigureAwait(false) is { } r ? FromRecord(r) : null;
 

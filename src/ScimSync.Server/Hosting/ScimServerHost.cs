@@ -82,6 +82,9 @@ public static class ScimServerHost
             PushAllowList = options.PushAllowList,
             PushBaseBackoff = options.PushBaseBackoff,
             PushTimeBudget = options.PushTimeBudget,
+            PushTimeout = options.PushTimeout,
+            DeadLetterMaxCount = options.DeadLetterMaxCount,
+            DeadLetterMaxBytes = options.DeadLetterMaxBytes,
             JournalRetention = options.JournalRetention,
             JournalMaxAge = options.JournalMaxAge,
         });
@@ -90,7 +93,7 @@ public static class ScimServerHost
         services.AddSingleton<FeedMetrics>();
         services.AddSingleton(sp => new FanoutWorker(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SchemaRegistry>(),
             sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<DeliverySignal>(),
+        services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<DeliverySignal>(),
             sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
         services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddPrometheusExporter());
         services.AddSingleton<FeedApi>();
@@ -168,6 +171,7 @@ public static class ScimServerHost
         f.MapPost("/{id}/poll", (HttpContext ctx, string id) => feed.Poll(ctx, id));
         f.MapGet("/{id}/dead-letters", (HttpContext ctx, string id) => feed.DeadLetters(ctx, id));
         f.MapPost("/{id}/dead-letters/replay", (HttpContext ctx, string id) => feed.Replay(ctx, id));
+        f.MapDelete("/{id}/dead-letters", (HttpContext ctx, string id) => feed.Discard(ctx, id));
 
         var admin = app.Services.GetRequiredService<AdminApi>();
         var a = app.MapGroup("/admin/tokens");

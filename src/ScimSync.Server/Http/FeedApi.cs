@@ -92,6 +92,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         var state = s.State;
         if (body["state"] is JsonValue sv && sv.TryGetValue<string>(out var st))
             state = Enum.TryParse<SubscriptionState>(st, ignoreCase: true, out var parsed) && !int.TryParse(st, out _)
+                && parsed is SubscriptionState.Active or SubscriptionState.Paused or SubscriptionState.Disabled
                 ? parsed : throw ScimException.InvalidValue("state must be active, paused or disabled");
         await subscriptions.UpdateAsync(s, ReadConfig(body, s.Config), state, ctx.RequestAborted).ConfigureAwait(false);
         await ScimHttp.WriteNodeAsync(ctx, 200, await View((await subscriptions.FindAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false))!, ctx.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
@@ -147,6 +148,15 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         await ScimHttp.WriteNodeAsync(ctx, 200, new JsonObject { ["replayed"] = n }).ConfigureAwait(false);
     }
 
+    /// <summary>Deletes the dead letters: the events in them will not be delivered (the operator's call).</summary>
+    public async Task Discard(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var n = await store.Feed.DiscardDeadLettersAsync(s.Id, ctx.RequestAborted).ConfigureAwait(false);
+        await ScimHttp.WriteNodeAsync(ctx, 200, new JsonObject { ["discarded"] = n }).ConfigureAwait(false);
+    }
+
     /// <summary>RFC 8936 §2: acknowledge, report errors, and receive SETs in one POST.</summary>
     public async Task Poll(HttpContext ctx, string id)
     {
@@ -167,6 +177,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         o["fanoutPosition"] = s.FanoutPosition;
         o["created"] = s.Created.ToString("O", CultureInfo.InvariantCulture);
         var stats = await store.Feed.StatsAsync(s.Id, ct).ConfigureAwait(false);
+        if (subscriptions.StateReason(s, stats) is { } reason) o.Insert(3, "stateReason", reason);
         o["stats"] = new JsonObject
         {
             ["pending"] = stats.Pending,

@@ -79,6 +79,18 @@ public sealed record DeliveryOutcome(
     IReadOnlyDictionary<string, string> DeadLettered,
     IReadOnlyList<(string Jti, DateTimeOffset VisibleAt, string Error)> Retries);
 
+/// <summary>
+/// How much a subscription's dead-letter list may hold: <paramref name="MaxCount"/> events and
+/// <paramref name="MaxBytes"/> bytes of SETs and reasons. The first dead letter always fits, however large.
+/// </summary>
+public sealed record DeadLetterLimit(int MaxCount, long MaxBytes);
+
+/// <summary>
+/// What dead-lettering came to: <paramref name="Held"/> events did not fit under the <see cref="DeadLetterLimit"/>
+/// and went back to the queue, pending, with their reason (never dropped).
+/// </summary>
+public readonly record struct DeadLetterResult(int DeadLettered, int Held);
+
 public sealed record FeedStats(long Pending, long InFlight, long DeadLetters, DateTimeOffset? OldestPending, long FanoutPosition);
 
 /// <summary>
@@ -139,15 +151,21 @@ public interface IFeedStore
 
     /// <summary>
     /// Acknowledges, dead-letters and reschedules in one transaction: one commit for a whole push round instead
-    /// of one per event. Returns how many were acknowledged and dead-lettered.
+    /// of one per event. Returns how many were acknowledged, and what dead-lettering came to.
     /// </summary>
-    Task<(int Acknowledged, int DeadLettered)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, CancellationToken ct);
+    Task<(int Acknowledged, DeadLetterResult Dead)> SettleAsync(string subscriptionId, DeliveryOutcome outcome, DeadLetterLimit limit, CancellationToken ct);
 
-    /// <summary>Moves events the receiver rejected (or that ran out of retries) to the dead-letter list.</summary>
-    Task<int> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, CancellationToken ct);
+    /// <summary>
+    /// Moves events the receiver rejected (or that ran out of retries) to the dead-letter list, as far as
+    /// <paramref name="limit"/> allows; the rest go back to the queue (see <see cref="DeadLetterResult"/>).
+    /// </summary>
+    Task<DeadLetterResult> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, DeadLetterLimit limit, CancellationToken ct);
 
     /// <summary>Puts dead letters back in the queue.</summary>
     Task<int> ReplayDeadLettersAsync(string subscriptionId, CancellationToken ct);
+
+    /// <summary>Deletes the dead letters: the operator's decision that they will not be delivered.</summary>
+    Task<int> DiscardDeadLettersAsync(string subscriptionId, CancellationToken ct);
 
     Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct);
 
