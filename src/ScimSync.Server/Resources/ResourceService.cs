@@ -11,8 +11,10 @@ using ScimSync.Store.Resources;
 namespace ScimSync.Server.Resources;
 
 /// <summary>
-/// The write rules of RFC 7644 §3.3–3.6 over the storage port: one transaction per request, uniqueness,
-/// mutability, preconditions, membership and passwords. It does not know which database it runs on.
+/// The write rules of RFC 7644 §3.3–3.6 over the storage port: one write session per request, uniqueness,
+/// mutability, preconditions, membership and passwords. It does not know which database it runs on. A request
+/// answers success only after its session's CommitAsync, which returns once the write is durable; a no-op
+/// commits too, because the state it answers with may include other requests' writes committed with it.
 /// </summary>
 public sealed class ResourceService(IResourceStore store, ResourceShaper shaper, PatchEngine patcher, TimeProvider time, ChangeSignal? journalSignal = null)
 {
@@ -72,7 +74,10 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
             : null;
         var membersSame = memberRefs is null || SameMembers(memberRefs, existing.Members ?? []);
         if (JsonNode.DeepEquals(data, existingData) && membersSame && passwordHash is null)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false); // nothing to write, but the state answered must be durable
             return new WriteResult(existing, false, requested);
+        }
         var now = Now();
         var updated = await tx.UpdateAsync(existing, data, membersSame ? null : memberRefs, passwordHash, now, ct).ConfigureAwait(false);
         var attributes = ResourceDiff.ChangedAttributes(shaper, rt, existingData, data).ToList();
@@ -135,7 +140,10 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
 
         var dataChanged = !JsonNode.DeepEquals(data, existingData);
         if (!dataChanged && !membersChanged && passwordHash is null)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false); // nothing to write, but the state answered must be durable
             return new WriteResult(existing, false);
+        }
         if (dataChanged) await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
         var now = Now();
         var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, now, ct).ConfigureAwait(false);
