@@ -34,7 +34,7 @@ public static partial class PrivateFiles
         if (!Directory.Exists(directory)) Directory.CreateDirectory(directory, DirectoryMode);
         var mode = File.GetUnixFileMode(directory);
         if ((mode & Exposed) != 0)
-            throw new PrivateDataException($"{what} {directory} can be read or written by group or others (mode {Octal(mode)}); run `chmod 700 {directory}` (and check who could read it meanwhile)");
+            throw new PrivateDataException($"{what} {directory} can be read or written by group or others (mode {Octal(mode)}); run `chmod -R go-rwx {directory}` (and consider who could read it meanwhile)");
         foreach (var file in Directory.EnumerateFiles(directory)) CheckFile(file);
     }
 
@@ -44,7 +44,7 @@ public static partial class PrivateFiles
         if (OperatingSystem.IsWindows() || !File.Exists(path)) return;
         var mode = File.GetUnixFileMode(path);
         if ((mode & Exposed) != 0)
-            throw new PrivateDataException($"{path} can be read or written by group or others (mode {Octal(mode)}); run `chmod 600 {path}`");
+            throw new PrivateDataException($"{path} can be read or written by group or others (mode {Octal(mode)}); run `chmod go-rwx {path}`, or `chmod -R go-rwx` on its directory");
     }
 
     /// <summary>
