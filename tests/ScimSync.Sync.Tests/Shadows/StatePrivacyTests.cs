@@ -48,7 +48,6 @@ public sealed class StatePrivacyTests : IDisposable
             Assert.Contains("sync.db-wal", Directory.GetFiles(state).Select(Path.GetFileName));
             Assert.All(Directory.GetFiles(state), f => Assert.True(Mode(f) == "0600", $"{Path.GetFileName(f)} is {Mode(f)}"));
         }
-        Assert.Equal("0700", Mode(StateDir));
     }
 
     [Fact]
