@@ -30,7 +30,7 @@ internal sealed partial class SqliteConnectionPool
     /// Members per transaction at most: a bound on how long the first member of a group waits when joiners
     /// keep coming. 32 connections never reach it; it matters only with more concurrent writers than that.
     /// </summary>
-    public static readonly int MaxGroupMembers = int.TryParse(Environment.GetEnvironmentVariable("SCIMSYNC_EXPERIMENT_GROUP"), out var g) ? g : 128;
+    public const int MaxGroupMembers = 128;
 
     private const string Savepoint = "request";
 

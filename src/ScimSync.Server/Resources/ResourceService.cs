@@ -36,17 +36,20 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var password = TakePassword(data);
         var members = TakeMembers(data);
         var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        // What does not depend on the database is prepared before taking the writer, which every write shares.
+        var id = Guid.CreateVersion7().ToString();
+        var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
+        var journalData = members is null ? data.ToJsonString() : null;
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
         await CheckUniquenessAsync(tx, rt, data, null, ct).ConfigureAwait(false);
-        var id = Guid.CreateVersion7().ToString();
+        // Taken by the writer: commit order and meta.lastModified order agree, so "lastModified gt" misses nothing.
         var now = Now();
         var stored = await tx.InsertAsync(rt, id, data, memberRefs, passwordHash, now, ct).ConfigureAwait(false);
-        var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
         if (memberRefs is { Count: > 0 }) attributes.Add("members");
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Create, stored.Version, attributes,
-            WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
+            journalData ?? WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
