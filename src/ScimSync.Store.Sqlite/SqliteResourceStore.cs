@@ -49,8 +49,16 @@ public sealed class SqliteResourceStore : IResourceStore
         var directory = Path.GetDirectoryName(_path)!;
         PrivateFiles.EnsureDirectory(directory, "data directory");
         _lock = exclusive ? DirectoryLock.Exclusive(directory) : DirectoryLock.Shared(directory);
-        // Before SQLite creates it: the WAL and shared-memory files take the database file's mode.
-        PrivateFiles.CreateFile(_path);
+        try
+        {
+            // Before SQLite creates it: the WAL and shared-memory files take the database file's mode.
+            PrivateFiles.CreateFile(_path);
+        }
+        catch
+        {
+            _lock.Dispose();
+            throw;
+        }
         _pool = new SqliteConnectionPool(_path, synchronous, _metrics);
         _secrets = new SqliteSecrets(keys);
         Tokens = new SqliteTokenStore(_pool);
