@@ -9,7 +9,9 @@ using ScimSync.Bench;
 // Usage (see docs/benchmarks.md):
 //   dotnet build src/ScimSync.Cli -c Release && dotnet run --project bench/ScimSync.Bench -c Release -- \
 //     [--users 100000] [--groups 1000] [--big-group 50000] [--connections 32] [--seconds 30] [--out FILE]
+//     [--cli PATH/scimsync.dll] [--serve-args "--durability normal"]
 // Starts the real `scimsync serve` on a fresh data directory, loads it and measures the issue-2 targets.
+// --cli runs another build (e.g. an older commit's, for a before/after); --serve-args are added to `serve`.
 //   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
 //   ... -- --third-party [--users 3000]    sync engine against SCIMMY and the quirk target (issue 10); needs
@@ -126,7 +128,8 @@ if (opts.ContainsKey("feed") || opts.ContainsKey("feed-latency"))
     return 0;
 }
 
-await using var server = await ServerProcess.StartAsync(cli, dataDir, token);
+var serveArgs = (opts.GetValueOrDefault("serve-args") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+await using var server = await ServerProcess.StartAsync(cli, dataDir, token, serveArgs);
 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 8 })
 {
     BaseAddress = new Uri(server.BaseUri, "scim/v2/"),
@@ -149,6 +152,7 @@ async Task<int> CountUsers()
 long createRequests = 0, createErrors = 0;
 double createSeconds = 0, p50Weighted = 0, p99Max = 0;
 var round = 0;
+var createLoad = new LoadSample(server.Pid);
 for (var have = 0; have < users; have = await CountUsers())
 {
     var rate = createSeconds > 0 ? (createRequests - createErrors) / createSeconds : 2000;
@@ -160,6 +164,8 @@ for (var have = 0; have < users; have = await CountUsers())
     Console.WriteLine($"create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
 }
 var created = await CountUsers();
+notes.Add($"While creating: {createLoad.Describe()}.");
+if (serveArgs.Length > 0) notes.Add($"Server started with `{string.Join(' ', serveArgs)}`.");
 Row($"POST /Users (create {created:N0}, {round} wrk rounds)", createRequests, $"{connections} conns", (createRequests - createErrors) / createSeconds, p50Weighted / createRequests, p99Max, createErrors);
 
 // 2. Walk every user with count=1000: by cursor (collecting ids and userNames) and by index.

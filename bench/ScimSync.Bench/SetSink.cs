@@ -120,7 +120,8 @@ internal sealed class SetReceivers : IAsyncDisposable
 
 /// <summary>
 /// CPU use over a phase, so that figures from this shared two-core machine say what else was running: the
-/// whole machine (/proc/stat), the server process, this benchmark process (writers and receivers), the rest.
+/// whole machine (/proc/stat), the server process, this benchmark process (writers and receivers), the wrk
+/// runs that ended during the phase (children this process reaped), the rest.
 /// </summary>
 internal sealed class LoadSample
 {
@@ -128,6 +129,7 @@ internal sealed class LoadSample
     private readonly (long Busy, long Total) _machine;
     private readonly long _serverTicks;
     private readonly TimeSpan _bench;
+    private readonly long _children;
     private readonly double _load1;
 
     public LoadSample(int serverPid)
@@ -136,6 +138,7 @@ internal sealed class LoadSample
         _machine = Machine();
         _serverTicks = ProcessTicks(serverPid);
         _bench = Process.GetCurrentProcess().TotalProcessorTime;
+        _children = ReapedChildrenTicks();
         _load1 = LoadAverage();
     }
 
@@ -149,8 +152,10 @@ internal sealed class LoadSample
         var server = (ProcessTicks(_serverPid) - _serverTicks) / elapsedTicks;
         var tickSeconds = 1.0 / 100; // USER_HZ
         var bench = (Process.GetCurrentProcess().TotalProcessorTime - _bench).TotalSeconds / tickSeconds / elapsedTicks;
+        var wrk = (ReapedChildrenTicks() - _children) / elapsedTicks;
+        var wrkPart = wrk > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $", wrk {wrk:P0}") : "";
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"CPU (share of both cores): machine {machine:P0}, server {server:P0}, benchmark process {bench:P0}, other processes {Math.Max(0, machine - server - bench):P0}; load average {_load1:F2} → {LoadAverage():F2}");
+            $"CPU (share of both cores): machine {machine:P0}, server {server:P0}, benchmark process {bench:P0}{wrkPart}, other processes {Math.Max(0, machine - server - bench - wrk):P0}; load average {_load1:F2} → {LoadAverage():F2}");
     }
 
     /// <summary>The whole machine only, for phases that start several server processes in turn.</summary>
@@ -170,19 +175,23 @@ internal sealed class LoadSample
         return (total - idle, total);
     }
 
-    private static long ProcessTicks(int pid)
+    /// <summary>utime + stime (fields 14 and 15 of /proc/PID/stat), or cutime + cstime with <paramref name="first"/> 13.</summary>
+    private static long ProcessTicks(int pid, int first = 11)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(f[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(f[12], System.Globalization.CultureInfo.InvariantCulture);
+            return long.Parse(f[first], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(f[first + 1], System.Globalization.CultureInfo.InvariantCulture);
         }
         catch (IOException)
         {
             return 0;
         }
     }
+
+    /// <summary>CPU of children this process has waited for (cutime + cstime): the wrk runs, once they end.</summary>
+    private static long ReapedChildrenTicks() => ProcessTicks(Environment.ProcessId, 13);
 
     private static double LoadAverage() =>
         double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);

@@ -296,8 +296,9 @@ internal static partial class ThirdPartyBench
         private long _ours;
         private double _load;
         private string _others = "";
+        private Dictionary<int, long> _otherTicks = [];
 
-        public static Busy Snapshot() => new() { _machine = Machine(), _ours = OurTicks(), _load = LoadAverage(), _others = Others() };
+        public static Busy Snapshot() => new() { _machine = Machine(), _ours = OurTicks(), _load = LoadAverage(), _others = Others(), _otherTicks = OtherTicks() };
 
         public string Describe()
         {
@@ -307,7 +308,48 @@ internal static partial class ThirdPartyBench
             var machine = (busy - _machine.Busy) / elapsed;
             var ours = (OurTicks() - _ours) / elapsed;
             return string.Create(CultureInfo.InvariantCulture,
-                $"CPU (share of both cores) machine {machine:P0}, the bench and its processes {ours:P0}, other processes {Math.Max(0, machine - ours):P0}; load average (1 min) {_load:F2} → {LoadAverage():F2}; dotnet/node processes not started by the bench: at start {_others}, at end {Others()}");
+                $"CPU (share of both cores) machine {machine:P0}, the bench and its processes {ours:P0}, other processes {Math.Max(0, machine - ours):P0}{Top(elapsed)}; load average (1 min) {_load:F2} → {LoadAverage():F2}; dotnet/node processes not started by the bench: at start {_others}, at end {Others()}");
+        }
+
+        /// <summary>The other processes that used the most CPU over the phase (those still running at its end).</summary>
+        private string Top(double elapsed)
+        {
+            var top = OtherTicks().Select(p => (p.Key, Share: (p.Value - _otherTicks.GetValueOrDefault(p.Key)) / elapsed))
+                .Where(p => p.Share >= 0.02).OrderByDescending(p => p.Share).Take(4).ToList();
+            return top.Count == 0 ? "" : " (" + string.Join(", ", top.Select(p => string.Create(CultureInfo.InvariantCulture, $"{Name(p.Key)} {p.Share:P0}"))) + ")";
+        }
+
+        private static Dictionary<int, long> OtherTicks()
+        {
+            var all = Processes();
+            var ours = Ours(all);
+            var result = new Dictionary<int, long>();
+            foreach (var pid in all.Keys.Where(p => !ours.Contains(p)))
+            {
+                try
+                {
+                    var stat = File.ReadAllText($"/proc/{pid}/stat");
+                    var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    result[pid] = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException) { }
+            }
+            return result;
+        }
+
+        /// <summary>A short name: the .dll a dotnet process runs, else the executable's name; the working tree when it is under /work or /tmp.</summary>
+        private static string Name(int pid)
+        {
+            try
+            {
+                var words = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+                if (words.Length == 0) return "?";
+                var main = words.FirstOrDefault(w => w.EndsWith(".dll", StringComparison.Ordinal)) ?? words[0];
+                var name = Path.GetFileName(main);
+                var tree = main.StartsWith("/work/", StringComparison.Ordinal) || main.StartsWith("/tmp/", StringComparison.Ordinal) ? " (" + string.Join('/', main.Split('/').Take(3)) + ")" : "";
+                return name + tree;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "?"; }
         }
 
         private static (long Busy, long Total) Machine()

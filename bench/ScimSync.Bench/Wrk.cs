@@ -21,8 +21,14 @@ internal static partial class Wrk
         var output = await p.StandardOutput.ReadToEndAsync().ConfigureAwait(false);
         await p.WaitForExitAsync().ConfigureAwait(false);
         if (p.ExitCode != 0) throw new InvalidOperationException("wrk failed: " + await p.StandardError.ReadToEndAsync().ConfigureAwait(false) + output);
-        var requests = long.Parse(RequestsRx().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
-        var seconds = double.Parse(RequestsRx().Match(output).Groups[2].Value, CultureInfo.InvariantCulture);
+        var summary = RequestsRx().Match(output);
+        if (!summary.Success) throw new InvalidOperationException("unexpected wrk output: " + output);
+        var requests = long.Parse(summary.Groups[1].Value, CultureInfo.InvariantCulture);
+        // wrk prints the run's length in the largest unit that fits: "in 35.10s", "in 1.43m".
+        var seconds = double.Parse(summary.Groups[2].Value, CultureInfo.InvariantCulture) * summary.Groups[3].Value switch
+        {
+            "us" => 1e-6, "ms" => 1e-3, "m" => 60, "h" => 3600, _ => 1,
+        };
         var rate = double.Parse(RateRx().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
         var errors = NonOkRx().Match(output) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
         errors += SocketErrorsRx().Matches(output).Sum(x => long.Parse(x.Groups[1].Value, CultureInfo.InvariantCulture));
@@ -37,7 +43,7 @@ internal static partial class Wrk
         return m.Groups[2].Value switch { "us" => v / 1000, "s" => v * 1000, _ => v };
     }
 
-    [GeneratedRegex(@"(\d+) requests in ([\d.]+)s")]
+    [GeneratedRegex(@"(\d+) requests in ([\d.]+)(us|ms|s|m|h),")]
     private static partial Regex RequestsRx();
 
     [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]

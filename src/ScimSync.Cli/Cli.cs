@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Spectre.Console;
+using ScimSync.Secrets;
 using ScimSync.Server;
 using ScimSync.Server.Hosting;
 using ScimSync.Server.Security;
@@ -12,14 +13,19 @@ internal static class Cli
     private const string Usage = """
         scimsync: SCIM 2.0 server and synchronisation engine
 
-        scimsync serve [--urls http://127.0.0.1:8080] [--data DIR] [--durability normal|full]
+        scimsync serve [--urls http://127.0.0.1:8080] [--data DIR] [--key-file FILE] [--durability full|normal]
                        [--max-results 1000] [--public-url URL] [--push-allow URL[,URL...]]
                        [--rate-limit N] [--disable patch,bulk,cursor]
                        [--max-resource-bytes N] [--max-group-bytes N] [--query-timeout SECONDS]
                        [--max-scans N]
             Runs the SCIM service provider at /scim/v2 on an embedded SQLite database in DIR
-            (default ./scimsync-data, created if missing). SCIMSYNC_ADMIN_TOKEN, when set, is accepted
-            as a bearer token with every scope. GET /healthz answers 200 once requests are accepted.
+            (default ./scimsync-data, created 0700 if missing; refused if group or others can read or
+            write it or its files). SCIMSYNC_ADMIN_TOKEN, when set, is accepted as a bearer token with
+            every scope. GET /healthz answers 200 once requests are accepted.
+            --key-file (or SCIMSYNC_KEY_FILE) names the key file sealing the secrets kept in DIR (event
+            signing keys, the cursor key); default DIR.key beside DIR, created 0600; never inside DIR.
+            --durability full (default) acknowledges a write once it is on disk (survives power loss);
+            normal acknowledges it once SQLite has it (survives a killed process, not a power loss).
             --push-allow names the destinations event push may reach (e.g. https://hooks.example.com,
             http://127.0.0.1:* for any port); without it push subscriptions are refused. A name that
             resolves to a loopback, private or link-local address also needs that address listed.
@@ -40,6 +46,12 @@ internal static class Cli
 
         scimsync status [--data DIR]
             Counts and file sizes of the store.
+
+        scimsync keys rotate --data DIR [--key-file FILE]
+        scimsync keys rotate --config FILE
+            Seals every secret of a server's data directory (or of the sync engine's state, from its
+            configuration) with a new key and drops the old one from the key file. Stop the server or
+            engine first: the command refuses while one has the directory open.
 
         scimsync events list|show ID|pause ID|resume ID|disable ID|delete ID [--url URL] [--token T]
         scimsync events create --name N --audience A [--delivery poll|push] [--push-url U] [--push-batch N]
@@ -81,6 +93,7 @@ internal static class Cli
                 "status" => await StatusAsync(cmd).ConfigureAwait(false),
                 "events" => await EventsCommand.RunAsync(cmd).ConfigureAwait(false),
                 "sync" => await SyncCommand.RunAsync(cmd).ConfigureAwait(false),
+                "keys" => await KeysCommand.RunAsync(cmd).ConfigureAwait(false),
                 _ => throw new UsageException($"Unknown command \"{args[0]}\". Run scimsync --help."),
             };
         }
@@ -94,13 +107,24 @@ internal static class Cli
             Console.Error.WriteLine("scimsync: configuration error: " + e.Message);
             return 3;
         }
+        catch (PrivateDataException e)
+        {
+            // Data or keys open to others, or keys that do not open the data: nothing was served.
+            Console.Error.WriteLine("scimsync: " + e.Message);
+            return 3;
+        }
     }
 
-    private static string DataDir(CommandLine cmd) => Path.GetFullPath(cmd.Get("data") ?? "scimsync-data");
+    internal static string DataDir(CommandLine cmd) => Path.GetFullPath(cmd.Get("data") ?? "scimsync-data");
+
+    /// <summary>--key-file, else SCIMSYNC_KEY_FILE, else null (the default beside the data directory).</summary>
+    internal static string? KeyFile(CommandLine cmd) =>
+        cmd.Get("key-file") ?? (Environment.GetEnvironmentVariable("SCIMSYNC_KEY_FILE") is { Length: > 0 } env ? env : null);
 
     private static ScimServerOptions Options(CommandLine cmd) => WithLimits(cmd, new()
     {
         DataDirectory = DataDir(cmd),
+        KeyFile = KeyFile(cmd),
         AdminToken = Environment.GetEnvironmentVariable("SCIMSYNC_ADMIN_TOKEN"),
         PublicBaseUrl = cmd.Get("public-url")?.TrimEnd('/'),
         MaxResults = cmd.GetInt("max-results", 1000),
@@ -109,11 +133,11 @@ internal static class Cli
         DisablePatch = Disabled(cmd).Contains("patch"),
         DisableBulk = Disabled(cmd).Contains("bulk"),
         DisableCursor = Disabled(cmd).Contains("cursor"),
-        Durability = (cmd.Get("durability") ?? "normal").ToUpperInvariant() switch
+        Durability = (cmd.Get("durability") ?? "full").ToUpperInvariant() switch
         {
-            "NORMAL" => "NORMAL",
             "FULL" => "FULL",
-            var d => throw new UsageException($"--durability must be normal or full, not \"{d}\""),
+            "NORMAL" => "NORMAL",
+            var d => throw new UsageException($"--durability must be full or normal, not \"{d}\""),
         },
     });
 
@@ -151,7 +175,7 @@ internal static class Cli
         var options = Options(cmd);
         var urls = cmd.Get("urls") ?? "http://127.0.0.1:8080";
         var app = ScimServerHost.Build(options, ["--urls", urls]);
-        Console.WriteLine($"scimsync: serving SCIM 2.0 at {urls.Split(';')[0].TrimEnd('/')}/scim/v2 (data: {options.DatabasePath})");
+        Console.WriteLine($"scimsync: serving SCIM 2.0 at {urls.Split(';')[0].TrimEnd('/')}/scim/v2 (data: {options.DatabasePath}, keys: {options.KeyFilePath}, durability: {options.Durability.ToLowerInvariant()})");
         if (options.AdminToken is null)
             Console.WriteLine("scimsync: SCIMSYNC_ADMIN_TOKEN is not set; create a token with `scimsync token create`");
         if (options.RateLimitPerSecond is { } rate) Console.WriteLine($"scimsync: at most {rate} requests per second (429 beyond)");
@@ -165,7 +189,6 @@ internal static class Cli
     {
         var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("token needs create, list or revoke");
         var dir = DataDir(cmd);
-        Directory.CreateDirectory(dir);
         await using var store = new SqliteResourceStore(Path.Combine(dir, "scimsync.db"));
         await store.InitializeAsync(CancellationToken.None).ConfigureAwait(false);
         var service = new TokenService(store.Tokens, TimeProvider.System, null);

@@ -69,8 +69,19 @@ public sealed record ScimServerOptions
     /// <summary>How long a cursor stays valid, at least (RFC 9865 cursorTimeout).</summary>
     public TimeSpan CursorTimeout { get; init; } = TimeSpan.FromHours(1);
 
-    /// <summary>SQLite synchronous pragma: NORMAL or FULL (see SqliteResourceStore).</summary>
-    public string Durability { get; init; } = "NORMAL";
+    /// <summary>
+    /// SQLite synchronous pragma: FULL (default: an acknowledged write survives power loss) or NORMAL (opt-in:
+    /// survives a killed process only). See SqliteResourceStore.
+    /// </summary>
+    public string Durability { get; init; } = "FULL";
+
+    /// <summary>
+    /// The key file sealing the secrets kept in <see cref="DataDirectory"/> (subscription signing keys, the
+    /// cursor key). Null: <c>DATA_DIR.key</c> beside the directory. Never inside it.
+    /// </summary>
+    public string? KeyFile { get; init; }
+
+    public string KeyFilePath => Path.GetFullPath(KeyFile ?? Secrets.KeyRing.DefaultPathFor(DataDirectory));
 
     /// <summary>Directory of operator schema extension files (default: DataDirectory/schemas).</summary>
     public string? SchemaDirectory { get; init; }

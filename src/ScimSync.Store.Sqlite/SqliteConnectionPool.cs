@@ -7,9 +7,10 @@ namespace ScimSync.Store.Sqlite;
 /// <summary>
 /// Opened, configured connections, kept for the life of the store. Opening a SQLite connection means
 /// re-applying pragmas and re-registering the SCIM functions, so readers are reused rather than pooled by
-/// the driver; there is exactly one writer, because SQLite has exactly one.
+/// the driver; there is exactly one writer, because SQLite has exactly one. Requests' write sessions share
+/// the writer's transactions (group commit, SqliteConnectionPool.Group.cs); other writes take it alone.
 /// </summary>
-internal sealed class SqliteConnectionPool : IAsyncDisposable
+internal sealed partial class SqliteConnectionPool : IAsyncDisposable
 {
     private readonly string _connectionString;
     private readonly ConcurrentBag<SqliteConnection> _idle = [];
@@ -20,8 +21,11 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
     private readonly string _synchronous;
     private SqliteConnection? _writer;
 
-    public SqliteConnectionPool(string path, string synchronous)
+    public string Synchronous => _synchronous;
+
+    public SqliteConnectionPool(string path, string synchronous, StoreMetrics metrics)
     {
+        _metrics = metrics;
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
@@ -42,6 +46,10 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
     /// </summary>
     private const int WalAutocheckpointPages = 4000;
 
+    // secure_delete = FAST: content a write removes from a page (an updated row's old copy, a deleted row) is
+    // zeroed when that page is written anyway, at no extra I/O; otherwise a subscription's signing key would
+    // linger in the page's free space after every update of its row, and deleted personal data with it.
+
     public SqliteConnection OpenConfigured(int cacheKib = 8192)
     {
         var c = new SqliteConnection(_connectionString);
@@ -56,6 +64,7 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
                 PRAGMA cache_size = -{cacheKib};
                 PRAGMA temp_store = MEMORY;
                 PRAGMA wal_autocheckpoint = {WalAutocheckpointPages};
+                PRAGMA secure_delete = FAST;
                 """;
             cmd.ExecuteNonQuery();
         }
@@ -89,10 +98,23 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The writer, for a transaction of its own (feed, tokens, compaction, schema). A group of request writes
+    /// still open on it is committed first: its members are waiting for exactly that.
+    /// </summary>
     public async Task<WriterLease> RentWriterAsync(CancellationToken ct)
     {
         await _writerGate.WaitAsync(ct).ConfigureAwait(false);
-        _writer ??= OpenConfigured(cacheKib: 32768);
+        try
+        {
+            _writer ??= OpenConfigured(cacheKib: 32768);
+            CommitGroup();
+        }
+        catch
+        {
+            _writerGate.Release();
+            throw;
+        }
         return new WriterLease(this, _writer);
     }
 
@@ -121,6 +143,7 @@ internal sealed class SqliteConnectionPool : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _writerGate.WaitAsync().ConfigureAwait(false);
+        CommitGroup();
         while (_idle.TryTake(out var c)) await c.DisposeAsync().ConfigureAwait(false);
         if (_writer is not null) await _writer.DisposeAsync().ConfigureAwait(false);
         _writer = null;

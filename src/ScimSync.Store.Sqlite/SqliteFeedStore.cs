@@ -3,8 +3,9 @@ using ScimSync.Store.Feed;
 
 namespace ScimSync.Store.Sqlite;
 
-internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
+internal sealed class SqliteFeedStore(SqliteConnectionPool pool, SqliteSecrets secrets) : IFeedStore
 {
+    // signing_key is sealed at rest (SqliteSecrets): sealed on insert, opened on read, never written in clear.
     private const string Columns = "id, name, config, state, signing_key, fanout_position, created, ahead_position";
 
     public async Task CreateSubscriptionAsync(SubscriptionRecord s, CancellationToken ct)
@@ -16,7 +17,7 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         cmd.Parameters.AddWithValue("@name", s.Name);
         cmd.Parameters.AddWithValue("@config", s.Config);
         cmd.Parameters.AddWithValue("@state", s.State);
-        cmd.Parameters.AddWithValue("@key", s.SigningKey);
+        cmd.Parameters.AddWithValue("@key", secrets.SealSigningKey(s.Id, s.SigningKey));
         cmd.Parameters.AddWithValue("@pos", s.FanoutPosition);
         cmd.Parameters.AddWithValue("@created", s.Created.UtcTicks);
         try
@@ -50,8 +51,8 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool) : IFeedStore
         return r.Read() ? Read(r) : null;
     }
 
-    private static SubscriptionRecord Read(SqliteDataReader r) => new(
-        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5),
+    private SubscriptionRecord Read(SqliteDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), secrets.OpenSigningKey(r.GetString(0), r.GetString(4)), r.GetInt64(5),
         new DateTimeOffset(r.GetInt64(6), TimeSpan.Zero)) { AheadPosition = r.GetInt64(7) };
 
     public Task<bool> UpdateSubscriptionAsync(string id, string config, string state, CancellationToken ct) =>

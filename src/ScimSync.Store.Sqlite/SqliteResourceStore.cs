@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Secrets;
 using ScimSync.Store.Feed;
 using ScimSync.Store.Journal;
 using ScimSync.Store.Querying;
@@ -9,71 +10,135 @@ using ScimSync.Store.Tokens;
 
 namespace ScimSync.Store.Sqlite;
 
-/// <summary>The embedded store: one SQLite file in WAL mode.</summary>
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode, private to the service (its directory 0700, its files 0600,
+/// refused otherwise), with request writes committed in groups (SqliteConnectionPool.Group.cs) and the
+/// secrets it holds sealed (SqliteSecrets).
+/// </summary>
 public sealed class SqliteResourceStore : IResourceStore
 {
+    /// <summary>The meter of group-commit counters (StoreMetrics), for a metrics exporter to listen to.</summary>
+    public const string MeterName = StoreMetrics.MeterName;
+
     private readonly SqliteConnectionPool _pool;
+    private readonly SqliteSecrets _secrets;
+    private readonly StoreMetrics _metrics = new();
+    private readonly DirectoryLock _lock;
     private readonly string _path;
 
+    /// <param name="path">The database file; its directory is created 0700 if missing and must not be open to group or others.</param>
     /// <param name="synchronous">
-    /// SQLite's synchronous pragma. NORMAL (the default) never loses a commit when the process dies
-    /// (kill -9 included); FULL also survives an operating-system crash or power loss, at one fsync per commit.
+    /// SQLite's synchronous pragma. FULL (the default): a commit is on disk before it returns, so an acknowledged
+    /// write survives an operating-system crash or power loss; group commit pays one fsync for many requests.
+    /// NORMAL (opt-in) still never loses a commit when only the process dies (kill -9), but may lose the last
+    /// commits on power loss.
     /// </param>
-    public SqliteResourceStore(string path, string synchronous = "NORMAL")
+    /// <param name="keys">
+    /// Seals the subscription signing keys. Null for tools that never touch them (token and status commands):
+    /// the store then neither reads nor writes subscriptions' keys.
+    /// </param>
+    /// <param name="exclusive">
+    /// Take the directory for this process alone (key rotation), failing if any other scimsync process has it
+    /// open; otherwise share it.
+    /// </param>
+    public SqliteResourceStore(string path, string synchronous = "FULL", KeyRing? keys = null, bool exclusive = false)
     {
         if (synchronous is not ("NORMAL" or "FULL" or "EXTRA"))
             throw new ArgumentException("synchronous must be NORMAL, FULL or EXTRA", nameof(synchronous));
-        _path = path;
-        _pool = new SqliteConnectionPool(path, synchronous);
+        _path = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(_path)!;
+        PrivateFiles.EnsureDirectory(directory, "data directory");
+        _lock = exclusive ? DirectoryLock.Exclusive(directory) : DirectoryLock.Shared(directory);
+        try
+        {
+            // Before SQLite creates it: the WAL and shared-memory files take the database file's mode.
+            PrivateFiles.CreateFile(_path);
+        }
+        catch
+        {
+            _lock.Dispose();
+            throw;
+        }
+        _pool = new SqliteConnectionPool(_path, synchronous, _metrics);
+        _secrets = new SqliteSecrets(keys);
         Tokens = new SqliteTokenStore(_pool);
-        Feed = new SqliteFeedStore(_pool);
+        Feed = new SqliteFeedStore(_pool, _secrets);
     }
 
     public ITokenStore Tokens { get; }
 
     public IFeedStore Feed { get; }
 
+    /// <summary>The synchronous pragma in effect on the writer (FULL, NORMAL), for operators and tests.</summary>
+    public string Synchronous => _pool.Synchronous;
+
     public async Task InitializeAsync(CancellationToken ct)
     {
-        using var w = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
-        // One transaction: an upgrade that fails half-way leaves the file as it was.
-        using var tx = w.Connection.BeginTransaction(deferred: false);
-        using var cmd = w.Connection.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = SqliteSchema.Create;
-        cmd.ExecuteNonQuery();
-        cmd.CommandText = "SELECT version FROM schema_info";
-        var v = cmd.ExecuteScalar();
-        if (v is null)
+        int sealedNow;
+        using (var w = await _pool.RentWriterAsync(ct).ConfigureAwait(false))
         {
-            cmd.CommandText = $"INSERT INTO schema_info(version) VALUES ({SqliteSchema.Version})";
+            // One transaction: an upgrade that fails half-way leaves the file as it was.
+            using var tx = w.Connection.BeginTransaction(deferred: false);
+            using var cmd = w.Connection.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = SqliteSchema.Create;
             cmd.ExecuteNonQuery();
-        }
-        else if (Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) is var found && found < SqliteSchema.Version)
-        {
-            // Version 1 lacked the journal and the feed tables, which the CREATE ... IF NOT EXISTS script above
-            // has now added in their current form; version 2 tables lack the columns added since.
-            var addedUrgent = false;
-            foreach (var (table, column, definition) in SqliteSchema.AddedColumns)
+            cmd.CommandText = "SELECT version FROM schema_info";
+            var v = cmd.ExecuteScalar();
+            if (v is null)
             {
-                cmd.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
-                if ((long)cmd.ExecuteScalar()! != 0) continue;
-                cmd.CommandText = $"ALTER TABLE {table} ADD COLUMN {column} {definition}";
+                cmd.CommandText = $"INSERT INTO schema_info(version) VALUES ({SqliteSchema.Version})";
                 cmd.ExecuteNonQuery();
-                addedUrgent |= table == "journal" && column == "urgent";
             }
-            if (addedUrgent) SqliteJournal.BackfillUrgent(w.Connection, tx);
-            cmd.CommandText = $"UPDATE schema_info SET version = {SqliteSchema.Version}";
+            else if (Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture) is var found && found < SqliteSchema.Version)
+            {
+                // Version 1 lacked the journal and the feed tables, which the CREATE ... IF NOT EXISTS script above
+                // has now added in their current form; version 2 tables lack the columns added since.
+                var addedUrgent = false;
+                foreach (var (table, column, definition) in SqliteSchema.AddedColumns)
+                {
+                    cmd.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+                    if ((long)cmd.ExecuteScalar()! != 0) continue;
+                    cmd.CommandText = $"ALTER TABLE {table} ADD COLUMN {column} {definition}";
+                    cmd.ExecuteNonQuery();
+                    addedUrgent |= table == "journal" && column == "urgent";
+                }
+                if (addedUrgent) SqliteJournal.BackfillUrgent(w.Connection, tx);
+                cmd.CommandText = $"UPDATE schema_info SET version = {SqliteSchema.Version}";
+                cmd.ExecuteNonQuery();
+            }
+            else if (found != SqliteSchema.Version)
+            {
+                throw new InvalidOperationException($"Database {_path} has schema version {v}; this build expects {SqliteSchema.Version}.");
+            }
+            cmd.CommandText = SqliteSchema.CreateAfterUpgrade;
             cmd.ExecuteNonQuery();
+            SqliteIdentifierKeys.EnsureCurrent(w.Connection, tx);
+            // Signing keys a previous build stored in clear are sealed here, in place; and a key file that does not
+            // hold the keys the data was sealed with stops the start, before anything is served.
+            sealedNow = _secrets.HasKeys ? _secrets.Seal(w.Connection, tx, all: false) : 0;
+            tx.Commit();
+            if (sealedNow > 0) SqliteSecrets.Scrub(w.Connection);
         }
-        else if (found != SqliteSchema.Version)
+    }
+
+    /// <summary>
+    /// Key rotation: re-seals every signing key with the key ring's current key, in one transaction, then scrubs
+    /// the file of the previous copies. Needs the store opened with <c>exclusive</c>. Returns how many keys were
+    /// re-sealed.
+    /// </summary>
+    public async Task<int> ResealAsync(CancellationToken ct)
+    {
+        if (!_secrets.HasKeys) throw new InvalidOperationException("ResealAsync needs the store opened with a key ring");
+        using var w = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
+        int count;
+        using (var tx = w.Connection.BeginTransaction(deferred: false))
         {
-            throw new InvalidOperationException($"Database {_path} has schema version {v}; this build expects {SqliteSchema.Version}.");
+            count = _secrets.Seal(w.Connection, tx, all: true);
+            tx.Commit();
         }
-        cmd.CommandText = SqliteSchema.CreateAfterUpgrade;
-        cmd.ExecuteNonQuery();
-        SqliteIdentifierKeys.EnsureCurrent(w.Connection, tx);
-        tx.Commit();
+        SqliteSecrets.Scrub(w.Connection);
+        return count;
     }
 
     public async Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
@@ -158,19 +223,9 @@ public sealed class SqliteResourceStore : IResourceStore
         return (long)cmd.ExecuteScalar()!;
     }
 
-    public async Task<IWriteSession> BeginWriteAsync(CancellationToken ct)
-    {
-        var lease = await _pool.RentWriterAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return new SqliteWriteSession(lease);
-        }
-        catch
-        {
-            lease.Dispose();
-            throw;
-        }
-    }
+    /// <summary>A savepoint in the writer's group transaction (group commit: SqliteConnectionPool.Group.cs).</summary>
+    public async Task<IWriteSession> BeginWriteAsync(CancellationToken ct) =>
+        await SqliteWriteSession.BeginAsync(_pool, ct).ConfigureAwait(false);
 
     public async Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct)
     {
@@ -192,9 +247,15 @@ public sealed class SqliteResourceStore : IResourceStore
             ["memberships"] = r.GetInt64(2),
             ["fileBytes"] = File.Exists(_path) ? new FileInfo(_path).Length : 0,
             ["walBytes"] = File.Exists(_path + "-wal") ? new FileInfo(_path + "-wal").Length : 0,
+            ["synchronous"] = Synchronous,
         };
         return facts;
     }
 
-    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _pool.DisposeAsync().ConfigureAwait(false);
+        _metrics.Dispose();
+        _lock.Dispose();
+    }
 }

@@ -72,6 +72,8 @@ internal static class SqliteSchema
         CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
         CREATE TABLE IF NOT EXISTS journal_floor (position INTEGER NOT NULL);
 
+        -- signing_key: the SET signing key (HS256 secret, RS256/ES256 private key), sealed with the key file kept
+        -- apart from this database ("scimsync-sealed:v1:..."), never in clear; see SqliteSecrets.
         CREATE TABLE IF NOT EXISTS subscriptions (
             id              TEXT PRIMARY KEY,
             name            TEXT NOT NULL UNIQUE,

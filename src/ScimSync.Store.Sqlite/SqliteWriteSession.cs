@@ -10,22 +10,31 @@ using ScimSync.Store.Resources;
 
 namespace ScimSync.Store.Sqlite;
 
-/// <summary>One IMMEDIATE transaction on the single writer connection.</summary>
+/// <summary>
+/// One request's writes: a savepoint inside the writer's group transaction (group commit, see
+/// SqliteConnectionPool.Group.cs). Committing releases the savepoint and waits for the group's COMMIT;
+/// disposing without committing rolls back to it, undoing this session's writes and no one else's.
+/// </summary>
 internal sealed class SqliteWriteSession : IWriteSession
 {
-    private readonly SqliteConnectionPool.WriterLease _lease;
+    private readonly SqliteConnectionPool _pool;
     private readonly SqliteConnection _c;
     private SqliteTransaction? _tx;
 
     // Stored text stays readable (no \u escapes for non-ASCII); it is never embedded in HTML.
     private static readonly System.Text.Json.JsonSerializerOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public SqliteWriteSession(SqliteConnectionPool.WriterLease lease)
+    private SqliteWriteSession(SqliteConnectionPool pool, SqliteConnection connection, SqliteTransaction transaction)
     {
-        _lease = lease;
-        _c = lease.Connection;
-        // IMMEDIATE takes the write lock now, so a read-modify-write cannot fail half-way with SQLITE_BUSY.
-        _tx = _c.BeginTransaction(deferred: false);
+        _pool = pool;
+        _c = connection;
+        _tx = transaction;
+    }
+
+    public static async Task<SqliteWriteSession> BeginAsync(SqliteConnectionPool pool, CancellationToken ct)
+    {
+        var (connection, transaction) = await pool.JoinGroupAsync(ct).ConfigureAwait(false);
+        return new SqliteWriteSession(pool, connection, transaction);
     }
 
     private SqliteCommand Command(string sql)
@@ -214,30 +223,35 @@ internal sealed class SqliteWriteSession : IWriteSession
     public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) =>
         Task.FromResult(SqliteJournal.Append(_c, _tx ?? throw new InvalidOperationException("The write session is closed"), entry));
 
+    /// <summary>
+    /// Completes once the group transaction holding this session's writes has committed (with synchronous=FULL,
+    /// is on disk), and fails if it did not. Not cancellable: once the writes are in a group, they commit with
+    /// it whether or not this caller still listens.
+    /// </summary>
     public Task CommitAsync(CancellationToken ct)
     {
-        _tx?.Commit();
-        _tx?.Dispose();
+        if (_tx is null) throw new InvalidOperationException("The write session is closed");
         _tx = null;
-        return Task.CompletedTask;
+        return _pool.EndMember(keep: true);
     }
 
-    public ValueTask DisposeAsync()
+    /// <summary>
+    /// Without a commit: undoes this session's writes. Either way, returns only after the group it read from has
+    /// committed, so an answer built on what earlier members wrote is not sent before that is durable.
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
+        if (_tx is null) return;
+        _tx = null;
         try
         {
-            if (_tx is not null)
-            {
-                _tx.Rollback();
-                _tx.Dispose();
-                _tx = null;
-            }
+            await _pool.EndMember(keep: false).ConfigureAwait(false);
         }
-        finally
+        catch (Exception e) when (e is SqliteException or InvalidOperationException)
         {
-            _lease.Dispose();
+            // The group failed; this session kept nothing in it, and whatever it is answering is already an error
+            // or a no-op. The members that committed get the failure.
         }
-        return ValueTask.CompletedTask;
     }
 
     private readonly record struct IndexColumns(string? UserNameKey, string? UserNameFold, string? ExternalId, string? DisplayNameFold);

@@ -11,7 +11,7 @@ namespace ScimSync.Store;
 /// <summary>
 /// The storage port. Everything above it is database-agnostic; an implementation must pass the same
 /// test suite (see tests/ScimSync.Server.Tests). Reads may run concurrently; writes go through a
-/// <see cref="IWriteSession"/>, one transaction each.
+/// <see cref="IWriteSession"/>, atomic and durable when committed.
 /// </summary>
 public interface IResourceStore : IAsyncDisposable
 {
@@ -67,8 +67,10 @@ public interface IResourceStore : IAsyncDisposable
 }
 
 /// <summary>
-/// One write transaction. Nothing is visible to readers until <see cref="CommitAsync"/>; disposing
-/// without committing rolls back. Uniqueness violations surface as ScimException 409 uniqueness.
+/// One request's writes, atomic: nothing is visible to other readers until <see cref="CommitAsync"/>, which
+/// returns only once the writes are durable (an implementation may commit several sessions together, as the
+/// SQLite store does); disposing without committing undoes this session's writes and no one else's.
+/// Uniqueness violations surface as ScimException 409 uniqueness.
 /// </summary>
 public interface IWriteSession : IAsyncDisposable
 {

@@ -15,6 +15,7 @@ using ScimSync.Server.Http;
 using ScimSync.Server.Querying;
 using ScimSync.Server.Resources;
 using ScimSync.Server.Security;
+using ScimSync.Secrets;
 using ScimSync.Store;
 using ScimSync.Store.Sqlite;
 using ScimSync.Store.Journal;
@@ -29,9 +30,13 @@ namespace ScimSync.Server.Hosting;
 /// <summary>Builds the `scimsync serve` web application: services, limits, middleware and routes.</summary>
 public static class ScimServerHost
 {
+    /// <exception cref="PrivateDataException">
+    /// The data directory, a file in it or the key file is open to group or others, or the key file does not
+    /// hold the keys the data was sealed with: the server must not start (the CLI prints the message and exits 3).
+    /// </exception>
     public static WebApplication Build(ScimServerOptions options, string[]? args = null, Action<WebApplicationBuilder>? configure = null)
     {
-        Directory.CreateDirectory(options.DataDirectory);
+        PrivateFiles.EnsureDirectory(options.DataDirectory, "data directory");
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("ScimSync", LogLevel.Information);
@@ -55,9 +60,12 @@ public static class ScimServerHost
     {
         services.AddSingleton(options);
         services.AddSingleton(new RequestLimits(options));
+        // Read now, so that a key file open to others or placed inside the data directory stops the start.
+        var keys = KeyRing.ForDirectory(options.DataDirectory, options.KeyFile);
+        services.AddSingleton(keys);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SchemaRegistry.CreateDefault(options.SchemaDirectory ?? Path.Combine(options.DataDirectory, "schemas")));
-        services.AddSingleton<IResourceStore>(_ => options.StoreFactory?.Invoke(options) ?? new SqliteResourceStore(options.DatabasePath, options.Durability));
+        services.AddSingleton<IResourceStore>(_ => options.StoreFactory?.Invoke(options) ?? new SqliteResourceStore(options.DatabasePath, options.Durability, keys));
         services.AddSingleton(sp => new ResourceShaper(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new ResourceProjector(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
@@ -67,7 +75,7 @@ public static class ScimServerHost
         {
             MaxDocumentBytes = options.MaxResourceBytes,
         });
-        services.AddSingleton(sp => new CursorCodec(CursorCodec.LoadOrCreateKey(options.DataDirectory), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
+        services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
         services.AddSingleton<QueryService>();
         services.AddSingleton<DiscoveryDocuments>();
         services.AddSingleton<BulkProcessor>();
@@ -95,7 +103,7 @@ public static class ScimServerHost
             sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<DeliverySignal>(),
             sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddPrometheusExporter());
+        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddMeter(SqliteResourceStore.MeterName).AddPrometheusExporter());
         services.AddSingleton<FeedApi>();
         services.AddSingleton<AdminApi>();
         services.AddHostedService<FeedBackgroundService>();
@@ -111,6 +119,8 @@ public static class ScimServerHost
     {
         var store = app.Services.GetRequiredService<IResourceStore>();
         store.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+        // Before serving: creates the cursor key, or seals one a previous build left in clear.
+        app.Services.GetRequiredService<CursorCodec>();
         var options = app.Services.GetRequiredService<ScimServerOptions>();
         var tokens = app.Services.GetRequiredService<TokenService>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server");

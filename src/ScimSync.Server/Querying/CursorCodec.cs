@@ -6,23 +6,14 @@ using ScimSync.Protocol.Errors;
 namespace ScimSync.Server.Querying;
 
 /// <summary>
-/// RFC 9865 cursors: opaque, tamper-evident (HMAC-SHA256 with a key kept in the data directory, so cursors
-/// survive a restart), bound to the query they were issued for, and made only of unreserved URI characters.
+/// RFC 9865 cursors: opaque, tamper-evident (HMAC-SHA256 with a key kept sealed in the data directory, so
+/// cursors survive a restart: see CursorKey), bound to the query they were issued for, and made only of unreserved URI characters.
 /// A cursor holds either the last row position seen (keyset, default order: stable under concurrent
 /// inserts) or an offset (when a sortBy is given).
 /// </summary>
 public sealed class CursorCodec(byte[] key, TimeProvider time, TimeSpan timeout)
 {
     public sealed record State(long? AfterSeq, int Offset, int Count, string QueryHash, long IssuedAt, long Position);
-
-    public static byte[] LoadOrCreateKey(string dataDirectory)
-    {
-        var path = Path.Combine(dataDirectory, "cursor.key");
-        if (File.Exists(path)) return Convert.FromBase64String(File.ReadAllText(path).Trim());
-        var key = RandomNumberGenerator.GetBytes(32);
-        File.WriteAllText(path, Convert.ToBase64String(key));
-        return key;
-    }
 
     public string Encode(long? afterSeq, int offset, int count, string queryHash, long position)
     {

@@ -11,8 +11,10 @@ using ScimSync.Store.Resources;
 namespace ScimSync.Server.Resources;
 
 /// <summary>
-/// The write rules of RFC 7644 §3.3–3.6 over the storage port: one transaction per request, uniqueness,
-/// mutability, preconditions, membership and passwords. It does not know which database it runs on.
+/// The write rules of RFC 7644 §3.3–3.6 over the storage port: one write session per request, uniqueness,
+/// mutability, preconditions, membership and passwords. It does not know which database it runs on. A request
+/// answers success only after its session's CommitAsync, which returns once the write is durable; a no-op
+/// commits too, because the state it answers with may include other requests' writes committed with it.
 /// </summary>
 public sealed class ResourceService(IResourceStore store, ResourceShaper shaper, PatchEngine patcher, TimeProvider time, ChangeSignal? journalSignal = null)
 {
@@ -50,17 +52,20 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var members = TakeMembers(data);
         CheckSize(rt, data);
         var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        // What does not depend on the database is prepared before taking the writer, which every write shares.
+        var id = Guid.CreateVersion7().ToString();
+        var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
+        var journalData = members is null ? data.ToJsonString() : null;
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
         await CheckUniquenessAsync(tx, rt, data, null, ct).ConfigureAwait(false);
-        var id = Guid.CreateVersion7().ToString();
+        // Taken by the writer: commit order and meta.lastModified order agree, so "lastModified gt" misses nothing.
         var now = Now();
         var stored = await tx.InsertAsync(rt, id, data, memberRefs, passwordHash, now, ct).ConfigureAwait(false);
-        var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
         if (memberRefs is { Count: > 0 }) attributes.Add("members");
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Create, stored.Version, attributes,
-            WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
+            journalData ?? WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
@@ -90,7 +95,10 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
             : null;
         var membersSame = memberRefs is null || SameMembers(memberRefs, existing.Members ?? []);
         if (JsonNode.DeepEquals(data, existingData) && membersSame && passwordHash is null)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false); // nothing to write, but the state answered must be durable
             return new WriteResult(existing, false, requested);
+        }
         var now = Now();
         var updated = await tx.UpdateAsync(existing, data, membersSame ? null : memberRefs, passwordHash, now, ct).ConfigureAwait(false);
         var attributes = ResourceDiff.ChangedAttributes(shaper, rt, existingData, data).ToList();
@@ -154,7 +162,10 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         CheckSize(rt, data);
         var dataChanged = !JsonNode.DeepEquals(data, existingData);
         if (!dataChanged && !membersChanged && passwordHash is null)
+        {
+            await tx.CommitAsync(ct).ConfigureAwait(false); // nothing to write, but the state answered must be durable
             return new WriteResult(existing, false);
+        }
         if (dataChanged)
         {
             ResourceShaper.CheckUserName(data, rt, existingData);

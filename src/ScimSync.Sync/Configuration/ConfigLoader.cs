@@ -25,6 +25,7 @@ public static class ConfigLoader
         return config with
         {
             StateDirectory = Path.GetFullPath(config.StateDirectory, dir),
+            KeyFile = config.KeyFile is null ? null : Path.GetFullPath(config.KeyFile, dir),
             Source = config.Source.FilePath is null ? config.Source : config.Source with { FilePath = Path.GetFullPath(config.Source.FilePath, dir) },
         };
     }
@@ -33,6 +34,7 @@ public static class ConfigLoader
     {
         var root = ConfigNode.Load(reader, file);
         var state = root.Child("state")?.Text() ?? "./scimsync-sync";
+        var keyFile = root.Child("keyFile")?.Text();
         var source = ReadSource(root.Required("source"));
         var kinds = ReadKinds(root.Child("accountKinds"));
         var targetsNode = root.Required("targets");
@@ -41,7 +43,7 @@ public static class ConfigLoader
         foreach (var dup in targets.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             throw targetsNode.Error($"target name \"{dup.Key}\" is used twice");
         root.RejectUnknownKeys();
-        return new SyncConfig(state, source, kinds, targets);
+        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile };
     }
 
     private static SourceConfig ReadSource(ConfigNode n)

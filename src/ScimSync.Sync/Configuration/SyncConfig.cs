@@ -11,7 +11,11 @@ public sealed record SyncConfig(
     string StateDirectory,
     SourceConfig Source,
     AccountKindRules Kinds,
-    IReadOnlyList<TargetConfig> Targets);
+    IReadOnlyList<TargetConfig> Targets)
+{
+    /// <summary>The key file sealing the state's secrets; null: <c>STATE_DIR.key</c>, beside the state directory.</summary>
+    public string? KeyFile { get; init; }
+}
 
 public enum SourceType { Scim, File }
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using ScimSync.Client;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Secrets;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
@@ -66,7 +67,7 @@ public sealed class SyncEngine : IDisposable
         _config = config;
         _time = time;
         _log = log ?? (_ => { });
-        _shadows = ShadowStore.Open(config.StateDirectory);
+        _shadows = ShadowStore.Open(config.StateDirectory, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile));
         var registry = SchemaRegistry.CreateDefault();
         if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, time, handlers?.Invoke(src));
         _watchGuard = new WatchGuard(_shadows, time, _log);

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using ScimSync.Secrets;
 using ScimSync.Sync.Planning;
 
 namespace ScimSync.Sync.Shadows;
@@ -28,22 +29,55 @@ public sealed partial class ShadowStore : IDisposable
     private readonly System.Threading.Channels.Channel<(Action<ShadowWriter> Work, TaskCompletionSource Done)> _writes =
         System.Threading.Channels.Channel.CreateUnbounded<(Action<ShadowWriter>, TaskCompletionSource)>(new() { SingleReader = true });
     private readonly Task _writer;
+    private readonly KeyRing _keys;
+    private readonly DirectoryLock _lock;
 
-    private ShadowStore(SqliteConnection db)
+    private ShadowStore(SqliteConnection db, KeyRing keys, DirectoryLock directoryLock)
     {
         _db = db;
+        _keys = keys;
+        _lock = directoryLock;
         _writer = Task.Run(WriteLoopAsync);
     }
 
-    public static ShadowStore Open(string directory)
+    /// <summary>
+    /// Opens (or creates) the state in <paramref name="directory"/>: created 0700 with its files 0600, refused when
+    /// group or others can read or write it (it holds the feed secret and people's accounts).
+    /// </summary>
+    /// <param name="keys">Seals the secrets (<see cref="GetSecret"/>); default: the key file beside the directory, <c>DIR.key</c>.</param>
+    /// <param name="exclusive">For key rotation: fail if any other process has the state open.</param>
+    public static ShadowStore Open(string directory, KeyRing? keys = null, bool exclusive = false)
     {
-        Directory.CreateDirectory(directory);
-        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path.Combine(directory, "sync.db"), Pooling = false }.ToString());
-        db.Open();
+        PrivateFiles.EnsureDirectory(directory, "state directory");
+        keys ??= KeyRing.ForDirectory(directory, null);
+        var directoryLock = exclusive ? DirectoryLock.Exclusive(directory) : DirectoryLock.Shared(directory);
+        var path = Path.Combine(directory, "sync.db");
+        SqliteConnection? db = null;
+        try
+        {
+            // Before SQLite creates it: the WAL and shared-memory files take the database file's mode.
+            PrivateFiles.CreateFile(path);
+            db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+            db.Open();
+            CreateOrUpgrade(db);
+            SealLegacySecrets(db, keys);
+            return new ShadowStore(db, keys, directoryLock);
+        }
+        catch
+        {
+            db?.Dispose();
+            directoryLock.Dispose();
+            throw;
+        }
+    }
+
+    private static void CreateOrUpgrade(SqliteConnection db)
+    {
         Exec(db, """
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
             PRAGMA busy_timeout = 5000;
+            PRAGMA secure_delete = FAST;
             CREATE TABLE IF NOT EXISTS shadow_accounts (
                 target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
                 active INTEGER NOT NULL, data TEXT NOT NULL, synced TEXT, seen INTEGER NOT NULL,
@@ -65,6 +99,8 @@ public sealed partial class ShadowStore : IDisposable
                 target TEXT NOT NULL, target_id TEXT NOT NULL, source_id TEXT NOT NULL,
                 PRIMARY KEY (target, target_id)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            -- Every value sealed with the key file kept apart from this directory, never clear (ShadowStore.Secrets.cs).
+            CREATE TABLE IF NOT EXISTS secrets (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS source_group_members (
                 group_id TEXT NOT NULL, member_id TEXT NOT NULL, PRIMARY KEY (group_id, member_id)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS pending (
@@ -94,7 +130,6 @@ public sealed partial class ShadowStore : IDisposable
             if (Convert.ToInt64(probe.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
                 Exec(db, "ALTER TABLE pending ADD COLUMN changes INTEGER NOT NULL DEFAULT 0");
         }
-        return new ShadowStore(db);
     }
 
     private static void Exec(SqliteConnection db, string sql, params (string, object?)[] args)
@@ -111,7 +146,7 @@ public sealed partial class ShadowStore : IDisposable
         lock (_gate)
         {
             using var tx = _db.BeginTransaction();
-            work(new ShadowWriter(_db, tx, _statements));
+            work(new ShadowWriter(_db, tx, _statements, _keys));
             tx.Commit();
         }
     }
@@ -435,5 +470,6 @@ public sealed partial class ShadowStore : IDisposable
             _statements.Clear();
             _db.Dispose();
         }
+        _lock.Dispose();
     }
 }

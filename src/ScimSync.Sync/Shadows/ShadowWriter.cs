@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using ScimSync.Secrets;
 using ScimSync.Sync.Planning;
 
 namespace ScimSync.Sync.Shadows;
@@ -9,12 +10,14 @@ public readonly partial struct ShadowWriter
     private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
     private readonly Dictionary<string, SqliteCommand> _statements;
+    private readonly KeyRing _keys;
 
-    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements)
+    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements, KeyRing keys)
     {
         _db = db;
         _tx = tx;
         _statements = statements;
+        _keys = keys;
     }
 
     private int Exec(string sql, params (string, object?)[] args) => ShadowStore.Prepare(_db, _statements, sql, _tx, args).ExecuteNonQuery();
@@ -122,6 +125,13 @@ public readonly partial struct ShadowWriter
     {
         if (value is null) Exec("DELETE FROM checkpoints WHERE key = @k", ("@k", key));
         else Exec("INSERT OR REPLACE INTO checkpoints(key, value) VALUES (@k, @v)", ("@k", key), ("@v", value));
+    }
+
+    /// <summary>Keeps a secret (the feed's HS256 key), sealed; null removes it. Read back with <see cref="ShadowStore.GetSecret"/>.</summary>
+    public void SetSecret(string key, string? value)
+    {
+        if (value is null) Exec("DELETE FROM secrets WHERE key = @k", ("@k", key));
+        else Exec("INSERT OR REPLACE INTO secrets(key, value) VALUES (@k, @v)", ("@k", key), ("@v", _keys.Seal(value, ShadowStore.SecretPurpose(key))));
     }
 
     public void Enqueue(string target, string sourceId, bool urgent, DateTimeOffset now) => Exec("""

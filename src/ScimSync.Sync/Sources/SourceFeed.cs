@@ -30,7 +30,8 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 /// <summary>
 /// The source's RFC 9967 feed, read by RFC 8936 polling. The engine owns one subscription on the source
 /// (created on first use, starting exactly after the snapshot's journal position, so nothing falls between
-/// the snapshot and the stream); its id, poll token and HS256 key are kept in the engine's checkpoints, and
+/// the snapshot and the stream); its id is kept in the engine's checkpoints and its HS256 key with the
+/// engine's secrets (sealed, see ShadowStore.Secrets.cs); the engine polls with its own credentials, and
 /// every SET's signature is verified before it is believed. SETs are acknowledged on the next poll, after
 /// the changes they carry are durably queued for every target: a crash re-delivers, never loses.
 /// </summary>
@@ -64,7 +65,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         state.Batch(w =>
         {
             w.SetCheckpoint(KeyId, created["id"]!.GetValue<string>());
-            w.SetCheckpoint(KeySecret, created["secret"]?.GetValue<string>());
+            w.SetSecret(KeySecret, created["secret"]?.GetValue<string>());
         });
     }
 
@@ -78,7 +79,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         if (id != _subscription)
         {
             _subscription = id;
-            _key = state.GetCheckpoint(KeySecret) is { } secret ? new SymmetricSecurityKey(Convert.FromBase64String(secret)) : null;
+            _key = state.GetSecret(KeySecret) is { } secret ? new SymmetricSecurityKey(Convert.FromBase64String(secret)) : null;
         }
         var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{_subscription}/poll", new JsonObject
         {

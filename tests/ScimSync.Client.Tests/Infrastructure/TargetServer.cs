@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using ScimSync.Secrets;
 using ScimSync.Server;
 using ScimSync.Server.Hosting;
 
@@ -33,10 +34,14 @@ public sealed class TargetServer : IAsyncDisposable
     public static async Task<TargetServer> StartAsync(Func<ScimServerOptions, ScimServerOptions>? configure = null, string? seedDirectory = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "scimsync-client-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        PrivateFiles.EnsureDirectory(dir, "data directory");
         if (seedDirectory is not null)
+        {
             foreach (var file in Directory.EnumerateFiles(seedDirectory))
                 File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+            // The seed's secrets are sealed with its key file, which lives beside it; the copy needs it too.
+            if (File.Exists(KeyRing.DefaultPathFor(seedDirectory))) File.Copy(KeyRing.DefaultPathFor(seedDirectory), KeyRing.DefaultPathFor(dir));
+        }
         var options = new ScimServerOptions { DataDirectory = dir, AdminToken = AdminToken };
         options = configure?.Invoke(options) ?? options;
         var app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"]);
@@ -64,5 +69,6 @@ public sealed class TargetServer : IAsyncDisposable
     {
         await StopAsync();
         try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { }
+        File.Delete(KeyRing.DefaultPathFor(DataDirectory));
     }
 }

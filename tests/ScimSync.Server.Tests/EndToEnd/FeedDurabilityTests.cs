@@ -104,6 +104,7 @@ public sealed class FeedDurabilityTests
             again.Kill(true);
             await again.WaitForExitAsync();
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
+            File.Delete(dataDir + ".key"); // beside the data directory
         }
     }
 

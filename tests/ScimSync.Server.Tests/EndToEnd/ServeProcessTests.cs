@@ -85,6 +85,7 @@ public sealed class ServeProcessTests
         finally
         {
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
+            File.Delete(dataDir + ".key"); // beside the data directory
         }
     }
 
@@ -120,6 +121,7 @@ public sealed class ServeProcessTests
             server.Kill(true);
             await server.WaitForExitAsync();
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
+            File.Delete(dataDir + ".key"); // beside the data directory
         }
     }
 
@@ -165,16 +167,9 @@ public sealed class ServeProcessTests
             server.Kill(true);
             await server.WaitForExitAsync();
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
+            File.Delete(dataDir + ".key"); // beside the data directory
         }
     }
 
-    private static async Task<(int Code, string Out, string Err)> RunCli(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        return (p.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Out, string Err)> RunCli(params string[] args) => ServeProcess.RunCliAsync(args);
 }

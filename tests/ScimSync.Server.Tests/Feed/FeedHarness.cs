@@ -5,6 +5,7 @@ using ScimSync.Feed.Delivery;
 using ScimSync.Feed.Events;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Secrets;
 using ScimSync.Server.Tests.Infrastructure;
 using ScimSync.Store.Feed;
 using ScimSync.Store.Journal;
@@ -30,8 +31,10 @@ internal sealed class FeedHarness : IAsyncDisposable
 
     private FeedHarness(int fanoutBatch, string? path)
     {
-        Directory.CreateDirectory(_dir);
-        Store = new SqliteResourceStore(path ?? Path.Combine(_dir, "feed.db"));
+        PrivateFiles.EnsureDirectory(_dir, "data directory");
+        path ??= Path.Combine(_dir, "feed.db");
+        // The key file beside the database's directory, as the server has it: a database reopened finds its keys.
+        Store = new SqliteResourceStore(path, keys: KeyRing.ForDirectory(Path.GetDirectoryName(path)!, null));
         Options = new FeedOptions { Issuer = "https://scimsync.test", FanoutBatch = fanoutBatch };
         Subscriptions = new SubscriptionService(Store, Registry, Options, Time);
         Worker = new FanoutWorker(Store, Registry, new SetEncoder(Time), Options, null, Time);
@@ -109,5 +112,6 @@ internal sealed class FeedHarness : IAsyncDisposable
     {
         await Store.DisposeAsync();
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        File.Delete(KeyRing.DefaultPathFor(_dir));
     }
 }

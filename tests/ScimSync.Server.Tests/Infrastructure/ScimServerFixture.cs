@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using ScimSync.Secrets;
 using ScimSync.Server;
 using ScimSync.Server.Hosting;
 
@@ -41,7 +42,7 @@ public class ScimServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Directory.CreateDirectory(DataDirectory);
+        PrivateFiles.EnsureDirectory(DataDirectory, "data directory");
         Prepare(DataDirectory);
         var options = Configure(new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken, EventIssuer = "https://scimsync.test" });
         _app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"], ConfigureBuilder);
@@ -67,5 +68,6 @@ public class ScimServerFixture : IAsyncLifetime
             await _app.DisposeAsync();
         }
         try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { }
+        File.Delete(KeyRing.DefaultPathFor(DataDirectory));
     }
 }

@@ -43,4 +43,54 @@ public static class ServeProcess
         p.Kill(true);
         throw new TimeoutException("scimsync serve did not answer /healthz within 60 s");
     }
+
+    /// <summary>Runs `scimsync ARGS` to completion: exit code, stdout, stderr.</summary>
+    public static async Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet", [CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>
+    /// Starts `scimsync serve` where it is expected to refuse: waits (at most 60 s) for it to exit, and fails if
+    /// it answers /healthz first, i.e. serves.
+    /// </summary>
+    public static async Task<(int Code, string Err)> StartExpectingRefusalAsync(string dataDir, params string[] extraArgs)
+    {
+        var port = FreePort();
+        var psi = new ProcessStartInfo("dotnet", [CliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", dataDir, .. extraArgs])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = "refused";
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEndAsync();
+        using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!p.HasExited && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if ((await probe.GetAsync($"http://127.0.0.1:{port}/healthz")).StatusCode == HttpStatusCode.OK)
+                {
+                    p.Kill(true);
+                    Assert.Fail($"scimsync serve served on {dataDir} instead of refusing it");
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
+            await Task.Delay(100);
+        }
+        if (!p.HasExited)
+        {
+            p.Kill(true);
+            Assert.Fail("scimsync serve neither served nor exited within 60 s");
+        }
+        return (p.ExitCode, await stderr);
+    }
 }

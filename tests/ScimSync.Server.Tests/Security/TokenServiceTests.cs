@@ -12,7 +12,7 @@ public sealed class TokenServiceTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Directory.CreateDirectory(_dir);
+        ScimSync.Secrets.PrivateFiles.EnsureDirectory(_dir, "data directory");
         _store = new SqliteResourceStore(Path.Combine(_dir, "t.db"));
         await _store.InitializeAsync(default);
     }

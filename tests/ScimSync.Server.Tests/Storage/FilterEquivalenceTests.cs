@@ -30,7 +30,7 @@ public sealed class FilterEquivalenceTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Directory.CreateDirectory(_dir);
+        ScimSync.Secrets.PrivateFiles.EnsureDirectory(_dir, "data directory");
         _store = new SqliteResourceStore(Path.Combine(_dir, "eq.db"));
         await _store.InitializeAsync(default);
         var shaper = new ResourceShaper(_registry);

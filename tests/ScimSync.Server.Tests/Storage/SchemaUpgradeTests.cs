@@ -11,11 +11,12 @@ public sealed class SchemaUpgradeTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scimsync-tests", "upgrade-" + Guid.NewGuid().ToString("N"));
 
-    public SchemaUpgradeTests() => Directory.CreateDirectory(_dir);
+    public SchemaUpgradeTests() => ScimSync.Secrets.PrivateFiles.EnsureDirectory(_dir, "data directory");
 
     public void Dispose()
     {
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        File.Delete(ScimSync.Secrets.KeyRing.DefaultPathFor(_dir));
     }
 
     private static readonly (string Id, string Operation, string Attributes, string? Data, bool Urgent)[] V2Journal =
@@ -31,6 +32,7 @@ public sealed class SchemaUpgradeTests : IDisposable
     private string CreateV2Database()
     {
         var path = Path.Combine(_dir, "v2.db");
+        ScimSync.Secrets.PrivateFiles.CreateFile(path); // as `chmod 600` after an upgrade: the new build refuses files open to others
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         c.Open();
         using var cmd = c.CreateCommand();

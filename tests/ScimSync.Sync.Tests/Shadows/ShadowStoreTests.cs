@@ -43,7 +43,8 @@ public sealed class ShadowStoreTests : IDisposable
     [Fact]
     public void A_queue_written_by_an_earlier_build_gets_its_change_counter()
     {
-        Directory.CreateDirectory(_dir);
+        ScimSync.Secrets.PrivateFiles.EnsureDirectory(_dir, "state directory");
+        ScimSync.Secrets.PrivateFiles.CreateFile(Path.Combine(_dir, "sync.db")); // as `chmod 600` after an upgrade
         using (var db = new SqliteConnection($"Data Source={Path.Combine(_dir, "sync.db")};Pooling=False"))
         {
             db.Open();

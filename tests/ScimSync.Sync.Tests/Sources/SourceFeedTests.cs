@@ -38,7 +38,7 @@ public sealed class SourceFeedTests : IDisposable
         state.Batch(w =>
         {
             w.SetCheckpoint("feed.subscription", "sub1");
-            if (withKey) w.SetCheckpoint("feed.secret", Convert.ToBase64String(Secret));
+            if (withKey) w.SetSecret("feed.secret", Convert.ToBase64String(Secret));
         });
         using var client = new ScimClient(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:9/scim/v2/"), MaxRetries = 0 }, new PollAnswer(sets));
         return await new SourceFeed(client, state, "engine").PollAsync([], returnImmediately: true, CancellationToken.None);
@@ -70,6 +70,7 @@ public sealed class SourceFeedTests : IDisposable
     {
         try
         {
+            File.Delete(ScimSync.Secrets.KeyRing.DefaultPathFor(_dir));
             Directory.Delete(_dir, recursive: true);
         }
         catch (IOException)
