@@ -9,7 +9,7 @@ public sealed class IdentifierKeyUpgradeTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scimsync-tests", "rekey-" + Guid.NewGuid().ToString("N"));
 
-    public IdentifierKeyUpgradeTests() => Directory.CreateDirectory(_dir);
+    public IdentifierKeyUpgradeTests() => ScimSync.Secrets.PrivateFiles.EnsureDirectory(_dir, "data directory");
 
     public void Dispose()
     {

@@ -13,7 +13,15 @@ namespace ScimSync.Server.Tests.Storage;
 public sealed class QueryCostTests
 {
     private static readonly SchemaRegistry Registry = SchemaRegistry.CreateDefault();
-    private static readonly SqliteResourceStore Store = new(Path.Combine(Path.GetTempPath(), "scimsync-cost-never-opened.db"));
+    private static readonly SqliteResourceStore Store = new(Path.Combine(PrivateDirectory(), "scimsync-cost-never-opened.db"));
+
+    /// <summary>The store refuses a directory others can read, even for a file it never opens.</summary>
+    private static string PrivateDirectory()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "scimsync-cost-" + Guid.NewGuid().ToString("N")[..8]);
+        ScimSync.Secrets.PrivateFiles.EnsureDirectory(dir, "data directory");
+        return dir;
+    }
 
     private static QueryCost Cost(string? filter, bool sort = false, string type = "User")
     {
