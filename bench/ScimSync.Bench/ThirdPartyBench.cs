@@ -337,7 +337,7 @@ internal static partial class ThirdPartyBench
             return result;
         }
 
-        /// <summary>A short name: the .dll a dotnet process runs, else the executable's name; the working tree when it is under /work or /tmp.</summary>
+        /// <summary>A short name: the .dll a dotnet process runs, else the executable's name, and its working tree when it is under /work or /tmp.</summary>
         private static string Name(int pid)
         {
             try
@@ -347,6 +347,7 @@ internal static partial class ThirdPartyBench
                 var main = words.FirstOrDefault(w => w.EndsWith(".dll", StringComparison.Ordinal)) ?? words[0];
                 var name = Path.GetFileName(main);
                 var tree = main.StartsWith("/work/", StringComparison.Ordinal) || main.StartsWith("/tmp/", StringComparison.Ordinal) ? " (" + string.Join('/', main.Split('/').Take(3)) + ")" : "";
+                if (name == "wrk" || words[0].EndsWith("wrk", StringComparison.Ordinal)) return "wrk";
                 return name + tree;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "?"; }
