@@ -141,13 +141,11 @@ internal static class ServeCommand
         }
         catch (IOException e)
         {
-            // Kestrel: "Failed to bind to address http://127.0.0.1:8080: address already in use."
+            // Kestrel: "Failed to bind to address http://127.0.0.1:8080: address already in use." The host stays
+            // quiet (the background services it cancels on the way out included): this line says it all.
             throw CliException.Configuration(e.Message.TrimEnd('.') + (e.InnerException is { } inner && !e.Message.Contains(inner.Message, StringComparison.OrdinalIgnoreCase) ? $" ({inner.Message})" : ""));
         }
-        finally
-        {
-            started();
-        }
+        started();
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
         Console.Out.WriteLine($"scimsync: serving SCIM 2.0 at {string.Join(" and ", bound.Select(a => a.TrimEnd('/') + "/scim/v2"))} (data: {options.DatabasePath}, keys: {options.KeyFilePath}, durability: {options.Durability.ToLowerInvariant()})");
         if (options.AdminToken is null)
