@@ -61,7 +61,7 @@ public sealed class CommandLineTests : IDisposable
                 ["token", "create"] => ["--name", "x", "--data", data],
                 _ => [],
             };
-            var (code, stdout, stderr) = await ServeProcess.RunCliAsync(env, work, [.. verb, .. extra, "--help"]);
+            var (code, stdout, stderr) = await ServeProcess.RunCliInAsync(env, work, [.. verb, .. extra, "--help"]);
             Assert.True(code == 0, $"scimsync {string.Join(' ', verb)} --help exited {code}: {stderr}");
             Assert.Contains("Usage:", stdout);
             Assert.Equal("", stderr);
@@ -82,7 +82,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("--report-only", "sync", "reconcile", "--config", "x.yaml", "--report-onyl")]
     public async Task Unknown_verbs_and_options_exit_2_with_a_suggestion(string suggestion, params string[] args)
     {
-        var (code, stdout, stderr) = await ServeProcess.RunCliAsync(null, _root, args);
+        var (code, stdout, stderr) = await ServeProcess.RunCliInAsync(null, _root, args);
         Assert.Equal(2, code);
         Assert.Equal("", stdout); // a script reading standard output gets nothing half-done
         Assert.Contains("Did you mean", stderr);
@@ -99,7 +99,7 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("Required command", "keys")]
     public async Task Malformed_values_exit_2_before_anything_is_touched(string message, params string[] args)
     {
-        var (code, stdout, stderr) = await ServeProcess.RunCliAsync(new Dictionary<string, string> { ["SCIMSYNC_DATA"] = Path.Combine(_root, "data") }, _root, args);
+        var (code, stdout, stderr) = await ServeProcess.RunCliInAsync(new Dictionary<string, string> { ["SCIMSYNC_DATA"] = Path.Combine(_root, "data") }, _root, args);
         Assert.True(code == 2, stderr);
         Assert.Contains(message, stderr);
         Assert.DoesNotContain("   at ", stderr);

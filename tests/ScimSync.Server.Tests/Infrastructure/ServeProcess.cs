@@ -45,10 +45,10 @@ public static class ServeProcess
     }
 
     /// <summary>Runs `scimsync ARGS` to completion: exit code, stdout, stderr.</summary>
-    public static Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args) => RunCliAsync(null, null, args);
+    public static Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args) => RunCliInAsync(null, null, args);
 
     /// <summary>Runs `scimsync ARGS` in <paramref name="workingDirectory"/> with <paramref name="env"/> added to the environment.</summary>
-    public static async Task<(int Code, string Out, string Err)> RunCliAsync(IReadOnlyDictionary<string, string>? env, string? workingDirectory, params string[] args)
+    public static async Task<(int Code, string Out, string Err)> RunCliInAsync(IReadOnlyDictionary<string, string>? env, string? workingDirectory, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet", [CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
         if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
