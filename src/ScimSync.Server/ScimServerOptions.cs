@@ -15,6 +15,24 @@ public sealed record ScimServerOptions
     /// <summary>When set, used for meta.location and $ref instead of the request's scheme and host.</summary>
     public string? PublicBaseUrl { get; init; }
 
+    /// <summary>
+    /// Addresses the server binds itself (http:// or https://, see <see cref="Hosting.ListenUrl"/>). Empty: ASP.NET's
+    /// own (the <c>--urls</c> argument given to <see cref="Hosting.ScimServerHost.Build"/>), as in-process tests use.
+    /// </summary>
+    public IReadOnlyList<string> Urls { get; init; } = [];
+
+    /// <summary>PEM certificate (with its chain) served on https:// addresses; watched, and reloaded when it changes.</summary>
+    public string? TlsCertificateFile { get; init; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificateFile"/>.</summary>
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>
+    /// Reverse proxies (addresses, or networks as 10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto
+    /// headers are believed. Empty (the default): the headers are ignored, since anyone could send them.
+    /// </summary>
+    public IReadOnlyList<string> TrustedProxies { get; init; } = [];
+
     /// <summary>Largest page a list or search returns (filter.maxResults, pagination.maxPageSize).</summary>
     public int MaxResults { get; init; } = 1000;
 

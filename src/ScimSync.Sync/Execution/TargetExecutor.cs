@@ -6,9 +6,16 @@ using ScimSync.Sync.Shadows;
 
 namespace ScimSync.Sync.Execution;
 
-/// <param name="FailedSources">Source accounts or groups whose operations failed (incremental work keeps them queued).</param>
+/// <param name="FailedSources">
+/// Source accounts or groups whose operations failed or were not started because the engine is stopping
+/// (incremental work keeps them queued).
+/// </param>
 /// <param name="NotAttempted">Operations not tried because the target had stopped answering (counted in <paramref name="Failed"/>, not audited).</param>
-public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources, int NotAttempted = 0)
+/// <param name="Stopped">
+/// Operations not started because the engine was asked to stop (SIGTERM): neither applied nor failed, not
+/// audited; the next run or watch plans them again.
+/// </param>
+public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources, int NotAttempted = 0, int Stopped = 0)
 {
     public static ExecutionReport Empty(string target) => new(target, 0, 0, [], TimeSpan.Zero, new HashSet<string>());
 }
@@ -30,6 +37,13 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     /// </summary>
     public TargetHealth? Health { get; init; }
 
+    /// <summary>
+    /// Cancelled when the engine is asked to stop: no operation starts after it, while those in flight run to
+    /// their answer (under the caller's token) and are recorded, so that nothing a target acknowledged is
+    /// missing from the shadow.
+    /// </summary>
+    public CancellationToken Stopping { get; init; }
+
     public Task<ExecutionReport> ExecuteAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct) =>
         ExecuteAsync(plan, _ => cause, progress, ct);
 
@@ -43,10 +57,20 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         var errors = new List<string>();
         var done = 0L;
         var notAttempted = 0;
+        var stopped = 0;
         var total = plan.Operations.Count;
         // Not tried while the target does not answer: kept as failed (queued work stays queued), not audited.
+        // Not started because the engine is stopping: kept queued (like a failure), counted apart, not audited.
+        bool Halted(string? source)
+        {
+            if (!Stopping.IsCancellationRequested) return false;
+            Interlocked.Increment(ref stopped);
+            if (source is not null) lock (failedSources) failedSources.Add(source);
+            return true;
+        }
         bool Unreachable(string? source)
         {
+            if (Halted(source)) return true;
             if (Health is not { IsDown: true }) return false;
             Interlocked.Increment(ref notAttempted);
             Finish(false, null, source);
@@ -119,7 +143,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             Finish(success, error, GroupKey(op.SourceGroupId));
         }).ConfigureAwait(false);
         if (notAttempted > 0) lock (errors) errors.Add($"{notAttempted} operations not tried: the target stopped answering ({Health?.LastError})");
-        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources, notAttempted);
+        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources, notAttempted, stopped);
     }
 
     /// <summary>Queue key of a source group (source user ids are used as they are).</summary>

@@ -16,11 +16,47 @@ namespace ScimSync.Sync.Runs;
 
 /// <summary>The outcome of planning or running one target.</summary>
 /// <param name="Incomplete">Why the read of the target could not be trusted to hold everything (then nothing was taken away or repaired on it), or null.</param>
-public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard, string? Incomplete = null);
+/// <param name="Stopped">The engine was asked to stop while this target was read: nothing was planned or applied on it.</param>
+public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard, string? Incomplete = null, bool Stopped = false)
+{
+    /// <summary>Something on this target did not work: it could not be read or run, its read did not add up, or an operation failed.</summary>
+    public bool Failed => Error is not null || Incomplete is not null || (Execution?.Failed ?? 0) > 0;
+}
 
 public sealed record RunReport(DateTimeOffset Started, TimeSpan Elapsed, int SourceUsers, int SourceGroups, long? SourcePosition, IReadOnlyList<TargetRun> Targets)
 {
-    public bool Succeeded => Targets.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+    public bool Succeeded => Targets.All(t => !t.Failed && !t.HeldByGuard);
+
+    /// <summary>Operations applied (on a target, or a link in the engine's state), all targets together.</summary>
+    public int Applied => Targets.Sum(t => t.Execution?.Succeeded ?? 0);
+
+    /// <summary>The engine was asked to stop during the run: some work was not started (and waits for the next run).</summary>
+    public bool Stopped => Targets.Any(t => t.Stopped || (t.Execution?.Stopped ?? 0) > 0);
+
+    public RunOutcome Outcome => RunOutcomes.Of(Targets.Any(t => t.HeldByGuard), Targets.Any(t => t.Failed), Applied);
+}
+
+/// <summary>How a run, plan or reconciliation ended, all targets together (the CLI's exit code).</summary>
+public enum RunOutcome
+{
+    /// <summary>Nothing failed (a stop on request is not a failure: what was not started waits for the next run).</summary>
+    Succeeded,
+
+    /// <summary>The mass-change guard held a target (a plan: would hold it) until a person confirms.</summary>
+    HeldByGuard,
+
+    /// <summary>At least one operation was applied, and something failed: an operation, or a whole target (unread, or a read that did not add up).</summary>
+    PartiallyApplied,
+
+    /// <summary>Something failed and nothing was applied.</summary>
+    Failed,
+}
+
+public static class RunOutcomes
+{
+    /// <summary>A hold wins: it needs a person, whatever else happened; then failures, split by whether anything was applied.</summary>
+    public static RunOutcome Of(bool held, bool failed, int applied) =>
+        held ? RunOutcome.HeldByGuard : !failed ? RunOutcome.Succeeded : applied > 0 ? RunOutcome.PartiallyApplied : RunOutcome.Failed;
 }
 
 /// <summary>Where the engine stands, from its own state only (no call to any target).</summary>
@@ -61,6 +97,8 @@ public sealed class SyncEngine : IDisposable
     private Dictionary<string, SourceGroup?>? _groupOverlay;
     private int _readers;
     private DateTime _fileStamp;
+    // Stop(): reads and waits end, no operation starts, operations in flight run to their answer and are recorded.
+    private readonly CancellationTokenSource _stopping = new();
 
     public SyncEngine(SyncConfig config, TimeProvider time, Action<string>? log = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
     {
@@ -77,7 +115,7 @@ public sealed class SyncEngine : IDisposable
             var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint), maxUnansweredRetries: 1);
             var health = new TargetHealth(time);
             var slot = new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
-                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval, Health = health },
+                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval, Health = health, Stopping = _stopping.Token },
                 health);
             health.WentDown += reason => _log($"{t.Name}: not answering ({reason}); its changes stay queued and it is probed about once a second ({_shadows.Counts(t.Name).Pending:N0} queued)");
             return slot;
@@ -85,6 +123,16 @@ public sealed class SyncEngine : IDisposable
     }
 
     public ShadowStore Shadows => _shadows;
+
+    /// <summary>
+    /// Asks a run, reconciliation or watch to end soon without losing anything: reads of the source and the
+    /// targets are abandoned (they change nothing), no further operation starts, and the operations in flight
+    /// finish and are written to the shadow. The call returns at once; the run's task then completes (its report
+    /// counts what was not started as <see cref="ExecutionReport.Stopped"/>), and <see cref="Dispose"/> flushes the state.
+    /// </summary>
+    public void Stop() => _stopping.Cancel();
+
+    public bool Stopping => _stopping.IsCancellationRequested;
 
     public async Task<SourceSnapshot> ReadSourceAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
     {
@@ -196,7 +244,8 @@ public sealed class SyncEngine : IDisposable
     {
         var started = _time.GetUtcNow();
         var sw = Stopwatch.StartNew();
-        var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        var snapshot = await ReadSourceAsync(progress, reading.Token).ConfigureAwait(false);
         if (_trace) _log($"source: read {snapshot.Users.Count} users and {snapshot.Groups.Count} groups in {sw.Elapsed.TotalMilliseconds:F0} ms");
         Memory("source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
@@ -205,7 +254,7 @@ public sealed class SyncEngine : IDisposable
             await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
-        var complete = results.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+        var complete = results.All(t => !t.Failed && !t.HeldByGuard && !t.Stopped && (t.Execution?.Stopped ?? 0) == 0);
         if (execute)
             _shadows.Batch(w =>
             {
@@ -303,9 +352,10 @@ public sealed class SyncEngine : IDisposable
         var name = t.Config.Name;
         using var deadline = new Deadline(t.Config.Endpoint.Limits.RunDeadline, _time, outer);
         var ct = deadline.Token;
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         try
         {
-            var full = await PlanFromFullReadAsync(t, snapshot, confirm, progress, ct).ConfigureAwait(false);
+            var full = await PlanFromFullReadAsync(t, snapshot, confirm, progress, reading.Token).ConfigureAwait(false);
             var plan = full.Plan;
             if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation, full.Incomplete);
             var heldByGuard = false;
@@ -332,10 +382,14 @@ public sealed class SyncEngine : IDisposable
                 t.Structure.Release();
             }
             // The whole plan ran, removals included: nothing is held on this target any more.
-            if (!heldByGuard) _shadows.Batch(w => w.ReleaseHolds(name));
+            if (!heldByGuard && report.Stopped == 0) _shadows.Batch(w => w.ReleaseHolds(name));
             if (_trace) _log($"{name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
             Memory($"{name} executed");
             return new TargetRun(name, plan, report, null, heldByGuard, full.Incomplete);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !outer.IsCancellationRequested && !deadline.Expired)
+        {
+            return new TargetRun(name, null, null, null, false, Stopped: true);
         }
         catch (Exception e) when (!outer.IsCancellationRequested)
         {
@@ -354,15 +408,17 @@ public sealed class SyncEngine : IDisposable
     {
         var started = _time.GetUtcNow();
         var sw = Stopwatch.StartNew();
-        var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        using var readingSource = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        var snapshot = await ReadSourceAsync(progress, readingSource.Token).ConfigureAwait(false);
         var cause = "reconcile:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(async t =>
         {
             var name = t.Config.Name;
             using var deadline = new Deadline(t.Config.Endpoint.Limits.RunDeadline, _time, ct);
+            using var reading = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _stopping.Token);
             try
             {
-                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, deadline.Token).ConfigureAwait(false);
+                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, reading.Token).ConfigureAwait(false);
                 ExecutionReport? exec = null;
                 var doRepair = repair && (!plan.NeedsConfirmation || confirm);
                 if (repair && !doRepair) _watchGuard.HoldAll(name, plan);
@@ -377,10 +433,14 @@ public sealed class SyncEngine : IDisposable
                     {
                         t.Structure.Release();
                     }
-                    _shadows.Batch(w => w.ReleaseHolds(name));
+                    if (exec.Stopped == 0) _shadows.Batch(w => w.ReleaseHolds(name));
                 }
                 return new TargetReconcile(name, read.Accounts, drift, plan, doRepair && read.Complete && t.Config.Policies.Drift == DriftReaction.Repair, null, exec,
-                    read.Complete ? null : string.Join("; ", read.Problems));
+                    read.Complete ? null : string.Join("; ", read.Problems), HeldByGuard: repair && !doRepair);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !ct.IsCancellationRequested && !deadline.Expired)
+            {
+                return new TargetReconcile(name, 0, [], new SyncPlan(name, [], [], new Dictionary<Situation, int>(), 0, null), false, null, null, Stopped: true);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
@@ -411,13 +471,20 @@ public sealed class SyncEngine : IDisposable
     /// are queued per target, urgent first; each target drains its own queue; contractors expire at their
     /// end date; every <see cref="SourceConfig.FullCompareInterval"/> a full comparison repairs anything missed.
     /// </summary>
+    /// <remarks>
+    /// Ends when <paramref name="ct"/> is cancelled (operations in flight are abandoned) or after <see cref="Stop"/>
+    /// (they finish first: the loops and waits end, the operations run to their answer under <paramref name="ct"/>).
+    /// </remarks>
     public async Task WatchAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
     {
+        var work = ct;
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        ct = watching.Token;
         if (_snapshot is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
-        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct) };
+        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct, work) };
         var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => _snapshot!,
             key => _lastCause.TryGetValue(key, out var cause) ? cause : null, _log, _trace);
-        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct)));
+        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct, work)));
         tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>
         {
             _log($"{t.Config.Name}: answering again after {outage.TotalSeconds:F1} s; {_shadows.Counts(t.Config.Name).Pending:N0} queued changes resume");
@@ -634,14 +701,15 @@ public sealed class SyncEngine : IDisposable
         }
     }
 
-    private async Task FullCompareLoopAsync(CancellationToken ct)
+    /// <param name="work">The comparison's own token: a stop ends its reads and starts no operation, but lets those in flight finish.</param>
+    private async Task FullCompareLoopAsync(CancellationToken ct, CancellationToken work)
     {
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(_config.Source.FullCompareInterval, _time, ct).ConfigureAwait(false);
             try
             {
-                await RunCoreAsync(execute: true, confirm: false, watching: true, null, ct).ConfigureAwait(false);
+                await RunCoreAsync(execute: true, confirm: false, watching: true, null, work).ConfigureAwait(false);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {

@@ -24,10 +24,12 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
     /// lane takes the next batch (urgent first); the urgent lane takes only urgent keys, so a deactivation
     /// queued while the main lane applies a batch of routine changes does not wait for that batch to end.
     /// </summary>
-    public Task RunAsync(TargetSlot t, CancellationToken ct) =>
-        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct), LaneAsync(t, urgentOnly: true, batchSize: 50, ct));
+    /// <param name="ct">Ends the lanes (their waits, and the next batch).</param>
+    /// <param name="work">Under which a batch's operations run: a stop ends the lanes, and lets the batch in flight finish.</param>
+    public Task RunAsync(TargetSlot t, CancellationToken ct, CancellationToken work) =>
+        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct, work), LaneAsync(t, urgentOnly: true, batchSize: 50, ct, work));
 
-    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct)
+    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct, CancellationToken work)
     {
         var name = t.Config.Name;
         var signal = urgentOnly ? t.UrgentSignal : t.Signal;
@@ -49,7 +51,7 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
             }
             try
             {
-                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, ct).ConfigureAwait(false);
+                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, work).ConfigureAwait(false);
                 // A key that changed again while it was applied stays queued (its counter moved on).
                 shadows.Batch(w =>
                 {
@@ -58,7 +60,7 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
                 });
                 backoff = report.Failed == 0 || t.Health.IsDown ? TimeSpan.Zero : Next(backoff);
             }
-            catch (Exception e) when (!ct.IsCancellationRequested)
+            catch (Exception e) when (!work.IsCancellationRequested)
             {
                 // An unreadable state, anything unforeseen: the queue stays, this lane retries with backoff, the
                 // other targets carry on. Watch mode must not lose a lane silently.
