@@ -10,8 +10,8 @@ namespace ScimSync.Feed.Events;
 public sealed record ScimEvent(string Txn, JsonObject SubId, JsonObject Events, bool Urgent)
 {
     /// <summary>
-    /// The journal position of the change (0: none), sent as the claim <see cref="SetEncoder.JournalPositionClaim"/>
-    /// so that a receiver's logs and traces can name the source write they follow from (docs/journal.md).
+    /// The journal position of the change, sent as the claim <see cref="SetEncoder.JournalPositionClaim"/> to
+    /// subscriptions that ask for it (<see cref="Subscriptions.SubscriptionConfig.JournalPosition"/>); 0: not sent.
     /// </summary>
     public long JournalPosition { get; init; }
 }

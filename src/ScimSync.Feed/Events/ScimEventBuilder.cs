@@ -62,7 +62,7 @@ public static class ScimEventBuilder
             }
             AddActivation(events, change, data);
         }
-        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, JournalUrgency.IsUrgent(change, data)) { JournalPosition = entry.Position };
+        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, JournalUrgency.IsUrgent(change, data));
     }
 
     /// <summary>
@@ -83,7 +83,7 @@ public static class ScimEventBuilder
         var version = StoredResource.FormatETag(change.Version);
         var representation = Full(Representation(change, data, version), version);
         var events = new JsonObject { [asCreate ? EventUris.CreateFull : EventUris.PutFull] = representation };
-        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, false) { JournalPosition = entry.Position };
+        return new ScimEvent(change.Txn, SubId(change, data, endpoint), events, false);
     }
 
     /// <summary>

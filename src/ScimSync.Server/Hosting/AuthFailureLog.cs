@@ -36,7 +36,6 @@ internal sealed class AuthFailureLog(ILogger logger, TimeProvider time)
         }
         var tally = _addresses.GetOrAdd(address, _ => new Tally { LoggedAt = DateTimeOffset.MinValue });
         int suppressed;
-        DateTimeOffset since;
         lock (tally)
         {
             if (now - tally.LoggedAt < Window)
@@ -44,10 +43,10 @@ internal sealed class AuthFailureLog(ILogger logger, TimeProvider time)
                 tally.Suppressed++;
                 return;
             }
-            (suppressed, since) = (tally.Suppressed, tally.LoggedAt == DateTimeOffset.MinValue ? now : tally.LoggedAt);
+            suppressed = tally.Suppressed;
             tally.Suppressed = 0;
             tally.LoggedAt = now;
         }
-        ServerLog.AuthenticationFailed(logger, address, method, path, reason, suppressed, since);
+        ServerLog.AuthenticationFailed(logger, address, method, path, reason, suppressed);
     }
 }

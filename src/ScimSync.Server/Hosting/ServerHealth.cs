@@ -17,14 +17,14 @@ namespace ScimSync.Server.Hosting;
 /// keeps up with the journal, else 503, with each check's verdict as JSON. <c>/healthz</c> stays as it always
 /// was (200 once requests are accepted; DESIGN.md §4).
 /// </summary>
-internal static class ServerHealth
+public static class ServerHealth
 {
     private const string Ready = "ready";
 
     /// <summary>A check that takes longer has failed: a readiness probe must answer within its own timeout.</summary>
     private static readonly TimeSpan CheckTimeout = TimeSpan.FromSeconds(5);
 
-    public static void Add(IServiceCollection services)
+    internal static void Add(IServiceCollection services)
     {
         services.AddHealthChecks()
             .AddCheck<StoreCheck>("store", tags: [Ready], timeout: CheckTimeout)
@@ -32,14 +32,14 @@ internal static class ServerHealth
             .AddCheck<FanoutCheck>("fanout", tags: [Ready], timeout: CheckTimeout);
     }
 
-    public static void Map(WebApplication app)
+    internal static void Map(WebApplication app)
     {
         app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteAsync });
         app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(Ready), ResponseWriter = WriteAsync });
     }
 
     /// <summary><c>{"status": "Unhealthy", "checks": {"disk": {"status": "Unhealthy", "description": "..."}}}</c></summary>
-    internal static Task WriteAsync(HttpContext ctx, HealthReport report)
+    public static Task WriteAsync(HttpContext ctx, HealthReport report)
     {
         ctx.Response.ContentType = "application/json";
         var body = new Dictionary<string, object>

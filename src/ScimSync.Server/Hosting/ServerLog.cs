@@ -13,6 +13,6 @@ internal static partial class ServerLog
 
     /// <summary>At most one per client address a minute (<see cref="AuthFailureLog"/>); the others are counted into the next.</summary>
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning,
-        Message = "Authentication failed from {ClientAddress} on {Method} {Path}: {Reason} ({Suppressed} more failures from this address not logged since {Since})")]
-    public static partial void AuthenticationFailed(ILogger logger, string clientAddress, string method, string path, string reason, int suppressed, DateTimeOffset since);
+        Message = "Authentication failed from {ClientAddress} on {Method} {Path}: {Reason}; {Suppressed} other failures from this address since its previous entry were not logged")]
+    public static partial void AuthenticationFailed(ILogger logger, string clientAddress, string method, string path, string reason, int suppressed);
 }

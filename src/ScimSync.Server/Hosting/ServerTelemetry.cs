@@ -17,14 +17,14 @@ namespace ScimSync.Server.Hosting;
 /// over OTLP. Traces (request → store → journal) are set up only with OTLP export: a tracer with nowhere to
 /// send its spans would record every request for nothing.
 /// </summary>
-internal static class ServerTelemetry
+public static class ServerTelemetry
 {
     public const string ServiceName = "scimsync-server";
 
     public static string Version { get; } =
         typeof(ServerTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
-    public static void Add(IServiceCollection services, ScimServerOptions options)
+    internal static void Add(IServiceCollection services, ScimServerOptions options)
     {
         var otel = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(ServiceName, serviceVersion: Version))

@@ -519,7 +519,7 @@ public sealed class SyncEngine : IDisposable
     private IReadOnlyList<TargetGauges> Gauges() => _targets.Select(t =>
     {
         var summary = _shadows.Summary(t.Config.Name);
-        return new TargetGauges(t.Config.Name, summary.Queued, summary.OldestQueued, summary.Held, !t.Health.IsDown, LastCompleteRun(t.Config.Name));
+        return new TargetGauges(t.Config.Name, summary.Queued, summary.OldestQueued, summary.Held, Down(t).Since is null, LastCompleteRun(t.Config.Name));
     }).ToArray();
 
     /// <summary>

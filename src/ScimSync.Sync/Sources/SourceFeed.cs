@@ -65,6 +65,9 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             ["payload"] = "full",
             ["resourceTypes"] = new JsonArray("User", "Group"),
             ["signing"] = "HS256",
+            // Each SET then names its journal position: the engine's logs and traces tie a target call to the write
+            // at the source. A source that does not know the setting ignores it, and changes have no position.
+            ["journalPosition"] = true,
             ["startAfter"] = position,
         }, ct).ConfigureAwait(false);
         state.Batch(w =>
