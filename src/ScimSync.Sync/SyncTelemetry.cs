@@ -43,7 +43,8 @@ public sealed class SyncTelemetry : IDisposable
         _meter.CreateObservableGauge("scimsync.engine.queue.oldest_age", () => Each(g => g.OldestQueued is { } q ? Math.Max(0, (_time.GetUtcNow() - q).TotalSeconds) : 0.0),
             "s", "How long the oldest change queued for a target has waited (0 when none)");
         _meter.CreateObservableGauge("scimsync.engine.guard.held", () => Each(g => g.Held), "{operation}", "Removals the mass-change guard holds on a target until a person confirms them");
-        _meter.CreateObservableGauge("scimsync.engine.target.up", () => Each(g => g.Up ? 1 : 0), "1", "1 while a target answers, 0 while it is not answering");
+        // No unit: "1" would make the Prometheus name scimsync_engine_target_up_ratio.
+        _meter.CreateObservableGauge("scimsync.engine.target.up", () => Each(g => g.Up ? 1 : 0), null, "1 while a target answers, 0 while it is not answering");
         _meter.CreateObservableGauge("scimsync.engine.last_complete_run.time",
             () => Gauges().Where(g => g.LastCompleteRun is not null).Select(g => new Measurement<double>(g.LastCompleteRun!.Value.ToUnixTimeMilliseconds() / 1000.0, Target(g.Target))),
             "s", "When the last full run that brought a target fully up to date started (Unix time)");
