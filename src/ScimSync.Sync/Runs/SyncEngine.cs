@@ -71,7 +71,9 @@ public sealed class SyncEngine : IDisposable
     // Where the change last queued for each key came from (its cause, journal position and trace), for the
     // audit, the logs and the trace of the operation that applies it.
     private readonly ConcurrentDictionary<string, ChangeOrigin> _origins = new(StringComparer.Ordinal);
-    // Since when the source's feed or queries have been failing (null while they work): readiness.
+    // Since when the source's feed or queries have been failing (null while they work), and why: readiness,
+    // asked from the listener's threads while the feed loop writes them, hence the lock.
+    private readonly Lock _sourceGate = new();
     private DateTimeOffset? _sourceFailingSince;
     private string? _sourceFailure;
     private readonly Client.Updates.PatchByPut _localPatch = new();
@@ -332,7 +334,7 @@ public sealed class SyncEngine : IDisposable
                 throw new TimeoutException($"the full read did not finish within {deadline} (limits.readTimeout)");
             }
         }
-        // It answered the whole read: whatever an earlier process recorded about an outage is over.
+        // It answered (the read may still be incomplete, which is recorded apart): an outage recorded earlier is over.
         if (!t.Health.IsDown) _shadows.SetCheckpoint(DownCheckpoint(name), null);
         var readMs = sw.Elapsed.TotalMilliseconds;
         Memory($"{name} read");
@@ -495,8 +497,9 @@ public sealed class SyncEngine : IDisposable
     public EngineReadiness Readiness()
     {
         var reasons = Status(audit: 0).SelectMany(s => s.Attention.Select(a => $"{s.Target}: {a}")).ToList();
-        if (_sourceFailingSince is { } since && _time.GetUtcNow() - since >= _config.Health.UnreachableFor)
-            reasons.Add($"source: failing since {since:u} ({_sourceFailure})");
+        lock (_sourceGate)
+            if (_sourceFailingSince is { } since && _time.GetUtcNow() - since >= _config.Health.UnreachableFor)
+                reasons.Add($"source: failing since {since:u} ({_sourceFailure})");
         return new EngineReadiness(reasons.Count == 0, reasons);
     }
 
@@ -865,12 +868,18 @@ public sealed class SyncEngine : IDisposable
         SyncLog.Memory(_log, step, GC.GetTotalMemory(false) / 1048576, info.HeapSizeBytes / 1048576, info.FragmentedBytes / 1048576, self.WorkingSet64 / 1048576, self.PeakWorkingSet64 / 1048576);
     }
 
-    private void SourceWorks() => _sourceFailingSince = null;
+    private void SourceWorks()
+    {
+        lock (_sourceGate) _sourceFailingSince = null;
+    }
 
     private void SourceFails(string reason)
     {
-        _sourceFailure = reason;
-        _sourceFailingSince ??= _time.GetUtcNow();
+        lock (_sourceGate)
+        {
+            _sourceFailure = reason;
+            _sourceFailingSince ??= _time.GetUtcNow();
+        }
     }
 
     /// <summary>
