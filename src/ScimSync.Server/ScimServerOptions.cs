@@ -157,6 +157,22 @@ public sealed record ScimServerOptions
     /// </summary>
     public bool DisableCursor { get; init; }
 
+    /// <summary>Readiness (<c>/healthz/ready</c>) fails when the data directory's file system has less free space than this.</summary>
+    public long ReadyMinFreeBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Readiness fails when the oldest journal entry not yet fanned out to an active or paused subscription is
+    /// older than this (fan-out is stuck or far behind; suspended and disabled subscriptions wait by design).
+    /// </summary>
+    public TimeSpan ReadyMaxFanoutLag { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Export traces and metrics over OTLP as the standard OTEL_EXPORTER_OTLP_* settings say (the OpenTelemetry
+    /// SDK reads them from the host's configuration). The composition root decides, from the environment
+    /// (Observability.OtlpFromEnvironment in the command line); without it no tracer is set up at all.
+    /// </summary>
+    public bool OtlpExport { get; init; }
+
     /// <summary>
     /// Builds the store. Null means the embedded SQLite store in <see cref="DataDirectory"/>; another
     /// implementation of the port (PostgreSQL) plugs in here and runs under the same test suite.

@@ -21,7 +21,6 @@ using ScimSync.Secrets;
 using ScimSync.Store;
 using ScimSync.Store.Sqlite;
 using ScimSync.Store.Journal;
-using OpenTelemetry.Metrics;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
 using ScimSync.Feed.Events;
@@ -117,7 +116,8 @@ public static class ScimServerHost
             sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<DeliverySignal>(),
             sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddMeter(SqliteResourceStore.MeterName).AddPrometheusExporter());
+        ServerTelemetry.Add(services, options);
+        ServerHealth.Add(services);
         services.AddSingleton<FeedApi>();
         services.AddSingleton<AdminApi>();
         services.AddHostedService<FeedBackgroundService>();
@@ -127,6 +127,7 @@ public static class ScimServerHost
         if (options.RateLimitPerSecond is { } rate)
             services.AddSingleton(sp => new RequestRateLimiter(rate, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
+        services.AddSingleton(sp => new AuthFailureLog(sp.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server.Authentication"), sp.GetRequiredService<TimeProvider>()));
     }
 
     public static void MapScimSync(WebApplication app)
@@ -151,10 +152,12 @@ public static class ScimServerHost
             foreach (var proxy in options.TrustedProxies) forwarded.KnownIPNetworks.Add(TrustedProxy.Parse(proxy));
             app.UseForwardedHeaders(forwarded);
         }
-        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, limiter, logger));
+        var authFailures = app.Services.GetRequiredService<AuthFailureLog>();
+        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, limiter, logger, authFailures));
         app.UseRouting();
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        ServerHealth.Map(app);
         // Prometheus text format of the OpenTelemetry metrics; the server binds loopback by default.
         app.MapPrometheusScrapingEndpoint("/metrics");
 
