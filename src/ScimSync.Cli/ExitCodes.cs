@@ -28,6 +28,9 @@ internal static class ExitCodes
 
     /// <summary>Partially applied: at least one operation was applied and at least one failed, or a target could not be read or its read did not add up.</summary>
     public const int PartiallyApplied = 5;
+
+    /// <summary><c>sync status</c>: a target needs attention (not answering, held by the guard, an incomplete read, a queue waiting too long; docs/telemetry.md).</summary>
+    public const int NeedsAttention = 6;
 }
 
 /// <summary>A failure the command reports as one line on standard error, with its exit code.</summary>

@@ -16,6 +16,30 @@ internal static class Options
         Required = required,
     };
 
+    /// <summary><c>--log-format</c> of the engine's commands; <c>serve</c> has the same as a server setting (flag, SCIMSYNC_LOG_FORMAT or file).</summary>
+    public static Option<string?> LogFormat()
+    {
+        var option = new Option<string?>("--log-format")
+        {
+            Description = "How log entries are written to standard error: simple (default), json (one object per line) or systemd (journald priorities) [env: SCIMSYNC_LOG_FORMAT]",
+            HelpName = "simple|json|systemd",
+        };
+        option.CompletionSources.Add([.. Observability.LogFormats]);
+        return option;
+    }
+
+    /// <summary><c>--log-level</c>, as <see cref="LogFormat"/>.</summary>
+    public static Option<string?> LogLevel()
+    {
+        var option = new Option<string?>("--log-level")
+        {
+            Description = "Least level logged: trace, debug, information (default), warning, error, critical or none [env: SCIMSYNC_LOG_LEVEL]",
+            HelpName = "LEVEL",
+        };
+        option.CompletionSources.Add([.. Observability.LogLevels]);
+        return option;
+    }
+
     public static Option<bool> Confirm() => new("--confirm") { Description = "Apply what the mass-change guard would hold, after you have read the plan" };
 
     /// <summary>A whole number of at least 1, with a message a person understands (not a .NET type name).</summary>

@@ -113,12 +113,14 @@ internal static class ServeCommand
 
     private static async Task<int> RunAsync(ServerSettings settings)
     {
-        var options = Options(settings);
+        var options = Observability.WithTelemetry(Options(settings));
+        var (format, level) = settings.Logging();
         PrivateFiles.EnsureDirectory(options.DataDirectory, "data directory");
         using var owner = InstanceLock.Take(options.DataDirectory, $"scimsync serve at {string.Join(" and ", options.Urls)}");
         var starting = true;
         var app = ScimServerHost.Build(options, [], builder =>
         {
+            Observability.ConfigureLogging(builder.Logging, format, level);
             // A start that fails (address in use) is reported by this command as one line; the host would
             // also log it with its stack trace. After the start the host's errors are logged as usual.
             builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Warning && !Volatile.Read(ref starting));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 
 namespace ScimSync.Cli;
 
@@ -26,6 +27,8 @@ internal sealed class ServerSettings
     public static readonly Setting Data = new("data", "Data directory (created 0700; default ./scimsync-data)", "DIR");
     public static readonly Setting KeyFile = new("key-file", "Key file sealing the data directory's secrets (default DIR.key beside it; never inside it)", "FILE");
     public static readonly Setting Urls = new("urls", "Addresses to listen on, separated by ';' (default http://127.0.0.1:8080); https:// needs --tls-cert and --tls-key", "URL[;URL...]");
+    public static readonly Setting LogFormat = new("log-format", "How log entries are written to standard error: simple (default), json (one object per line) or systemd (journald priorities)", "simple|json|systemd", Completions: [.. Observability.LogFormats]);
+    public static readonly Setting LogLevel = new("log-level", "Least level logged: trace, debug, information (default), warning, error, critical or none", "LEVEL", Completions: [.. Observability.LogLevels]);
     public static readonly Setting AdminToken = new("admin-token", "A bearer token accepted with every scope (environment or file only)", "TOKEN", HasFlag: false);
 
     /// <summary>Every setting of <c>scimsync serve</c>, in the order --help lists them.</summary>
@@ -48,6 +51,8 @@ internal sealed class ServerSettings
         new("max-group-bytes", "Largest Group request body (default 16777216)", "N"),
         new("query-timeout", "Each query's time budget in seconds (default 10)", "SECONDS"),
         new("max-scans", "Queries that no index narrows running at once (default half the cores, at least 1)", "N"),
+        LogFormat,
+        LogLevel,
         AdminToken,
     ];
 
@@ -140,6 +145,21 @@ internal sealed class ServerSettings
 
     /// <summary>The data directory: --data, SCIMSYNC_DATA, "data" in the file, ./scimsync-data.</summary>
     public string DataDirectory => Path.GetFullPath(Get(Data) ?? "scimsync-data");
+
+    /// <summary>--log-format and --log-level (docs/logging.md), checked: a wrong value names where it came from.</summary>
+    public (string Format, LogLevel Level) Logging()
+    {
+        var format = (Get(LogFormat) ?? "simple").ToLowerInvariant();
+        if (!Observability.LogFormats.Contains(format)) throw Invalid(LogFormat, $"is one of {string.Join(", ", Observability.LogFormats)}, not \"{format}\"");
+        try
+        {
+            return (format, Observability.ParseLogLevel(Get(LogLevel) ?? "information"));
+        }
+        catch (ArgumentException)
+        {
+            throw Invalid(LogLevel, $"is one of {string.Join(", ", Observability.LogLevels)}, not \"{Get(LogLevel)}\"");
+        }
+    }
 
     /// <summary>The key file, or null for the default beside the data directory.</summary>
     public string? KeyFilePath => Get(KeyFile) is { } k ? Path.GetFullPath(k) : null;

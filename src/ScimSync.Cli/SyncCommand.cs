@@ -33,7 +33,7 @@ internal static class SyncCommand
         var plan = Verb("plan", "Dry run: read the source and every target and print every operation a run would perform (exit 4 when the guard would hold a run)", out var planConfig, out var planJson);
         var all = new Option<bool>("--all") { Description = "List every operation (default: the first 50 per target)" };
         plan.Options.Add(all);
-        plan.SetAction((parse, _) => WithEngine(parse.GetValue(planConfig)!, owns: true, async (engine, stop) =>
+        plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(planJson);
             var report = await WithProgress(json, p => engine.PlanAsync(p, stop.Abort)).ConfigureAwait(false);
@@ -45,16 +45,18 @@ internal static class SyncCommand
         var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then run again with --confirm)", out var runConfig, out var runJson);
         var runConfirm = Options.Confirm();
         var follow = new Option<bool>("--watch") { Description = "Then follow the source's changes until stopped (as `sync watch`)" };
+        var runListen = Listen();
         run.Options.Add(runConfirm);
         run.Options.Add(follow);
-        run.SetAction((parse, _) => WithEngine(parse.GetValue(runConfig)!, owns: true, async (engine, stop) =>
+        run.Options.Add(runListen);
+        run.SetAction((parse, _) => WithEngine(parse, parse.GetValue(runConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(runJson);
             var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, stop.Abort)).ConfigureAwait(false);
             if (json) WritePlanJson(report);
             else PrintRun(report);
             if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
-            await WatchAsync(engine, json, stop).ConfigureAwait(false);
+            await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
 
@@ -63,7 +65,7 @@ internal static class SyncCommand
         var reconcileConfirm = Options.Confirm();
         reconcile.Options.Add(reportOnly);
         reconcile.Options.Add(reconcileConfirm);
-        reconcile.SetAction((parse, _) => WithEngine(parse.GetValue(reconcileConfig)!, owns: true, async (engine, stop) =>
+        reconcile.SetAction((parse, _) => WithEngine(parse, parse.GetValue(reconcileConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(reconcileJson);
             var report = await WithProgress(json, p => engine.ReconcileAsync(!parse.GetValue(reportOnly), parse.GetValue(reconcileConfirm), p, stop.Abort)).ConfigureAwait(false);
@@ -75,18 +77,20 @@ internal static class SyncCommand
         var status = Verb("status", "Each target's shadow, queue, held removals and recent audit, from the engine's state alone (no call to any target)", out var statusConfig, out var statusJson);
         var audit = Options.Positive("--audit", "Audit records to show per target (default 10)");
         status.Options.Add(audit);
-        status.SetAction((parse, _) => WithEngine(parse.GetValue(statusConfig)!, owns: false, (engine, _) =>
+        status.SetAction((parse, _) => WithEngine(parse, parse.GetValue(statusConfig)!, owns: false, (engine, _) =>
         {
             var targets = engine.Status(parse.GetValue(audit) ?? 10);
             if (parse.GetValue(statusJson)) Output.WriteJson(targets);
             else PrintStatus(targets);
-            return Task.FromResult(ExitCodes.Ok);
+            return Task.FromResult(targets.Any(t => t.NeedsAttention) ? ExitCodes.NeedsAttention : ExitCodes.Ok);
         }));
 
         var watch = Verb("watch", "Follow the source's changes until stopped, resuming where the previous process stopped (a full run first when it cannot)", out var watchConfig, out var watchJson);
         var watchConfirm = Options.Confirm();
+        var watchListen = Listen();
         watch.Options.Add(watchConfirm);
-        watch.SetAction((parse, _) => WithEngine(parse.GetValue(watchConfig)!, owns: true, async (engine, stop) =>
+        watch.Options.Add(watchListen);
+        watch.SetAction((parse, _) => WithEngine(parse, parse.GetValue(watchConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(watchJson);
             // Carries on from where the previous process stopped (feed position and queues are durable);
@@ -105,7 +109,7 @@ internal static class SyncCommand
                 else PrintRun(report);
                 if (engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
             }
-            await WatchAsync(engine, json, stop).ConfigureAwait(false);
+            await WatchAsync(engine, json, parse.GetValue(watchListen), stop).ConfigureAwait(false);
             return ExitCodes.Ok;
         }));
 
@@ -120,7 +124,41 @@ internal static class SyncCommand
         json = Options.Json();
         command.Options.Add(config);
         command.Options.Add(json);
+        command.Options.Add(LogFormatOption);
+        command.Options.Add(LogLevelOption);
         return command;
+    }
+
+    // One instance of each, shared by every verb: the verbs read them back from their own parse result.
+    private static readonly Option<string?> LogFormatOption = Options.LogFormat();
+    private static readonly Option<string?> LogLevelOption = Options.LogLevel();
+
+    /// <summary>
+    /// --listen HOST:PORT for the verbs that watch: health and metrics of the engine (<see cref="EngineListener"/>).
+    /// </summary>
+    private static Option<string?> Listen() => new("--listen")
+    {
+        Description = "Serve health (/healthz/ready) and Prometheus metrics (/metrics) at HOST:PORT while watching; no authentication, so a loopback address",
+        HelpName = "HOST:PORT",
+    };
+
+    /// <summary>The verb's --log-format and --log-level, else SCIMSYNC_LOG_FORMAT and SCIMSYNC_LOG_LEVEL, else simple and information.</summary>
+    private static (string Format, Microsoft.Extensions.Logging.LogLevel Level) Logging(ParseResult parse)
+    {
+        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        var (format, formatFrom) = parse.GetValue(LogFormatOption) is { } f ? (f, "--log-format") : (Env("SCIMSYNC_LOG_FORMAT") ?? "simple", "SCIMSYNC_LOG_FORMAT");
+        var (level, levelFrom) = parse.GetValue(LogLevelOption) is { } l ? (l, "--log-level") : (Env("SCIMSYNC_LOG_LEVEL") ?? "information", "SCIMSYNC_LOG_LEVEL");
+        CliException Wrong(string from, string what) => from.StartsWith("--", StringComparison.Ordinal) ? CliException.Usage($"{from} {what}") : CliException.Configuration($"{from} {what}");
+        if (!Observability.LogFormats.Contains(format.ToLowerInvariant()))
+            throw Wrong(formatFrom, $"is one of {string.Join(", ", Observability.LogFormats)}, not \"{format}\"");
+        try
+        {
+            return (format.ToLowerInvariant(), Observability.ParseLogLevel(level));
+        }
+        catch (ArgumentException)
+        {
+            throw Wrong(levelFrom, $"is one of {string.Join(", ", Observability.LogLevels)}, not \"{level}\"");
+        }
     }
 
     private static int ExitCode(RunOutcome outcome) => outcome switch
@@ -139,8 +177,9 @@ internal static class SyncCommand
     }
 
     /// <summary>Loads the configuration, owns the state directory when asked, opens the engine, and stops it on SIGTERM or Ctrl+C.</summary>
-    private static async Task<int> WithEngine(string configPath, bool owns, Func<SyncEngine, StopSignals, Task<int>> work)
+    private static async Task<int> WithEngine(ParseResult parse, string configPath, bool owns, Func<SyncEngine, StopSignals, Task<int>> work)
     {
+        var (format, level) = Logging(parse);
         var config = ConfigLoader.Load(configPath);
         InstanceLock? owner = null;
         if (owns)
@@ -151,8 +190,10 @@ internal static class SyncCommand
         try
         {
             // Disposed last: the shadow writer flushes everything queued before the process exits.
-            using var engine = new SyncEngine(config, TimeProvider.System, m => Console.Error.WriteLine($"{DateTimeOffset.Now:HH:mm:ss} {m}"));
-            using var stop = new StopSignals(engine);
+            // Disposed after the engine (declared first): the console logger writes from a queue, and disposing flushes it.
+            using var loggers = Observability.EngineLoggers(format, level);
+            using var engine = new SyncEngine(config, TimeProvider.System, loggers);
+            using var stop = new StopSignals(engine, loggers);
             try
             {
                 return await work(engine, stop).ConfigureAwait(false);
@@ -173,13 +214,42 @@ internal static class SyncCommand
         }
     }
 
-    private static async Task WatchAsync(SyncEngine engine, bool json, StopSignals stop)
+    private static async Task WatchAsync(SyncEngine engine, bool json, string? listen, StopSignals stop)
     {
-        if (!json) Output.Line("Watching the source for changes; Ctrl+C stops.", "grey");
-        else Console.Error.WriteLine("Watching the source for changes");
-        // Under systemd (Type=notify) the unit is started once the engine watches.
-        stop.Notifier.Notify(ServiceState.Ready);
-        await engine.WatchAsync(null, stop.Abort).ConfigureAwait(false);
+        var otlp = Observability.OtlpFromEnvironment();
+        // With a listener, telemetry lives in it (Prometheus, and OTLP when asked); without, OTLP only when asked.
+        EngineListener? listener = null;
+        IDisposable? telemetry = null;
+        try
+        {
+            if (listen is not null)
+            {
+                try
+                {
+                    listener = await EngineListener.StartAsync(engine, listen, stop.Loggers, otlp, stop.Abort).ConfigureAwait(false);
+                }
+                catch (ArgumentException e)
+                {
+                    throw CliException.Usage(e.Message);
+                }
+                catch (IOException e)
+                {
+                    throw CliException.Configuration($"--listen {listen}: {e.Message}");
+                }
+            }
+            else telemetry = Observability.StartEngineTelemetry(otlp);
+            var where = listener is null ? "" : $"; health and metrics at {listener.Address}";
+            if (!json) Output.Line($"Watching the source for changes{where}; Ctrl+C stops.", "grey");
+            else Console.Error.WriteLine($"Watching the source for changes{where}");
+            // Under systemd (Type=notify) the unit is started once the engine watches.
+            stop.Notifier.Notify(ServiceState.Ready);
+            await engine.WatchAsync(null, stop.Abort).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (listener is not null) await listener.DisposeAsync().ConfigureAwait(false);
+            telemetry?.Dispose();
+        }
     }
 
     /// <summary>
@@ -192,8 +262,9 @@ internal static class SyncCommand
         private readonly PosixSignalRegistration[] _registrations;
         private int _signals;
 
-        public StopSignals(SyncEngine engine)
+        public StopSignals(SyncEngine engine, Microsoft.Extensions.Logging.ILoggerFactory loggers)
         {
+            Loggers = loggers;
             void Handle(PosixSignalContext context)
             {
                 context.Cancel = true;
@@ -209,6 +280,8 @@ internal static class SyncCommand
         }
 
         public CancellationToken Abort => _abort.Token;
+
+        public Microsoft.Extensions.Logging.ILoggerFactory Loggers { get; }
 
         public SystemdNotifier Notifier { get; } = new();
 

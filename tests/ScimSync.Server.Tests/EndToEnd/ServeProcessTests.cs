@@ -112,7 +112,7 @@ public sealed class ServeProcessTests
             Assert.Contains("400", badErr);
             var (batchCode, _, batchErr) = await RunCli(["events", "create", "--name", "y", "--audience", "a", "--push-batch", "0", .. common]);
             Assert.Equal(2, batchCode);
-            Assert.Contains("pushBatch", batchErr);
+            Assert.Contains("push-batch", batchErr); // refused by the command line before any request
             // A credential the server refuses is configuration (3), not a mistyped command (2).
             var (wrongCode, _, _) = await RunCli(["events", "list", "--url", $"http://127.0.0.1:{port}", "--token", "wrong"]);
             Assert.Equal(3, wrongCode);
