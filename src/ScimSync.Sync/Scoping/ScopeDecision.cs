@@ -39,17 +39,11 @@ public enum ScopeBasis
 /// ("kind contractor is not in scope.kinds [employee]"). What <c>plan --explain</c>, <c>run --user</c> and
 /// the per-person views print: the decision as data, made by the same code the planner uses.
 /// </summary>
-public sealed record ScopeDecision(bool InScope, ScopeBasis Basis, string Reason)
+/// <param name="Rule">
+/// The setting that decided, as the configuration spells it: <c>scope.exclude</c>, <c>scope.also</c>, the
+/// restriction that failed (<c>scope.kinds</c>), or every restriction passed (<c>scope.kinds + scope.filter</c>).
+/// </param>
+public sealed record ScopeDecision(bool InScope, ScopeBasis Basis, string Rule, string Reason)
 {
-    /// <summary>The setting's name as the configuration spells it: <c>scope.kinds</c>, <c>scope.also</c>, <c>builtin/service</c>.</summary>
-    public string Rule => Basis switch
-    {
-        ScopeBasis.ProtectedKind => "protected kind",
-        ScopeBasis.Restrictions => "scope restrictions",
-        ScopeBasis.Everyone => "no scope restriction",
-        ScopeBasis.NotAtSource => "source",
-        _ => "scope." + Basis.ToString().ToLowerInvariant(),
-    };
-
-    public static ScopeDecision NotAtSource { get; } = new(false, ScopeBasis.NotAtSource, "not at the source (deleted, or never there)");
+    public static ScopeDecision NotAtSource { get; } = new(false, ScopeBasis.NotAtSource, "source", "not at the source (deleted, or never there)");
 }

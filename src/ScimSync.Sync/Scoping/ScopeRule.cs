@@ -59,17 +59,17 @@ public sealed class CompiledScope(ScopeRule rule, BoundFilter? filter)
         var groups = snapshot.GroupNamesOf(account.Id);
         return basis switch
         {
-            ScopeBasis.ProtectedKind => new(false, basis, $"{kind} accounts are never provisioned (each application has its own)"),
-            ScopeBasis.Exclude => new(false, basis, $"{account.UserName} is named in scope.exclude"),
-            ScopeBasis.Also => new(true, basis, $"{account.UserName} is named in scope.also"),
-            ScopeBasis.Only => new(false, basis, $"{account.UserName} is not named in scope.only {List(rule.Only)}"),
-            ScopeBasis.Kinds => new(false, basis, $"kind {kind} is not in scope.kinds {List(rule.Kinds.Select(k => k.ToString().ToLowerInvariant()))}"),
-            ScopeBasis.Filter => new(false, basis, $"does not match scope.filter {rule.Filter}"),
-            ScopeBasis.Groups => new(false, basis, groups.Count == 0
+            ScopeBasis.ProtectedKind => new(false, basis, "builtin/service", $"{kind} accounts are never provisioned (each application has its own)"),
+            ScopeBasis.Exclude => new(false, basis, "scope.exclude", $"{account.UserName} is named in scope.exclude"),
+            ScopeBasis.Also => new(true, basis, "scope.also", $"{account.UserName} is named in scope.also"),
+            ScopeBasis.Only => new(false, basis, "scope.only", $"{account.UserName} is not named in scope.only {List(rule.Only)}"),
+            ScopeBasis.Kinds => new(false, basis, "scope.kinds", $"kind {kind} is not in scope.kinds {List(rule.Kinds.Select(k => k.ToString().ToLowerInvariant()))}"),
+            ScopeBasis.Filter => new(false, basis, "scope.filter", $"does not match scope.filter {rule.Filter}"),
+            ScopeBasis.Groups => new(false, basis, "scope.groups", groups.Count == 0
                 ? $"member of no group; scope.groups is {List(rule.Groups)}"
                 : $"member of {List(groups)}, none of scope.groups {List(rule.Groups)}"),
-            ScopeBasis.Everyone => new(true, basis, "the target restricts nothing: everyone but builtin and service accounts"),
-            _ => new(true, basis, string.Join("; ", Passed(account, groups))),
+            ScopeBasis.Everyone => new(true, basis, "everyone", "the target restricts nothing: everyone but builtin and service accounts"),
+            _ => new(true, basis, string.Join(" + ", Passed(account, groups).Select(p => p.Setting)), string.Join("; ", Passed(account, groups).Select(p => p.Why))),
         };
     }
 
@@ -90,12 +90,12 @@ public sealed class CompiledScope(ScopeRule rule, BoundFilter? filter)
     }
 
     /// <summary>For an account in scope by its restrictions: each one it passed.</summary>
-    private IEnumerable<string> Passed(SourceAccount account, IReadOnlyList<string> groups)
+    private IEnumerable<(string Setting, string Why)> Passed(SourceAccount account, IReadOnlyList<string> groups)
     {
-        if (rule.Only.Count > 0) yield return "named in scope.only";
-        if (rule.Kinds.Count > 0) yield return $"kind {account.Kind.ToString().ToLowerInvariant()} is in scope.kinds";
-        if (filter is not null) yield return $"matches scope.filter {rule.Filter}";
-        if (rule.Groups.Count > 0) yield return $"member of {List(groups.Where(rule.Groups.Contains))} (scope.groups)";
+        if (rule.Only.Count > 0) yield return ("scope.only", "named in scope.only");
+        if (rule.Kinds.Count > 0) yield return ("scope.kinds", $"kind {account.Kind.ToString().ToLowerInvariant()} is in scope.kinds");
+        if (filter is not null) yield return ("scope.filter", $"matches scope.filter {rule.Filter}");
+        if (rule.Groups.Count > 0) yield return ("scope.groups", $"member of {List(groups.Where(rule.Groups.Contains))} (scope.groups)");
     }
 
     private static string List(IEnumerable<string> items) => "[" + string.Join(", ", items.Order(StringComparer.Ordinal)) + "]";
