@@ -83,7 +83,7 @@ internal sealed class ProvisionOnDemand(SyncConfig config, ShadowStore shadows, 
             account = read;
             snapshot = new SourceSnapshot([read], groups, null);
         }
-        steps.Add(SourceStep(who, id ?? who, account, snapshot, "one query"));
+        steps.Add(SourceStep(who, id ?? who, account, snapshot, "looked up by id, userName or externalId"));
         steps.AddRange(recorder.Take().Select(c => CallStep(null, c)));
         return new Person(id ?? who, account, snapshot, lookup);
     }

@@ -206,7 +206,7 @@ public sealed class OperatorCommandTests
         var (text, textOut) = await Cli.RunAsync(RunTimeout, "sync", "plan", "--explain", "--config", config);
         Assert.True(text == 0, textOut);
         Assert.Contains("out emp0@example.com [", textOut);
-        Assert.Contains("in  named.person@example.com: named.person@example.com is named in scope.also", textOut);
+        Assert.Matches(@"in  named\.person@example\.com \[[^\]]+\]: named\.person@example\.com is named in scope\.also", textOut);
 
         // The old `include` is refused where it is written, naming what to write instead.
         File.WriteAllText(config, File.ReadAllText(config).Replace("also: [named.person@example.com]", "include: [named.person@example.com]", StringComparison.Ordinal));
