@@ -174,6 +174,48 @@ public sealed class OperatorCommandTests
     }
 
     [Fact]
+    public async Task A_removal_provisioned_on_demand_past_the_guard_is_held_until_sync_confirm()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "scimsync-e2e-" + Guid.NewGuid().ToString("N")[..10]);
+        await using var source = await Server.StartAsync("hr", root);
+        await using var app = await Server.StartAsync("app", root);
+        var leaver = await source.CreateUserAsync("leaver@example.com", kind: "employee");
+        await source.CreateUserAsync("stayer@example.com", kind: "employee");
+        var config = Path.Combine(root, "sync.yaml");
+        File.WriteAllText(config, $"""
+            state: ./state
+            source: {"{"} type: scim, url: {source.ScimUrl}, auth: {"{"} type: bearer, token: {source.Token} {"}"} {"}"}
+            targets:
+              - name: app
+                url: {app.ScimUrl}
+                auth: {"{"} type: bearer, token: {app.Token} {"}"}
+                guard: {"{"} maxDeactivations: 0, floor: 0 {"}"}
+            """);
+        var (first, firstOut) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
+        Assert.True(first == 0, firstOut);
+        await source.PatchAsync("Users", S(leaver["id"]), Replace("active", false));
+
+        var (held, heldOut) = await Cli.RunAsync(RunTimeout, "sync", "run", "--user", "leaver@example.com", "--config", config, "--json");
+        Assert.True(held == 4, heldOut);
+        var step = Json(heldOut)["steps"]!.AsArray().Single(s => S(s!["step"]) == "guard")!;
+        Assert.Equal("held", S(step["outcome"]));
+        Assert.Contains("`scimsync sync confirm app` releases it", S(step["detail"]));
+        Assert.True((await UserAsync(app, "leaver@example.com"))!["active"]!.GetValue<bool>());
+
+        var (confirmed, confirmOut) = await Cli.RunAsync(RunTimeout, "sync", "confirm", "app", "--config", config);
+        Assert.True(confirmed == 0, confirmOut);
+        Assert.False((await UserAsync(app, "leaver@example.com"))!["active"]!.GetValue<bool>());
+        Assert.True((await UserAsync(app, "stayer@example.com"))!["active"]!.GetValue<bool>());
+        try
+        {
+            Directory.Delete(root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
     public async Task Plan_explain_says_why_each_account_is_in_scope_and_why_linked_ones_are_not()
     {
         await using var l = await Landscape.StartAsync();
