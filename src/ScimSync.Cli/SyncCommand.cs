@@ -16,10 +16,11 @@ using ScimSync.Sync.Runs;
 namespace ScimSync.Cli;
 
 /// <summary>
-/// <c>scimsync sync plan|run|reconcile|status|watch --config FILE</c>. Exit codes (<see cref="ExitCodes"/>) follow
+/// <c>scimsync sync plan|run|confirm|reconcile|status|watch --config FILE</c> (the operator verbs, <c>run --user</c>,
+/// <c>confirm</c> and <c>plan --explain</c>, render in SyncCommand.Operators.cs). Exit codes (<see cref="ExitCodes"/>) follow
 /// the report's <see cref="RunOutcome"/>: 0 nothing failed, 4 the mass-change guard held a target (a plan: would
 /// hold it), 5 some operations applied and something failed, 1 something failed and nothing was applied; 3 the
-/// configuration, the state directory or the source's feed cannot be used. plan, run, reconcile and watch own
+/// configuration, the state directory or the source's feed cannot be used. plan, run, confirm, reconcile and watch own
 /// the state directory (one at a time, <see cref="InstanceLock"/>); status reads it beside them. The first
 /// SIGTERM or Ctrl+C stops the engine without losing anything (<see cref="SyncEngine.Stop"/>) and exits as the
 /// work done says (0 when nothing failed); a second one abandons the operations in flight (exit 1).
@@ -49,7 +50,7 @@ internal static partial class SyncCommand
             return ExitCode(report.Outcome);
         }));
 
-        var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then run again with --confirm); with --user, provision one person now", out var runConfig, out var runJson);
+        var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then `sync confirm TARGET` or run again with --confirm); with --user, provision one person now", out var runConfig, out var runJson);
         var runConfirm = Options.Confirm();
         var follow = new Option<bool>("--watch") { Description = "Then follow the source's changes until stopped (as `sync watch`)" };
         var runListen = Listen();
