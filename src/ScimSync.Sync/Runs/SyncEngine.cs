@@ -316,6 +316,7 @@ public sealed partial class SyncEngine : IDisposable
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
         var complete = results.All(t => !t.Failed && !t.HeldByGuard && !t.Stopped && (t.Execution?.Stopped ?? 0) == 0);
+        DateTimeOffset? expiryFrom = ExpiryCheckedUntil() is { } checkedUntil && checkedUntil <= started ? null : started;
         if (execute)
             _shadows.Batch(w =>
             {
@@ -326,6 +327,9 @@ public sealed partial class SyncEngine : IDisposable
                 // Clocks of two machines disagree a little: look back a few seconds (re-applying is harmless).
                 if (_source is not null && _config.Source.Feed == FeedMode.LastModified)
                     w.SetCheckpoint(LastModifiedCheckpoint, (started - TimeSpan.FromSeconds(5)).ToString("O"));
+                // The plans judged end dates as of about now: watch mode's expiry check starts from here, so an end
+                // date that passes between this run and the first check is not left to the next full comparison.
+                if (expiryFrom is not null) w.SetCheckpoint(ExpiryCheckpoint, expiryFrom.Value.ToString("O"));
             });
         return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
     }
@@ -792,12 +796,16 @@ public sealed partial class SyncEngine : IDisposable
     }
 
     /// <summary>Contractors expire to the minute: every second, accounts whose end date just passed are queued, urgent.</summary>
+    /// <summary>Until when end dates have been acted on (a watch's expiry check, or the last full run's plans); null before either.</summary>
+    private DateTimeOffset? ExpiryCheckedUntil() =>
+        DateTimeOffset.TryParse(_shadows.GetCheckpoint(ExpiryCheckpoint), System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.RoundtripKind, out var saved) ? saved : null;
+
     private async Task ExpiryLoopAsync(CancellationToken ct)
     {
         // From where the previous process stopped checking: an end date that passed while the engine was
         // down is acted on at once (re-queueing one already handled by a full run is harmless).
-        var last = DateTimeOffset.TryParse(_shadows.GetCheckpoint(ExpiryCheckpoint), System.Globalization.CultureInfo.InvariantCulture,
-            System.Globalization.DateTimeStyles.RoundtripKind, out var saved) && saved < _time.GetUtcNow() ? saved : _time.GetUtcNow();
+        var last = ExpiryCheckedUntil() is { } saved && saved < _time.GetUtcNow() ? saved : _time.GetUtcNow();
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
