@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace ScimSync.Feed.Events;
+namespace ScimSync.Events;
 
 /// <summary>Encodes events as RFC 8417 Security Event Tokens (compact JWS) and validates them on receipt.</summary>
 public sealed class SetEncoder(TimeProvider time)
@@ -97,13 +97,25 @@ public sealed class SetEncoder(TimeProvider time)
     /// <summary>
     /// Checks a received SET the way RFC 8935 §2 asks before acknowledging it: well-formed, typed, signed with
     /// <paramref name="key"/> (or explicitly unsigned when the key is "none"), from <paramref name="issuer"/>,
-    /// for <paramref name="audience"/>. Returns the claims; throws <see cref="SetValidationException"/> with an
-    /// RFC 8935 error code otherwise.
+    /// for <paramref name="audience"/>, and a SCIM event a receiver can act on (<see cref="ReceivedSet.Read"/>).
+    /// Returns the claims; throws <see cref="SetValidationException"/> with an RFC 8935 error code otherwise.
     /// </summary>
     public static JsonObject Validate(string token, SigningKey key, string issuer, string audience)
     {
-        ArgumentNullException.ThrowIfNull(key);
         ArgumentException.ThrowIfNullOrWhiteSpace(issuer);
+        return Receive(token, key, issuer, audience).Claims;
+    }
+
+    /// <summary>
+    /// <see cref="Validate"/>, and the SET read as a SCIM event. <paramref name="issuer"/> may be null for a
+    /// receiver that polls the transmitter it chose with a key only the two of them hold (RFC 8936): the key
+    /// then authenticates the issuer, and pinning a name on top would only break when the source's public URL
+    /// (its issuer) changes.
+    /// </summary>
+    public static ReceivedSet Receive(string token, SigningKey key, string? issuer, string audience)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (issuer is not null) ArgumentException.ThrowIfNullOrWhiteSpace(issuer);
         ArgumentException.ThrowIfNullOrWhiteSpace(audience);
         JsonWebToken jwt;
         try
@@ -130,6 +142,7 @@ public sealed class SetEncoder(TimeProvider time)
         var parameters = new TokenValidationParameters
         {
             ValidIssuer = issuer,
+            ValidateIssuer = issuer is not null,
             ValidAudience = audience,
             IgnoreTrailingSlashWhenValidatingAudience = false,
             // A SET has no exp (RFC 8417 §2.2), so there is no lifetime to check.
@@ -159,13 +172,6 @@ public sealed class SetEncoder(TimeProvider time)
 
         var claims = JsonNode.Parse(Encoding.UTF8.GetString(Base64Url.DecodeFromChars(jwt.EncodedPayload))) as JsonObject
             ?? throw new SetValidationException("invalid_request", "The SET payload is not a JSON object");
-        // RFC 8417 §2.2: jti, iat and events are REQUIRED in every SET.
-        if (claims["events"] is not JsonObject)
-            throw new SetValidationException("invalid_request", "The SET has no events object");
-        if (claims["jti"] is not JsonValue jti || !jti.TryGetValue<string>(out _))
-            throw new SetValidationException("invalid_request", "The SET has no jti");
-        if (claims["iat"] is not JsonValue iat || !iat.TryGetValue<long>(out _))
-            throw new SetValidationException("invalid_request", "The SET has no iat");
-        return claims;
+        return ReceivedSet.Read(claims);
     }
 }
