@@ -103,6 +103,18 @@ public sealed class ModifyTests(ScimServerFixture server) : IClassFixture<ScimSe
     }
 
     [Fact]
+    public async Task Patch_without_a_path_by_the_qualified_members_name_changes_the_members()
+    {
+        // The member planner knew the key "members" only: the qualified one went to the patch engine, which
+        // holds no member list for a row-by-row PATCH, and the member was never added.
+        var a = await _c.CreateUserAsync(Unique("q1"));
+        var gid = await _c.CreateGroupAsync(Unique("qgrp"));
+        var members = new JsonObject { ["urn:ietf:params:scim:schemas:core:2.0:Group:members"] = new JsonArray(new JsonObject { ["value"] = a }) };
+        Assert.Equal(HttpStatusCode.NoContent, (await _c.PatchAsync($"Groups/{gid}", Patch(Op("add", null, members)))).Status);
+        Assert.Equal([a], (await _c.GetScimAsync($"Groups/{gid}")).Json["members"]!.AsArray().Select(m => m!["value"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Patch_on_membership_with_a_display_filter_still_works()
     {
         var a = await _c.CreateUserAsync(Unique("d1"));
