@@ -21,7 +21,7 @@ public static class EventUris
     /// (RFC 8417 §2.2 names events by URI): a receiver that matched by suffix would take
     /// "urn:example:prov:delete" for a deletion.
     /// </summary>
-    public static readonly IReadOnlyList<string> All =
+    public static IReadOnlyList<string> All { get; } =
         [FeedAdd, FeedRemove, CreateFull, CreateNotice, PatchFull, PatchNotice, PutFull, PutNotice, Delete, Activate, Deactivate];
 
     /// <summary>The <c>:full</c> events, whose payload carries <c>data</c> (RFC 9967 §2.2).</summary>
