@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ScimSync.Events;
 using ScimSync.Feed.Events;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Filtering;

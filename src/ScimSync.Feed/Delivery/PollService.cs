@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ScimSync.Events;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Errors;
 using ScimSync.Store;
@@ -14,45 +15,13 @@ namespace ScimSync.Feed.Delivery;
 /// </summary>
 public sealed class PollService(IResourceStore store, SubscriptionService subscriptions, DeliverySignal signal, FeedOptions options, TimeProvider time, FeedMetrics? metrics = null)
 {
-    public sealed record PollRequest(int? MaxEvents, bool ReturnImmediately, IReadOnlyList<string> Ack, IReadOnlyDictionary<string, string> Errors);
-
-    public static PollRequest Read(JsonObject body)
-    {
-        JsonNode? M(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.Ordinal)).Value;
-        int? max = null;
-        if (M("maxEvents") is { } m)
-        {
-            if (m is not JsonValue mv || !mv.TryGetValue<int>(out var n) || n < 0) throw ScimException.InvalidSyntax("maxEvents must be a non-negative integer");
-            max = n;
-        }
-        var immediately = false;
-        if (M("returnImmediately") is { } ri)
-        {
-            if (ri is not JsonValue rv || !rv.TryGetValue<bool>(out immediately)) throw ScimException.InvalidSyntax("returnImmediately must be a boolean");
-        }
-        var ack = new List<string>();
-        if (M("ack") is { } a)
-        {
-            if (a is not JsonArray arr) throw ScimException.InvalidSyntax("ack must be an array of jti strings");
-            foreach (var x in arr)
-                ack.Add(x is JsonValue xv && xv.TryGetValue<string>(out var s) ? s : throw ScimException.InvalidSyntax("ack must be an array of jti strings"));
-        }
-        var errors = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (M("setErrs") is { } e)
-        {
-            if (e is not JsonObject eo) throw ScimException.InvalidSyntax("setErrs must be an object keyed by jti");
-            foreach (var (jti, err) in eo)
-                errors[jti] = FailureReason.Clamp(err is JsonObject o ? $"{o["err"]?.ToString()}: {o["description"]?.ToString()}" : err?.ToJsonString() ?? "");
-        }
-        return new PollRequest(max, immediately, ack, errors);
-    }
-
     public async Task<JsonObject> PollAsync(Subscription s, PollRequest request, CancellationToken ct)
     {
         if (request.Ack.Count > 0) metrics?.Delivered(s.Name, await store.Feed.AckAsync(s.Id, request.Ack, ct).ConfigureAwait(false));
         if (request.Errors.Count > 0)
         {
-            var dead = await store.Feed.DeadLetterAsync(s.Id, request.Errors, new DeadLetterLimit(options.DeadLetterMaxCount, options.DeadLetterMaxBytes), ct).ConfigureAwait(false);
+            var reasons = request.Errors.ToDictionary(e => e.Key, e => FailureReason.Clamp(e.Value), StringComparer.Ordinal);
+            var dead = await store.Feed.DeadLetterAsync(s.Id, reasons, new DeadLetterLimit(options.DeadLetterMaxCount, options.DeadLetterMaxBytes), ct).ConfigureAwait(false);
             metrics?.DeadLettered(s.Name, dead.DeadLettered);
             if (dead.Held > 0)
             {
@@ -65,20 +34,16 @@ public sealed class PollService(IResourceStore store, SubscriptionService subscr
         if (s.State == SubscriptionState.Suspended)
             throw new ScimException(409, null, "This subscription is suspended: its dead-letter list is full, and SETs named in setErrs beyond it stay queued. An operator must replay or discard the dead letters and resume it");
         var max = Math.Min(request.MaxEvents ?? options.MaxEventsPerPoll, options.MaxEventsPerPoll);
-        var sets = new JsonObject();
-        if (max == 0 || s.State != SubscriptionState.Active) return new JsonObject { ["sets"] = sets };
+        var sets = new List<PolledSet>();
+        if (max == 0 || s.State != SubscriptionState.Active) return new PollResponse(sets, false).ToJson();
         var deadline = time.GetUtcNow() + options.MaxPollWait;
         while (true)
         {
             var claimed = await store.Feed.ClaimAsync(s.Id, max, time.GetUtcNow(), options.VisibilityTimeout, ct).ConfigureAwait(false);
             var more = claimed.Count == max && await store.Feed.HasPendingAsync(s.Id, ct).ConfigureAwait(false);
-            foreach (var d in claimed) sets[d.Jti] = d.Token;
+            sets.AddRange(claimed.Select(d => new PolledSet(d.Jti, d.Token)));
             if (claimed.Count > 0 || request.ReturnImmediately || time.GetUtcNow() >= deadline)
-            {
-                var response = new JsonObject { ["sets"] = sets };
-                if (more) response["moreAvailable"] = true;
-                return response;
-            }
+                return new PollResponse(sets, more).ToJson();
             await signal.Signal.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(1000, Math.Max(1, (deadline - time.GetUtcNow()).TotalMilliseconds))), time, ct).ConfigureAwait(false);
         }
     }

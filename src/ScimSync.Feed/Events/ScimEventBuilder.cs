@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ScimSync.Events;
 using ScimSync.Protocol.Messages;
 using ScimSync.Store.Journal;
 using ScimSync.Store.Resources;
@@ -42,7 +43,7 @@ public static class ScimEventBuilder
                 // A group PATCH journals the document without its member list (docs/journal.md), and a PUT event
                 // without members would empty the consumer's copy: it gets a notice naming every attribute instead.
                 var partial = change.Operation == JournalOperation.Patch && IsGroup(change);
-                var attributes = data is null ? change.Attributes : TopLevelPaths(data).Concat(partial ? ["members"] : []).Distinct();
+                var attributes = data is null ? change.Attributes : ChangedPaths.Of(data).Concat(partial ? ["members"] : []).Distinct();
                 AddPut(events, change, partial ? null : data, mode, version, attributes);
             }
         }
@@ -89,7 +90,7 @@ public static class ScimEventBuilder
     /// <summary>
     /// The urgent lane: delete, deactivation (active became false), password change ("password" among the
     /// changed attributes), group membership change (a Group whose "members" changed). Defined once, in
-    /// <see cref="JournalUrgency"/>, because the journal writer records the same answer for fan-out's look-ahead.
+    /// <see cref="EventUrgency"/>, which the journal writer (for fan-out's look-ahead) and the sync engine ask too.
     /// </summary>
     public static bool IsUrgent(JournalEntry entry)
     {
@@ -180,20 +181,6 @@ public static class ScimEventBuilder
         return result;
     }
 
-    /// <summary>Attribute paths of every attribute present, extension attributes as "urn:…:name" (RFC 7644 §3.10).</summary>
-    private static IEnumerable<string> TopLevelPaths(JsonObject data)
-    {
-        foreach (var (name, value) in data)
-        {
-            if (name is "schemas" or "id" or "meta" || IsPassword(name)) continue;
-            if (name.StartsWith("urn:", StringComparison.OrdinalIgnoreCase) && value is JsonObject extension)
-                foreach (var (sub, _) in extension)
-                    yield return name + ":" + sub;
-            else
-                yield return name;
-        }
-    }
-
     /// <summary>
     /// The PatchOp for prov:patch:full: the journaled request, or when none was journaled a path-less replace
     /// with the stored data. Passwords are removed (RFC 7643 §4.1.1: returned "never"), so a request that only
@@ -245,8 +232,5 @@ public static class ScimEventBuilder
         return names.Count > 0;
     }
 
-    // "password" and its fully qualified form "urn:ietf:params:scim:schemas:core:2.0:User:password".
-    private static bool IsPassword(string path) =>
-        path.Equals("password", StringComparison.OrdinalIgnoreCase)
-        || path.EndsWith(":password", StringComparison.OrdinalIgnoreCase);
+    private static bool IsPassword(string path) => ChangedPaths.IsPassword(path);
 }

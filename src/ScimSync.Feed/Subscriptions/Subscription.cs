@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ScimSync.Events;
 using ScimSync.Feed.Events;
 
 namespace ScimSync.Feed.Subscriptions;
@@ -46,7 +47,7 @@ public sealed record SubscriptionConfig
 
     /// <summary>
     /// Our extension: each SET also carries its change's journal position, as the private claim
-    /// <see cref="Events.SetEncoder.JournalPositionClaim"/>, so that the receiver's logs and traces can name the
+    /// <see cref="ScimSync.Events.SetEncoder.JournalPositionClaim"/>, so that the receiver's logs and traces can name the
     /// write they follow from (the sync engine asks for it). Off: SETs hold exactly the RFC 9967 claims.
     /// </summary>
     public bool JournalPosition { get; init; }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ScimSync.Events;
 using ScimSync.Feed.Events;
 using ScimSync.Protocol.Errors;
 using ScimSync.Protocol.Filtering;

@@ -34,12 +34,7 @@ public sealed class DiscoveryDocuments(SchemaRegistry registry, ScimServerOption
         ["securityEvents"] = new JsonObject
         {
             ["asyncRequest"] = "none",
-            ["eventUris"] = new JsonArray(
-                Feed.Events.EventUris.FeedAdd, Feed.Events.EventUris.FeedRemove,
-                Feed.Events.EventUris.CreateFull, Feed.Events.EventUris.CreateNotice,
-                Feed.Events.EventUris.PatchFull, Feed.Events.EventUris.PatchNotice,
-                Feed.Events.EventUris.PutFull, Feed.Events.EventUris.PutNotice,
-                Feed.Events.EventUris.Delete, Feed.Events.EventUris.Activate, Feed.Events.EventUris.Deactivate),
+            ["eventUris"] = new JsonArray(Events.EventUris.All.Select(u => (JsonNode)u).ToArray()),
         },
         ["authenticationSchemes"] = new JsonArray(new JsonObject
         {

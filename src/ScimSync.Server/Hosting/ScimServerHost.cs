@@ -23,7 +23,7 @@ using ScimSync.Store.Sqlite;
 using ScimSync.Store.Journal;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
-using ScimSync.Feed.Events;
+using ScimSync.Events;
 using ScimSync.Feed.Subscriptions;
 
 namespace ScimSync.Server.Hosting;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using ScimSync.Feed.Delivery;
-using ScimSync.Feed.Events;
+using ScimSync.Events;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Errors;
 using ScimSync.Server.Security;
@@ -162,7 +162,7 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     {
         var s = await FindOwn(ctx, id).ConfigureAwait(false);
         var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, limits.Poll, ctx.RequestAborted).ConfigureAwait(false);
-        var response = await poll.PollAsync(s, PollService.Read(body), ctx.RequestAborted).ConfigureAwait(false);
+        var response = await poll.PollAsync(s, PollRequest.Read(body), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "application/json";
         await ctx.Response.WriteAsync(response.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);

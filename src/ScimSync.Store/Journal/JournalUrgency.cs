@@ -1,13 +1,12 @@
 using System.Text.Json.Nodes;
+using ScimSync.Events;
 
 namespace ScimSync.Store.Journal;
 
 /// <summary>
-/// The urgent lane's one definition: a delete, a deactivation ("active" changed and is no longer true), a
-/// password change ("password" among the changed attributes) or a group membership change (a Group whose
-/// "members" changed). It lives beside the journal because the writer records it on each entry (so fan-out
-/// can find urgent entries ahead of its position through an index) and the event builder asks the same
-/// question of each SET; both must give the same answer.
+/// The urgent lane (<see cref="EventUrgency"/>) asked of a journal entry: the writer records the answer on each
+/// entry (so fan-out can find urgent entries ahead of its position through an index) and the event builder
+/// marks each SET with it.
 /// </summary>
 public static class JournalUrgency
 {
@@ -20,10 +19,8 @@ public static class JournalUrgency
     public static bool IsUrgent(JournalAppend change, JsonObject? data)
     {
         ArgumentNullException.ThrowIfNull(change);
-        return change.Operation == JournalOperation.Delete
-            || Changed(change, "password")
-            || (IsGroup(change) && Changed(change, "members"))
-            || (IsActivityChange(change) && !IsActive(data ?? Parse(change.Data)));
+        return EventUrgency.IsUrgent(change.ResourceType, change.Operation == JournalOperation.Delete,
+            IsActivityChange(change) && !IsActive(data ?? Parse(change.Data)), change.Attributes);
     }
 
     /// <summary>A PUT or PATCH that changed "active": RFC 9967 §2.4 reports it as activate or deactivate.</summary>
@@ -40,7 +37,7 @@ public static class JournalUrgency
     public static bool IsGroup(JournalAppend change)
     {
         ArgumentNullException.ThrowIfNull(change);
-        return change.ResourceType.Equals("Group", StringComparison.OrdinalIgnoreCase);
+        return EventUrgency.IsGroup(change.ResourceType);
     }
 
     private static bool Changed(JournalAppend change, string attribute) =>

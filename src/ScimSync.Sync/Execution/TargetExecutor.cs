@@ -253,7 +253,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                 case ChangeMembers m:
                     sourceId = m.SourceGroupId;
                     targetId = m.TargetGroupId ?? createdGroups?.GetValueOrDefault(m.SourceGroupId)
-                        ?? throw new InvalidOperationException($"group {m.DisplayName} was not created");
+                        ?? throw new PrerequisiteFailedException($"group {m.DisplayName} was not created");
                     detail = await ChangeMembersAsync(m, targetId, ct).ConfigureAwait(false);
                     break;
             }
@@ -273,7 +273,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
             // Whatever a target answers fails this operation only: audited with the reason, the others go on.
-            var reason = e is HttpRequestException or InvalidOperationException or TaskCanceledException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            var reason = e is HttpRequestException or PrerequisiteFailedException or TaskCanceledException ? e.Message : $"{e.GetType().Name}: {e.Message}";
             await AuditAsync(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, reason).ConfigureAwait(false);
             Failed(activity, op, targetId, sourceId, cause, null, reason, sw.Elapsed);
             return (false, $"{op}: {reason}");

@@ -67,10 +67,12 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
             catch (Exception e) when (!work.IsCancellationRequested)
             {
                 // An unreadable state, anything unforeseen: the queue stays, this lane retries with backoff, the
-                // other targets carry on. Watch mode must not lose a lane silently.
+                // other targets carry on. Watch mode must not lose a lane silently. Only a target's failures are
+                // expected; anything else (a guard hold is no failure: WatchGuard holds removals without throwing)
+                // is logged with its stack.
                 backoff = Next(backoff);
                 var lane = urgentOnly ? "urgent" : "main";
-                if (e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException)
+                if (e is ScimClientException or HttpRequestException or TaskCanceledException)
                     SyncLog.LaneFailed(logger, name, lane, e.Message, (long)backoff.TotalMilliseconds);
                 else
                     SyncLog.LaneUnexpected(logger, name, lane, $"{e.GetType().Name}: {e.Message}", (long)backoff.TotalMilliseconds, e);

@@ -1,8 +1,6 @@
-using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 using ScimSync.Client;
+using ScimSync.Events;
 using ScimSync.Sync.Shadows;
 
 namespace ScimSync.Sync.Sources;
@@ -35,17 +33,17 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 /// (created on first use, starting exactly after the snapshot's journal position, so nothing falls between
 /// the snapshot and the stream); its id is kept in the engine's checkpoints and its HS256 key with the
 /// engine's secrets (sealed, see ShadowStore.Secrets.cs); the engine polls with its own credentials, and
-/// every SET's signature is verified before it is believed. SETs are acknowledged on the next poll, after
-/// the changes they carry are durably queued for every target: a crash re-delivers, never loses.
+/// every SET goes through the server's own validator (<see cref="SetEncoder.Receive"/>) before it is believed.
+/// SETs are acknowledged on the next poll, after the changes they carry are durably queued for every target:
+/// a crash re-delivers, never loses.
 /// </summary>
 public sealed class SourceFeed(ScimClient client, ShadowStore state, string name)
 {
     private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
-    // Written by ScimSync's SetEncoder; other sources' SETs lack it, and the change then has no position.
-    private const string JournalPositionClaim = "urn:scimsync:params:event:journalPosition";
-    private readonly JsonWebTokenHandler _handler = new();
+    // The subscription's audience: every SET must be addressed to it.
+    private const string Audience = "scimsync-sync";
     private string? _subscription;
-    private SymmetricSecurityKey? _key;
+    private SigningKey? _key;
 
     public bool Exists => state.GetCheckpoint(KeyId) is not null;
 
@@ -60,7 +58,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         var created = await client.PostJsonAsync("/feeds/v1/subscriptions", new JsonObject
         {
             ["name"] = $"scimsync-sync-{name}-{Guid.NewGuid().ToString("N")[..8]}",
-            ["audience"] = "scimsync-sync",
+            ["audience"] = Audience,
             ["delivery"] = "poll",
             ["payload"] = "full",
             ["resourceTypes"] = new JsonArray("User", "Group"),
@@ -83,61 +81,27 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
     public async Task<IReadOnlyList<SourceChange>> PollAsync(IReadOnlyCollection<string> ack, bool returnImmediately, CancellationToken ct)
     {
         // Read each time: a periodic full comparison recreates a subscription the source lost, with a new id and key.
-        var id = state.GetCheckpoint(KeyId) ?? throw new InvalidOperationException("the feed subscription does not exist yet");
+        var id = state.GetCheckpoint(KeyId) ?? throw new SourceFeedUnavailableException("the feed subscription does not exist yet");
         if (id != _subscription)
         {
             _subscription = id;
-            _key = state.GetSecret(KeySecret) is { } secret ? new SymmetricSecurityKey(Convert.FromBase64String(secret)) : null;
+            _key = state.GetSecret(KeySecret) is { } secret ? new SigningKey(SigningKey.HS256, "", Convert.FromBase64String(secret), null) : null;
         }
-        var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{_subscription}/poll", new JsonObject
-        {
-            ["ack"] = new JsonArray(ack.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()),
-            ["maxEvents"] = 1000,
-            ["returnImmediately"] = returnImmediately,
-        }, ct).ConfigureAwait(false);
-        var changes = new List<SourceChange>();
-        if (body["sets"] is not JsonObject sets) return changes;
-        foreach (var (jti, token) in sets)
-            if (token is JsonValue v && v.TryGetValue<string>(out var jwt))
-                changes.Add(await DecodeAsync(jti, jwt).ConfigureAwait(false));
-        return changes;
+        var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{_subscription}/poll",
+            new PollRequest(1000, returnImmediately, ack.ToArray(), new Dictionary<string, string>()).ToJson(), ct).ConfigureAwait(false);
+        return PollResponse.Read(body).Sets.Select(Decode).ToArray();
     }
 
-    private async Task<SourceChange> DecodeAsync(string jti, string jwt)
+    private SourceChange Decode(PolledSet polled)
     {
         // Fail closed: a subscription created without a key (or a key lost from the state) verifies nothing.
-        var key = _key ?? throw new InvalidOperationException($"SET {jti}: no verification key for the feed subscription");
-        var result = await _handler.ValidateTokenAsync(jwt, new TokenValidationParameters
+        var key = _key ?? throw new SetValidationException("invalid_key", $"SET {polled.Jti}: no verification key for the feed subscription");
+        var set = polled.Receive(key, issuer: null, Audience);
+        var type = set.ResourceType is "User" or "Group" ? set.ResourceType
+            : throw new SetValidationException("invalid_request", $"SET {polled.Jti} is about {set.Endpoint}, neither Users nor Groups");
+        return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
         {
-            IssuerSigningKey = key,
-            ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
-            ValidateIssuer = false, // the per-subscription key is what authenticates the source
-            ValidAudience = "scimsync-sync",
-            ValidateLifetime = false,
-            RequireExpirationTime = false,
-            ValidTypes = ["secevent+jwt"],
-        }).ConfigureAwait(false);
-        if (!result.IsValid) throw new InvalidOperationException($"SET {jti} failed signature validation: {result.Exception?.Message}");
-        var claims = JsonNode.Parse(Base64UrlEncoder.Decode(jwt.Split('.')[1]))!.AsObject();
-        // The key a SET is acknowledged by must be the SET's own jti, or a replayed SET could acknowledge another.
-        if (claims["jti"] is not JsonValue j || !j.TryGetValue<string>(out var claimed) || claimed != jti)
-            throw new InvalidOperationException($"SET {jti} carries a different jti");
-        var subId = claims["sub_id"] as JsonObject;
-        var uri = subId?["uri"]?.GetValue<string>() ?? "";
-        var id = subId?["id"]?.GetValue<string>() ?? Uri.UnescapeDataString(uri[(uri.LastIndexOf('/') + 1)..]);
-        var type = uri.StartsWith("/Groups", StringComparison.OrdinalIgnoreCase) ? "Group" : "User";
-        var events = claims["events"] as JsonObject ?? [];
-        bool Has(string suffix) => events.Any(e => e.Key.EndsWith(suffix, StringComparison.Ordinal));
-        var deleted = Has(":prov:delete") || Has(":feed:remove");
-        var patch = events.FirstOrDefault(e => e.Key.EndsWith(":prov:patch:full", StringComparison.Ordinal)).Value?["data"] as JsonObject;
-        var data = events.FirstOrDefault(e => e.Key.EndsWith(":prov:create:full", StringComparison.Ordinal) || e.Key.EndsWith(":prov:put:full", StringComparison.Ordinal)).Value?["data"] as JsonObject;
-        var attributes = events.Select(e => e.Value?["attributes"] as JsonArray).OfType<JsonArray>().SelectMany(a => a.Select(x => x?.GetValue<string>())).ToArray();
-        var patchPaths = patch?["Operations"] is JsonArray ops ? ops.Select(o => o?["path"]?.GetValue<string>() ?? "").ToArray() : [];
-        var urgent = deleted || Has(":prov:deactivate")
-            || attributes.Any(a => a is "password" or "members") || patchPaths.Any(p => p.StartsWith("password", StringComparison.OrdinalIgnoreCase) || p.StartsWith("members", StringComparison.OrdinalIgnoreCase))
-            || (type == "Group" && (patch is not null || data is not null));
-        var version = events.Select(e => e.Value?["version"] is JsonValue vv && vv.TryGetValue<string>(out var tag) ? SourceChange.ParseVersion(tag) : null).FirstOrDefault(v => v is not null);
-        var position = claims[JournalPositionClaim] is JsonValue p && p.TryGetValue<long>(out var pos) ? pos : (long?)null;
-        return new SourceChange(jti, type, id, deleted, urgent, patch, data, claims["txn"]?.GetValue<string>()) { Version = version, JournalPosition = position };
+            Version = SourceChange.ParseVersion(set.Version), JournalPosition = set.JournalPosition,
+        };
     }
 }

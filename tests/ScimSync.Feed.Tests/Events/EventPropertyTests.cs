@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using CsCheck;
 using Microsoft.Extensions.Time.Testing;
+using ScimSync.Events;
 using ScimSync.Feed.Events;
 using ScimSync.Store.Journal;
 using static ScimSync.Feed.Tests.Events.EventTestSupport;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ScimSync.Events;
 using ScimSync.Feed.Events;
 using ScimSync.Store.Journal;
 using static ScimSync.Feed.Tests.Events.EventTestSupport;

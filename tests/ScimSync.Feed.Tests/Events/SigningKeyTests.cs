@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Microsoft.Extensions.Time.Testing;
-using ScimSync.Feed.Events;
+using ScimSync.Events;
 using static ScimSync.Feed.Tests.Events.EventTestSupport;
 
 namespace ScimSync.Feed.Tests.Events;

@@ -54,7 +54,7 @@ public sealed class CoalescingTests
         await h.FanOutAllAsync(sub);
 
         var got = Assert.Single(await h.ReceiveAsync(sub));
-        Assert.Equal(["prov:create:full"], Events(got));
+        Assert.Equal(["prov:create:full"], FeedHarness.Events(got));
         Assert.Equal("t5", Data(got, "prov:create:full")["title"]!.GetValue<string>());
         Assert.Equal("u1", Data(got, "prov:create:full")["id"]!.GetValue<string>());
         Assert.Equal("W/\"6\"", Version(got));
@@ -68,14 +68,14 @@ public sealed class CoalescingTests
         var sub = await h.SubscribeAsync(Config());
         await h.AppendAsync(Change("u1", JournalOperation.Create, 1, UserDoc("u1", title: "t0"), "userName", "active", "title"));
         await h.FanOutAllAsync(sub);
-        Assert.Equal(["prov:create:full"], Events(Assert.Single(await h.ReceiveAsync(sub))));
+        Assert.Equal(["prov:create:full"], FeedHarness.Events(Assert.Single(await h.ReceiveAsync(sub))));
         for (var v = 2; v <= 4; v++)
         {
             await h.AppendAsync(Change("u1", JournalOperation.Patch, v, UserDoc("u1", title: "t" + v), "title"));
             await h.FanOutAllAsync(sub);
         }
         var got = Assert.Single(await h.ReceiveAsync(sub));
-        Assert.Equal(["prov:put:full"], Events(got));
+        Assert.Equal(["prov:put:full"], FeedHarness.Events(got));
         Assert.Equal("t4", Data(got, "prov:put:full")["title"]!.GetValue<string>());
         Assert.True(Data(got, "prov:put:full")["active"]!.GetValue<bool>());
     }
@@ -88,8 +88,8 @@ public sealed class CoalescingTests
         var positions = await CreateAndPatchFive(h, sub, "u1", fanOutEach: true);
         var got = await h.ReceiveAsync(sub);
         Assert.Equal(positions, got.Select(d => d.Position));
-        Assert.Equal(["prov:create:full"], Events(got[0]));
-        Assert.All(got.Skip(1), d => Assert.Equal(["prov:patch:full"], Events(d)));
+        Assert.Equal(["prov:create:full"], FeedHarness.Events(got[0]));
+        Assert.All(got.Skip(1), d => Assert.Equal(["prov:patch:full"], FeedHarness.Events(d)));
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public sealed class CoalescingTests
         await h.FanOutAllAsync(sub);
         var got = await h.ReceiveAsync(sub);
 
-        var u1 = got.Where(d => d.ResourceId == "u1").Select(d => (Events(d), Version(d))).ToArray();
+        var u1 = got.Where(d => d.ResourceId == "u1").Select(d => (FeedHarness.Events(d), Version(d))).ToArray();
         Assert.Equal(
         [
             (["prov:create:full"], "W/\"2\""),                        // create + title b
@@ -134,7 +134,7 @@ public sealed class CoalescingTests
         ], u1.Select(x => (x.Item1, x.Item2)));
         Assert.Equal(got.Where(d => d.ResourceId == "u1").Select(d => d.Position).Order(), got.Where(d => d.ResourceId == "u1").Select(d => d.Position));
         var u2 = Assert.Single(got, d => d.ResourceId == "u2");
-        Assert.Equal(["prov:create:full"], Events(u2));
+        Assert.Equal(["prov:create:full"], FeedHarness.Events(u2));
         Assert.Equal("b", Data(u2, "prov:create:full")["title"]!.GetValue<string>());
     }
 
@@ -153,7 +153,7 @@ public sealed class CoalescingTests
         await h.Store.Feed.AckAsync(sub.Id, [inFlight.Jti], default);
 
         var got = Assert.Single(await h.ReceiveAsync(sub));
-        Assert.Equal(["prov:put:full"], Events(got));
+        Assert.Equal(["prov:put:full"], FeedHarness.Events(got));
         Assert.Equal("c", Data(got, "prov:put:full")["title"]!.GetValue<string>());
     }
 
@@ -194,7 +194,7 @@ public sealed class CoalescingTests
         await h.FanOutAllAsync(sub);
         var got = await h.ReceiveAsync(sub);
         Assert.Equal(2, got.Count(x => x.ResourceId == "g1"));
-        Assert.Equal([["feed:add", "prov:put:full"], ["prov:patch:full"]], got.Where(x => x.ResourceId == "u1").Select(Events));
+        Assert.Equal([["feed:add", "prov:put:full"], ["prov:patch:full"]], got.Where(x => x.ResourceId == "u1").Select(FeedHarness.Events));
     }
 
     [Fact]

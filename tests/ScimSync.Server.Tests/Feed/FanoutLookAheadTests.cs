@@ -36,7 +36,7 @@ public sealed class FanoutLookAheadTests
         Assert.Equal(deactivation[0], after.AheadPosition);
         var first = await h.ReceiveAsync(sub, 2);
         Assert.Equal([victim[0], deactivation[0]], first.Select(d => d.Position));
-        Assert.Contains("prov:deactivate", Events(first[1]));
+        Assert.Contains("prov:deactivate", FeedHarness.Events(first[1]));
         // Most of the backlog is still in the journal only, not queued.
         Assert.True((await h.Store.Feed.StatsAsync(sub.Id, default)).Pending <= Batch);
     }
@@ -63,8 +63,8 @@ public sealed class FanoutLookAheadTests
         var head = await h.ReceiveAsync(sub, victim.Count);
         Assert.Equal(victim, head.Select(d => d.Position));
         Assert.All(head, d => Assert.Equal("victim", d.ResourceId));
-        Assert.Equal(["prov:create:notice"], Events(head[0]));
-        Assert.Contains("prov:deactivate", Events(head[^1]));
+        Assert.Equal(["prov:create:notice"], FeedHarness.Events(head[0]));
+        Assert.Contains("prov:deactivate", FeedHarness.Events(head[^1]));
 
         await h.FanOutAllAsync(sub);
         var rest = await h.ReceiveAsync(sub);
@@ -153,7 +153,7 @@ public sealed class FanoutLookAheadTests
 
         // The backlog users are outside the filter (no title): only the two resources' events arrive.
         Assert.Equal(["enters", "enters", "leaves", "leaves", "leaves"], got.Select(d => d.ResourceId).Order());
-        string[][] Of(string id) => got.Where(d => d.ResourceId == id).Select(Events).ToArray();
+        string[][] Of(string id) => got.Where(d => d.ResourceId == id).Select(FeedHarness.Events).ToArray();
         Assert.Equal([["feed:add", "prov:put:notice"], ["prov:patch:notice", "prov:deactivate"]], Of("enters"));
         Assert.Equal([["prov:create:notice"], ["feed:remove"], ["feed:add", "prov:put:notice"]], Of("leaves"));
         Assert.Equal(["enters", "leaves"], (await h.Store.Feed.MembersAsync(sub.Id, ["enters", "leaves", "routine-000001"], default)).Order());

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
-using ScimSync.Feed.Events;
+using ScimSync.Events;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Secrets;

@@ -103,6 +103,26 @@ public sealed class ModifyTests(ScimServerFixture server) : IClassFixture<ScimSe
     }
 
     [Fact]
+    public async Task Patch_without_a_path_by_the_qualified_members_name_changes_the_members()
+    {
+        // The member planner knew the key "members" only: the qualified one went to the patch engine, which wrote
+        // the member into the group's stored document beside its member rows, and the next row-by-row change
+        // made the group render "members" twice.
+        var a = await _c.CreateUserAsync(Unique("q1"));
+        var gid = await _c.CreateGroupAsync(Unique("qgrp"));
+        var members = new JsonObject { ["urn:ietf:params:scim:schemas:core:2.0:Group:members"] = new JsonArray(new JsonObject { ["value"] = a }) };
+        Assert.Equal(HttpStatusCode.NoContent, (await _c.PatchAsync($"Groups/{gid}", Patch(Op("add", null, members)))).Status);
+        Assert.Equal([a], (await _c.GetScimAsync($"Groups/{gid}")).Json["members"]!.AsArray().Select(m => m!["value"]!.GetValue<string>()));
+        var b = await _c.CreateUserAsync(Unique("q2"));
+        await _c.PatchAsync($"Groups/{gid}", Patch(Op("add", "members", new JsonArray(new JsonObject { ["value"] = b }))));
+        Assert.Equal(new[] { a, b }.Order(), (await _c.GetScimAsync($"Groups/{gid}")).Json["members"]!.AsArray().Select(m => m!["value"]!.GetValue<string>()).Order());
+        await _c.PatchAsync($"Groups/{gid}", Patch(Op("remove", $"members[value eq \"{a}\"]")));
+        Assert.Equal([b], (await _c.GetScimAsync($"Groups/{gid}")).Json["members"]!.AsArray().Select(m => m!["value"]!.GetValue<string>()));
+        var found = await _c.GetScimAsync($"Groups?filter=" + Uri.EscapeDataString($"members.value eq \"{a}\" and id eq \"{gid}\""));
+        Assert.Equal(0, found.Json["totalResults"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task Patch_on_membership_with_a_display_filter_still_works()
     {
         var a = await _c.CreateUserAsync(Unique("d1"));

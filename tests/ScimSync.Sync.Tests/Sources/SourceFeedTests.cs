@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using ScimSync.Client;
+using ScimSync.Events;
 using ScimSync.Sync.Shadows;
 using ScimSync.Sync.Sources;
 
@@ -24,13 +25,18 @@ public sealed class SourceFeedTests : IDisposable
             });
     }
 
-    private static string Set(string jti, byte[] key, string audience = "scimsync-sync") =>
-        new JsonWebTokenHandler().CreateToken(new JsonObject
+    private static string Set(string jti, byte[] key, string audience = "scimsync-sync", Action<JsonObject>? change = null, string typ = "secevent+jwt")
+    {
+        var claims = new JsonObject
         {
             ["jti"] = jti, ["iss"] = "https://hr.example", ["aud"] = audience, ["iat"] = 1_790_000_000, ["txn"] = "t-" + jti,
             ["sub_id"] = new JsonObject { ["format"] = "scim", ["uri"] = "/Users/u1", ["id"] = "u1" },
             ["events"] = new JsonObject { ["urn:ietf:params:scim:event:prov:deactivate"] = new JsonObject() },
-        }.ToJsonString(), new SigningCredentials(new SymmetricSecurityKey(key), SecurityAlgorithms.HmacSha256), new Dictionary<string, object> { ["typ"] = "secevent+jwt" });
+        };
+        change?.Invoke(claims);
+        return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(claims.ToJsonString(),
+            new SigningCredentials(new SymmetricSecurityKey(key), SecurityAlgorithms.HmacSha256), new Dictionary<string, object> { ["typ"] = typ });
+    }
 
     private async Task<IReadOnlyList<SourceChange>> PollAsync(JsonObject sets, bool withKey = true)
     {
@@ -55,15 +61,89 @@ public sealed class SourceFeedTests : IDisposable
     public async Task SETs_that_are_forged_misaddressed_or_filed_under_another_jti_are_refused()
     {
         var other = Secret.Select(b => (byte)(b ^ 0xFF)).ToArray();
-        await Assert.ThrowsAsync<InvalidOperationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", other) }));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", Secret, audience: "someone-else") }));
-        await Assert.ThrowsAsync<InvalidOperationException>(() => PollAsync(new JsonObject { ["j2"] = Set("j1", Secret) }));
+        await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", other) }));
+        await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", Secret, audience: "someone-else") }));
+        await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j2"] = Set("j1", Secret) }));
     }
 
     [Fact]
     public async Task Without_a_key_nothing_is_accepted()
     {
-        await Assert.ThrowsAsync<InvalidOperationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", Secret) }, withKey: false));
+        await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", Secret) }, withKey: false));
+    }
+
+    /// <summary>SETs the server's validator refuses and the engine, before it ran that validator, accepted.</summary>
+    public static TheoryData<string> Refused => new()
+    {
+        "no txn", "no iat", "an iat that is not a NumericDate", "no events", "a look-alike event URI", "sub instead of sub_id",
+        "an audience with a trailing slash", "a notice with data",
+    };
+
+    private static void Change(JsonObject claims, string what)
+    {
+        switch (what)
+        {
+            case "no txn": claims.Remove("txn"); break;
+            case "no iat": claims.Remove("iat"); break;
+            case "an iat that is not a NumericDate": claims["iat"] = "yesterday"; break;
+            case "no events": claims.Remove("events"); break;
+            // Matched by its ending, this read as a deletion.
+            case "a look-alike event URI": claims["events"] = new JsonObject { ["urn:example:prov:delete"] = new JsonObject() }; break;
+            case "sub instead of sub_id":
+                claims.Remove("sub_id");
+                claims["sub"] = "u1";
+                break;
+            case "an audience with a trailing slash": claims["aud"] = "scimsync-sync/"; break;
+            case "a notice with data":
+                claims["events"] = new JsonObject { ["urn:ietf:params:scim:event:prov:put:notice"] = new JsonObject { ["attributes"] = new JsonArray("title"), ["data"] = new JsonObject() } };
+                break;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Refused))]
+    public async Task The_engine_refuses_what_the_servers_validator_refuses(string what)
+    {
+        var token = Set("j1", Secret, change: c => Change(c, what));
+        var key = new SigningKey(SigningKey.HS256, "", Secret, null);
+        Assert.Throws<SetValidationException>(() => SetEncoder.Validate(token, key, "https://hr.example", "scimsync-sync"));
+        await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = token }));
+    }
+
+    [Fact]
+    public async Task A_typ_with_its_media_type_prefix_is_a_SET_and_a_subject_neither_user_nor_group_is_refused()
+    {
+        Assert.Single(await PollAsync(new JsonObject { ["j1"] = Set("j1", Secret, typ: "application/secevent+jwt") }));
+        var device = Set("j1", Secret, change: c => c["sub_id"]!["uri"] = "/Devices/d1");
+        await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = device }));
+    }
+
+    [Fact]
+    public async Task Urgency_is_the_servers_rule_a_group_rename_is_routine_a_membership_change_is_not()
+    {
+        JsonObject PatchFull(string path, JsonNode value) => new()
+        {
+            ["urn:ietf:params:scim:event:prov:patch:full"] = new JsonObject
+            {
+                ["data"] = new JsonObject
+                {
+                    ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
+                    ["Operations"] = new JsonArray(new JsonObject { ["op"] = "replace", ["path"] = path, ["value"] = value }),
+                },
+                ["version"] = "W/\"4\"",
+            },
+        };
+        void Group(JsonObject c, JsonObject events)
+        {
+            c["sub_id"] = new JsonObject { ["format"] = "scim", ["uri"] = "/Groups/g1", ["id"] = "g1" };
+            c["events"] = events;
+        }
+        var changes = await PollAsync(new JsonObject
+        {
+            ["j1"] = Set("j1", Secret, change: c => Group(c, PatchFull("displayName", "Travel"))),
+            ["j2"] = Set("j2", Secret, change: c => Group(c, PatchFull("urn:ietf:params:scim:schemas:core:2.0:Group:members", new JsonArray(new JsonObject { ["value"] = "u1" })))),
+        });
+        Assert.Equal([("Group", false, 4L), ("Group", true, 4L)], changes.Select(c => (c.ResourceType, c.Urgent, c.Version!.Value)));
     }
 
     public void Dispose()

@@ -9,7 +9,11 @@ public class GroupMembersPatchTests
 {
     private static readonly SourceGroup Group = new("g", "Expenses", ["a", "b", "c"]);
 
-    private static JsonObject Patch(params JsonObject[] ops) => new() { ["Operations"] = new JsonArray(ops.Select(o => (JsonNode)o).ToArray()) };
+    private static JsonObject Patch(params JsonObject[] ops) => new()
+    {
+        ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:PatchOp"),
+        ["Operations"] = new JsonArray(ops.Select(o => (JsonNode)o).ToArray()),
+    };
 
     private static JsonArray Values(params string[] ids) => new(ids.Select(i => (JsonNode)new JsonObject { ["value"] = i }).ToArray());
 
@@ -55,6 +59,48 @@ public class GroupMembersPatchTests
             new JsonObject { ["op"] = "add", ["path"] = "urn:ietf:params:scim:schemas:core:2.0:Group:members", ["value"] = Values("d") },
             new JsonObject { ["op"] = "remove", ["path"] = "members[value eq \"say \\\"hi\\\"\"]" }))!;
         Assert.Equal(["a", "d"], result.Members);
+    }
+
+    private static List<string>? Members(params JsonObject[] ops) => GroupMembersPatch.Apply(Group, Patch(ops))?.Members.ToList();
+
+    private const string MembersPath = "urn:ietf:params:scim:schemas:core:2.0:Group:members";
+
+    // The regex-based parser read a path-less value's "members" key only: the qualified key was taken for some
+    // other attribute and the membership change was lost from the engine's copy.
+    [Fact]
+    public void A_path_less_value_with_the_qualified_members_key_changes_members()
+    {
+        Assert.Equal(["a", "b", "c", "d"], Members(new JsonObject { ["op"] = "add", ["value"] = new JsonObject { [MembersPath] = Values("d") } }));
+        Assert.Equal(["z"], Members(new JsonObject { ["op"] = "replace", ["value"] = new JsonObject { [MembersPath] = Values("z"), ["displayName"] = "Travel" } }));
+    }
+
+    [Fact]
+    public void Filters_are_read_by_the_filter_parser_not_matched_as_text()
+    {
+        // An or of value equalities names the members exactly; spacing, case and grouping are the grammar's.
+        Assert.Equal(["b"], Members(new JsonObject { ["op"] = "remove", ["path"] = "members[value eq \"a\" or value eq \"c\"]" }));
+        Assert.Equal(["a", "c"], Members(new JsonObject { ["op"] = "remove", ["path"] = "MEMBERS[(VALUE EQ \"b\")]" }));
+        Assert.Equal(["a", "c"], Members(new JsonObject { ["op"] = "remove", ["path"] = MembersPath + "[value eq \"b\"]" }));
+        // An and needs the members' other sub-attributes, which the engine's copy does not keep: not guessed at.
+        Assert.Null(Members(new JsonObject { ["op"] = "remove", ["path"] = "members[value eq \"a\" and type eq \"User\"]" }));
+        Assert.Null(Members(new JsonObject { ["op"] = "remove", ["path"] = "members[display eq \"Ann\"]" }));
+    }
+
+    [Fact]
+    public void A_value_may_be_one_member_or_a_list()
+    {
+        Assert.Equal(["a", "b", "c", "d"], Members(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = new JsonObject { ["value"] = "d" } }));
+        Assert.Equal(["a", "b", "c", "d"], Members(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = Values("d") }));
+        Assert.Equal(["a", "b", "c", "d"], Members(new JsonObject { ["op"] = "add", ["value"] = new JsonObject { ["members"] = new JsonObject { ["value"] = "d" } } }));
+    }
+
+    [Fact]
+    public void The_display_name_by_its_qualified_path_and_what_is_not_a_PatchOp()
+    {
+        Assert.Equal("Travel", GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "replace", ["path"] = "urn:ietf:params:scim:schemas:core:2.0:Group:displayName", ["value"] = "Travel" }))!.DisplayName);
+        Assert.Null(GroupMembersPatch.Apply(Group, Patch(new JsonObject { ["op"] = "replace", ["path"] = "displayName", ["value"] = 7 })));
+        // The server always sends the PatchOp schema; a body without it is not one, and the group is read instead.
+        Assert.Null(GroupMembersPatch.Apply(Group, new JsonObject { ["Operations"] = new JsonArray(new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = Values("d") }) }));
     }
 }
 

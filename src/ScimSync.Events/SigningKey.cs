@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.IdentityModel.Tokens;
 
-namespace ScimSync.Feed.Events;
+namespace ScimSync.Events;
 
 /// <summary>
 /// A key that signs a subscription's SETs (a JWS, RFC 8417). <see cref="Secret"/> holds the HS256 shared

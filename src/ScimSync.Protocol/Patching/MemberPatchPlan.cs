@@ -2,17 +2,17 @@ using System.Text.Json.Nodes;
 using ScimSync.Protocol.Errors;
 using ScimSync.Protocol.Filtering;
 using ScimSync.Protocol.Messages;
-using ScimSync.Protocol.Patching;
 using ScimSync.Protocol.Schemas;
 
-namespace ScimSync.Server.Resources;
+namespace ScimSync.Protocol.Patching;
 
 /// <summary>
 /// Splits a Group PatchOp into membership steps that the store applies row by row, and the remaining
 /// operations for the patch engine. This is what keeps adding one member to a 50,000-member group from
 /// reading or rewriting the other 49,999. Operations the steps cannot express exactly (a filter on
 /// display, a sub-attribute path) make <see cref="RequiresFullMembers"/> true, and the whole request then
-/// runs through the patch engine with the member list loaded: slower, but never different.
+/// runs through the patch engine with the member list loaded: slower, but never different. The sync engine
+/// applies the same steps to its copy of a source group's member ids, from the PatchOp of a prov:patch:full event.
 /// </summary>
 public sealed record MemberPatchPlan(IReadOnlyList<PatchOperation> Others, IReadOnlyList<MemberStep> Steps, bool RequiresFullMembers)
 {
@@ -24,15 +24,25 @@ public sealed record MemberPatchPlan(IReadOnlyList<PatchOperation> Others, IRead
         {
             if (op.Path is null)
             {
-                if (op.Value is JsonObject obj && obj.FirstOrDefault(kv => kv.Key.Equals("members", StringComparison.OrdinalIgnoreCase)) is { Key: not null } kv)
+                // Keys name attributes as paths do: "members", or "urn:…:core:2.0:Group:members" fully qualified.
+                var memberKeys = op.Value is JsonObject obj
+                    ? obj.Where(kv => AttributePath.TryParse(kv.Key) is { } p && IsMembers(p)).ToList()
+                    : [];
+                if (memberKeys.Count == 0)
+                {
+                    others.Add(op);
+                    continue;
+                }
+                if (memberKeys.Any(kv => AttributePath.TryParse(kv.Key)!.SubAttribute is not null))
+                    return new MemberPatchPlan(request.Operations, [], true);
+                foreach (var (_, members) in memberKeys)
                 {
                     if (op.Op == PatchOperationType.Replace) steps.Add(new ClearMembers());
-                    steps.Add(new AddMembers(ParseMembers(kv.Value)));
-                    var rest = (JsonObject)obj.DeepClone();
-                    rest.Remove(kv.Key);
-                    if (rest.Count > 0) others.Add(op with { Value = rest });
+                    steps.Add(new AddMembers(ParseMembers(members)));
                 }
-                else others.Add(op);
+                var rest = (JsonObject)op.Value!.DeepClone();
+                foreach (var (key, _) in memberKeys) rest.Remove(key);
+                if (rest.Count > 0) others.Add(op with { Value = rest });
                 continue;
             }
             if (!IsMembers(op.Path.Attribute))

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace ScimSync.Feed.Events;
+namespace ScimSync.Events;
 
 /// <summary>Encodes events as RFC 8417 Security Event Tokens (compact JWS) and validates them on receipt.</summary>
 public sealed class SetEncoder(TimeProvider time)
@@ -97,13 +97,25 @@ public sealed class SetEncoder(TimeProvider time)
     /// <summary>
     /// Checks a received SET the way RFC 8935 §2 asks before acknowledging it: well-formed, typed, signed with
     /// <paramref name="key"/> (or explicitly unsigned when the key is "none"), from <paramref name="issuer"/>,
-    /// for <paramref name="audience"/>. Returns the claims; throws <see cref="SetValidationException"/> with an
-    /// RFC 8935 error code otherwise.
+    /// for <paramref name="audience"/>, and a SCIM event a receiver can act on (<see cref="ReceivedSet.Read"/>).
+    /// Returns the claims; throws <see cref="SetValidationException"/> with an RFC 8935 error code otherwise.
     /// </summary>
     public static JsonObject Validate(string token, SigningKey key, string issuer, string audience)
     {
-        ArgumentNullException.ThrowIfNull(key);
         ArgumentException.ThrowIfNullOrWhiteSpace(issuer);
+        return Receive(token, key, issuer, audience).Claims;
+    }
+
+    /// <summary>
+    /// <see cref="Validate"/>, and the SET read as a SCIM event. <paramref name="issuer"/> may be null for a
+    /// receiver that polls the transmitter it chose with a key only the two of them hold (RFC 8936): the key
+    /// then authenticates the issuer, and pinning a name on top would only break when the source's public URL
+    /// (its issuer) changes.
+    /// </summary>
+    public static ReceivedSet Receive(string token, SigningKey key, string? issuer, string audience)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (issuer is not null) ArgumentException.ThrowIfNullOrWhiteSpace(issuer);
         ArgumentException.ThrowIfNullOrWhiteSpace(audience);
         JsonWebToken jwt;
         try
@@ -127,18 +139,54 @@ public sealed class SetEncoder(TimeProvider time)
         if (key.Algorithm == SigningKey.None && jwt.EncodedSignature.Length > 0)
             throw new SetValidationException("invalid_key", "An unsigned SET must have an empty signature");
 
+        // HS256, every feed's default, is verified here as it is signed (SignHs256): through IdentityModel each SET
+        // built a key and a signer, and the sync engine verifies every SET it polls. RS256/ES256 stay with the library.
+        if (key.Algorithm == SigningKey.HS256) VerifyHs256(jwt, key);
+        else if (key.Algorithm != SigningKey.None) VerifyWithLibrary(jwt, key);
+
+        var claims = JsonNode.Parse(Encoding.UTF8.GetString(Base64Url.DecodeFromChars(jwt.EncodedPayload))) as JsonObject
+            ?? throw new SetValidationException("invalid_request", "The SET payload is not a JSON object");
+        // RFC 7519 §4.1.1/§4.1.3: both compared as given, case-sensitively (a trailing slash is another audience).
+        if (issuer is not null && (claims["iss"] is not JsonValue iss || !iss.TryGetValue<string>(out var named) || named != issuer))
+            throw new SetValidationException("invalid_issuer", $"The SET was not issued by '{issuer}'");
+        var aud = claims["aud"];
+        if (!(aud is JsonArray list ? list.Any(a => IsString(a, audience)) : IsString(aud, audience)))
+            throw new SetValidationException("invalid_audience", $"The SET is not addressed to '{audience}'");
+        return ReceivedSet.Read(claims);
+    }
+
+    private static bool IsString(JsonNode? node, string text) => node is JsonValue v && v.TryGetValue<string>(out var s) && s == text;
+
+    private static void VerifyHs256(JsonWebToken jwt, SigningKey key)
+    {
+        var secret = key.Secret ?? throw new SetValidationException("invalid_key", $"HS256 key '{key.KeyId}' has no secret");
+        var mac = System.Security.Cryptography.HMACSHA256.HashData(secret, Encoding.ASCII.GetBytes(jwt.EncodedHeader + "." + jwt.EncodedPayload));
+        byte[] signature;
+        try
+        {
+            signature = Base64Url.DecodeFromChars(jwt.EncodedSignature);
+        }
+        catch (FormatException)
+        {
+            throw SignatureInvalid();
+        }
+        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(mac, signature)) throw SignatureInvalid();
+    }
+
+    private static void VerifyWithLibrary(JsonWebToken jwt, SigningKey key)
+    {
         var parameters = new TokenValidationParameters
         {
-            ValidIssuer = issuer,
-            ValidAudience = audience,
-            IgnoreTrailingSlashWhenValidatingAudience = false,
+            // Issuer and audience are checked by the caller, the same way for every algorithm.
+            ValidateIssuer = false,
+            ValidateAudience = false,
             // A SET has no exp (RFC 8417 §2.2), so there is no lifetime to check.
             RequireExpirationTime = false,
             ValidateLifetime = false,
-            RequireSignedTokens = key.Algorithm != SigningKey.None,
-            ValidAlgorithms = key.Algorithm == SigningKey.None ? null : [key.Algorithm],
+            RequireSignedTokens = true,
+            ValidAlgorithms = [key.Algorithm],
         };
-        var (securityKey, owner) = key.Algorithm == SigningKey.None ? (null, null) : key.CreateSecurityKey();
+        var (securityKey, owner) = key.CreateSecurityKey();
         TokenValidationResult result;
         using (owner)
         {
@@ -148,24 +196,11 @@ public sealed class SetEncoder(TimeProvider time)
             result = new JsonWebTokenHandler().ValidateTokenAsync(jwt, parameters).GetAwaiter().GetResult();
         }
         if (!result.IsValid)
-            throw result.Exception switch
-            {
-                SecurityTokenInvalidIssuerException => new SetValidationException("invalid_issuer", $"The SET was not issued by '{issuer}'"),
-                SecurityTokenInvalidAudienceException => new SetValidationException("invalid_audience", $"The SET is not addressed to '{audience}'"),
-                SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException or SecurityTokenInvalidAlgorithmException
-                    => new SetValidationException("invalid_key", "The SET signature does not verify with the subscription's key"),
-                _ => new SetValidationException("invalid_request", "The SET could not be validated"),
-            };
-
-        var claims = JsonNode.Parse(Encoding.UTF8.GetString(Base64Url.DecodeFromChars(jwt.EncodedPayload))) as JsonObject
-            ?? throw new SetValidationException("invalid_request", "The SET payload is not a JSON object");
-        // RFC 8417 §2.2: jti, iat and events are REQUIRED in every SET.
-        if (claims["events"] is not JsonObject)
-            throw new SetValidationException("invalid_request", "The SET has no events object");
-        if (claims["jti"] is not JsonValue jti || !jti.TryGetValue<string>(out _))
-            throw new SetValidationException("invalid_request", "The SET has no jti");
-        if (claims["iat"] is not JsonValue iat || !iat.TryGetValue<long>(out _))
-            throw new SetValidationException("invalid_request", "The SET has no iat");
-        return claims;
+            throw result.Exception is SecurityTokenSignatureKeyNotFoundException or SecurityTokenInvalidSignatureException or SecurityTokenInvalidAlgorithmException
+                ? SignatureInvalid()
+                : new SetValidationException("invalid_request", "The SET could not be validated");
     }
+
+    private static SetValidationException SignatureInvalid() =>
+        new("invalid_key", "The SET signature does not verify with the subscription's key");
 }

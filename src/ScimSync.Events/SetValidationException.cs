@@ -1,4 +1,4 @@
-namespace ScimSync.Feed.Events;
+namespace ScimSync.Events;
 
 /// <summary>
 /// A SET that a receiver must refuse. <see cref="Err"/> is an RFC 8935 §2.4 error code
