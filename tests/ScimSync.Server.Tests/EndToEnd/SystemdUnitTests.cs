@@ -7,18 +7,18 @@ using ScimSync.Server.Tests.Infrastructure;
 namespace ScimSync.Server.Tests.EndToEnd;
 
 /// <summary>
-/// `scimsync serve` under a <c>Type=notify</c> unit (deploy/systemd/scimsync.service), with this test in systemd's
-/// place: it binds the unix datagram socket that NOTIFY_SOCKET names and reads what the real process sends.
-/// systemd marks the unit started on READY=1, so READY=1 must mean "listening"; and a start that fails must never
-/// send it, or the unit would look started while nothing listens.
+/// The units of deploy/systemd and the real process under them. For `serve`, this test stands in for systemd: it
+/// binds the unix datagram socket that NOTIFY_SOCKET names, runs the unit's own ExecStart and reads what the
+/// process sends. systemd marks a Type=notify unit started on READY=1, so READY=1 must mean "listening"; a start
+/// that fails must never send it, or the unit would look started while nothing listens.
 /// </summary>
-public sealed class SystemdNotifyTests : IDisposable
+public sealed class SystemdUnitTests : IDisposable
 {
     // Short: a unix socket's path is limited to 107 bytes.
     private readonly string _root = Path.Combine(Path.GetTempPath(), "ssn-" + Guid.NewGuid().ToString("N")[..10]);
     private readonly Socket _notify = new(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
 
-    public SystemdNotifyTests()
+    public SystemdUnitTests()
     {
         Directory.CreateDirectory(_root);
         _notify.Bind(new UnixDomainSocketEndPoint(SocketPath));
@@ -38,13 +38,22 @@ public sealed class SystemdNotifyTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// scimsync.service's ExecStart, with the state root in this test's directory (created 0700 for the user, as
+    /// StateDirectory= is) and the address from the environment, as the unit's EnvironmentFile gives it.
+    /// </summary>
     private Process StartServe(int port)
     {
-        var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, "serve", "--urls", $"http://127.0.0.1:{port}", "--data", Path.Combine(_root, "data")])
+        var state = Path.Combine(_root, "state");
+        var stateDirectory = Path.Combine(state, SystemdUnit.Load("scimsync.service")["StateDirectory"]!);
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(stateDirectory);
+        else Directory.CreateDirectory(stateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, .. SystemdUnit.Load("scimsync.service").Arguments(stateRoot: state)])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        psi.Environment["SCIMSYNC_URLS"] = $"http://127.0.0.1:{port}";
         psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = "notify";
         psi.Environment["NOTIFY_SOCKET"] = SocketPath;
         var p = Process.Start(psi)!;
@@ -124,5 +133,55 @@ public sealed class SystemdNotifyTests : IDisposable
         Assert.Equal(3, serve.ExitCode);
         // Whatever it sent before exiting is queued in the socket by now.
         Assert.Null(await NextMessageAsync(serve, TimeSpan.FromSeconds(1)));
+    }
+
+    [Theory]
+    [InlineData("scimsync.service", "serve")]
+    [InlineData("scimsync-sync.service", "sync watch")]
+    public async Task Each_unit_is_a_hardened_notify_service_running_options_the_verb_has(string name, string verb)
+    {
+        var unit = SystemdUnit.Load(name);
+        Assert.Equal("notify", unit["Type"]);
+        Assert.Equal("scimsync", unit["User"]);
+        Assert.Equal("yes", unit["NoNewPrivileges"]);
+        Assert.Equal("strict", unit["ProtectSystem"]);
+        Assert.Equal("yes", unit["PrivateTmp"]);
+        Assert.Equal("SIGTERM", unit["KillSignal"]);
+        Assert.NotNull(unit["TimeoutStopSec"]);
+        Assert.Equal("on-failure", unit["Restart"]);
+        // 2 (usage) and 3 (configuration) fail the same way on every restart (README, "Exit codes").
+        var noRestart = (unit["RestartPreventExitStatus"] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("2", noRestart);
+        Assert.Contains("3", noRestart);
+        // Under ProtectSystem=strict only the listed paths are writable: the state directory must be one of them.
+        var state = unit["StateDirectory"];
+        Assert.NotNull(state);
+        Assert.Contains($"%S/{state}", unit.All("ReadWritePaths").SelectMany(v => v.Split(' ')));
+
+        Assert.Equal("/usr/local/bin/scimsync", unit.Program);
+        var args = unit.Arguments();
+        var words = verb.Split(' ');
+        Assert.Equal(words, args[..words.Length]);
+        var (code, help, err) = await ServeProcess.RunCliAsync([.. words, "--help"]);
+        Assert.True(code == 0, err);
+        foreach (var option in args.Where(a => a.StartsWith("--", StringComparison.Ordinal)))
+            Assert.Contains($"  {option} ", help);
+        // A data directory the process could not write would stop every start with exit 3.
+        for (var i = 0; i < args.Length - 1; i++)
+            if (args[i] == "--data") Assert.StartsWith($"/var/lib/{state}/", args[i + 1]);
+    }
+
+    [Fact]
+    public async Task The_engine_unit_command_line_parses_and_stops_at_its_configuration()
+    {
+        // The unit's command line with a configuration file that does not exist: a wrong option or value would be a
+        // usage error (2) before the file is read; past the parser, the missing file is a configuration error (3).
+        var unit = SystemdUnit.Load("scimsync-sync.service");
+        var args = unit.Arguments();
+        var missing = Path.Combine(_root, "sync.yaml");
+        args[Array.IndexOf(args, "--config") + 1] = missing;
+        var (code, stdout, stderr) = await ServeProcess.RunCliAsync(args);
+        Assert.True(code == 3, $"exit {code}: {stdout} {stderr}");
+        Assert.Contains(missing, stderr);
     }
 }
