@@ -265,6 +265,69 @@ public sealed class FieldScenarioTests
     }
 
     [Fact]
+    public async Task Sync_watch_tells_the_service_manager_ready_once_it_watches_and_stopping_on_sigterm()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l, employees: 6);
+        var config = l.WriteConfig();
+        // This test in systemd's place (deploy/systemd/scimsync-sync.service is Type=notify): the unix datagram
+        // socket NOTIFY_SOCKET names. A short path: a unix socket's is limited to 107 bytes.
+        var socketPath = Path.Combine(Path.GetTempPath(), "ssw-" + Guid.NewGuid().ToString("N")[..10]);
+        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        var output = new System.Text.StringBuilder();
+        try
+        {
+            using var engine = Cli.Start(["sync", "watch", "--config", config], new() { ["NOTIFY_SOCKET"] = socketPath }, output);
+            try
+            {
+                async Task<string> Next()
+                {
+                    var buffer = new byte[4096];
+                    var deadline = DateTime.UtcNow + RunTimeout;
+                    while (true)
+                    {
+                        // Short receives, so that an engine that exited is noticed: a datagram is queued in the socket
+                        // as soon as it is sent, so once the process is gone with nothing queued, none is coming.
+                        using var slice = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
+                        try
+                        {
+                            return System.Text.Encoding.UTF8.GetString(buffer, 0, await notify.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, slice.Token));
+                        }
+                        catch (OperationCanceledException) when (DateTime.UtcNow < deadline && !(engine.HasExited && notify.Available == 0))
+                        {
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            lock (output) Assert.Fail($"nothing (more) from the engine on NOTIFY_SOCKET: {output}");
+                            throw;
+                        }
+                    }
+                }
+
+                Assert.Equal("READY=1", await Next());
+                // Without an earlier run to resume, watching starts after a full run: by READY=1 it has been applied.
+                var expected = p.Users.Keys.Count(n => n.StartsWith("emp", StringComparison.Ordinal) || n.StartsWith("con", StringComparison.Ordinal));
+                Assert.Equal(expected, (await l.Helpdesk.UsersAsync()).Count);
+
+                Cli.Terminate(engine);
+                Assert.Equal("STOPPING=1", await Next());
+                using var stopped = new CancellationTokenSource(RunTimeout);
+                await engine.WaitForExitAsync(stopped.Token);
+                lock (output) Assert.True(engine.ExitCode == 0, $"exit {engine.ExitCode}: {output}");
+            }
+            finally
+            {
+                if (!engine.HasExited) engine.Kill(true);
+            }
+        }
+        finally
+        {
+            File.Delete(socketPath);
+        }
+    }
+
+    [Fact]
     public async Task Out_of_band_edits_are_reported_and_repaired_per_policy()
     {
         await using var l = await Landscape.StartAsync();
