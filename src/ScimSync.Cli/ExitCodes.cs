@@ -13,7 +13,7 @@ internal static class ExitCodes
     /// <summary>Failed: the command ran and did not do its work: a run applied nothing, no such token or subscription, the server or the source could not be reached.</summary>
     public const int Failed = 1;
 
-    /// <summary>The command line is wrong: unknown verb or option, missing or malformed value, or a value the server refused as invalid (400).</summary>
+    /// <summary>The command line is wrong: unknown verb or option, missing or malformed value, an unknown target, a person's name several people share, or a value the server refused as invalid (400).</summary>
     public const int Usage = 2;
 
     /// <summary>
@@ -23,7 +23,7 @@ internal static class ExitCodes
     /// </summary>
     public const int Configuration = 3;
 
-    /// <summary>The mass-change guard holds a target (or a run would be held): read the plan, then run again with --confirm.</summary>
+    /// <summary>The mass-change guard holds a target (or a run would be held): read the plan, then <c>sync confirm TARGET</c> or run again with --confirm.</summary>
     public const int HeldByGuard = 4;
 
     /// <summary>Partially applied: at least one operation was applied and at least one failed, or a target could not be read or its read did not add up.</summary>

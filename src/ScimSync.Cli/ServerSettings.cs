@@ -42,6 +42,7 @@ internal sealed class ServerSettings
         new("tls-cert", "PEM certificate (chain) for https:// addresses; reloaded when the file changes", "FILE"),
         new("tls-key", "PEM private key of --tls-cert; reloaded when the file changes", "FILE"),
         new("public-url", "Base URL clients use (behind a reverse proxy): meta.location, $ref and the event issuer", "URL"),
+        new("documentation-url", "documentationUri in /ServiceProviderConfig: where integrators read about this server (omitted when unset)", "URL"),
         new("trust-proxy", "Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed", "ADDRESS[,ADDRESS...]"),
         new("max-results", "Largest page a list returns; larger counts are clamped (default 1000)", "N"),
         new("push-allow", "Destinations event push may reach (https://hooks.example.com, http://127.0.0.1:*); without it push subscriptions are refused", "URL[,URL...]"),

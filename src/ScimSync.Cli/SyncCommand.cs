@@ -16,15 +16,16 @@ using ScimSync.Sync.Runs;
 namespace ScimSync.Cli;
 
 /// <summary>
-/// <c>scimsync sync plan|run|reconcile|status|watch --config FILE</c>. Exit codes (<see cref="ExitCodes"/>) follow
+/// <c>scimsync sync plan|run|confirm|reconcile|status|watch --config FILE</c> (the operator verbs, <c>run --user</c>,
+/// <c>confirm</c> and <c>plan --explain</c>, render in SyncCommand.Operators.cs). Exit codes (<see cref="ExitCodes"/>) follow
 /// the report's <see cref="RunOutcome"/>: 0 nothing failed, 4 the mass-change guard held a target (a plan: would
 /// hold it), 5 some operations applied and something failed, 1 something failed and nothing was applied; 3 the
-/// configuration, the state directory or the source's feed cannot be used. plan, run, reconcile and watch own
+/// configuration, the state directory or the source's feed cannot be used. plan, run, confirm, reconcile and watch own
 /// the state directory (one at a time, <see cref="InstanceLock"/>); status reads it beside them. The first
 /// SIGTERM or Ctrl+C stops the engine without losing anything (<see cref="SyncEngine.Stop"/>) and exits as the
 /// work done says (0 when nothing failed); a second one abandons the operations in flight (exit 1).
 /// </summary>
-internal static class SyncCommand
+internal static partial class SyncCommand
 {
     public static Command Create()
     {
@@ -32,26 +33,48 @@ internal static class SyncCommand
 
         var plan = Verb("plan", "Dry run: read the source and every target and print every operation a run would perform (exit 4 when the guard would hold a run)", out var planConfig, out var planJson);
         var all = new Option<bool>("--all") { Description = "List every operation (default: the first 50 per target)" };
+        var explain = new Option<bool>("--explain") { Description = "Also print, per target, why each account is in scope (the rule that decided) and why each linked account out of scope is not" };
         plan.Options.Add(all);
+        plan.Options.Add(explain);
         plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(planJson);
             var report = await WithProgress(json, p => engine.PlanAsync(p, stop.Abort)).ConfigureAwait(false);
-            if (json) WritePlanJson(report);
-            else PrintPlan(report, parse.GetValue(all));
+            var scope = parse.GetValue(explain) ? engine.ExplainScope() : null;
+            if (json) WritePlanJson(report, scope);
+            else
+            {
+                PrintPlan(report, parse.GetValue(all));
+                if (scope is not null) PrintScope(scope, parse.GetValue(all));
+            }
             return ExitCode(report.Outcome);
         }));
 
-        var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then run again with --confirm)", out var runConfig, out var runJson);
+        var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then `sync confirm TARGET` or run again with --confirm); with --user, provision one person now", out var runConfig, out var runJson);
         var runConfirm = Options.Confirm();
         var follow = new Option<bool>("--watch") { Description = "Then follow the source's changes until stopped (as `sync watch`)" };
         var runListen = Listen();
+        var user = new Option<string?>("--user")
+        {
+            Description = "Provision this one person now (userName, id or externalId at the source), printing each step; nobody else is touched",
+            HelpName = "USER",
+        };
+        var onlyTarget = new Option<string?>("--target") { Description = "With --user: on this target only", HelpName = "TARGET" };
         run.Options.Add(runConfirm);
         run.Options.Add(follow);
         run.Options.Add(runListen);
+        run.Options.Add(user);
+        run.Options.Add(onlyTarget);
         run.SetAction((parse, _) => WithEngine(parse, parse.GetValue(runConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(runJson);
+            if (parse.GetValue(user) is { } person)
+            {
+                if (parse.GetValue(runConfirm) || parse.GetValue(follow))
+                    throw CliException.Usage("--user provisions one person: it takes neither --confirm (held removals are released by `scimsync sync confirm TARGET`) nor --watch");
+                return await ProvisionAsync(engine, person, parse.GetValue(onlyTarget), json, stop.Abort).ConfigureAwait(false);
+            }
+            if (parse.GetValue(onlyTarget) is not null) throw CliException.Usage("--target goes with --user (a full run covers every target)");
             var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, stop.Abort)).ConfigureAwait(false);
             if (json) WritePlanJson(report);
             else PrintRun(report);
@@ -113,7 +136,7 @@ internal static class SyncCommand
             return ExitCodes.Ok;
         }));
 
-        foreach (var verb in new[] { plan, run, reconcile, status, watch }) sync.Subcommands.Add(verb);
+        foreach (var verb in new[] { plan, run, Confirm(), reconcile, status, watch }) sync.Subcommands.Add(verb);
         return sync;
     }
 
@@ -414,7 +437,8 @@ internal static class SyncCommand
             if (s.Held.Count == 0) continue;
             Console.Out.WriteLine($"  {s.Target}: the mass-change guard holds {s.Held.Count:N0} removals since {s.Held.Min(h => h.Since):u}: {s.Held[^1].Reason}");
             foreach (var h in s.Held.Take(20)) Console.Out.WriteLine($"    held: {h.Verb} {h.Subject}");
-            if (s.Held.Count > 20) Console.Out.WriteLine($"    ... and {s.Held.Count - 20:N0} more (--json lists every one); release them with `scimsync sync run --confirm`");
+            if (s.Held.Count > 20) Console.Out.WriteLine($"    ... and {s.Held.Count - 20:N0} more (--json lists every one)");
+            Console.Out.WriteLine($"    release them with `scimsync sync confirm {s.Target}` (this target alone) or `scimsync sync run --confirm` (a full run)");
         }
         foreach (var s in status)
             foreach (var a in s.RecentAudit)
@@ -425,7 +449,8 @@ internal static class SyncCommand
     /// The run or plan as JSON on standard output, written as it goes: an initial load's plan holds 100,000
     /// operations with their documents, which as one tree (then one string) took seconds and half a gigabyte.
     /// </summary>
-    private static void WritePlanJson(RunReport report)
+    /// <param name="scope">With <c>plan --explain</c>: each target's scope decisions, written as the target's <c>scope</c>.</param>
+    private static void WritePlanJson(RunReport report, IReadOnlyList<TargetScope>? scope = null)
     {
         Console.Out.Flush();
         using (var stdout = Console.OpenStandardOutput())
@@ -468,6 +493,16 @@ internal static class SyncCommand
                         ["situation"] = f.Situation?.ToString().ToLowerInvariant() ?? "protected", ["targetId"] = f.TargetId, ["userName"] = f.UserName, ["detail"] = f.Detail,
                     }.WriteTo(w);
                 w.WriteEndArray();
+                if (scope?.FirstOrDefault(x => x.Target == t.Target) is { } explained)
+                {
+                    w.WriteStartArray("scope");
+                    foreach (var v in explained.Accounts)
+                    {
+                        ScopeJson(v).WriteTo(w);
+                        if (w.BytesPending > 1 << 16) w.Flush();
+                    }
+                    w.WriteEndArray();
+                }
                 w.WritePropertyName("executed");
                 if (t.Execution is null) w.WriteNullValue();
                 else new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["notStarted"] = t.Execution.Stopped, ["seconds"] = t.Execution.Elapsed.TotalSeconds, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) }.WriteTo(w);

@@ -208,10 +208,16 @@ public static class ConfigLoader
         var kinds = (n.Child("kinds")?.Items() ?? []).Select(ReadKind).ToHashSet();
         foreach (var k in kinds)
             if (AccountKindRules.IsProtectedKind(k)) throw n.Required("kinds").Error($"{k.ToString().ToLowerInvariant()} accounts are never provisioned (each application has its own)");
+        // `include` added the named accounts to the scope, which people read as restricting it to them. Giving it
+        // the other meaning silently would widen or narrow a target on upgrade without a word: refused instead.
+        if (n.Peek("include") is { } include)
+            throw include.Error("no longer accepted (it added the named accounts to the scope, which read as restricting it): " +
+                "write `only: [...]` to restrict the scope to these userNames, or `also: [...]` to add them to it");
         var rule = new ScopeRule(kinds, n.Child("filter")?.Text(),
             (n.Child("groups")?.TextList() ?? []).ToHashSet(StringComparer.Ordinal),
-            (n.Child("include")?.TextList() ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase),
-            (n.Child("exclude")?.TextList() ?? []).ToHashSet(StringComparer.OrdinalIgnoreCase));
+            ScopeRule.Names(n.Child("only")?.TextList() ?? []),
+            ScopeRule.Names(n.Child("also")?.TextList() ?? []),
+            ScopeRule.Names(n.Child("exclude")?.TextList() ?? []));
         n.RejectUnknownKeys();
         return rule;
     }

@@ -56,6 +56,15 @@ internal sealed class ConfigNode
     public ConfigNode? Child(string key)
     {
         _read.Add(key);
+        return Peek(key);
+    }
+
+    /// <summary>
+    /// The child without counting it as a known setting: for a retired setting, refused with its own message,
+    /// which must not then be offered among the "expected one of" names of other mistakes.
+    /// </summary>
+    public ConfigNode? Peek(string key)
+    {
         foreach (var (k, v) in Mapping.Children)
             if (k is YamlScalarNode s && s.Value == key)
                 return v is YamlScalarNode { Style: ScalarStyle.Plain, Value: "" or "~" or "null" } ? null : new ConfigNode(v, _file, Combine(key));

@@ -136,6 +136,9 @@ public sealed class TargetPlanner
     }
 
     public AccountMapper Mapper => _mapper;
+
+    /// <summary>The target's scope, for explaining a decision the way the planner makes it.</summary>
+    public CompiledScope Scope => _scope;
     public IReadOnlyList<MappedPath> ManagedAttributes => _managed;
 
     /// <summary>Builtin and service accounts (by kind on the target, or by name) are never touched.</summary>

@@ -93,7 +93,7 @@ public sealed record EngineReadiness(bool Ready, IReadOnlyList<string> Reasons);
 /// follows the source's feed, expires contractors at their end date and compares everything periodically.
 /// Each target has its own client, limits and queue, so a target that is down holds up nobody else.
 /// </summary>
-public sealed class SyncEngine : IDisposable
+public sealed partial class SyncEngine : IDisposable
 {
     private readonly SyncConfig _config;
     private readonly TimeProvider _time;
@@ -104,6 +104,7 @@ public sealed class SyncEngine : IDisposable
     private readonly ILoggerFactory _loggers;
     private readonly SyncTelemetry _telemetry;
     private readonly WatchGuard _watchGuard;
+    private readonly Func<EndpointConfig, HttpMessageHandler?>? _handlers;
     // Where the change last queued for each key came from (its cause, journal position and trace), for the
     // audit, the logs and the trace of the operation that applies it.
     private readonly ConcurrentDictionary<string, ChangeOrigin> _origins = new(StringComparer.Ordinal);
@@ -141,6 +142,7 @@ public sealed class SyncEngine : IDisposable
     {
         _config = config;
         _time = time;
+        _handlers = handlers;
         _loggers = loggers ?? NullLoggerFactory.Instance;
         _log = _loggers.CreateLogger<SyncEngine>();
         _shadows = ShadowStore.Open(config.StateDirectory, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile));

@@ -36,7 +36,7 @@ public sealed class CommandLineTests : IDisposable
         ["events"], ["events", "list"], ["events", "create"], ["events", "show"], ["events", "pause"], ["events", "resume"], ["events", "disable"],
         ["events", "delete"], ["events", "rewind"], ["events", "dead-letters"], ["events", "replay"], ["events", "discard"],
         ["keys"], ["keys", "rotate"],
-        ["sync"], ["sync", "plan"], ["sync", "run"], ["sync", "reconcile"], ["sync", "status"], ["sync", "watch"],
+        ["sync"], ["sync", "plan"], ["sync", "run"], ["sync", "confirm"], ["sync", "reconcile"], ["sync", "status"], ["sync", "watch"],
     ];
 
     [Fact]

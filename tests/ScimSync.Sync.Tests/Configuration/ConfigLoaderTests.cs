@@ -66,6 +66,47 @@ public class ConfigLoaderTests
         Assert.Contains("unknown setting", e.Message);
     }
 
+    [Fact]
+    public void Scope_only_restricts_also_adds_and_the_old_include_is_refused_with_its_line()
+    {
+        var config = Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                scope: { only: [Grace@example.com], also: [heidi@example.com], exclude: [ivan@example.com] }
+            """);
+        var scope = config.Targets[0].Scope;
+        Assert.True(scope.Only.Contains("grace@example.com")); // userNames compare case-insensitively
+        Assert.Equal(["heidi@example.com"], scope.Also);
+        Assert.Equal(["ivan@example.com"], scope.Exclude);
+
+        // `include` added people while it read as restricting to them: refused, naming what to write instead.
+        var e = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                scope:
+                  kinds: [employee]
+                  include: [grace@example.com]
+            """));
+        Assert.StartsWith("test.yaml:7:", e.Message);
+        Assert.Contains("targets[0].scope.include", e.Message);
+        Assert.Contains("only: [...]", e.Message);
+        Assert.Contains("also: [...]", e.Message);
+
+        // A retired setting is not offered among the names of the others.
+        var typo = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                scope: { onyl: [grace@example.com] }
+            """));
+        Assert.Contains("expected one of: also, exclude, filter, groups, kinds, only", typo.Message);
+    }
+
     [Theory]
     [InlineData("limits: { maxPageSize: -3 }", "targets[0].limits.maxPageSize", "whole number")]
     [InlineData("scope: { filter: 'userName eq' }", "targets[0].scope.filter", "not a valid SCIM filter")]

@@ -225,7 +225,7 @@ public sealed class Landscape : IAsyncDisposable
                 dialect: {"{"} usePut: true {"}"}
                 scope:
                   filter: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "Support"'
-                  include: [named.person@example.com]
+                  also: [named.person@example.com]
                 protected: {"{"} kinds: [customer], userNames: [admin] {"}"}
             {supportExtra}
               - name: expenses
