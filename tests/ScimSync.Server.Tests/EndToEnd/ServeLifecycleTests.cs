@@ -186,68 +186,76 @@ public sealed class ServeLifecycleTests : IDisposable
         var port = ServeProcess.FreePort();
         var server = await ServeProcess.StartAsync(data, port, "drain");
         var acknowledged = new ConcurrentBag<string>();
-        var refusedOrAborted = 0;
-        using var stopWriting = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        async Task WriteAsync(int writer)
+        try
         {
-            // A fresh connection per request, as a busy client pool would open: some land while the server drains.
-            using var c = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/"), Timeout = TimeSpan.FromSeconds(30) };
-            c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "drain");
-            for (var i = 0; !stopWriting.IsCancellationRequested; i++)
+            var refusedOrAborted = 0;
+            using var stopWriting = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+            async Task WriteAsync(int writer)
             {
-                try
+                // A fresh connection per request, as a busy client pool would open: some land while the server drains.
+                using var c = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/"), Timeout = TimeSpan.FromSeconds(30) };
+                c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "drain");
+                for (var i = 0; !stopWriting.IsCancellationRequested; i++)
                 {
-                    using var resp = await c.PostAsync("Users", new StringContent($$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"w{{writer}}-{{i}}"}""", Encoding.UTF8, "application/scim+json"));
-                    if (resp.StatusCode == HttpStatusCode.Created) acknowledged.Add(JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
-                    else Interlocked.Increment(ref refusedOrAborted);
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    // Refused (not listening any more) or cut: not acknowledged, so nothing is owed.
-                    Interlocked.Increment(ref refusedOrAborted);
-                    if (server.HasExited) return;
+                    try
+                    {
+                        using var resp = await c.PostAsync("Users", new StringContent($$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"w{{writer}}-{{i}}"}""", Encoding.UTF8, "application/scim+json"));
+                        if (resp.StatusCode == HttpStatusCode.Created) acknowledged.Add(JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+                        else Interlocked.Increment(ref refusedOrAborted);
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                    {
+                        // Refused (not listening any more) or cut: not acknowledged, so nothing is owed.
+                        Interlocked.Increment(ref refusedOrAborted);
+                        if (server.HasExited) return;
+                    }
                 }
             }
+            var writers = Enumerable.Range(0, 8).Select(WriteAsync).ToArray();
+            while (acknowledged.Count < 100 && !stopWriting.IsCancellationRequested) await Task.Delay(20);
+
+            // One request certainly in flight when SIGTERM arrives: its headers are in, the handler is reading the
+            // body (Kestrel answers "100 Continue" only then), and the body is sent only once the server has stopped
+            // listening, i.e. is draining. It must still be answered 201, and its user kept.
+            using var inFlight = new TcpClient();
+            await inFlight.ConnectAsync(IPAddress.Loopback, port);
+            var stream = inFlight.GetStream();
+            var body = Encoding.UTF8.GetBytes("""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"in-flight"}""");
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer drain\r\n"
+                + $"Content-Type: application/scim+json\r\nContent-Length: {body.Length}\r\nExpect: 100-continue\r\n\r\n"));
+            var reader = new StreamReader(stream, Encoding.ASCII);
+            using (var handlerStarted = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+                Assert.StartsWith("HTTP/1.1 100", await reader.ReadLineAsync(handlerStarted.Token));
+            Assert.Equal("", await reader.ReadLineAsync());
+
+            ServeProcess.Terminate(server);
+            var listening = DateTime.UtcNow.AddSeconds(60);
+            while (Listening(port))
+            {
+                Assert.True(DateTime.UtcNow < listening, "scimsync serve still accepts connections 60 s after SIGTERM");
+                await Task.Delay(20);
+            }
+            Assert.False(server.HasExited, "scimsync serve exited without answering the request in flight");
+            await stream.WriteAsync(body);
+            var status = await reader.ReadLineAsync();
+            Assert.StartsWith("HTTP/1.1 201", status);
+            // The body may come chunked; the new user's id is the last segment of its Location.
+            string? location = null;
+            for (var line = await reader.ReadLineAsync(); !string.IsNullOrEmpty(line); line = await reader.ReadLineAsync())
+                if (line.StartsWith("Location:", StringComparison.OrdinalIgnoreCase)) location = line["Location:".Length..].Trim();
+            Assert.NotNull(location);
+            acknowledged.Add(location.Split('/')[^1]);
+
+            using (var waited = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await server.WaitForExitAsync(waited.Token);
+            await stopWriting.CancelAsync();
+            await Task.WhenAll(writers);
+            Assert.Equal(0, server.ExitCode);
         }
-        var writers = Enumerable.Range(0, 8).Select(WriteAsync).ToArray();
-        while (acknowledged.Count < 100 && !stopWriting.IsCancellationRequested) await Task.Delay(20);
-
-        // One request certainly in flight when SIGTERM arrives: its headers are in, the handler is reading the
-        // body (Kestrel answers "100 Continue" only then), and the body is sent only once the server has stopped
-        // listening, i.e. is draining. It must still be answered 201, and its user kept.
-        using var inFlight = new TcpClient();
-        await inFlight.ConnectAsync(IPAddress.Loopback, port);
-        var stream = inFlight.GetStream();
-        var body = Encoding.UTF8.GetBytes("""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"in-flight"}""");
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer drain\r\n"
-            + $"Content-Type: application/scim+json\r\nContent-Length: {body.Length}\r\nExpect: 100-continue\r\n\r\n"));
-        var reader = new StreamReader(stream, Encoding.ASCII);
-        using (var handlerStarted = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
-            Assert.StartsWith("HTTP/1.1 100", await reader.ReadLineAsync(handlerStarted.Token));
-        Assert.Equal("", await reader.ReadLineAsync());
-
-        ServeProcess.Terminate(server);
-        var listening = DateTime.UtcNow.AddSeconds(60);
-        while (Listening(port))
+        finally
         {
-            Assert.True(DateTime.UtcNow < listening, "scimsync serve still accepts connections 60 s after SIGTERM");
-            await Task.Delay(20);
+            // Whatever failed above, the server is not left running.
+            if (!server.HasExited) server.Kill(true);
         }
-        Assert.False(server.HasExited, "scimsync serve exited without answering the request in flight");
-        await stream.WriteAsync(body);
-        var status = await reader.ReadLineAsync();
-        Assert.StartsWith("HTTP/1.1 201", status);
-        // The body may come chunked; the new user's id is the last segment of its Location.
-        string? location = null;
-        for (var line = await reader.ReadLineAsync(); !string.IsNullOrEmpty(line); line = await reader.ReadLineAsync())
-            if (line.StartsWith("Location:", StringComparison.OrdinalIgnoreCase)) location = line["Location:".Length..].Trim();
-        Assert.NotNull(location);
-        acknowledged.Add(location.Split('/')[^1]);
-
-        using (var waited = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await server.WaitForExitAsync(waited.Token);
-        await stopWriting.CancelAsync();
-        await Task.WhenAll(writers);
-        Assert.Equal(0, server.ExitCode);
 
         var again = await ServeProcess.StartAsync(data, ServeProcess.FreePort(), "drain");
         try

@@ -129,10 +129,18 @@ public sealed class SystemdUnitTests : IDisposable
         holder.Start();
         var port = ((IPEndPoint)holder.LocalEndpoint).Port;
         using var serve = StartServe(port);
-        using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await serve.WaitForExitAsync(exited.Token);
-        Assert.Equal(3, serve.ExitCode);
-        // Whatever it sent before exiting is queued in the socket by now.
-        Assert.Null(await NextMessageAsync(serve, TimeSpan.FromSeconds(1)));
+        try
+        {
+            using (var exited = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await serve.WaitForExitAsync(exited.Token);
+            Assert.Equal(3, serve.ExitCode);
+            // Whatever it sent before exiting is queued in the socket by now.
+            Assert.Null(await NextMessageAsync(serve, TimeSpan.FromSeconds(1)));
+        }
+        finally
+        {
+            // A server that bound after all is not left running.
+            if (!serve.HasExited) serve.Kill(true);
+        }
     }
 
     [Theory]
