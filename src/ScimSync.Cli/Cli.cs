@@ -15,7 +15,7 @@ internal static class Cli
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var root = new RootCommand("scimsync: SCIM 2.0 server, event feed and synchronisation engine. Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration (did not start), 4 held by the mass-change guard, 5 partially applied.")
+        var root = new RootCommand("scimsync: SCIM 2.0 server, event feed and synchronisation engine. Exit codes: 0 ok, 1 failed, 2 usage, 3 configuration (did not start), 4 held by the mass-change guard, 5 partially applied, 6 needs attention (sync status).")
         {
             ServeCommand.Create(),
             TokenCommand.Create(),

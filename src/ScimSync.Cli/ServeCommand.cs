@@ -152,6 +152,7 @@ internal static class ServeCommand
             throw CliException.Configuration(e.Message.TrimEnd('.') + (e.InnerException is { } inner && !e.Message.Contains(inner.Message, StringComparison.OrdinalIgnoreCase) ? $" ({inner.Message})" : ""));
         }
         started();
+        ServiceNotify.Started(app.Lifetime);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
         Console.Out.WriteLine($"scimsync: serving SCIM 2.0 at {string.Join(" and ", bound.Select(a => a.TrimEnd('/') + "/scim/v2"))} (data: {options.DatabasePath}, keys: {options.KeyFilePath}, durability: {options.Durability.ToLowerInvariant()})");
         if (options.AdminToken is null)

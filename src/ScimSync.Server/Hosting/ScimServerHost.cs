@@ -45,8 +45,7 @@ public static class ScimServerHost
             : null;
         var listen = options.Urls.Select(ListenUrl.Parse).ToArray();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
-        // Under systemd (Type=notify): READY=1 once the server listens, STOPPING=1 on SIGTERM; elsewhere nothing.
-        builder.Host.UseSystemd();
+        // The service manager's READY=1 and STOPPING=1 are the command line's (it reads NOTIFY_SOCKET), not the library's.
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("ScimSync", LogLevel.Information);
         builder.WebHost.ConfigureKestrel(k =>

@@ -162,15 +162,19 @@ public sealed class ServeLifecycleTests : IDisposable
         Assert.Equal(9, fromFlag["pagination"]!["maxPageSize"]!.GetValue<int>());
 
         // A value that cannot be used names where it came from: configuration (3) unless typed as a flag (2).
-        var (envCode, _, envErr) = await ServeProcess.RunCliInAsync(new Dictionary<string, string> { ["SCIMSYNC_MAX_RESULTS"] = "many" }, _root, "serve", "--config-file", file);
+        // Each on a free port of its own: should one serve instead of refusing, it takes nobody's port (8080).
+        string Free() => $"http://127.0.0.1:{ServeProcess.FreePort()}";
+        var (envCode, _, envErr) = await ServeProcess.RunCliInAsync(new Dictionary<string, string> { ["SCIMSYNC_MAX_RESULTS"] = "many" }, _root, "serve", "--urls", Free(), "--config-file", file);
         Assert.Equal(3, envCode);
         AssertOneLine(envErr, "SCIMSYNC_MAX_RESULTS needs a whole number");
         await File.WriteAllTextAsync(file, """{ "max-result": 7 }""");
-        var (fileCode, _, fileErr) = await ServeProcess.RunCliInAsync(null, _root, "serve", "--config-file", file);
+        var (fileCode, _, fileErr) = await ServeProcess.RunCliInAsync(null, _root, "serve", "--urls", Free(), "--config-file", file);
         Assert.Equal(3, fileCode);
         AssertOneLine(fileErr, "unknown setting \"max-result\" (did you mean \"max-results\"?)");
-        await File.WriteAllTextAsync(file, """{ "max-results": 7, }""");
-        (fileCode, _, fileErr) = await ServeProcess.RunCliInAsync(null, _root, "serve", "--config-file", file);
+        // Not JSON (a missing comma). A trailing comma or a comment would not do: the .NET JSON configuration reader
+        // accepts both, as in appsettings.json.
+        await File.WriteAllTextAsync(file, """{ "max-results": 7 "durability": "full" }""");
+        (fileCode, _, fileErr) = await ServeProcess.RunCliInAsync(null, _root, "serve", "--urls", Free(), "--config-file", file);
         Assert.Equal(3, fileCode);
         AssertOneLine(fileErr, file);
     }
@@ -182,36 +186,76 @@ public sealed class ServeLifecycleTests : IDisposable
         var port = ServeProcess.FreePort();
         var server = await ServeProcess.StartAsync(data, port, "drain");
         var acknowledged = new ConcurrentBag<string>();
-        var refusedOrAborted = 0;
-        using var stopWriting = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        async Task WriteAsync(int writer)
+        try
         {
-            // A fresh connection per request, as a busy client pool would open: some land while the server drains.
-            using var c = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/"), Timeout = TimeSpan.FromSeconds(30) };
-            c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "drain");
-            for (var i = 0; !stopWriting.IsCancellationRequested; i++)
+            var refusedOrAborted = 0;
+            using var stopWriting = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+            async Task WriteAsync(int writer)
             {
-                try
+                // A fresh connection per request, as a busy client pool would open: some land while the server drains.
+                using var c = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/scim/v2/"), Timeout = TimeSpan.FromSeconds(30) };
+                c.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "drain");
+                for (var i = 0; !stopWriting.IsCancellationRequested; i++)
                 {
-                    using var resp = await c.PostAsync("Users", new StringContent($$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"w{{writer}}-{{i}}"}""", Encoding.UTF8, "application/scim+json"));
-                    if (resp.StatusCode == HttpStatusCode.Created) acknowledged.Add(JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
-                    else Interlocked.Increment(ref refusedOrAborted);
-                }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-                {
-                    // Refused (not listening any more) or cut: not acknowledged, so nothing is owed.
-                    Interlocked.Increment(ref refusedOrAborted);
-                    if (server.HasExited) return;
+                    try
+                    {
+                        using var resp = await c.PostAsync("Users", new StringContent($$"""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"w{{writer}}-{{i}}"}""", Encoding.UTF8, "application/scim+json"));
+                        if (resp.StatusCode == HttpStatusCode.Created) acknowledged.Add(JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["id"]!.GetValue<string>());
+                        else Interlocked.Increment(ref refusedOrAborted);
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                    {
+                        // Refused (not listening any more) or cut: not acknowledged, so nothing is owed.
+                        Interlocked.Increment(ref refusedOrAborted);
+                        if (server.HasExited) return;
+                    }
                 }
             }
+            var writers = Enumerable.Range(0, 8).Select(WriteAsync).ToArray();
+            while (acknowledged.Count < 100 && !stopWriting.IsCancellationRequested) await Task.Delay(20);
+
+            // One request certainly in flight when SIGTERM arrives: its headers are in, the handler is reading the
+            // body (Kestrel answers "100 Continue" only then), and the body is sent only once the server has stopped
+            // listening, i.e. is draining. It must still be answered 201, and its user kept.
+            using var inFlight = new TcpClient();
+            await inFlight.ConnectAsync(IPAddress.Loopback, port);
+            var stream = inFlight.GetStream();
+            var body = Encoding.UTF8.GetBytes("""{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"in-flight"}""");
+            await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST /scim/v2/Users HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer drain\r\n"
+                + $"Content-Type: application/scim+json\r\nContent-Length: {body.Length}\r\nExpect: 100-continue\r\n\r\n"));
+            var reader = new StreamReader(stream, Encoding.ASCII);
+            using (var handlerStarted = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+                Assert.StartsWith("HTTP/1.1 100", await reader.ReadLineAsync(handlerStarted.Token));
+            Assert.Equal("", await reader.ReadLineAsync());
+
+            ServeProcess.Terminate(server);
+            var listening = DateTime.UtcNow.AddSeconds(60);
+            while (Listening(port))
+            {
+                Assert.True(DateTime.UtcNow < listening, "scimsync serve still accepts connections 60 s after SIGTERM");
+                await Task.Delay(20);
+            }
+            Assert.False(server.HasExited, "scimsync serve exited without answering the request in flight");
+            await stream.WriteAsync(body);
+            var status = await reader.ReadLineAsync();
+            Assert.StartsWith("HTTP/1.1 201", status);
+            // The body may come chunked; the new user's id is the last segment of its Location.
+            string? location = null;
+            for (var line = await reader.ReadLineAsync(); !string.IsNullOrEmpty(line); line = await reader.ReadLineAsync())
+                if (line.StartsWith("Location:", StringComparison.OrdinalIgnoreCase)) location = line["Location:".Length..].Trim();
+            Assert.NotNull(location);
+            acknowledged.Add(location.Split('/')[^1]);
+
+            using (var waited = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await server.WaitForExitAsync(waited.Token);
+            await stopWriting.CancelAsync();
+            await Task.WhenAll(writers);
+            Assert.Equal(0, server.ExitCode);
         }
-        var writers = Enumerable.Range(0, 8).Select(WriteAsync).ToArray();
-        while (acknowledged.Count < 100 && !stopWriting.IsCancellationRequested) await Task.Delay(20);
-        ServeProcess.Terminate(server);
-        using (var waited = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await server.WaitForExitAsync(waited.Token);
-        await stopWriting.CancelAsync();
-        await Task.WhenAll(writers);
-        Assert.Equal(0, server.ExitCode);
+        finally
+        {
+            // Whatever failed above, the server is not left running.
+            if (!server.HasExited) server.Kill(true);
+        }
 
         var again = await ServeProcess.StartAsync(data, ServeProcess.FreePort(), "drain");
         try
@@ -232,13 +276,28 @@ public sealed class ServeLifecycleTests : IDisposable
         }
     }
 
+    /// <summary>Whether a new connection to the port is accepted (refused once the server stops listening).</summary>
+    private static bool Listening(int port)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            probe.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     private static int ServePort(Process p) => int.Parse(p.StartInfo.ArgumentList[p.StartInfo.ArgumentList.IndexOf("--urls") + 1].Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
     public async Task Https_serves_the_pem_certificate_and_a_new_connection_gets_a_replaced_one()
     {
         var (cert, key) = WritePem(Path.Combine(_root, "tls"), "first.scimsync.test");
-        var first = X509Certificate2.CreateFromPemFile(cert).Thumbprint;
+        var first = Thumbprint(cert);
         var port = ServeProcess.FreePort();
         var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, "serve", "--urls", $"https://127.0.0.1:{port}", "--tls-cert", cert, "--tls-key", key, "--data", Data("tls-data")])
         {
@@ -291,7 +350,7 @@ public sealed class ServeLifecycleTests : IDisposable
 
             // A renewal: new files renamed over the old ones, as certbot and cert-manager do.
             var (newCert, newKey) = WritePem(Path.Combine(_root, "renewed"), "second.scimsync.test");
-            var second = X509Certificate2.CreateFromPemFile(newCert).Thumbprint;
+            var second = Thumbprint(newCert);
             File.Move(newKey, key, overwrite: true);
             File.Move(newCert, cert, overwrite: true);
             Assert.Equal(second, await WaitFor(t => t != first));
@@ -303,6 +362,13 @@ public sealed class ServeLifecycleTests : IDisposable
         {
             if (!server.HasExited) server.Kill(true);
         }
+    }
+
+    /// <summary>The thumbprint of the certificate in a PEM file that holds no key (CreateFromPemFile would look for one there).</summary>
+    private static string Thumbprint(string certificatePem)
+    {
+        using var cert = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePem));
+        return cert.Thumbprint;
     }
 
     /// <summary>A self-signed certificate for 127.0.0.1 and its key, as PEM files named DIR.crt and DIR.key.</summary>

@@ -56,7 +56,19 @@ public static class ServeProcess
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
+        // A command expected to finish that does not (a `serve` that should have refused and is serving instead)
+        // fails the test instead of hanging the run.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await p.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(true);
+            await p.WaitForExitAsync();
+            Assert.Fail($"scimsync {string.Join(' ', args)} did not exit within 2 minutes: {await stdout} {await stderr}");
+        }
         return (p.ExitCode, await stdout, await stderr);
     }
 

@@ -220,6 +220,114 @@ public sealed class FieldScenarioTests
     }
 
     [Fact]
+    public async Task Sigterm_mid_load_exits_0_with_every_applied_operation_recorded()
+    {
+        await using var l = await Landscape.StartAsync(helpdeskRate: 400);
+        const int count = 1500;
+        var bulk = new JsonArray();
+        for (var i = 0; i < count; i++)
+            bulk.Add(new JsonObject
+            {
+                ["method"] = "POST", ["path"] = "/Users", ["bulkId"] = "b" + i,
+                ["data"] = new JsonObject { ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:User"), ["userName"] = $"bulk{i}@example.com", ["userType"] = "Employee" },
+            });
+        foreach (var chunk in bulk.Chunk(500))
+            await l.Source.Client.PostJsonAsync("Bulk", new JsonObject
+            {
+                ["schemas"] = new JsonArray("urn:ietf:params:scim:api:messages:2.0:BulkRequest"),
+                ["Operations"] = new JsonArray(chunk.Select(o => o!.DeepClone()).ToArray()),
+            }, CancellationToken.None);
+        var config = l.WriteConfig();
+        var output = new System.Text.StringBuilder();
+        using (var engine = Cli.Start(["sync", "run", "--config", config], null, output))
+        {
+            await WaitAsync(async () => (await l.Helpdesk.UsersAsync()).Count > 200, output);
+            Cli.Terminate(engine);
+            using var stopped = new CancellationTokenSource(RunTimeout);
+            await engine.WaitForExitAsync(stopped.Token);
+            lock (output) Assert.True(engine.ExitCode == 0, $"exit {engine.ExitCode}: {output}");
+            lock (output) Assert.Contains("stopped on request", output.ToString());
+        }
+        var applied = await l.Helpdesk.UsersAsync();
+        Assert.InRange(applied.Count, 201, count - 1); // stopped part-way, not run to the end
+
+        // Nothing lost: every account the helpdesk got is linked in the engine's state (a SIGKILL loses the
+        // queued shadow writes, and the next run must find those accounts by correlation instead).
+        var (_, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json");
+        Assert.Equal(applied.Count, JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["links"]!.GetValue<int>());
+
+        // The rest waits for the next run, which completes the load without a duplicate.
+        var (code, text) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
+        Assert.True(code == 0, text);
+        var users = await l.Helpdesk.UsersAsync();
+        Assert.Equal(count, users.Count);
+        Assert.Equal(count, users.Select(u => u["externalId"]!.GetValue<string>()).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Sync_watch_tells_the_service_manager_ready_once_it_watches_and_stopping_on_sigterm()
+    {
+        await using var l = await Landscape.StartAsync();
+        var p = await SeedAsync(l, employees: 6);
+        var config = l.WriteConfig();
+        // This test in systemd's place (deploy/systemd/scimsync-sync.service is Type=notify): the unix datagram
+        // socket NOTIFY_SOCKET names. A short path: a unix socket's is limited to 107 bytes.
+        var socketPath = Path.Combine(Path.GetTempPath(), "ssw-" + Guid.NewGuid().ToString("N")[..10]);
+        using var notify = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Unspecified);
+        notify.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+        var output = new System.Text.StringBuilder();
+        try
+        {
+            using var engine = Cli.Start(["sync", "watch", "--config", config], new() { ["NOTIFY_SOCKET"] = socketPath }, output);
+            try
+            {
+                async Task<string> Next()
+                {
+                    var buffer = new byte[4096];
+                    var deadline = DateTime.UtcNow + RunTimeout;
+                    while (true)
+                    {
+                        // Short receives, so that an engine that exited is noticed: a datagram is queued in the socket
+                        // as soon as it is sent, so once the process is gone with nothing queued, none is coming.
+                        using var slice = new CancellationTokenSource(TimeSpan.FromMilliseconds(250));
+                        try
+                        {
+                            return System.Text.Encoding.UTF8.GetString(buffer, 0, await notify.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, slice.Token));
+                        }
+                        catch (OperationCanceledException) when (DateTime.UtcNow < deadline && !(engine.HasExited && notify.Available == 0))
+                        {
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            lock (output) Assert.Fail($"nothing (more) from the engine on NOTIFY_SOCKET: {output}");
+                            throw;
+                        }
+                    }
+                }
+
+                Assert.Equal("READY=1", await Next());
+                // Without an earlier run to resume, watching starts after a full run: by READY=1 it has been applied.
+                var expected = p.Users.Keys.Count(n => n.StartsWith("emp", StringComparison.Ordinal) || n.StartsWith("con", StringComparison.Ordinal));
+                Assert.Equal(expected, (await l.Helpdesk.UsersAsync()).Count);
+
+                Cli.Terminate(engine);
+                Assert.Equal("STOPPING=1", await Next());
+                using var stopped = new CancellationTokenSource(RunTimeout);
+                await engine.WaitForExitAsync(stopped.Token);
+                lock (output) Assert.True(engine.ExitCode == 0, $"exit {engine.ExitCode}: {output}");
+            }
+            finally
+            {
+                if (!engine.HasExited) engine.Kill(true);
+            }
+        }
+        finally
+        {
+            File.Delete(socketPath);
+        }
+    }
+
+    [Fact]
     public async Task Out_of_band_edits_are_reported_and_repaired_per_policy()
     {
         await using var l = await Landscape.StartAsync();

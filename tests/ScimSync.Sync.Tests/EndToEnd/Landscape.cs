@@ -142,6 +142,17 @@ public static class Cli
         return p;
     }
 
+    /// <summary>
+    /// Sends SIGTERM, as systemd and `kill` do (Process.Kill sends SIGKILL). `dotnet scimsync.dll` runs the program in
+    /// its own process, so the signal reaches the engine itself.
+    /// </summary>
+    public static void Terminate(Process process)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -TERM {process.Id} exited with {kill.ExitCode}");
+    }
+
     /// <summary>Runs to completion (at most <paramref name="timeout"/>) and returns the exit code and everything printed.</summary>
     public static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, params string[] args)
     {
