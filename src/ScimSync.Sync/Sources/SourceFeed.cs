@@ -17,6 +17,12 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
     /// <summary>The source's journal position of this change, when its SET says (ScimSync sources do; docs/journal.md).</summary>
     public long? JournalPosition { get; init; }
 
+    /// <summary>When the change was committed at the source (the SET's <c>toe</c>), when its SET says.</summary>
+    public DateTimeOffset? EventTime { get; init; }
+
+    /// <summary>The name of the credential that made the change at the source, when its SET says (docs/journal.md).</summary>
+    public string? Writer { get; init; }
+
     /// <summary>
     /// Whether <paramref name="current"/> (the engine's copy) already reflects this change: a replayed event
     /// older than the snapshot must not be applied on top of it.
@@ -43,6 +49,8 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
     private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
     // Written by ScimSync's SetEncoder; other sources' SETs lack it, and the change then has no position.
     private const string JournalPositionClaim = "urn:scimsync:params:event:journalPosition";
+    // Who made the change: sent to subscriptions that ask for it and poll with the admin scope, as the engine does.
+    private const string WriterClaim = "urn:scimsync:params:event:writer";
     private readonly JsonWebTokenHandler _handler = new();
     private string? _subscription;
     private SymmetricSecurityKey? _key;
@@ -54,7 +62,14 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
     {
         if (state.GetCheckpoint(KeyId) is { } existing)
         {
-            if (await client.GetJsonAsync($"/feeds/v1/subscriptions/{existing}", ct).ConfigureAwait(false) is not null) return;
+            if (await client.GetJsonAsync($"/feeds/v1/subscriptions/{existing}", ct).ConfigureAwait(false) is { } current)
+            {
+                // A subscription made by an earlier build does not name writers yet: asked for from now on, so the
+                // provisioning log can say who changed what at the source.
+                if (current["writer"] is not JsonValue w || !w.TryGetValue<bool>(out var named) || !named)
+                    await client.PatchJsonAsync($"/feeds/v1/subscriptions/{existing}", new JsonObject { ["writer"] = true, ["journalPosition"] = true }, ct).ConfigureAwait(false);
+                return;
+            }
             // The source lost it (deleted by an operator): start again from this snapshot.
         }
         var created = await client.PostJsonAsync("/feeds/v1/subscriptions", new JsonObject
@@ -68,6 +83,8 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             // Each SET then names its journal position: the engine's logs and traces tie a target call to the write
             // at the source. A source that does not know the setting ignores it, and changes have no position.
             ["journalPosition"] = true,
+            // And who made each change (the credential's name): the engine polls with the admin scope it needs anyway.
+            ["writer"] = true,
             ["startAfter"] = position,
         }, ct).ConfigureAwait(false);
         state.Batch(w =>
@@ -138,6 +155,11 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             || (type == "Group" && (patch is not null || data is not null));
         var version = events.Select(e => e.Value?["version"] is JsonValue vv && vv.TryGetValue<string>(out var tag) ? SourceChange.ParseVersion(tag) : null).FirstOrDefault(v => v is not null);
         var position = claims[JournalPositionClaim] is JsonValue p && p.TryGetValue<long>(out var pos) ? pos : (long?)null;
-        return new SourceChange(jti, type, id, deleted, urgent, patch, data, claims["txn"]?.GetValue<string>()) { Version = version, JournalPosition = position };
+        var toe = claims["toe"] is JsonValue t && t.TryGetValue<decimal>(out var seconds) ? DateTimeOffset.FromUnixTimeMilliseconds((long)(seconds * 1000)) : (DateTimeOffset?)null;
+        var writer = claims[WriterClaim] is JsonValue wv && wv.TryGetValue<string>(out var named) ? named : null;
+        return new SourceChange(jti, type, id, deleted, urgent, patch, data, claims["txn"]?.GetValue<string>())
+        {
+            Version = version, JournalPosition = position, EventTime = toe, Writer = writer,
+        };
     }
 }
