@@ -16,7 +16,7 @@ using ScimSync.Sync.Runs;
 namespace ScimSync.Cli;
 
 /// <summary>
-/// <c>scimsync sync plan|run|reconcile|status|watch --config FILE</c>. Exit codes (<see cref="ExitCodes"/>) follow
+/// <c>scimsync sync plan|run|reconcile|status|watch --config FILE</c> (and <c>sync user</c>, <c>sync log</c>: SyncUserCommand, SyncLogCommand). Exit codes (<see cref="ExitCodes"/>) follow
 /// the report's <see cref="RunOutcome"/>: 0 nothing failed, 4 the mass-change guard held a target (a plan: would
 /// hold it), 5 some operations applied and something failed, 1 something failed and nothing was applied; 3 the
 /// configuration, the state directory or the source's feed cannot be used. plan, run, reconcile and watch own
@@ -113,11 +113,11 @@ internal static class SyncCommand
             return ExitCodes.Ok;
         }));
 
-        foreach (var verb in new[] { plan, run, reconcile, status, watch }) sync.Subcommands.Add(verb);
+        foreach (var verb in new[] { plan, run, reconcile, status, watch, SyncUserCommand.Create(), SyncLogCommand.Create() }) sync.Subcommands.Add(verb);
         return sync;
     }
 
-    private static Command Verb(string name, string description, out Option<string> config, out Option<bool> json)
+    internal static Command Verb(string name, string description, out Option<string> config, out Option<bool> json)
     {
         var command = new Command(name, description);
         config = Options.EngineConfig();
@@ -143,7 +143,7 @@ internal static class SyncCommand
     };
 
     /// <summary>The verb's --log-format and --log-level, else SCIMSYNC_LOG_FORMAT and SCIMSYNC_LOG_LEVEL, else simple and information.</summary>
-    private static (string Format, Microsoft.Extensions.Logging.LogLevel Level) Logging(ParseResult parse)
+    internal static (string Format, Microsoft.Extensions.Logging.LogLevel Level) Logging(ParseResult parse)
     {
         static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
         var (format, formatFrom) = parse.GetValue(LogFormatOption) is { } f ? (f, "--log-format") : (Env("SCIMSYNC_LOG_FORMAT") ?? "simple", "SCIMSYNC_LOG_FORMAT");
