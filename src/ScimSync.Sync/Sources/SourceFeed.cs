@@ -65,9 +65,17 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             if (await client.GetJsonAsync($"/feeds/v1/subscriptions/{existing}", ct).ConfigureAwait(false) is { } current)
             {
                 // A subscription made by an earlier build does not name writers yet: asked for from now on, so the
-                // provisioning log can say who changed what at the source.
+                // provisioning log can say who changed what at the source. A source that refuses only costs the names.
                 if (current["writer"] is not JsonValue w || !w.TryGetValue<bool>(out var named) || !named)
-                    await client.PatchJsonAsync($"/feeds/v1/subscriptions/{existing}", new JsonObject { ["writer"] = true, ["journalPosition"] = true }, ct).ConfigureAwait(false);
+                {
+                    try
+                    {
+                        await client.PatchJsonAsync($"/feeds/v1/subscriptions/{existing}", new JsonObject { ["writer"] = true, ["journalPosition"] = true }, ct).ConfigureAwait(false);
+                    }
+                    catch (ScimClientException)
+                    {
+                    }
+                }
                 return;
             }
             // The source lost it (deleted by an operator): start again from this snapshot.
