@@ -35,10 +35,13 @@ public static class AttributeChanges
                 break;
             case DeactivateAccount:
                 // The target's copy may say "True" (a string): whatever it said, the account was on and now is off.
-                changes.Add(new AttributeChange("active", before?["active"]?.DeepClone() ?? JsonValue.Create(true), JsonValue.Create(false)));
+                changes.Add(new AttributeChange("active", before?["active"] ?? JsonValue.Create(true), JsonValue.Create(false)));
                 break;
         }
-        return changes.Select(c => c with { Old = secrets.Redact(c.Path, c.Old), New = secrets.Redact(c.Path, c.New) }).ToArray();
+        for (var i = 0; i < changes.Count; i++)
+            if (secrets.IsSecret(changes[i].Path))
+                changes[i] = changes[i] with { Old = secrets.Redact(changes[i].Path, changes[i].Old), New = secrets.Redact(changes[i].Path, changes[i].New) };
+        return changes;
     }
 
     /// <param name="container">
@@ -73,7 +76,8 @@ public static class AttributeChanges
     {
         // As the planner compares (AccountDiff): "True" and true, 1 and 1.0 are the same value.
         if (AccountDiff.Covers(sent, old) && AccountDiff.Covers(old, sent)) return;
-        changes.Add(new AttributeChange(path, old?.DeepClone(), sent?.DeepClone()));
+        // The values stay in their documents (no copies): a change is only read, and written to the log as it is.
+        changes.Add(new AttributeChange(path, old, sent));
     }
 
     private static JsonNode? Member(JsonObject? o, string name)

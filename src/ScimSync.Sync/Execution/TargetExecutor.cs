@@ -113,15 +113,15 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                     case LinkAccount l:
                         w.Link(l.Target, l.TargetId, l.SourceId, now);
                         w.MarkSynced(l.Target, l.TargetId);
-                        w.Audit(Record(now, l, originOf(l.SourceId), l.TargetId, l.SourceId, "ok", TimeSpan.Zero, l.Detail) with { UserName = l.UserName });
+                        w.Audit(Record(now, l, originOf(l.SourceId), l.TargetId, l.SourceId, "ok", TimeSpan.Zero, l.Detail));
                         break;
                     case UnlinkAccount u:
                         w.Unlink(u.Target, u.TargetId);
                         w.Audit(Record(now, u, originOf(u.SourceId), u.TargetId, u.SourceId, "ok", TimeSpan.Zero, u.Detail));
                         break;
                     case LinkGroup g:
-                        w.Audit(Record(now, g, originOf(g.SourceGroupId), g.TargetGroupId, g.SourceGroupId, "ok", TimeSpan.Zero, null));
                         w.LinkGroup(g.Target, g.TargetGroupId, g.SourceGroupId);
+                        w.Audit(Record(now, g, originOf(g.SourceGroupId), g.TargetGroupId, g.SourceGroupId, "ok", TimeSpan.Zero, null));
                         break;
                 }
         });
