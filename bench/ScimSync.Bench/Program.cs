@@ -18,6 +18,8 @@ using ScimSync.Bench;
 //       dotnet build tests/ScimSync.QuirkTarget -c Release, and Node.js (npm ci runs when node_modules is missing)
 //   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
 //   ... -- --bulk-chain [--length 1000] [--repeat 3]            server CPU of a reverse bulkId chain
+//   ... -- --audit [--rows 1000000] [--people 100000] [--targets 5] [--queries 2000]
+//                                                               the provisioning log: "what happened to this person"
 //   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
 //   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
 //                                                               event feed: a healthy subscriber beside hostile ones
@@ -70,6 +72,16 @@ if (opts.ContainsKey("third-party"))
     }
     Console.WriteLine(tp);
     if (opts.TryGetValue("out", out var tpOut)) await File.WriteAllTextAsync(tpOut, tp);
+    return 0;
+}
+
+if (opts.ContainsKey("audit"))
+{
+    // The provisioning log's person queries against a long log (AuditBench).
+    var report = await AuditBench.RunAsync(cli, work, Opt("rows", 1_000_000), Opt("people", 100_000), Opt("targets", 5), Opt("queries", 2_000));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var auditOut)) await File.WriteAllTextAsync(auditOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }
 

@@ -67,8 +67,9 @@ internal static class EventsCommand
         var signing = new Option<string>("--signing") { Description = "How SETs are signed", DefaultValueFactory = _ => "HS256" };
         signing.AcceptOnlyFromAmong("HS256", "RS256", "ES256", "none");
         var startAfter = Options.Position("--start-after", "Deliver changes after this journal position (default: from now)");
+        var writer = new Option<bool>("--writer") { Description = "Each event also names the credential that made the change (poll delivery only, polled with an admin token)" };
         var createJson = Options.Json();
-        foreach (var o in new Option[] { name, audience, delivery, pushUrl, pushBatch, payload, coalesce, types, filter, ignore, signing, startAfter, createJson }) create.Options.Add(o);
+        foreach (var o in new Option[] { name, audience, delivery, pushUrl, pushBatch, payload, coalesce, types, filter, ignore, signing, startAfter, writer, createJson }) create.Options.Add(o);
         create.SetAction(async (parse, ct) =>
         {
             using var api = Connect(parse);
@@ -84,6 +85,7 @@ internal static class EventsCommand
             if (parse.GetValue(types) is { } ty) body["resourceTypes"] = List(ty);
             if (parse.GetValue(ignore) is { } ig) body["ignoredAttributes"] = List(ig);
             if (parse.GetValue(startAfter) is { } sa) body["startAfter"] = sa;
+            if (parse.GetValue(writer)) body["writer"] = true;
             var created = await api.SendAsync(HttpMethod.Post, "", body, ct).ConfigureAwait(false);
             if (parse.GetValue(createJson)) Output.WriteJson(created);
             else Output.Fields(created);

@@ -17,7 +17,7 @@ namespace ScimSync.Cli;
 
 /// <summary>
 /// <c>scimsync sync plan|run|confirm|reconcile|status|watch --config FILE</c> (the operator verbs, <c>run --user</c>,
-/// <c>confirm</c> and <c>plan --explain</c>, render in SyncCommand.Operators.cs). Exit codes (<see cref="ExitCodes"/>) follow
+/// <c>confirm</c> and <c>plan --explain</c>, render in SyncCommand.Operators.cs; <c>sync user</c> and <c>sync log</c>: SyncUserCommand, SyncLogCommand). Exit codes (<see cref="ExitCodes"/>) follow
 /// the report's <see cref="RunOutcome"/>: 0 nothing failed, 4 the mass-change guard held a target (a plan: would
 /// hold it), 5 some operations applied and something failed, 1 something failed and nothing was applied; 3 the
 /// configuration, the state directory or the source's feed cannot be used. plan, run, confirm, reconcile and watch own
@@ -136,11 +136,11 @@ internal static partial class SyncCommand
             return ExitCodes.Ok;
         }));
 
-        foreach (var verb in new[] { plan, run, Confirm(), reconcile, status, watch }) sync.Subcommands.Add(verb);
+        foreach (var verb in new[] { plan, run, Confirm(), reconcile, status, watch, SyncUserCommand.Create(), SyncLogCommand.Create() }) sync.Subcommands.Add(verb);
         return sync;
     }
 
-    private static Command Verb(string name, string description, out Option<string> config, out Option<bool> json)
+    internal static Command Verb(string name, string description, out Option<string> config, out Option<bool> json)
     {
         var command = new Command(name, description);
         config = Options.EngineConfig();
@@ -166,7 +166,7 @@ internal static partial class SyncCommand
     };
 
     /// <summary>The verb's --log-format and --log-level, else SCIMSYNC_LOG_FORMAT and SCIMSYNC_LOG_LEVEL, else simple and information.</summary>
-    private static (string Format, Microsoft.Extensions.Logging.LogLevel Level) Logging(ParseResult parse)
+    internal static (string Format, Microsoft.Extensions.Logging.LogLevel Level) Logging(ParseResult parse)
     {
         static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
         var (format, formatFrom) = parse.GetValue(LogFormatOption) is { } f ? (f, "--log-format") : (Env("SCIMSYNC_LOG_FORMAT") ?? "simple", "SCIMSYNC_LOG_FORMAT");

@@ -314,6 +314,14 @@ public sealed class ScimClient : IDisposable
         return Object(response);
     }
 
+    /// <summary>An authenticated PATCH with a plain JSON body (not a SCIM PatchOp), e.g. a feed subscription's settings; paths as for <see cref="PostJsonAsync"/>.</summary>
+    public async Task<JsonObject> PatchJsonAsync(string relativePath, JsonObject body, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Patch, Resolve(relativePath), Json(body)), ct).ConfigureAwait(false);
+        return Object(response);
+    }
+
     /// <summary>An authenticated GET; paths as for <see cref="PostJsonAsync"/>.</summary>
     /// <returns>The body, or null on 404 or an empty body.</returns>
     public async Task<JsonObject?> GetJsonAsync(string relativePath, CancellationToken ct)

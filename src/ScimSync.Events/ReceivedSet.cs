@@ -71,6 +71,13 @@ public sealed class ReceivedSet
     public long? JournalPosition =>
         Claims[SetEncoder.JournalPositionClaim] is JsonValue p && p.TryGetValue<long>(out var position) ? position : null;
 
+    /// <summary>When the change happened at the source (<c>toe</c>, RFC 8417 §2.2), when the SET says.</summary>
+    public DateTimeOffset? EventTime =>
+        Claims["toe"] is JsonValue t && t.TryGetValue<decimal>(out var seconds) ? DateTimeOffset.FromUnixTimeMilliseconds((long)(seconds * 1000)) : null;
+
+    /// <summary>The name of the credential that made the change (<see cref="SetEncoder.WriterClaim"/>), sent only to subscriptions polled with the admin scope that ask.</summary>
+    public string? Writer => Claims[SetEncoder.WriterClaim] is JsonValue w && w.TryGetValue<string>(out var named) ? named : null;
+
     /// <summary><see cref="EventUrgency"/> asked of what the SET tells about the change.</summary>
     public bool Urgent => EventUrgency.IsUrgent(ResourceType ?? Endpoint, Removed, Deactivated, Changed());
 

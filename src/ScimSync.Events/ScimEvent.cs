@@ -14,4 +14,16 @@ public sealed record ScimEvent(string Txn, JsonObject SubId, JsonObject Events, 
     /// subscriptions that ask for it (their <c>journalPosition</c> setting); 0: not sent.
     /// </summary>
     public long JournalPosition { get; init; }
+
+    /// <summary>
+    /// When the change was committed, sent with <see cref="JournalPosition"/> as RFC 8417's <c>toe</c> (time of event,
+    /// which <c>iat</c>, the moment the SET was made, is not for a backlog); null: not sent.
+    /// </summary>
+    public DateTimeOffset? Time { get; init; }
+
+    /// <summary>
+    /// The name of the credential that made the change, sent as <see cref="SetEncoder.WriterClaim"/> to subscriptions
+    /// that ask for it (<see cref="Subscriptions.SubscriptionConfig.Writer"/>); null: not sent.
+    /// </summary>
+    public string? Writer { get; init; }
 }

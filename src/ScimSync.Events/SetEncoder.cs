@@ -55,6 +55,12 @@ public sealed class SetEncoder(TimeProvider time)
     /// </summary>
     public const string JournalPositionClaim = "urn:scimsync:params:event:journalPosition";
 
+    /// <summary>
+    /// Our private claim: the name of the credential that made the change (a token's name, "admin"), for
+    /// subscriptions that ask for it and are polled with the admin scope (docs/journal.md).
+    /// </summary>
+    public const string WriterClaim = "urn:scimsync:params:event:writer";
+
     /// <summary>The claims as UTF-8 JSON, written straight from the event's nodes (no copies of them).</summary>
     private static byte[] Payload(ScimEvent e, string jti, string issuer, IReadOnlyList<string> audience, long iat)
     {
@@ -75,6 +81,9 @@ public sealed class SetEncoder(TimeProvider time)
             }
             w.WriteString("txn", e.Txn);
             if (e.JournalPosition > 0) w.WriteNumber(JournalPositionClaim, e.JournalPosition);
+            // RFC 8417 §2.2 toe: a NumericDate, in seconds; milliseconds as a fraction keep the order of close changes.
+            if (e.Time is { } toe) w.WriteNumber("toe", toe.ToUnixTimeMilliseconds() / 1000m);
+            if (e.Writer is not null) w.WriteString(WriterClaim, e.Writer);
             w.WritePropertyName("sub_id");
             e.SubId.WriteTo(w, PayloadOptions);
             w.WritePropertyName("events");

@@ -7,11 +7,11 @@ namespace ScimSync.Store.Sqlite;
 internal static class SqliteJournal
 {
     private const string AppendSql = """
-        INSERT INTO journal(txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent)
-        VALUES (@txn, @type, @id, @op, @version, @attrs, @data, @request, @actor, @time, @urgent) RETURNING position
+        INSERT INTO journal(txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent, writer)
+        VALUES (@txn, @type, @id, @op, @version, @attrs, @data, @request, @actor, @time, @urgent, @writer) RETURNING position
         """;
 
-    private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time";
+    private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, writer";
 
     private const string ReadSql = $"SELECT {Columns} FROM journal WHERE position > @after ORDER BY position LIMIT @limit";
 
@@ -30,7 +30,7 @@ internal static class SqliteJournal
         (long)PreparedCommands.Get(c, AppendSql, tx,
             ("@txn", e.Txn), ("@type", e.ResourceType), ("@id", e.ResourceId), ("@op", e.Operation.ToString().ToLowerInvariant()),
             ("@version", e.Version), ("@attrs", JsonSerializer.Serialize(e.Attributes)), ("@data", e.Data), ("@request", e.Request),
-            ("@actor", e.Actor), ("@time", e.Time.UtcTicks), ("@urgent", JournalUrgency.IsUrgent(e) ? 1 : 0)).ExecuteScalar()!;
+            ("@actor", e.Actor), ("@time", e.Time.UtcTicks), ("@urgent", JournalUrgency.IsUrgent(e) ? 1 : 0), ("@writer", e.Writer)).ExecuteScalar()!;
 
     public static IReadOnlyList<JournalEntry> Read(SqliteConnection c, long after, int limit) =>
         ReadEntries(PreparedCommands.Get(c, ReadSql, null, ("@after", after), ("@limit", limit)), limit);
@@ -57,7 +57,7 @@ internal static class SqliteJournal
                 Enum.Parse<JournalOperation>(r.GetString(4), ignoreCase: true), r.GetInt64(5),
                 JsonSerializer.Deserialize<string[]>(r.GetString(6)) ?? [],
                 r.IsDBNull(7) ? null : r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9),
-                new DateTimeOffset(r.GetInt64(10), TimeSpan.Zero))));
+                new DateTimeOffset(r.GetInt64(10), TimeSpan.Zero)) { Writer = r.IsDBNull(11) ? null : r.GetString(11) }));
         }
         return list;
     }

@@ -8,7 +8,7 @@ namespace ScimSync.Store.Sqlite;
 /// </summary>
 internal static class SqliteSchema
 {
-    public const int Version = 3;
+    public const int Version = 4;
 
     public const string Create = """
         CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL);
@@ -67,7 +67,9 @@ internal static class SqliteSchema
             request       TEXT,
             actor         TEXT,
             time          INTEGER NOT NULL,
-            urgent        INTEGER NOT NULL DEFAULT 0
+            urgent        INTEGER NOT NULL DEFAULT 0,
+            -- The credential's name (the token's name, "admin"): who made the change. Null before version 4.
+            writer        TEXT
         );
         CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
         CREATE TABLE IF NOT EXISTS journal_floor (position INTEGER NOT NULL);
@@ -133,7 +135,7 @@ internal static class SqliteSchema
         """;
 
     /// <summary>
-    /// Columns added to existing tables since version 2: <see cref="Create"/> has them for a new database, and
+    /// Columns added to existing tables since version 2 (the journal's writer since version 3): <see cref="Create"/> has them for a new database, and
     /// an older one gets them by ALTER TABLE (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
     /// </summary>
     public static readonly IReadOnlyList<(string Table, string Column, string Definition)> AddedColumns =
@@ -141,6 +143,9 @@ internal static class SqliteSchema
         ("journal", "urgent", "INTEGER NOT NULL DEFAULT 0"),
         ("subscriptions", "ahead_position", "INTEGER NOT NULL DEFAULT 0"),
         ("deliveries", "coalescible", "INTEGER NOT NULL DEFAULT 0"),
+        // Version 4: entries journaled before have no writer (nullable, nothing to backfill: the token names
+        // of those changes were never recorded).
+        ("journal", "writer", "TEXT"),
     ];
 
     /// <summary>

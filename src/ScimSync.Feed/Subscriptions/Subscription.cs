@@ -52,6 +52,13 @@ public sealed record SubscriptionConfig
     /// </summary>
     public bool JournalPosition { get; init; }
 
+    /// <summary>
+    /// Our extension: each SET also names the credential that made the change (<see cref="Events.SetEncoder.WriterClaim"/>).
+    /// Who changed what is for the source's administrators: such a subscription is delivered by poll only, to a
+    /// caller with the admin scope (its own poll token is refused), and never by push (docs/journal.md).
+    /// </summary>
+    public bool Writer { get; init; }
+
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },

@@ -129,6 +129,9 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
         // subscriber reads the resource anyway, so coalescing is for full payloads only.
         if (c.Coalesce && c.Payload != PayloadMode.Full) throw ScimException.InvalidValue("coalesce needs payload \"full\"");
         if (c.PushBatch is < 1 or > MaxPushBatch) throw ScimException.InvalidValue($"pushBatch must be between 1 and {MaxPushBatch}");
+        // Writers' names are for whoever administers the source: a push receiver has no credential here to show
+        // that it does, so they go to polled subscriptions only (and a poll needs the admin scope then, FeedApi).
+        if (c.Writer && c.Delivery != DeliveryMethod.Poll) throw ScimException.InvalidValue("writer needs delivery \"poll\": writers' names are delivered only to a poll with the admin scope");
         if (c.Delivery == DeliveryMethod.Push && !Delivery.PushDestination.IsAllowed(c.PushUrl ?? "", options.PushAllowList, out var reason))
             throw ScimException.InvalidValue(reason);
         if (c.Filter is not null)

@@ -29,7 +29,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         public IReadOnlySet<string> References { get; init; } = new HashSet<string>();
     }
 
-    public async Task<JsonObject> ProcessAsync(JsonObject body, string baseUrl, string? actor, CancellationToken ct)
+    public async Task<JsonObject> ProcessAsync(JsonObject body, string baseUrl, string? actor, string? writer, CancellationToken ct)
     {
         JsonNode? Member(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
         if (Member("schemas") is not JsonArray schemas || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var u) && u.Equals(ScimSchemaUris.BulkRequest, StringComparison.OrdinalIgnoreCase)))
@@ -113,7 +113,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
             if (op.References.FirstOrDefault(r => !producers.Contains(r) || failedIds.Contains(r)) is { } lost)
                 result = Failure(op, new ScimException(409, ScimErrorType.InvalidValue, $"Operation refers to bulkId \"{lost}\", which was not created"));
             else
-                result = await ExecuteAsync(op, created, baseUrl, WriteContext.New(actor), ct).ConfigureAwait(false);
+                result = await ExecuteAsync(op, created, baseUrl, WriteContext.New(actor, writer), ct).ConfigureAwait(false);
             results[op.Index] = result;
             var ok = result["status"]!.GetValue<string>()[0] == '2';
             if (!ok) errors++;

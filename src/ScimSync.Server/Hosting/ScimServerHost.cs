@@ -181,7 +181,8 @@ public static class ScimServerHost
             if (options.DisableBulk) throw ScimException.NotImplemented("Bulk is not supported by this server");
             if (!ScimApi.Caller(ctx).Has(Scopes.Write)) throw new ScimException(403, null, "This token lacks the \"scim:write\" scope");
             var body = await ScimHttp.ReadObjectAsync(ctx, limits.Bulk, ctx.RequestAborted).ConfigureAwait(false);
-            var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), ScimApi.Caller(ctx).TokenId, ctx.RequestAborted).ConfigureAwait(false);
+            var caller = ScimApi.Caller(ctx);
+            var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), caller.TokenId, caller.Name, ctx.RequestAborted).ConfigureAwait(false);
             await ScimHttp.WriteNodeAsync(ctx, 200, result).ConfigureAwait(false);
         });
 

@@ -161,6 +161,9 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
     public async Task Poll(HttpContext ctx, string id)
     {
         var s = await FindOwn(ctx, id).ConfigureAwait(false);
+        // Its SETs name who changed what: for the source's administrators, not for whoever holds the poll token.
+        if (s.Config.Writer && !ScimApi.Caller(ctx).Has(Scopes.Admin))
+            throw new ScimException(403, null, "This subscription's events name their writers: poll it with a token that has the admin scope");
         var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, limits.Poll, ctx.RequestAborted).ConfigureAwait(false);
         var response = await poll.PollAsync(s, PollRequest.Read(body), ctx.RequestAborted).ConfigureAwait(false);
         ctx.Response.StatusCode = 200;

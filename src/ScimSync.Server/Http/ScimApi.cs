@@ -171,7 +171,11 @@ public sealed partial class ScimApi(
     /// <summary>RFC 7644 §3.12: 501 for an operation the service provider does not support.</summary>
     public static ScimException PatchDisabled() => ScimException.NotImplemented("PATCH is not supported by this server");
 
-    private static WriteContext Context(HttpContext ctx) => WriteContext.New(Caller(ctx).TokenId);
+    private static WriteContext Context(HttpContext ctx)
+    {
+        var caller = Caller(ctx);
+        return WriteContext.New(caller.TokenId, caller.Name);
+    }
 
     private static string? IfMatch(HttpContext ctx)
     {

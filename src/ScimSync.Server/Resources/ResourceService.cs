@@ -65,7 +65,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (memberRefs is { Count: > 0 }) attributes.Add("members");
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Create, stored.Version, attributes,
-            journalData ?? WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
+            journalData ?? WithMembers(data, memberRefs), null, context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
@@ -105,7 +105,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (!membersSame) attributes.Add("members");
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Put, updated.Version, attributes,
-            WithMembers(data, memberRefs), null, context.Actor, now), ct).ConfigureAwait(false);
+            WithMembers(data, memberRefs), null, context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(updated with { Members = memberRefs ?? existing.Members }, true, requested);
@@ -177,7 +177,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (membersChanged) attributes.Add("members");
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Patch, updated.Version, attributes,
-            data.ToJsonString(), PatchRequestJson(request), context.Actor, now), ct).ConfigureAwait(false);
+            data.ToJsonString(), PatchRequestJson(request), context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(updated with { Members = null }, true);
@@ -192,14 +192,14 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var now = Now();
         var groups = await tx.DeleteAsync(existing, now, ct).ConfigureAwait(false);
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Delete, existing.Version, [],
-            null, null, context.Actor, now), ct).ConfigureAwait(false);
+            null, null, context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
         // Groups that lost the member changed too; their consumers must hear of it (no lost change).
         var removal = PatchRequestJson(new PatchRequest([new PatchOperation(PatchOperationType.Remove,
             new PatchPath(new AttributePath(null, "members", null),
                 new Protocol.Filtering.ComparisonFilter(new AttributePath(null, "value", null), Protocol.Filtering.ComparisonOperator.Eq, Protocol.Filtering.FilterValue.Of(id)), null), null)]));
         foreach (var (groupId, version) in groups)
             await tx.AppendJournalAsync(new JournalAppend(context.Txn, Registry.Group.Name, groupId, JournalOperation.Patch, version, ["members"],
-                null, removal, context.Actor, now), ct).ConfigureAwait(false);
+                null, removal, context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
     }

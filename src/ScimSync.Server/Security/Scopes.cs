@@ -29,5 +29,11 @@ public static class Scopes
 /// <summary>Who is calling: the token's id, its scopes, and the user it is bound to (for /Me).</summary>
 public sealed record ScimCaller(string TokenId, IReadOnlySet<string> Scopes, string? UserId)
 {
+    /// <summary>
+    /// The credential's name as operators know it (the token's name; "admin" for the environment's admin token):
+    /// recorded as the writer of each change in the journal, which ids would not tell a person.
+    /// </summary>
+    public string? Name { get; init; }
+
     public bool Has(string scope) => Scopes.Contains(scope) || Scopes.Contains(Security.Scopes.Admin);
 }

@@ -13,6 +13,9 @@ namespace ScimSync.Server.Security;
 public sealed class TokenService(ITokenStore store, TimeProvider time, string? adminToken)
 {
     public const string Prefix = "scimsync_";
+
+    /// <summary>The writer name of changes made with the environment's admin token (SCIMSYNC_ADMIN_TOKEN), which has no name of its own.</summary>
+    public const string AdminWriter = "admin";
     private readonly byte[]? _adminHash = adminToken is { Length: > 0 } ? SHA256.HashData(Encoding.UTF8.GetBytes(adminToken)) : null;
 
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
@@ -51,12 +54,12 @@ public sealed class TokenService(ITokenStore store, TimeProvider time, string? a
     {
         var hashBytes = SHA256.HashData(Encoding.UTF8.GetBytes(secret));
         if (_adminHash is not null && CryptographicOperations.FixedTimeEquals(hashBytes, _adminHash))
-            return new ScimCaller("admin-env", new HashSet<string>(Scopes.All), null);
+            return new ScimCaller("admin-env", new HashSet<string>(Scopes.All), null) { Name = AdminWriter };
         var hash = Convert.ToHexStringLower(hashBytes);
         var now = time.GetUtcNow();
         var token = await store.FindByHashAsync(hash, ct).ConfigureAwait(false);
         if (token is null || token.Revoked is not null || token.Expires is { } exp && exp <= now) return null;
-        return new ScimCaller(token.Id, new HashSet<string>(token.Scopes), token.UserId);
+        return new ScimCaller(token.Id, new HashSet<string>(token.Scopes), token.UserId) { Name = token.Name };
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -21,7 +21,14 @@ public sealed record JournalAppend(
     string? Data,
     string? Request,
     string? Actor,
-    DateTimeOffset Time);
+    DateTimeOffset Time)
+{
+    /// <summary>
+    /// The name of the credential that made the change (the token's name, "admin" for the environment's admin
+    /// token): who wrote it, as a person knows them. Null for entries journaled before it was recorded.
+    /// </summary>
+    public string? Writer { get; init; }
+}
 
 /// <summary>A journaled change and its position: positions are totally ordered and never reused.</summary>
 public sealed record JournalEntry(long Position, JournalAppend Change);

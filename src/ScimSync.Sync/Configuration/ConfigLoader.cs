@@ -237,14 +237,31 @@ public static class ConfigLoader
                 keepDefaults = value.Bool();
                 continue;
             }
-            var text = value.Text();
             if (target is "active" or "id" or "meta" or "schemas" or "password")
                 throw value.Error($"\"{target}\" cannot be mapped: the engine manages it");
-            list.Add(text.Length >= 2 && text[0] == '\'' && text[^1] == '\''
-                ? new AttributeMapping(target, null, JsonValue.Create(text[1..^1]))
-                : new AttributeMapping(target, text, null));
+            list.Add(value.IsMapping ? ReadMappingEntry(target, value) : Mapped(target, value.Text()));
         }
         if (!keepDefaults) return list;
         return AttributeMapping.Defaults.Where(d => list.All(m => !m.Target.Equals(d.Target, StringComparison.OrdinalIgnoreCase))).Concat(list).ToArray();
+    }
+
+    private static AttributeMapping Mapped(string target, string text) =>
+        text.Length >= 2 && text[0] == '\'' && text[^1] == '\''
+            ? new AttributeMapping(target, null, JsonValue.Create(text[1..^1]))
+            : new AttributeMapping(target, text, null);
+
+    /// <summary>
+    /// The long form of one mapping, for what the short form cannot say: <c>{source: PATH, secret: true}</c> (or
+    /// <c>constant: VALUE</c>). A secret's values are never shown in the provisioning log or by <c>sync user</c>.
+    /// </summary>
+    private static AttributeMapping ReadMappingEntry(string target, ConfigNode n)
+    {
+        var source = n.Child("source");
+        var constant = n.Child("constant");
+        if ((source is null) == (constant is null)) throw n.Error("give either \"source\" (a source attribute path) or \"constant\"");
+        var mapping = source is not null ? new AttributeMapping(target, source.Text(), null) : new AttributeMapping(target, null, JsonValue.Create(constant!.Text()));
+        mapping = mapping with { Secret = n.Child("secret")?.Bool() ?? false };
+        n.RejectUnknownKeys();
+        return mapping;
     }
 }

@@ -105,6 +105,8 @@ internal sealed class ConfigNode
 
     public bool IsList => _node is YamlSequenceNode;
 
+    public bool IsMapping => _node is YamlMappingNode;
+
     /// <summary>The scalar's text with <c>${NAME}</c> replaced from the environment (secrets stay out of the file).</summary>
     public string Text()
     {

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using ScimSync.Client;
+using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Shadows;
 
@@ -27,7 +28,8 @@ public sealed record SyncProgress(string Target, string Phase, long Done, long T
 
 /// <summary>
 /// Applies a plan to one target with bounded concurrency: links first, then accounts, then groups (whose
-/// members may have just been created). Every operation is audited with its cause; the shadow follows
+/// members may have just been created). Every operation is audited with its cause and what it changed (the
+/// provisioning log: old → new per attribute, the target's answer and what to do on failure); the shadow follows
 /// each success, so a crash mid-run loses at most the operations in flight, which the next run finds
 /// again by correlation instead of creating twice.
 /// </summary>
@@ -50,6 +52,9 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     public ILogger Logger { get; init; } = NullLogger.Instance;
 
     internal SyncTelemetry? Telemetry { get; init; }
+
+    /// <summary>The target's secret attributes (<c>secret: true</c> in its mapping): their values never reach the audit.</summary>
+    public SecretAttributes Secrets { get; init; } = SecretAttributes.None;
 
     /// <summary>A full run's or reconciliation's plan: one cause for every operation, each success logged at Debug.</summary>
     public Task<ExecutionReport> ExecuteAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct) =>
@@ -108,15 +113,15 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                     case LinkAccount l:
                         w.Link(l.Target, l.TargetId, l.SourceId, now);
                         w.MarkSynced(l.Target, l.TargetId);
-                        w.Audit(new AuditRecord(now, originOf(l.SourceId).Cause, l.Target, l.Verb, l.Subject, l.TargetId, l.SourceId, "ok", null, 0, l.Detail));
+                        w.Audit(Record(now, l, originOf(l.SourceId), l.TargetId, l.SourceId, "ok", TimeSpan.Zero, l.Detail));
                         break;
                     case UnlinkAccount u:
                         w.Unlink(u.Target, u.TargetId);
-                        w.Audit(new AuditRecord(now, originOf(u.SourceId).Cause, u.Target, u.Verb, u.Subject, u.TargetId, u.SourceId, "ok", null, 0, u.Detail));
+                        w.Audit(Record(now, u, originOf(u.SourceId), u.TargetId, u.SourceId, "ok", TimeSpan.Zero, u.Detail));
                         break;
                     case LinkGroup g:
                         w.LinkGroup(g.Target, g.TargetGroupId, g.SourceGroupId);
-                        w.Audit(new AuditRecord(now, originOf(g.SourceGroupId).Cause, g.Target, g.Verb, g.Subject, g.TargetGroupId, g.SourceGroupId, "ok", null, 0, null));
+                        w.Audit(Record(now, g, originOf(g.SourceGroupId), g.TargetGroupId, g.SourceGroupId, "ok", TimeSpan.Zero, null));
                         break;
                 }
         });
@@ -192,6 +197,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         var sw = Stopwatch.StartNew();
         var cause = origin.Cause;
         string? targetId = null, sourceId = null, detail = op.Detail.Length > 0 ? op.Detail : null;
+        var changes = Changes(op);
         // Beneath the batch's (or run's) span; the HTTP client's span for the call nests beneath this one.
         using var activity = SyncTelemetry.Source.StartActivity("sync.operation");
         activity?.SetTag("scimsync.target", op.Target);
@@ -257,7 +263,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                     detail = await ChangeMembersAsync(m, targetId, ct).ConfigureAwait(false);
                     break;
             }
-            await AuditAsync(op, cause, targetId, sourceId, "ok", null, sw.Elapsed, detail).ConfigureAwait(false);
+            await AuditAsync(Record(time.GetUtcNow(), op, origin, targetId, sourceId, "ok", sw.Elapsed, detail) with { Changes = changes }).ConfigureAwait(false);
             Outcome(activity, op, targetId, sourceId, "ok");
             SyncLog.OperationApplied(Logger, appliedLevel, op.Target, op.Verb, op.Subject, targetId, sourceId, cause, "ok", sw.ElapsedMilliseconds);
             Telemetry?.Operation(op.Target, op.Verb, "ok", sw.Elapsed);
@@ -266,7 +272,11 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         catch (ScimClientException e)
         {
             if (TargetHealth.IsUnreachable(e)) Health?.MarkDown(e.Detail ?? e.Message);
-            await AuditAsync(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message).ConfigureAwait(false);
+            // The target's answer as it gave it (status, scimType, detail), and what to do about it when it is a known failure.
+            await AuditAsync(Record(time.GetUtcNow(), op, origin, targetId ?? TargetIdOf(op), sourceId ?? SourceOf(op), "failed", sw.Elapsed, FailureAdvice.Clamp(e.Detail ?? e.Message)) with
+            {
+                Status = e.Status == 0 ? null : e.Status, ScimType = e.ScimType, Changes = changes, Action = FailureAdvice.For(e.Status, noAnswer: e.Status == 0),
+            }).ConfigureAwait(false);
             Failed(activity, op, targetId, sourceId, cause, e.Status == 0 ? null : e.Status, e.Detail ?? e.Message, sw.Elapsed);
             return (false, $"{op}: {e.Status} {e.Detail ?? e.Message}");
         }
@@ -274,7 +284,10 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         {
             // Whatever a target answers fails this operation only: audited with the reason, the others go on.
             var reason = e is HttpRequestException or PrerequisiteFailedException or TaskCanceledException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-            await AuditAsync(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, reason).ConfigureAwait(false);
+            await AuditAsync(Record(time.GetUtcNow(), op, origin, targetId ?? TargetIdOf(op), sourceId ?? SourceOf(op), "failed", sw.Elapsed, FailureAdvice.Clamp(reason)) with
+            {
+                Changes = changes, Action = FailureAdvice.For(null, noAnswer: e is HttpRequestException or TaskCanceledException),
+            }).ConfigureAwait(false);
             Failed(activity, op, targetId, sourceId, cause, null, reason, sw.Elapsed);
             return (false, $"{op}: {reason}");
         }
@@ -385,9 +398,44 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     /// <summary>The target's dialect for removing members (<c>dialect.memberRemoval</c>).</summary>
     public Configuration.MemberRemoval MemberRemoval { get; init; }
 
-    private Task AuditAsync(PlannedOperation op, string cause, string? targetId, string? sourceId, string result, int? status, TimeSpan elapsed, string? detail)
+    private Task AuditAsync(AuditRecord record) => shadows.WriteAsync(w => w.Audit(record));
+
+    /// <summary>An audit record with the source change behind the operation (position, time, writer) and the account's userName.</summary>
+    private static AuditRecord Record(DateTimeOffset at, PlannedOperation op, ChangeOrigin origin, string? targetId, string? sourceId, string result, TimeSpan elapsed, string? detail) =>
+        new(at, origin.Cause, op.Target, op.Verb, op.Subject, targetId, sourceId, result, null, elapsed.TotalMilliseconds, detail)
+        {
+            UserName = UserNameOf(op), JournalPosition = origin.JournalPosition, EventTime = origin.EventTime, Writer = origin.Writer,
+        };
+
+    /// <summary>
+    /// What the operation is about to change, against the shadow before the call (for an update or a deactivation,
+    /// one read by key). Computed before the call, so that a failure records what was attempted.
+    /// </summary>
+    private IReadOnlyList<Shadows.AttributeChange> Changes(PlannedOperation op) => op switch
     {
-        var record = new AuditRecord(time.GetUtcNow(), cause, op.Target, op.Verb, op.Subject, targetId, sourceId, result, status, elapsed.TotalMilliseconds, detail);
-        return shadows.WriteAsync(w => w.Audit(record));
-    }
+        CreateAccount => AttributeChanges.Of(op, null, Secrets),
+        UpdateAccount u => AttributeChanges.Of(op, shadows.AccountData(u.Target, u.TargetId), Secrets),
+        DeactivateAccount d => AttributeChanges.Of(op, shadows.AccountData(d.Target, d.TargetId), Secrets),
+        _ => [],
+    };
+
+    private static string? UserNameOf(PlannedOperation op) => op switch
+    {
+        CreateAccount c => c.UserName,
+        UpdateAccount u => u.UserName,
+        DeactivateAccount d => d.UserName,
+        DeleteAccount d => d.UserName,
+        LinkAccount l => l.UserName,
+        _ => null,
+    };
+
+    private static string? TargetIdOf(PlannedOperation op) => op switch
+    {
+        UpdateAccount u => u.TargetId,
+        DeactivateAccount d => d.TargetId,
+        DeleteAccount d => d.TargetId,
+        RetireGroup r => r.TargetGroupId,
+        ChangeMembers m => m.TargetGroupId,
+        _ => null,
+    };
 }

@@ -10,6 +10,12 @@ namespace ScimSync.Sync.Mapping;
 /// </summary>
 public sealed record AttributeMapping(string Target, string? Source, JsonNode? Constant)
 {
+    /// <summary>
+    /// The value is a secret (a PIN, a recovery code): the provisioning log and <c>sync user</c> show "(secret)"
+    /// instead (<see cref="SecretAttributes"/>); it is still sent to the target.
+    /// </summary>
+    public bool Secret { get; init; }
+
     /// <summary>What a target receives when its configuration lists no mapping: the portable core attributes.</summary>
     public static IReadOnlyList<AttributeMapping> Defaults { get; } =
     [

@@ -161,7 +161,7 @@ public sealed partial class SyncEngine : IDisposable
                 new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency)
                 {
                     BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval, Health = health, Logger = executorLog, Telemetry = _telemetry,
-                    Stopping = _stopping.Token,
+                    Stopping = _stopping.Token, Secrets = Mapping.SecretAttributes.From(t.Mapping),
                 },
                 health);
             health.WentDown += reason =>
@@ -741,7 +741,7 @@ public sealed partial class SyncEngine : IDisposable
         {
             var key = c.ResourceType == "Group" ? TargetExecutor.GroupKey(c.Id) : c.Id;
             keys[key] = keys.GetValueOrDefault(key) || c.Urgent;
-            if (c.Txn is not null) _origins[key] = new ChangeOrigin("event:" + c.Txn, c.JournalPosition, SourceEvent(c));
+            if (c.Txn is not null) _origins[key] = new ChangeOrigin("event:" + c.Txn, c.JournalPosition, SourceEvent(c), c.EventTime, c.Writer);
             SyncLog.SourceChange(_log, c.ResourceType, c.Id, c.Deleted ? "deleted" : "changed", c.Txn, c.JournalPosition, c.Urgent);
         }
         foreach (var g in changes.GroupBy(c => (c.ResourceType, c.Urgent))) _telemetry.Changes(g.Key.ResourceType, g.Key.Urgent, g.Count());

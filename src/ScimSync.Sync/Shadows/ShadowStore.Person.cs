@@ -1,35 +1,93 @@
+using System.Text.Json.Nodes;
+
 namespace ScimSync.Sync.Shadows;
 
+/// <summary>A target account as the shadow holds it: as last seen (<see cref="Data"/>) and as the engine last wrote or accepted it.</summary>
+public sealed record ShadowAccount(string Target, string TargetId, string UserName, bool Active, JsonObject Data, JsonObject? Synced, DateTimeOffset Seen);
+
+/// <summary>A group on a target that holds an account, from the shadow; <see cref="SourceGroupId"/> when the engine manages it.</summary>
+public sealed record ShadowMembership(string GroupId, string DisplayName, string? SourceGroupId);
+
+/// <summary>A queued key: whether it is urgent, since when it waits, and how many changes were queued for it.</summary>
+public sealed record QueuedKey(string Key, bool Urgent, DateTimeOffset Since, long Changes);
+
 /// <summary>
-/// What the operator commands that look at one person or one target's links ask of the state
-/// (<c>sync run --user</c>, <c>sync plan --explain</c>, <c>sync confirm</c>), each one indexed query.
+/// One person's part of the state, for `sync user`: their account on a target, its groups, their queued and
+/// held work. Point reads by key; nothing here loads a whole target.
 /// </summary>
 public sealed partial class ShadowStore
 {
-    /// <summary>The account as the engine last wrote or accepted it (the drift baseline), or null when it never did.</summary>
-    public byte[]? SyncedJson(string target, string targetId)
+    public ShadowAccount? Account(string target, string targetId)
     {
         lock (_gate)
         {
-            using var cmd = Command("SELECT json_remove(synced, '$.meta') FROM shadow_accounts WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
-            return cmd.ExecuteScalar() is string synced ? System.Text.Encoding.UTF8.GetBytes(synced) : null;
+            using var cmd = Command("SELECT user_name, active, data, synced, seen FROM shadow_accounts WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+            using var r = cmd.ExecuteReader();
+            if (!r.Read()) return null;
+            return new ShadowAccount(target, targetId, r.GetString(0), r.GetInt64(1) != 0, JsonNode.Parse(r.GetString(2))!.AsObject(),
+                r.IsDBNull(3) ? null : JsonNode.Parse(r.GetString(3))!.AsObject(), Time(r.GetInt64(4)));
         }
     }
 
-    /// <summary>Every link of a target, by source id: which account each source person has there.</summary>
-    public IReadOnlyDictionary<string, string> LinksBySource(string target)
-    {
-        lock (_gate) return Pairs("SELECT source_id, target_id FROM links WHERE target = @t", target);
-    }
-
-    /// <summary>Whether any target holds an account linked to this source id (a person deleted at the source still has these).</summary>
-    public bool IsLinkedAnywhere(string sourceId)
+    /// <summary>The account as the shadow last saw it, or null: the "before" of an operation's changes.</summary>
+    public JsonObject? AccountData(string target, string targetId)
     {
         lock (_gate)
         {
-            // Not the (target, source_id) index's first column: a scan of the links, for one operator command.
-            using var cmd = Command("SELECT 1 FROM links WHERE source_id = @s LIMIT 1", ("@s", sourceId));
-            return cmd.ExecuteScalar() is not null;
+            using var cmd = Command("SELECT data FROM shadow_accounts WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
+            return cmd.ExecuteScalar() is string data ? JsonNode.Parse(data)!.AsObject() : null;
+        }
+    }
+
+    /// <summary>Target accounts with this userName (case-insensitive), linked or not.</summary>
+    public IReadOnlyList<string> AccountsNamed(string target, string userName)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT target_id FROM shadow_accounts INDEXED BY ix_shadow_user WHERE target = @t AND user_name = @u COLLATE NOCASE", ("@t", target), ("@u", userName));
+            using var r = cmd.ExecuteReader();
+            var ids = new List<string>();
+            while (r.Read()) ids.Add(r.GetString(0));
+            return ids;
+        }
+    }
+
+    public IReadOnlyList<ShadowMembership> GroupsOf(string target, string targetId)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("""
+                SELECT g.target_id, g.display_name, l.source_id FROM shadow_group_members m INDEXED BY ix_shadow_member
+                JOIN shadow_groups g ON g.target = m.target AND g.target_id = m.group_id
+                LEFT JOIN group_links l ON l.target = g.target AND l.target_id = g.target_id
+                WHERE m.target = @t AND m.member_id = @m ORDER BY g.display_name
+                """, ("@t", target), ("@m", targetId));
+            using var r = cmd.ExecuteReader();
+            var list = new List<ShadowMembership>();
+            while (r.Read()) list.Add(new ShadowMembership(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+            return list;
+        }
+    }
+
+    /// <summary>The queue entry of one key on a target, if it is queued.</summary>
+    public QueuedKey? Queued(string target, string key)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT urgent, enqueued, changes FROM pending WHERE target = @t AND source_id = @k", ("@t", target), ("@k", key));
+            using var r = cmd.ExecuteReader();
+            return r.Read() ? new QueuedKey(key, r.GetInt64(0) != 0, Time(r.GetInt64(1)), r.GetInt64(2)) : null;
+        }
+    }
+
+    /// <summary>The removal the guard holds for one key on a target, if any.</summary>
+    public HeldOperation? Held(string target, string key)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT verb, subject, target_id, reason, since FROM holds WHERE target = @t AND key = @k", ("@t", target), ("@k", key));
+            using var r = cmd.ExecuteReader();
+            return r.Read() ? new HeldOperation(target, key, r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetString(3), Time(r.GetInt64(4))) : null;
         }
     }
 }

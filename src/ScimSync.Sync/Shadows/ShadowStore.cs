@@ -5,9 +5,32 @@ using ScimSync.Sync.Planning;
 
 namespace ScimSync.Sync.Shadows;
 
-/// <summary>One audited operation: what was done, why (an event's txn or a run id), where, and how it went.</summary>
+/// <summary>
+/// One audited operation: what was done, why (an event's txn or a run id), where, and how it went; the entry of
+/// the provisioning log (ShadowStore.Log.cs), which adds what changed and what to do about a failure.
+/// </summary>
 public sealed record AuditRecord(DateTimeOffset Time, string Cause, string Target, string Verb, string Subject, string? TargetId,
-    string? SourceId, string Result, int? Status, double DurationMs, string? Detail);
+    string? SourceId, string Result, int? Status, double DurationMs, string? Detail)
+{
+    /// <summary>The account's userName (null for groups): how people look a person up.</summary>
+    public string? UserName { get; init; }
+
+    /// <summary>The attributes the operation changed, old → new, secrets redacted (<see cref="Execution.AttributeChanges"/>).</summary>
+    public IReadOnlyList<AttributeChange> Changes { get; init; } = [];
+
+    /// <summary>For a change learnt from the source's feed: its journal position at the source, when it was made, and by whom.</summary>
+    public long? JournalPosition { get; init; }
+
+    public DateTimeOffset? EventTime { get; init; }
+
+    public string? Writer { get; init; }
+
+    /// <summary>The target's scimType when it refused the operation (<see cref="Detail"/> holds its detail).</summary>
+    public string? ScimType { get; init; }
+
+    /// <summary>What to do about a known failure (<see cref="Execution.FailureAdvice"/>).</summary>
+    public string? Action { get; init; }
+}
 
 /// <summary>A queued key (source account id, or <c>group:</c> id) for one target.</summary>
 public sealed record PendingChange(string SourceId, bool Urgent, long Changes);
@@ -119,18 +142,46 @@ public sealed partial class ShadowStore : IDisposable
                 target TEXT NOT NULL, key TEXT NOT NULL, verb TEXT NOT NULL, subject TEXT NOT NULL, target_id TEXT,
                 reason TEXT NOT NULL, since INTEGER NOT NULL,
                 PRIMARY KEY (target, key)) WITHOUT ROWID;
+            -- The provisioning log: every operation with what it changed (changes: JSON, old → new per attribute), the
+            -- source change behind it, and the target's answer on failure with what to do about it (ShadowStore.Log.cs).
             CREATE TABLE IF NOT EXISTS audit (
                 seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, cause TEXT NOT NULL, target TEXT NOT NULL, verb TEXT NOT NULL,
-                subject TEXT NOT NULL, target_id TEXT, source_id TEXT, result TEXT NOT NULL, status INTEGER, duration_ms REAL NOT NULL, detail TEXT);
+                subject TEXT NOT NULL, target_id TEXT, source_id TEXT, result TEXT NOT NULL, status INTEGER, duration_ms REAL NOT NULL, detail TEXT,
+                user_name TEXT COLLATE NOCASE, changes TEXT, journal_position INTEGER, event_time INTEGER, writer TEXT, scim_type TEXT, action TEXT);
             """);
-        // State written by an earlier build has no change counter on the queue: added in place.
-        using (var probe = db.CreateCommand())
+        // State written by an earlier build lacks the columns added since: added in place (ALTER TABLE keeps the rows).
+        foreach (var (table, column, definition) in AddedColumns)
         {
-            probe.CommandText = "SELECT count(*) FROM pragma_table_info('pending') WHERE name = 'changes'";
-            if (Convert.ToInt64(probe.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-                Exec(db, "ALTER TABLE pending ADD COLUMN changes INTEGER NOT NULL DEFAULT 0");
+            using var probe = db.CreateCommand();
+            probe.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+            if (Convert.ToInt64(probe.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) != 0) continue;
+            Exec(db, $"ALTER TABLE {table} ADD COLUMN {column} {definition}");
+            if (table == "audit" && column == "user_name") BackfillAuditUserNames(db);
         }
+        // After the columns exist: "what happened to this person" (by source id or userName), to a target, what
+        // failed, and what happened when, each answered from an index however long the log grows.
+        Exec(db, """
+            CREATE INDEX IF NOT EXISTS ix_audit_source ON audit(source_id, seq);
+            CREATE INDEX IF NOT EXISTS ix_audit_user ON audit(user_name, seq);
+            CREATE INDEX IF NOT EXISTS ix_audit_target ON audit(target, seq);
+            -- Failures only: nearly every entry is "ok", and a filter on ok walks the log newest first anyway.
+            CREATE INDEX IF NOT EXISTS ix_audit_failed ON audit(seq) WHERE result = 'failed';
+            CREATE INDEX IF NOT EXISTS ix_audit_time ON audit(time);
+            """);
     }
+
+    /// <summary>Columns added to existing tables since the first build: the CREATE TABLE above has them for a new state.</summary>
+    private static readonly (string Table, string Column, string Definition)[] AddedColumns =
+    [
+        ("pending", "changes", "INTEGER NOT NULL DEFAULT 0"),
+        ("audit", "user_name", "TEXT COLLATE NOCASE"),
+        ("audit", "changes", "TEXT"),
+        ("audit", "journal_position", "INTEGER"),
+        ("audit", "event_time", "INTEGER"),
+        ("audit", "writer", "TEXT"),
+        ("audit", "scim_type", "TEXT"),
+        ("audit", "action", "TEXT"),
+    ];
 
     private static void Exec(SqliteConnection db, string sql, params (string, object?)[] args)
     {
@@ -385,16 +436,11 @@ public sealed partial class ShadowStore : IDisposable
     {
         lock (_gate)
         {
-            using var cmd = Command("""
-                SELECT time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail FROM audit
+            using var cmd = Command($"""
+                SELECT {AuditColumns} FROM audit
                 WHERE @t IS NULL OR target = @t ORDER BY seq DESC LIMIT @m
                 """, ("@t", target), ("@m", max));
-            using var r = cmd.ExecuteReader();
-            var list = new List<AuditRecord>();
-            while (r.Read())
-                list.Add(new AuditRecord(new DateTimeOffset(r.GetInt64(0), TimeSpan.Zero), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4),
-                    r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetString(6), r.GetString(7), r.IsDBNull(8) ? null : r.GetInt32(8),
-                    r.GetDouble(9), r.IsDBNull(10) ? null : r.GetString(10)));
+            var list = ReadAudit(cmd);
             list.Reverse();
             return list;
         }

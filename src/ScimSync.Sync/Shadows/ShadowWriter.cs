@@ -144,8 +144,12 @@ public readonly partial struct ShadowWriter
         Exec("DELETE FROM pending WHERE target = @t AND source_id = @s AND changes = @c", ("@t", target), ("@s", applied.SourceId), ("@c", applied.Changes));
 
     public void Audit(AuditRecord a) => Exec("""
-        INSERT INTO audit(time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail)
-        VALUES (@time, @cause, @target, @verb, @subject, @tid, @sid, @result, @status, @dur, @detail)
+        INSERT INTO audit(time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail,
+                          user_name, changes, journal_position, event_time, writer, scim_type, action)
+        VALUES (@time, @cause, @target, @verb, @subject, @tid, @sid, @result, @status, @dur, @detail,
+                @user, @changes, @position, @etime, @writer, @stype, @action)
         """, ("@time", a.Time.UtcTicks), ("@cause", a.Cause), ("@target", a.Target), ("@verb", a.Verb), ("@subject", a.Subject),
-        ("@tid", a.TargetId), ("@sid", a.SourceId), ("@result", a.Result), ("@status", a.Status), ("@dur", a.DurationMs), ("@detail", a.Detail));
+        ("@tid", a.TargetId), ("@sid", a.SourceId), ("@result", a.Result), ("@status", a.Status), ("@dur", a.DurationMs), ("@detail", a.Detail),
+        ("@user", a.UserName), ("@changes", ShadowStore.ChangesJson(a.Changes)), ("@position", a.JournalPosition), ("@etime", a.EventTime?.UtcTicks),
+        ("@writer", a.Writer), ("@stype", a.ScimType), ("@action", a.Action));
 }

@@ -15,6 +15,12 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
     /// <summary>The source's journal position of this change, when its SET says (ScimSync sources do; docs/journal.md).</summary>
     public long? JournalPosition { get; init; }
 
+    /// <summary>When the change was committed at the source (the SET's <c>toe</c>), when its SET says.</summary>
+    public DateTimeOffset? EventTime { get; init; }
+
+    /// <summary>The name of the credential that made the change at the source, when its SET says (docs/journal.md).</summary>
+    public string? Writer { get; init; }
+
     /// <summary>
     /// Whether <paramref name="current"/> (the engine's copy) already reflects this change: a replayed event
     /// older than the snapshot must not be applied on top of it.
@@ -52,7 +58,22 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
     {
         if (state.GetCheckpoint(KeyId) is { } existing)
         {
-            if (await client.GetJsonAsync($"/feeds/v1/subscriptions/{existing}", ct).ConfigureAwait(false) is not null) return;
+            if (await client.GetJsonAsync($"/feeds/v1/subscriptions/{existing}", ct).ConfigureAwait(false) is { } current)
+            {
+                // A subscription made by an earlier build does not name writers yet: asked for from now on, so the
+                // provisioning log can say who changed what at the source. A source that refuses only costs the names.
+                if (current["writer"] is not JsonValue w || !w.TryGetValue<bool>(out var named) || !named)
+                {
+                    try
+                    {
+                        await client.PatchJsonAsync($"/feeds/v1/subscriptions/{existing}", new JsonObject { ["writer"] = true, ["journalPosition"] = true }, ct).ConfigureAwait(false);
+                    }
+                    catch (ScimClientException)
+                    {
+                    }
+                }
+                return;
+            }
             // The source lost it (deleted by an operator): start again from this snapshot.
         }
         var created = await client.PostJsonAsync("/feeds/v1/subscriptions", new JsonObject
@@ -66,6 +87,8 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             // Each SET then names its journal position: the engine's logs and traces tie a target call to the write
             // at the source. A source that does not know the setting ignores it, and changes have no position.
             ["journalPosition"] = true,
+            // And who made each change (the credential's name): the engine polls with the admin scope it needs anyway.
+            ["writer"] = true,
             ["startAfter"] = position,
         }, ct).ConfigureAwait(false);
         state.Batch(w =>
@@ -101,7 +124,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             : throw new SetValidationException("invalid_request", $"SET {polled.Jti} is about {set.Endpoint}, neither Users nor Groups");
         return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
         {
-            Version = SourceChange.ParseVersion(set.Version), JournalPosition = set.JournalPosition,
+            Version = SourceChange.ParseVersion(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
         };
     }
 }

@@ -6,7 +6,10 @@ using static ScimSync.Server.Tests.Feed.FeedHarness;
 
 namespace ScimSync.Server.Tests.Storage;
 
-/// <summary>A database written by the version-2 build opens in this one, journal and subscriptions intact.</summary>
+/// <summary>
+/// A database written by the version-2 build opens in this one, journal and subscriptions intact; the columns added
+/// since (the journal's urgency in version 3, its writer in version 4) are added in place.
+/// </summary>
 public sealed class SchemaUpgradeTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scimsync-tests", "upgrade-" + Guid.NewGuid().ToString("N"));
@@ -74,7 +77,7 @@ public sealed class SchemaUpgradeTests : IDisposable
         var path = CreateV2Database();
         await using (var h = await StartAsync(fanoutBatch: 2, path))
         {
-            Assert.Equal(3L, Scalar(path, "SELECT version FROM schema_info"));
+            Assert.Equal(4L, Scalar(path, "SELECT version FROM schema_info"));
             Assert.Equal(1L, Scalar(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'ix_journal_urgent'"));
             var urgent = await h.Store.ReadUrgentJournalAsync(0, 100, default);
             Assert.Equal(Enumerable.Range(1, V2Journal.Length).Where(p => V2Journal[p - 1].Urgent).Select(p => (long)p), urgent.Select(u => u.Position));
@@ -91,13 +94,14 @@ public sealed class SchemaUpgradeTests : IDisposable
             var rest = await h.ReceiveAsync(sub);
             Assert.Equal([2L, 3L, 4L, 5L, 6L], first.Concat(rest).Select(d => d.Position).Order());
 
-            // New entries get their flag from the writer.
-            var p = await h.AppendAsync(Change("u4", JournalOperation.Delete, 2, null));
+            // New entries get their flag from the writer, and name it; those journaled before never named one.
+            var p = await h.AppendAsync(Change("u4", JournalOperation.Delete, 2, null) with { Writer = "hr-portal" });
             Assert.Equal(p[0], (await h.Store.ReadUrgentJournalAsync(6, 10, default)).Single().Position);
+            Assert.Equal([.. V2Journal.Select(_ => (string?)null), "hr-portal"], (await h.Store.ReadJournalAsync(0, 100, default)).Select(e => e.Change.Writer));
         }
-        // Opening a version-3 database again changes nothing.
+        // Opening a version-4 database again changes nothing.
         await using (var again = await StartAsync(fanoutBatch: 2, path))
             Assert.Equal(4, (await again.Store.ReadUrgentJournalAsync(0, 100, default)).Count);
-        Assert.Equal(3L, Scalar(path, "SELECT version FROM schema_info"));
+        Assert.Equal(4L, Scalar(path, "SELECT version FROM schema_info"));
     }
 }

@@ -116,6 +116,8 @@ public class ConfigLoaderTests
     [InlineData("guard: { maxDeletes: lots }", "targets[0].guard.maxDeletes", "percentage")]
     [InlineData("mapping: { active: userName }", "targets[0].mapping.active", "cannot be mapped")]
     [InlineData("policies: { unmatched: burn }", "targets[0].policies.unmatched", "report, deactivate, delete")]
+    [InlineData("mapping: { nickName: { source: title, constant: x } }", "targets[0].mapping.nickName", "either \"source\"")]
+    [InlineData("mapping: { nickName: { source: title, secrett: true } }", "targets[0].mapping.nickName.secrett", "unknown setting")]
     public void Invalid_values_are_reported_with_their_path(string line, string path, string message)
     {
         var e = Assert.Throws<ConfigException>(() => Parse($"""
@@ -128,6 +130,27 @@ public class ConfigLoaderTests
         Assert.Contains(path, e.Message);
         Assert.Contains(message, e.Message);
         Assert.Matches(@"^test\.yaml:\d+:\d+: ", e.Message);
+    }
+
+    [Fact]
+    public void A_mapping_marks_a_secret_in_its_long_form_and_keeps_the_short_one()
+    {
+        var mapping = Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                mapping:
+                  title: title
+                  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": { source: nickName, secret: true }
+                  userType: { constant: Employee }
+            """).Targets[0].Mapping;
+        Assert.Equal([("title", "title", false), ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "nickName", true), ("userType", null, false)],
+            mapping.Select(m => (m.Target, m.Source, m.Secret)));
+        Assert.Equal("Employee", mapping[2].Constant!.GetValue<string>());
+        var secrets = ScimSync.Sync.Mapping.SecretAttributes.From(mapping);
+        Assert.True(secrets.IsSecret("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"));
+        Assert.False(secrets.IsSecret("title"));
     }
 
     [Fact]

@@ -146,6 +146,50 @@ public sealed class SourceFeedTests : IDisposable
         Assert.Equal([("Group", false, 4L), ("Group", true, 4L)], changes.Select(c => (c.ResourceType, c.Urgent, c.Version!.Value)));
     }
 
+    /// <summary>A source whose engine subscription an earlier build created: it answers GET with that, and records the rest.</summary>
+    private sealed class EarlierSubscription : HttpMessageHandler
+    {
+        public List<(HttpMethod Method, string Path, JsonObject? Body)> Requests { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var body = request.Content is null ? null : JsonNode.Parse(await request.Content.ReadAsStringAsync(cancellationToken)) as JsonObject;
+            lock (Requests) Requests.Add((request.Method, request.RequestUri!.AbsolutePath, body));
+            var answer = new JsonObject { ["id"] = "sub1", ["name"] = "scimsync-sync-engine", ["delivery"] = "poll", ["journalPosition"] = true };
+            if (request.Method == HttpMethod.Patch) answer["writer"] = true;
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(answer.ToJsonString(), System.Text.Encoding.UTF8, "application/json") };
+        }
+    }
+
+    [Fact]
+    public async Task A_subscription_an_earlier_build_made_is_asked_to_name_writers_from_now_on()
+    {
+        using var state = ShadowStore.Open(_dir);
+        state.Batch(w => w.SetCheckpoint("feed.subscription", "sub1"));
+        var source = new EarlierSubscription();
+        using var client = new ScimClient(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:9/scim/v2/"), MaxRetries = 0 }, source);
+        await new SourceFeed(client, state, "engine").EnsureAsync(0, CancellationToken.None);
+        var patch = Assert.Single(source.Requests, r => r.Method == HttpMethod.Patch);
+        Assert.Equal("/feeds/v1/subscriptions/sub1", patch.Path);
+        Assert.True(patch.Body!["writer"]!.GetValue<bool>());
+        Assert.DoesNotContain(source.Requests, r => r.Method == HttpMethod.Post);
+        Assert.Equal("sub1", state.GetCheckpoint("feed.subscription"));
+    }
+
+    [Fact]
+    public async Task The_writer_and_time_of_a_change_come_from_its_SET()
+    {
+        var token = new JsonWebTokenHandler().CreateToken(new JsonObject
+        {
+            ["jti"] = "j1", ["iss"] = "https://hr.example", ["aud"] = "scimsync-sync", ["iat"] = 1_790_000_000, ["txn"] = "t-j1",
+            ["toe"] = 1_790_000_000.25m, ["urn:scimsync:params:event:journalPosition"] = 42, ["urn:scimsync:params:event:writer"] = "hr-portal",
+            ["sub_id"] = new JsonObject { ["format"] = "scim", ["uri"] = "/Users/u1", ["id"] = "u1" },
+            ["events"] = new JsonObject { ["urn:ietf:params:scim:event:prov:deactivate"] = new JsonObject() },
+        }.ToJsonString(), new SigningCredentials(new SymmetricSecurityKey(Secret), SecurityAlgorithms.HmacSha256), new Dictionary<string, object> { ["typ"] = "secevent+jwt" });
+        var change = Assert.Single(await PollAsync(new JsonObject { ["j1"] = token }));
+        Assert.Equal((42L, "hr-portal", DateTimeOffset.FromUnixTimeMilliseconds(1_790_000_000_250)), (change.JournalPosition!.Value, change.Writer!, change.EventTime!.Value));
+    }
+
     public void Dispose()
     {
         try
