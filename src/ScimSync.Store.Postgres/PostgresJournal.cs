@@ -8,92 +8,85 @@ namespace ScimSync.Store.Postgres;
 /// The journal on PostgreSQL, and the one place that decides which entries a reader may see.
 /// </summary>
 /// <remarks>
-/// <para><b>The problem.</b> Several server instances append concurrently. A position is taken from a sequence
-/// while the transaction runs, not when it commits, so transaction A may take 9, B take 10, and B commit first:
-/// a reader that saw 10 and moved its position past it would never see 9 (DESIGN.md invariant 2).</para>
-/// <para><b>The rule.</b> Every entry records a <c>horizon</c>: <c>pg_snapshot_xmax</c> of a snapshot taken
-/// after its position was drawn, i.e. the first transaction id not yet assigned at that moment. An entry is
-/// <i>settled</i> once <c>horizon &lt;= pg_snapshot_xmin(pg_current_snapshot())</c> of the reading statement: every
-/// transaction that had an id when the position was drawn has ended (committed or rolled back). Readers see only
-/// the prefix up to the newest settled entry (<see cref="Cutoff"/>), never beyond it.</para>
-/// <para><b>Why it holds.</b> Writers draw positions only once their transaction has an id
-/// (<c>pg_current_xact_id()</c> is the first statement of <see cref="AppendSql"/>), and nextval on a CACHE 1
-/// sequence is monotonic in time across sessions. So a transaction T' holding a position p' &lt; p had its id
-/// before p was drawn: its id is below horizon(p). If p is settled, T' has ended before the reader's snapshot,
-/// and p' is visible in that snapshot or will never exist. Hence everything at or below the cutoff is final:
-/// a reader that has seen position 10 can never later find a 9. The cost is latency, not throughput: an entry
-/// becomes readable when the transactions running when it was written have ended (usually milliseconds; a
-/// long-running write transaction anywhere in the cluster delays every reader, which is why the store's
-/// connections set idle_in_transaction_session_timeout).</para>
-/// <para>List responses report the cutoff as their position: everything up to it is in the page's snapshot; a
-/// change committed past it may be in the page too, and a consumer applying events after the position by
-/// version, never going backwards, applies it again harmlessly (docs/journal.md).</para>
+/// <para><b>The problem.</b> Several server instances append concurrently. A position taken from a counter while a
+/// transaction runs (a sequence) does not follow commit order: transaction A may take 9, B take 10, and B commit
+/// first; a reader that saw 10 and moved past it would never see 9 (DESIGN.md invariant 2). Snapshot bounds do
+/// not rescue a sequence either: since PostgreSQL 14 a snapshot's xmax is the latest completed transaction + 1,
+/// not the next id to be assigned, so "every transaction running when 10 was drawn" cannot be bounded that way
+/// (an earlier design tried, and the conformance test caught 9 appearing after 10).</para>
+/// <para><b>The rule.</b> A position is made of the writing transaction's own id: <c>position = xid8 &lt;&lt; 16 |
+/// index</c>, the index counting the transaction's entries (<see cref="MaxEntriesPerTransaction"/>). A reader sees
+/// only entries below <c>pg_snapshot_xmin(pg_current_snapshot()) &lt;&lt; 16</c> (<see cref="Readable"/>): entries
+/// of transactions whose ids are below the oldest transaction still running when its statement started.</para>
+/// <para><b>Why it holds.</b> Every transaction with an id below a snapshot's xmin has ended, committed (and then
+/// visible to that snapshot) or rolled back (and then never visible). So the set of readable entries below any
+/// bound can only grow at the top: if a reader has seen position P (transaction x &lt; its xmin), an entry P' &lt; P
+/// belongs to a transaction x' &lt;= x, which had ended before that reader's statement, so P' was already visible
+/// to it or will never exist. A reader that has seen 10 never later finds a 9. Positions are sparse (a consumer
+/// must not expect n+1 after n) and never reused, since transaction ids are not.</para>
+/// <para><b>The cost</b> is latency, not throughput: an entry becomes readable once every transaction that got its
+/// id earlier has ended (usually milliseconds). A long transaction holding an id anywhere in the cluster delays
+/// every reader, which is why the store's connections set idle_in_transaction_session_timeout.</para>
+/// <para>List responses report <c>(xmin &lt;&lt; 16) - 1</c> as their position: every entry up to it is in the page's
+/// snapshot; a change committed past it may be in the page too, and a consumer applying events after the
+/// position by version, never going backwards, applies it again harmlessly (docs/journal.md).</para>
 /// </remarks>
 internal static class PostgresJournal
 {
-    /// <summary>The newest settled position visible to this statement, or null when none is.</summary>
-    public const string Cutoff = """
-        (SELECT c.position FROM journal c
-         WHERE c.horizon <= pg_snapshot_xmin(pg_current_snapshot()) ORDER BY c.position DESC LIMIT 1)
-        """;
+    /// <summary>Entries one transaction may append (the low 16 bits of a position).</summary>
+    public const int MaxEntriesPerTransaction = 1 << 16;
 
-    /// <summary>
-    /// Three statements in one round trip, in this order: the transaction gets its id, then draws the position,
-    /// then inserts the entry; the INSERT's own snapshot (taken when it starts, after nextval) gives the horizon.
-    /// </summary>
-    private static readonly string[] AppendSql =
-    [
-        "SELECT pg_current_xact_id()",
-        "SELECT nextval('journal_position')",
-        """
-        INSERT INTO journal(position, horizon, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent)
-        VALUES (currval('journal_position'), pg_snapshot_xmax(pg_current_snapshot()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    /// <summary>The exclusive upper bound of what this statement may read: everything below it is final.</summary>
+    public const string Readable = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)";
+
+    private const string AppendSql = """
+        INSERT INTO journal(position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent)
+        VALUES ((pg_current_xact_id()::text::bigint << 16) | $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         RETURNING position
-        """,
-    ];
+        """;
 
     private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time";
 
     private const string ReadSql = $"""
-        SELECT {Columns} FROM journal WHERE position > $1 AND position <= {Cutoff} ORDER BY position LIMIT $2
+        SELECT {Columns} FROM journal WHERE position > $1 AND position < {Readable} ORDER BY position LIMIT $2
         """;
 
     private const string ReadUrgentSql = $"""
-        SELECT position, resource_type, resource_id FROM journal WHERE urgent AND position > $1 AND position <= {Cutoff}
+        SELECT position, resource_type, resource_id FROM journal WHERE urgent AND position > $1 AND position < {Readable}
         ORDER BY position LIMIT $2
         """;
 
     private const string ReadResourceSql = $"""
-        SELECT {Columns} FROM journal WHERE resource_id = $1 AND position > $2 AND position <= least($3, {Cutoff})
+        SELECT {Columns} FROM journal WHERE resource_id = $1 AND position > $2 AND position <= $3 AND position < {Readable}
         ORDER BY position LIMIT $4
         """;
 
-    /// <summary>The position a snapshot is consistent with: the cutoff, or the floor once everything is compacted.</summary>
-    public const string HighWaterSql = $"SELECT greatest(coalesce({Cutoff}, 0), coalesce((SELECT max(position) FROM journal_floor), 0))";
+    /// <summary>The position a snapshot is consistent with: just below what it may not yet read (never below the floor).</summary>
+    public const string HighWaterSql = $"SELECT greatest({Readable} - 1, coalesce((SELECT max(position) FROM journal_floor), 0))";
 
-    public static async Task<long> AppendAsync(NpgsqlConnection c, NpgsqlTransaction tx, JournalAppend e, CancellationToken ct)
+    public static async Task<long> AppendAsync(NpgsqlConnection c, NpgsqlTransaction tx, int index, JournalAppend e, CancellationToken ct)
     {
-        await using var batch = new NpgsqlBatch(c, tx);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(AppendSql[0]));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(AppendSql[1]));
-        var insert = new NpgsqlBatchCommand(AppendSql[2]);
-        insert.Parameters.Add(new() { Value = e.Txn });
-        insert.Parameters.Add(new() { Value = e.ResourceType });
-        insert.Parameters.Add(new() { Value = e.ResourceId });
-        insert.Parameters.Add(new() { Value = e.Operation.ToString().ToLowerInvariant() });
-        insert.Parameters.Add(new() { Value = e.Version });
-        insert.Parameters.Add(new() { Value = JsonSerializer.Serialize(e.Attributes) });
-        insert.Parameters.Add(new() { Value = (object?)e.Data ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        insert.Parameters.Add(new() { Value = (object?)e.Request ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        insert.Parameters.Add(new() { Value = (object?)e.Actor ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-        insert.Parameters.Add(new() { Value = e.Time.UtcTicks });
-        insert.Parameters.Add(new() { Value = JournalUrgency.IsUrgent(e) });
-        batch.BatchCommands.Add(insert);
-        await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        await r.NextResultAsync(ct).ConfigureAwait(false);
-        await r.NextResultAsync(ct).ConfigureAwait(false);
-        await r.ReadAsync(ct).ConfigureAwait(false);
-        return r.GetInt64(0);
+        if (index >= MaxEntriesPerTransaction)
+            throw new InvalidOperationException($"One write may journal at most {MaxEntriesPerTransaction} changes");
+        await using var cmd = new NpgsqlCommand(AppendSql, c, tx)
+        {
+            Parameters =
+            {
+                new() { Value = (long)index },
+                new() { Value = e.Txn },
+                new() { Value = e.ResourceType },
+                new() { Value = e.ResourceId },
+                new() { Value = e.Operation.ToString().ToLowerInvariant() },
+                new() { Value = e.Version },
+                new() { Value = JsonSerializer.Serialize(e.Attributes) },
+                new() { Value = (object?)e.Data ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = (object?)e.Request ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = (object?)e.Actor ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = e.Time.UtcTicks },
+                new() { Value = JournalUrgency.IsUrgent(e) },
+            },
+        };
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     public static async Task<IReadOnlyList<JournalEntry>> ReadAsync(NpgsqlConnection c, long after, int limit, CancellationToken ct)
@@ -137,7 +130,7 @@ internal static class PostgresJournal
     }
 
     /// <summary>
-    /// Deletes a settled prefix only (nothing past the cutoff, so no entry still in flight is counted below the
+    /// Deletes a readable prefix only (nothing an unfinished transaction could still add to is counted below the
     /// floor), and of it only entries older than <paramref name="olderThan"/>: an entry stays while any older one
     /// stays, so the floor is exact. Returns the new floor.
     /// </summary>
@@ -149,7 +142,7 @@ internal static class PostgresJournal
             await lk.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         long deleted;
         await using (var cmd = new NpgsqlCommand($"""
-            WITH bound AS (SELECT least($1, coalesce({Cutoff}, 0)) AS b),
+            WITH bound AS (SELECT least($1, {Readable} - 1) AS b),
                  keep AS (SELECT min(position) - 1 AS k FROM journal, bound WHERE position <= bound.b AND time >= $2),
                  gone AS (DELETE FROM journal WHERE position <= (SELECT coalesce(keep.k, bound.b) FROM keep, bound) RETURNING position)
             SELECT coalesce(max(position), 0) FROM gone

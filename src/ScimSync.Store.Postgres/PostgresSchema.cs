@@ -77,13 +77,11 @@ internal static class PostgresSchema
         );
         CREATE INDEX IF NOT EXISTS ix_group_members_member ON group_members(member_id);
 
-        -- The change journal. Positions come from a sequence with CACHE 1 (nextval is then monotonic in time
-        -- across sessions) and are never reused. They are taken before commit, so they may commit out of order:
-        -- "horizon" is what lets readers see only a prefix that can no longer change (PostgresJournal).
-        CREATE SEQUENCE IF NOT EXISTS journal_position AS bigint CACHE 1;
+        -- The change journal. position = (the writing transaction's id << 16) | the entry's index in it: ordered
+        -- as transaction ids are, which is what lets readers see only a prefix that can no longer change
+        -- (PostgresJournal); never reused, since transaction ids (xid8) never are.
         CREATE TABLE IF NOT EXISTS journal (
             position      bigint PRIMARY KEY,
-            horizon       xid8 NOT NULL,
             txn           text NOT NULL,
             resource_type text COLLATE "C" NOT NULL,
             resource_id   text COLLATE "C" NOT NULL,

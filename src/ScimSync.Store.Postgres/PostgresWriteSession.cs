@@ -17,7 +17,7 @@ namespace ScimSync.Store.Postgres;
 /// <item>the resource a session reads is locked (FOR UPDATE) until it commits, and the resources it names as
 /// members are locked against deletion (FOR SHARE), so concurrent writers from any instance take turns;</item>
 /// <item>a uniqueness check of an attribute without a unique index takes a transaction lock on the value first;</item>
-/// <item>a position is taken only after the transaction has an id, and recorded with its horizon (PostgresJournal).</item>
+/// <item>journal positions are made of the transaction's id, so that readers see them in order (PostgresJournal).</item>
 /// </list>
 /// After any failed statement PostgreSQL refuses the rest of the transaction; every caller ends the session then
 /// (the request answers with the error), and disposing rolls back.
@@ -217,8 +217,10 @@ internal sealed class PostgresWriteSession : IWriteSession
         return (IReadOnlyList<(string, long)>)affected;
     });
 
+    private int _appended;
+
     public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) =>
-        PostgresErrors.Guard(() => PostgresJournal.AppendAsync(_c, Tx, entry, ct));
+        PostgresErrors.Guard(() => PostgresJournal.AppendAsync(_c, Tx, _appended++, entry, ct));
 
     /// <summary>Returns once PostgreSQL has committed (with synchronous_commit on, the WAL is flushed).</summary>
     public async Task CommitAsync(CancellationToken ct)

@@ -65,7 +65,7 @@ public static class ScimServerHost
         services.AddSingleton(keys);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SchemaRegistry.CreateDefault(options.SchemaDirectory ?? Path.Combine(options.DataDirectory, "schemas")));
-        services.AddSingleton<IResourceStore>(_ => options.StoreFactory?.Invoke(options) ?? new SqliteResourceStore(options.DatabasePath, options.Durability, keys));
+        services.AddSingleton(sp => StoreFactory.Create(options, keys, sp));
         services.AddSingleton(sp => new ResourceShaper(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new ResourceProjector(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
@@ -75,7 +75,7 @@ public static class ScimServerHost
         {
             MaxDocumentBytes = options.MaxResourceBytes,
         });
-        services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
+        services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(sp.GetRequiredService<IResourceStore>(), options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
         services.AddSingleton<QueryService>();
         services.AddSingleton<DiscoveryDocuments>();
         services.AddSingleton<BulkProcessor>();
