@@ -33,6 +33,30 @@ namespace ScimSync.Store.Postgres;
 /// </remarks>
 internal static class PostgresJournal
 {
+    /// <summary>
+    /// Waits until every transaction that had completed or was running when it was called, and got its id before
+    /// the latest one completed, has ended (at most <paramref name="limit"/>; usually not at all, or milliseconds).
+    /// A read that follows then returns every entry committed before the call, as on SQLite: a write acknowledged
+    /// to a client is in the journal of the next read on any instance, and in the position of the next list.
+    /// </summary>
+    public static async Task WaitForEarlierWritersAsync(NpgsqlConnection c, TimeProvider time, TimeSpan limit, CancellationToken ct)
+    {
+        long target;
+        await using (var cmd = new NpgsqlCommand("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() s", c))
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            await r.ReadAsync(ct).ConfigureAwait(false);
+            if (r.GetInt64(0) >= r.GetInt64(1)) return; // nothing runs below the latest completed transaction
+            target = r.GetInt64(1);
+        }
+        var deadline = time.GetUtcNow() + limit;
+        await using var check = new NpgsqlCommand("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $1", c) { Parameters = { new() { Value = target } } };
+        // Polled: PostgreSQL offers no wait on another session's transaction. Ending early only makes a read return
+        // less than it could, never anything out of order.
+        while ((bool)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! is false && time.GetUtcNow() < deadline)
+            await Task.Delay(TimeSpan.FromMilliseconds(1), time, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Entries one transaction may append (the low 16 bits of a position).</summary>
     public const int MaxEntriesPerTransaction = 1 << 16;
 

@@ -28,6 +28,10 @@ public sealed class PostgresResourceStore : IResourceStore
     private readonly PostgresNotifications _notifications;
     private readonly string? _schema;
     private readonly string _display;
+    private readonly TimeProvider _time;
+
+    /// <summary>How long a read waits for writers that started before it (PostgresJournal.WaitForEarlierWritersAsync).</summary>
+    private static readonly TimeSpan EarlierWritersWait = TimeSpan.FromSeconds(2);
 
     /// <param name="connection">
     /// A URL (<c>postgres://user:password@host:port/database?schema=NAME</c>) or an Npgsql connection string
@@ -52,8 +56,9 @@ public sealed class PostgresResourceStore : IResourceStore
         _display = $"{builder.Host}:{builder.Port}/{builder.Database}" + (_schema is null ? "" : "?schema=" + _schema);
         var connectionString = builder.ConnectionString;
         _source = NpgsqlDataSource.Create(connectionString);
+        _time = time ?? TimeProvider.System;
         _secrets = new PostgresSecrets(keys);
-        _leases = new PostgresLeases(connectionString, instance, time ?? TimeProvider.System);
+        _leases = new PostgresLeases(connectionString, instance, _time);
         _notifications = new PostgresNotifications(_source, connectionString, _schema ?? "public", onJournalChanged, onDeliveriesQueued);
         Tokens = new PostgresTokenStore(_source);
         Feed = new PostgresFeedStore(_source, _secrets, _notifications.DeliveriesQueued);
@@ -193,6 +198,7 @@ public sealed class PostgresResourceStore : IResourceStore
         await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
         try
         {
+            await PostgresJournal.WaitForEarlierWritersAsync(c, _time, EarlierWritersWait, ct).ConfigureAwait(false);
             return await PostgresReads.QueryAsync(c, query, ct).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && ct.IsCancellationRequested)
@@ -221,6 +227,7 @@ public sealed class PostgresResourceStore : IResourceStore
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct)
     {
         await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await PostgresJournal.WaitForEarlierWritersAsync(c, _time, EarlierWritersWait, ct).ConfigureAwait(false);
         return await PostgresJournal.ReadAsync(c, afterPosition, limit, ct).ConfigureAwait(false);
     }
 

@@ -11,13 +11,19 @@ namespace ScimSync.Server.Tests.Infrastructure;
 
 /// <summary>
 /// A real server on a loopback port with a real SQLite file in a fresh directory: the same host
-/// `scimsync serve` builds, reached over real HTTP.
+/// `scimsync serve` builds, reached over real HTTP. With SCIMSYNC_TEST_STORE=postgres the same server runs on a
+/// fresh schema of the test PostgreSQL server instead (PostgresServer), so the HTTP suite can be run against
+/// either store; fixtures that build their own store (StoreFactory) keep it.
 /// </summary>
 public class ScimServerFixture : IAsyncLifetime
 {
     public const string AdminToken = "test-admin-token";
 
     private WebApplication? _app;
+    private string? _postgresSchema;
+
+    /// <summary>"sqlite" (default) or "postgres", from SCIMSYNC_TEST_STORE.</summary>
+    public static string StoreKind => Environment.GetEnvironmentVariable("SCIMSYNC_TEST_STORE") is { Length: > 0 } kind ? kind : "sqlite";
 
     public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "scimsync-tests", Guid.NewGuid().ToString("N"));
 
@@ -45,6 +51,12 @@ public class ScimServerFixture : IAsyncLifetime
         PrivateFiles.EnsureDirectory(DataDirectory, "data directory");
         Prepare(DataDirectory);
         var options = Configure(new ScimServerOptions { DataDirectory = DataDirectory, AdminToken = AdminToken, EventIssuer = "https://scimsync.test" });
+        if (StoreKind == "postgres" && options.StoreFactory is null && options.Store is null)
+        {
+            var (connectionString, url) = await PostgresServer.NewSchemaAsync();
+            _postgresSchema = connectionString;
+            options = options with { Store = url };
+        }
         _app = ScimServerHost.Build(options, ["--urls", "http://127.0.0.1:0"], ConfigureBuilder);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -69,5 +81,6 @@ public class ScimServerFixture : IAsyncLifetime
         }
         try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { }
         File.Delete(KeyRing.DefaultPathFor(DataDirectory));
+        if (_postgresSchema is not null) await PostgresServer.DropSchemaAsync(_postgresSchema);
     }
 }
