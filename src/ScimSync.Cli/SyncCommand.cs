@@ -1,8 +1,12 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Hosting.Systemd;
 using Spectre.Console;
+using ScimSync.Secrets;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
@@ -12,120 +16,286 @@ using ScimSync.Sync.Runs;
 namespace ScimSync.Cli;
 
 /// <summary>
-/// <c>scimsync sync run|plan|reconcile|status|watch --config FILE</c>. Exit codes: 0 done; 1 some operation or
-/// target failed; 4 the mass-change guard held a target (run again with --confirm after reading the plan);
-/// 3 configuration error.
+/// <c>scimsync sync plan|run|reconcile|status|watch --config FILE</c>. Exit codes (<see cref="ExitCodes"/>) follow
+/// the report's <see cref="RunOutcome"/>: 0 nothing failed, 4 the mass-change guard held a target (a plan: would
+/// hold it), 5 some operations applied and something failed, 1 something failed and nothing was applied; 3 the
+/// configuration, the state directory or the source's feed cannot be used. plan, run, reconcile and watch own
+/// the state directory (one at a time, <see cref="InstanceLock"/>); status reads it beside them. The first
+/// SIGTERM or Ctrl+C stops the engine without losing anything (<see cref="SyncEngine.Stop"/>) and exits as the
+/// work done says (0 when nothing failed); a second one abandons the operations in flight (exit 1).
 /// </summary>
 internal static class SyncCommand
 {
-    public static async Task<int> RunAsync(CommandLine cmd)
+    public static Command Create()
     {
-        var verb = cmd.Positional.FirstOrDefault() ?? throw new UsageException("sync needs run, plan, reconcile, status or watch");
-        var path = cmd.Get("config") ?? throw new UsageException("sync needs --config FILE");
-        SyncConfig config;
-        try
+        var sync = new Command("sync", "The sync engine (docs/sync.md): provisions a source (SCIM server or HR export) into SCIM targets and keeps them right.");
+
+        var plan = Verb("plan", "Dry run: read the source and every target and print every operation a run would perform (exit 4 when the guard would hold a run)", out var planConfig, out var planJson);
+        var all = new Option<bool>("--all") { Description = "List every operation (default: the first 50 per target)" };
+        plan.Options.Add(all);
+        plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, async (engine, stop) =>
         {
-            config = ConfigLoader.Load(path);
-        }
-        catch (ConfigException e)
+            var json = parse.GetValue(planJson);
+            var report = await WithProgress(json, p => engine.PlanAsync(p, stop.Abort)).ConfigureAwait(false);
+            if (json) WritePlanJson(report);
+            else PrintPlan(report, parse.GetValue(all));
+            return ExitCode(report.Outcome);
+        }));
+
+        var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then run again with --confirm)", out var runConfig, out var runJson);
+        var runConfirm = Options.Confirm();
+        var follow = new Option<bool>("--watch") { Description = "Then follow the source's changes until stopped (as `sync watch`)" };
+        var runListen = Listen();
+        run.Options.Add(runConfirm);
+        run.Options.Add(follow);
+        run.Options.Add(runListen);
+        run.SetAction((parse, _) => WithEngine(parse, parse.GetValue(runConfig)!, owns: true, async (engine, stop) =>
         {
-            Console.Error.WriteLine("scimsync: " + e.Message);
-            return 3;
-        }
-        var json = cmd.Has("json");
-        using var cts = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) =>
+            var json = parse.GetValue(runJson);
+            var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, stop.Abort)).ConfigureAwait(false);
+            if (json) WritePlanJson(report);
+            else PrintRun(report);
+            if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
+            await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }));
+
+        var reconcile = Verb("reconcile", "Report out-of-band changes in the targets and repair them per each target's drift policy", out var reconcileConfig, out var reconcileJson);
+        var reportOnly = new Option<bool>("--report-only") { Description = "Report, repair nothing" };
+        var reconcileConfirm = Options.Confirm();
+        reconcile.Options.Add(reportOnly);
+        reconcile.Options.Add(reconcileConfirm);
+        reconcile.SetAction((parse, _) => WithEngine(parse, parse.GetValue(reconcileConfig)!, owns: true, async (engine, stop) =>
         {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        using var engine = new SyncEngine(config, TimeProvider.System, m => Console.Error.WriteLine($"{DateTimeOffset.Now:HH:mm:ss} {m}"));
-        try
+            var json = parse.GetValue(reconcileJson);
+            var report = await WithProgress(json, p => engine.ReconcileAsync(!parse.GetValue(reportOnly), parse.GetValue(reconcileConfirm), p, stop.Abort)).ConfigureAwait(false);
+            if (json) Output.WriteJson(ReconcileJson(report));
+            else PrintReconcile(report);
+            return Finished(report.Outcome, report.Stopped, engine);
+        }));
+
+        var status = Verb("status", "Each target's shadow, queue, held removals and recent audit, from the engine's state alone (no call to any target)", out var statusConfig, out var statusJson);
+        var audit = Options.Positive("--audit", "Audit records to show per target (default 10)");
+        status.Options.Add(audit);
+        status.SetAction((parse, _) => WithEngine(parse, parse.GetValue(statusConfig)!, owns: false, (engine, _) =>
         {
-            switch (verb)
+            var targets = engine.Status(parse.GetValue(audit) ?? 10);
+            if (parse.GetValue(statusJson)) Output.WriteJson(targets);
+            else PrintStatus(targets);
+            return Task.FromResult(targets.Any(t => t.NeedsAttention) ? ExitCodes.NeedsAttention : ExitCodes.Ok);
+        }));
+
+        var watch = Verb("watch", "Follow the source's changes until stopped, resuming where the previous process stopped (a full run first when it cannot)", out var watchConfig, out var watchJson);
+        var watchConfirm = Options.Confirm();
+        var watchListen = Listen();
+        watch.Options.Add(watchConfirm);
+        watch.Options.Add(watchListen);
+        watch.SetAction((parse, _) => WithEngine(parse, parse.GetValue(watchConfig)!, owns: true, async (engine, stop) =>
+        {
+            var json = parse.GetValue(watchJson);
+            // Carries on from where the previous process stopped (feed position and queues are durable);
+            // without a completed run to resume from, it starts with one.
+            // --confirm answers a guard that held the previous run: that needs a full run.
+            if (engine.CanResume && !parse.GetValue(watchConfirm))
             {
-                case "plan":
-                {
-                    var report = await WithProgress(json, p => engine.PlanAsync(p, cts.Token)).ConfigureAwait(false);
-                    if (json) WritePlanJson(report);
-                    else PrintPlan(report, cmd.Has("verbose") || cmd.Has("all"));
-                    return report.Targets.Any(t => t.Error is not null) ? 1 : 0;
-                }
-                case "run":
-                {
-                    var report = await WithProgress(json, p => engine.RunAsync(cmd.Has("confirm"), p, cts.Token)).ConfigureAwait(false);
-                    if (json) WritePlanJson(report);
-                    else PrintRun(report);
-                    var code = report.Targets.Any(t => t.HeldByGuard) ? 4 : report.Succeeded ? 0 : 1;
-                    if (!cmd.Has("watch")) return code;
-                    if (!json) AnsiConsole.MarkupLine("[grey]Watching the source for changes; Ctrl+C stops.[/]");
-                    await engine.WatchAsync(null, cts.Token).ConfigureAwait(false);
-                    return 0;
-                }
-                case "watch":
-                {
-                    // Carries on from where the previous process stopped (feed position and queues are
-                    // durable); without a completed run to resume from, it starts with one.
-                    // --confirm answers a guard that held the previous run: that needs a full run.
-                    if (engine.CanResume && !cmd.Has("confirm"))
-                    {
-                        var snapshot = await WithProgress(json, p => engine.ReadSourceAsync(p, cts.Token)).ConfigureAwait(false);
-                        var moved = engine.QueueChangesSinceLastRun();
-                        if (!json) AnsiConsole.MarkupLine($"[grey]Resuming: source holds {snapshot.Users.Count:N0} users and {snapshot.Groups.Count:N0} groups; {moved:N0} membership changes and deletions queued from the comparison with the last run; queued work carries on.[/]");
-                    }
-                    else
-                    {
-                        var report = await WithProgress(json, p => engine.RunAsync(cmd.Has("confirm"), p, cts.Token)).ConfigureAwait(false);
-                        if (json) WritePlanJson(report);
-                        else PrintRun(report);
-                    }
-                    if (!json) AnsiConsole.MarkupLine("[grey]Watching the source for changes; Ctrl+C stops.[/]");
-                    else Console.Error.WriteLine("Watching the source for changes");
-                    await engine.WatchAsync(null, cts.Token).ConfigureAwait(false);
-                    return 0;
-                }
-                case "reconcile":
-                {
-                    var report = await WithProgress(json, p => engine.ReconcileAsync(!cmd.Has("report-only"), cmd.Has("confirm"), p, cts.Token)).ConfigureAwait(false);
-                    if (json) Console.WriteLine(JsonSerializer.Serialize(ReconcileJson(report), Indented));
-                    else PrintReconcile(report);
-                    return report.Targets.Any(t => t.Error is not null || t.Incomplete is not null) ? 1 : 0;
-                }
-                case "status":
-                {
-                    var status = engine.Status(cmd.GetInt("audit", 10));
-                    if (json) Console.WriteLine(JsonSerializer.Serialize(status, Indented));
-                    else PrintStatus(status);
-                    return 0;
-                }
-                default:
-                    throw new UsageException($"Unknown sync command \"{verb}\" (run, plan, reconcile, status, watch)");
+                var snapshot = await WithProgress(json, p => engine.ReadSourceAsync(p, stop.Abort)).ConfigureAwait(false);
+                var moved = engine.QueueChangesSinceLastRun();
+                if (!json) Output.Line($"Resuming: source holds {snapshot.Users.Count:N0} users and {snapshot.Groups.Count:N0} groups; {moved:N0} membership changes and deletions queued from the comparison with the last run; queued work carries on.", "grey");
             }
-        }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+            else
+            {
+                var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(watchConfirm), p, stop.Abort)).ConfigureAwait(false);
+                if (json) WritePlanJson(report);
+                else PrintRun(report);
+                if (engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
+            }
+            await WatchAsync(engine, json, parse.GetValue(watchListen), stop).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }));
+
+        foreach (var verb in new[] { plan, run, reconcile, status, watch }) sync.Subcommands.Add(verb);
+        return sync;
+    }
+
+    private static Command Verb(string name, string description, out Option<string> config, out Option<bool> json)
+    {
+        var command = new Command(name, description);
+        config = Options.EngineConfig();
+        json = Options.Json();
+        command.Options.Add(config);
+        command.Options.Add(json);
+        command.Options.Add(LogFormatOption);
+        command.Options.Add(LogLevelOption);
+        return command;
+    }
+
+    // One instance of each, shared by every verb: the verbs read them back from their own parse result.
+    private static readonly Option<string?> LogFormatOption = Options.LogFormat();
+    private static readonly Option<string?> LogLevelOption = Options.LogLevel();
+
+    /// <summary>
+    /// --listen HOST:PORT for the verbs that watch: health and metrics of the engine (<see cref="EngineListener"/>).
+    /// </summary>
+    private static Option<string?> Listen() => new("--listen")
+    {
+        Description = "Serve health (/healthz/ready) and Prometheus metrics (/metrics) at HOST:PORT while watching; no authentication, so a loopback address",
+        HelpName = "HOST:PORT",
+    };
+
+    /// <summary>The verb's --log-format and --log-level, else SCIMSYNC_LOG_FORMAT and SCIMSYNC_LOG_LEVEL, else simple and information.</summary>
+    private static (string Format, Microsoft.Extensions.Logging.LogLevel Level) Logging(ParseResult parse)
+    {
+        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        var (format, formatFrom) = parse.GetValue(LogFormatOption) is { } f ? (f, "--log-format") : (Env("SCIMSYNC_LOG_FORMAT") ?? "simple", "SCIMSYNC_LOG_FORMAT");
+        var (level, levelFrom) = parse.GetValue(LogLevelOption) is { } l ? (l, "--log-level") : (Env("SCIMSYNC_LOG_LEVEL") ?? "information", "SCIMSYNC_LOG_LEVEL");
+        CliException Wrong(string from, string what) => from.StartsWith("--", StringComparison.Ordinal) ? CliException.Usage($"{from} {what}") : CliException.Configuration($"{from} {what}");
+        if (!Observability.LogFormats.Contains(format.ToLowerInvariant()))
+            throw Wrong(formatFrom, $"is one of {string.Join(", ", Observability.LogFormats)}, not \"{format}\"");
+        try
         {
-            Console.Error.WriteLine("scimsync: stopped");
-            return 130;
+            return (format.ToLowerInvariant(), Observability.ParseLogLevel(level));
         }
-        catch (ScimSync.Sync.Sources.SourceFeedUnavailableException e)
+        catch (ArgumentException)
         {
-            Console.Error.WriteLine("scimsync: " + e.Message);
-            return 3;
-        }
-        catch (ScimSync.Client.ScimClientException e)
-        {
-            // The source could not be read (whole): nothing was planned or changed anywhere.
-            Console.Error.WriteLine("scimsync: " + e.Message);
-            return 1;
+            throw Wrong(levelFrom, $"is one of {string.Join(", ", Observability.LogLevels)}, not \"{level}\"");
         }
     }
 
-    private static readonly JsonSerializerOptions Indented = new(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
+    private static int ExitCode(RunOutcome outcome) => outcome switch
+    {
+        RunOutcome.Succeeded => ExitCodes.Ok,
+        RunOutcome.HeldByGuard => ExitCodes.HeldByGuard,
+        RunOutcome.PartiallyApplied => ExitCodes.PartiallyApplied,
+        _ => ExitCodes.Failed,
+    };
+
+    private static int Finished(RunOutcome outcome, bool stopped, SyncEngine engine)
+    {
+        if (stopped || engine.Stopping)
+            Console.Error.WriteLine("scimsync: stopped on request; the operations in flight finished and are recorded, the rest waits for the next run");
+        return ExitCode(outcome);
+    }
+
+    /// <summary>Loads the configuration, owns the state directory when asked, opens the engine, and stops it on SIGTERM or Ctrl+C.</summary>
+    private static async Task<int> WithEngine(ParseResult parse, string configPath, bool owns, Func<SyncEngine, StopSignals, Task<int>> work)
+    {
+        var (format, level) = Logging(parse);
+        var config = ConfigLoader.Load(configPath);
+        InstanceLock? owner = null;
+        if (owns)
+        {
+            PrivateFiles.EnsureDirectory(config.StateDirectory, "state directory");
+            owner = InstanceLock.Take(config.StateDirectory, $"scimsync sync ({Path.GetFullPath(configPath)})");
+        }
+        try
+        {
+            // Disposed last: the shadow writer flushes everything queued before the process exits.
+            // Disposed after the engine (declared first): the console logger writes from a queue, and disposing flushes it.
+            using var loggers = Observability.EngineLoggers(format, level);
+            using var engine = new SyncEngine(config, TimeProvider.System, loggers);
+            using var stop = new StopSignals(engine, loggers);
+            try
+            {
+                return await work(engine, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.Abort.IsCancellationRequested)
+            {
+                throw CliException.Failed("abandoned on a second signal: operations in flight may have been applied without being recorded; the next run finds them by correlation");
+            }
+            catch (OperationCanceledException) when (engine.Stopping)
+            {
+                Console.Error.WriteLine("scimsync: stopped on request before anything was applied");
+                return ExitCodes.Ok;
+            }
+        }
+        finally
+        {
+            owner?.Dispose();
+        }
+    }
+
+    private static async Task WatchAsync(SyncEngine engine, bool json, string? listen, StopSignals stop)
+    {
+        var otlp = Observability.OtlpFromEnvironment();
+        // With a listener, telemetry lives in it (Prometheus, and OTLP when asked); without, OTLP only when asked.
+        EngineListener? listener = null;
+        IDisposable? telemetry = null;
+        try
+        {
+            if (listen is not null)
+            {
+                try
+                {
+                    listener = await EngineListener.StartAsync(engine, listen, stop.Loggers, otlp, stop.Abort).ConfigureAwait(false);
+                }
+                catch (ArgumentException e)
+                {
+                    throw CliException.Usage(e.Message);
+                }
+                catch (IOException e)
+                {
+                    throw CliException.Configuration($"--listen {listen}: {e.Message}");
+                }
+            }
+            else telemetry = Observability.StartEngineTelemetry(otlp);
+            var where = listener is null ? "" : $"; health and metrics at {listener.Address}";
+            if (!json) Output.Line($"Watching the source for changes{where}; Ctrl+C stops.", "grey");
+            else Console.Error.WriteLine($"Watching the source for changes{where}");
+            // Under systemd (Type=notify) the unit is started once the engine watches.
+            stop.Notifier.Notify(ServiceState.Ready);
+            await engine.WatchAsync(null, stop.Abort).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (listener is not null) await listener.DisposeAsync().ConfigureAwait(false);
+            telemetry?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// SIGTERM and Ctrl+C: the first stops the engine gracefully (<see cref="SyncEngine.Stop"/>), a second abandons
+    /// what is in flight. Without this the runtime would end the process at once on SIGTERM, queued shadow writes unwritten.
+    /// </summary>
+    private sealed class StopSignals : IDisposable
+    {
+        private readonly CancellationTokenSource _abort = new();
+        private readonly PosixSignalRegistration[] _registrations;
+        private int _signals;
+
+        public StopSignals(SyncEngine engine, Microsoft.Extensions.Logging.ILoggerFactory loggers)
+        {
+            Loggers = loggers;
+            void Handle(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                if (Interlocked.Increment(ref _signals) == 1)
+                {
+                    Console.Error.WriteLine($"scimsync: {context.Signal}: stopping; operations in flight finish (a second signal abandons them)");
+                    Notifier.Notify(ServiceState.Stopping);
+                    engine.Stop();
+                }
+                else _abort.Cancel();
+            }
+            _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle), PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle)];
+        }
+
+        public CancellationToken Abort => _abort.Token;
+
+        public Microsoft.Extensions.Logging.ILoggerFactory Loggers { get; }
+
+        public SystemdNotifier Notifier { get; } = new();
+
+        public void Dispose()
+        {
+            foreach (var r in _registrations) r.Dispose();
+            _abort.Dispose();
+        }
+    }
 
     /// <summary>Counts, rate and ETA per target while a long run works; plain lines when output is not a terminal.</summary>
     private static async Task<T> WithProgress<T>(bool quiet, Func<IProgress<SyncProgress>, Task<T>> work)
     {
-        if (quiet || !AnsiConsole.Profile.Capabilities.Interactive)
+        if (quiet || !Output.Interactive || !AnsiConsole.Profile.Capabilities.Interactive)
         {
             var sw = Stopwatch.StartNew();
             var last = TimeSpan.Zero;
@@ -173,90 +343,82 @@ internal static class SyncCommand
         public void Report(SyncProgress value) => report(value);
     }
 
+    private static string N(long n) => n.ToString("N0", CultureInfo.CurrentCulture);
+
     private static void PrintPlan(RunReport report, bool all)
     {
-        AnsiConsole.MarkupLine($"Source: {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups{(report.SourcePosition is { } p ? $" (journal position {p})" : "")}");
+        Output.Line($"Source: {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups{(report.SourcePosition is { } p ? $" (journal position {p})" : "")}");
         foreach (var t in report.Targets)
         {
-            if (t.Error is not null)
+            if (t.Error is not null || t.Plan is null)
             {
-                AnsiConsole.MarkupLine($"[red]{Markup.Escape(t.Target)}: unreachable: {Markup.Escape(t.Error)}[/]");
+                Output.Line($"{t.Target}: {(t.Stopped ? "not read: stopped on request" : "unreachable: " + t.Error)}", "red");
                 continue;
             }
-            var plan = t.Plan!;
-            AnsiConsole.Write(new Rule($"{Markup.Escape(t.Target)}: {plan.Operations.Count:N0} operations"));
-            if (t.Incomplete is not null) AnsiConsole.MarkupLine($"[yellow]  read incomplete: {Markup.Escape(t.Incomplete)}; nothing is taken away or repaired on this target[/]");
-            var table = new Table().AddColumns("operation", "count");
-            foreach (var g in plan.Operations.GroupBy(o => o.Verb + " " + o.Subject.Split(' ')[0]).OrderBy(g => g.Key, StringComparer.Ordinal))
-                table.AddRow(Markup.Escape(g.Key), g.Count().ToString("N0", CultureInfo.CurrentCulture));
-            foreach (var (s, n) in plan.Situations.OrderBy(kv => kv.Key))
-                table.AddRow($"[grey]situation {s.ToString().ToLowerInvariant()}[/]", n.ToString("N0", CultureInfo.CurrentCulture));
-            AnsiConsole.Write(table);
+            var plan = t.Plan;
+            Output.Heading($"{t.Target}: {plan.Operations.Count:N0} operations");
+            if (t.Incomplete is not null) Output.Line($"  read incomplete: {t.Incomplete}; nothing is taken away or repaired on this target", "yellow");
+            Output.Table(["operation", "count"],
+                plan.Operations.GroupBy(o => o.Verb + " " + o.Subject.Split(' ')[0]).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => (IReadOnlyList<string>)[g.Key, N(g.Count())])
+                    .Concat(plan.Situations.OrderBy(kv => kv.Key).Select(kv => (IReadOnlyList<string>)[$"situation {kv.Key.ToString().ToLowerInvariant()}", N(kv.Value)])));
             var shown = all ? plan.Operations : plan.Operations.Take(50).ToList();
-            foreach (var op in shown) Console.WriteLine("  " + op);
-            if (shown.Count < plan.Operations.Count) Console.WriteLine($"  ... and {plan.Operations.Count - shown.Count:N0} more (--all lists every one, --json for machines)");
-            foreach (var f in plan.Findings.Take(all ? int.MaxValue : 50)) Console.WriteLine("  ! " + f);
-            if (plan.NeedsConfirmation) AnsiConsole.MarkupLine($"[yellow]  guard: {Markup.Escape(plan.GuardMessage!)}; a run will wait for --confirm[/]");
+            foreach (var op in shown) Console.Out.WriteLine("  " + op);
+            if (shown.Count < plan.Operations.Count) Console.Out.WriteLine($"  ... and {plan.Operations.Count - shown.Count:N0} more (--all lists every one, --json for machines)");
+            foreach (var f in plan.Findings.Take(all ? int.MaxValue : 50)) Console.Out.WriteLine("  ! " + f);
+            if (plan.NeedsConfirmation) Output.Line($"  guard: {plan.GuardMessage}; a run will wait for --confirm", "yellow");
         }
     }
 
     private static void PrintRun(RunReport report)
     {
-        var table = new Table().AddColumns("target", "planned", "done", "failed", "seconds", "note");
-        foreach (var t in report.Targets)
-            table.AddRow(Markup.Escape(t.Target), (t.Plan?.Operations.Count ?? 0).ToString("N0", CultureInfo.CurrentCulture),
-                (t.Execution?.Succeeded ?? 0).ToString("N0", CultureInfo.CurrentCulture), (t.Execution?.Failed ?? 0).ToString("N0", CultureInfo.CurrentCulture),
-                (t.Execution?.Elapsed.TotalSeconds ?? 0).ToString("F1", CultureInfo.CurrentCulture),
-                Markup.Escape(t.Error ?? string.Join("; ", new[]
-                {
-                    t.Incomplete is null ? null : "read incomplete, nothing taken away or repaired: " + t.Incomplete,
-                    t.HeldByGuard ? "held by guard: " + t.Plan!.GuardMessage : null,
-                    t.Execution?.Errors.FirstOrDefault(),
-                }.OfType<string>())));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"Source {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups; finished in {report.Elapsed.TotalSeconds:F1} s.");
+        Output.Table(["target", "planned", "done", "failed", "not started", "seconds", "note"], report.Targets.Select(t => (IReadOnlyList<string>)[
+            t.Target, N(t.Plan?.Operations.Count ?? 0), N(t.Execution?.Succeeded ?? 0), N(t.Execution?.Failed ?? 0), N(t.Execution?.Stopped ?? 0),
+            (t.Execution?.Elapsed.TotalSeconds ?? 0).ToString("F1", CultureInfo.CurrentCulture),
+            t.Error ?? string.Join("; ", new[]
+            {
+                t.Stopped ? "stopped on request before it was read" : null,
+                t.Incomplete is null ? null : "read incomplete, nothing taken away or repaired: " + t.Incomplete,
+                t.HeldByGuard ? "held by guard: " + t.Plan!.GuardMessage : null,
+                t.Execution?.Errors.FirstOrDefault(),
+            }.OfType<string>())]));
+        Output.Line($"Source {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups; finished in {report.Elapsed.TotalSeconds:F1} s.");
     }
 
     private static void PrintReconcile(ReconcileReport report)
     {
         foreach (var t in report.Targets)
         {
-            AnsiConsole.Write(new Rule($"{Markup.Escape(t.Target)}: {t.Accounts:N0} accounts, {t.Drift.Count} out-of-band changes"));
-            if (t.Error is not null) AnsiConsole.MarkupLine($"[red]{Markup.Escape(t.Error)}[/]");
-            if (t.Incomplete is not null) AnsiConsole.MarkupLine($"[yellow]read incomplete: {Markup.Escape(t.Incomplete)}; nothing is taken away or repaired on this target[/]");
-            if (t.Plan.GuardMessage is not null) AnsiConsole.MarkupLine($"[yellow]guard: {Markup.Escape(t.Plan.GuardMessage)}; run again with --confirm after checking[/]");
+            Output.Heading($"{t.Target}: {t.Accounts:N0} accounts, {t.Drift.Count} out-of-band changes");
+            if (t.Stopped) Output.Line("not read: stopped on request", "yellow");
+            if (t.Error is not null) Output.Line(t.Error, "red");
+            if (t.Incomplete is not null) Output.Line($"read incomplete: {t.Incomplete}; nothing is taken away or repaired on this target", "yellow");
+            if (t.Plan.GuardMessage is not null) Output.Line($"guard: {t.Plan.GuardMessage}; run again with --confirm after checking", "yellow");
             if (t.Drift.Count > 0)
-            {
-                var table = new Table().AddColumns("change", "account", "attributes", "owner");
-                foreach (var d in t.Drift) table.AddRow(d.Kind.ToString().ToLowerInvariant(), Markup.Escape($"{d.UserName} [{d.TargetId}]"), Markup.Escape(string.Join(", ", d.Attributes)), Markup.Escape(d.SourceId ?? "unmanaged"));
-                AnsiConsole.Write(table);
-            }
-            foreach (var op in t.Plan.Operations.Take(50)) Console.WriteLine("  " + op);
-            foreach (var f in t.Plan.Findings.Take(50)) Console.WriteLine("  ! " + f);
-            Console.WriteLine(t.Repaired ? $"  repaired: {t.Execution?.Succeeded ?? 0} operations, {t.Execution?.Failed ?? 0} failed" : $"  not repaired ({t.Plan.Operations.Count} operations pending)");
+                Output.Table(["change", "account", "attributes", "owner"], t.Drift.Select(d => (IReadOnlyList<string>)[
+                    d.Kind.ToString().ToLowerInvariant(), $"{d.UserName} [{d.TargetId}]", string.Join(", ", d.Attributes), d.SourceId ?? "unmanaged"]));
+            foreach (var op in t.Plan.Operations.Take(50)) Console.Out.WriteLine("  " + op);
+            foreach (var f in t.Plan.Findings.Take(50)) Console.Out.WriteLine("  ! " + f);
+            Console.Out.WriteLine(t.Repaired ? $"  repaired: {t.Execution?.Succeeded ?? 0} operations, {t.Execution?.Failed ?? 0} failed" : $"  not repaired ({t.Plan.Operations.Count} operations pending)");
         }
     }
 
     private static void PrintStatus(IReadOnlyList<TargetStatus> status)
     {
-        var table = new Table().AddColumns("target", "accounts", "linked", "groups", "queued", "held", "last complete read");
-        foreach (var s in status)
-            table.AddRow(Markup.Escape(s.Target), s.Accounts.ToString("N0", CultureInfo.CurrentCulture), s.Links.ToString("N0", CultureInfo.CurrentCulture),
-                s.Groups.ToString("N0", CultureInfo.CurrentCulture), s.Pending.ToString("N0", CultureInfo.CurrentCulture), s.Held.Count.ToString("N0", CultureInfo.CurrentCulture),
-                s.LastRead?.LastCompleteAt is { } at ? $"{at:u} ({s.LastRead.LastCompleteAccounts:N0} accounts)" : "never");
-        AnsiConsole.Write(table);
+        Output.Table(["target", "accounts", "linked", "groups", "queued", "held", "last complete read"], status.Select(s => (IReadOnlyList<string>)[
+            s.Target, N(s.Accounts), N(s.Links), N(s.Groups), N(s.Pending), N(s.Held.Count),
+            s.LastRead?.LastCompleteAt is { } at ? $"{at:u} ({s.LastRead.LastCompleteAccounts:N0} accounts)" : "never"]));
         foreach (var s in status)
         {
             if (s.LastRead is { Complete: false } read)
-                Console.WriteLine($"  {s.Target}: the last read ({read.At:u}) was incomplete: {read.Problems}");
+                Console.Out.WriteLine($"  {s.Target}: the last read ({read.At:u}) was incomplete: {read.Problems}");
             if (s.Held.Count == 0) continue;
-            Console.WriteLine($"  {s.Target}: the mass-change guard holds {s.Held.Count:N0} removals since {s.Held.Min(h => h.Since):u}: {s.Held[^1].Reason}");
-            foreach (var h in s.Held.Take(20)) Console.WriteLine($"    held: {h.Verb} {h.Subject}");
-            if (s.Held.Count > 20) Console.WriteLine($"    ... and {s.Held.Count - 20:N0} more (--json lists every one); release them with `scimsync sync run --confirm`");
+            Console.Out.WriteLine($"  {s.Target}: the mass-change guard holds {s.Held.Count:N0} removals since {s.Held.Min(h => h.Since):u}: {s.Held[^1].Reason}");
+            foreach (var h in s.Held.Take(20)) Console.Out.WriteLine($"    held: {h.Verb} {h.Subject}");
+            if (s.Held.Count > 20) Console.Out.WriteLine($"    ... and {s.Held.Count - 20:N0} more (--json lists every one); release them with `scimsync sync run --confirm`");
         }
         foreach (var s in status)
             foreach (var a in s.RecentAudit)
-                Console.WriteLine($"  {a.Time:u} {a.Target} {a.Verb} {a.Subject} {a.Result}{(a.Status is { } st ? " " + st : "")} {a.DurationMs:F0} ms ({a.Cause}){(a.Detail is null ? "" : ": " + a.Detail)}");
+                Console.Out.WriteLine($"  {a.Time:u} {a.Target} {a.Verb} {a.Subject} {a.Result}{(a.Status is { } st ? " " + st : "")} {a.DurationMs:F0} ms ({a.Cause}){(a.Detail is null ? "" : ": " + a.Detail)}");
     }
 
     /// <summary>
@@ -267,10 +429,12 @@ internal static class SyncCommand
     {
         Console.Out.Flush();
         using (var stdout = Console.OpenStandardOutput())
-        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(stdout, Output.JsonWriter))
         {
             w.WriteStartObject();
             w.WriteString("started", report.Started.ToString("O"));
+            w.WriteString("outcome", JsonNamingPolicy.CamelCase.ConvertName(report.Outcome.ToString()));
+            w.WriteBoolean("stopped", report.Stopped);
             w.WriteNumber("elapsedSeconds", report.Elapsed.TotalSeconds);
             w.WritePropertyName("source");
             new JsonObject { ["users"] = report.SourceUsers, ["groups"] = report.SourceGroups, ["position"] = report.SourcePosition }.WriteTo(w);
@@ -282,6 +446,7 @@ internal static class SyncCommand
                 if (t.Error is null) w.WriteNull("error");
                 else w.WriteString("error", t.Error);
                 w.WriteBoolean("heldByGuard", t.HeldByGuard);
+                w.WriteBoolean("stopped", t.Stopped);
                 if (t.Incomplete is null) w.WriteNull("incomplete");
                 else w.WriteString("incomplete", t.Incomplete);
                 if (t.Plan?.GuardMessage is { } guard) w.WriteString("guard", guard);
@@ -305,7 +470,7 @@ internal static class SyncCommand
                 w.WriteEndArray();
                 w.WritePropertyName("executed");
                 if (t.Execution is null) w.WriteNullValue();
-                else new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["seconds"] = t.Execution.Elapsed.TotalSeconds, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) }.WriteTo(w);
+                else new JsonObject { ["succeeded"] = t.Execution.Succeeded, ["failed"] = t.Execution.Failed, ["notStarted"] = t.Execution.Stopped, ["seconds"] = t.Execution.Elapsed.TotalSeconds, ["errors"] = new JsonArray(t.Execution.Errors.Select(e => (JsonNode)JsonValue.Create(e)).ToArray()) }.WriteTo(w);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -333,6 +498,8 @@ internal static class SyncCommand
     private static object ReconcileJson(ReconcileReport report) => new
     {
         report.Started,
+        report.Outcome,
+        report.Stopped,
         elapsedSeconds = report.Elapsed.TotalSeconds,
         targets = report.Targets.Select(t => new
         {
@@ -345,7 +512,9 @@ internal static class SyncCommand
             planned = t.Plan.Operations.Select(o => o.ToString()),
             findings = t.Plan.Findings.Select(f => f.ToString()),
             t.Repaired,
-            executed = t.Execution is null ? null : new { t.Execution.Succeeded, t.Execution.Failed, t.Execution.Errors },
+            t.HeldByGuard,
+            t.Stopped,
+            executed = t.Execution is null ? null : new { t.Execution.Succeeded, t.Execution.Failed, notStarted = t.Execution.Stopped, t.Execution.Errors },
         }),
     };
 }

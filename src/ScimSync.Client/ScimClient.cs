@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ScimSync.Client.Transport;
+using Microsoft.Extensions.Logging;
 using ScimSync.Client.Updates;
 
 namespace ScimSync.Client;
@@ -22,7 +23,8 @@ public sealed class ScimClient : IDisposable
     private readonly Lazy<PatchByPut> _patchByPut = new(() => new PatchByPut());
     private ScimCapabilities? _capabilities;
 
-    public ScimClient(ScimClientOptions options, HttpMessageHandler? handler = null, TimeProvider? time = null)
+    /// <param name="logger">Retries, throttling and waits (ClientLog); none when null.</param>
+    public ScimClient(ScimClientOptions options, HttpMessageHandler? handler = null, TimeProvider? time = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (!options.BaseUri.IsAbsoluteUri) throw new ArgumentException("BaseUri must be absolute", nameof(options));
@@ -30,7 +32,7 @@ public sealed class ScimClient : IDisposable
         _options = options;
         var text = options.BaseUri.GetLeftPart(UriPartial.Path);
         _root = new Uri(text.EndsWith('/') ? text : text + "/");
-        _pipeline = new ScimPipeline(options, handler, time ?? TimeProvider.System, Stats);
+        _pipeline = new ScimPipeline(options, handler, time ?? TimeProvider.System, Stats, logger);
     }
 
     public ScimClientStats Stats { get; } = new();

@@ -8,6 +8,9 @@ public sealed record ScimClientOptions
 
     public ScimAuth? Auth { get; init; }
 
+    /// <summary>What logs call this service provider (a target's name, "source"); null: the URL's host and port.</summary>
+    public string? Name { get; init; }
+
     /// <summary>
     /// Operator cap on page size. The size asked for is the smallest of this, the service provider's
     /// advertised maximum, and the size the caller requests.

@@ -4,8 +4,9 @@ using ScimSync.Store.Feed;
 namespace ScimSync.Feed;
 
 /// <summary>
-/// Delivery metrics (System.Diagnostics.Metrics, exported by OpenTelemetry): rates and failures as
-/// counters, queue depth and age as gauges refreshed by the fan-out loop, and write-to-receiver latency.
+/// Delivery metrics (System.Diagnostics.Metrics, exported by OpenTelemetry; docs/telemetry.md): rates and
+/// failures as counters; queue depth and age and fan-out lag as gauges, per subscription, refreshed every few
+/// seconds by the fan-out loop; and write-to-receiver latency.
 /// </summary>
 public sealed class FeedMetrics : IDisposable
 {
@@ -31,6 +32,11 @@ public sealed class FeedMetrics : IDisposable
         _meter.CreateObservableGauge("scimsync.feed.dead_letters", () => _stats.Select(s => new Measurement<long>(s.Value.DeadLetters, new KeyValuePair<string, object?>("subscription", s.Key))), "{event}");
         _meter.CreateObservableGauge("scimsync.feed.oldest_pending_age", () => _stats.Where(s => s.Value.OldestPending is not null)
             .Select(s => new Measurement<double>((time.GetUtcNow() - s.Value.OldestPending!.Value).TotalSeconds, new KeyValuePair<string, object?>("subscription", s.Key))), "s");
+        _meter.CreateObservableGauge("scimsync.feed.fanout_lag", () => _stats.Select(s => new Measurement<long>(s.Value.Lag.Entries, Tag(s.Key))), "{entry}",
+            "Journal entries past the subscription's fan-out position");
+        _meter.CreateObservableGauge("scimsync.feed.fanout_lag_age", () => _stats.Select(s => new Measurement<double>(
+            s.Value.Lag.OldestUnfanned is { } t ? Math.Max(0, (time.GetUtcNow() - t).TotalSeconds) : 0, Tag(s.Key))), "s",
+            "How long the oldest journal entry not yet fanned out to the subscription has waited (0 when none)");
     }
 
     private static KeyValuePair<string, object?> Tag(string subscription) => new("subscription", subscription);

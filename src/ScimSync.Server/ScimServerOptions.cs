@@ -15,6 +15,24 @@ public sealed record ScimServerOptions
     /// <summary>When set, used for meta.location and $ref instead of the request's scheme and host.</summary>
     public string? PublicBaseUrl { get; init; }
 
+    /// <summary>
+    /// Addresses the server binds itself (http:// or https://, see <see cref="Hosting.ListenUrl"/>). Empty: ASP.NET's
+    /// own (the <c>--urls</c> argument given to <see cref="Hosting.ScimServerHost.Build"/>), as in-process tests use.
+    /// </summary>
+    public IReadOnlyList<string> Urls { get; init; } = [];
+
+    /// <summary>PEM certificate (with its chain) served on https:// addresses; watched, and reloaded when it changes.</summary>
+    public string? TlsCertificateFile { get; init; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificateFile"/>.</summary>
+    public string? TlsKeyFile { get; init; }
+
+    /// <summary>
+    /// Reverse proxies (addresses, or networks as 10.0.0.0/8) whose X-Forwarded-For and X-Forwarded-Proto
+    /// headers are believed. Empty (the default): the headers are ignored, since anyone could send them.
+    /// </summary>
+    public IReadOnlyList<string> TrustedProxies { get; init; } = [];
+
     /// <summary>Largest page a list or search returns (filter.maxResults, pagination.maxPageSize).</summary>
     public int MaxResults { get; init; } = 1000;
 
@@ -138,6 +156,22 @@ public sealed record ScimServerOptions
     /// as a provider predating RFC 9865 does.
     /// </summary>
     public bool DisableCursor { get; init; }
+
+    /// <summary>Readiness (<c>/healthz/ready</c>) fails when the data directory's file system has less free space than this.</summary>
+    public long ReadyMinFreeBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Readiness fails when the oldest journal entry not yet fanned out to an active or paused subscription is
+    /// older than this (fan-out is stuck or far behind; suspended and disabled subscriptions wait by design).
+    /// </summary>
+    public TimeSpan ReadyMaxFanoutLag { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Export traces and metrics over OTLP as the standard OTEL_EXPORTER_OTLP_* settings say (the OpenTelemetry
+    /// SDK reads them from the host's configuration). The composition root decides, from the environment
+    /// (Observability.OtlpFromEnvironment in the command line); without it no tracer is set up at all.
+    /// </summary>
+    public bool OtlpExport { get; init; }
 
     /// <summary>
     /// Where resources, journal and feed live: null for the embedded SQLite file in <see cref="DataDirectory"/>, or

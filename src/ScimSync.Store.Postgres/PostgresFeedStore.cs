@@ -347,8 +347,39 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
             """, c) { Parameters = { new() { Value = subscriptionId } } };
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         await r.ReadAsync(ct).ConfigureAwait(false);
-        return new FeedStats(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2),
+        var stats = new FeedStats(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2),
             r.IsDBNull(3) ? null : new DateTimeOffset(r.GetInt64(3), TimeSpan.Zero), r.IsDBNull(4) ? 0 : r.GetInt64(4));
+        await r.DisposeAsync().ConfigureAwait(false);
+        return stats with { Lag = await LagAsync(c, subscriptionId, ct).ConfigureAwait(false) };
+    }
+
+    public async Task<FanoutLag> FanoutLagAsync(string subscriptionId, CancellationToken ct)
+    {
+        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        return await LagAsync(c, subscriptionId, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Lag counts stop here: positions are sparse (PostgresJournal), so the count walks the index.</summary>
+    internal const int LagCountCap = 100_000;
+
+    /// <summary>
+    /// Entries past the in-order fan-out position and the time of the first of them, both within the settled
+    /// prefix (PostgresJournal.Readable: what fan-out could take now). Positions are sparse here, so unlike
+    /// SQLite the count is a walk of the journal's primary key, capped at <see cref="LagCountCap"/> so that a
+    /// far-behind subscription cannot make a readiness probe expensive; the age needs one seek.
+    /// </summary>
+    private static async Task<FanoutLag> LagAsync(NpgsqlConnection c, string subscriptionId, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"""
+            SELECT (SELECT count(*) FROM (SELECT 1 FROM journal j WHERE j.position > s.fanout_position AND j.position < {PostgresJournal.Readable}
+                                          LIMIT {LagCountCap}) waiting),
+                   (SELECT j.time FROM journal j WHERE j.position > s.fanout_position AND j.position < {PostgresJournal.Readable}
+                    ORDER BY j.position LIMIT 1)
+            FROM subscriptions s WHERE s.id = $1
+            """, c) { Parameters = { new() { Value = subscriptionId } } };
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return FanoutLag.None;
+        return new FanoutLag(r.GetInt64(0), r.IsDBNull(1) ? null : new DateTimeOffset(r.GetInt64(1), TimeSpan.Zero));
     }
 
     /// <summary>The open write transaction, with one-line helpers for its statements ($1, $2… in argument order).</summary>

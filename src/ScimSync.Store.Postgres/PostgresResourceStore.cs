@@ -279,6 +279,18 @@ public sealed class PostgresResourceStore : IResourceStore
         };
     }
 
+    /// <summary>
+    /// A pooled connection answers and the schema is there with a version this code knows: a dropped schema or
+    /// an unreachable server makes the instance unready rather than failing every request behind a load balancer.
+    /// </summary>
+    public async Task ProbeAsync(CancellationToken ct)
+    {
+        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("SELECT max(version) FROM schema_info", c);
+        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not int version || version > PostgresSchema.Version)
+            throw new InvalidOperationException($"{_display} holds no schema version this server knows");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _leases.DisposeAsync().ConfigureAwait(false);

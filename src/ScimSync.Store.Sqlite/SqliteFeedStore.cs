@@ -329,19 +329,48 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool, SqliteSecrets s
     public async Task<FeedStats> StatsAsync(string subscriptionId, CancellationToken ct)
     {
         using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
-        using var cmd = lease.Connection.CreateCommand();
+        FeedStats stats;
+        using (var cmd = lease.Connection.CreateCommand())
+        {
+            cmd.CommandText = """
+                SELECT (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 0),
+                       (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 1),
+                       (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 3),
+                       (SELECT min(created) FROM deliveries WHERE subscription_id = @s AND state IN (0, 1)),
+                       (SELECT fanout_position FROM subscriptions WHERE id = @s)
+                """;
+            cmd.Parameters.AddWithValue("@s", subscriptionId);
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            stats = new FeedStats(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2),
+                r.IsDBNull(3) ? null : new DateTimeOffset(r.GetInt64(3), TimeSpan.Zero), r.IsDBNull(4) ? 0 : r.GetInt64(4));
+        }
+        return stats with { Lag = Lag(lease.Connection, subscriptionId) };
+    }
+
+    public async Task<FanoutLag> FanoutLagAsync(string subscriptionId, CancellationToken ct)
+    {
+        using var lease = await pool.RentAsync(ct).ConfigureAwait(false);
+        return Lag(lease.Connection, subscriptionId);
+    }
+
+    /// <summary>
+    /// Entries past the in-order fan-out position (the journal's head minus it: positions are dense, and some of
+    /// those entries may already be fanned out ahead) and the time of the first of them; both are seeks on the
+    /// journal's primary key.
+    /// </summary>
+    private static FanoutLag Lag(SqliteConnection c, string subscriptionId)
+    {
+        using var cmd = c.CreateCommand();
         cmd.CommandText = """
-            SELECT (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 0),
-                   (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 1),
-                   (SELECT count(*) FROM deliveries WHERE subscription_id = @s AND state = 3),
-                   (SELECT min(created) FROM deliveries WHERE subscription_id = @s AND state IN (0, 1)),
-                   (SELECT fanout_position FROM subscriptions WHERE id = @s)
+            SELECT max(0, (SELECT coalesce(max(position), 0) FROM journal) - s.fanout_position),
+                   (SELECT time FROM journal WHERE position > s.fanout_position ORDER BY position LIMIT 1)
+            FROM subscriptions s WHERE s.id = @s
             """;
         cmd.Parameters.AddWithValue("@s", subscriptionId);
         using var r = cmd.ExecuteReader();
-        r.Read();
-        return new FeedStats(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2),
-            r.IsDBNull(3) ? null : new DateTimeOffset(r.GetInt64(3), TimeSpan.Zero), r.IsDBNull(4) ? 0 : r.GetInt64(4));
+        if (!r.Read()) return FanoutLag.None;
+        return new FanoutLag(r.GetInt64(0), r.IsDBNull(1) ? null : new DateTimeOffset(r.GetInt64(1), TimeSpan.Zero));
     }
 
     /// <summary>The open write transaction, with one-line helpers for its statements.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using ScimSync.Protocol.Schemas;
@@ -17,7 +18,7 @@ namespace ScimSync.Store.Sqlite;
 /// </summary>
 public sealed class SqliteResourceStore : IResourceStore
 {
-    /// <summary>The meter of group-commit counters (StoreMetrics), for a metrics exporter to listen to.</summary>
+    /// <summary>The meter and activity source of the store's telemetry (StoreMetrics), for an exporter to listen to.</summary>
     public const string MeterName = StoreMetrics.MeterName;
 
     private readonly SqliteConnectionPool _pool;
@@ -143,14 +144,47 @@ public sealed class SqliteResourceStore : IResourceStore
 
     public async Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
     {
+        var started = Stopwatch.GetTimestamp();
+        using var activity = StoreMetrics.Source.StartActivity("store.find");
+        activity?.SetTag("scimsync.resource.type", rt.Name);
         using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
-        return SqliteReads.Find(lease.Connection, null, rt.Name, id, load);
+        var found = SqliteReads.Find(lease.Connection, null, rt.Name, id, load);
+        _metrics.Read("find", started);
+        return found;
     }
 
     public async Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)
     {
+        var started = Stopwatch.GetTimestamp();
+        var scans = Cost(query).Scans;
+        using var activity = StoreMetrics.Source.StartActivity("store.query");
+        activity?.SetTag("scimsync.scan", scans);
         using var lease = await _pool.RentAsync(ct).ConfigureAwait(false);
-        return Interruptible.Run(lease.Connection, ct, c => SqliteReads.Query(c, query));
+        var page = Interruptible.Run(lease.Connection, ct, c => SqliteReads.Query(c, query));
+        _metrics.Query(scans, started);
+        return page;
+    }
+
+    /// <summary>
+    /// Two questions: can a pooled reader answer (the server's own connections, busy or broken), and does the
+    /// file at the path still open as this database (deleted, replaced or unreadable: pooled connections would
+    /// go on reading the old file, and the next start would not)?
+    /// </summary>
+    public async Task ProbeAsync(CancellationToken ct)
+    {
+        using (var lease = await _pool.RentAsync(ct).ConfigureAwait(false))
+        using (var cmd = lease.Connection.CreateCommand())
+        {
+            cmd.CommandText = "SELECT version FROM schema_info";
+            cmd.ExecuteScalar();
+        }
+        var readOnly = new SqliteConnectionStringBuilder { DataSource = _path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString();
+        await using var fresh = new SqliteConnection(readOnly);
+        await fresh.OpenAsync(ct).ConfigureAwait(false);
+        await using var check = fresh.CreateCommand();
+        check.CommandText = "SELECT version FROM schema_info";
+        if (await check.ExecuteScalarAsync(ct).ConfigureAwait(false) is null)
+            throw new InvalidOperationException($"{_path} holds no schema version");
     }
 
     public QueryCost Cost(ResourceQuery query)

@@ -220,8 +220,14 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult<IReadOnlyList<(string, long)>>(affected);
     }
 
-    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) =>
-        Task.FromResult(SqliteJournal.Append(_c, _tx ?? throw new InvalidOperationException("The write session is closed"), entry));
+    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct)
+    {
+        using var activity = StoreMetrics.Source.StartActivity("journal.append");
+        var position = SqliteJournal.Append(_c, _tx ?? throw new InvalidOperationException("The write session is closed"), entry);
+        activity?.SetTag("scimsync.journal.position", position);
+        activity?.SetTag("scimsync.txn", entry.Txn);
+        return Task.FromResult(position);
+    }
 
     /// <summary>
     /// Completes once the group transaction holding this session's writes has committed (with synchronous=FULL,
@@ -232,7 +238,19 @@ internal sealed class SqliteWriteSession : IWriteSession
     {
         if (_tx is null) throw new InvalidOperationException("The write session is closed");
         _tx = null;
-        return _pool.EndMember(keep: true);
+        // The span covers waiting for the group's commit (and its fsync); no state machine unless someone listens.
+        // Started in this synchronous method, it would stay the caller's current span: the caller's is put back.
+        var caller = System.Diagnostics.Activity.Current;
+        var activity = StoreMetrics.Source.StartActivity("store.commit");
+        var committed = _pool.EndMember(keep: true);
+        if (activity is null) return committed;
+        System.Diagnostics.Activity.Current = caller;
+        return Traced(committed, activity);
+
+        static async Task Traced(Task committed, System.Diagnostics.Activity activity)
+        {
+            using (activity) await committed.ConfigureAwait(false);
+        }
     }
 
     /// <summary>

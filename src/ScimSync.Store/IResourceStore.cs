@@ -78,6 +78,9 @@ public interface IResourceStore : IAsyncDisposable
 
     /// <summary>Facts for operators: file size, row counts.</summary>
     Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct);
+
+    /// <summary>A cheap read that throws when the store cannot answer: the server's readiness asks it.</summary>
+    Task ProbeAsync(CancellationToken ct);
 }
 
 /// <summary>

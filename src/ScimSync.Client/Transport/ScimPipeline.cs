@@ -4,6 +4,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ScimSync.Client.Transport;
 
@@ -24,9 +26,11 @@ internal sealed class ScimPipeline : IDisposable
     private readonly TokenBucket? _bucket;
     private readonly AccessTokenCache? _tokens;
     private readonly string? _staticAuthorization;
+    private readonly ILogger _log;
+    private readonly string _name;
     private long _pausedUntilUtcTicks;
 
-    public ScimPipeline(ScimClientOptions options, HttpMessageHandler? handler, TimeProvider time, ScimClientStats stats)
+    public ScimPipeline(ScimClientOptions options, HttpMessageHandler? handler, TimeProvider time, ScimClientStats stats, ILogger? logger = null)
     {
         if (options.Concurrency < 1) throw new ArgumentOutOfRangeException(nameof(options), "Concurrency must be at least 1");
         if (options.MaxRetries < 0) throw new ArgumentOutOfRangeException(nameof(options), "MaxRetries cannot be negative");
@@ -35,6 +39,8 @@ internal sealed class ScimPipeline : IDisposable
         _options = options;
         _time = time;
         _stats = stats;
+        _log = logger ?? NullLogger.Instance;
+        _name = options.Name ?? options.BaseUri.Authority;
         // Timeouts are ours (per attempt, on the TimeProvider), not HttpClient's wall-clock one.
         _http = handler is null
             ? new HttpClient(new SocketsHttpHandler
@@ -108,12 +114,19 @@ internal sealed class ScimPipeline : IDisposable
                 {
                     // The token may have been revoked or expired early: fetch a new one, once per call.
                     refreshedToken = true;
+                    ClientLog.TokenRefused(_log, _name);
                     _tokens.Invalidate(authorization);
                     _stats.Retry();
                     attempt--;
                     continue;
                 }
-                if (RetryPolicy.IsThrottle(response.Status)) _stats.Throttle();
+                if (RetryPolicy.IsThrottle(response.Status))
+                {
+                    _stats.Throttle();
+                    if (throttledFor is { } told)
+                        ClientLog.Throttled(_log, _name, (int)response.Status, request.Method.Method, request.Uri.AbsolutePath,
+                            (long)told.Delay.TotalMilliseconds, told.Asked ? "Retry-After" : "backoff");
+                }
                 if (!RetryPolicy.IsRetriable(response.Status) || attempt >= _options.MaxRetries) return response;
                 if (RetryPolicy.IsGateway(response.Status) && attempt >= UnansweredRetries) return response;
                 if (throttledFor is { } pause)
@@ -133,12 +146,15 @@ internal sealed class ScimPipeline : IDisposable
                 if (attempt >= UnansweredRetries)
                 {
                     _stats.Failure();
+                    ClientLog.NoAnswer(_log, _name, request.Method.Method, request.Uri.AbsolutePath, attempt + 1, failure!.Message);
                     throw new ScimClientException(0, null, $"{request.Method} {request.Uri.AbsolutePath} failed after {attempt + 1} attempts: {failure!.Message}", failure);
                 }
                 delay = Backoff(attempt + 1);
                 reason = WaitReason.Backoff;
             }
             _stats.Retry();
+            ClientLog.Retrying(_log, _name, request.Method.Method, request.Uri.AbsolutePath, attempt + 1,
+                response is null ? failure!.Message : $"{(int)response.Status} {response.Status}", (long)delay.TotalMilliseconds);
             await DelayAsync(delay, reason, ct).ConfigureAwait(false);
         }
     }
@@ -175,10 +191,12 @@ internal sealed class ScimPipeline : IDisposable
         try
         {
             // Checked with the slot held: calls that queued for a slot before a 429 must not send on release.
-            if (gated) await WaitForPauseAsync(ct).ConfigureAwait(false);
+            if (gated) await WaitForPauseAsync(request, ct).ConfigureAwait(false);
             if (gated && _bucket is not null)
             {
                 var wait = _bucket.Reserve();
+                if (wait > TimeSpan.Zero && _log.IsEnabled(LogLevel.Trace))
+                    ClientLog.Waiting(_log, LogLevel.Trace, _name, request.Method.Method, request.Uri.AbsolutePath, (long)wait.TotalMilliseconds, "rate limit");
                 try
                 {
                     await DelayAsync(wait, WaitReason.RateLimit, ct).ConfigureAwait(false);
@@ -247,6 +265,7 @@ internal sealed class ScimPipeline : IDisposable
     private ScimClientException TooLarge(ScimRequest request, HttpResponseMessage response, long? declared)
     {
         _stats.Failure();
+        ClientLog.TooLarge(_log, _name, request.Method.Method, request.Uri.AbsolutePath, _options.MaxResponseBytes);
         return new ScimClientException((int)response.StatusCode, null,
             $"{request.Method} {request.Uri.AbsolutePath}: the answer is larger than {_options.MaxResponseBytes:N0} bytes{(declared is { } d ? $" ({d:N0} declared)" : "")}; not read (raise the target's limits.maxResponseMiB if that is expected)");
     }
@@ -290,9 +309,11 @@ internal sealed class ScimPipeline : IDisposable
         }
     }
 
-    private Task WaitForPauseAsync(CancellationToken ct)
+    private Task WaitForPauseAsync(ScimRequest request, CancellationToken ct)
     {
         var wait = TimeSpan.FromTicks(Interlocked.Read(ref _pausedUntilUtcTicks) - _time.GetUtcNow().UtcTicks);
+        if (wait > TimeSpan.Zero)
+            ClientLog.Waiting(_log, LogLevel.Debug, _name, request.Method.Method, request.Uri.AbsolutePath, (long)wait.TotalMilliseconds, "throttled: every call holds off");
         return DelayAsync(wait, WaitReason.Pause, ct);
     }
 

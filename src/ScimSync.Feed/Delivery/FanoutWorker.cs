@@ -190,6 +190,7 @@ public sealed class FanoutWorker(IResourceStore store, SchemaRegistry registry, 
                 }
             }
             var jti = Guid.CreateVersion7().ToString("N");
+            if (s.Config.JournalPosition) evt = evt with { JournalPosition = entry.Position };
             var token = encoder.Encode(evt, jti, options.Issuer, [s.Config.Audience], s.Key);
             latest[c.ResourceId] = kind == Coalescible.No ? -1 : deliveries.Count;
             deliveries.Add(new DeliveryRecord(s.Id, jti, entry.Position, c.ResourceId, evt.Urgent, token, 0, null) { Created = created, Coalescible = kind });

@@ -49,6 +49,12 @@ public sealed class SetEncoder(TimeProvider time)
 
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = PayloadOptions.Encoder };
 
+    /// <summary>
+    /// Our private claim (RFC 7519 §4.3, collision-resistant by its URN): the change's journal position, which
+    /// receivers that do not know it ignore. The sync engine tags its logs and traces with it.
+    /// </summary>
+    public const string JournalPositionClaim = "urn:scimsync:params:event:journalPosition";
+
     /// <summary>The claims as UTF-8 JSON, written straight from the event's nodes (no copies of them).</summary>
     private static byte[] Payload(ScimEvent e, string jti, string issuer, IReadOnlyList<string> audience, long iat)
     {
@@ -68,6 +74,7 @@ public sealed class SetEncoder(TimeProvider time)
                 w.WriteEndArray();
             }
             w.WriteString("txn", e.Txn);
+            if (e.JournalPosition > 0) w.WriteNumber(JournalPositionClaim, e.JournalPosition);
             w.WritePropertyName("sub_id");
             e.SubId.WriteTo(w, PayloadOptions);
             w.WritePropertyName("events");

@@ -44,6 +44,13 @@ public sealed record SubscriptionConfig
     /// </summary>
     public bool Coalesce { get; init; }
 
+    /// <summary>
+    /// Our extension: each SET also carries its change's journal position, as the private claim
+    /// <see cref="Events.SetEncoder.JournalPositionClaim"/>, so that the receiver's logs and traces can name the
+    /// write they follow from (the sync engine asks for it). Off: SETs hold exactly the RFC 9967 claims.
+    /// </summary>
+    public bool JournalPosition { get; init; }
+
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },

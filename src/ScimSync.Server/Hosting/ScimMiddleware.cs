@@ -11,9 +11,10 @@ namespace ScimSync.Server.Hosting;
 /// into a SCIM error body. Unexpected exceptions are logged with their stack trace and reach the client
 /// as a bare 500 with a correlation id: no stack traces or SQL leave the server.
 /// </summary>
-internal static partial class ScimMiddleware
+internal static class ScimMiddleware
 {
-    public static async Task HandleAsync(HttpContext ctx, RequestDelegate next, TokenService tokens, ScimServerOptions options, RequestRateLimiter? limiter, ILogger logger)
+    public static async Task HandleAsync(HttpContext ctx, RequestDelegate next, TokenService tokens, ScimServerOptions options, RequestRateLimiter? limiter, ILogger logger,
+        AuthFailureLog authFailures)
     {
         var path = ctx.Request.Path;
         var isScim = path.StartsWithSegments("/scim", out var rest);
@@ -43,12 +44,14 @@ internal static partial class ScimMiddleware
             var auth = ctx.Request.Headers.Authorization.ToString();
             if (!auth.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || auth.Length <= 7)
             {
+                authFailures.Failed(ctx.Connection.RemoteIpAddress?.ToString(), ctx.Request.Method, path.Value ?? "", "no bearer token");
                 ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"scimsync\"";
                 throw new ScimException(401, null, "Authentication required: send Authorization: Bearer <token>");
             }
             var caller = await tokens.AuthenticateAsync(auth[7..].Trim(), ctx.RequestAborted).ConfigureAwait(false);
             if (caller is null)
             {
+                authFailures.Failed(ctx.Connection.RemoteIpAddress?.ToString(), ctx.Request.Method, path.Value ?? "", "unknown, revoked or expired token");
                 ctx.Response.Headers.WWWAuthenticate = "Bearer realm=\"scimsync\", error=\"invalid_token\"";
                 throw new ScimException(401, null, "The bearer token is not valid (unknown, revoked or expired)");
             }
@@ -83,11 +86,8 @@ internal static partial class ScimMiddleware
         catch (Exception e)
         {
             var id = ctx.TraceIdentifier;
-            LogUnexpected(logger, e, id, ctx.Request.Method, path.Value ?? "");
+            ServerLog.Unexpected(logger, e, id, ctx.Request.Method, path.Value ?? "");
             await ScimHttp.WriteErrorAsync(ctx, 500, null, $"Internal error (id {id}); the server log has details").ConfigureAwait(false);
         }
     }
-
-    [LoggerMessage(EventId = 1000, Level = LogLevel.Error, Message = "Unexpected failure {TraceId} on {Method} {Path}")]
-    private static partial void LogUnexpected(ILogger logger, Exception e, string traceId, string method, string path);
 }

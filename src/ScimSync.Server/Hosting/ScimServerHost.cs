@@ -1,9 +1,11 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ScimSync.Protocol.Errors;
 using ScimSync.Protocol.Patching;
@@ -19,7 +21,6 @@ using ScimSync.Secrets;
 using ScimSync.Store;
 using ScimSync.Store.Sqlite;
 using ScimSync.Store.Journal;
-using OpenTelemetry.Metrics;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
 using ScimSync.Feed.Events;
@@ -34,10 +35,18 @@ public static class ScimServerHost
     /// The data directory, a file in it or the key file is open to group or others, or the key file does not
     /// hold the keys the data was sealed with: the server must not start (the CLI prints the message and exits 3).
     /// </exception>
+    /// <exception cref="CertificateException">The TLS certificate or key cannot be used.</exception>
     public static WebApplication Build(ScimServerOptions options, string[]? args = null, Action<WebApplicationBuilder>? configure = null)
     {
         PrivateFiles.EnsureDirectory(options.DataDirectory, "data directory");
+        // Read before anything is built, so that a missing or bad certificate stops the start with its own message.
+        var certificate = options.TlsCertificateFile is { } certFile
+            ? PemCertificate.Load(certFile, options.TlsKeyFile ?? throw new CertificateException("--tls-cert needs --tls-key"))
+            : null;
+        var listen = options.Urls.Select(ListenUrl.Parse).ToArray();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args ?? [] });
+        // Under systemd (Type=notify): READY=1 once the server listens, STOPPING=1 on SIGTERM; elsewhere nothing.
+        builder.Host.UseSystemd();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("ScimSync", LogLevel.Information);
         builder.WebHost.ConfigureKestrel(k =>
@@ -48,10 +57,14 @@ public static class ScimServerHost
             k.Limits.MaxRequestHeadersTotalSize = 64 * 1024;
             // A GET filter may be 8,192 characters, which URL-encodes to three times that.
             k.Limits.MaxRequestLineSize = 64 * 1024;
+            foreach (var url in listen) url.Bind(k, certificate);
         });
+        // Disposed with the application, which stops watching the certificate files.
+        if (certificate is not null) builder.Services.AddSingleton(certificate);
         AddScimSync(builder.Services, options);
         configure?.Invoke(builder);
         var app = builder.Build();
+        certificate?.UseLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<PemCertificate>());
         MapScimSync(app);
         return app;
     }
@@ -103,7 +116,8 @@ public static class ScimServerHost
             sp.GetRequiredService<SetEncoder>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<FeedMetrics>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new PollService(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<SubscriptionService>(), sp.GetRequiredService<DeliverySignal>(),
             sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<FeedMetrics>()));
-        services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(FeedMetrics.MeterName).AddMeter(SqliteResourceStore.MeterName).AddPrometheusExporter());
+        ServerTelemetry.Add(services, options);
+        ServerHealth.Add(services);
         services.AddSingleton<FeedApi>();
         services.AddSingleton<AdminApi>();
         services.AddHostedService<FeedBackgroundService>();
@@ -113,6 +127,7 @@ public static class ScimServerHost
         if (options.RateLimitPerSecond is { } rate)
             services.AddSingleton(sp => new RequestRateLimiter(rate, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new TokenService(sp.GetRequiredService<IResourceStore>().Tokens, sp.GetRequiredService<TimeProvider>(), options.AdminToken));
+        services.AddSingleton(sp => new AuthFailureLog(sp.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server.Authentication"), sp.GetRequiredService<TimeProvider>()));
     }
 
     public static void MapScimSync(WebApplication app)
@@ -126,10 +141,23 @@ public static class ScimServerHost
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server");
 
         var limiter = app.Services.GetService<RequestRateLimiter>();
-        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, limiter, logger));
+        // Behind a reverse proxy: the client's address and scheme from X-Forwarded-For and -Proto, believed
+        // only from the proxies named (anyone else could send them). The host is not taken from the proxy:
+        // --public-url names the base URL clients use.
+        if (options.TrustedProxies.Count > 0)
+        {
+            var forwarded = new ForwardedHeadersOptions { ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto };
+            forwarded.KnownProxies.Clear();
+            forwarded.KnownIPNetworks.Clear();
+            foreach (var proxy in options.TrustedProxies) forwarded.KnownIPNetworks.Add(TrustedProxy.Parse(proxy));
+            app.UseForwardedHeaders(forwarded);
+        }
+        var authFailures = app.Services.GetRequiredService<AuthFailureLog>();
+        app.Use((ctx, next) => ScimMiddleware.HandleAsync(ctx, next, tokens, options, limiter, logger, authFailures));
         app.UseRouting();
 
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        ServerHealth.Map(app);
         // Prometheus text format of the OpenTelemetry metrics; the server binds loopback by default.
         app.MapPrometheusScrapingEndpoint("/metrics");
 

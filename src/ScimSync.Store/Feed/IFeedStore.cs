@@ -91,7 +91,19 @@ public sealed record DeadLetterLimit(int MaxCount, long MaxBytes);
 /// </summary>
 public readonly record struct DeadLetterResult(int DeadLettered, int Held);
 
-public sealed record FeedStats(long Pending, long InFlight, long DeadLetters, DateTimeOffset? OldestPending, long FanoutPosition);
+public sealed record FeedStats(long Pending, long InFlight, long DeadLetters, DateTimeOffset? OldestPending, long FanoutPosition)
+{
+    public FanoutLag Lag { get; init; } = FanoutLag.None;
+}
+
+/// <summary>
+/// How far fan-out is behind the journal for one subscription: entries past its in-order fan-out position, and
+/// when the first of them was written (null when none is waiting).
+/// </summary>
+public sealed record FanoutLag(long Entries, DateTimeOffset? OldestUnfanned)
+{
+    public static FanoutLag None { get; } = new(0, null);
+}
 
 /// <summary>
 /// Durable state of the event feed. Fan-out commits the deliveries for a journal range together with the
@@ -169,7 +181,11 @@ public interface IFeedStore
 
     Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct);
 
+    /// <summary>Queue counts and ages, and the fan-out lag: counts whole queues, so asked every few seconds, not per request.</summary>
     Task<FeedStats> StatsAsync(string subscriptionId, CancellationToken ct);
+
+    /// <summary>The fan-out lag alone, from two index seeks: cheap enough for every readiness probe.</summary>
+    Task<FanoutLag> FanoutLagAsync(string subscriptionId, CancellationToken ct);
 
     /// <summary>Whether any event waits to be claimed (cheap: stops at the first row).</summary>
     Task<bool> HasPendingAsync(string subscriptionId, CancellationToken ct);

@@ -42,8 +42,15 @@ public static class ConfigLoader
         if (targets.Length == 0) throw targetsNode.Error("at least one target is required");
         foreach (var dup in targets.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             throw targetsNode.Error($"target name \"{dup.Key}\" is used twice");
+        var health = HealthConfig.Default;
+        if (root.Child("health") is { } h)
+        {
+            health = new HealthConfig(h.Child("unreachableFor")?.Duration() ?? health.UnreachableFor, h.Child("heldFor")?.Duration() ?? health.HeldFor,
+                h.Child("queueAge")?.Duration() ?? health.QueueAge);
+            h.RejectUnknownKeys();
+        }
         root.RejectUnknownKeys();
-        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile };
+        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile, Health = health };
     }
 
     private static SourceConfig ReadSource(ConfigNode n)

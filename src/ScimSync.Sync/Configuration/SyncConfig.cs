@@ -15,6 +15,19 @@ public sealed record SyncConfig(
 {
     /// <summary>The key file sealing the state's secrets; null: <c>STATE_DIR.key</c>, beside the state directory.</summary>
     public string? KeyFile { get; init; }
+
+    /// <summary>When a target needs a person's attention (<c>sync status</c>, the watch listener's readiness).</summary>
+    public HealthConfig Health { get; init; } = HealthConfig.Default;
+}
+
+/// <summary>
+/// How long a condition may last before a target needs attention (<see cref="Runs.TargetAttention"/>): not
+/// answering for <paramref name="UnreachableFor"/>, the guard holding removals for <paramref name="HeldFor"/>
+/// (zero: as soon as it holds any), the oldest queued change waiting <paramref name="QueueAge"/>.
+/// </summary>
+public sealed record HealthConfig(TimeSpan UnreachableFor, TimeSpan HeldFor, TimeSpan QueueAge)
+{
+    public static HealthConfig Default { get; } = new(TimeSpan.FromMinutes(5), TimeSpan.Zero, TimeSpan.FromMinutes(15));
 }
 
 public enum SourceType { Scim, File }

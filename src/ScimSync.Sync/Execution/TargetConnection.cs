@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 
@@ -10,8 +11,11 @@ public static class Connections
     /// For targets: how often a call that got no answer is retried before it fails (the engine then probes
     /// the target instead of letting every call back off on its own). Null: the client's default.
     /// </param>
-    public static ScimClient Open(EndpointConfig endpoint, TimeProvider time, HttpMessageHandler? handler = null, int? maxUnansweredRetries = null) => new(new ScimClientOptions
+    /// <param name="name">What the client's log entries call the endpoint: the target's name, or "source".</param>
+    public static ScimClient Open(EndpointConfig endpoint, string name, TimeProvider time, HttpMessageHandler? handler = null, int? maxUnansweredRetries = null,
+        ILogger? logger = null) => new(new ScimClientOptions
     {
+        Name = name,
         MaxUnansweredRetries = maxUnansweredRetries,
         BaseUri = endpoint.Url,
         Auth = endpoint.Auth switch
@@ -30,5 +34,5 @@ public static class Connections
         UsePutForUpdates = endpoint.Dialect.UsePut,
         DisableBulk = endpoint.Dialect.DisableBulk,
         DisableCursor = endpoint.Dialect.DisableCursor,
-    }, handler, time);
+    }, handler, time, logger);
 }

@@ -1,14 +1,23 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using ScimSync.Client;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Shadows;
 
 namespace ScimSync.Sync.Execution;
 
-/// <param name="FailedSources">Source accounts or groups whose operations failed (incremental work keeps them queued).</param>
+/// <param name="FailedSources">
+/// Source accounts or groups whose operations failed or were not started because the engine is stopping
+/// (incremental work keeps them queued).
+/// </param>
 /// <param name="NotAttempted">Operations not tried because the target had stopped answering (counted in <paramref name="Failed"/>, not audited).</param>
-public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources, int NotAttempted = 0)
+/// <param name="Stopped">
+/// Operations not started because the engine was asked to stop (SIGTERM): neither applied nor failed, not
+/// audited; the next run or watch plans them again.
+/// </param>
+public sealed record ExecutionReport(string Target, int Succeeded, int Failed, IReadOnlyList<string> Errors, TimeSpan Elapsed, IReadOnlySet<string> FailedSources, int NotAttempted = 0, int Stopped = 0)
 {
     public static ExecutionReport Empty(string target) => new(target, 0, 0, [], TimeSpan.Zero, new HashSet<string>());
 }
@@ -30,11 +39,26 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     /// </summary>
     public TargetHealth? Health { get; init; }
 
-    public Task<ExecutionReport> ExecuteAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct) =>
-        ExecuteAsync(plan, _ => cause, progress, ct);
+    /// <summary>
+    /// Cancelled when the engine is asked to stop: no operation starts after it, while those in flight run to
+    /// their answer (under the caller's token) and are recorded, so that nothing a target acknowledged is
+    /// missing from the shadow.
+    /// </summary>
+    public CancellationToken Stopping { get; init; }
 
-    /// <param name="causeOf">The audit cause of an operation, by its source id (an event's txn, or the run).</param>
-    public async Task<ExecutionReport> ExecuteAsync(SyncPlan plan, Func<string?, string> causeOf, IProgress<SyncProgress>? progress, CancellationToken ct)
+    /// <summary>Each operation's outcome (SyncLog 3500-3502): failures as warnings, successes at the level the caller asks.</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    internal SyncTelemetry? Telemetry { get; init; }
+
+    /// <summary>A full run's or reconciliation's plan: one cause for every operation, each success logged at Debug.</summary>
+    public Task<ExecutionReport> ExecuteAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct) =>
+        ExecuteAsync(plan, _ => new ChangeOrigin(cause), progress, ct);
+
+    /// <param name="originOf">Why an operation runs, by its source id: an event's txn, position and trace, or the run.</param>
+    /// <param name="appliedLevel">How each success is logged: Information in watch mode, where every change counts; Debug for full runs.</param>
+    public async Task<ExecutionReport> ExecuteAsync(SyncPlan plan, Func<string?, ChangeOrigin> originOf, IProgress<SyncProgress>? progress, CancellationToken ct,
+        LogLevel appliedLevel = LogLevel.Debug)
     {
         var failedSources = new HashSet<string>(StringComparer.Ordinal);
         var sw = Stopwatch.StartNew();
@@ -43,10 +67,20 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         var errors = new List<string>();
         var done = 0L;
         var notAttempted = 0;
+        var stopped = 0;
         var total = plan.Operations.Count;
         // Not tried while the target does not answer: kept as failed (queued work stays queued), not audited.
+        // Not started because the engine is stopping: kept queued (like a failure), counted apart, not audited.
+        bool Halted(string? source)
+        {
+            if (!Stopping.IsCancellationRequested) return false;
+            Interlocked.Increment(ref stopped);
+            if (source is not null) lock (failedSources) failedSources.Add(source);
+            return true;
+        }
         bool Unreachable(string? source)
         {
+            if (Halted(source)) return true;
             if (Health is not { IsDown: true }) return false;
             Interlocked.Increment(ref notAttempted);
             Finish(false, null, source);
@@ -74,19 +108,33 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                     case LinkAccount l:
                         w.Link(l.Target, l.TargetId, l.SourceId, now);
                         w.MarkSynced(l.Target, l.TargetId);
-                        w.Audit(new AuditRecord(now, causeOf(l.SourceId), l.Target, l.Verb, l.Subject, l.TargetId, l.SourceId, "ok", null, 0, l.Detail));
+                        w.Audit(new AuditRecord(now, originOf(l.SourceId).Cause, l.Target, l.Verb, l.Subject, l.TargetId, l.SourceId, "ok", null, 0, l.Detail));
                         break;
                     case UnlinkAccount u:
                         w.Unlink(u.Target, u.TargetId);
-                        w.Audit(new AuditRecord(now, causeOf(u.SourceId), u.Target, u.Verb, u.Subject, u.TargetId, u.SourceId, "ok", null, 0, u.Detail));
+                        w.Audit(new AuditRecord(now, originOf(u.SourceId).Cause, u.Target, u.Verb, u.Subject, u.TargetId, u.SourceId, "ok", null, 0, u.Detail));
                         break;
                     case LinkGroup g:
                         w.LinkGroup(g.Target, g.TargetGroupId, g.SourceGroupId);
-                        w.Audit(new AuditRecord(now, causeOf(g.SourceGroupId), g.Target, g.Verb, g.Subject, g.TargetGroupId, g.SourceGroupId, "ok", null, 0, null));
+                        w.Audit(new AuditRecord(now, originOf(g.SourceGroupId).Cause, g.Target, g.Verb, g.Subject, g.TargetGroupId, g.SourceGroupId, "ok", null, 0, null));
                         break;
                 }
         });
-        foreach (var op in plan.Operations) if (op is LinkAccount or UnlinkAccount or LinkGroup) Finish(true, null);
+        foreach (var op in plan.Operations)
+            if (op is LinkAccount or UnlinkAccount or LinkGroup)
+            {
+                // State-only work, no call on the target: logged and counted like the calls, with no duration.
+                var (source, target) = op switch
+                {
+                    LinkAccount l => (l.SourceId, l.TargetId),
+                    UnlinkAccount u => (u.SourceId, u.TargetId),
+                    LinkGroup g => (g.SourceGroupId, g.TargetGroupId),
+                    _ => (null, null),
+                };
+                SyncLog.OperationApplied(Logger, appliedLevel, op.Target, op.Verb, op.Subject, target, source, originOf(source).Cause, "ok", 0);
+                Telemetry?.Operation(op.Target, op.Verb, "ok", TimeSpan.Zero);
+                Finish(true, null);
+            }
 
         // Urgent work first, so that a deactivation never waits behind a batch of profile edits.
         var accounts = plan.Operations.Where(o => o is CreateAccount or UpdateAccount or DeactivateAccount or DeleteAccount)
@@ -95,31 +143,36 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         {
             var source = SourceOf(op);
             if (Unreachable(source)) return;
-            var (success, error) = await RunAsync(op, causeOf(source), token).ConfigureAwait(false);
+            var (success, error) = await RunAsync(op, originOf(source), appliedLevel, token).ConfigureAwait(false);
             Finish(success, error, source);
         }).ConfigureAwait(false);
 
         foreach (var retire in plan.Operations.OfType<RetireGroup>())
         {
             if (Unreachable(GroupKey(retire.SourceGroupId))) continue;
-            var (success, error) = await RunAsync(retire, causeOf(retire.SourceGroupId), ct).ConfigureAwait(false);
+            var (success, error) = await RunAsync(retire, originOf(GroupKey(retire.SourceGroupId)), appliedLevel, ct).ConfigureAwait(false);
             Finish(success, error, GroupKey(retire.SourceGroupId));
         }
         var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var create in plan.Operations.OfType<CreateGroup>())
         {
             if (Unreachable(GroupKey(create.SourceGroupId))) continue;
-            var (success, error) = await RunAsync(create, causeOf(create.SourceGroupId), ct, createdGroups).ConfigureAwait(false);
+            var (success, error) = await RunAsync(create, originOf(GroupKey(create.SourceGroupId)), appliedLevel, ct, createdGroups).ConfigureAwait(false);
             Finish(success, error, GroupKey(create.SourceGroupId));
         }
         await Parallel.ForEachAsync(plan.Operations.OfType<ChangeMembers>(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
         {
             if (Unreachable(GroupKey(op.SourceGroupId))) return;
-            var (success, error) = await RunAsync(op, causeOf(op.SourceGroupId), token, createdGroups).ConfigureAwait(false);
+            var (success, error) = await RunAsync(op, originOf(GroupKey(op.SourceGroupId)), appliedLevel, token, createdGroups).ConfigureAwait(false);
             Finish(success, error, GroupKey(op.SourceGroupId));
         }).ConfigureAwait(false);
-        if (notAttempted > 0) lock (errors) errors.Add($"{notAttempted} operations not tried: the target stopped answering ({Health?.LastError})");
-        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources, notAttempted);
+        if (notAttempted > 0)
+        {
+            lock (errors) errors.Add($"{notAttempted} operations not tried: the target stopped answering ({Health?.LastError})");
+            SyncLog.OperationsNotTried(Logger, plan.Target, notAttempted, "not tried", Health?.LastError);
+            Telemetry?.Operation(plan.Target, "any", "not_tried", TimeSpan.Zero);
+        }
+        return new ExecutionReport(plan.Target, ok, failed, errors, sw.Elapsed, failedSources, notAttempted, stopped);
     }
 
     /// <summary>Queue key of a source group (source user ids are used as they are).</summary>
@@ -134,10 +187,17 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
         _ => null,
     };
 
-    private async Task<(bool, string?)> RunAsync(PlannedOperation op, string cause, CancellationToken ct, Dictionary<string, string>? createdGroups = null)
+    private async Task<(bool, string?)> RunAsync(PlannedOperation op, ChangeOrigin origin, LogLevel appliedLevel, CancellationToken ct, Dictionary<string, string>? createdGroups = null)
     {
         var sw = Stopwatch.StartNew();
+        var cause = origin.Cause;
         string? targetId = null, sourceId = null, detail = op.Detail.Length > 0 ? op.Detail : null;
+        // Beneath the batch's (or run's) span; the HTTP client's span for the call nests beneath this one.
+        using var activity = SyncTelemetry.Source.StartActivity("sync.operation");
+        activity?.SetTag("scimsync.target", op.Target);
+        activity?.SetTag("scimsync.operation", op.Verb);
+        activity?.SetTag("scimsync.cause", cause);
+        if (origin.JournalPosition is { } position) activity?.SetTag("scimsync.journal.position", position);
         try
         {
             switch (op)
@@ -198,12 +258,16 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
                     break;
             }
             await AuditAsync(op, cause, targetId, sourceId, "ok", null, sw.Elapsed, detail).ConfigureAwait(false);
+            Outcome(activity, op, targetId, sourceId, "ok");
+            SyncLog.OperationApplied(Logger, appliedLevel, op.Target, op.Verb, op.Subject, targetId, sourceId, cause, "ok", sw.ElapsedMilliseconds);
+            Telemetry?.Operation(op.Target, op.Verb, "ok", sw.Elapsed);
             return (true, null);
         }
         catch (ScimClientException e)
         {
             if (TargetHealth.IsUnreachable(e)) Health?.MarkDown(e.Detail ?? e.Message);
             await AuditAsync(op, cause, targetId, sourceId, "failed", e.Status, sw.Elapsed, e.Detail ?? e.Message).ConfigureAwait(false);
+            Failed(activity, op, targetId, sourceId, cause, e.Status == 0 ? null : e.Status, e.Detail ?? e.Message, sw.Elapsed);
             return (false, $"{op}: {e.Status} {e.Detail ?? e.Message}");
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
@@ -211,8 +275,26 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             // Whatever a target answers fails this operation only: audited with the reason, the others go on.
             var reason = e is HttpRequestException or InvalidOperationException or TaskCanceledException ? e.Message : $"{e.GetType().Name}: {e.Message}";
             await AuditAsync(op, cause, targetId, sourceId, "failed", null, sw.Elapsed, reason).ConfigureAwait(false);
+            Failed(activity, op, targetId, sourceId, cause, null, reason, sw.Elapsed);
             return (false, $"{op}: {reason}");
         }
+    }
+
+    private static void Outcome(Activity? activity, PlannedOperation op, string? targetId, string? sourceId, string result)
+    {
+        if (activity is null) return;
+        activity.SetTag("scimsync.target.id", targetId);
+        activity.SetTag("scimsync.source.id", sourceId);
+        activity.SetTag("scimsync.result", result);
+        if (op.Urgent) activity.SetTag("scimsync.urgent", true);
+    }
+
+    private void Failed(Activity? activity, PlannedOperation op, string? targetId, string? sourceId, string cause, int? status, string reason, TimeSpan elapsed)
+    {
+        Outcome(activity, op, targetId, sourceId, "failed");
+        activity?.SetStatus(ActivityStatusCode.Error, reason);
+        SyncLog.OperationFailed(Logger, op.Target, op.Verb, op.Subject, targetId, sourceId, cause, "failed", status, reason, (long)elapsed.TotalMilliseconds);
+        Telemetry?.Operation(op.Target, op.Verb, "failed", elapsed);
     }
 
     /// <summary>

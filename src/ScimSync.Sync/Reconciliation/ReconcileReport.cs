@@ -15,10 +15,21 @@ public sealed record TargetReconcile(
     bool Repaired,
     string? Error,
     Execution.ExecutionReport? Execution,
-    string? Incomplete = null);
+    string? Incomplete = null,
+    bool HeldByGuard = false,
+    bool Stopped = false)
+{
+    /// <summary>It could not be read, its read did not add up, or a repair failed.</summary>
+    public bool Failed => Error is not null || Incomplete is not null || (Execution?.Failed ?? 0) > 0;
+}
 
 /// <summary>What reconciliation found on every target, and what it did about it (readable by people and machines).</summary>
-public sealed record ReconcileReport(DateTimeOffset Started, TimeSpan Elapsed, IReadOnlyList<TargetReconcile> Targets);
+public sealed record ReconcileReport(DateTimeOffset Started, TimeSpan Elapsed, IReadOnlyList<TargetReconcile> Targets)
+{
+    public bool Stopped => Targets.Any(t => t.Stopped || (t.Execution?.Stopped ?? 0) > 0);
+
+    public Runs.RunOutcome Outcome => Runs.RunOutcomes.Of(Targets.Any(t => t.HeldByGuard), Targets.Any(t => t.Failed), Targets.Sum(t => t.Execution?.Succeeded ?? 0));
+}
 
 /// <summary>
 /// Out-of-band changes: the target as just read, compared with what the engine last wrote or accepted

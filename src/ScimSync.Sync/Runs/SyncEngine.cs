@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using ScimSync.Client;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Secrets;
@@ -16,18 +18,75 @@ namespace ScimSync.Sync.Runs;
 
 /// <summary>The outcome of planning or running one target.</summary>
 /// <param name="Incomplete">Why the read of the target could not be trusted to hold everything (then nothing was taken away or repaired on it), or null.</param>
-public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard, string? Incomplete = null);
+/// <param name="Stopped">The engine was asked to stop while this target was read: nothing was planned or applied on it.</param>
+public sealed record TargetRun(string Target, SyncPlan? Plan, ExecutionReport? Execution, string? Error, bool HeldByGuard, string? Incomplete = null, bool Stopped = false)
+{
+    /// <summary>Something on this target did not work: it could not be read or run, its read did not add up, or an operation failed.</summary>
+    public bool Failed => Error is not null || Incomplete is not null || (Execution?.Failed ?? 0) > 0;
+}
 
 public sealed record RunReport(DateTimeOffset Started, TimeSpan Elapsed, int SourceUsers, int SourceGroups, long? SourcePosition, IReadOnlyList<TargetRun> Targets)
 {
-    public bool Succeeded => Targets.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+    public bool Succeeded => Targets.All(t => !t.Failed && !t.HeldByGuard);
+
+    /// <summary>Operations applied (on a target, or a link in the engine's state), all targets together.</summary>
+    public int Applied => Targets.Sum(t => t.Execution?.Succeeded ?? 0);
+
+    /// <summary>The engine was asked to stop during the run: some work was not started (and waits for the next run).</summary>
+    public bool Stopped => Targets.Any(t => t.Stopped || (t.Execution?.Stopped ?? 0) > 0);
+
+    public RunOutcome Outcome => RunOutcomes.Of(Targets.Any(t => t.HeldByGuard), Targets.Any(t => t.Failed), Applied);
+}
+
+/// <summary>How a run, plan or reconciliation ended, all targets together (the CLI's exit code).</summary>
+public enum RunOutcome
+{
+    /// <summary>Nothing failed (a stop on request is not a failure: what was not started waits for the next run).</summary>
+    Succeeded,
+
+    /// <summary>The mass-change guard held a target (a plan: would hold it) until a person confirms.</summary>
+    HeldByGuard,
+
+    /// <summary>At least one operation was applied, and something failed: an operation, or a whole target (unread, or a read that did not add up).</summary>
+    PartiallyApplied,
+
+    /// <summary>Something failed and nothing was applied.</summary>
+    Failed,
+}
+
+public static class RunOutcomes
+{
+    /// <summary>A hold wins: it needs a person, whatever else happened; then failures, split by whether anything was applied.</summary>
+    public static RunOutcome Of(bool held, bool failed, int applied) =>
+        held ? RunOutcome.HeldByGuard : !failed ? RunOutcome.Succeeded : applied > 0 ? RunOutcome.PartiallyApplied : RunOutcome.Failed;
 }
 
 /// <summary>Where the engine stands, from its own state only (no call to any target).</summary>
 /// <param name="LastRead">How the last full read of the target went (when it was last complete, and why not since).</param>
 /// <param name="Held">Removals the mass-change guard holds until a person confirms them.</param>
 public sealed record TargetStatus(string Target, int Accounts, int Links, int Groups, int Pending, IReadOnlyList<AuditRecord> RecentAudit,
-    TargetReadRecord? LastRead, IReadOnlyList<HeldOperation> Held);
+    TargetReadRecord? LastRead, IReadOnlyList<HeldOperation> Held)
+{
+    /// <summary>Since when the target has not answered, as the engine last found out (kept in the state, so another process sees it too).</summary>
+    public DateTimeOffset? UnreachableSince { get; init; }
+
+    public string? UnreachableReason { get; init; }
+
+    /// <summary>When the longest-waiting queued change was first queued.</summary>
+    public DateTimeOffset? OldestQueued { get; init; }
+
+    /// <summary>When the last full run that brought this target fully up to date started.</summary>
+    public DateTimeOffset? LastCompleteRun { get; init; }
+
+    /// <summary>Why a person should look at this target now (<see cref="TargetAttention"/>); empty when nothing needs attention.</summary>
+    public IReadOnlyList<string> Attention { get; init; } = [];
+
+    /// <summary>The verdict `sync status` exits non-zero on, and the watch listener's readiness fails on.</summary>
+    public bool NeedsAttention => Attention.Count > 0;
+}
+
+/// <summary>Whether a watching engine is ready: every target answers and nothing waits too long (<see cref="TargetAttention"/>).</summary>
+public sealed record EngineReadiness(bool Ready, IReadOnlyList<string> Reasons);
 
 /// <summary>
 /// The management side: reads the source, plans every target, applies the plans, and in watch mode
@@ -41,16 +100,28 @@ public sealed class SyncEngine : IDisposable
     private readonly ShadowStore _shadows;
     private readonly ScimClient? _source;
     private readonly IReadOnlyList<TargetSlot> _targets;
-    private readonly Action<string> _log;
+    private readonly ILogger _log;
+    private readonly ILoggerFactory _loggers;
+    private readonly SyncTelemetry _telemetry;
     private readonly WatchGuard _watchGuard;
-    private readonly bool _trace = Environment.GetEnvironmentVariable("SCIMSYNC_TRACE") == "1";
-    private readonly ConcurrentDictionary<string, string> _lastCause = new(StringComparer.Ordinal);
+    // Where the change last queued for each key came from (its cause, journal position and trace), for the
+    // audit, the logs and the trace of the operation that applies it.
+    private readonly ConcurrentDictionary<string, ChangeOrigin> _origins = new(StringComparer.Ordinal);
+    // Since when the source's feed or queries have been failing (null while they work), and why: readiness,
+    // asked from the listener's threads while the feed loop writes them, hence the lock.
+    private readonly Lock _sourceGate = new();
+    private DateTimeOffset? _sourceFailingSince;
+    private string? _sourceFailure;
     private readonly Client.Updates.PatchByPut _localPatch = new();
     private const string LastModifiedCheckpoint = "source.lastModifiedSince";
     private const string ExpiryCheckpoint = "expiry.checkedUntil";
     // Written by every executing full run: "true" only when every target was brought fully up to date (no
     // error, no guard hold, no failed operation), which is what `watch` may resume from.
     private const string CompleteCheckpoint = "run.complete";
+    // Per target: when its last full run brought it fully up to date, and since when it has not answered (with
+    // why). Kept in the state so that `sync status`, another process, sees what the watching engine found.
+    private static string CompleteRunCheckpoint(string target) => "run.complete:" + target;
+    private static string DownCheckpoint(string target) => "target.down:" + target;
     private readonly Lock _snapshotGate = new();
     private SourceSnapshot? _snapshot;
     private DateTimeOffset _snapshotStarted;
@@ -61,30 +132,66 @@ public sealed class SyncEngine : IDisposable
     private Dictionary<string, SourceGroup?>? _groupOverlay;
     private int _readers;
     private DateTime _fileStamp;
+    // Stop(): reads and waits end, no operation starts, operations in flight run to their answer and are recorded.
+    private readonly CancellationTokenSource _stopping = new();
 
-    public SyncEngine(SyncConfig config, TimeProvider time, Action<string>? log = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+    /// <param name="loggers">Where the engine and its clients log (SyncLog, ClientLog; docs/logging.md); nowhere when null.</param>
+    /// <param name="handlers">Test seam: the HTTP handler for an endpoint (a fault-injecting proxy, a stub).</param>
+    public SyncEngine(SyncConfig config, TimeProvider time, ILoggerFactory? loggers = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
     {
         _config = config;
         _time = time;
-        _log = log ?? (_ => { });
+        _loggers = loggers ?? NullLoggerFactory.Instance;
+        _log = _loggers.CreateLogger<SyncEngine>();
         _shadows = ShadowStore.Open(config.StateDirectory, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile));
         var registry = SchemaRegistry.CreateDefault();
-        if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, time, handlers?.Invoke(src));
-        _watchGuard = new WatchGuard(_shadows, time, _log);
+        var clientLog = _loggers.CreateLogger<ScimClient>();
+        if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, "source", time, handlers?.Invoke(src), logger: clientLog);
+        _watchGuard = new WatchGuard(_shadows, time, _loggers.CreateLogger<WatchGuard>());
+        _telemetry = new SyncTelemetry(Gauges, time);
+        var executorLog = _loggers.CreateLogger<TargetExecutor>();
         _targets = config.Targets.Select(t =>
         {
             // One quick retry for a call that got no answer: after that the target is marked down and probed.
-            var client = Connections.Open(t.Endpoint, time, handlers?.Invoke(t.Endpoint), maxUnansweredRetries: 1);
+            var client = Connections.Open(t.Endpoint, t.Name, time, handlers?.Invoke(t.Endpoint), maxUnansweredRetries: 1, logger: clientLog);
             var health = new TargetHealth(time);
             var slot = new TargetSlot(t, client, new TargetPlanner(t, config.Kinds, registry),
-                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency) { BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval, Health = health },
+                new TargetExecutor(client, _shadows, time, t.Endpoint.Limits.Concurrency)
+                {
+                    BatchSize = t.Groups.BatchSize, MemberRemoval = t.Endpoint.Dialect.MemberRemoval, Health = health, Logger = executorLog, Telemetry = _telemetry,
+                    Stopping = _stopping.Token,
+                },
                 health);
-            health.WentDown += reason => _log($"{t.Name}: not answering ({reason}); its changes stay queued and it is probed about once a second ({_shadows.Counts(t.Name).Pending:N0} queued)");
+            health.WentDown += reason =>
+            {
+                _shadows.SetCheckpoint(DownCheckpoint(t.Name), $"{health.DownSince ?? time.GetUtcNow():O} {reason}");
+                _telemetry.Outage(t.Name);
+                SyncLog.TargetDown(_log, t.Name, reason, _shadows.Counts(t.Name).Pending);
+            };
             return slot;
         }).ToArray();
     }
 
+    /// <summary>
+    /// For the command line until it configures logging itself: every entry of Information and above becomes
+    /// one line of text for <paramref name="log"/>. Hosts pass an <see cref="ILoggerFactory"/> instead.
+    /// </summary>
+    public SyncEngine(SyncConfig config, TimeProvider time, Action<string> log, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+        : this(config, time, LineLogger.Factory(log), handlers)
+    {
+    }
+
     public ShadowStore Shadows => _shadows;
+
+    /// <summary>
+    /// Asks a run, reconciliation or watch to end soon without losing anything: reads of the source and the
+    /// targets are abandoned (they change nothing), no further operation starts, and the operations in flight
+    /// finish and are written to the shadow. The call returns at once; the run's task then completes (its report
+    /// counts what was not started as <see cref="ExecutionReport.Stopped"/>), and <see cref="Dispose"/> flushes the state.
+    /// </summary>
+    public void Stop() => _stopping.Cancel();
+
+    public bool Stopping => _stopping.IsCancellationRequested;
 
     public async Task<SourceSnapshot> ReadSourceAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
     {
@@ -196,8 +303,9 @@ public sealed class SyncEngine : IDisposable
     {
         var started = _time.GetUtcNow();
         var sw = Stopwatch.StartNew();
-        var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
-        if (_trace) _log($"source: read {snapshot.Users.Count} users and {snapshot.Groups.Count} groups in {sw.Elapsed.TotalMilliseconds:F0} ms");
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        var snapshot = await ReadSourceAsync(progress, reading.Token).ConfigureAwait(false);
+        SyncLog.SourceRead(_log, snapshot.Users.Count, snapshot.Groups.Count, sw.ElapsedMilliseconds);
         Memory("source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
         // the source and are applied afterwards, none lost in between.
@@ -205,7 +313,7 @@ public sealed class SyncEngine : IDisposable
             await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
-        var complete = results.All(t => t.Error is null && t.Incomplete is null && !t.HeldByGuard && (t.Execution?.Failed ?? 0) == 0);
+        var complete = results.All(t => !t.Failed && !t.HeldByGuard && !t.Stopped && (t.Execution?.Stopped ?? 0) == 0);
         if (execute)
             _shadows.Batch(w =>
             {
@@ -276,6 +384,8 @@ public sealed class SyncEngine : IDisposable
                 throw new TimeoutException($"the full read did not finish within {deadline} (limits.readTimeout)");
             }
         }
+        // It answered (the read may still be incomplete, which is recorded apart): an outage recorded earlier is over.
+        if (!t.Health.IsDown) _shadows.SetCheckpoint(DownCheckpoint(name), null);
         var readMs = sw.Elapsed.TotalMilliseconds;
         Memory($"{name} read");
         var state = _shadows.LoadState(name);
@@ -283,17 +393,18 @@ public sealed class SyncEngine : IDisposable
         var plan = t.Planner.Plan(snapshot, state, _time.GetUtcNow());
         var drift = DriftDetector.Compare(name, before, state, t.Planner.ManagedAttributes);
         if (drift.Count > 0)
-            _log($"{name}: {drift.Count} out-of-band changes ({string.Join(", ", drift.GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))}); policy: {t.Config.Policies.Drift.ToString().ToLowerInvariant()}");
+            SyncLog.DriftFound(_log, name, drift.Count, string.Join(", ", drift.GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}")),
+                t.Config.Policies.Drift.ToString().ToLowerInvariant());
         if (!read.Complete)
         {
-            _log($"{name}: the read did not add up ({string.Join("; ", read.Problems)}); nothing is taken away or repaired on it this time");
+            SyncLog.ReadIncomplete(_log, name, string.Join("; ", read.Problems));
             plan = IncompleteRead.Restrict(plan, drift, read.Problems);
         }
         else if (drift.Count > 0 && t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
         var held = _shadows.HeldCount(name);
         if (!confirm && held > 0 && plan.GuardMessage is null && plan.Operations.Any(MassChangeGuard.IsRemoval))
             plan = plan with { GuardMessage = $"the guard holds {held:N0} removals on this target until a person confirms them" };
-        if (_trace) _log($"{name}: read {readMs:F0} ms, planned {plan.Operations.Count} operations in {sw.Elapsed.TotalMilliseconds - readMs:F0} ms");
+        SyncLog.TargetPlanned(_log, name, (long)readMs, plan.Operations.Count, (long)(sw.Elapsed.TotalMilliseconds - readMs));
         Memory($"{name} planned");
         return new FullPlan(read, drift, plan);
     }
@@ -303,9 +414,13 @@ public sealed class SyncEngine : IDisposable
         var name = t.Config.Name;
         using var deadline = new Deadline(t.Config.Endpoint.Limits.RunDeadline, _time, outer);
         var ct = deadline.Token;
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        using var activity = SyncTelemetry.Source.StartActivity(execute ? "sync.run" : "sync.plan_run");
+        activity?.SetTag("scimsync.target", name);
+        activity?.SetTag("scimsync.cause", cause);
         try
         {
-            var full = await PlanFromFullReadAsync(t, snapshot, confirm, progress, ct).ConfigureAwait(false);
+            var full = await PlanFromFullReadAsync(t, snapshot, confirm, progress, reading.Token).ConfigureAwait(false);
             var plan = full.Plan;
             if (!execute) return new TargetRun(name, plan, null, null, plan.NeedsConfirmation, full.Incomplete);
             var heldByGuard = false;
@@ -315,7 +430,7 @@ public sealed class SyncEngine : IDisposable
                 var rest = _watchGuard.HoldAll(name, plan);
                 if (!watching)
                 {
-                    _log($"{name}: stopped by the mass-change guard: {plan.GuardMessage}; run again with --confirm after checking the plan");
+                    SyncLog.GuardStoppedRun(_log, name, plan.GuardMessage ?? "held");
                     return new TargetRun(name, plan, null, null, true, full.Incomplete);
                 }
                 plan = rest;
@@ -332,16 +447,24 @@ public sealed class SyncEngine : IDisposable
                 t.Structure.Release();
             }
             // The whole plan ran, removals included: nothing is held on this target any more.
-            if (!heldByGuard) _shadows.Batch(w => w.ReleaseHolds(name));
-            if (_trace) _log($"{name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
+            if (!heldByGuard && report.Stopped == 0) _shadows.Batch(w => w.ReleaseHolds(name));
+            SyncLog.TargetExecuted(_log, name, report.Succeeded, report.Failed, (long)report.Elapsed.TotalMilliseconds);
+            SyncLog.TargetRunDone(_log, name, cause, report.Succeeded, report.Failed, (long)report.Elapsed.TotalMilliseconds);
+            if (!heldByGuard && full.Incomplete is null && report.Failed == 0 && report.Stopped == 0)
+                _shadows.SetCheckpoint(CompleteRunCheckpoint(name), _time.GetUtcNow().ToString("O"));
             Memory($"{name} executed");
             return new TargetRun(name, plan, report, null, heldByGuard, full.Incomplete);
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !outer.IsCancellationRequested && !deadline.Expired)
+        {
+            return new TargetRun(name, null, null, null, false, Stopped: true);
         }
         catch (Exception e) when (!outer.IsCancellationRequested)
         {
             // Whatever this target did fails this target only; the run goes on with the others.
             var error = TargetError(e, deadline, "limits.runTimeout");
-            _log($"{name}: {error}");
+            SyncLog.TargetRunFailed(_log, name, cause, error);
+            activity?.SetStatus(ActivityStatusCode.Error, error);
             return new TargetRun(name, null, null, error, false);
         }
     }
@@ -354,15 +477,17 @@ public sealed class SyncEngine : IDisposable
     {
         var started = _time.GetUtcNow();
         var sw = Stopwatch.StartNew();
-        var snapshot = await ReadSourceAsync(progress, ct).ConfigureAwait(false);
+        using var readingSource = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        var snapshot = await ReadSourceAsync(progress, readingSource.Token).ConfigureAwait(false);
         var cause = "reconcile:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Select(async t =>
         {
             var name = t.Config.Name;
             using var deadline = new Deadline(t.Config.Endpoint.Limits.RunDeadline, _time, ct);
+            using var reading = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, _stopping.Token);
             try
             {
-                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, deadline.Token).ConfigureAwait(false);
+                var (read, drift, plan) = await PlanFromFullReadAsync(t, snapshot, confirm, progress, reading.Token).ConfigureAwait(false);
                 ExecutionReport? exec = null;
                 var doRepair = repair && (!plan.NeedsConfirmation || confirm);
                 if (repair && !doRepair) _watchGuard.HoldAll(name, plan);
@@ -377,10 +502,14 @@ public sealed class SyncEngine : IDisposable
                     {
                         t.Structure.Release();
                     }
-                    _shadows.Batch(w => w.ReleaseHolds(name));
+                    if (exec.Stopped == 0) _shadows.Batch(w => w.ReleaseHolds(name));
                 }
                 return new TargetReconcile(name, read.Accounts, drift, plan, doRepair && read.Complete && t.Config.Policies.Drift == DriftReaction.Repair, null, exec,
-                    read.Complete ? null : string.Join("; ", read.Problems));
+                    read.Complete ? null : string.Join("; ", read.Problems), HeldByGuard: repair && !doRepair);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested && !ct.IsCancellationRequested && !deadline.Expired)
+            {
+                return new TargetReconcile(name, 0, [], new SyncPlan(name, [], [], new Dictionary<Situation, int>(), 0, null), false, null, null, Stopped: true);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
@@ -399,11 +528,62 @@ public sealed class SyncEngine : IDisposable
         _ => $"{e.GetType().Name}: {e.Message}",
     };
 
-    public IReadOnlyList<TargetStatus> Status(int audit = 10) => _targets.Select(t =>
+    /// <summary>
+    /// Each target from the engine's state, with the verdict <see cref="TargetStatus.NeedsAttention"/> (and its
+    /// reasons) by the configuration's <c>health</c> thresholds; `sync status` exits non-zero when any target needs it.
+    /// </summary>
+    public IReadOnlyList<TargetStatus> Status(int audit = 10)
     {
-        var (accounts, links, groups, pending) = _shadows.Counts(t.Config.Name);
-        return new TargetStatus(t.Config.Name, accounts, links, groups, pending, _shadows.Audit(audit, t.Config.Name),
-            _shadows.LastRead(t.Config.Name), _shadows.Holds(t.Config.Name));
+        var now = _time.GetUtcNow();
+        return _targets.Select(t =>
+        {
+            var name = t.Config.Name;
+            var (accounts, links, groups, pending) = _shadows.Counts(name);
+            var (downSince, downReason) = Down(t);
+            var status = new TargetStatus(name, accounts, links, groups, pending, _shadows.Audit(audit, name), _shadows.LastRead(name), _shadows.Holds(name))
+            {
+                UnreachableSince = downSince,
+                UnreachableReason = downReason,
+                OldestQueued = _shadows.Summary(name).OldestQueued,
+                LastCompleteRun = LastCompleteRun(name),
+            };
+            return status with { Attention = TargetAttention.Assess(status, _config.Health, now) };
+        }).ToArray();
+    }
+
+    /// <summary>
+    /// Readiness of a watching engine: no target needs attention (<see cref="TargetAttention"/>), and the source
+    /// has not been failing for longer than <see cref="HealthConfig.UnreachableFor"/>.
+    /// </summary>
+    public EngineReadiness Readiness()
+    {
+        var reasons = Status(audit: 0).SelectMany(s => s.Attention.Select(a => $"{s.Target}: {a}")).ToList();
+        lock (_sourceGate)
+            if (_sourceFailingSince is { } since && _time.GetUtcNow() - since >= _config.Health.UnreachableFor)
+                reasons.Add($"source: failing since {since:u} ({_sourceFailure})");
+        return new EngineReadiness(reasons.Count == 0, reasons);
+    }
+
+    /// <summary>Since when a target has not answered: this process's own finding, else what the state says an earlier one found.</summary>
+    private (DateTimeOffset? Since, string? Reason) Down(TargetSlot t)
+    {
+        if (t.Health.IsDown) return (t.Health.DownSince, t.Health.LastError);
+        var saved = _shadows.GetCheckpoint(DownCheckpoint(t.Config.Name));
+        if (saved is null) return (null, null);
+        var space = saved.IndexOf(' ', StringComparison.Ordinal);
+        return DateTimeOffset.TryParse(space < 0 ? saved : saved[..space], System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind, out var at)
+            ? (at, space < 0 ? null : saved[(space + 1)..]) : (null, null);
+    }
+
+    private DateTimeOffset? LastCompleteRun(string target) =>
+        DateTimeOffset.TryParse(_shadows.GetCheckpoint(CompleteRunCheckpoint(target)), System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.RoundtripKind, out var at) ? at : null;
+
+    /// <summary>For the metrics: each target's queue, guard and health, from cheap queries.</summary>
+    private IReadOnlyList<TargetGauges> Gauges() => _targets.Select(t =>
+    {
+        var summary = _shadows.Summary(t.Config.Name);
+        return new TargetGauges(t.Config.Name, summary.Queued, summary.OldestQueued, summary.Held, Down(t).Since is null, LastCompleteRun(t.Config.Name));
     }).ToArray();
 
     /// <summary>
@@ -411,16 +591,24 @@ public sealed class SyncEngine : IDisposable
     /// are queued per target, urgent first; each target drains its own queue; contractors expire at their
     /// end date; every <see cref="SourceConfig.FullCompareInterval"/> a full comparison repairs anything missed.
     /// </summary>
+    /// <remarks>
+    /// Ends when <paramref name="ct"/> is cancelled (operations in flight are abandoned) or after <see cref="Stop"/>
+    /// (they finish first: the loops and waits end, the operations run to their answer under <paramref name="ct"/>).
+    /// </remarks>
     public async Task WatchAsync(IProgress<SyncProgress>? progress, CancellationToken ct)
     {
+        var work = ct;
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
+        ct = watching.Token;
         if (_snapshot is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
-        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct) };
+        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct, work) };
         var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => _snapshot!,
-            key => _lastCause.TryGetValue(key, out var cause) ? cause : null, _log, _trace);
-        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct)));
+            key => _origins.TryGetValue(key, out var origin) ? origin : null, _loggers.CreateLogger<TargetQueueWorker>());
+        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct, work)));
         tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>
         {
-            _log($"{t.Config.Name}: answering again after {outage.TotalSeconds:F1} s; {_shadows.Counts(t.Config.Name).Pending:N0} queued changes resume");
+            _shadows.SetCheckpoint(DownCheckpoint(t.Config.Name), null);
+            SyncLog.TargetUp(_log, t.Config.Name, Math.Round(outage.TotalSeconds, 1), _shadows.Counts(t.Config.Name).Pending);
             t.Wake(urgent: true);
         }, ct)));
         if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, "engine").Exists)
@@ -449,6 +637,7 @@ public sealed class SyncEngine : IDisposable
             {
                 var polled = Stopwatch.StartNew();
                 var changes = await feed.PollAsync(ack, returnImmediately: false, ct).ConfigureAwait(false);
+                SourceWorks();
                 ack = [];
                 if (changes.Count == 0) continue;
                 var pollMs = polled.Elapsed.TotalMilliseconds;
@@ -459,11 +648,11 @@ public sealed class SyncEngine : IDisposable
                 if (first.Length > 0 && first.Length < changes.Count)
                 {
                     await ApplyChangesAsync(first, reader, ct).ConfigureAwait(false);
-                    if (_trace) _log($"feed: {first.Length} urgent of {changes.Count} queued {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms after the poll");
+                    SyncLog.FeedUrgentFirst(_log, first.Length, changes.Count, (long)(polled.Elapsed.TotalMilliseconds - pollMs));
                     await ApplyChangesAsync(changes.Where(c => !urgent.Contains((c.ResourceType, c.Id))).ToArray(), reader, ct).ConfigureAwait(false);
                 }
                 else await ApplyChangesAsync(changes, reader, ct).ConfigureAwait(false);
-                if (_trace) _log($"feed: {changes.Count} changes, poll {pollMs:F0} ms, applied in {polled.Elapsed.TotalMilliseconds - pollMs:F0} ms");
+                SyncLog.FeedBatch(_log, changes.Count, (long)pollMs, (long)(polled.Elapsed.TotalMilliseconds - pollMs));
                 // A trickle of events would otherwise cost a poll round trip each; a short pause lets a batch
                 // form (at most this much latency, never when a backlog is being drained).
                 if (changes.Count < 20 && !changes.Any(c => c.Urgent)) await Task.Delay(TimeSpan.FromMilliseconds(40), _time, ct).ConfigureAwait(false);
@@ -472,7 +661,8 @@ public sealed class SyncEngine : IDisposable
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // A SET that cannot be read (or verified) stays unacknowledged and comes back; the loop carries on.
-                _log($"source feed: {e.Message}; retrying");
+                SourceFails(e.Message);
+                SyncLog.FeedFailed(_log, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
             }
         }
@@ -545,8 +735,10 @@ public sealed class SyncEngine : IDisposable
         {
             var key = c.ResourceType == "Group" ? TargetExecutor.GroupKey(c.Id) : c.Id;
             keys[key] = keys.GetValueOrDefault(key) || c.Urgent;
-            if (c.Txn is not null) _lastCause[key] = "event:" + c.Txn;
+            if (c.Txn is not null) _origins[key] = new ChangeOrigin("event:" + c.Txn, c.JournalPosition, SourceEvent(c));
+            SyncLog.SourceChange(_log, c.ResourceType, c.Id, c.Deleted ? "deleted" : "changed", c.Txn, c.JournalPosition, c.Urgent);
         }
+        foreach (var g in changes.GroupBy(c => (c.ResourceType, c.Urgent))) _telemetry.Changes(g.Key.ResourceType, g.Key.Urgent, g.Count());
         // A deleted group's former members may need their memberships looked at; their accounts are unaffected.
         _shadows.Batch(w =>
         {
@@ -618,35 +810,39 @@ public sealed class SyncEngine : IDisposable
                         foreach (var id in due)
                         {
                             w.Enqueue(t.Config.Name, id, true, now);
-                            _lastCause[id] = "expiry";
+                            _origins[id] = new ChangeOrigin("expiry");
                         }
                 });
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // Not queued: the same end dates are looked at again next second.
-                _log($"expiry: {e.Message}; retrying");
+                SyncLog.ExpiryFailed(_log, e.Message);
                 continue;
             }
             last = now;
+            foreach (var id in due)
+                if (_snapshot!.Users.GetValueOrDefault(id) is { EndDate: { } end } account)
+                    SyncLog.Expired(_log, id, account.UserName, end, "expiry");
             if (due.Length > 0)
                 foreach (var t in _targets) t.Wake(urgent: true);
         }
     }
 
-    private async Task FullCompareLoopAsync(CancellationToken ct)
+    /// <param name="work">The comparison's own token: a stop ends its reads and starts no operation, but lets those in flight finish.</param>
+    private async Task FullCompareLoopAsync(CancellationToken ct, CancellationToken work)
     {
         while (!ct.IsCancellationRequested)
         {
             await Task.Delay(_config.Source.FullCompareInterval, _time, ct).ConfigureAwait(false);
             try
             {
-                await RunCoreAsync(execute: true, confirm: false, watching: true, null, ct).ConfigureAwait(false);
+                await RunCoreAsync(execute: true, confirm: false, watching: true, null, work).ConfigureAwait(false);
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 // Watch mode outlives any one failed comparison (the source unreadable, a state error).
-                _log($"periodic full comparison failed: {e.Message}");
+                SyncLog.PeriodicCompareFailed(_log, e.Message, e);
             }
         }
     }
@@ -674,10 +870,12 @@ public sealed class SyncEngine : IDisposable
                 if (changes.Count > 0) await ApplyChangesAsync(changes, new ScimSourceReader(_source!, _config.Kinds), ct).ConfigureAwait(false);
                 since = started - TimeSpan.FromSeconds(5);
                 _shadows.SetCheckpoint(LastModifiedCheckpoint, since.ToString("O"));
+                SourceWorks();
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                _log($"source: {e.Message}; retrying");
+                SourceFails(e.Message);
+                SyncLog.LastModifiedFailed(_log, e.Message);
             }
         }
     }
@@ -707,7 +905,7 @@ public sealed class SyncEngine : IDisposable
                     _snapshot = next;
                     _fileStamp = now;
                 }
-                _log($"{path}: {changed.Count} accounts and groups changed since the previous import");
+                SyncLog.FileImported(_log, path, changed.Count);
                 var at = _time.GetUtcNow();
                 // Leavers first: an account gone from the export, or no longer active in it.
                 bool Urgent(string key) => !key.StartsWith("group:", StringComparison.Ordinal) &&
@@ -724,19 +922,49 @@ public sealed class SyncEngine : IDisposable
             catch (Exception e) when (e is FormatException or IOException or System.Text.Json.JsonException or InvalidOperationException)
             {
                 // Read again next time (a file caught half-written becomes whole); said once per version of the file.
-                if (now != rejected) _log($"{path}: {e.Message}; keeping the previous import");
+                if (now != rejected) SyncLog.FileRejected(_log, path, e.Message);
                 rejected = now;
             }
         }
     }
 
-    /// <summary>With SCIMSYNC_TRACE=1: the managed heap and the process's resident memory at a step of a long run.</summary>
+    /// <summary>At Trace level: the managed heap and the process's resident memory at a step of a long run.</summary>
     private void Memory(string step)
     {
-        if (!_trace) return;
+        if (!_log.IsEnabled(LogLevel.Trace)) return;
         var info = GC.GetGCMemoryInfo();
         using var self = Process.GetCurrentProcess();
-        _log($"memory after {step}: heap {GC.GetTotalMemory(false) / 1048576} MB (last GC {info.HeapSizeBytes / 1048576} MB, fragmented {info.FragmentedBytes / 1048576} MB), RSS {self.WorkingSet64 / 1048576} MB, peak {self.PeakWorkingSet64 / 1048576} MB");
+        SyncLog.Memory(_log, step, GC.GetTotalMemory(false) / 1048576, info.HeapSizeBytes / 1048576, info.FragmentedBytes / 1048576, self.WorkingSet64 / 1048576, self.PeakWorkingSet64 / 1048576);
+    }
+
+    private void SourceWorks()
+    {
+        lock (_sourceGate) _sourceFailingSince = null;
+    }
+
+    private void SourceFails(string reason)
+    {
+        lock (_sourceGate)
+        {
+            _sourceFailure = reason;
+            _sourceFailingSince ??= _time.GetUtcNow();
+        }
+    }
+
+    /// <summary>
+    /// The span that marks a change learnt from the source, the root of the trace the targets' work on it
+    /// joins (<see cref="TargetQueueWorker"/>). Stopped at once: the work happens later, from the durable queue.
+    /// </summary>
+    private static ActivityContext SourceEvent(SourceChange c)
+    {
+        using var activity = SyncTelemetry.Source.StartActivity("sync.source_event", ActivityKind.Consumer, default(ActivityContext));
+        if (activity is null) return default;
+        activity.SetTag("scimsync.resource.type", c.ResourceType);
+        activity.SetTag("scimsync.source.id", c.Id);
+        activity.SetTag("scimsync.txn", c.Txn);
+        if (c.JournalPosition is { } position) activity.SetTag("scimsync.journal.position", position);
+        activity.SetTag("scimsync.urgent", c.Urgent);
+        return activity.Context;
     }
 
     public void Dispose()
@@ -749,6 +977,7 @@ public sealed class SyncEngine : IDisposable
             t.Structure.Dispose();
         }
         _source?.Dispose();
+        _telemetry.Dispose();
         _shadows.Dispose();
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using ScimSync.Client;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
@@ -15,19 +16,24 @@ namespace ScimSync.Sync.Runs;
 /// target does not answer (<see cref="TargetHealth"/>).
 /// </summary>
 /// <param name="snapshotNow">The engine's current copy of the source.</param>
-/// <param name="causeOf">The audit cause last recorded for a queue key (an event's txn, "expiry"), if any.</param>
+/// <param name="originOf">Where the change last queued for a key came from (an event, an expiry), if known.</param>
 internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, WatchGuard guard, Func<SourceSnapshot> snapshotNow,
-    Func<string, string?> causeOf, Action<string> log, bool trace)
+    Func<string, ChangeOrigin?> originOf, ILogger logger)
 {
+    // A batch links to at most this many origins: enough to follow any one change, bounded for a backlog's batches.
+    private const int MaxLinks = 32;
+
     /// <summary>
     /// Drains one target's queue, planning the queued accounts from the shadow alone. Two lanes: the main
     /// lane takes the next batch (urgent first); the urgent lane takes only urgent keys, so a deactivation
     /// queued while the main lane applies a batch of routine changes does not wait for that batch to end.
     /// </summary>
-    public Task RunAsync(TargetSlot t, CancellationToken ct) =>
-        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct), LaneAsync(t, urgentOnly: true, batchSize: 50, ct));
+    /// <param name="ct">Ends the lanes (their waits, and the next batch).</param>
+    /// <param name="work">Under which a batch's operations run: a stop ends the lanes, and lets the batch in flight finish.</param>
+    public Task RunAsync(TargetSlot t, CancellationToken ct, CancellationToken work) =>
+        Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct, work), LaneAsync(t, urgentOnly: true, batchSize: 50, ct, work));
 
-    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct)
+    private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct, CancellationToken work)
     {
         var name = t.Config.Name;
         var signal = urgentOnly ? t.UrgentSignal : t.Signal;
@@ -49,7 +55,7 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
             }
             try
             {
-                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, ct).ConfigureAwait(false);
+                var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, work).ConfigureAwait(false);
                 // A key that changed again while it was applied stays queued (its counter moved on).
                 shadows.Batch(w =>
                 {
@@ -58,13 +64,16 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
                 });
                 backoff = report.Failed == 0 || t.Health.IsDown ? TimeSpan.Zero : Next(backoff);
             }
-            catch (Exception e) when (!ct.IsCancellationRequested)
+            catch (Exception e) when (!work.IsCancellationRequested)
             {
                 // An unreadable state, anything unforeseen: the queue stays, this lane retries with backoff, the
                 // other targets carry on. Watch mode must not lose a lane silently.
-                log(e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException
-                    ? $"{name}: {e.Message}; will retry" : $"{name}: unexpected {e.GetType().Name}: {e.Message}; will retry");
                 backoff = Next(backoff);
+                var lane = urgentOnly ? "urgent" : "main";
+                if (e is ScimClientException or HttpRequestException or InvalidOperationException or TaskCanceledException)
+                    SyncLog.LaneFailed(logger, name, lane, e.Message, (long)backoff.TotalMilliseconds);
+                else
+                    SyncLog.LaneUnexpected(logger, name, lane, $"{e.GetType().Name}: {e.Message}", (long)backoff.TotalMilliseconds, e);
             }
             finally
             {
@@ -111,18 +120,39 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
             names.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.UserName));
             externalIds.UnionWith(Correlator.ValuesOf(doc, CorrelationKey.ExternalId));
         }
+        using var activity = StartPlan(t.Config.Name, keys);
         var sw = Stopwatch.StartNew();
         var state = shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds);
-        var loadMs = sw.Elapsed.TotalMilliseconds;
+        var loadMs = sw.ElapsedMilliseconds;
         var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
-        if (trace) log($"{t.Config.Name}: {keys.Count} queued, state {loadMs:F0} ms, plan {sw.Elapsed.TotalMilliseconds - loadMs:F0} ms, {plan.Operations.Count} operations");
+        SyncLog.BatchPlanned(logger, t.Config.Name, keys.Count, loadMs, sw.ElapsedMilliseconds - loadMs, plan.Operations.Count);
+        activity?.SetTag("scimsync.operations", plan.Operations.Count);
         if (inPlaceOnly && !plan.Operations.All(InPlace)) return null;
         // Removals past the guard's limit are held; everything else in the batch goes ahead.
-        plan = guard.Apply(t, plan, state, keys, snapshot);
+        plan = guard.Apply(t, plan, state, keys, snapshot, key => Origin(key).Cause);
         if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
-        var report = await t.Executor.ExecuteAsync(plan, s => s is null ? "watch" : causeOf(s) ?? causeOf(TargetExecutor.GroupKey(s)) ?? "watch", null, ct).ConfigureAwait(false);
+        var report = await t.Executor.ExecuteAsync(plan, s => s is null ? new ChangeOrigin("watch") : Origin(s), null, ct, LogLevel.Information).ConfigureAwait(false);
         t.Removals.Record(now, plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && !report.FailedSources.Contains(WatchGuard.KeyOf(o))));
-        if (trace) log($"{t.Config.Name}: executed {report.Succeeded} ok, {report.Failed} failed in {report.Elapsed.TotalMilliseconds:F0} ms");
+        SyncLog.BatchExecuted(logger, t.Config.Name, report.Succeeded, report.Failed, (long)report.Elapsed.TotalMilliseconds);
         return report;
+    }
+
+    /// <summary>Where a queue key's change came from; "watch" when the engine does not know (queued by an earlier process).</summary>
+    private ChangeOrigin Origin(string key) => originOf(key) ?? (key.StartsWith("group:", StringComparison.Ordinal) ? null : originOf(TargetExecutor.GroupKey(key))) ?? new ChangeOrigin("watch");
+
+    /// <summary>
+    /// The batch's span: the child of its source event when the batch serves one (the usual case for a change
+    /// in watch mode: source write, plan, target call form one trace), linked to each of its events otherwise.
+    /// </summary>
+    private Activity? StartPlan(string target, IReadOnlyCollection<string> keys)
+    {
+        if (!SyncTelemetry.Source.HasListeners()) return null;
+        var traces = keys.Select(k => Origin(k).Trace).Where(c => c != default).Distinct().Take(MaxLinks + 1).ToArray();
+        var activity = traces.Length == 1
+            ? SyncTelemetry.Source.StartActivity("sync.plan", ActivityKind.Internal, traces[0])
+            : SyncTelemetry.Source.StartActivity("sync.plan", ActivityKind.Internal, default(ActivityContext), links: traces.Take(MaxLinks).Select(c => new ActivityLink(c)));
+        activity?.SetTag("scimsync.target", target);
+        activity?.SetTag("scimsync.keys", keys.Count);
+        return activity;
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
@@ -16,11 +17,12 @@ namespace ScimSync.Sync.Runs;
 /// further removal there is held too, until a person confirms with a full run (<c>--confirm</c>) or the
 /// source stops asking for it.
 /// </summary>
-internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, Action<string> log)
+internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger logger)
 {
     /// <summary>The part of <paramref name="plan"/> to apply now; its held removals are recorded.</summary>
     /// <param name="keys">The queue keys the plan was made for.</param>
-    public SyncPlan Apply(TargetSlot t, SyncPlan plan, TargetState state, IReadOnlyCollection<string> keys, SourceSnapshot snapshot)
+    /// <param name="causeOf">The audit cause of a queue key's change, for the log of each held removal.</param>
+    public SyncPlan Apply(TargetSlot t, SyncPlan plan, TargetState state, IReadOnlyCollection<string> keys, SourceSnapshot snapshot, Func<string, string>? causeOf = null)
     {
         var name = t.Config.Name;
         var now = time.GetUtcNow();
@@ -30,7 +32,11 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, Action<
         // A held key planned again without a removal: the source no longer asks for it.
         var removalKeys = removals.Select(KeyOf).ToHashSet(StringComparer.Ordinal);
         var moot = keys.Where(k => heldKeys.Contains(k) && !removalKeys.Contains(k)).ToArray();
-        if (moot.Length > 0) shadows.Batch(w => { foreach (var k in moot) w.ReleaseHold(name, k); });
+        if (moot.Length > 0)
+        {
+            shadows.Batch(w => { foreach (var k in moot) w.ReleaseHold(name, k); });
+            SyncLog.HoldsReleased(logger, name, moot.Length, "the source no longer asks for them");
+        }
         if (removals.Length == 0) return plan;
 
         var stillHeld = held.Where(h => !moot.Contains(h.Key) && !removalKeys.Contains(h.Key)).ToArray();
@@ -55,9 +61,9 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, Action<
             foreach (var op in removals)
                 w.Hold(new HeldOperation(name, KeyOf(op), op.Verb, op.Subject, TargetIdOf(op), reason, now));
         });
-        if (stillHeld.Length == 0 && held.Count - moot.Length <= 0)
-            log($"{name}: the mass-change guard holds {removals.Length:N0} removals ({reason}); other changes go on; "
-                + "`scimsync sync status` lists them; after checking, release them with `scimsync sync run --confirm`");
+        // Said once when the guard starts holding; each removal held is logged on its own, with its cause.
+        if (stillHeld.Length == 0 && held.Count - moot.Length <= 0) SyncLog.GuardHolds(logger, name, removals.Length, reason);
+        foreach (var op in removals) SyncLog.RemovalHeld(logger, name, op.Verb, op.Subject, causeOf?.Invoke(KeyOf(op)) ?? "watch", "held");
         return plan with { Operations = plan.Operations.Where(o => !MassChangeGuard.IsRemoval(o)).ToArray(), GuardMessage = null };
     }
 
@@ -77,7 +83,10 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, Action<
                 w.Hold(new HeldOperation(target, KeyOf(op), op.Verb, op.Subject, TargetIdOf(op), plan.GuardMessage ?? "held by the mass-change guard", now));
         });
         if (before == 0 && removals.Length > 0)
-            log($"{target}: the mass-change guard holds {removals.Length:N0} removals ({plan.GuardMessage}); `scimsync sync status` lists them; after checking, release them with `scimsync sync run --confirm`");
+        {
+            SyncLog.GuardHolds(logger, target, removals.Length, plan.GuardMessage ?? "held by the mass-change guard");
+            foreach (var op in removals) SyncLog.RemovalHeld(logger, target, op.Verb, op.Subject, "full comparison", "held");
+        }
         return plan with { Operations = plan.Operations.Where(o => !MassChangeGuard.IsRemoval(o)).ToArray() };
     }
 

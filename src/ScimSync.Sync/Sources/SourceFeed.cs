@@ -14,6 +14,9 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
     /// <summary>The resource's version after this change (RFC 9967 <c>version</c>), when the event carries one.</summary>
     public long? Version { get; init; }
 
+    /// <summary>The source's journal position of this change, when its SET says (ScimSync sources do; docs/journal.md).</summary>
+    public long? JournalPosition { get; init; }
+
     /// <summary>
     /// Whether <paramref name="current"/> (the engine's copy) already reflects this change: a replayed event
     /// older than the snapshot must not be applied on top of it.
@@ -38,6 +41,8 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 public sealed class SourceFeed(ScimClient client, ShadowStore state, string name)
 {
     private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
+    // Written by ScimSync's SetEncoder; other sources' SETs lack it, and the change then has no position.
+    private const string JournalPositionClaim = "urn:scimsync:params:event:journalPosition";
     private readonly JsonWebTokenHandler _handler = new();
     private string? _subscription;
     private SymmetricSecurityKey? _key;
@@ -60,6 +65,9 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             ["payload"] = "full",
             ["resourceTypes"] = new JsonArray("User", "Group"),
             ["signing"] = "HS256",
+            // Each SET then names its journal position: the engine's logs and traces tie a target call to the write
+            // at the source. A source that does not know the setting ignores it, and changes have no position.
+            ["journalPosition"] = true,
             ["startAfter"] = position,
         }, ct).ConfigureAwait(false);
         state.Batch(w =>
@@ -129,6 +137,7 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
             || attributes.Any(a => a is "password" or "members") || patchPaths.Any(p => p.StartsWith("password", StringComparison.OrdinalIgnoreCase) || p.StartsWith("members", StringComparison.OrdinalIgnoreCase))
             || (type == "Group" && (patch is not null || data is not null));
         var version = events.Select(e => e.Value?["version"] is JsonValue vv && vv.TryGetValue<string>(out var tag) ? SourceChange.ParseVersion(tag) : null).FirstOrDefault(v => v is not null);
-        return new SourceChange(jti, type, id, deleted, urgent, patch, data, claims["txn"]?.GetValue<string>()) { Version = version };
+        var position = claims[JournalPositionClaim] is JsonValue p && p.TryGetValue<long>(out var pos) ? pos : (long?)null;
+        return new SourceChange(jti, type, id, deleted, urgent, patch, data, claims["txn"]?.GetValue<string>()) { Version = version, JournalPosition = position };
     }
 }

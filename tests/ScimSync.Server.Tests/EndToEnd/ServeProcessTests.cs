@@ -98,23 +98,24 @@ public sealed class ServeProcessTests
         try
         {
             string[] common = ["--url", $"http://127.0.0.1:{port}", "--token", "cli-admin"];
-            var (code, created, err) = await RunCli(["events", "create", "--name", "helpdesk", "--audience", "https://helpdesk.test", "--payload", "full", "--ignore", "title", "--coalesce", .. common]);
+            var (code, created, err) = await RunCli(["events", "create", "--name", "helpdesk", "--audience", "https://helpdesk.test", "--payload", "full", "--ignore", "title", "--coalesce", "--json", .. common]);
             Assert.True(code == 0, err);
             Assert.Contains("\"secret\"", created);
             Assert.True(System.Text.Json.Nodes.JsonNode.Parse(created)!["coalesce"]!.GetValue<bool>());
             var (_, list, _) = await RunCli(["events", "list", .. common]);
             Assert.Contains("helpdesk", list);
             Assert.Equal(0, (await RunCli(["events", "pause", "helpdesk", .. common])).Code);
-            var (_, shown, _) = await RunCli(["events", "show", "helpdesk", .. common]);
-            Assert.Contains("\"paused\"", shown);
+            var (_, shown, _) = await RunCli(["events", "show", "helpdesk", "--json", .. common]);
+            Assert.Equal("paused", JsonNode.Parse(shown)!["state"]!.GetValue<string>());
             var (badCode, _, badErr) = await RunCli(["events", "create", "--name", "x", "--audience", "a", "--filter", "title regex 1", .. common]);
             Assert.Equal(2, badCode);
             Assert.Contains("400", badErr);
             var (batchCode, _, batchErr) = await RunCli(["events", "create", "--name", "y", "--audience", "a", "--push-batch", "0", .. common]);
             Assert.Equal(2, batchCode);
-            Assert.Contains("pushBatch", batchErr);
+            Assert.Contains("push-batch", batchErr); // refused by the command line before any request
+            // A credential the server refuses is configuration (3), not a mistyped command (2).
             var (wrongCode, _, _) = await RunCli(["events", "list", "--url", $"http://127.0.0.1:{port}", "--token", "wrong"]);
-            Assert.Equal(2, wrongCode);
+            Assert.Equal(3, wrongCode);
         }
         finally
         {

@@ -29,6 +29,16 @@ public static class PostgresServer
         return (b.ConnectionString, url);
     }
 
+    /// <summary>Runs one statement on the test server, outside any test's schema.</summary>
+    public static async Task ExecuteAsync(string sql)
+    {
+        var b = new NpgsqlConnectionStringBuilder(await ConnectionStringAsync()) { Pooling = false };
+        await using var c = new NpgsqlConnection(b.ConnectionString);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     /// <summary>Drops a schema made by <see cref="NewSchemaAsync"/>.</summary>
     public static async Task DropSchemaAsync(string connectionString)
     {

@@ -64,6 +64,29 @@ public class ScimServerFixture : IAsyncLifetime
         Client = CreateClient(AdminToken);
     }
 
+    /// <summary>
+    /// Takes the store away under the running server until the result is disposed: SQLite's file is moved away
+    /// (as a careless cleanup would: pooled connections still read the old file, but the next start would begin
+    /// empty); PostgreSQL's schema is renamed (as a mistaken migration would: the tables are gone by name).
+    /// </summary>
+    public async Task<IAsyncDisposable> TakeStoreAwayAsync()
+    {
+        if (_postgresSchema is null)
+        {
+            var db = Path.Combine(DataDirectory, "scimsync.db");
+            File.Move(db, db + ".moved");
+            return new Restore(() => { File.Move(db + ".moved", db); return Task.CompletedTask; });
+        }
+        var schema = new Npgsql.NpgsqlConnectionStringBuilder(_postgresSchema).SearchPath!;
+        await PostgresServer.ExecuteAsync($"ALTER SCHEMA \"{schema}\" RENAME TO \"{schema}_away\"");
+        return new Restore(() => PostgresServer.ExecuteAsync($"ALTER SCHEMA \"{schema}_away\" RENAME TO \"{schema}\""));
+    }
+
+    private sealed class Restore(Func<Task> undo) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await undo();
+    }
+
     public HttpClient CreateClient(string? token)
     {
         var c = new HttpClient { BaseAddress = BaseAddress };

@@ -45,14 +45,30 @@ public static class ServeProcess
     }
 
     /// <summary>Runs `scimsync ARGS` to completion: exit code, stdout, stderr.</summary>
-    public static async Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args)
+    public static Task<(int Code, string Out, string Err)> RunCliAsync(params string[] args) => RunCliInAsync(null, null, args);
+
+    /// <summary>Runs `scimsync ARGS` in <paramref name="workingDirectory"/> with <paramref name="env"/> added to the environment.</summary>
+    public static async Task<(int Code, string Out, string Err)> RunCliInAsync(IReadOnlyDictionary<string, string>? env, string? workingDirectory, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet", [CliDll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         return (p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>
+    /// Sends SIGTERM, as systemd and `kill` do (Process.Kill sends SIGKILL). The process started by `dotnet
+    /// scimsync.dll` is the application itself: the muxer runs it in its own process.
+    /// </summary>
+    public static void Terminate(Process process)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -TERM {process.Id} exited with {kill.ExitCode}");
     }
 
     /// <summary>

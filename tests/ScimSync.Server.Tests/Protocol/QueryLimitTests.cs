@@ -202,6 +202,7 @@ public sealed class HoldingStore(SqliteResourceStore inner) : IResourceStore
 
     public QueryCost Cost(ResourceQuery query) => inner.Cost(query);
     public Task InitializeAsync(CancellationToken ct) => inner.InitializeAsync(ct);
+    public Task ProbeAsync(CancellationToken ct) => inner.ProbeAsync(ct);
     public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct) => inner.FindAsync(rt, id, load, ct);
     public Task<IWriteSession> BeginWriteAsync(CancellationToken ct) => inner.BeginWriteAsync(ct);
     public Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct) => inner.ReadJournalAsync(afterPosition, limit, ct);

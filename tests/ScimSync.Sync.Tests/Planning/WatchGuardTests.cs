@@ -17,7 +17,7 @@ public sealed class WatchGuardTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scimsync-watchguard-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly FakeTimeProvider _time = new(Now);
-    private readonly List<string> _log = [];
+    private readonly CapturedLogs _log = new();
     private readonly ShadowStore _shadows;
     private readonly WatchGuard _guard;
     private readonly TargetSlot _slot;
@@ -26,7 +26,7 @@ public sealed class WatchGuardTests : IDisposable
     public WatchGuardTests()
     {
         _shadows = ShadowStore.Open(_dir);
-        _guard = new WatchGuard(_shadows, _time, _log.Add);
+        _guard = new WatchGuard(_shadows, _time, _log.CreateLogger("guard"));
         var target = Target();
         _slot = new TargetSlot(target, _client, new TargetPlanner(target, AccountKindRules.Default, SchemaRegistry.CreateDefault()),
             new TargetExecutor(_client, _shadows, _time, 1), new TargetHealth(_time));
@@ -66,13 +66,20 @@ public sealed class WatchGuardTests : IDisposable
         var held = _shadows.Holds("app");
         Assert.Equal(300, held.Count);
         Assert.All(held, h => Assert.Contains("300 deactivations exceed the limit of 10% (of 2,680 managed accounts)", h.Reason));
-        Assert.Single(_log);
+        var summary = Assert.Single(_log.WithId(3300));
+        Assert.Equal(("app", 300), (summary["Target"], summary["Count"]));
+        // Each held removal is an entry of its own, with the fields a JSON log carries.
+        Assert.Equal(300, _log.WithId(3301).Count);
+        var first = _log.WithId(3301)[0];
+        Assert.Equal(("app", "deactivate", "held", "watch"), (first["Target"], first["Operation"], first["Result"], first["Cause"]));
+        Assert.Equal("user u0@example.com [t0]", first["Subject"]);
 
-        // While anything is held, every further removal is held too (and not logged again).
+        // While anything is held, every further removal is held too (the summary is not said again).
         var next = PlanOf(Leavers(500, 1));
-        Assert.Empty(_guard.Apply(_slot, next, Managed2680, ["s500"], Empty).Operations);
+        Assert.Empty(_guard.Apply(_slot, next, Managed2680, ["s500"], Empty, key => "event:txn-" + key).Operations);
         Assert.Equal(301, _shadows.Holds("app").Count);
-        Assert.Single(_log);
+        Assert.Single(_log.WithId(3300));
+        Assert.Equal("event:txn-s500", _log.WithId(3301)[^1]["Cause"]);
 
         // A held person planned again without a removal (the source reactivated them) is released.
         var back = PlanOf(TitleChange("s7"));

@@ -337,6 +337,31 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Fanout_lag_counts_the_entries_past_the_fanout_position_and_ages_the_first()
+    {
+        var f = _store.Feed;
+        await _store.ProbeAsync(default);
+        var start = (await QueryAsync(null, new PageRequest(1, 0))).JournalPosition;
+        await f.CreateSubscriptionAsync(new SubscriptionRecord("l1", "lagging", "{}", "active", "k", start, Now), default);
+        Assert.Equal(FanoutLag.None, await f.FanoutLagAsync("l1", default));
+        for (var i = 0; i < 3; i++) await CreateUserAsync($"lag-{i}");
+        var entries = await _store.ReadJournalAsync(start, 10, default);
+        Assert.Equal(3, entries.Count);
+
+        var lag = await f.FanoutLagAsync("l1", default);
+        Assert.Equal(3, lag.Entries);
+        Assert.Equal(entries[0].Change.Time, lag.OldestUnfanned);
+        Assert.Equal(lag, (await f.StatsAsync("l1", default)).Lag);
+
+        // Fanned out up to the second entry: one left, aged by the third.
+        Assert.True(await f.CommitFanoutAsync("l1", new FanoutCommit(start, entries[1].Position, 0, 0, []), default));
+        Assert.Equal(new FanoutLag(1, entries[2].Change.Time), await f.FanoutLagAsync("l1", default));
+        Assert.True(await f.CommitFanoutAsync("l1", new FanoutCommit(entries[1].Position, entries[2].Position, 0, 0, []), default));
+        Assert.Equal(FanoutLag.None, await f.FanoutLagAsync("l1", default));
+        Assert.Equal(FanoutLag.None, await f.FanoutLagAsync("no-such-subscription", default));
+    }
+
+    [Fact]
     public async Task Two_handles_on_one_store_see_each_others_writes()
     {
         await using var second = await _under.OpenAsync();
