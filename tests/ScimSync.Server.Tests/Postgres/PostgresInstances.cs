@@ -26,6 +26,7 @@ internal sealed class PostgresInstances : IAsyncDisposable
     private readonly string _root = Path.Combine(Path.GetTempPath(), "scimsync-tests", "pg-" + Guid.NewGuid().ToString("N"));
     private readonly List<WebApplication> _apps = [];
     private readonly List<Process> _processes = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, System.Collections.Concurrent.ConcurrentQueue<string>> _output = new();
 
     public string ConnectionString { get; private set; } = "";
     public string Url { get; private set; } = "";
@@ -86,10 +87,15 @@ internal sealed class PostgresInstances : IAsyncDisposable
             RedirectStandardError = true,
         };
         psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = AdminToken;
-        var p = Process.Start(psi)!;
+        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
+        p.Start();
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         _processes.Add(p);
+        _output[i] = output;
         var client = Client(new Uri($"http://127.0.0.1:{port}/scim/v2/"));
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
@@ -99,13 +105,16 @@ internal sealed class PostgresInstances : IAsyncDisposable
                 if ((await client.GetAsync("/healthz")).StatusCode == HttpStatusCode.OK) break;
             }
             catch (HttpRequestException) { }
-            if (p.HasExited) throw new InvalidOperationException($"ServeHost exited with {p.ExitCode}");
+            if (p.HasExited) throw new InvalidOperationException($"ServeHost exited with {p.ExitCode}: {string.Join('\n', output)}");
             if (DateTime.UtcNow > deadline) throw new TimeoutException("ServeHost did not answer /healthz within 60 s");
             await Task.Delay(100);
         }
         Clients.Add(client);
         return (i, p);
     }
+
+    /// <summary>What the process of instance <paramref name="i"/> has written so far (stdout and stderr, by line).</summary>
+    public IReadOnlyList<string> Output(int i) => _output.TryGetValue(i, out var lines) ? [.. lines] : [];
 
     private static HttpClient Client(Uri baseAddress)
     {
