@@ -53,7 +53,7 @@ public sealed class PostgresResourceStore : IResourceStore
         // Statements are few and repeated: prepared once per connection, not planned per request.
         if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 128;
         if (builder.AutoPrepareMinUsages == 5) builder.AutoPrepareMinUsages = 2;
-        _display = $"{builder.Host}:{builder.Port}/{builder.Database}" + (_schema is null ? "" : "?schema=" + _schema);
+        _display = Describe(builder);
         var connectionString = builder.ConnectionString;
         _source = NpgsqlDataSource.Create(connectionString);
         _time = time ?? TimeProvider.System;
@@ -63,6 +63,16 @@ public sealed class PostgresResourceStore : IResourceStore
         Tokens = new PostgresTokenStore(_source);
         Feed = new PostgresFeedStore(_source, _secrets, _notifications.DeliveriesQueued);
     }
+
+    /// <summary>
+    /// The database as people may see it (start-up line, status, messages): <c>postgres://user@host:port/database?schema=NAME</c>,
+    /// never the password, whichever form <paramref name="connection"/> has.
+    /// </summary>
+    public static string Describe(string connection) => Describe(new NpgsqlConnectionStringBuilder(ToConnectionString(connection)));
+
+    private static string Describe(NpgsqlConnectionStringBuilder b) =>
+        $"postgres://{(string.IsNullOrEmpty(b.Username) ? "" : Uri.EscapeDataString(b.Username) + "@")}{b.Host}:{b.Port}/{Uri.EscapeDataString(b.Database ?? "")}"
+        + (string.IsNullOrEmpty(b.SearchPath) ? "" : "?schema=" + Uri.EscapeDataString(b.SearchPath));
 
     /// <summary>
     /// An Npgsql connection string from a URL <c>postgres[ql]://[user[:password]@]host[:port]/database[?query]</c>,

@@ -20,10 +20,36 @@ public static class StoreFactory
         store is not null && (store.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || store.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
-    /// The server's store. With PostgreSQL, other instances' commits wake this one's fan-out and long polls (the
-    /// signals come from <paramref name="services"/> when given).
+    /// Refuses a store setting that cannot name a database before anything starts: a URL that does not parse or
+    /// has an option the store does not know. The message never repeats the URL (it may hold a password).
     /// </summary>
-    public static IResourceStore Create(ScimServerOptions options, KeyRing keys, IServiceProvider? services = null)
+    /// <exception cref="FormatException">Not a usable postgres:// URL.</exception>
+    public static void Check(string store)
+    {
+        if (!IsPostgres(store)) throw new FormatException("must be sqlite or a postgres://user@host:port/database URL");
+        try
+        {
+            PostgresResourceStore.Describe(store);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException or OverflowException)
+        {
+            throw new FormatException($"is not a usable PostgreSQL URL: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The store as logs and the start-up line show it: the SQLite file, or the PostgreSQL URL without its password.</summary>
+    public static string Describe(ScimServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return IsPostgres(options.Store) ? PostgresResourceStore.Describe(options.Store!) : options.DatabasePath;
+    }
+
+    /// <summary>
+    /// The server's store. With PostgreSQL, other instances' commits wake this one's fan-out and long polls (the
+    /// signals come from <paramref name="services"/> when given). Without <paramref name="keys"/> the store holds
+    /// no sealed secret (the token and status commands need none).
+    /// </summary>
+    public static IResourceStore Create(ScimServerOptions options, KeyRing? keys, IServiceProvider? services = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.StoreFactory is { } custom) return custom(options);
@@ -42,3 +68,9 @@ public static class StoreFactory
             time: services?.GetService<TimeProvider>());
     }
 }
+
+/// <summary>
+/// The store could not be opened at start (a database that does not answer, refuses the login, or has a schema
+/// this build does not know): the server must not start. The message names the store without credentials.
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);

@@ -16,8 +16,7 @@ namespace ScimSync.Server.Tests.Postgres;
 /// <summary>
 /// Several server instances on one PostgreSQL schema, as operators run them: each its own data directory, one key
 /// file shared by all (the signing keys sealed in the database must open on every instance). In-process hosts
-/// built by ScimServerHost, or real processes (the ServeHost stand-in for `scimsync serve --store`) where a test
-/// must kill one with SIGKILL.
+/// built by ScimServerHost, or real `scimsync serve --store` processes where a test must kill one with SIGKILL.
 /// </summary>
 internal sealed class PostgresInstances : IAsyncDisposable
 {
@@ -75,12 +74,12 @@ internal sealed class PostgresInstances : IAsyncDisposable
         return i;
     }
 
-    /// <summary>Starts a real server process (ServeHost) and waits until it answers; returns its index.</summary>
+    /// <summary>Starts a real server process (`scimsync serve`) and waits until it answers; returns its index.</summary>
     public async Task<(int Index, Process Process)> StartProcessAsync(params string[] extra)
     {
         var i = Clients.Count;
         var port = ServeProcess.FreePort();
-        var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "ScimSync.ServeHost.dll"), "--urls", $"http://127.0.0.1:{port}",
+        var psi = new ProcessStartInfo("dotnet", [ServeProcess.CliDll, "serve", "--urls", $"http://127.0.0.1:{port}",
             "--data", DataDirectory(i), "--key-file", KeyFile, "--store", Url, "--instance", InstanceName(i), .. extra])
         {
             RedirectStandardOutput = true,
@@ -105,8 +104,8 @@ internal sealed class PostgresInstances : IAsyncDisposable
                 if ((await client.GetAsync("/healthz")).StatusCode == HttpStatusCode.OK) break;
             }
             catch (HttpRequestException) { }
-            if (p.HasExited) throw new InvalidOperationException($"ServeHost exited with {p.ExitCode}: {string.Join('\n', output)}");
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("ServeHost did not answer /healthz within 60 s");
+            if (p.HasExited) throw new InvalidOperationException($"scimsync serve exited with {p.ExitCode}: {string.Join('\n', output)}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("scimsync serve did not answer /healthz within 60 s");
             await Task.Delay(100);
         }
         Clients.Add(client);
