@@ -69,6 +69,9 @@ internal static class ServeCommand
         var publicUrl = settings.Get(S("public-url"))?.TrimEnd('/');
         if (publicUrl is not null && !(Uri.TryCreate(publicUrl, UriKind.Absolute, out var pu) && pu.Scheme is "http" or "https"))
             throw settings.Invalid(S("public-url"), $"needs an absolute http:// or https:// URL, not \"{publicUrl}\"");
+        var documentation = settings.Get(S("documentation-url"));
+        if (documentation is not null && !(Uri.TryCreate(documentation, UriKind.Absolute, out var du) && du.Scheme is "http" or "https"))
+            throw settings.Invalid(S("documentation-url"), $"needs an absolute http:// or https:// URL, not \"{documentation}\"");
         var disabled = Disabled(settings);
         var store = settings.StoreUrl;
         // PostgreSQL's durability is its own (synchronous_commit, set on the database): a SQLite setting given
@@ -86,6 +89,7 @@ internal static class ServeCommand
             TlsKeyFile = key is null ? null : Path.GetFullPath(key),
             TrustedProxies = proxies,
             PublicBaseUrl = publicUrl,
+            DocumentationUrl = documentation,
             Store = store,
             InstanceName = settings.Get(S("instance")),
             MaxResults = settings.GetInt(S("max-results"), defaults.MaxResults),

@@ -45,6 +45,7 @@ internal sealed class ServerSettings
         new("tls-cert", "PEM certificate (chain) for https:// addresses; reloaded when the file changes", "FILE"),
         new("tls-key", "PEM private key of --tls-cert; reloaded when the file changes", "FILE"),
         new("public-url", "Base URL clients use (behind a reverse proxy): meta.location, $ref and the event issuer", "URL"),
+        new("documentation-url", "documentationUri in /ServiceProviderConfig: where integrators read about this server (omitted when unset)", "URL"),
         new("trust-proxy", "Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed", "ADDRESS[,ADDRESS...]"),
         new("max-results", "Largest page a list returns; larger counts are clamped (default 1000)", "N"),
         new("visibility-timeout", "Seconds a polled event waits for its acknowledgement before it is delivered again, with the same jti (default 30)", "SECONDS"),

@@ -16,6 +16,13 @@ public sealed record ScimServerOptions
     public string? PublicBaseUrl { get; init; }
 
     /// <summary>
+    /// /ServiceProviderConfig's <c>documentationUri</c> (RFC 7643 §5, optional): where the people who integrate with
+    /// this server read about it, such as the operators' own runbook. Omitted when unset: a link to a page that may
+    /// not exist, or not be reachable from where the client runs, is worse than none.
+    /// </summary>
+    public string? DocumentationUrl { get; init; }
+
+    /// <summary>
     /// Addresses the server binds itself (http:// or https://, see <see cref="Hosting.ListenUrl"/>). Empty: ASP.NET's
     /// own (the <c>--urls</c> argument given to <see cref="Hosting.ScimServerHost.Build"/>), as in-process tests use.
     /// </summary>

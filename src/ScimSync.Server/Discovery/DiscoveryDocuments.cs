@@ -10,10 +10,16 @@ namespace ScimSync.Server.Discovery;
 /// </summary>
 public sealed class DiscoveryDocuments(SchemaRegistry registry, ScimServerOptions options)
 {
-    public JsonObject ServiceProviderConfig(string baseUrl) => new()
+    public JsonObject ServiceProviderConfig(string baseUrl)
+    {
+        var config = ServiceProviderFeatures(baseUrl);
+        if (options.DocumentationUrl is { } documentation) config.Insert(1, "documentationUri", documentation);
+        return config;
+    }
+
+    private JsonObject ServiceProviderFeatures(string baseUrl) => new()
     {
         ["schemas"] = new JsonArray(ScimSchemaUris.ServiceProviderConfig),
-        ["documentationUri"] = "https://github.com/scimsync/scimsync/blob/main/docs/compliance.md",
         ["patch"] = new JsonObject { ["supported"] = !options.DisablePatch },
         ["bulk"] = new JsonObject
         {

@@ -90,6 +90,8 @@ public sealed class BulkAndDiscoveryTests(ScimServerFixture server) : IClassFixt
         Assert.Equal("oauthbearertoken", r.Json["authenticationSchemes"]![0]!["type"]!.GetValue<string>());
         Assert.Equal("none", r.Json["securityEvents"]!["asyncRequest"]!.GetValue<string>());
         Assert.Contains("urn:ietf:params:scim:event:prov:deactivate", r.Json["securityEvents"]!["eventUris"]!.AsArray().Select(u => u!.GetValue<string>()));
+        // No --documentation-url: no link to a page nobody set up.
+        Assert.False(r.Json.ContainsKey("documentationUri"));
     }
 
     [Fact]

@@ -16,7 +16,7 @@ public sealed class NoPatchNoCursorFixture : ScimServerFixture
 
 public sealed class NoBulkFixture : ScimServerFixture
 {
-    protected override ScimServerOptions Configure(ScimServerOptions o) => o with { DisableBulk = true };
+    protected override ScimServerOptions Configure(ScimServerOptions o) => o with { DisableBulk = true, DocumentationUrl = "https://runbooks.example.org/scim" };
 }
 
 /// <summary>Three requests per second, on a clock the tests move.</summary>
@@ -120,6 +120,7 @@ public sealed class NoBulkTests(NoBulkFixture server) : IClassFixture<NoBulkFixt
         Assert.False(spc["bulk"]!["supported"]!.GetValue<bool>());
         Assert.True(spc["patch"]!["supported"]!.GetValue<bool>());
         Assert.True(spc["pagination"]!["cursor"]!.GetValue<bool>());
+        Assert.Equal("https://runbooks.example.org/scim", spc["documentationUri"]!.GetValue<string>());
 
         var body = new JsonObject
         {
