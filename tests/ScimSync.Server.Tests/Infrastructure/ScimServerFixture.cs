@@ -82,6 +82,46 @@ public class ScimServerFixture : IAsyncLifetime
         return new Restore(() => PostgresServer.ExecuteAsync($"ALTER SCHEMA \"{schema}_away\" RENAME TO \"{schema}\""));
     }
 
+    /// <summary>
+    /// A second handle on the server's store, as another process (`scimsync token revoke`) opens it: its own
+    /// connection to the SQLite file, or its own pool on the PostgreSQL schema.
+    /// </summary>
+    public async Task<Store.IResourceStore> OpenOtherHandleAsync()
+    {
+        Store.IResourceStore store = _postgresSchema is null
+            ? new Store.Sqlite.SqliteResourceStore(Path.Combine(DataDirectory, "scimsync.db"))
+            : new Store.Postgres.PostgresResourceStore(_postgresSchema);
+        await store.InitializeAsync(default);
+        return store;
+    }
+
+    /// <summary>
+    /// Everything the store has written, as bytes, for tests that look for what must not be there: SQLite's
+    /// database and write-ahead log files; every row of every table of the PostgreSQL schema, as text.
+    /// </summary>
+    public async Task<byte[]> StoredBytesAsync()
+    {
+        if (_postgresSchema is null)
+        {
+            var db = Path.Combine(DataDirectory, "scimsync.db");
+            var wal = db + "-wal";
+            return [.. await File.ReadAllBytesAsync(db), .. File.Exists(wal) ? await File.ReadAllBytesAsync(wal) : []];
+        }
+        await using var c = new Npgsql.NpgsqlConnection(_postgresSchema);
+        await c.OpenAsync();
+        var tables = new List<string>();
+        await using (var list = new Npgsql.NpgsqlCommand("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()", c))
+        await using (var r = await list.ExecuteReaderAsync())
+            while (await r.ReadAsync()) tables.Add(r.GetString(0));
+        var text = new System.Text.StringBuilder();
+        foreach (var t in tables)
+        {
+            await using var dump = new Npgsql.NpgsqlCommand($"SELECT coalesce(string_agg(x::text, E'\\n'), '') FROM \"{t}\" x", c);
+            text.Append(await dump.ExecuteScalarAsync()).Append('\n');
+        }
+        return System.Text.Encoding.UTF8.GetBytes(text.ToString());
+    }
+
     private sealed class Restore(Func<Task> undo) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync() => await undo();

@@ -17,6 +17,7 @@ namespace ScimSync.Server.Tests.Postgres;
 /// journal through whichever instance comes next and fails on any position appearing behind one it has seen, the
 /// other polls a subscription through whichever instance comes next (fan-out runs on one of them). At the end of
 /// every round both copies are byte-equal to the source. Twenty rounds.
+/// Skippable: reports skipped with SCIMSYNC_TEST_POSTGRES=skip outside CI (PostgresServer).
 /// </summary>
 public sealed class MultiInstanceJournalTests : IAsyncLifetime
 {
@@ -42,7 +43,7 @@ public sealed class MultiInstanceJournalTests : IAsyncLifetime
         return o.ToJsonString();
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Three_instances_writing_concurrently_and_two_consumers_end_byte_equal_every_round()
     {
         var registry = SchemaRegistry.CreateDefault();

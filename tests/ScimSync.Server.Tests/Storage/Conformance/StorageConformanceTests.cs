@@ -18,6 +18,7 @@ namespace ScimSync.Server.Tests.Storage.Conformance;
 /// What the storage port promises, checked against a real database of each kind: the same test bodies run
 /// against SQLite and PostgreSQL (the two sealed classes at the end). Writes go through ResourceService where a
 /// server would, and straight through IWriteSession where the test needs to hold a session open.
+/// Skippable: the PostgreSQL half reports skipped with SCIMSYNC_TEST_POSTGRES=skip outside CI (PostgresServer).
 /// </summary>
 public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
 {
@@ -61,7 +62,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         return await _store.QueryAsync(new ResourceQuery([new TypeFilter(rt, bound, sort)], sortByUserName ? new SortSpec(false) : null, page, LoadOptions.All), default);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Create_read_replace_patch_delete_move_the_version_and_the_etag()
     {
         var created = await CreateUserAsync("crud", u => u["title"] = "one");
@@ -90,7 +91,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Equal([1L, 2, 3, 3], journal.Select(e => e.Change.Version));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Lookalike_userNames_are_one_account_for_uniqueness_and_for_filters()
     {
         var original = await CreateUserAsync("user0");
@@ -109,7 +110,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Contains("user1", (await _store.FindAsync(UserType, other.Id, LoadOptions.None, default))!.Data);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_session_not_committed_leaves_neither_resource_nor_journal_entry()
     {
         var before = await _store.ReadJournalAsync(0, 1000, default);
@@ -128,7 +129,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Empty((await QueryAsync("userName eq \"ghost\"", new PageRequest(1, 10))).Resources);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_failed_write_undoes_itself_and_nothing_else()
     {
         var kept = await CreateUserAsync("kept");
@@ -146,7 +147,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         await CreateUserAsync("after");
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Cursor_walks_and_index_pages_return_every_resource_once_in_order()
     {
         var names = Enumerable.Range(0, 23).Select(i => $"walk{(i * 7) % 23:D2}").ToArray();
@@ -171,7 +172,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Equal(names.Order(StringComparer.Ordinal), sorted);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task A_page_reports_the_journal_position_it_is_consistent_with()
     {
         var a = await CreateUserAsync("pos-a");
@@ -187,7 +188,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.True((await QueryAsync(null, new PageRequest(1, 100))).JournalPosition >= after[0].Position);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Deleting_a_member_moves_its_groups_versions_and_filters_see_memberships()
     {
         var u = await CreateUserAsync("member");
@@ -211,7 +212,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Empty((await QueryAsync($"members.value eq \"{u.Id}\"", new PageRequest(1, 10), _registry.Group)).Resources);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Journal_readers_never_see_a_position_appear_behind_one_they_have_seen()
     {
         using var stop = new CancellationTokenSource();
@@ -256,7 +257,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Equal(committed.Order(StringComparer.Ordinal), all.Select(e => e.Change.ResourceId).Order(StringComparer.Ordinal));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Compaction_removes_an_old_prefix_only_and_reports_the_floor()
     {
         for (var i = 0; i < 5; i++) await CreateUserAsync($"old{i}");
@@ -269,7 +270,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Equal(floor, await _store.CompactJournalAsync(long.MaxValue, DateTimeOffset.UtcNow.AddDays(-1), default));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Tokens_are_found_by_hash_revoked_by_name_or_scope_and_names_are_unique()
     {
         var t = _store.Tokens;
@@ -290,7 +291,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
     private static DeliveryRecord Delivery(string sub, string jti, long position, string resource, bool urgent = false) =>
         new(sub, jti, position, resource, urgent, "token-" + jti, 0, null) { Created = Now };
 
-    [Fact]
+    [SkippableFact]
     public async Task Fanout_commits_are_compare_and_set_and_claims_keep_each_resource_in_order_urgent_first()
     {
         var f = _store.Feed;
@@ -316,7 +317,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Equal(2, again[0].Attempts);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Dead_letters_are_bounded_held_back_replayed_and_discarded()
     {
         var f = _store.Feed;
@@ -336,7 +337,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Null(await f.FindSubscriptionAsync("d1", default));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Fanout_lag_counts_the_entries_past_the_fanout_position_and_ages_the_first()
     {
         var f = _store.Feed;
@@ -361,7 +362,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         Assert.Equal(FanoutLag.None, await f.FanoutLagAsync("no-such-subscription", default));
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Two_handles_on_one_store_see_each_others_writes()
     {
         await using var second = await _under.OpenAsync();
