@@ -30,8 +30,14 @@ public sealed class PostgresResourceStore : IResourceStore
     private readonly string _display;
     private readonly TimeProvider _time;
 
-    /// <summary>How long a read waits for writers that started before it (PostgresJournal.WaitForEarlierWritersAsync).</summary>
-    private static readonly TimeSpan EarlierWritersWait = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How long a read waits for writers that started before it (PostgresJournal.WaitForEarlierWritersAsync). Past
+    /// it the read goes on with a lower position: never out of order, but a write acknowledged just before may then
+    /// come again after that position (a new subscription gets its event). Transaction ids are cluster-wide, so
+    /// any slow writer of the cluster counts; 2 s was overrun on a 2-core machine at load 40 by the HTTP suite's
+    /// parallel writers, hence 5 s. Normally the wait is nothing or milliseconds.
+    /// </summary>
+    private static readonly TimeSpan EarlierWritersWait = TimeSpan.FromSeconds(5);
 
     /// <param name="connection">
     /// A URL (<c>postgres://user:password@host:port/database?schema=NAME</c>) or an Npgsql connection string
