@@ -21,6 +21,8 @@ using ScimSync.Bench;
 //   ... -- --audit [--rows 1000000] [--people 100000] [--targets 5] [--queries 2000]
 //                                                               the provisioning log: "what happened to this person"
 //   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
+//   ... -- --postgres [--postgres-url URL] [--users 100000] [--seconds 20]   on PostgreSQL, one and two instances,
+//       fan-out takeover (PostgresBench); without --postgres-url a throwaway cluster is started with .ci/postgres
 //   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
 //                                                               event feed: a healthy subscriber beside hostile ones
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
@@ -47,6 +49,15 @@ if (opts.ContainsKey("sync"))
         (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet());
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("postgres"))
+{
+    var report = await PostgresBench.RunAsync(cli, work, lua, root, opts.GetValueOrDefault("postgres-url"), users, connections, seconds);
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var pgOut)) await File.WriteAllTextAsync(pgOut, report);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }

@@ -30,7 +30,8 @@ internal sealed class ServerProcess : IAsyncDisposable
     public string DataDirectory { get; }
     public int Pid => _process.Id;
 
-    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token, string[]? extraArgs = null)
+    /// <param name="onError">Sees each line the server writes to standard error (its log), as it comes.</param>
+    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token, string[]? extraArgs = null, Action<string>? onError = null)
     {
         int port;
         using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
@@ -43,7 +44,12 @@ internal sealed class ServerProcess : IAsyncDisposable
         psi.Environment["DOTNET_gcServer"] = "0";
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start scimsync");
         p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("[server] " + e.Data); };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            Console.Error.WriteLine("[server] " + e.Data);
+            onError?.Invoke(e.Data);
+        };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         var uri = new Uri($"http://127.0.0.1:{port}/");

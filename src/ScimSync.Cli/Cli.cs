@@ -53,7 +53,7 @@ internal static class Cli
     private static int? ExitCodeOf(Exception e) => e switch
     {
         CliException c => c.ExitCode,
-        PrivateDataException or DirectoryInUseException or Server.Hosting.CertificateException => ExitCodes.Configuration,
+        PrivateDataException or DirectoryInUseException or Server.Hosting.CertificateException or Server.Hosting.StoreUnavailableException => ExitCodes.Configuration,
         Sync.Configuration.ConfigException or Sync.Sources.SourceFeedUnavailableException => ExitCodes.Configuration,
         UnauthorizedAccessException => ExitCodes.Configuration,
         Client.ScimClientException or HttpRequestException or Microsoft.Data.Sqlite.SqliteException or IOException => ExitCodes.Failed,

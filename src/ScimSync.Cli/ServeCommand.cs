@@ -23,7 +23,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var command = new Command("serve", "Run the SCIM 2.0 service provider at /scim/v2 (and the event feed at /feeds/v1) on an embedded SQLite database. "
+        var command = new Command("serve", "Run the SCIM 2.0 service provider at /scim/v2 (and the event feed at /feeds/v1) on an embedded SQLite database, or on PostgreSQL shared by several instances (--store). "
             + "Settings come from flags, else SCIMSYNC_* environment variables, else --config-file, else defaults. SCIMSYNC_ADMIN_TOKEN, when set, is a bearer token with every scope. "
             + "GET /healthz answers 200 once requests are accepted.");
         var options = ServerSettings.AddOptions(command, ServerSettings.Serve);
@@ -73,6 +73,11 @@ internal static class ServeCommand
         if (documentation is not null && !(Uri.TryCreate(documentation, UriKind.Absolute, out var du) && du.Scheme is "http" or "https"))
             throw settings.Invalid(S("documentation-url"), $"needs an absolute http:// or https:// URL, not \"{documentation}\"");
         var disabled = Disabled(settings);
+        var store = settings.StoreUrl;
+        // PostgreSQL's durability is its own (synchronous_commit, set on the database): a SQLite setting given
+        // with it would be silently ignored, so it is refused.
+        if (store is not null && settings.Has(S("durability")))
+            throw settings.Invalid(S("durability"), "is for SQLite; on PostgreSQL a write is acknowledged once the database has committed it (its synchronous_commit decides what that means)");
         var defaults = new ScimServerOptions { DataDirectory = "." };
         return defaults with
         {
@@ -85,7 +90,10 @@ internal static class ServeCommand
             TrustedProxies = proxies,
             PublicBaseUrl = publicUrl,
             DocumentationUrl = documentation,
+            Store = store,
+            InstanceName = settings.Get(S("instance")),
             MaxResults = settings.GetInt(S("max-results"), defaults.MaxResults),
+            EventVisibilityTimeout = TimeSpan.FromSeconds(settings.GetInt(S("visibility-timeout"), (long)defaults.EventVisibilityTimeout.TotalSeconds)),
             PushAllowList = settings.GetList(S("push-allow")),
             RateLimitPerSecond = settings.Has(S("rate-limit")) ? settings.GetInt(S("rate-limit"), 0) : null,
             DisablePatch = disabled.Contains("patch"),
@@ -118,6 +126,8 @@ internal static class ServeCommand
     private static async Task<int> RunAsync(ServerSettings settings)
     {
         var options = Observability.WithTelemetry(Options(settings));
+        if (settings.StorePasswordOnCommandLine)
+            Console.Error.WriteLine("scimsync: warning: the password in --store is visible to anyone who can list processes; give the URL in SCIMSYNC_STORE or the configuration file instead");
         var (format, level) = settings.Logging();
         PrivateFiles.EnsureDirectory(options.DataDirectory, "data directory");
         using var owner = InstanceLock.Take(options.DataDirectory, $"scimsync serve at {string.Join(" and ", options.Urls)}");
@@ -154,7 +164,11 @@ internal static class ServeCommand
         started();
         ServiceNotify.Started(app.Lifetime);
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
-        Console.Out.WriteLine($"scimsync: serving SCIM 2.0 at {string.Join(" and ", bound.Select(a => a.TrimEnd('/') + "/scim/v2"))} (data: {options.DatabasePath}, keys: {options.KeyFilePath}, durability: {options.Durability.ToLowerInvariant()})");
+        var at = string.Join(" and ", bound.Select(a => a.TrimEnd('/') + "/scim/v2"));
+        // The store as StoreFactory describes it: a PostgreSQL URL without its password.
+        Console.Out.WriteLine(options.Store is null
+            ? $"scimsync: serving SCIM 2.0 at {at} (data: {options.DatabasePath}, keys: {options.KeyFilePath}, durability: {options.Durability.ToLowerInvariant()})"
+            : $"scimsync: serving SCIM 2.0 at {at} (store: {StoreFactory.Describe(options)}, instance: {options.InstanceName ?? $"{Environment.MachineName}:{Environment.ProcessId}"}, data: {options.DataDirectory}, keys: {options.KeyFilePath})");
         if (options.AdminToken is null)
             Console.Out.WriteLine("scimsync: SCIMSYNC_ADMIN_TOKEN is not set; create a token with `scimsync token create`");
         if (options.RateLimitPerSecond is { } rate) Console.Out.WriteLine($"scimsync: at most {rate} requests per second (429 beyond)");

@@ -29,6 +29,7 @@ internal sealed class ServerSettings
     public static readonly Setting Urls = new("urls", "Addresses to listen on, separated by ';' (default http://127.0.0.1:8080); https:// needs --tls-cert and --tls-key", "URL[;URL...]");
     public static readonly Setting LogFormat = new("log-format", "How log entries are written to standard error: simple (default), json (one object per line) or systemd (journald priorities)", "simple|json|systemd", Completions: [.. Observability.LogFormats]);
     public static readonly Setting LogLevel = new("log-level", "Least level logged: trace, debug, information (default), warning, error, critical or none", "LEVEL", Completions: [.. Observability.LogLevels]);
+    public static readonly Setting Store = new("store", "Where resources, journal and event feed live: sqlite (default: scimsync.db in the data directory) or postgres://USER@HOST:PORT/DATABASE[?schema=NAME], one database several instances share (docs/postgres.md). A password belongs in SCIMSYNC_STORE or the file, not on the command line", "sqlite|URL");
     public static readonly Setting AdminToken = new("admin-token", "A bearer token accepted with every scope (environment or file only)", "TOKEN", HasFlag: false);
 
     /// <summary>Every setting of <c>scimsync serve</c>, in the order --help lists them.</summary>
@@ -38,13 +39,16 @@ internal sealed class ServerSettings
         Data,
         KeyFile,
         ConfigFile,
-        new("durability", "full (default): a write is acknowledged once on disk; normal: once SQLite has it (survives a killed process, not a power loss)", "full|normal", Completions: ["full", "normal"]),
+        Store,
+        new("instance", "This instance's name where other instances and PostgreSQL show it (pg_stat_activity, lease holders; default HOST:PID)", "NAME"),
+        new("durability", "SQLite only. full (default): a write is acknowledged once on disk; normal: once SQLite has it (survives a killed process, not a power loss)", "full|normal", Completions: ["full", "normal"]),
         new("tls-cert", "PEM certificate (chain) for https:// addresses; reloaded when the file changes", "FILE"),
         new("tls-key", "PEM private key of --tls-cert; reloaded when the file changes", "FILE"),
         new("public-url", "Base URL clients use (behind a reverse proxy): meta.location, $ref and the event issuer", "URL"),
         new("documentation-url", "documentationUri in /ServiceProviderConfig: where integrators read about this server (omitted when unset)", "URL"),
         new("trust-proxy", "Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed", "ADDRESS[,ADDRESS...]"),
         new("max-results", "Largest page a list returns; larger counts are clamped (default 1000)", "N"),
+        new("visibility-timeout", "Seconds a polled event waits for its acknowledgement before it is delivered again, with the same jti (default 30)", "SECONDS"),
         new("push-allow", "Destinations event push may reach (https://hooks.example.com, http://127.0.0.1:*); without it push subscriptions are refused", "URL[,URL...]"),
         new("rate-limit", "Answer 429 with Retry-After beyond N requests per second", "N"),
         new("disable", "Turn features off and say so in /ServiceProviderConfig (a constrained target for tests)", "patch,bulk,cursor", Completions: ["patch", "bulk", "cursor"]),
@@ -161,6 +165,32 @@ internal sealed class ServerSettings
             throw Invalid(LogLevel, $"is one of {string.Join(", ", Observability.LogLevels)}, not \"{Get(LogLevel)}\"");
         }
     }
+
+    /// <summary>
+    /// The store URL, or null for SQLite in the data directory: --store, SCIMSYNC_STORE, "store" in the file.
+    /// A postgres:// URL is checked here, so that a wrong one stops the start naming where it came from; the
+    /// messages never repeat the URL, which may hold a password.
+    /// </summary>
+    public string? StoreUrl
+    {
+        get
+        {
+            if (Get(Store) is not { } store || store.Equals("sqlite", StringComparison.OrdinalIgnoreCase)) return null;
+            try
+            {
+                Server.Hosting.StoreFactory.Check(store);
+            }
+            catch (FormatException e)
+            {
+                throw Invalid(Store, e.Message);
+            }
+            return store;
+        }
+    }
+
+    /// <summary>Whether the store setting came from a flag and holds a password (visible to anyone who lists processes).</summary>
+    public bool StorePasswordOnCommandLine =>
+        _values.TryGetValue(Store.Name, out var v) && v.FromFlag && Uri.TryCreate(v.Value, UriKind.Absolute, out var u) && u.UserInfo.Contains(':', StringComparison.Ordinal);
 
     /// <summary>The key file, or null for the default beside the data directory.</summary>
     public string? KeyFilePath => Get(KeyFile) is { } k ? Path.GetFullPath(k) : null;

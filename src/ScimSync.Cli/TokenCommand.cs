@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using ScimSync.Server.Security;
-using ScimSync.Store.Sqlite;
+using ScimSync.Server;
+using ScimSync.Server.Hosting;
+using ScimSync.Store;
 using ScimSync.Store.Tokens;
 
 namespace ScimSync.Cli;
@@ -10,12 +12,13 @@ namespace ScimSync.Cli;
 /// <summary>
 /// <c>scimsync token create|list|revoke</c> and <c>scimsync status</c>: they open a data directory's store
 /// directly, beside a running server if there is one (SQLite is shared; a revocation takes effect on the
-/// server's next request). The data directory is found as <c>serve</c> finds it: --data, SCIMSYNC_DATA,
-/// "data" in --config-file, ./scimsync-data.
+/// server's next request). The store is found as <c>serve</c> finds it: --store, SCIMSYNC_STORE, "store" in
+/// --config-file (a PostgreSQL database several servers share), else the SQLite file of the data directory
+/// (--data, SCIMSYNC_DATA, "data" in --config-file, ./scimsync-data).
 /// </summary>
 internal static class TokenCommand
 {
-    private static readonly Setting[] StoreSettings = [ServerSettings.Data, ServerSettings.ConfigFile];
+    private static readonly Setting[] StoreSettings = [ServerSettings.Data, ServerSettings.Store, ServerSettings.ConfigFile];
 
     public static Command Create()
     {
@@ -130,16 +133,22 @@ internal static class TokenCommand
         return status;
     }
 
-    private static async Task<SqliteResourceStore> OpenAsync(ParseResult parse, IReadOnlyDictionary<Setting, Option<string?>> options, CancellationToken ct, bool mustExist = false)
+    private static async Task<IResourceStore> OpenAsync(ParseResult parse, IReadOnlyDictionary<Setting, Option<string?>> options, CancellationToken ct, bool mustExist = false)
     {
-        var dir = ServerSettings.Resolve(parse, options, StoreSettings).DataDirectory;
-        var path = Path.Combine(dir, "scimsync.db");
-        if (mustExist && !File.Exists(path)) throw CliException.Failed($"no database at {path}");
-        var store = new SqliteResourceStore(path);
+        var settings = ServerSettings.Resolve(parse, options, StoreSettings);
+        var server = new ScimServerOptions { DataDirectory = settings.DataDirectory, Store = settings.StoreUrl };
+        if (mustExist && server.Store is null && !File.Exists(server.DatabasePath)) throw CliException.Failed($"no database at {server.DatabasePath}");
+        // No key ring: tokens are stored as hashes, and these commands read no sealed secret.
+        var store = StoreFactory.Create(server, keys: null);
         try
         {
             await store.InitializeAsync(ct).ConfigureAwait(false);
             return store;
+        }
+        catch (Exception e) when (server.Store is not null && e is System.Data.Common.DbException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw CliException.Failed($"cannot open the store {StoreFactory.Describe(server)}: {e.Message}");
         }
         catch
         {

@@ -181,6 +181,16 @@ public sealed record ScimServerOptions
     public bool OtlpExport { get; init; }
 
     /// <summary>
+    /// Where resources, journal and feed live: null for the embedded SQLite file in <see cref="DataDirectory"/>, or
+    /// a PostgreSQL URL (<c>postgres://user:password@host:port/database?schema=NAME</c>) that several instances share
+    /// (docs/postgres.md). Chosen by <see cref="Hosting.StoreFactory"/>.
+    /// </summary>
+    public string? Store { get; init; }
+
+    /// <summary>This instance's name where others can see it (PostgreSQL's application_name); default host:pid.</summary>
+    public string? InstanceName { get; init; }
+
+    /// <summary>
     /// Builds the store. Null means the embedded SQLite store in <see cref="DataDirectory"/>; another
     /// implementation of the port (PostgreSQL) plugs in here and runs under the same test suite.
     /// </summary>

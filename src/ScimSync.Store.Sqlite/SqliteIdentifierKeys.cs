@@ -10,8 +10,8 @@ namespace ScimSync.Store.Sqlite;
 /// </summary>
 internal static class SqliteIdentifierKeys
 {
-    /// <summary>Names the rule; a change to <see cref="ScimText.UniquenessKey"/> must change this too.</summary>
-    public const string Rule = "rfc8265-usernamecasemapped";
+    /// <summary>Names the rule (<see cref="ScimText.UniquenessKeyRule"/>).</summary>
+    public const string Rule = ScimText.UniquenessKeyRule;
 
     public static void EnsureCurrent(SqliteConnection db, SqliteTransaction tx)
     {

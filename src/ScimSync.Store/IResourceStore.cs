@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Coordination;
 using ScimSync.Store.Feed;
 using ScimSync.Store.Journal;
 using ScimSync.Store.Querying;
@@ -61,6 +62,19 @@ public interface IResourceStore : IAsyncDisposable
     ITokenStore Tokens { get; }
 
     IFeedStore Feed { get; }
+
+    /// <summary>
+    /// Leases for work that runs on one instance at a time. A store of one process grants them at once (the
+    /// default); a store several instances share holds them in the database.
+    /// </summary>
+    IWorkLeases Leases => LocalWorkLeases.Instance;
+
+    /// <summary>
+    /// A secret every instance sharing this store must agree on (the cursor key), created from
+    /// <paramref name="create"/> by the first instance that asks and kept sealed in the store; null when the store is
+    /// one process's own and the secret lives beside it in the data directory (the default).
+    /// </summary>
+    Task<byte[]?> SharedSecretAsync(string name, Func<byte[]> create, CancellationToken ct) => Task.FromResult<byte[]?>(null);
 
     /// <summary>Facts for operators: file size, row counts.</summary>
     Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct);

@@ -15,7 +15,12 @@ public sealed partial class FeedBackgroundService(
 {
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>The lease under which one instance at a time fans out (LeasedWork).</summary>
+    public const string Lease = "feed.fanout";
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => LeasedWork.RunAsync(store.Leases, Lease, FanOutAsync, logger, stoppingToken);
+
+    private async Task FanOutAsync(CancellationToken stoppingToken)
     {
         var statsTakenAt = DateTimeOffset.MinValue;
         while (!stoppingToken.IsCancellationRequested)

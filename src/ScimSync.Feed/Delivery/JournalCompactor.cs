@@ -24,7 +24,12 @@ public sealed partial class JournalCompactor(IResourceStore store, SubscriptionS
         return floor;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>The lease under which one instance at a time compacts (LeasedWork).</summary>
+    public const string Lease = "feed.compaction";
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => LeasedWork.RunAsync(store.Leases, Lease, CompactAsync, logger, stoppingToken);
+
+    private async Task CompactAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {

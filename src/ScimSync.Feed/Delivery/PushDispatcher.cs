@@ -47,8 +47,13 @@ public sealed partial class PushDispatcher : BackgroundService
     // How often subscriptions are looked at without a signal, and how long an idle loop sleeps.
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The lease under which one instance at a time delivers push subscriptions (LeasedWork).</summary>
+    public const string Lease = "feed.push";
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => LeasedWork.RunAsync(_store.Leases, Lease, DispatchAsync, _logger, stoppingToken);
+
     /// <summary>Starts a loop for each active push subscription that has none; a loop ends when its subscription stops being one.</summary>
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private async Task DispatchAsync(CancellationToken stoppingToken)
     {
         var loops = new Dictionary<string, Task>(StringComparer.Ordinal);
         try

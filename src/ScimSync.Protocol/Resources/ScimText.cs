@@ -32,6 +32,12 @@ public static class ScimText
     }
 
     /// <summary>
+    /// Names the rule <see cref="UniquenessKey"/> implements. Stores keep the name beside the keys they computed
+    /// and recompute them when it changes, so a change to that rule must change this name too.
+    /// </summary>
+    public const string UniquenessKeyRule = "rfc8265-usernamecasemapped";
+
+    /// <summary>
     /// The key under which identifiers are compared: userName for uniqueness and for every filter on it, and
     /// operator attributes marked unique. The mapping rules of RFC 8265 §3.3 (UsernameCaseMapped profile):
     /// width mapping (fullwidth and halfwidth forms to their decompositions), case mapping to lower case,

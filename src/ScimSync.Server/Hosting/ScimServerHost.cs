@@ -77,7 +77,7 @@ public static class ScimServerHost
         services.AddSingleton(keys);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(_ => SchemaRegistry.CreateDefault(options.SchemaDirectory ?? Path.Combine(options.DataDirectory, "schemas")));
-        services.AddSingleton<IResourceStore>(_ => options.StoreFactory?.Invoke(options) ?? new SqliteResourceStore(options.DatabasePath, options.Durability, keys));
+        services.AddSingleton(sp => StoreFactory.Create(options, keys, sp));
         services.AddSingleton(sp => new ResourceShaper(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new ResourceProjector(sp.GetRequiredService<SchemaRegistry>()));
         services.AddSingleton(sp => new PatchEngine(sp.GetRequiredService<ResourceShaper>()));
@@ -87,7 +87,7 @@ public static class ScimServerHost
         {
             MaxDocumentBytes = options.MaxResourceBytes,
         });
-        services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
+        services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(sp.GetRequiredService<IResourceStore>(), options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
         services.AddSingleton<QueryService>();
         services.AddSingleton<DiscoveryDocuments>();
         services.AddSingleton<BulkProcessor>();
@@ -132,10 +132,19 @@ public static class ScimServerHost
     public static void MapScimSync(WebApplication app)
     {
         var store = app.Services.GetRequiredService<IResourceStore>();
-        store.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+        var options = app.Services.GetRequiredService<ScimServerOptions>();
+        try
+        {
+            store.InitializeAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (StoreFactory.IsPostgres(options.Store) && e is System.Data.Common.DbException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            // A shared database is a dependency that may be down or misconfigured; SQLite's own failures (a key
+            // file that does not open the data) already carry their messages and stay as they are.
+            throw new StoreUnavailableException($"cannot open the store {StoreFactory.Describe(options)}: {e.Message}", e);
+        }
         // Before serving: creates the cursor key, or seals one a previous build left in clear.
         app.Services.GetRequiredService<CursorCodec>();
-        var options = app.Services.GetRequiredService<ScimServerOptions>();
         var tokens = app.Services.GetRequiredService<TokenService>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ScimSync.Server");
 

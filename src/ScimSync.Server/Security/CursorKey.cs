@@ -14,6 +14,17 @@ public static class CursorKey
     public const string FileName = "cursor.key";
     private const string Purpose = "cursor.key";
 
+    /// <summary>
+    /// The key the store keeps for every instance that shares it (PostgreSQL: instances behind one load balancer
+    /// must accept each other's cursors), else the one in the data directory.
+    /// </summary>
+    public static byte[] LoadOrCreate(Store.IResourceStore store, string dataDirectory, KeyRing keys)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return store.SharedSecretAsync(Purpose, () => RandomNumberGenerator.GetBytes(32), CancellationToken.None).GetAwaiter().GetResult()
+            ?? LoadOrCreate(dataDirectory, keys);
+    }
+
     public static byte[] LoadOrCreate(string dataDirectory, KeyRing keys)
     {
         var path = Path.Combine(dataDirectory, FileName);

@@ -83,24 +83,29 @@ public sealed class ChangeJournalTests(ScimServerFixture server) : IClassFixture
     }
 
     [Fact]
-    public async Task Concurrent_writers_produce_a_gapless_order_that_readers_never_see_out_of_order()
+    public async Task Concurrent_writers_produce_an_order_that_readers_never_see_out_of_order()
     {
         var start = await Head();
         using var stop = new CancellationTokenSource();
         var violations = new List<string>();
-        // A reader polls the journal while writers run: whatever it sees must be a gapless extension of
-        // what it saw before. With out-of-order visibility it would see N+1 and later N appear.
+        var read = new List<long>();
+        // A reader polls the journal while writers run: whatever it sees must extend what it saw before, and
+        // nothing may appear later behind it. With out-of-order visibility it would see N+1 and later N appear.
+        // Positions are dense on SQLite and sparse on PostgreSQL (PostgresJournal): only their order is promised.
         var reader = Task.Run(async () =>
         {
             var seen = start;
-            while (!stop.IsCancellationRequested)
+            while (true)
             {
+                var done = stop.IsCancellationRequested;
                 var batch = await Store.ReadJournalAsync(seen, 1000, default);
                 foreach (var e in batch)
                 {
-                    if (e.Position != seen + 1) lock (violations) violations.Add($"saw {e.Position} after {seen}");
+                    if (e.Position <= seen) lock (violations) violations.Add($"saw {e.Position} after {seen}");
                     seen = e.Position;
+                    read.Add(e.Position);
                 }
+                if (done) return;
                 if (batch.Count == 0) await Task.Delay(1);
             }
         });
@@ -113,12 +118,11 @@ public sealed class ChangeJournalTests(ScimServerFixture server) : IClassFixture
             }
         })).ToArray();
         await Task.WhenAll(writers);
-        await Task.Delay(200);
         await stop.CancelAsync();
         await reader;
         Assert.Empty(violations);
         var entries = await After(start);
         Assert.Equal(640, entries.Count);
-        Assert.Equal(Enumerable.Range(1, 640).Select(i => start + i), entries.Select(e => e.Position));
+        Assert.Equal(entries.Select(e => e.Position), read); // nothing appeared behind what the reader had seen
     }
 }

@@ -16,17 +16,13 @@ public sealed class ReadinessTests(ScimServerFixture server) : IClassFixture<Sci
     }
 
     [Fact]
-    public async Task Readiness_fails_while_the_database_file_cannot_be_opened()
+    public async Task Readiness_fails_while_the_store_cannot_be_read()
     {
         var (status, body) = await ProbeAsync(server, "/healthz/ready");
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("Healthy", body["checks"]!["store"]!["status"]!.GetValue<string>());
 
-        // Moved away under the running server (as a careless cleanup would): its pooled connections still read
-        // the old file, but the data at the path is gone, and the next start would begin empty.
-        var db = Path.Combine(server.DataDirectory, "scimsync.db");
-        File.Move(db, db + ".moved");
-        try
+        await using (await server.TakeStoreAwayAsync())
         {
             (status, body) = await ProbeAsync(server, "/healthz/ready");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
@@ -38,10 +34,6 @@ public sealed class ReadinessTests(ScimServerFixture server) : IClassFixture<Sci
             Assert.Equal(HttpStatusCode.OK, (await ProbeAsync(server, "/healthz/live")).Status);
             using var http = new HttpClient();
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri(server.BaseAddress, "/healthz"))).StatusCode);
-        }
-        finally
-        {
-            File.Move(db + ".moved", db);
         }
         Assert.Equal(HttpStatusCode.OK, (await ProbeAsync(server, "/healthz/ready")).Status);
     }

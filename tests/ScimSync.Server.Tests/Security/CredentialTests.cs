@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using ScimSync.Server.Security;
 using ScimSync.Server.Tests.Infrastructure;
-using ScimSync.Store.Sqlite;
 using static ScimSync.Server.Tests.Infrastructure.Scim;
 
 namespace ScimSync.Server.Tests.Security;
@@ -27,8 +26,8 @@ public sealed class CredentialTests(ScimServerFixture server) : IClassFixture<Sc
         using var client = server.CreateClient(secret);
         Assert.Equal(HttpStatusCode.OK, (await client.GetScimAsync("Users")).Status);
 
-        // What `scimsync token revoke` does beside the running server: its own connection to the same file.
-        await using (var other = new SqliteResourceStore(Path.Combine(server.DataDirectory, "scimsync.db")))
+        // What `scimsync token revoke` does beside the running server: its own connection to the same store.
+        await using (var other = await server.OpenOtherHandleAsync())
             Assert.True(await other.Tokens.RevokeAsync(id, DateTimeOffset.UtcNow, default));
 
         AssertError(await client.GetScimAsync("Users"), HttpStatusCode.Unauthorized, null);

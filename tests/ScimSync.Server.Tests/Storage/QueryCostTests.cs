@@ -7,13 +7,19 @@ using ScimSync.Store.Sqlite;
 namespace ScimSync.Server.Tests.Storage;
 
 /// <summary>
-/// What the SQLite store reports a query costs (QueryCost), which the server's query limits act on: terms
-/// no index answers, and whether the query visits every resource of the type.
+/// What each store reports a query costs (QueryCost), which the server's query limits act on: terms no index
+/// answers, and whether the query visits every resource of the type. Both stores index the same attributes, so
+/// they must report the same costs (the classes at the end).
 /// </summary>
-public sealed class QueryCostTests
+public abstract class QueryCostTests(Store.IResourceStore store)
 {
     private static readonly SchemaRegistry Registry = SchemaRegistry.CreateDefault();
-    private static readonly SqliteResourceStore Store = new(Path.Combine(PrivateDirectory(), "scimsync-cost-never-opened.db"));
+    private Store.IResourceStore Store => store;
+
+    /// <summary>Cost reads no data: a store that is never opened answers.</summary>
+    protected static readonly SqliteResourceStore Sqlite = new(Path.Combine(PrivateDirectory(), "scimsync-cost-never-opened.db"));
+
+    protected static readonly Store.Postgres.PostgresResourceStore Postgres = new("Host=127.0.0.1;Database=never-connected");
 
     /// <summary>The store refuses a directory others can read, even for a file it never opens.</summary>
     private static string PrivateDirectory()
@@ -23,7 +29,7 @@ public sealed class QueryCostTests
         return dir;
     }
 
-    private static QueryCost Cost(string? filter, bool sort = false, string type = "User")
+    private QueryCost Cost(string? filter, bool sort = false, string type = "User")
     {
         var rt = type == "User" ? Registry.User : Registry.Group;
         var bound = filter is null ? null : FilterBinder.Bind(ScimFilterParser.Parse(filter), rt, Registry, strict: true);
@@ -58,3 +64,7 @@ public sealed class QueryCostTests
         Assert.True(Cost("members.display co \"x\"", type: "Group").Scans);
     }
 }
+
+public sealed class SqliteQueryCostTests() : QueryCostTests(Sqlite);
+
+public sealed class PostgresQueryCostTests() : QueryCostTests(Postgres);

@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace ScimSync.Bench;
+
+/// <summary>
+/// The server on PostgreSQL (docs/postgres.md), with the load generator of the SQLite figures (wrk, create.lua
+/// and paths.lua): creates/s with one instance up to the user count, then with two instances on the same
+/// database; GET by id/s and `userName eq` filters with one and with two instances (two wrk processes, half the
+/// connections each, rates added); and fan-out takeover: the instance holding the fan-out lease is killed with
+/// SIGKILL and the time until the other logs that it holds the lease (event 2300) is measured. Without
+/// --postgres URL a throwaway cluster is started with .ci/postgres and stopped at the end.
+/// </summary>
+internal static class PostgresBench
+{
+    private const string Token = "bench-token";
+
+    public static async Task<string> RunAsync(string cli, string work, string lua, string root, string? url, int users, int connections, int seconds)
+    {
+        var md = new StringBuilder();
+        var before = Uptime();
+        string? cluster = null;
+        if (url is null)
+        {
+            cluster = Path.Combine(Path.GetTempPath(), "scimsync-bench-pg-" + Guid.NewGuid().ToString("N")[..8]);
+            var port = FreePort();
+            await Run("bash", Path.Combine(root, ".ci/postgres"), "start", cluster, port.ToString(CultureInfo.InvariantCulture));
+            url = $"postgres://postgres@127.0.0.1:{port}/postgres?schema=bench";
+        }
+        var leases = new ConcurrentQueue<(string Instance, long At)>();
+        var keyFile = Path.Combine(work, "shared.key");
+        Task<ServerProcess> Start(string name) => ServerProcess.StartAsync(cli, Path.Combine(work, name), Token,
+            ["--store", url, "--key-file", keyFile, "--instance", name],
+            line => { if (line.Contains("holds the lease feed.fanout ", StringComparison.Ordinal)) leases.Enqueue((name, Stopwatch.GetTimestamp())); });
+        var rows = new List<string>();
+        void Row(string name, long requests, string concurrency, double rate, double p50, double p99, long errors) =>
+            rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {name} | {requests:N0} | {concurrency} | {rate:F0} | {p50:F2} | {p99:F2} | {errors} |"));
+        ServerProcess? a = null, b = null;
+        try
+        {
+            a = await Start("a");
+            using var http = new HttpClient { BaseAddress = new Uri(a.BaseUri, "scim/v2/"), Timeout = TimeSpan.FromMinutes(5) };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+            async Task<int> CountUsers() => JsonNode.Parse(await http.GetStringAsync("Users?count=0"))!["totalResults"]!.GetValue<int>();
+
+            // Creates, one instance, in wrk rounds sized from the rate so far until the store holds `users`.
+            long requests = 0, errors = 0;
+            double spent = 0, p50 = 0, p99 = 0;
+            var round = 0;
+            var load = new LoadSample(a.Pid);
+            for (var have = 0; have < users; have = await CountUsers())
+            {
+                var rate = spent > 0 ? (requests - errors) / spent : 500;
+                var duration = TimeSpan.FromSeconds(spent == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
+                var r = await Wrk.RunAsync("create", a.BaseUri, Path.Combine(lua, "create.lua"), [Token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
+                requests += r.Requests; errors += r.Errors; spent += r.Seconds; p50 += r.P50 * r.Requests; p99 = Math.Max(p99, r.P99);
+                Console.WriteLine($"create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
+            }
+            Row($"POST /Users, 1 instance (to {await CountUsers():N0} users, {round} wrk rounds)", requests, $"{connections} conns", (requests - errors) / spent, p50 / requests, p99, errors);
+            var createLoad = load.Describe();
+
+            // The second instance, then creates through both at once.
+            b = await Start("b");
+            var two = await Both(a, b, (s, i) => Wrk.RunAsync("create", s.BaseUri, Path.Combine(lua, "create.lua"), [Token, (90 + i).ToString(CultureInfo.InvariantCulture)], connections / 2, TimeSpan.FromSeconds(seconds)));
+            Row("POST /Users, 2 instances", two.Requests, $"2 × {connections / 2} conns", two.Ok / two.Seconds, two.P50, two.P99, two.Errors);
+
+            // Ids and userNames by cursor, for the read paths.
+            var ids = new List<string>();
+            var names = new List<string>();
+            for (string? next = ""; next is not null;)
+            {
+                var page = JsonNode.Parse(await http.GetStringAsync($"Users?count=1000&cursor={next}&attributes=userName"))!;
+                foreach (var r in page["Resources"]!.AsArray()) { ids.Add(r!["id"]!.GetValue<string>()); names.Add(r["userName"]!.GetValue<string>()); }
+                next = page["nextCursor"]?.GetValue<string>();
+            }
+            var getPaths = Path.Combine(work, "get-paths.txt");
+            await File.WriteAllLinesAsync(getPaths, ids.Select(id => "/scim/v2/Users/" + id));
+            var filterPaths = Path.Combine(work, "filter-paths.txt");
+            await File.WriteAllLinesAsync(filterPaths, names.Select(n => "/scim/v2/Users?filter=" + Uri.EscapeDataString($"userName eq \"{n.ToUpperInvariant()}\"")));
+            var readLoad = new LoadSample(a.Pid);
+            foreach (var (label, paths) in new[] { ("GET /Users/{id}", getPaths), ("GET /Users?filter=userName eq \"…\"", filterPaths) })
+            {
+                var one = await Wrk.RunAsync(label, a.BaseUri, Path.Combine(lua, "paths.lua"), [Token, paths], connections, TimeSpan.FromSeconds(seconds));
+                Row($"{label}, 1 instance", one.Requests, $"{connections} conns", (one.Requests - one.Errors) / one.Seconds, one.P50, one.P99, one.Errors);
+                var both = await Both(a, b, (s, _) => Wrk.RunAsync(label, s.BaseUri, Path.Combine(lua, "paths.lua"), [Token, paths], connections / 2, TimeSpan.FromSeconds(seconds)));
+                Row($"{label}, 2 instances", both.Requests, $"2 × {connections / 2} conns", both.Ok / both.Seconds, both.P50, both.P99, both.Errors);
+            }
+            var readLoadText = readLoad.Describe();
+
+            // Takeover: the holder of the fan-out lease is killed; the other logs that it holds it.
+            var (holder, _) = leases.First();
+            var (victim, survivor) = holder == "a" ? (a, "b") : (b, "a");
+            var killed = Stopwatch.GetTimestamp();
+            await victim.DisposeAsync(); // Process.Kill: SIGKILL
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!leases.Any(l => l.Instance == survivor) && DateTime.UtcNow < deadline) await Task.Delay(10);
+            var takeover = leases.Where(l => l.Instance == survivor).Select(l => (double?)Stopwatch.GetElapsedTime(killed, l.At).TotalSeconds).FirstOrDefault();
+
+            md.AppendLine(CultureInfo.InvariantCulture, $"Store: {Describe(url)} (PostgreSQL {ServerVersion()}, started by .ci/postgres: shared_buffers 256MB, otherwise defaults, synchronous_commit on); each instance `scimsync serve --store … --instance a|b`. Load generator: wrk, 2 threads per wrk process, on the same machine.");
+            md.AppendLine();
+            md.AppendLine("| measurement | requests | concurrency | rate (/s) | p50 ms | p99 ms | errors |");
+            md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in rows) md.AppendLine(r);
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Fan-out takeover: instance {holder} held the lease and was killed with SIGKILL; instance {survivor} logged that it holds it after {(takeover is { } s ? s.ToString("F2", CultureInfo.InvariantCulture) + " s" : "more than 60 s")}.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- While creating through one instance: {createLoad}. During the reads: {readLoadText}.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Two-instance rates are the sum of two wrk processes run at the same time, one per instance; p50 is their mean, p99 the larger.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- `uptime` before: {before}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- `uptime` after: {Uptime()}");
+            return md.ToString();
+        }
+        finally
+        {
+            if (a is not null) await a.DisposeAsync();
+            if (b is not null) await b.DisposeAsync();
+            if (cluster is not null)
+            {
+                await Run("bash", Path.Combine(root, ".ci/postgres"), "stop", cluster);
+                try { Directory.Delete(cluster, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
+        }
+    }
+
+    private sealed record Sum(long Requests, long Ok, long Errors, double Seconds, double P50, double P99);
+
+    /// <summary>One wrk per instance, at the same time; requests and rates added, the longer run's time.</summary>
+    private static async Task<Sum> Both(ServerProcess a, ServerProcess b, Func<ServerProcess, int, Task<Wrk.Result>> run)
+    {
+        var r = await Task.WhenAll(run(a, 0), run(b, 1));
+        var ok = r.Sum(x => x.Requests - x.Errors);
+        return new Sum(r.Sum(x => x.Requests), ok, r.Sum(x => x.Errors), r.Max(x => x.Seconds), r.Average(x => x.P50), r.Max(x => x.P99));
+    }
+
+    /// <summary>The URL without its password (there is none for the throwaway cluster, but one given may have one).</summary>
+    private static string Describe(string url)
+    {
+        var u = new Uri(url);
+        var user = u.UserInfo.Split(':')[0];
+        return $"postgres://{(user.Length > 0 ? user + "@" : "")}{u.Host}:{u.Port}{u.PathAndQuery}";
+    }
+
+    /// <summary>The newest PostgreSQL major version installed: the one .ci/postgres runs.</summary>
+    private static string ServerVersion() =>
+        Directory.Exists("/usr/lib/postgresql") ? Directory.GetDirectories("/usr/lib/postgresql").Select(Path.GetFileName).OrderBy(v => v).LastOrDefault() ?? "?" : "?";
+
+    private static string Uptime()
+    {
+        var psi = new ProcessStartInfo("uptime") { RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var text = p.StandardOutput.ReadToEnd().Trim();
+        p.WaitForExit();
+        return text;
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    private static async Task Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed: {output}");
+    }
+}
