@@ -73,17 +73,39 @@ public static class PostgresServer
         if (UnderCi)
             throw new InvalidOperationException($"{EnvironmentVariable} is not set: .ci/run starts PostgreSQL and exports it; the PostgreSQL tests cannot run without it");
         var script = FindScript() ?? throw new InvalidOperationException($"Set {EnvironmentVariable} (a connection string, or skip), or run from the repository so that .ci/postgres can start a cluster");
-        var dir = Path.Combine(Path.GetTempPath(), "scimsync-pg-" + Guid.NewGuid().ToString("N")[..8]);
+        await RemoveOrphansAsync(script);
+        var dir = Path.Combine(Path.GetTempPath(), ClusterPrefix + Guid.NewGuid().ToString("N")[..8]);
         var port = ServeProcess.FreePort();
         var (code, output) = await RunAsync(script, "start", dir, port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         if (code != 0)
             throw new InvalidOperationException($".ci/postgres could not start a cluster (exit {code}): {output.Trim()}. Install PostgreSQL (apt-get install postgresql), or set {EnvironmentVariable}=skip to skip the tests that need it");
+        await File.WriteAllTextAsync(Path.Combine(dir, OwnerFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
             RunAsync(script, "stop", dir).GetAwaiter().GetResult();
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         };
         return output.Trim().Split('\n')[^1];
+    }
+
+    private const string ClusterPrefix = "scimsync-pg-";
+    private const string OwnerFile = "owner.pid";
+
+    /// <summary>
+    /// Stops and removes the clusters of test processes that are gone: the test host may be ended before its exit
+    /// handler has stopped its cluster or removed the directory (about 40 MB each).
+    /// </summary>
+    private static async Task RemoveOrphansAsync(string script)
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), ClusterPrefix + "*"))
+        {
+            var owner = Path.Combine(dir, OwnerFile);
+            // Not yet claimed: another test process may be starting it right now, unless it is old.
+            if (!File.Exists(owner) && Directory.GetLastWriteTimeUtc(dir) > DateTime.UtcNow.AddMinutes(-10)) continue;
+            if (File.Exists(owner) && int.TryParse(File.ReadAllText(owner), out var pid) && Directory.Exists($"/proc/{pid}")) continue;
+            await RunAsync(script, "stop", dir);
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 
     private static string? FindScript()

@@ -5,7 +5,12 @@ using static ScimSync.Server.Tests.Infrastructure.Scim;
 
 namespace ScimSync.Server.Tests.Protocol;
 
-/// <summary>bulkId references (RFC 7644 §3.7.2) resolved in dependency order, in one pass.</summary>
+/// <summary>
+/// bulkId references (RFC 7644 §3.7.2) resolved in dependency order, in one pass. Alone, after the others: the
+/// allocation check counts the whole test process, and tests running beside it (longer on PostgreSQL) were
+/// counted with it.
+/// </summary>
+[Collection(AloneForAllocations.Name)]
 public sealed class BulkReferenceTests(ScimServerFixture server) : IClassFixture<ScimServerFixture>
 {
     private readonly HttpClient _c = server.Client;
@@ -105,4 +110,11 @@ public sealed class BulkReferenceTests(ScimServerFixture server) : IClassFixture
         var done = r.Json["Operations"]!.AsArray().Select(o => (o!["bulkId"]!.GetValue<string>(), o["status"]!.GetValue<string>())).ToArray();
         Assert.Equal([("first", "201"), ("bad", "409")], done);
     }
+}
+
+/// <summary>Tests that measure the whole process's allocations run alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AloneForAllocations
+{
+    public const string Name = "Alone for allocations";
 }
