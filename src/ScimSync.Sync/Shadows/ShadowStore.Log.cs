@@ -77,11 +77,15 @@ public sealed partial class ShadowStore
         }
         args.Add(("@limit", Math.Max(0, query.Limit)));
         var sql = $"SELECT {AuditColumns} FROM audit{(where.Count == 0 ? "" : " WHERE " + string.Join(" AND ", where))} ORDER BY seq DESC LIMIT @limit";
+        List<AuditRecord> page;
         lock (_gate)
         {
             using var cmd = Command(sql, [.. args]);
-            return ReadAudit(cmd);
+            page = ReadAudit(cmd);
         }
+        // Records reach the log in the order their writes were committed, which for operations finishing at the
+        // same moment on different lanes can differ from their times by a few microseconds: a page is shown by time.
+        return [.. page.OrderByDescending(a => a.Time)];
     }
 
     private static List<AuditRecord> ReadAudit(SqliteCommand cmd)
