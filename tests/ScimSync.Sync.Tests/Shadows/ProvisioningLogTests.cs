@@ -155,7 +155,8 @@ public sealed class ProvisioningLogTests : IDisposable
             Assert.Equal(bob.Time, Assert.Single(store.Log(new AuditQuery(["01a2361f-1fc6-701c-885c-ddd7dff55d7e"]))).Time);
             Assert.Empty(bob.Changes);
             Assert.Equal(3, store.Log(new AuditQuery()).Count);
-            store.Batch(w => w.Audit(Entry(Now, "app", "bob", "01a2361f-1fc6-701c-885c-ddd7dff55d7e") with { Writer = "hr-portal" }));
+            // Written after the legacy record, so it is listed first (newest first).
+            store.Batch(w => w.Audit(Entry(bob.Time.AddMinutes(1), "app", "bob", "01a2361f-1fc6-701c-885c-ddd7dff55d7e") with { Writer = "hr-portal" }));
         }
         using (var again = ShadowStore.Open(StateDir))
             Assert.Equal(["hr-portal", null], again.Log(new AuditQuery(["bob"])).Select(r => r.Writer));
