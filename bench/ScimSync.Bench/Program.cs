@@ -25,6 +25,9 @@ using ScimSync.Bench;
 //       fan-out takeover (PostgresBench); without --postgres-url a throwaway cluster is started with .ci/postgres
 //   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
 //                                                               event feed: a healthy subscriber beside hostile ones
+//   ... -- --overhead --cli-before OLD/scimsync.dll [--cli NEW/scimsync.dll] [--users 100000] [--seconds 20] [--rounds 3] [--passes 4]
+//          [--configs before,after,json,otlp] [--get-rate N] [--create-rate N]
+//          logging and telemetry: server CPU per GET by id and per create, servers side by side, measured in turn
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");
 int Opt(string n, int d) => opts.TryGetValue(n, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
@@ -135,6 +138,31 @@ if (opts.ContainsKey("feed-hostile"))
     Console.WriteLine(hostile);
     if (opts.TryGetValue("out", out var hostileOut)) await File.WriteAllTextAsync(hostileOut, hostile);
     try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("overhead"))
+{
+    // Issue-12 cost of logging and telemetry (OverheadBench): before and after builds, interleaved.
+    if (opts.GetValueOrDefault("cli-before") is not { Length: > 0 } before || !File.Exists(before))
+    {
+        Console.Error.WriteLine("--overhead needs --cli-before PATH/scimsync.dll (the build before logging and telemetry)");
+        return 2;
+    }
+    var configs = (opts.GetValueOrDefault("configs") ?? "before,after,json,otlp").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+        .Select(n => OverheadBench.Make(n, before, cli)).ToList();
+    string report;
+    try
+    {
+        report = await OverheadBench.RunAsync(configs, work, lua, users, Opt("seconds", 20), Opt("rounds", 3), Opt("passes", 4), connections,
+            Opt("get-rate", 0), Opt("create-rate", 0), Console.WriteLine);
+    }
+    finally
+    {
+        try { Directory.Delete(work, true); } catch (IOException) { }
+    }
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var overheadOut)) await File.WriteAllTextAsync(overheadOut, report);
     return 0;
 }
 

@@ -19,9 +19,12 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private ServerProcess(Process process, Uri baseUri, string dataDir)
+    private readonly LogCount _log;
+
+    private ServerProcess(Process process, Uri baseUri, string dataDir, LogCount log)
     {
         _process = process;
+        _log = log;
         BaseUri = baseUri;
         DataDirectory = dataDir;
     }
@@ -30,8 +33,20 @@ internal sealed class ServerProcess : IAsyncDisposable
     public string DataDirectory { get; }
     public int Pid => _process.Id;
 
+    /// <summary>Lines and characters the server has written to standard error so far (its log).</summary>
+    public (long Lines, long Chars) Stderr => (Interlocked.Read(ref _log.Lines), Interlocked.Read(ref _log.Chars));
+
+    private sealed class LogCount
+    {
+        public long Lines;
+        public long Chars;
+    }
+
     /// <param name="onError">Sees each line the server writes to standard error (its log), as it comes.</param>
-    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token, string[]? extraArgs = null, Action<string>? onError = null)
+    /// <param name="environment">Variables set for the server besides SCIMSYNC_ADMIN_TOKEN (OTEL_*, ...).</param>
+    /// <param name="echoStderr">false: the server's log is counted (<see cref="Stderr"/>) but not echoed, for runs that may log every request.</param>
+    public static async Task<ServerProcess> StartAsync(string cliDll, string dataDir, string token, string[]? extraArgs = null,
+        Action<string>? onError = null, IReadOnlyDictionary<string, string>? environment = null, bool echoStderr = true)
     {
         int port;
         using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
@@ -42,12 +57,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         };
         psi.Environment["SCIMSYNC_ADMIN_TOKEN"] = token;
         psi.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start scimsync");
+        var log = new LogCount();
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
-            Console.Error.WriteLine("[server] " + e.Data);
+            Interlocked.Increment(ref log.Lines);
+            Interlocked.Add(ref log.Chars, e.Data.Length + 1);
+            if (echoStderr) Console.Error.WriteLine("[server] " + e.Data);
             onError?.Invoke(e.Data);
         };
         p.BeginOutputReadLine();
@@ -60,7 +79,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             try
             {
                 if ((await probe.GetAsync(new Uri(uri, "healthz")).ConfigureAwait(false)).IsSuccessStatusCode)
-                    return new ServerProcess(p, uri, dataDir);
+                    return new ServerProcess(p, uri, dataDir, log);
             }
             // Refused while starting, or slower than the probe's 2 s on a busy machine: ask again.
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }

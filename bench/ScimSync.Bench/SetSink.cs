@@ -142,20 +142,29 @@ internal sealed class LoadSample
         _load1 = LoadAverage();
     }
 
-    public string Describe()
+    /// <summary>Shares of both cores since the sample was taken (1 = both cores busy), and the 1-minute load average then and now.</summary>
+    public sealed record Shares(double Machine, double Server, double Bench, double Wrk, double Other, double Load1Start, double Load1End);
+
+    public Shares? Measure()
     {
         var (busy, total) = Machine();
         var elapsedTicks = (double)(total - _machine.Total);
-        if (elapsedTicks <= 0) return "load: n/a";
+        if (elapsedTicks <= 0) return null;
         // /proc/stat counts all CPUs; express everything as a share of the whole machine (100 % = both cores).
         var machine = (busy - _machine.Busy) / elapsedTicks;
         var server = (ProcessTicks(_serverPid) - _serverTicks) / elapsedTicks;
         var tickSeconds = 1.0 / 100; // USER_HZ
         var bench = (Process.GetCurrentProcess().TotalProcessorTime - _bench).TotalSeconds / tickSeconds / elapsedTicks;
         var wrk = (ReapedChildrenTicks() - _children) / elapsedTicks;
-        var wrkPart = wrk > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $", wrk {wrk:P0}") : "";
+        return new Shares(machine, server, bench, wrk, Math.Max(0, machine - server - bench - wrk), _load1, LoadAverage());
+    }
+
+    public string Describe()
+    {
+        if (Measure() is not { } s) return "load: n/a";
+        var wrkPart = s.Wrk > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $", wrk {s.Wrk:P0}") : "";
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"CPU (share of both cores): machine {machine:P0}, server {server:P0}, benchmark process {bench:P0}{wrkPart}, other processes {Math.Max(0, machine - server - bench - wrk):P0}; load average {_load1:F2} → {LoadAverage():F2}");
+            $"CPU (share of both cores): machine {s.Machine:P0}, server {s.Server:P0}, benchmark process {s.Bench:P0}{wrkPart}, other processes {s.Other:P0}; load average {s.Load1Start:F2} → {s.Load1End:F2}");
     }
 
     /// <summary>The whole machine only, for phases that start several server processes in turn.</summary>

@@ -10,11 +10,14 @@ namespace ScimSync.Bench;
 /// </summary>
 internal static partial class Wrk
 {
+    /// <summary>wrk's -t; paced scripts (lua/pace.lua) share their rate between the threads.</summary>
+    public const int Threads = 2;
+
     public sealed record Result(string Name, long Requests, int Connections, double Seconds, double Rate, double P50, double P99, long Errors);
 
     public static async Task<Result> RunAsync(string name, Uri server, string script, string[] scriptArgs, int connections, TimeSpan duration)
     {
-        var args = new List<string> { "-t2", $"-c{connections}", $"-d{(int)duration.TotalSeconds}s", "--latency", "--timeout", "10s", "-s", script, server.ToString().TrimEnd('/'), "--" };
+        var args = new List<string> { $"-t{Threads}", $"-c{connections}", $"-d{(int)duration.TotalSeconds}s", "--latency", "--timeout", "10s", "-s", script, server.ToString().TrimEnd('/'), "--" };
         args.AddRange(scriptArgs);
         var psi = new ProcessStartInfo("wrk", args) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("wrk is not installed (apt-get install wrk)");

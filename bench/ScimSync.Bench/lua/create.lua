@@ -1,5 +1,7 @@
--- POST /Users with unique users for the run's duration. args: token round
--- (userNames embed round and thread, so successive rounds never collide).
+-- POST /Users with unique users for the run's duration
+-- (userNames embed round and thread, so successive rounds never collide). args: token round [rate threads]
+-- (with a rate: that many requests per second in all, paced by pace.lua; threads is wrk's -t)
+dofile((debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./") .. "pace.lua")
 local nextid = 0
 function setup(thread)
   nextid = nextid + 1
@@ -9,6 +11,7 @@ function init(args)
   token = args[1]
   round = args[2]
   counter = 0
+  if args[3] then pace(tonumber(args[3]), tonumber(args[4])) end
 end
 function request()
   counter = counter + 1
