@@ -9,6 +9,7 @@ using Spectre.Console;
 using ScimSync.Secrets;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
+using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.Runs;
@@ -41,7 +42,7 @@ internal static partial class SyncCommand
             var json = parse.GetValue(planJson);
             var report = await WithProgress(json, p => engine.PlanAsync(p, stop.Abort)).ConfigureAwait(false);
             var scope = parse.GetValue(explain) ? engine.ExplainScope() : null;
-            if (json) WritePlanJson(report, scope);
+            if (json) WritePlanJson(report, engine.SecretsOf, scope);
             else
             {
                 PrintPlan(report, parse.GetValue(all));
@@ -76,7 +77,7 @@ internal static partial class SyncCommand
             }
             if (parse.GetValue(onlyTarget) is not null) throw CliException.Usage("--target goes with --user (a full run covers every target)");
             var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, stop.Abort)).ConfigureAwait(false);
-            if (json) WritePlanJson(report);
+            if (json) WritePlanJson(report, engine.SecretsOf);
             else PrintRun(report);
             if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
             await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
@@ -128,7 +129,7 @@ internal static partial class SyncCommand
             else
             {
                 var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(watchConfirm), p, stop.Abort)).ConfigureAwait(false);
-                if (json) WritePlanJson(report);
+                if (json) WritePlanJson(report, engine.SecretsOf);
                 else PrintRun(report);
                 if (engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
             }
@@ -450,7 +451,7 @@ internal static partial class SyncCommand
     /// operations with their documents, which as one tree (then one string) took seconds and half a gigabyte.
     /// </summary>
     /// <param name="scope">With <c>plan --explain</c>: each target's scope decisions, written as the target's <c>scope</c>.</param>
-    private static void WritePlanJson(RunReport report, IReadOnlyList<TargetScope>? scope = null)
+    private static void WritePlanJson(RunReport report, Func<string, SecretAttributes> secretsOf, IReadOnlyList<TargetScope>? scope = null)
     {
         Console.Out.Flush();
         using (var stdout = Console.OpenStandardOutput())
@@ -482,7 +483,7 @@ internal static partial class SyncCommand
                 w.WriteStartArray("operations");
                 foreach (var op in t.Plan?.Operations ?? [])
                 {
-                    OperationJson(op).WriteTo(w);
+                    OperationJson(op, secretsOf(t.Target)).WriteTo(w);
                     if (w.BytesPending > 1 << 16) w.Flush();
                 }
                 w.WriteEndArray();
@@ -514,13 +515,14 @@ internal static partial class SyncCommand
         Console.WriteLine();
     }
 
-    private static JsonNode OperationJson(PlannedOperation op)
+    /// <param name="secrets">The target's secret attributes: their values are shown as "(secret)" (DESIGN.md invariant 9).</param>
+    private static JsonNode OperationJson(PlannedOperation op, SecretAttributes secrets)
     {
         var o = new JsonObject { ["verb"] = op.Verb, ["subject"] = op.Subject, ["detail"] = op.Detail, ["urgent"] = op.Urgent };
         switch (op)
         {
-            case CreateAccount c: o["sourceId"] = c.SourceId; o["resource"] = c.Document; break;
-            case UpdateAccount u: o["targetId"] = u.TargetId; o["sourceId"] = u.SourceId; o["operations"] = new JsonArray(u.Operations.Select(x => x.DeepClone()).ToArray()); break;
+            case CreateAccount c: o["sourceId"] = c.SourceId; o["resource"] = secrets.RedactResource(c.Document); break;
+            case UpdateAccount u: o["targetId"] = u.TargetId; o["sourceId"] = u.SourceId; o["operations"] = new JsonArray(u.Operations.Select(x => (JsonNode)secrets.RedactPatchOperation(x)).ToArray()); break;
             case DeactivateAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case DeleteAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case LinkAccount l: o["targetId"] = l.TargetId; o["sourceId"] = l.SourceId; break;

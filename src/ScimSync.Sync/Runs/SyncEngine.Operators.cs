@@ -14,6 +14,9 @@ public sealed partial class SyncEngine
 {
     public IReadOnlyList<string> TargetNames => _targets.Select(t => t.Config.Name).ToArray();
 
+    /// <summary>The attributes whose values are never shown for <paramref name="target"/>: its mapping's secrets, and passwords.</summary>
+    public Mapping.SecretAttributes SecretsOf(string target) => Mapping.SecretAttributes.From(Slot(target).Config.Mapping);
+
     private TargetSlot Slot(string target) =>
         _targets.FirstOrDefault(t => string.Equals(t.Config.Name, target, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"no target is named \"{target}\"; the targets are {string.Join(", ", TargetNames)}", nameof(target));
