@@ -11,6 +11,7 @@ using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
+using ScimSync.Sync;
 using ScimSync.Sync.Runs;
 
 namespace ScimSync.Cli;

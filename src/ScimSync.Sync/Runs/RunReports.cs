@@ -26,29 +26,6 @@ public sealed record RunReport(DateTimeOffset Started, TimeSpan Elapsed, int Sou
     public RunOutcome Outcome => RunOutcomes.Of(Targets.Any(t => t.HeldByGuard), Targets.Any(t => t.Failed), Applied);
 }
 
-/// <summary>How a run, plan or reconciliation ended, all targets together (the CLI's exit code).</summary>
-public enum RunOutcome
-{
-    /// <summary>Nothing failed (a stop on request is not a failure: what was not started waits for the next run).</summary>
-    Succeeded,
-
-    /// <summary>The mass-change guard held a target (a plan: would hold it) until a person confirms.</summary>
-    HeldByGuard,
-
-    /// <summary>At least one operation was applied, and something failed: an operation, or a whole target (unread, or a read that did not add up).</summary>
-    PartiallyApplied,
-
-    /// <summary>Something failed and nothing was applied.</summary>
-    Failed,
-}
-
-public static class RunOutcomes
-{
-    /// <summary>A hold wins: it needs a person, whatever else happened; then failures, split by whether anything was applied.</summary>
-    public static RunOutcome Of(bool held, bool failed, int applied) =>
-        held ? RunOutcome.HeldByGuard : !failed ? RunOutcome.Succeeded : applied > 0 ? RunOutcome.PartiallyApplied : RunOutcome.Failed;
-}
-
 /// <summary>Where the engine stands, from its own state only (no call to any target).</summary>
 /// <param name="LastRead">How the last full read of the target went (when it was last complete, and why not since).</param>
 /// <param name="Held">Removals the mass-change guard holds until a person confirms them.</param>
