@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ScimSync.Sync;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Runs;
 

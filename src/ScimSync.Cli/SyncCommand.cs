@@ -12,6 +12,7 @@ using ScimSync.Sync.Execution;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
+using ScimSync.Sync;
 using ScimSync.Sync.Runs;
 
 namespace ScimSync.Cli;
@@ -105,7 +106,13 @@ internal static partial class SyncCommand
         {
             var targets = engine.Status(parse.GetValue(audit) ?? 10);
             if (parse.GetValue(statusJson)) Output.WriteJson(targets);
-            else PrintStatus(targets);
+            else
+            {
+                PrintStatus(targets);
+                // Refused SETs are the source's, not a target's: said once, under the targets.
+                if (engine.RefusedEvents is { } refused)
+                    Console.Out.WriteLine($"  source feed: {refused.Count:N0} SET{(refused.Count == 1 ? "" : "s")} refused (reported to the source, which keeps them as dead letters); the last, {refused.LastJti} at {refused.LastAt:u}: {refused.LastReason}");
+            }
             return Task.FromResult(targets.Any(t => t.NeedsAttention) ? ExitCodes.NeedsAttention : ExitCodes.Ok);
         }));
 

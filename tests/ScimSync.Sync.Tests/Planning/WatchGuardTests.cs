@@ -5,7 +5,7 @@ using ScimSync.Sync.Accounts;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Runs;
+using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Shadows;
 using ScimSync.Sync.Sources;
 using static ScimSync.Sync.Tests.Planning.Fixtures;

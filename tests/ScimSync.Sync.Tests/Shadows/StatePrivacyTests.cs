@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using ScimSync.Client;
 using ScimSync.Sync.Shadows;
+using ScimSync.Sync.Intake;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Tests.Shadows;
