@@ -43,7 +43,7 @@ public sealed record AccountKindRules(IReadOnlyDictionary<string, AccountKind> U
     public DateTimeOffset? EndDateOf(JsonObject user)
     {
         JsonNode? node = user[ExtensionUri] is JsonObject ext ? ext["endDate"] : null;
-        if (node is null && EndDateAttribute is not null) node = Mapping.MappedPath.Parse(EndDateAttribute).Read(user);
+        if (node is null && EndDateAttribute is not null) node = MappedPath.Parse(EndDateAttribute).Read(user);
         return node is JsonValue v && v.TryGetValue<string>(out var text)
             && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var when) ? when : null;
     }

@@ -7,6 +7,7 @@ using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Scoping;
 using ScimSync.Sync.Sources;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Configuration;
 
@@ -196,7 +197,7 @@ public static class ConfigLoader
         if (n is null) return null;
         try
         {
-            return Planning.Threshold.Parse(n.Text());
+            return Guard.Threshold.Parse(n.Text());
         }
         catch (FormatException e)
         {

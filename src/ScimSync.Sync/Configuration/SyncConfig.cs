@@ -4,6 +4,7 @@ using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Scoping;
 using ScimSync.Sync.Sources;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Configuration;
 

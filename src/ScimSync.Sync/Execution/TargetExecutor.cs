@@ -336,7 +336,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
             if (id is null) throw;
             var owner = shadows.OwnerOf(c.Target, id);
             if (owner is not null && owner != c.SourceId) throw new ScimClientException(409, "uniqueness", $"userName {c.UserName} belongs to an account linked to source account {owner}");
-            var ops = AccountDiff.Operations(c.Document, existing!, document.Select(p => new Mapping.MappedPath("", p.Key)).Where(p => p.Path != "schemas").ToArray());
+            var ops = AccountDiff.Operations(c.Document, existing!, document.Select(p => new MappedPath("", p.Key)).Where(p => p.Path != "schemas").ToArray());
             created = ops.Count == 0 ? existing! : await client.PatchAsync("Users", id, ops, null, ct).ConfigureAwait(false)
                 ?? await client.GetAsync("Users", id, null, ct).ConfigureAwait(false) ?? existing!;
         }

@@ -3,6 +3,7 @@ using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Shadows;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Execution;
 

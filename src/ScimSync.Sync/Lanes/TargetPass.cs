@@ -136,7 +136,7 @@ internal sealed class TargetPass(ShadowStore shadows, TimeProvider time, WatchGu
         if (!read.Complete) SyncLog.ReadIncomplete(log, name, string.Join("; ", read.Problems));
         plan = AfterRead(t.Config, plan, drift, read.Complete ? null : read.Problems);
         var held = shadows.HeldCount(name);
-        if (!confirm && held > 0 && plan.GuardMessage is null && plan.Operations.Any(MassChangeGuard.IsRemoval))
+        if (!confirm && held > 0 && plan.GuardMessage is null && plan.Operations.Any(o => o.TakesAccessAway))
             plan = plan with { GuardMessage = $"the guard holds {held:N0} removals on this target until a person confirms them" };
         SyncLog.TargetPlanned(log, name, (long)readMs, plan.Operations.Count, (long)(sw.Elapsed.TotalMilliseconds - readMs));
         MemoryTrace.Log(log, $"{name} planned");

@@ -133,7 +133,7 @@ internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, 
         plan = guard.Apply(t, plan, state, keys, snapshot, key => Origin(key).Cause);
         if (plan.Operations.Count == 0) return ExecutionReport.Empty(t.Config.Name);
         var report = await t.Executor.ExecuteAsync(plan, s => s is null ? new ChangeOrigin("watch") : Origin(s), null, ct, LogLevel.Information).ConfigureAwait(false);
-        t.Removals.Record(now, plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && !report.FailedSources.Contains(WatchGuard.KeyOf(o))));
+        t.Removals.Record(now, plan.Operations.Where(o => o.TakesAccessAway && !report.FailedSources.Contains(WatchGuard.KeyOf(o))));
         SyncLog.BatchExecuted(logger, t.Config.Name, report.Succeeded, report.Failed, (long)report.Elapsed.TotalMilliseconds);
         return report;
     }

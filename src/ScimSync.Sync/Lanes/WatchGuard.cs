@@ -4,6 +4,7 @@ using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Shadows;
 using ScimSync.Sync.Sources;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Lanes;
 
@@ -26,7 +27,7 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger
     {
         var name = t.Config.Name;
         var now = time.GetUtcNow();
-        var removals = plan.Operations.Where(MassChangeGuard.IsRemoval).ToArray();
+        var removals = plan.Operations.Where(o => o.TakesAccessAway).ToArray();
         var held = shadows.Holds(name);
         var heldKeys = held.Select(h => h.Key).ToHashSet(StringComparer.Ordinal);
         // A held key planned again without a removal: the source no longer asks for it.
@@ -51,7 +52,7 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger
             var queued = QueuedRemovals(t, keys, snapshot, now);
             var deletesQueued = t.Config.Policies.OutOfScope == OutOfScopeReaction.Delete ? queued : 0;
             var deactivationsQueued = t.Config.Policies.OutOfScope == OutOfScopeReaction.Deactivate ? queued : 0;
-            reason = t.Config.Guard.Check(plan.Operations, new GuardBaseline(state.ManagedAccounts, state.ManagedGroups,
+            reason = t.Config.Guard.Check(plan.Operations.Removals(), new GuardBaseline(state.ManagedAccounts, state.ManagedGroups,
                 recent.Deletes + deletesQueued, recent.Deactivations + deactivationsQueued, recent.GroupDeletes));
         }
         if (reason is null) return plan;
@@ -64,7 +65,7 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger
         // Said once when the guard starts holding; each removal held is logged on its own, with its cause.
         if (stillHeld.Length == 0 && held.Count - moot.Length <= 0) SyncLog.GuardHolds(logger, name, removals.Length, reason);
         foreach (var op in removals) SyncLog.RemovalHeld(logger, name, op.Verb, op.Subject, causeOf?.Invoke(KeyOf(op)) ?? "watch", "held");
-        return plan with { Operations = plan.Operations.Where(o => !MassChangeGuard.IsRemoval(o)).ToArray(), GuardMessage = null };
+        return plan with { Operations = plan.Operations.Where(o => !o.TakesAccessAway).ToArray(), GuardMessage = null };
     }
 
     /// <summary>
@@ -74,7 +75,7 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger
     public SyncPlan HoldAll(string target, SyncPlan plan)
     {
         var now = time.GetUtcNow();
-        var removals = plan.Operations.Where(MassChangeGuard.IsRemoval).ToArray();
+        var removals = plan.Operations.Where(o => o.TakesAccessAway).ToArray();
         var before = shadows.HeldCount(target);
         shadows.Batch(w =>
         {
@@ -87,7 +88,7 @@ internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger
             SyncLog.GuardHolds(logger, target, removals.Length, plan.GuardMessage ?? "held by the mass-change guard");
             foreach (var op in removals) SyncLog.RemovalHeld(logger, target, op.Verb, op.Subject, "full comparison", "held");
         }
-        return plan with { Operations = plan.Operations.Where(o => !MassChangeGuard.IsRemoval(o)).ToArray() };
+        return plan with { Operations = plan.Operations.Where(o => !o.TakesAccessAway).ToArray() };
     }
 
     /// <summary>

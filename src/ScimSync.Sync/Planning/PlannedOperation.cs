@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Correlation;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Planning;
 
@@ -15,6 +16,9 @@ public abstract record PlannedOperation(string Target)
 
     /// <summary>Deactivations, deletions and membership changes go first in incremental work.</summary>
     public virtual bool Urgent => false;
+
+    /// <summary>Takes access away (a delete, a deactivation, a group deleted): what the mass-change guard counts and, in watch mode, holds.</summary>
+    public virtual bool TakesAccessAway => false;
 
     public sealed override string ToString() => $"{Target}: {Verb} {Subject}{(Detail.Length > 0 ? " (" + Detail + ")" : "")}";
 }
@@ -40,6 +44,8 @@ public sealed record UpdateAccount(string Target, string TargetId, string Source
     public override string Detail => string.Join(", ", Operations.Select(o => $"{o["op"]} {o["path"]}"));
     public override bool Urgent => Operations.Any(o => o["path"]?.GetValue<string>() is "active" or "password");
 
+    public override bool TakesAccessAway => Deactivates;
+
     /// <summary>Whether this update turns the account off (counted by the mass-change guard).</summary>
     public bool Deactivates => Operations.Any(o => o["path"]?.GetValue<string>() == "active" && o["value"] is JsonValue v && v.TryGetValue<bool>(out var b) && !b);
 }
@@ -50,6 +56,7 @@ public sealed record DeactivateAccount(string Target, string TargetId, string? S
     public override string Subject => $"user {UserName} [{TargetId}]";
     public override string Detail => Reason;
     public override bool Urgent => true;
+    public override bool TakesAccessAway => true;
 }
 
 public sealed record DeleteAccount(string Target, string TargetId, string? SourceId, string UserName, string Reason) : PlannedOperation(Target)
@@ -58,6 +65,7 @@ public sealed record DeleteAccount(string Target, string TargetId, string? Sourc
     public override string Subject => $"user {UserName} [{TargetId}]";
     public override string Detail => Reason;
     public override bool Urgent => true;
+    public override bool TakesAccessAway => true;
 }
 
 public sealed record LinkAccount(string Target, string TargetId, string SourceId, string UserName, CorrelationKey Key) : PlannedOperation(Target)
@@ -96,6 +104,7 @@ public sealed record RetireGroup(string Target, string TargetGroupId, string Sou
     public override string Subject => $"group {DisplayName} [{TargetGroupId}]";
     public override string Detail => "deleted at the source";
     public override bool Urgent => true;
+    public override bool TakesAccessAway => Delete;
 }
 
 /// <summary>
@@ -116,4 +125,20 @@ public sealed record ChangeMembers(string Target, string SourceGroupId, string? 
 public sealed record Finding(string Target, Situation? Situation, string TargetId, string UserName, string Detail)
 {
     public override string ToString() => $"{Target}: {(Situation?.ToString().ToLowerInvariant() ?? "protected")} {UserName} [{TargetId}]: {Detail}";
+}
+
+public static class PlannedRemovals
+{
+    /// <summary>The removals among <paramref name="operations"/>, counted as the mass-change guard counts them.</summary>
+    public static RemovalCount Removals(this IEnumerable<PlannedOperation> operations)
+    {
+        int deletes = 0, deactivations = 0, groupDeletes = 0;
+        foreach (var op in operations)
+        {
+            if (op is RetireGroup { Delete: true }) groupDeletes++;
+            else if (op is DeleteAccount) deletes++;
+            else if (op.TakesAccessAway) deactivations++;
+        }
+        return new RemovalCount(deletes, deactivations, groupDeletes);
+    }
 }

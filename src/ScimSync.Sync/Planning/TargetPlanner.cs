@@ -7,6 +7,7 @@ using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Scoping;
 using ScimSync.Sync.Sources;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Planning;
 
@@ -338,7 +339,7 @@ public sealed class TargetPlanner
 
         PlanGroups(source, state, inScope, owned, focus, groupFocus, ops);
 
-        var guard = _target.Guard.Check(ops, new GuardBaseline(state.ManagedAccounts, state.ManagedGroups));
+        var guard = _target.Guard.Check(ops.Removals(), new GuardBaseline(state.ManagedAccounts, state.ManagedGroups));
         return new SyncPlan(_target.Name, ops, findings, situations, state.ManagedAccounts, guard);
     }
 

@@ -39,7 +39,7 @@ public sealed record ReconcileReport(DateTimeOffset Started, TimeSpan Elapsed, I
 /// </summary>
 public static class DriftDetector
 {
-    public static IReadOnlyList<DriftItem> Compare(string target, TargetState before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed) =>
+    public static IReadOnlyList<DriftItem> Compare(string target, TargetState before, TargetState after, IReadOnlyList<MappedPath> managed) =>
         Compare(target, before.Accounts.ToDictionary(a => a.Id, a => a.UserName, StringComparer.Ordinal), after, managed);
 
     /// <summary>
@@ -87,7 +87,7 @@ public static class DriftDetector
     }
 
     /// <param name="before">Ids and user names of the accounts in the shadow before the read.</param>
-    public static IReadOnlyList<DriftItem> Compare(string target, IReadOnlyDictionary<string, string> before, TargetState after, IReadOnlyList<Mapping.MappedPath> managed)
+    public static IReadOnlyList<DriftItem> Compare(string target, IReadOnlyDictionary<string, string> before, TargetState after, IReadOnlyList<MappedPath> managed)
     {
         var drift = new List<DriftItem>();
         var old = before;

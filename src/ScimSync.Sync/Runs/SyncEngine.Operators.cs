@@ -52,7 +52,7 @@ public sealed partial class SyncEngine
         var drift = DriftDetector.Compare(name, state, state, t.Planner.ManagedAttributes);
         plan = TargetPass.AfterRead(t.Config, plan, drift, _shadows.LastRead(name) is { Complete: false } read ? [read.Problems ?? "the last read was incomplete"] : null);
         var heldKeys = held.Select(h => h.Key).ToHashSet(StringComparer.Ordinal);
-        var release = plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && heldKeys.Contains(WatchGuard.KeyOf(o))).ToArray();
+        var release = plan.Operations.Where(o => o.TakesAccessAway && heldKeys.Contains(WatchGuard.KeyOf(o))).ToArray();
         var asked = release.Select(WatchGuard.KeyOf).ToHashSet(StringComparer.Ordinal);
         return new HoldRelease(name, held, release, held.Where(h => !asked.Contains(h.Key)).ToArray())
         {

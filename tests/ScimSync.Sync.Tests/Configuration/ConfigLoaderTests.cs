@@ -1,6 +1,7 @@
 using ScimSync.Sync.Accounts;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Planning;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Tests.Configuration;
 

@@ -7,6 +7,7 @@ using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Scoping;
 using ScimSync.Sync.Sources;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Tests.Planning;
 

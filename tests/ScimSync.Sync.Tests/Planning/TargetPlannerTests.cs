@@ -6,6 +6,7 @@ using ScimSync.Sync.Planning;
 using ScimSync.Sync.Scoping;
 using ScimSync.Sync.Sources;
 using static ScimSync.Sync.Tests.Planning.Fixtures;
+using ScimSync.Sync.Guard;
 
 namespace ScimSync.Sync.Tests.Planning;
 
@@ -138,7 +139,7 @@ public class TargetPlannerTests
         var links = accounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>());
         var state = State(accounts, links) with { ManagedAccounts = 2680 };
         var plan = new TargetPlanner(Target(), AccountKindRules.Default, Registry).Plan(Snapshot(users), state, Now, users.Select(u => u.Id).ToHashSet());
-        Assert.Equal(15, plan.Operations.Count(MassChangeGuard.IsRemoval));
+        Assert.Equal(15, plan.Operations.Count(o => o.TakesAccessAway));
         Assert.False(plan.NeedsConfirmation, plan.GuardMessage);
 
         // 300 of 2,680 is past 10%, batch or not.
@@ -153,11 +154,28 @@ public class TargetPlannerTests
     public void The_guard_counts_removals_applied_recently_and_queued()
     {
         var guard = MassChangeGuard.Default;
-        var ops = Enumerable.Range(0, 15).Select(i => (PlannedOperation)new DeactivateAccount("app", "t" + i, "s" + i, "u" + i, "left")).ToArray();
+        var ops = Enumerable.Range(0, 15).Select(i => (PlannedOperation)new DeactivateAccount("app", "t" + i, "s" + i, "u" + i, "left")).ToArray().Removals();
+        Assert.Equal(new RemovalCount(0, 15, 0), ops);
         Assert.Null(guard.Check(ops, new GuardBaseline(2680, 0)));
         Assert.Null(guard.Check(ops, new GuardBaseline(2680, 0, PriorDeactivations: 253)));
         Assert.Contains("with 254 applied recently or queued", guard.Check(ops, new GuardBaseline(2680, 0, PriorDeactivations: 254)));
-        Assert.Null(guard.Check([], new GuardBaseline(2680, 0, PriorDeactivations: 1000))); // nothing to hold in this batch
+        Assert.Null(guard.Check(default, new GuardBaseline(2680, 0, PriorDeactivations: 1000))); // nothing to hold in this batch
+    }
+
+    [Fact]
+    public void The_guard_counts_what_takes_access_away_and_nothing_else()
+    {
+        var off = new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false };
+        var title = new JsonObject { ["op"] = "replace", ["path"] = "title", ["value"] = "Admiral" };
+        PlannedOperation[] ops =
+        [
+            new DeleteAccount("app", "t1", "s1", "u1", "left"), new DeactivateAccount("app", "t2", "s2", "u2", "left"),
+            new UpdateAccount("app", "t3", "s3", "u3", [off], new JsonObject()), new UpdateAccount("app", "t4", "s4", "u4", [title], new JsonObject()),
+            new RetireGroup("app", "g1", "sg1", "Old", Delete: true), new RetireGroup("app", "g2", "sg2", "Kept", Delete: false),
+            new CreateAccount("app", "s5", "u5", new JsonObject()),
+        ];
+        Assert.Equal(new RemovalCount(Deletes: 1, Deactivations: 2, GroupDeletes: 1), ops.Removals());
+        Assert.Equal(["delete", "deactivate", "update", "delete"], ops.Where(o => o.TakesAccessAway).Select(o => o.Verb));
     }
 
     [Fact]

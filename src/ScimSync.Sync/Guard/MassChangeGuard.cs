@@ -1,23 +1,6 @@
 using System.Globalization;
 
-namespace ScimSync.Sync.Planning;
-
-/// <summary>A limit written as a count ("50") or a share of the managed accounts ("10%").</summary>
-public readonly record struct Threshold(double Value, bool IsPercent)
-{
-    public static Threshold Parse(string text)
-    {
-        text = text.Trim();
-        var percent = text.EndsWith('%');
-        if (!double.TryParse(percent ? text[..^1] : text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v) || v < 0)
-            throw new FormatException("expected a count (50) or a percentage (10%)");
-        return new Threshold(v, percent);
-    }
-
-    public bool Exceeded(int count, int managed) => IsPercent ? count > Math.Max(1, managed) * Value / 100.0 : count > Value;
-
-    public override string ToString() => IsPercent ? Value.ToString(CultureInfo.InvariantCulture) + "%" : Value.ToString(CultureInfo.InvariantCulture);
-}
+namespace ScimSync.Sync.Guard;
 
 /// <summary>
 /// What the guard measures a plan against: the whole target's managed totals (from the shadow, never from
@@ -25,6 +8,9 @@ public readonly record struct Threshold(double Value, bool IsPercent)
 /// limit: in watch mode, those applied recently and those queued behind this batch.
 /// </summary>
 public sealed record GuardBaseline(int ManagedAccounts, int ManagedGroups, int PriorDeletes = 0, int PriorDeactivations = 0, int PriorGroupDeletes = 0);
+
+/// <summary>The removals a plan (or a batch) would make, as the guard counts them (<c>PlannedOperation.TakesAccessAway</c>).</summary>
+public readonly record struct RemovalCount(int Deletes, int Deactivations, int GroupDeletes);
 
 /// <summary>
 /// Stops a run whose deletions or deactivations exceed a threshold until a person confirms: an emptied HR
@@ -41,21 +27,13 @@ public sealed record MassChangeGuard(Threshold MaxDeletes, Threshold MaxDeactiva
 
     public TimeSpan WatchWindow => Window ?? TimeSpan.FromHours(1);
 
-    /// <summary>Operations that take access away, which the guard counts (and, in watch mode, holds).</summary>
-    public static bool IsRemoval(PlannedOperation op) =>
-        op is DeleteAccount or DeactivateAccount or UpdateAccount { Deactivates: true } or RetireGroup { Delete: true };
-
     /// <summary>Null when the plan may proceed, otherwise why it must wait for confirmation.</summary>
-    public string? Check(IReadOnlyList<PlannedOperation> operations, GuardBaseline baseline)
+    public string? Check(RemovalCount planned, GuardBaseline baseline)
     {
-        ArgumentNullException.ThrowIfNull(operations);
         ArgumentNullException.ThrowIfNull(baseline);
-        var groupDeletes = operations.Count(o => o is RetireGroup { Delete: true });
-        var deletes = operations.Count(o => o is DeleteAccount);
-        var deactivations = operations.Count(o => o is DeactivateAccount || o is UpdateAccount { Deactivates: true });
-        return Over(groupDeletes, baseline.PriorGroupDeletes, MaxDeletes, baseline.ManagedGroups, "group deletions", "managed groups")
-            ?? Over(deletes, baseline.PriorDeletes, MaxDeletes, baseline.ManagedAccounts, "deletions", "managed accounts")
-            ?? Over(deactivations, baseline.PriorDeactivations, MaxDeactivations, baseline.ManagedAccounts, "deactivations", "managed accounts");
+        return Over(planned.GroupDeletes, baseline.PriorGroupDeletes, MaxDeletes, baseline.ManagedGroups, "group deletions", "managed groups")
+            ?? Over(planned.Deletes, baseline.PriorDeletes, MaxDeletes, baseline.ManagedAccounts, "deletions", "managed accounts")
+            ?? Over(planned.Deactivations, baseline.PriorDeactivations, MaxDeactivations, baseline.ManagedAccounts, "deactivations", "managed accounts");
     }
 
     private string? Over(int planned, int prior, Threshold limit, int managed, string what, string of)
