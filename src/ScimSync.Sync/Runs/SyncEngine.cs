@@ -11,7 +11,7 @@ using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Runs;
@@ -97,7 +97,7 @@ public sealed partial class SyncEngine : IDisposable
 {
     private readonly SyncConfig _config;
     private readonly TimeProvider _time;
-    private readonly ShadowStore _shadows;
+    private readonly ISyncState _shadows;
     private readonly ScimClient? _source;
     private readonly IReadOnlyList<TargetSlot> _targets;
     private readonly ILogger _log;
@@ -136,16 +136,17 @@ public sealed partial class SyncEngine : IDisposable
     // Stop(): reads and waits end, no operation starts, operations in flight run to their answer and are recorded.
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <param name="state">The engine's state, opened by the host (the command line: the configuration's <c>state</c>); the engine disposes it.</param>
     /// <param name="loggers">Where the engine and its clients log (SyncLog, ClientLog; docs/logging.md); nowhere when null.</param>
     /// <param name="handlers">Test seam: the HTTP handler for an endpoint (a fault-injecting proxy, a stub).</param>
-    public SyncEngine(SyncConfig config, TimeProvider time, ILoggerFactory? loggers = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+    public SyncEngine(SyncConfig config, ISyncState state, TimeProvider time, ILoggerFactory? loggers = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
     {
         _config = config;
         _time = time;
         _handlers = handlers;
         _loggers = loggers ?? NullLoggerFactory.Instance;
         _log = _loggers.CreateLogger<SyncEngine>();
-        _shadows = ShadowStore.Open(config.StateDirectory, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile));
+        _shadows = state;
         var registry = SchemaRegistry.CreateDefault();
         var clientLog = _loggers.CreateLogger<ScimClient>();
         if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, "source", time, handlers?.Invoke(src), logger: clientLog);
@@ -178,12 +179,12 @@ public sealed partial class SyncEngine : IDisposable
     /// For the command line until it configures logging itself: every entry of Information and above becomes
     /// one line of text for <paramref name="log"/>. Hosts pass an <see cref="ILoggerFactory"/> instead.
     /// </summary>
-    public SyncEngine(SyncConfig config, TimeProvider time, Action<string> log, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
-        : this(config, time, LineLogger.Factory(log), handlers)
+    public SyncEngine(SyncConfig config, ISyncState state, TimeProvider time, Action<string> log, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+        : this(config, state, time, LineLogger.Factory(log), handlers)
     {
     }
 
-    public ShadowStore Shadows => _shadows;
+    public ISyncState Shadows => _shadows;
 
     /// <summary>
     /// Asks a run, reconciliation or watch to end soon without losing anything: reads of the source and the

@@ -2,38 +2,9 @@ using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using ScimSync.Secrets;
 using ScimSync.Sync.Planning;
+using ScimSync.Sync.State;
 
-namespace ScimSync.Sync.Shadows;
-
-/// <summary>
-/// One audited operation: what was done, why (an event's txn or a run id), where, and how it went; the entry of
-/// the provisioning log (ShadowStore.Log.cs), which adds what changed and what to do about a failure.
-/// </summary>
-public sealed record AuditRecord(DateTimeOffset Time, string Cause, string Target, string Verb, string Subject, string? TargetId,
-    string? SourceId, string Result, int? Status, double DurationMs, string? Detail)
-{
-    /// <summary>The account's userName (null for groups): how people look a person up.</summary>
-    public string? UserName { get; init; }
-
-    /// <summary>The attributes the operation changed, old → new, secrets redacted (<see cref="Execution.AttributeChanges"/>).</summary>
-    public IReadOnlyList<AttributeChange> Changes { get; init; } = [];
-
-    /// <summary>For a change learnt from the source's feed: its journal position at the source, when it was made, and by whom.</summary>
-    public long? JournalPosition { get; init; }
-
-    public DateTimeOffset? EventTime { get; init; }
-
-    public string? Writer { get; init; }
-
-    /// <summary>The target's scimType when it refused the operation (<see cref="Detail"/> holds its detail).</summary>
-    public string? ScimType { get; init; }
-
-    /// <summary>What to do about a known failure (<see cref="Execution.FailureAdvice"/>).</summary>
-    public string? Action { get; init; }
-}
-
-/// <summary>A queued key (source account id, or <c>group:</c> id) for one target.</summary>
-public sealed record PendingChange(string SourceId, bool Urgent, long Changes);
+namespace ScimSync.Sync.State.Sqlite;
 
 /// <summary>
 /// The engine's durable state in one SQLite file: the shadow of every target (its accounts and groups as
@@ -44,18 +15,23 @@ public sealed record PendingChange(string SourceId, bool Urgent, long Changes);
 /// as last seen, and <c>synced</c>, as the engine last wrote or accepted it; out-of-band edits are the
 /// difference, and they stay visible until repaired, however often the target is read.
 /// </summary>
-public sealed partial class ShadowStore : IDisposable
+/// <remarks>
+/// Each process writes through one connection, one transaction at a time; a watching engine and the commands that
+/// read beside it (`sync status`, `sync log`) share the file (WAL), and key rotation opens it alone (<see cref="DirectoryLock"/>). The layout and
+/// its versions are in <see cref="SqliteStateSchema"/>. SQLite's failures leave as <see cref="SyncStateUnavailableException"/>.
+/// </remarks>
+public sealed partial class SqliteSyncState : ISyncState
 {
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
-    private readonly System.Threading.Channels.Channel<(Action<ShadowWriter> Work, TaskCompletionSource Done)> _writes =
-        System.Threading.Channels.Channel.CreateUnbounded<(Action<ShadowWriter>, TaskCompletionSource)>(new() { SingleReader = true });
+    private readonly System.Threading.Channels.Channel<(Action<IStateWriter> Work, TaskCompletionSource Done)> _writes =
+        System.Threading.Channels.Channel.CreateUnbounded<(Action<IStateWriter>, TaskCompletionSource)>(new() { SingleReader = true });
     private readonly Task _writer;
     private readonly KeyRing _keys;
     private readonly DirectoryLock _lock;
 
-    private ShadowStore(SqliteConnection db, KeyRing keys, DirectoryLock directoryLock)
+    private SqliteSyncState(SqliteConnection db, KeyRing keys, DirectoryLock directoryLock)
     {
         _db = db;
         _keys = keys;
@@ -69,7 +45,7 @@ public sealed partial class ShadowStore : IDisposable
     /// </summary>
     /// <param name="keys">Seals the secrets (<see cref="GetSecret"/>); default: the key file beside the directory, <c>DIR.key</c>.</param>
     /// <param name="exclusive">For key rotation: fail if any other process has the state open.</param>
-    public static ShadowStore Open(string directory, KeyRing? keys = null, bool exclusive = false)
+    public static SqliteSyncState Open(string directory, KeyRing? keys = null, bool exclusive = false)
     {
         PrivateFiles.EnsureDirectory(directory, "state directory");
         keys ??= KeyRing.ForDirectory(directory, null);
@@ -82,9 +58,18 @@ public sealed partial class ShadowStore : IDisposable
             PrivateFiles.CreateFile(path);
             db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
             db.Open();
-            CreateOrUpgrade(db);
+            // Settings of the connection and the file, not of the layout: applied at every open.
+            Exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = FAST;");
+            SqliteStateSchema.Upgrade(db, path);
             SealLegacySecrets(db, keys);
-            return new ShadowStore(db, keys, directoryLock);
+            return new SqliteSyncState(db, keys, directoryLock);
+        }
+        catch (SqliteException e)
+        {
+            // Not a database, damaged, unreadable: the file is left as it is, for a person to look at.
+            db?.Dispose();
+            directoryLock.Dispose();
+            throw new SyncStateUnavailableException($"{path}: the engine's state cannot be opened: {e.Message}", e);
         }
         catch
         {
@@ -93,95 +78,6 @@ public sealed partial class ShadowStore : IDisposable
             throw;
         }
     }
-
-    private static void CreateOrUpgrade(SqliteConnection db)
-    {
-        Exec(db, """
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = NORMAL;
-            PRAGMA busy_timeout = 5000;
-            PRAGMA secure_delete = FAST;
-            CREATE TABLE IF NOT EXISTS shadow_accounts (
-                target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
-                active INTEGER NOT NULL, data TEXT NOT NULL, synced TEXT, seen INTEGER NOT NULL,
-                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS ix_shadow_user ON shadow_accounts(target, user_name COLLATE NOCASE);
-            CREATE INDEX IF NOT EXISTS ix_shadow_external ON shadow_accounts(target, external_id);
-            CREATE TABLE IF NOT EXISTS links (
-                target TEXT NOT NULL, target_id TEXT NOT NULL, source_id TEXT NOT NULL, linked INTEGER NOT NULL,
-                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS ix_links_source ON links(target, source_id);
-            CREATE TABLE IF NOT EXISTS shadow_groups (
-                target TEXT NOT NULL, target_id TEXT NOT NULL, display_name TEXT NOT NULL, external_id TEXT,
-                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS shadow_group_members (
-                target TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL,
-                PRIMARY KEY (target, group_id, member_id)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS ix_shadow_member ON shadow_group_members(target, member_id);
-            CREATE TABLE IF NOT EXISTS group_links (
-                target TEXT NOT NULL, target_id TEXT NOT NULL, source_id TEXT NOT NULL,
-                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS checkpoints (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            -- Every value sealed with the key file kept apart from this directory, never clear (ShadowStore.Secrets.cs).
-            CREATE TABLE IF NOT EXISTS secrets (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS source_group_members (
-                group_id TEXT NOT NULL, member_id TEXT NOT NULL, PRIMARY KEY (group_id, member_id)) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS pending (
-                target TEXT NOT NULL, source_id TEXT NOT NULL, urgent INTEGER NOT NULL, enqueued INTEGER NOT NULL,
-                changes INTEGER NOT NULL DEFAULT 0,
-                PRIMARY KEY (target, source_id)) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS ix_pending_order ON pending(target, urgent DESC, enqueued);
-            -- The last full read of each target, and the last one that was complete: a read that does not add
-            -- up never becomes the basis of a deletion, an unlink or a repair (see TargetReader).
-            CREATE TABLE IF NOT EXISTS target_reads (
-                target TEXT PRIMARY KEY, at INTEGER NOT NULL, accounts INTEGER NOT NULL, complete INTEGER NOT NULL, problems TEXT,
-                complete_at INTEGER, complete_accounts INTEGER) WITHOUT ROWID;
-            -- Removals the mass-change guard holds, one per queue key, until a person confirms or the source
-            -- no longer asks for them. Held keys leave the queue, so they never stand in front of other work.
-            CREATE TABLE IF NOT EXISTS holds (
-                target TEXT NOT NULL, key TEXT NOT NULL, verb TEXT NOT NULL, subject TEXT NOT NULL, target_id TEXT,
-                reason TEXT NOT NULL, since INTEGER NOT NULL,
-                PRIMARY KEY (target, key)) WITHOUT ROWID;
-            -- The provisioning log: every operation with what it changed (changes: JSON, old → new per attribute), the
-            -- source change behind it, and the target's answer on failure with what to do about it (ShadowStore.Log.cs).
-            CREATE TABLE IF NOT EXISTS audit (
-                seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, cause TEXT NOT NULL, target TEXT NOT NULL, verb TEXT NOT NULL,
-                subject TEXT NOT NULL, target_id TEXT, source_id TEXT, result TEXT NOT NULL, status INTEGER, duration_ms REAL NOT NULL, detail TEXT,
-                user_name TEXT COLLATE NOCASE, changes TEXT, journal_position INTEGER, event_time INTEGER, writer TEXT, scim_type TEXT, action TEXT);
-            """);
-        // State written by an earlier build lacks the columns added since: added in place (ALTER TABLE keeps the rows).
-        foreach (var (table, column, definition) in AddedColumns)
-        {
-            using var probe = db.CreateCommand();
-            probe.CommandText = $"SELECT count(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
-            if (Convert.ToInt64(probe.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) != 0) continue;
-            Exec(db, $"ALTER TABLE {table} ADD COLUMN {column} {definition}");
-            if (table == "audit" && column == "user_name") BackfillAuditUserNames(db);
-        }
-        // After the columns exist: "what happened to this person" (by source id or userName), to a target, what
-        // failed, and what happened when, each answered from an index however long the log grows.
-        Exec(db, """
-            CREATE INDEX IF NOT EXISTS ix_audit_source ON audit(source_id, seq);
-            CREATE INDEX IF NOT EXISTS ix_audit_user ON audit(user_name, seq);
-            CREATE INDEX IF NOT EXISTS ix_audit_target ON audit(target, seq);
-            -- Failures only: nearly every entry is "ok", and a filter on ok walks the log newest first anyway.
-            CREATE INDEX IF NOT EXISTS ix_audit_failed ON audit(seq) WHERE result = 'failed';
-            CREATE INDEX IF NOT EXISTS ix_audit_time ON audit(time);
-            """);
-    }
-
-    /// <summary>Columns added to existing tables since the first build: the CREATE TABLE above has them for a new state.</summary>
-    private static readonly (string Table, string Column, string Definition)[] AddedColumns =
-    [
-        ("pending", "changes", "INTEGER NOT NULL DEFAULT 0"),
-        ("audit", "user_name", "TEXT COLLATE NOCASE"),
-        ("audit", "changes", "TEXT"),
-        ("audit", "journal_position", "INTEGER"),
-        ("audit", "event_time", "INTEGER"),
-        ("audit", "writer", "TEXT"),
-        ("audit", "scim_type", "TEXT"),
-        ("audit", "action", "TEXT"),
-    ];
 
     private static void Exec(SqliteConnection db, string sql, params (string, object?)[] args)
     {
@@ -192,15 +88,44 @@ public sealed partial class ShadowStore : IDisposable
     }
 
     /// <summary>Runs <paramref name="work"/> in one transaction (many small writes are cheap together).</summary>
-    public void Batch(Action<ShadowWriter> work)
+    public void Batch(Action<IStateWriter> work)
     {
         lock (_gate)
         {
-            using var tx = _db.BeginTransaction();
-            work(new ShadowWriter(_db, tx, _statements, _keys));
-            tx.Commit();
+            try
+            {
+                using var tx = _db.BeginTransaction();
+                work(new SqliteStateWriter(_db, tx, _statements, _keys));
+                tx.Commit();
+            }
+            catch (SqliteException e)
+            {
+                throw Unavailable(e);
+            }
         }
     }
+
+    /// <summary>
+    /// A read under the connection's lock (one connection: its prepared statements are not shared between threads),
+    /// with SQLite's failures reported as the port's.
+    /// </summary>
+    private T Read<T>(Func<T> query)
+    {
+        lock (_gate)
+        {
+            try
+            {
+                return query();
+            }
+            catch (SqliteException e)
+            {
+                throw Unavailable(e);
+            }
+        }
+    }
+
+    private static SyncStateUnavailableException Unavailable(SqliteException e) =>
+        new($"the engine's state failed: {e.Message}", e);
 
     /// <summary>
     /// Group commit for the many small writes of concurrent operations (a create's account, link and audit
@@ -208,16 +133,16 @@ public sealed partial class ShadowStore : IDisposable
     /// task completes once that transaction has committed. Callers never block a thread on the store's
     /// lock, which with 16 operations in flight had been what bounded an initial load.
     /// </summary>
-    public Task WriteAsync(Action<ShadowWriter> work)
+    public Task WriteAsync(Action<IStateWriter> work)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_writes.Writer.TryWrite((work, done))) throw new ObjectDisposedException(nameof(ShadowStore));
+        if (!_writes.Writer.TryWrite((work, done))) throw new ObjectDisposedException(nameof(SqliteSyncState));
         return done.Task;
     }
 
     private async Task WriteLoopAsync()
     {
-        var group = new List<(Action<ShadowWriter> Work, TaskCompletionSource Done)>();
+        var group = new List<(Action<IStateWriter> Work, TaskCompletionSource Done)>();
         while (await _writes.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             group.Clear();
@@ -257,7 +182,7 @@ public sealed partial class ShadowStore : IDisposable
     /// <summary>Everything the engine knows about a target, for planning without calling it.</summary>
     public TargetState LoadState(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             // A whole target in memory (reconciliation of 100,000 accounts within 500 MB): the target's meta
             // (location, timestamps, version) plays no part in planning or drift and is left in the file, and a
@@ -277,7 +202,7 @@ public sealed partial class ShadowStore : IDisposable
                     accounts.Add(new TargetAccount(linkIds.TryGetValue(id, out var shared) ? shared : id, bytes, synced));
                 }
             return new TargetState(accounts, LoadGroups(target), links, Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target));
-        }
+        });
     }
 
     /// <summary>
@@ -286,7 +211,7 @@ public sealed partial class ShadowStore : IDisposable
     /// </summary>
     public TargetState LoadStateFor(string target, IReadOnlyCollection<string> sourceIds, IReadOnlyCollection<string> userNames, IReadOnlyCollection<string> externalIds)
     {
-        lock (_gate)
+        return Read(() =>
         {
             var links = new Dictionary<string, string>(StringComparer.Ordinal);
             var accounts = new Dictionary<string, TargetAccount>(StringComparer.Ordinal);
@@ -314,7 +239,7 @@ public sealed partial class ShadowStore : IDisposable
             var managed = Convert.ToInt32(count.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
             return new TargetState(accounts.Values.ToArray(), LoadGroups(target, links.Keys.ToArray()), links,
                 Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target)) { ManagedAccounts = managed };
-        }
+        });
     }
 
     private static byte[] Utf8(SqliteDataReader r, int column) => System.Text.Encoding.UTF8.GetBytes(r.GetString(column));
@@ -356,43 +281,43 @@ public sealed partial class ShadowStore : IDisposable
     /// <summary>The target account linked to a source account, if any.</summary>
     public string? TargetIdOf(string target, string sourceId)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT target_id FROM links INDEXED BY ix_links_source WHERE target = @t AND source_id = @s", ("@t", target), ("@s", sourceId));
             return cmd.ExecuteScalar() as string;
-        }
+        });
     }
 
     /// <summary>The source account a target account is linked to, if any.</summary>
     public string? OwnerOf(string target, string targetId)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT source_id FROM links WHERE target = @t AND target_id = @i", ("@t", target), ("@i", targetId));
             return cmd.ExecuteScalar() as string;
-        }
+        });
     }
 
     /// <summary>Ids and user names of a target's cached accounts (what reconciliation compares a fresh read with).</summary>
     public IReadOnlyDictionary<string, string> AccountNames(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             var map = new Dictionary<string, string>(StringComparer.Ordinal);
             using var cmd = Command("SELECT target_id, user_name FROM shadow_accounts WHERE target = @t", ("@t", target));
             using var r = cmd.ExecuteReader();
             while (r.Read()) map[r.GetString(0)] = r.GetString(1);
             return map;
-        }
+        });
     }
 
     public string? GetCheckpoint(string key)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT value FROM checkpoints WHERE key = @k", ("@k", key));
             return cmd.ExecuteScalar() as string;
-        }
+        });
     }
 
     public void SetCheckpoint(string key, string? value) => Batch(w => w.SetCheckpoint(key, value));
@@ -400,14 +325,14 @@ public sealed partial class ShadowStore : IDisposable
     /// <summary>The source accounts that own an account on the target.</summary>
     public HashSet<string> LinkedSources(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             var ids = new HashSet<string>(StringComparer.Ordinal);
             using var cmd = Command("SELECT source_id FROM links WHERE target = @t", ("@t", target));
             using var r = cmd.ExecuteReader();
             while (r.Read()) ids.Add(r.GetString(0));
             return ids;
-        }
+        });
     }
 
     /// <summary>
@@ -417,7 +342,7 @@ public sealed partial class ShadowStore : IDisposable
     /// </summary>
     public Dictionary<string, HashSet<string>> SourceGroupMembers()
     {
-        lock (_gate)
+        return Read(() =>
         {
             var groups = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
             using var cmd = Command("SELECT group_id, member_id FROM source_group_members");
@@ -429,12 +354,12 @@ public sealed partial class ShadowStore : IDisposable
                 set.Add(r.GetString(1));
             }
             return groups;
-        }
+        });
     }
 
     public IReadOnlyList<AuditRecord> Audit(int max, string? target = null)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command($"""
                 SELECT {AuditColumns} FROM audit
@@ -443,12 +368,12 @@ public sealed partial class ShadowStore : IDisposable
             var list = ReadAudit(cmd);
             list.Reverse();
             return list;
-        }
+        });
     }
 
     public (int Accounts, int Links, int Groups, int Pending) Counts(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("""
                 SELECT (SELECT count(*) FROM shadow_accounts WHERE target = @t), (SELECT count(*) FROM links WHERE target = @t),
@@ -457,7 +382,7 @@ public sealed partial class ShadowStore : IDisposable
             using var r = cmd.ExecuteReader();
             r.Read();
             return (r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt32(3));
-        }
+        });
     }
 
     /// <summary>Up to <paramref name="max"/> queued source ids for a target, urgent first.</summary>
@@ -467,7 +392,7 @@ public sealed partial class ShadowStore : IDisposable
     /// </summary>
     public IReadOnlyList<PendingChange> Pending(string target, int max, bool urgentOnly = false)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command(urgentOnly
                 ? "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t AND urgent = 1 ORDER BY urgent DESC, enqueued LIMIT @m"
@@ -476,7 +401,7 @@ public sealed partial class ShadowStore : IDisposable
             var list = new List<PendingChange>();
             while (r.Read()) list.Add(new PendingChange(r.GetString(0), r.GetInt64(1) != 0, r.GetInt64(2)));
             return list;
-        }
+        });
     }
 
     /// <summary>A prepared statement, reused (one connection, always used under the lock).</summary>
