@@ -3,7 +3,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Execution;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 
 namespace ScimSync.Bench;
 
@@ -30,7 +31,7 @@ internal static class AuditBench
         var step = TimeSpan.FromDays(30) / rows;
 
         var sw = Stopwatch.StartNew();
-        using (var store = ShadowStore.Open(state))
+        using (var store = SqliteSyncState.Open(state))
         {
             const int perBatch = 10_000;
             for (var written = 0; written < rows; written += perBatch)
@@ -48,7 +49,7 @@ internal static class AuditBench
         var bytes = Directory.EnumerateFiles(state).Sum(f => new FileInfo(f).Length);
         md.AppendLine(CultureInfo.InvariantCulture, $"- State filled with {rows:N0} audit records ({people:N0} people, {targets} targets, each record with 2 attribute changes; 3 % failed with an answer and an action) in {fill.TotalSeconds:F0} s through the engine's writer; state files {bytes / 1048576.0:F0} MB.");
 
-        using (var store = ShadowStore.Open(state))
+        using (var store = SqliteSyncState.Open(state))
         {
             // The first questions after opening the state, as a fresh `sync user` process meets them (the OS page
             // cache is not dropped: the file was just written), then many more.
@@ -94,7 +95,7 @@ internal static class AuditBench
         return md.ToString();
     }
 
-    private static List<double> Measure(ShadowStore store, Random random, int people, string[] targets, int count, out long found)
+    private static List<double> Measure(SqliteSyncState store, Random random, int people, string[] targets, int count, out long found)
     {
         var times = new List<double>();
         found = 0;

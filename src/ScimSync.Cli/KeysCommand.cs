@@ -4,7 +4,6 @@ using ScimSync.Secrets;
 using ScimSync.Server.Security;
 using ScimSync.Store.Sqlite;
 using ScimSync.Sync.Configuration;
-using ScimSync.Sync.Shadows;
 
 namespace ScimSync.Cli;
 
@@ -70,7 +69,7 @@ internal static class KeysCommand
         if (serverOptionsToo) throw CliException.Usage("keys rotate takes either --config (the engine's state) or --data/--key-file/--config-file (a server's data directory), not both");
         var config = ConfigLoader.Load(configPath);
         var keys = KeyRing.ForDirectory(config.StateDirectory, config.KeyFile);
-        using var state = ShadowStore.Open(config.StateDirectory, keys, exclusive: true);
+        using var state = EngineState.Open(config, keys, exclusive: true);
         var previous = keys.CurrentKeyId;
         var current = keys.AddKey();
         var count = state.ResealSecrets();

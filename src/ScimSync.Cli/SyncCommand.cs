@@ -223,7 +223,7 @@ internal static partial class SyncCommand
             // Disposed last: the shadow writer flushes everything queued before the process exits.
             // Disposed after the engine (declared first): the console logger writes from a queue, and disposing flushes it.
             using var loggers = Observability.EngineLoggers(format, level);
-            using var engine = new SyncEngine(config, TimeProvider.System, loggers);
+            using var engine = new SyncEngine(config, EngineState.Open(config), TimeProvider.System, loggers);
             using var stop = new StopSignals(engine, loggers);
             try
             {

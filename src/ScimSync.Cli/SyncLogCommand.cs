@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using ScimSync.Secrets;
 using ScimSync.Sync.Configuration;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Cli;
 
@@ -70,10 +70,10 @@ internal static class SyncLogCommand
     /// Opens the engine's state beside whatever else has it open (a watching engine): the configuration names it.
     /// Reads only; nothing is called.
     /// </summary>
-    internal static async Task<int> WithState(string configPath, Func<SyncConfig, ShadowStore, Task<int>> work)
+    internal static async Task<int> WithState(string configPath, Func<SyncConfig, ISyncState, Task<int>> work)
     {
         var config = ConfigLoader.Load(configPath);
-        using var shadows = ShadowStore.Open(config.StateDirectory, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile));
+        using var shadows = EngineState.Open(config);
         return await work(config, shadows).ConfigureAwait(false);
     }
 

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Execution;
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using ScimSync.Client;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Execution;
 
@@ -33,7 +33,7 @@ public sealed record SyncProgress(string Target, string Phase, long Done, long T
 /// each success, so a crash mid-run loses at most the operations in flight, which the next run finds
 /// again by correlation instead of creating twice.
 /// </summary>
-public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeProvider time, int concurrency)
+public sealed class TargetExecutor(ScimClient client, ISyncState shadows, TimeProvider time, int concurrency)
 {
     /// <summary>
     /// The target's health: an operation that gets no answer marks it down, and the operations after it are
@@ -411,7 +411,7 @@ public sealed class TargetExecutor(ScimClient client, ShadowStore shadows, TimeP
     /// What the operation is about to change, against the shadow before the call (for an update or a deactivation,
     /// one read by key). Computed before the call, so that a failure records what was attempted.
     /// </summary>
-    private IReadOnlyList<Shadows.AttributeChange> Changes(PlannedOperation op) => op switch
+    private IReadOnlyList<State.AttributeChange> Changes(PlannedOperation op) => op switch
     {
         CreateAccount => AttributeChanges.Of(op, null, Secrets),
         UpdateAccount u => AttributeChanges.Of(op, shadows.AccountData(u.Target, u.TargetId), Secrets),

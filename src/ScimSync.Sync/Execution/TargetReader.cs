@@ -2,8 +2,8 @@ using System.Text.Json.Nodes;
 using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
 using ScimSync.Sync.Guard;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Execution;
 
@@ -26,7 +26,7 @@ public sealed record TargetRead(int Accounts, IReadOnlyList<string> Problems)
 /// read the shadow keeps what it knew, the read is recorded as incomplete with its reasons, and the caller
 /// plans no deletion, unlink or repair from it.
 /// </remarks>
-public sealed class TargetReader(ScimClient client, ShadowStore shadows, TimeProvider time)
+public sealed class TargetReader(ScimClient client, ISyncState shadows, TimeProvider time)
 {
     /// <param name="acceptShrink">A person confirmed (--confirm) that the target really holds far fewer accounts than before.</param>
     public async Task<TargetRead> RefreshAsync(TargetConfig target, bool acceptShrink, IProgress<long>? progress, CancellationToken ct)

@@ -5,7 +5,7 @@ using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Inquiry;
@@ -16,7 +16,7 @@ namespace ScimSync.Sync.Inquiry;
 /// run would do, and the history of operations with old → new values. Answered from the engine's state and one
 /// read of the person at the source; no target is called (the shadow is what the engine last saw there).
 /// </summary>
-public sealed class PersonInquiry(SyncConfig config, ShadowStore shadows, IPersonSource source, TimeProvider time)
+public sealed class PersonInquiry(SyncConfig config, ISyncState shadows, IPersonSource source, TimeProvider time)
 {
     private readonly SchemaRegistry _registry = SchemaRegistry.CreateDefault();
 

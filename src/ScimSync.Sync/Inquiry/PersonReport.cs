@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Scoping;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Inquiry;
 

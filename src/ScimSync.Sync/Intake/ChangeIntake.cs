@@ -6,7 +6,7 @@ using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Lanes;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Intake;
@@ -16,7 +16,7 @@ namespace ScimSync.Sync.Intake;
 /// the copy of the source is brought up to date with a batch, and the batch is queued for every target.
 /// Several changes to one account collapse into one (its current state is read once), so a backlog coalesces.
 /// </summary>
-internal sealed class ChangeIntake(SyncConfig config, SourceState state, ShadowStore shadows, TargetLanes lanes, ChangeOrigins origins,
+internal sealed class ChangeIntake(SyncConfig config, SourceState state, ISyncState shadows, TargetLanes lanes, ChangeOrigins origins,
     SyncTelemetry telemetry, TimeProvider time, ILogger log)
 {
     private readonly Client.Updates.PatchByPut _localPatch = new();

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Lanes;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Intake;
 
@@ -21,7 +21,7 @@ internal interface IChangeSource
 
 /// <summary>What every change source works with: the engine's copy of the source, its state, and its targets.</summary>
 /// <param name="Log">The engine's logger (its category names these entries, as before the change sources were apart).</param>
-internal sealed record IntakeContext(SyncConfig Config, ScimClient? Source, SourceState State, ShadowStore Shadows, TargetLanes Lanes, ChangeOrigins Origins,
+internal sealed record IntakeContext(SyncConfig Config, ScimClient? Source, SourceState State, ISyncState Shadows, TargetLanes Lanes, ChangeOrigins Origins,
     SyncTelemetry Telemetry, SourceHealth Health, TimeProvider Time, ILogger Log)
 {
     public ChangeIntake Intake { get; } = new(Config, State, Shadows, Lanes, Origins, Telemetry, Time, Log);

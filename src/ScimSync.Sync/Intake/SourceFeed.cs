@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using ScimSync.Client;
 using ScimSync.Events;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Intake;
@@ -10,7 +10,7 @@ namespace ScimSync.Sync.Intake;
 /// The source's RFC 9967 feed, read by RFC 8936 polling. The engine owns one subscription on the source
 /// (created on first use, starting exactly after the snapshot's journal position, so nothing falls between
 /// the snapshot and the stream); its id is kept in the engine's checkpoints and its HS256 key with the
-/// engine's secrets (sealed, see ShadowStore.Secrets.cs); the engine polls with its own credentials, and
+/// engine's secrets (sealed, see IStateSecrets); the engine polls with its own credentials, and
 /// every SET goes through the server's own validator (<see cref="SetEncoder.Receive"/>) before it is believed.
 /// SETs are acknowledged on the next poll, after the changes they carry are durably queued for every target:
 /// a crash re-delivers, never loses. A SET the validator refuses is returned apart (<see cref="FeedPoll.Refused"/>),
@@ -18,7 +18,7 @@ namespace ScimSync.Sync.Intake;
 /// feed. Only a missing or wrong key fails the whole poll: that is the engine's state, not the SET, and
 /// refusing every SET for it would dead-letter the whole feed.
 /// </summary>
-public sealed class SourceFeed(ScimClient client, ShadowStore state, string name)
+public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
 {
     private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
     // The subscription's audience: every SET must be addressed to it.

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Intake;
 
@@ -9,7 +9,7 @@ namespace ScimSync.Sync.Intake;
 /// (null while they work), and the SETs the engine refused. Readiness asks from the listener's threads while
 /// the feed loop writes, hence the lock; the refused SETs are kept in the state, so `sync status` sees them.
 /// </summary>
-internal sealed class SourceHealth(ShadowStore shadows, TimeProvider time, ILogger log)
+internal sealed class SourceHealth(ISyncState shadows, TimeProvider time, ILogger log)
 {
     private readonly Lock _gate = new();
     private DateTimeOffset? _failingSince;

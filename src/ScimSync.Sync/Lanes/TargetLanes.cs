@@ -4,7 +4,7 @@ using ScimSync.Protocol.Schemas;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Lanes;
 
@@ -21,7 +21,7 @@ internal sealed class TargetLanes : IDisposable
 
     /// <param name="log">Where an outage is logged (the engine's category).</param>
     /// <param name="stopping">A stop: no operation starts, those in flight finish.</param>
-    public static TargetLanes Open(SyncConfig config, ShadowStore shadows, TimeProvider time, ILoggerFactory loggers, ILogger log, SyncTelemetry telemetry,
+    public static TargetLanes Open(SyncConfig config, ISyncState shadows, TimeProvider time, ILoggerFactory loggers, ILogger log, SyncTelemetry telemetry,
         Func<EndpointConfig, HttpMessageHandler?>? handlers, CancellationToken stopping)
     {
         var registry = SchemaRegistry.CreateDefault();
@@ -50,7 +50,7 @@ internal sealed class TargetLanes : IDisposable
     }
 
     /// <summary>Queues one source key (an account id, or a <c>group:</c> id) for every target, in the caller's batch.</summary>
-    public void QueueEverywhere(ShadowWriter w, string key, bool urgent, DateTimeOffset at)
+    public void QueueEverywhere(IStateWriter w, string key, bool urgent, DateTimeOffset at)
     {
         foreach (var t in Slots) w.Enqueue(t.Config.Name, key, urgent, at);
     }

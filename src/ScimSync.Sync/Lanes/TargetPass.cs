@@ -5,7 +5,7 @@ using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Lanes;
@@ -30,7 +30,7 @@ internal sealed record PassResult(string Target, FullPlan? Full, SyncPlan? Plan,
 /// what a guard hold does: a run someone started applies nothing on a held target; watch mode holds the
 /// removals and applies the rest, as its queues do.
 /// </summary>
-internal sealed class TargetPass(ShadowStore shadows, TimeProvider time, WatchGuard guard, ILogger log, CancellationToken stopping)
+internal sealed class TargetPass(ISyncState shadows, TimeProvider time, WatchGuard guard, ILogger log, CancellationToken stopping)
 {
     /// <param name="apply">Apply the plan (a run; a reconciliation that repairs); otherwise only plan.</param>
     /// <param name="confirm">A person confirmed: the guard lets removals past its limit through.</param>

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Lanes;
@@ -16,7 +16,7 @@ namespace ScimSync.Sync.Lanes;
 /// </summary>
 /// <param name="snapshotNow">The engine's current copy of the source.</param>
 /// <param name="originOf">Where the change last queued for a key came from (an event, an expiry), if known.</param>
-internal sealed class TargetQueueWorker(ShadowStore shadows, TimeProvider time, WatchGuard guard, Func<SourceSnapshot> snapshotNow,
+internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, WatchGuard guard, Func<SourceSnapshot> snapshotNow,
     Func<string, ChangeOrigin?> originOf, ILogger logger)
 {
     // A batch links to at most this many origins: enough to follow any one change, bounded for a backlog's batches.

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 using ScimSync.Sync.Guard;
 
@@ -18,7 +18,7 @@ namespace ScimSync.Sync.Lanes;
 /// further removal there is held too, until a person confirms with a full run (<c>--confirm</c>) or the
 /// source stops asking for it.
 /// </summary>
-internal sealed class WatchGuard(ShadowStore shadows, TimeProvider time, ILogger logger)
+internal sealed class WatchGuard(ISyncState shadows, TimeProvider time, ILogger logger)
 {
     /// <summary>The part of <paramref name="plan"/> to apply now; its held removals are recorded.</summary>
     /// <param name="keys">The queue keys the plan was made for.</param>

@@ -1,7 +1,7 @@
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Intake;
 using ScimSync.Sync.Lanes;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Runs;
 
@@ -9,7 +9,7 @@ namespace ScimSync.Sync.Runs;
 /// Where the engine stands, from its own state (no call to any target): what `sync status` prints, what the
 /// watch listener's readiness answers, and the gauges of the metrics.
 /// </summary>
-internal sealed class EngineStatus(SyncConfig config, ShadowStore shadows, TargetLanes lanes, SourceHealth source, TimeProvider time)
+internal sealed class EngineStatus(SyncConfig config, ISyncState shadows, TargetLanes lanes, SourceHealth source, TimeProvider time)
 {
     public IReadOnlyList<TargetStatus> Targets(int audit)
     {

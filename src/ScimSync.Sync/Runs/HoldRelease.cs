@@ -1,6 +1,6 @@
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Runs;
 

@@ -9,7 +9,7 @@ using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.Scoping;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Runs;
@@ -24,7 +24,7 @@ namespace ScimSync.Sync.Runs;
 /// held, for <c>sync confirm</c>), and a lookup that could not be made is treated as an incomplete read
 /// (nothing created or taken away on its word).
 /// </summary>
-internal sealed class ProvisionOnDemand(SyncConfig config, ShadowStore shadows, TimeProvider time, WatchGuard guard, SyncTelemetry telemetry,
+internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, TimeProvider time, WatchGuard guard, SyncTelemetry telemetry,
     ILoggerFactory loggers, Func<EndpointConfig, HttpMessageHandler?>? handlers, CancellationToken stopping)
 {
     private readonly ILogger _clientLog = loggers.CreateLogger<ScimClient>();

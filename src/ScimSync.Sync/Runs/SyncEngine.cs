@@ -10,7 +10,7 @@ using ScimSync.Sync.Intake;
 using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Runs;
@@ -27,7 +27,7 @@ public sealed partial class SyncEngine : IDisposable
 {
     private readonly SyncConfig _config;
     private readonly TimeProvider _time;
-    private readonly ShadowStore _shadows;
+    private readonly ISyncState _shadows;
     private readonly ScimClient? _source;
     private readonly SourceState _sourceState;
     private readonly TargetLanes _lanes;
@@ -40,25 +40,28 @@ public sealed partial class SyncEngine : IDisposable
     private readonly ChangeOrigins _origins = new();
     private readonly SourceHealth _sourceHealth;
     private readonly EngineStatus _status;
+    private readonly LogRetention _retention;
     private readonly Func<EndpointConfig, HttpMessageHandler?>? _handlers;
     // Stop(): reads and waits end, no operation starts, operations in flight run to their answer and are recorded.
     private readonly CancellationTokenSource _stopping = new();
 
+    /// <param name="state">The engine's state, opened by the host (the command line: the configuration's <c>state</c>); the engine disposes it.</param>
     /// <param name="loggers">Where the engine and its clients log (SyncLog, ClientLog; docs/logging.md); nowhere when null.</param>
     /// <param name="handlers">Test seam: the HTTP handler for an endpoint (a fault-injecting proxy, a stub).</param>
-    public SyncEngine(SyncConfig config, TimeProvider time, ILoggerFactory? loggers = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+    public SyncEngine(SyncConfig config, ISyncState state, TimeProvider time, ILoggerFactory? loggers = null, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
     {
         _config = config;
         _time = time;
         _handlers = handlers;
         _loggers = loggers ?? NullLoggerFactory.Instance;
         _log = _loggers.CreateLogger<SyncEngine>();
-        _shadows = ShadowStore.Open(config.StateDirectory, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile));
+        _shadows = state;
         if (config.Source is { Type: SourceType.Scim, Endpoint: { } src })
             _source = Connections.Open(src, "source", time, handlers?.Invoke(src), logger: _loggers.CreateLogger<ScimClient>());
         _sourceState = new SourceState(config, _source, time);
         _sourceHealth = new SourceHealth(_shadows, time, _log);
         _watchGuard = new WatchGuard(_shadows, time, _loggers.CreateLogger<WatchGuard>());
+        _retention = new LogRetention(_shadows, config.Log.Keep, time, _loggers.CreateLogger<LogRetention>());
         _telemetry = new SyncTelemetry(() => _status!.Gauges(), time);
         _lanes = TargetLanes.Open(config, _shadows, time, _loggers, _log, _telemetry, handlers, _stopping.Token);
         _targets = _lanes.Slots;
@@ -70,12 +73,12 @@ public sealed partial class SyncEngine : IDisposable
     /// For the command line until it configures logging itself: every entry of Information and above becomes
     /// one line of text for <paramref name="log"/>. Hosts pass an <see cref="ILoggerFactory"/> instead.
     /// </summary>
-    public SyncEngine(SyncConfig config, TimeProvider time, Action<string> log, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
-        : this(config, time, LineLogger.Factory(log), handlers)
+    public SyncEngine(SyncConfig config, ISyncState state, TimeProvider time, Action<string> log, Func<EndpointConfig, HttpMessageHandler?>? handlers = null)
+        : this(config, state, time, LineLogger.Factory(log), handlers)
     {
     }
 
-    public ShadowStore Shadows => _shadows;
+    public ISyncState Shadows => _shadows;
 
     /// <summary>
     /// Asks a run, reconciliation or watch to end soon without losing anything: reads of the source and the
@@ -178,6 +181,8 @@ public sealed partial class SyncEngine : IDisposable
                 // date that passes between this run and the first check is not left to the next full comparison.
                 if (expiryFrom is not null) w.SetCheckpoint(EngineCheckpoints.ExpiryCheckedUntil, expiryFrom.Value.ToString("O"));
             });
+        // An engine run from a timer prunes here; a watching one hourly (its retention loop).
+        if (execute && !watching) _retention.PruneOrWarn();
         return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
     }
 
@@ -254,7 +259,7 @@ public sealed partial class SyncEngine : IDisposable
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         ct = watching.Token;
         if (_sourceState.Current is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
-        var tasks = new List<Task> { FullCompareLoopAsync(ct, work) };
+        var tasks = new List<Task> { FullCompareLoopAsync(ct, work), _retention.RunAsync(ct) };
         var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => Snapshot, _origins.Of, _loggers.CreateLogger<TargetQueueWorker>());
         tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct, work)));
         tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>

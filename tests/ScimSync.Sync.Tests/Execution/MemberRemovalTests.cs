@@ -4,7 +4,8 @@ using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 
 namespace ScimSync.Sync.Tests.Execution;
 
@@ -39,7 +40,7 @@ public sealed class MemberRemovalTests : IDisposable
     {
         var target = new RecordingTarget();
         using var client = new ScimClient(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:9/scim/v2/"), MaxRetries = 0 }, target);
-        using var shadows = ShadowStore.Open(Path.Combine(_dir, dialect.ToString()));
+        using var shadows = SqliteSyncState.Open(Path.Combine(_dir, dialect.ToString()));
         var executor = new TargetExecutor(client, shadows, TimeProvider.System, 4) { BatchSize = 2, MemberRemoval = dialect };
         var plan = new SyncPlan("app", [new ChangeMembers("app", "sg1", "tg1", "Expenses", [], targetIds)], [], new Dictionary<Correlation.Situation, int>(), 0, null);
         var report = await executor.ExecuteAsync(plan, "test", null, CancellationToken.None);

@@ -13,6 +13,8 @@ using ScimSync.Server.Hosting;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Runs;
 
+using ScimSync.Sync.Tests.SqliteState;
+
 namespace ScimSync.Sync.Tests.Observability;
 
 /// <summary>
@@ -63,7 +65,7 @@ public sealed class EngineObservabilityTests : IAsyncLifetime
         var config = ConfigLoader.Load(_config);
         var logs = new CapturedLogs(LogLevel.Debug);
         DateTimeOffset down;
-        using (var engine = new SyncEngine(config, TimeProvider.System, logs))
+        using (var engine = new SyncEngine(config, TestState.Open(config), TimeProvider.System, logs))
         {
             var first = await engine.RunAsync(confirm: false, null, default);
             Assert.True(first.Succeeded, string.Join("; ", first.Targets.Select(t => t.Error)));
@@ -103,7 +105,7 @@ public sealed class EngineObservabilityTests : IAsyncLifetime
 
         // Another process (`sync status`, the next engine) reads the outage from the state and judges it by its own clock.
         var later = new FakeTimeProvider(down + TimeSpan.FromMinutes(1));
-        using (var engine = new SyncEngine(config, later, NullLoggerFactoryFor.Tests))
+        using (var engine = new SyncEngine(config, TestState.Open(config), later, NullLoggerFactoryFor.Tests))
         {
             Assert.DoesNotContain(engine.Status().Single().Attention, a => a.StartsWith("not answering", StringComparison.Ordinal));
             later.Advance(TimeSpan.FromMinutes(5));
@@ -134,7 +136,7 @@ public sealed class EngineObservabilityTests : IAsyncLifetime
     public async Task The_operations_counter_is_scraped_under_its_documented_name()
     {
         var config = ConfigLoader.Load(_config);
-        using var engine = new SyncEngine(config, TimeProvider.System, NullLoggerFactoryFor.Tests);
+        using var engine = new SyncEngine(config, TestState.Open(config), TimeProvider.System, NullLoggerFactoryFor.Tests);
         // Listening before the run: counters count what happens while a meter listener exists.
         await using var listener = await EngineListener.StartAsync(engine, "127.0.0.1:0", null, otlp: false, default);
         Assert.True((await engine.RunAsync(confirm: false, null, default)).Succeeded);

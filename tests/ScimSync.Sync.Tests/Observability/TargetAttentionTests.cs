@@ -1,6 +1,7 @@
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Runs;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 
 namespace ScimSync.Sync.Tests.Observability;
 

@@ -21,7 +21,7 @@ public class ScopeRuleTests
     private static ScopeDecision Decide(ScopeRule rule, SourceAccount account) => rule.Compile(Registry).Decide(account, null, Source);
 
     private static string[] Created(ScopeRule rule) =>
-        Plan(Target(rule), Source, State()).Operations.OfType<CreateAccount>().Select(c => c.UserName).Order().ToArray();
+        Plan(Target(rule), Source, Fixtures.State()).Operations.OfType<CreateAccount>().Select(c => c.UserName).Order().ToArray();
 
     [Fact]
     public void Only_restricts_the_scope_to_the_named_accounts()

@@ -21,7 +21,7 @@ public class TargetPlannerTests
     [Fact]
     public void Initial_load_creates_only_accounts_in_scope_and_never_builtin_or_service()
     {
-        var plan = Plan(Target(Kinds(AccountKind.Employee, AccountKind.Contractor)), Snapshot([Alice, Bob, Agent, Svc, Root]), State());
+        var plan = Plan(Target(Kinds(AccountKind.Employee, AccountKind.Contractor)), Snapshot([Alice, Bob, Agent, Svc, Root]), Fixtures.State());
         var created = plan.Operations.OfType<CreateAccount>().Select(c => c.UserName).Order().ToArray();
         Assert.Equal(["alice@example.com", "bob@example.com"], created);
         Assert.All(plan.Operations, o => Assert.IsType<CreateAccount>(o));
@@ -33,7 +33,7 @@ public class TargetPlannerTests
     [Fact]
     public void Everyone_scope_still_excludes_service_and_builtin_kinds()
     {
-        var plan = Plan(Target(), Snapshot([Alice, Svc, Root]), State());
+        var plan = Plan(Target(), Snapshot([Alice, Svc, Root]), Fixtures.State());
         Assert.Equal(["alice@example.com"], plan.Operations.OfType<CreateAccount>().Select(c => c.UserName));
     }
 
@@ -41,21 +41,21 @@ public class TargetPlannerTests
     public void Contractor_past_end_date_is_created_inactive_and_deactivated_when_linked()
     {
         var expired = User("s9", "old@example.com", "contractor", endDate: Now.AddMinutes(-1));
-        var create = Plan(Target(), Snapshot([expired]), State()).Operations.OfType<CreateAccount>().Single();
+        var create = Plan(Target(), Snapshot([expired]), Fixtures.State()).Operations.OfType<CreateAccount>().Single();
         Assert.False(create.Document["active"]!.GetValue<bool>());
 
         var doc = Account("t9", "old@example.com", "s9").Document;
         doc["name"] = new JsonObject { ["givenName"] = "old", ["familyName"] = "Doe" };
         doc["emails"] = new JsonArray(new JsonObject { ["value"] = "old@example.com", ["type"] = "work" });
         var existing = new TargetAccount("t9", doc);
-        var update = Plan(Target(), Snapshot([expired]), State([existing], new() { ["t9"] = "s9" })).Operations.OfType<UpdateAccount>().Single();
+        var update = Plan(Target(), Snapshot([expired]), Fixtures.State([existing], new() { ["t9"] = "s9" })).Operations.OfType<UpdateAccount>().Single();
         var op = Assert.Single(update.Operations);
         Assert.Equal("active", op["path"]!.GetValue<string>());
         Assert.False(op["value"]!.GetValue<bool>());
         Assert.True(update.Urgent);
 
         // One minute before the end date the same account is active: expiry is to the minute.
-        var before = Plan(Target(), Snapshot([expired]), State([existing], new() { ["t9"] = "s9" }), Now.AddMinutes(-2));
+        var before = Plan(Target(), Snapshot([expired]), Fixtures.State([existing], new() { ["t9"] = "s9" }), Now.AddMinutes(-2));
         Assert.DoesNotContain(before.Operations.OfType<UpdateAccount>(), u => u.Operations.Any(o => o["path"]!.GetValue<string>() == "active"));
     }
 
@@ -65,7 +65,7 @@ public class TargetPlannerTests
         var admin = Account("t1", "admin");
         var queue = Account("t2", "queue-listener", userType: "Service");
         var customer = Account("t3", "customer@shop.example");
-        var plan = Plan(Target(protectedNames: new HashSet<string>(["admin"], StringComparer.OrdinalIgnoreCase)), Snapshot([Alice]), State([admin, queue, customer]));
+        var plan = Plan(Target(protectedNames: new HashSet<string>(["admin"], StringComparer.OrdinalIgnoreCase)), Snapshot([Alice]), Fixtures.State([admin, queue, customer]));
         Assert.DoesNotContain(plan.Operations, o => o is UpdateAccount or DeleteAccount or DeactivateAccount or LinkAccount);
         Assert.Equal(2, plan.Findings.Count(f => f.Situation is null));
         Assert.Contains(plan.Findings, f => f.Situation == Situation.Unmatched && f.TargetId == "t3");
@@ -76,7 +76,7 @@ public class TargetPlannerTests
     public void Unmatched_accounts_are_deleted_only_when_the_policy_says_so()
     {
         var policies = SyncPolicies.Default with { Unmatched = UnmatchedReaction.Delete };
-        var plan = Plan(Target(policies: policies), Snapshot([Alice]), State([Account("t3", "stranger"), Account("t1", "admin", userType: "Builtin")]));
+        var plan = Plan(Target(policies: policies), Snapshot([Alice]), Fixtures.State([Account("t3", "stranger"), Account("t1", "admin", userType: "Builtin")]));
         var delete = Assert.Single(plan.Operations.OfType<DeleteAccount>());
         Assert.Equal("t3", delete.TargetId);
     }
@@ -85,7 +85,7 @@ public class TargetPlannerTests
     public void Existing_account_matched_by_user_name_is_linked_and_updated_not_duplicated()
     {
         var existing = Account("t1", "ALICE@example.com");
-        var plan = Plan(Target(), Snapshot([Alice]), State([existing]));
+        var plan = Plan(Target(), Snapshot([Alice]), Fixtures.State([existing]));
         var link = Assert.Single(plan.Operations.OfType<LinkAccount>());
         Assert.Equal(("t1", "s1", CorrelationKey.UserName), (link.TargetId, link.SourceId, link.Key));
         Assert.Empty(plan.Operations.OfType<CreateAccount>());
@@ -98,7 +98,7 @@ public class TargetPlannerTests
     public void Two_target_accounts_claiming_one_source_account_are_disputed_and_left_alone()
     {
         var plan = Plan(Target(correlation: [CorrelationKey.UserName, CorrelationKey.Email]), Snapshot([Alice]),
-            State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]));
+            Fixtures.State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]));
         Assert.Equal(2, plan.Situations[Situation.Disputed]);
         Assert.DoesNotContain(plan.Operations, o => o is LinkAccount or UpdateAccount);
         // Nor a third account for the person they compete for; the report names the competitor.
@@ -109,7 +109,7 @@ public class TargetPlannerTests
     [Fact]
     public void A_disputed_person_is_not_created_in_incremental_work_either()
     {
-        var state = State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]);
+        var state = Fixtures.State([Account("t1", "alice@example.com"), Account("t2", "ALICE@EXAMPLE.COM")]);
         var plan = new TargetPlanner(Target(correlation: [CorrelationKey.UserName]), AccountKindRules.Default, Registry)
             .Plan(Snapshot([Alice, Bob]), state, Now, new HashSet<string> { "s1", "s2" });
         Assert.Equal(["bob@example.com"], plan.Operations.OfType<CreateAccount>().Select(c => c.UserName));
@@ -123,7 +123,7 @@ public class TargetPlannerTests
         var a = User("s1", "ann@example.com", "employee", email: "team@example.com");
         var b = User("s2", "bea@example.com", "employee", email: "team@example.com");
         var shared = new TargetAccount("t1", new JsonObject { ["id"] = "t1", ["userName"] = "team", ["emails"] = new JsonArray(new JsonObject { ["value"] = "team@example.com" }) });
-        var plan = Plan(Target(correlation: [CorrelationKey.Email]), Snapshot([a, b]), State([shared]));
+        var plan = Plan(Target(correlation: [CorrelationKey.Email]), Snapshot([a, b]), Fixtures.State([shared]));
         Assert.Empty(plan.Operations);
         var finding = Assert.Single(plan.Findings, f => f.Situation == Situation.Disputed);
         Assert.Contains("ann@example.com", finding.Detail);
@@ -137,7 +137,7 @@ public class TargetPlannerTests
         var users = Enumerable.Range(0, 15).Select(i => User("s" + i, $"u{i}@example.com", "employee", active: false)).ToArray();
         var accounts = users.Select(u => Account("t" + u.Id, u.UserName, u.Id)).ToArray();
         var links = accounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>());
-        var state = State(accounts, links) with { ManagedAccounts = 2680 };
+        var state = Fixtures.State(accounts, links) with { ManagedAccounts = 2680 };
         var plan = new TargetPlanner(Target(), AccountKindRules.Default, Registry).Plan(Snapshot(users), state, Now, users.Select(u => u.Id).ToHashSet());
         Assert.Equal(15, plan.Operations.Count(o => o.TakesAccessAway));
         Assert.False(plan.NeedsConfirmation, plan.GuardMessage);
@@ -145,7 +145,7 @@ public class TargetPlannerTests
         // 300 of 2,680 is past 10%, batch or not.
         var many = Enumerable.Range(0, 300).Select(i => User("s" + i, $"u{i}@example.com", "employee", active: false)).ToArray();
         var manyAccounts = many.Select(u => Account("t" + u.Id, u.UserName, u.Id)).ToArray();
-        var manyState = State(manyAccounts, manyAccounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>())) with { ManagedAccounts = 2680 };
+        var manyState = Fixtures.State(manyAccounts, manyAccounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>())) with { ManagedAccounts = 2680 };
         var held = new TargetPlanner(Target(), AccountKindRules.Default, Registry).Plan(Snapshot(many), manyState, Now, many.Select(u => u.Id).ToHashSet());
         Assert.Contains("of 2,680 managed accounts", held.GuardMessage);
     }
@@ -192,7 +192,7 @@ public class TargetPlannerTests
     [Fact]
     public void Linked_account_deleted_out_of_band_is_recreated_or_unlinked_per_policy()
     {
-        var state = State([], new() { ["gone"] = "s1" });
+        var state = Fixtures.State([], new() { ["gone"] = "s1" });
         var plan = Plan(Target(), Snapshot([Alice]), state);
         Assert.Equal(1, plan.Situations[Situation.Deleted]);
         Assert.Single(plan.Operations.OfType<UnlinkAccount>());
@@ -208,15 +208,15 @@ public class TargetPlannerTests
     {
         var linked = Account("t2", "bob@example.com", "s2");
         var scope = Kinds(AccountKind.Employee);
-        var plan = Plan(Target(scope), Snapshot([Alice, Bob]), State([linked], new() { ["t2"] = "s2" }));
+        var plan = Plan(Target(scope), Snapshot([Alice, Bob]), Fixtures.State([linked], new() { ["t2"] = "s2" }));
         Assert.Equal("t2", Assert.Single(plan.Operations.OfType<DeactivateAccount>()).TargetId);
 
-        var gone = Plan(Target(scope, SyncPolicies.Default with { OutOfScope = OutOfScopeReaction.Delete }), Snapshot([Alice]), State([linked], new() { ["t2"] = "s2" }));
+        var gone = Plan(Target(scope, SyncPolicies.Default with { OutOfScope = OutOfScopeReaction.Delete }), Snapshot([Alice]), Fixtures.State([linked], new() { ["t2"] = "s2" }));
         Assert.Equal("deleted at the source", Assert.Single(gone.Operations.OfType<DeleteAccount>()).Reason);
 
         // Already inactive: nothing to do.
         var inactive = Account("t2", "bob@example.com", "s2", active: false);
-        Assert.Empty(Plan(Target(scope), Snapshot([Alice, Bob]), State([inactive], new() { ["t2"] = "s2" })).Operations.OfType<DeactivateAccount>());
+        Assert.Empty(Plan(Target(scope), Snapshot([Alice, Bob]), Fixtures.State([inactive], new() { ["t2"] = "s2" })).Operations.OfType<DeactivateAccount>());
     }
 
     [Fact]
@@ -226,12 +226,12 @@ public class TargetPlannerTests
         var accounts = users.Select(u => Account("t" + u.Id, u.UserName, u.Id)).ToArray();
         var links = accounts.ToDictionary(a => a.Id, a => a.Document["externalId"]!.GetValue<string>());
         var guard = new MassChangeGuard(new Threshold(10, true), new Threshold(10, true), Floor: 2);
-        var plan = Plan(Target(Kinds(AccountKind.Contractor), guard: guard), Snapshot(users), State(accounts, links));
+        var plan = Plan(Target(Kinds(AccountKind.Contractor), guard: guard), Snapshot(users), Fixtures.State(accounts, links));
         Assert.Equal(40, plan.Operations.OfType<DeactivateAccount>().Count());
         Assert.True(plan.NeedsConfirmation);
         Assert.Contains("40 deactivations", plan.GuardMessage);
 
-        var few = Plan(Target(Kinds(AccountKind.Employee), guard: guard), Snapshot(users.Skip(2)), State(accounts, links));
+        var few = Plan(Target(Kinds(AccountKind.Employee), guard: guard), Snapshot(users.Skip(2)), Fixtures.State(accounts, links));
         Assert.Equal(2, few.Operations.OfType<DeactivateAccount>().Count());
         Assert.False(few.NeedsConfirmation);
     }
@@ -239,13 +239,13 @@ public class TargetPlannerTests
     [Fact]
     public void Unchanged_linked_account_plans_nothing()
     {
-        var create = Plan(Target(), Snapshot([Alice]), State()).Operations.OfType<CreateAccount>().Single();
+        var create = Plan(Target(), Snapshot([Alice]), Fixtures.State()).Operations.OfType<CreateAccount>().Single();
         var doc = create.Document.DeepClone().AsObject();
         doc["id"] = "t1";
         doc["meta"] = new JsonObject { ["version"] = "W/\"3\"" };
         ((JsonArray)doc["emails"]!)[0]!["primary"] = false; // servers add their own sub-attributes
         doc["active"] = "True";                                 // and some send booleans as strings
-        var plan = Plan(Target(), Snapshot([Alice]), State([new TargetAccount("t1", doc)], new() { ["t1"] = "s1" }));
+        var plan = Plan(Target(), Snapshot([Alice]), Fixtures.State([new TargetAccount("t1", doc)], new() { ["t1"] = "s1" }));
         Assert.Empty(plan.Operations);
     }
 
@@ -256,14 +256,14 @@ public class TargetPlannerTests
         var expenses = new SourceGroup("g1", "Expenses", ["s1", "s6", "s4"]);
         var other = new SourceGroup("g2", "Other", ["s1"]);
         var target = Target(ScopeRule.Everyone with { Groups = new HashSet<string>(["Expenses"]) }, groups: new GroupSyncConfig(false, new HashSet<string>(["Expenses"]), 500));
-        var plan = Plan(target, Snapshot([Alice, carol, Svc], [expenses, other]), State());
+        var plan = Plan(target, Snapshot([Alice, carol, Svc], [expenses, other]), Fixtures.State());
         Assert.Single(plan.Operations.OfType<CreateGroup>());
         var members = Assert.Single(plan.Operations.OfType<ChangeMembers>());
         Assert.Equal(["s1", "s6"], members.AddSourceIds); // the service account is never provisioned
 
         // The group exists with alice and an unmanaged member; carol joins, alice leaves the source group.
         var existing = new TargetGroup("tg", "Expenses", "g1", ["t1", "foreign"]);
-        var state = State([Account("t1", "alice@example.com", "s1"), Account("t6", "carol@example.com", "s6"), Account("foreign", "someone")],
+        var state = Fixtures.State([Account("t1", "alice@example.com", "s1"), Account("t6", "carol@example.com", "s6"), Account("foreign", "someone")],
             new() { ["t1"] = "s1", ["t6"] = "s6" }, [existing], new() { ["tg"] = "g1" });
         var after = Plan(target, Snapshot([Alice, carol], [expenses with { Members = ["s6"] }]), state);
         var change = Assert.Single(after.Operations.OfType<ChangeMembers>());
@@ -275,7 +275,7 @@ public class TargetPlannerTests
     public void A_group_deleted_at_the_source_is_deleted_on_the_target_or_unlinked_per_policy()
     {
         var expenses = new GroupSyncConfig(false, new HashSet<string>(["Expenses", "Travel"]), 500);
-        var state = State([Account("t1", "alice@example.com", "s1")], new() { ["t1"] = "s1" },
+        var state = Fixtures.State([Account("t1", "alice@example.com", "s1")], new() { ["t1"] = "s1" },
             [new TargetGroup("tg1", "Expenses", "g1", ["t1"]), new TargetGroup("tg2", "Travel", "g2", ["t1"])], new() { ["tg1"] = "g1", ["tg2"] = "g2" });
         var source = Snapshot([Alice], [new SourceGroup("g1", "Expenses", ["s1"])]); // Travel is gone
 
@@ -287,7 +287,7 @@ public class TargetPlannerTests
         // An emptied group list at the source must not delete a target's groups wholesale: the guard holds it.
         var many = Enumerable.Range(0, 20).Select(i => new TargetGroup("tg" + i, "G" + i, "g" + i, [])).ToArray();
         var held = Plan(Target(groups: new GroupSyncConfig(true, new HashSet<string>(), 500)), Snapshot([Alice]),
-            State([], [], many, many.ToDictionary(g => g.Id, g => g.ExternalId!)));
+            Fixtures.State([], [], many, many.ToDictionary(g => g.Id, g => g.ExternalId!)));
         Assert.Equal(20, held.Operations.OfType<RetireGroup>().Count());
         Assert.Contains("group deletions", held.GuardMessage);
 
@@ -300,7 +300,7 @@ public class TargetPlannerTests
     [Fact]
     public void Focused_plan_touches_only_the_named_accounts()
     {
-        var state = State([Account("t1", "alice@example.com", "s1"), Account("x", "stranger")], new() { ["t1"] = "s1" });
+        var state = Fixtures.State([Account("t1", "alice@example.com", "s1"), Account("x", "stranger")], new() { ["t1"] = "s1" });
         var planner = new TargetPlanner(Target(), AccountKindRules.Default, Registry);
         var plan = planner.Plan(Snapshot([Alice, Bob]), state, Now, focus: new HashSet<string>(["s2"]));
         Assert.Equal("s2", Assert.Single(plan.Operations.OfType<CreateAccount>()).SourceId);

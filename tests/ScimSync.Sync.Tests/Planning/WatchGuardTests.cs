@@ -6,7 +6,8 @@ using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Lanes;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 using ScimSync.Sync.Sources;
 using static ScimSync.Sync.Tests.Planning.Fixtures;
 
@@ -18,14 +19,14 @@ public sealed class WatchGuardTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scimsync-watchguard-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly FakeTimeProvider _time = new(Now);
     private readonly CapturedLogs _log = new();
-    private readonly ShadowStore _shadows;
+    private readonly ISyncState _shadows;
     private readonly WatchGuard _guard;
     private readonly TargetSlot _slot;
     private readonly ScimClient _client = new(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:1/scim/v2/") });
 
     public WatchGuardTests()
     {
-        _shadows = ShadowStore.Open(_dir);
+        _shadows = SqliteSyncState.Open(_dir);
         _guard = new WatchGuard(_shadows, _time, _log.CreateLogger("guard"));
         var target = Target();
         _slot = new TargetSlot(target, _client, new TargetPlanner(target, AccountKindRules.Default, SchemaRegistry.CreateDefault()),
@@ -33,7 +34,7 @@ public sealed class WatchGuardTests : IDisposable
     }
 
     /// <summary>A target managing 2,680 accounts (only the count matters to the guard).</summary>
-    private static TargetState Managed2680 => State() with { ManagedAccounts = 2680 };
+    private static TargetState Managed2680 => Fixtures.State() with { ManagedAccounts = 2680 };
 
     private static SyncPlan PlanOf(params PlannedOperation[] ops) => new("app", ops, [], new Dictionary<Situation, int>(), 2680, null);
 

@@ -12,6 +12,8 @@ using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Runs;
 using ScimSync.Sync.Tests.Observability;
 
+using ScimSync.Sync.Tests.SqliteState;
+
 namespace ScimSync.Sync.Tests.Runs;
 
 /// <summary>
@@ -66,7 +68,8 @@ public sealed class ExpiryAfterRunTests : IAsyncLifetime
     public async Task An_end_date_between_the_run_and_the_first_expiry_check_is_acted_on()
     {
         var time = new FakeTimeProvider(_start);
-        using var engine = new SyncEngine(ConfigLoader.Load(_config), time, NullLoggerFactoryFor.Tests);
+        var config = ConfigLoader.Load(_config);
+        using var engine = new SyncEngine(config, TestState.Open(config), time, NullLoggerFactoryFor.Tests);
         var run = await engine.RunAsync(confirm: false, null, default);
         Assert.True(run.Succeeded, string.Join("; ", run.Targets.Select(t => t.Error)));
         Assert.True(await ActiveAsync("cat@example.com"));

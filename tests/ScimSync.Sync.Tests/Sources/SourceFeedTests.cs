@@ -4,8 +4,9 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using ScimSync.Client;
 using ScimSync.Events;
-using ScimSync.Sync.Shadows;
 using ScimSync.Sync.Intake;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 
 namespace ScimSync.Sync.Tests.Sources;
 
@@ -48,7 +49,7 @@ public sealed class SourceFeedTests : IDisposable
 
     private async Task<FeedPoll> PollRefusedAsync(JsonObject sets, bool withKey = true)
     {
-        using var state = ShadowStore.Open(_dir);
+        using var state = SqliteSyncState.Open(_dir);
         state.Batch(w =>
         {
             w.SetCheckpoint("feed.subscription", "sub1");
@@ -188,7 +189,7 @@ public sealed class SourceFeedTests : IDisposable
     [Fact]
     public async Task A_subscription_an_earlier_build_made_is_asked_to_name_writers_from_now_on()
     {
-        using var state = ShadowStore.Open(_dir);
+        using var state = SqliteSyncState.Open(_dir);
         state.Batch(w => w.SetCheckpoint("feed.subscription", "sub1"));
         var source = new EarlierSubscription();
         using var client = new ScimClient(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:9/scim/v2/"), MaxRetries = 0 }, source);

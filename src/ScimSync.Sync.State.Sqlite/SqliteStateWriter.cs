@@ -1,18 +1,19 @@
 using Microsoft.Data.Sqlite;
 using ScimSync.Secrets;
 using ScimSync.Sync.Planning;
+using ScimSync.Sync.State;
 
-namespace ScimSync.Sync.Shadows;
+namespace ScimSync.Sync.State.Sqlite;
 
-/// <summary>Writes inside one <see cref="ShadowStore.Batch"/> transaction.</summary>
-public readonly partial struct ShadowWriter
+/// <summary>The writes of one unit of work: inside one <see cref="SqliteSyncState.Batch"/> transaction.</summary>
+internal sealed partial class SqliteStateWriter : IStateWriter
 {
     private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
     private readonly Dictionary<string, SqliteCommand> _statements;
     private readonly KeyRing _keys;
 
-    internal ShadowWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements, KeyRing keys)
+    internal SqliteStateWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements, KeyRing keys)
     {
         _db = db;
         _tx = tx;
@@ -20,7 +21,7 @@ public readonly partial struct ShadowWriter
         _keys = keys;
     }
 
-    private int Exec(string sql, params (string, object?)[] args) => ShadowStore.Prepare(_db, _statements, sql, _tx, args).ExecuteNonQuery();
+    private int Exec(string sql, params (string, object?)[] args) => SqliteSyncState.Prepare(_db, _statements, sql, _tx, args).ExecuteNonQuery();
 
     /// <param name="synced">True when the engine itself wrote this state (it becomes the drift baseline).</param>
     public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
@@ -127,11 +128,11 @@ public readonly partial struct ShadowWriter
         else Exec("INSERT OR REPLACE INTO checkpoints(key, value) VALUES (@k, @v)", ("@k", key), ("@v", value));
     }
 
-    /// <summary>Keeps a secret (the feed's HS256 key), sealed; null removes it. Read back with <see cref="ShadowStore.GetSecret"/>.</summary>
+    /// <summary>Keeps a secret (the feed's HS256 key), sealed; null removes it. Read back with <see cref="SqliteSyncState.GetSecret"/>.</summary>
     public void SetSecret(string key, string? value)
     {
         if (value is null) Exec("DELETE FROM secrets WHERE key = @k", ("@k", key));
-        else Exec("INSERT OR REPLACE INTO secrets(key, value) VALUES (@k, @v)", ("@k", key), ("@v", _keys.Seal(value, ShadowStore.SecretPurpose(key))));
+        else Exec("INSERT OR REPLACE INTO secrets(key, value) VALUES (@k, @v)", ("@k", key), ("@v", _keys.Seal(value, StoredSecrets.Purpose(key))));
     }
 
     public void Enqueue(string target, string sourceId, bool urgent, DateTimeOffset now) => Exec("""
@@ -150,6 +151,6 @@ public readonly partial struct ShadowWriter
                 @user, @changes, @position, @etime, @writer, @stype, @action)
         """, ("@time", a.Time.UtcTicks), ("@cause", a.Cause), ("@target", a.Target), ("@verb", a.Verb), ("@subject", a.Subject),
         ("@tid", a.TargetId), ("@sid", a.SourceId), ("@result", a.Result), ("@status", a.Status), ("@dur", a.DurationMs), ("@detail", a.Detail),
-        ("@user", a.UserName), ("@changes", ShadowStore.ChangesJson(a.Changes)), ("@position", a.JournalPosition), ("@etime", a.EventTime?.UtcTicks),
+        ("@user", a.UserName), ("@changes", StoredChanges.Write(a.Changes)), ("@position", a.JournalPosition), ("@etime", a.EventTime?.UtcTicks),
         ("@writer", a.Writer), ("@stype", a.ScimType), ("@action", a.Action));
 }

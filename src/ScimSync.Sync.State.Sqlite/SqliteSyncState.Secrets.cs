@@ -1,14 +1,15 @@
 using Microsoft.Data.Sqlite;
 using ScimSync.Secrets;
+using ScimSync.Sync.State;
 
-namespace ScimSync.Sync.Shadows;
+namespace ScimSync.Sync.State.Sqlite;
 
 /// <summary>
 /// The engine's secrets (DESIGN.md invariant 9): the HS256 key of its feed subscription on the source, kept in
 /// the <c>secrets</c> table sealed with the key file that lives apart from the state directory. Nothing else in
 /// the state is a secret: the targets' credentials stay in the configuration (from the environment).
 /// </summary>
-public sealed partial class ShadowStore
+public sealed partial class SqliteSyncState
 {
     /// <summary>
     /// Checkpoints that earlier builds kept in clear and that are secrets: moved into <c>secrets</c>, sealed,
@@ -16,17 +17,14 @@ public sealed partial class ShadowStore
     /// </summary>
     private static readonly string[] LegacyClearSecrets = ["feed.secret"];
 
-    /// <summary>Binds a sealed value to its row, so that a value copied to another row does not open.</summary>
-    internal static string SecretPurpose(string key) => "sync.secrets/" + key;
-
-    /// <summary>A secret kept with <see cref="ShadowWriter.SetSecret"/>, opened; null when none is kept.</summary>
+    /// <summary>A secret kept with <see cref="IStateWriter.SetSecret"/>, opened; null when none is kept.</summary>
     public string? GetSecret(string key)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT value FROM secrets WHERE key = @k", ("@k", key));
-            return cmd.ExecuteScalar() is string stored ? _keys.UnsealText(stored, SecretPurpose(key)) : null;
-        }
+            return cmd.ExecuteScalar() is string stored ? _keys.UnsealText(stored, StoredSecrets.Purpose(key)) : null;
+        });
     }
 
     /// <summary>
@@ -35,17 +33,17 @@ public sealed partial class ShadowStore
     /// </summary>
     public int ResealSecrets()
     {
-        int count;
-        lock (_gate)
+        return Read(() =>
         {
+            int count;
             using (var tx = _db.BeginTransaction())
             {
                 count = Reseal(_db, tx, _keys);
                 tx.Commit();
             }
             Scrub(_db);
-        }
-        return count;
+            return count;
+        });
     }
 
     private static int Reseal(SqliteConnection db, SqliteTransaction tx, KeyRing keys)
@@ -59,7 +57,7 @@ public sealed partial class ShadowStore
             while (r.Read()) rows.Add((r.GetString(0), r.GetString(1)));
         }
         foreach (var (key, stored) in rows)
-            Write(db, tx, key, keys.Seal(keys.Unseal(stored, SecretPurpose(key)), SecretPurpose(key)));
+            Write(db, tx, key, keys.Seal(keys.Unseal(stored, StoredSecrets.Purpose(key)), StoredSecrets.Purpose(key)));
         return rows.Count;
     }
 
@@ -80,7 +78,7 @@ public sealed partial class ShadowStore
                 read.CommandText = "SELECT value FROM checkpoints WHERE key = @k";
                 read.Parameters.AddWithValue("@k", key);
                 if (read.ExecuteScalar() is not string clear) continue;
-                Write(db, tx, key, keys.Seal(clear, SecretPurpose(key)));
+                Write(db, tx, key, keys.Seal(clear, StoredSecrets.Purpose(key)));
                 using var delete = db.CreateCommand();
                 delete.Transaction = tx;
                 delete.CommandText = "DELETE FROM checkpoints WHERE key = @k";
@@ -93,7 +91,7 @@ public sealed partial class ShadowStore
                 all.Transaction = tx;
                 all.CommandText = "SELECT key, value FROM secrets";
                 using var r = all.ExecuteReader();
-                while (r.Read()) keys.Unseal(r.GetString(1), SecretPurpose(r.GetString(0)));
+                while (r.Read()) keys.Unseal(r.GetString(1), StoredSecrets.Purpose(r.GetString(0)));
             }
             tx.Commit();
         }

@@ -3,9 +3,10 @@ using System.Text.Json.Nodes;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 
-namespace ScimSync.Sync.Tests.Shadows;
+namespace ScimSync.Sync.Tests.SqliteState;
 
 /// <summary>
 /// The provisioning log in the state: what an operation changed (old → new per attribute, secrets redacted), the
@@ -98,7 +99,7 @@ public sealed class ProvisioningLogTests : IDisposable
     [Fact]
     public void The_log_is_queried_by_person_target_result_and_time_newest_first()
     {
-        using var store = ShadowStore.Open(StateDir);
+        using var store = SqliteSyncState.Open(StateDir);
         store.Batch(w =>
         {
             w.Audit(Entry(Now, "helpdesk", "grace", "s1", verb: "create"));
@@ -124,7 +125,7 @@ public sealed class ProvisioningLogTests : IDisposable
     [Fact]
     public void What_a_record_carries_comes_back_as_it_was_written()
     {
-        using var store = ShadowStore.Open(StateDir);
+        using var store = SqliteSyncState.Open(StateDir);
         var written = Entry(Now, "helpdesk", "grace", "s1", "failed") with
         {
             Changes = [new AttributeChange("title", JsonValue.Create("Engineer"), JsonValue.Create("Rear Admiral")), new AttributeChange("nickName", JsonValue.Create("Amazing"), null)],
@@ -145,10 +146,10 @@ public sealed class ProvisioningLogTests : IDisposable
     {
         Directory.CreateDirectory(StateDir, Private);
         var db = Path.Combine(StateDir, "sync.db");
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "Shadows", "LegacyState", "sync.db"), db);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "SqliteState", "LegacyState", "sync.db"), db);
         File.SetUnixFileMode(db, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
-        using (var store = ShadowStore.Open(StateDir))
+        using (var store = SqliteSyncState.Open(StateDir))
         {
             var bob = Assert.Single(store.Log(new AuditQuery(["bob"])));
             Assert.Equal(("create", "bob", "01a2361f-1fc6-701c-885c-ddd7dff55d7e"), (bob.Verb, bob.UserName, bob.SourceId));
@@ -158,7 +159,7 @@ public sealed class ProvisioningLogTests : IDisposable
             // Written after the legacy record, so it is listed first (newest first).
             store.Batch(w => w.Audit(Entry(bob.Time.AddMinutes(1), "app", "bob", "01a2361f-1fc6-701c-885c-ddd7dff55d7e") with { Writer = "hr-portal" }));
         }
-        using (var again = ShadowStore.Open(StateDir))
+        using (var again = SqliteSyncState.Open(StateDir))
             Assert.Equal(["hr-portal", null], again.Log(new AuditQuery(["bob"])).Select(r => r.Writer));
     }
 

@@ -3,11 +3,12 @@ using System.Runtime.Versioning;
 using System.Text;
 using System.Text.Json.Nodes;
 using ScimSync.Client;
-using ScimSync.Sync.Shadows;
 using ScimSync.Sync.Intake;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 using ScimSync.Sync.Sources;
 
-namespace ScimSync.Sync.Tests.Shadows;
+namespace ScimSync.Sync.Tests.SqliteState;
 
 /// <summary>
 /// DESIGN.md invariant 9 for the engine's state directory (it holds the source feed's HS256 key and every
@@ -42,7 +43,7 @@ public sealed class StatePrivacyTests : IDisposable
     public void A_fresh_state_directory_and_its_files_are_private()
     {
         var state = Path.Combine(StateDir, "nested");
-        using (var store = ShadowStore.Open(state))
+        using (var store = SqliteSyncState.Open(state))
         {
             store.SetCheckpoint("run.last", "x");
             Assert.Equal("0700", Mode(state));
@@ -56,7 +57,7 @@ public sealed class StatePrivacyTests : IDisposable
     {
         Directory.CreateDirectory(StateDir, Private | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         File.SetUnixFileMode(StateDir, Private | UnixFileMode.OtherRead | UnixFileMode.OtherExecute); // whatever the umask
-        var e = Assert.ThrowsAny<Exception>(() => ShadowStore.Open(StateDir).Dispose());
+        var e = Assert.ThrowsAny<Exception>(() => SqliteSyncState.Open(StateDir).Dispose());
         Assert.Contains(StateDir, e.Message);
         Assert.Contains("chmod", e.Message);
         Assert.False(File.Exists(Path.Combine(StateDir, "sync.db")));
@@ -66,7 +67,7 @@ public sealed class StatePrivacyTests : IDisposable
     public async Task The_feed_secret_is_not_kept_in_clear_and_still_verifies_what_the_source_signs()
     {
         var secret = Convert.ToBase64String(Enumerable.Range(100, 32).Select(i => (byte)i).ToArray());
-        using (var state = ShadowStore.Open(StateDir))
+        using (var state = SqliteSyncState.Open(StateDir))
         using (var client = new ScimClient(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:9/scim/v2/"), MaxRetries = 0 }, new SourceAnswer(secret)))
             await new SourceFeed(client, state, "engine").EnsureAsync(0, CancellationToken.None);
         Assert.False(Contains(StateDir, Encoding.ASCII.GetBytes(secret)), "the feed secret is in a state file in clear (base64)");
@@ -84,11 +85,11 @@ public sealed class StatePrivacyTests : IDisposable
         const string legacySecret = "4tu42G2Xv4sXVI/uVdkbvn8lCzW1WX+e8HMdtbkc2Qs=";
         Directory.CreateDirectory(StateDir, Private);
         var db = Path.Combine(StateDir, "sync.db");
-        File.Copy(Path.Combine(AppContext.BaseDirectory, "Shadows", "LegacyState", "sync.db"), db);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "SqliteState", "LegacyState", "sync.db"), db);
         File.SetUnixFileMode(db, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         Assert.True(Contains(StateDir, Encoding.ASCII.GetBytes(legacySecret)));
 
-        using (var state = ShadowStore.Open(StateDir))
+        using (var state = SqliteSyncState.Open(StateDir))
         {
             Assert.Equal("01a2361f3aa179d2906059156ce97d8c", state.GetCheckpoint("feed.subscription"));
             Assert.Equal(legacySecret, state.GetSecret("feed.secret"));
@@ -97,7 +98,7 @@ public sealed class StatePrivacyTests : IDisposable
         Assert.False(Contains(StateDir, Encoding.ASCII.GetBytes(legacySecret)), "the legacy feed secret is still in the state files in clear");
         Assert.True(File.Exists(StateDir + ".key"));
         Assert.Equal("0600", Mode(StateDir + ".key"));
-        using (var again = ShadowStore.Open(StateDir))
+        using (var again = SqliteSyncState.Open(StateDir))
             Assert.Equal(legacySecret, again.GetSecret("feed.secret"));
     }
 

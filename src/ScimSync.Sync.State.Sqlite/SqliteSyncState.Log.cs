@@ -1,33 +1,30 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using ScimSync.Sync.State;
 
-namespace ScimSync.Sync.Shadows;
-
-/// <summary>One attribute an operation changed: its value before (as the shadow held it) and the value sent; null is "none".</summary>
-public sealed record AttributeChange(string Path, JsonNode? Old, JsonNode? New);
-
-/// <summary>
-/// What to find in the provisioning log. Every filter is optional; the newest entries come first.
-/// </summary>
-/// <param name="People">
-/// Source account ids or userNames (case-insensitive), any of which identifies the person: entries recorded under an
-/// earlier userName are found through the source id those entries share.
-/// </param>
-/// <param name="Result"><c>ok</c> or <c>failed</c>.</param>
-/// <param name="Since">Inclusive.</param>
-/// <param name="Until">Exclusive.</param>
-public sealed record AuditQuery(IReadOnlyList<string>? People = null, string? Target = null, string? Result = null,
-    DateTimeOffset? Since = null, DateTimeOffset? Until = null, int Limit = 100);
+namespace ScimSync.Sync.State.Sqlite;
 
 /// <summary>The provisioning log: the audit table read back by person, target, result and time.</summary>
-public sealed partial class ShadowStore
+public sealed partial class SqliteSyncState
 {
     private const string AuditColumns = """
         time, cause, target, verb, subject, target_id, source_id, result, status, duration_ms, detail,
         user_name, changes, journal_position, event_time, writer, scim_type, action
         """;
+
+    public IReadOnlyList<AuditRecord> Audit(int max, string? target = null)
+    {
+        return Read(() =>
+        {
+            using var cmd = Command($"""
+                SELECT {AuditColumns} FROM audit
+                WHERE @t IS NULL OR target = @t ORDER BY seq DESC LIMIT @m
+                """, ("@t", target), ("@m", max));
+            var list = ReadAudit(cmd);
+            list.Reverse();
+            return list;
+        });
+    }
 
     /// <summary>
     /// The entries matching <paramref name="query"/>, newest first. A person's entries come from two index seeks (by
@@ -77,12 +74,11 @@ public sealed partial class ShadowStore
         }
         args.Add(("@limit", Math.Max(0, query.Limit)));
         var sql = $"SELECT {AuditColumns} FROM audit{(where.Count == 0 ? "" : " WHERE " + string.Join(" AND ", where))} ORDER BY seq DESC LIMIT @limit";
-        List<AuditRecord> page;
-        lock (_gate)
+        var page = Read(() =>
         {
             using var cmd = Command(sql, [.. args]);
-            page = ReadAudit(cmd);
-        }
+            return ReadAudit(cmd);
+        });
         // Records reach the log in the order their writes were committed, which for operations finishing at the
         // same moment on different lanes can differ from their times by a few microseconds: a page is shown by time.
         return [.. page.OrderByDescending(a => a.Time)];
@@ -98,7 +94,7 @@ public sealed partial class ShadowStore
                 Text(5), Text(6), r.GetString(7), r.IsDBNull(8) ? null : r.GetInt32(8), r.GetDouble(9), Text(10))
             {
                 UserName = Text(11),
-                Changes = ParseChanges(Text(12)),
+                Changes = StoredChanges.Read(Text(12)),
                 JournalPosition = r.IsDBNull(13) ? null : r.GetInt64(13),
                 EventTime = r.IsDBNull(14) ? null : new DateTimeOffset(r.GetInt64(14), TimeSpan.Zero),
                 Writer = Text(15),
@@ -108,51 +104,29 @@ public sealed partial class ShadowStore
         return list;
     }
 
-    /// <summary>Changes as stored: <c>[{"path": …, "old": …, "new": …}]</c>, an absent value omitted; null when there are none.</summary>
-    internal static string? ChangesJson(IReadOnlyList<AttributeChange> changes)
-    {
-        if (changes.Count == 0) return null;
-        // Written straight from the values (an initial load records every attribute of 100,000 accounts): no copies.
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = StoredJson.Encoder }))
-        {
-            w.WriteStartArray();
-            foreach (var c in changes)
-            {
-                w.WriteStartObject();
-                w.WriteString("path", c.Path);
-                if (c.Old is not null)
-                {
-                    w.WritePropertyName("old");
-                    c.Old.WriteTo(w);
-                }
-                if (c.New is not null)
-                {
-                    w.WritePropertyName("new");
-                    c.New.WriteTo(w);
-                }
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        }
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    private static IReadOnlyList<AttributeChange> ParseChanges(string? json)
-    {
-        if (json is null || JsonNode.Parse(json) is not JsonArray array) return [];
-        return array.OfType<JsonObject>().Select(o => new AttributeChange(o["path"]?.GetValue<string>() ?? "", o["old"]?.DeepClone(), o["new"]?.DeepClone())).ToArray();
-    }
-
-    // Stored text stays readable (no \u escapes for non-ASCII names); it is printed, never embedded in HTML.
-    private static readonly JsonSerializerOptions StoredJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     /// <summary>
-    /// Entries written before the log had a userName column: the name is in the subject (<c>user NAME [id]</c>), so
-    /// that looking a person up by name finds what happened to them before the upgrade too.
+    /// One bounded step of retention: the oldest entries before <paramref name="before"/>, at most
+    /// <paramref name="max"/>, in one short transaction found through ix_audit_time, so that the engine's writes
+    /// wait for one step, not for a whole backlog (an upgraded log of millions of entries is pruned step by step).
     /// </summary>
-    private static void BackfillAuditUserNames(SqliteConnection db) => Exec(db, """
-        UPDATE audit SET user_name = CASE WHEN instr(subject, ' [') > 0 THEN substr(subject, 6, instr(subject, ' [') - 6) ELSE substr(subject, 6) END
-        WHERE user_name IS NULL AND subject LIKE 'user %'
-        """);
+    public int PruneLog(DateTimeOffset before, int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(max);
+        lock (_gate)
+        {
+            try
+            {
+                using var tx = _db.BeginTransaction();
+                var removed = Prepare(_db, _statements,
+                    "DELETE FROM audit WHERE seq IN (SELECT seq FROM audit INDEXED BY ix_audit_time WHERE time < @before ORDER BY time LIMIT @max)",
+                    tx, [("@before", before.UtcTicks), ("@max", max)]).ExecuteNonQuery();
+                tx.Commit();
+                return removed;
+            }
+            catch (SqliteException e)
+            {
+                throw Unavailable(e);
+            }
+        }
+    }
 }

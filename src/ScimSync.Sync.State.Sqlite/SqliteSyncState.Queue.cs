@@ -1,32 +1,44 @@
-namespace ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
 
-/// <summary>How the last full read of a target went, and when it last read everything.</summary>
-/// <param name="Problems">Why the last read could not be trusted, or null when it was complete.</param>
-public sealed record TargetReadRecord(string Target, DateTimeOffset At, int Accounts, bool Complete, string? Problems,
-    DateTimeOffset? LastCompleteAt, int? LastCompleteAccounts);
+namespace ScimSync.Sync.State.Sqlite;
 
-/// <summary>A removal the mass-change guard holds until a person confirms it.</summary>
-/// <param name="Key">The queue key it came from: a source account id, or <c>group:</c> and a source group id.</param>
-public sealed record HeldOperation(string Target, string Key, string Verb, string Subject, string? TargetId, string Reason, DateTimeOffset Since);
-
-public sealed partial class ShadowStore
+/// <summary>Each target's queue, the removals its mass-change guard holds, and how its last full read went.</summary>
+public sealed partial class SqliteSyncState
 {
+    /// <summary>
+    /// The next queued keys, urgent first, then oldest first. <c>Changes</c> counts the changes queued for
+    /// the key so far: dequeueing with it leaves the entry in place when another change arrived meanwhile.
+    /// </summary>
+    public IReadOnlyList<PendingChange> Pending(string target, int max, bool urgentOnly = false)
+    {
+        return Read(() =>
+        {
+            using var cmd = Command(urgentOnly
+                ? "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t AND urgent = 1 ORDER BY urgent DESC, enqueued LIMIT @m"
+                : "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
+            using var r = cmd.ExecuteReader();
+            var list = new List<PendingChange>();
+            while (r.Read()) list.Add(new PendingChange(r.GetString(0), r.GetInt64(1) != 0, r.GetInt64(2)));
+            return list;
+        });
+    }
+
     public TargetReadRecord? LastRead(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT at, accounts, complete, problems, complete_at, complete_accounts FROM target_reads WHERE target = @t", ("@t", target));
             using var r = cmd.ExecuteReader();
             if (!r.Read()) return null;
             return new TargetReadRecord(target, Time(r.GetInt64(0)), r.GetInt32(1), r.GetInt64(2) != 0, r.IsDBNull(3) ? null : r.GetString(3),
                 r.IsDBNull(4) ? null : Time(r.GetInt64(4)), r.IsDBNull(5) ? null : r.GetInt32(5));
-        }
+        });
     }
 
     /// <summary>Managed accounts and groups on the whole target: the links in the shadow.</summary>
     public (int Accounts, int Groups) ManagedCounts(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("""
                 SELECT (SELECT count(*) FROM links WHERE target = @t), (SELECT count(*) FROM group_links WHERE target = @t)
@@ -34,13 +46,13 @@ public sealed partial class ShadowStore
             using var r = cmd.ExecuteReader();
             r.Read();
             return (r.GetInt32(0), r.GetInt32(1));
-        }
+        });
     }
 
     /// <summary>Source accounts queued as urgent for a target that have an account there (the removals that may be coming).</summary>
     public IReadOnlyList<string> PendingUrgentLinked(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("""
                 SELECT p.source_id FROM pending p INDEXED BY ix_pending_order
@@ -51,12 +63,12 @@ public sealed partial class ShadowStore
             var ids = new List<string>();
             while (r.Read()) ids.Add(r.GetString(0));
             return ids;
-        }
+        });
     }
 
     public IReadOnlyList<HeldOperation> Holds(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT key, verb, subject, target_id, reason, since FROM holds WHERE target = @t ORDER BY since, key", ("@t", target));
             using var r = cmd.ExecuteReader();
@@ -64,16 +76,16 @@ public sealed partial class ShadowStore
             while (r.Read())
                 list.Add(new HeldOperation(target, r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetString(3), r.GetString(4), Time(r.GetInt64(5))));
             return list;
-        }
+        });
     }
 
     public int HeldCount(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             using var cmd = Command("SELECT count(*) FROM holds WHERE target = @t", ("@t", target));
             return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-        }
+        });
     }
 
     /// <summary>
@@ -82,7 +94,7 @@ public sealed partial class ShadowStore
     /// </summary>
     public QueueSummary Summary(string target)
     {
-        lock (_gate)
+        return Read(() =>
         {
             // min(enqueued) per urgency: each is one seek on ix_pending_order, where a plain min() would scan.
             using var cmd = Command("""
@@ -96,18 +108,13 @@ public sealed partial class ShadowStore
             long? urgent = r.IsDBNull(1) ? null : r.GetInt64(1), routine = r.IsDBNull(2) ? null : r.GetInt64(2);
             long? oldest = urgent is null ? routine : routine is null ? urgent : Math.Min(urgent.Value, routine.Value);
             return new QueueSummary(r.GetInt32(0), oldest is { } o ? Time(o) : null, r.GetInt32(3), r.IsDBNull(4) ? null : Time(r.GetInt64(4)));
-        }
+        });
     }
 
     private static DateTimeOffset Time(long ticks) => new(ticks, TimeSpan.Zero);
 }
 
-/// <summary>A target's queue and guard at a glance (<see cref="ShadowStore.Summary"/>).</summary>
-/// <param name="OldestQueued">When the longest-waiting queued key was first queued (later changes to it do not move this).</param>
-/// <param name="HeldSince">When the guard started holding the oldest removal it holds.</param>
-public sealed record QueueSummary(int Queued, DateTimeOffset? OldestQueued, int Held, DateTimeOffset? HeldSince);
-
-public readonly partial struct ShadowWriter
+internal sealed partial class SqliteStateWriter
 {
     public void RecordRead(TargetReadRecord read) => Exec("""
         INSERT INTO target_reads(target, at, accounts, complete, problems, complete_at, complete_accounts)

@@ -1,9 +1,10 @@
 using Microsoft.Data.Sqlite;
-using ScimSync.Sync.Shadows;
+using ScimSync.Sync.State;
+using ScimSync.Sync.State.Sqlite;
 
-namespace ScimSync.Sync.Tests.Shadows;
+namespace ScimSync.Sync.Tests.SqliteState;
 
-public sealed class ShadowStoreTests : IDisposable
+public sealed class SqliteSyncStateTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "scimsync-shadow-" + Guid.NewGuid().ToString("N")[..8]);
     private static readonly DateTimeOffset Now = new(2026, 11, 29, 9, 0, 0, TimeSpan.Zero);
@@ -11,7 +12,7 @@ public sealed class ShadowStoreTests : IDisposable
     [Fact]
     public void A_change_queued_while_its_key_is_being_applied_stays_queued()
     {
-        using var store = ShadowStore.Open(_dir);
+        using var store = SqliteSyncState.Open(_dir);
         store.Batch(w => w.Enqueue("app", "s1", false, Now));
         var taken = Assert.Single(store.Pending("app", 10));
 
@@ -29,7 +30,7 @@ public sealed class ShadowStoreTests : IDisposable
     [Fact]
     public void Urgent_keys_come_first_and_the_urgent_lane_sees_only_them()
     {
-        using var store = ShadowStore.Open(_dir);
+        using var store = SqliteSyncState.Open(_dir);
         store.Batch(w =>
         {
             w.Enqueue("app", "routine1", false, Now);
@@ -56,7 +57,7 @@ public sealed class ShadowStoreTests : IDisposable
                 """;
             cmd.ExecuteNonQuery();
         }
-        using var store = ShadowStore.Open(_dir);
+        using var store = SqliteSyncState.Open(_dir);
         var old = Assert.Single(store.Pending("app", 10));
         Assert.Equal(("s1", 0L), (old.SourceId, old.Changes));
         store.Batch(w => w.Dequeue("app", old));
@@ -66,7 +67,7 @@ public sealed class ShadowStoreTests : IDisposable
     [Fact]
     public async Task Group_commit_reports_a_failing_write_alone_and_commits_the_others()
     {
-        using var store = ShadowStore.Open(_dir);
+        using var store = SqliteSyncState.Open(_dir);
         var writes = Enumerable.Range(0, 200).Select(i => i == 100
             ? store.WriteAsync(_ => throw new InvalidOperationException("this write fails"))
             : store.WriteAsync(w => w.Enqueue("app", "s" + i, false, Now))).ToArray();
