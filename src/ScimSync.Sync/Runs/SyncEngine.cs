@@ -78,6 +78,11 @@ public sealed record TargetStatus(string Target, int Accounts, int Links, int Gr
     /// <summary>When the last full run that brought this target fully up to date started.</summary>
     public DateTimeOffset? LastCompleteRun { get; init; }
 
+    /// <summary>When several engines share the state: the engine that holds the target's lease, and until when unless renewed.</summary>
+    public string? Owner { get; init; }
+
+    public DateTimeOffset? LeaseExpires { get; init; }
+
     /// <summary>Why a person should look at this target now (<see cref="TargetAttention"/>); empty when nothing needs attention.</summary>
     public IReadOnlyList<string> Attention { get; init; } = [];
 
@@ -290,7 +295,7 @@ public sealed partial class SyncEngine : IDisposable
     /// </summary>
     public bool CanResume =>
         _source is not null && _shadows.GetCheckpoint(CompleteCheckpoint) == "true" &&
-        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, "engine").Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
+        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, FeedName).Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
     public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, watching: false, progress, ct);
@@ -315,7 +320,7 @@ public sealed partial class SyncEngine : IDisposable
         if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll)
             await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
-        var results = await Task.WhenAll(_targets.Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
+        var results = await Task.WhenAll(_targets.Where(Works).Select(t => RunTargetAsync(t, snapshot, execute, confirm, watching, runId, progress, ct))).ConfigureAwait(false);
         var complete = results.All(t => !t.Failed && !t.HeldByGuard && !t.Stopped && (t.Execution?.Stopped ?? 0) == 0);
         DateTimeOffset? expiryFrom = ExpiryCheckedUntil() is { } checkedUntil && checkedUntil <= started ? null : started;
         if (execute)
@@ -346,7 +351,7 @@ public sealed partial class SyncEngine : IDisposable
             throw new SourceFeedUnavailableException("the source reports no journal position, so it has no ScimSync event feed; set source.feed: lastModified to follow it by queries");
         try
         {
-            await new SourceFeed(_source!, _shadows, "engine").EnsureAsync(position.Value, ct).ConfigureAwait(false);
+            await new SourceFeed(_source!, _shadows, FeedName).EnsureAsync(position.Value, ct).ConfigureAwait(false);
         }
         catch (ScimClientException e) when (e.Status is 401 or 403 or 404)
         {
@@ -542,6 +547,7 @@ public sealed partial class SyncEngine : IDisposable
     public IReadOnlyList<TargetStatus> Status(int audit = 10)
     {
         var now = _time.GetUtcNow();
+        var leases = Ownership?.Leases();
         return _targets.Select(t =>
         {
             var name = t.Config.Name;
@@ -554,7 +560,7 @@ public sealed partial class SyncEngine : IDisposable
                 OldestQueued = _shadows.Summary(name).OldestQueued,
                 LastCompleteRun = LastCompleteRun(name),
             };
-            return status with { Attention = TargetAttention.Assess(status, _config.Health, now) };
+            return WithLease(status, leases) with { Attention = TargetAttention.Assess(status, _config.Health, now) };
         }).ToArray();
     }
 
@@ -611,14 +617,16 @@ public sealed partial class SyncEngine : IDisposable
         var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct, work) };
         var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => _snapshot!,
             key => _origins.TryGetValue(key, out var origin) ? origin : null, _loggers.CreateLogger<TargetQueueWorker>());
-        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct, work)));
+        tasks.Add(WatchTargetsAsync(queues, ct, work));
         tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>
         {
             _shadows.SetCheckpoint(DownCheckpoint(t.Config.Name), null);
             SyncLog.TargetUp(_log, t.Config.Name, Math.Round(outage.TotalSeconds, 1), _shadows.Counts(t.Config.Name).Pending);
             t.Wake(urgent: true);
         }, ct)));
-        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, "engine").Exists)
+        // Several engines: each has a feed subscription of its own, made when it first watches.
+        if (Ownership is not null && _source is not null && _config.Source.Feed == FeedMode.Poll) await EnsureFeedAsync(_snapshot!.Position, ct).ConfigureAwait(false);
+        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, FeedName).Exists)
             throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet: run `scimsync sync run` (or `sync watch`, which starts with one)");
         if (_source is not null)
             tasks.Add(_config.Source.Feed == FeedMode.Poll ? FeedLoopAsync(ct) : LastModifiedLoopAsync(ct));
@@ -635,7 +643,7 @@ public sealed partial class SyncEngine : IDisposable
 
     private async Task FeedLoopAsync(CancellationToken ct)
     {
-        var feed = new SourceFeed(_source!, _shadows, "engine");
+        var feed = new SourceFeed(_source!, _shadows, FeedName);
         var reader = new ScimSourceReader(_source!, _config.Kinds);
         IReadOnlyCollection<string> ack = [];
         while (!ct.IsCancellationRequested)
