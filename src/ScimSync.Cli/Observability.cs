@@ -29,7 +29,7 @@ namespace ScimSync.Cli;
 /// </summary>
 /// <remarks>
 /// <c>serve</c>: <c>ScimServerHost.Build(Observability.WithTelemetry(options), args, b => Observability.ConfigureLogging(b.Logging, format, level))</c>.
-/// <c>sync ...</c>: <c>using var loggers = Observability.EngineLoggers(format, level)</c>, <c>new SyncEngine(config, TimeProvider.System, loggers)</c>;
+/// <c>sync ...</c>: <c>using var loggers = Observability.EngineLoggers(format, level)</c>, <c>new SyncEngine(config, EngineState.Open(config), TimeProvider.System, loggers)</c>;
 /// then, in watch mode, <c>await using var listener = await EngineListener.StartAsync(engine, "127.0.0.1:9464", loggers, Observability.OtlpFromEnvironment(), ct)</c>,
 /// or without a listener <c>using var telemetry = Observability.StartEngineTelemetry(Observability.OtlpFromEnvironment())</c>.
 /// </remarks>

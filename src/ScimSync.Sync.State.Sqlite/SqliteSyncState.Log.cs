@@ -12,6 +12,20 @@ public sealed partial class SqliteSyncState
         user_name, changes, journal_position, event_time, writer, scim_type, action
         """;
 
+    public IReadOnlyList<AuditRecord> Audit(int max, string? target = null)
+    {
+        return Read(() =>
+        {
+            using var cmd = Command($"""
+                SELECT {AuditColumns} FROM audit
+                WHERE @t IS NULL OR target = @t ORDER BY seq DESC LIMIT @m
+                """, ("@t", target), ("@m", max));
+            var list = ReadAudit(cmd);
+            list.Reverse();
+            return list;
+        });
+    }
+
     /// <summary>
     /// The entries matching <paramref name="query"/>, newest first. A person's entries come from two index seeks (by
     /// source id, by userName) whatever the log's size: this is what `sync user` and `sync log --user` ask.

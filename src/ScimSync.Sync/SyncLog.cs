@@ -48,6 +48,12 @@ internal static partial class SyncLog
     [LoggerMessage(EventId = 3009, Level = LogLevel.Error, Message = "periodic full comparison failed: {Reason}")]
     public static partial void PeriodicCompareFailed(ILogger logger, string reason, Exception exception);
 
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Information, Message = "provisioning log: removed {Removed} entries older than {Cutoff} (log.keepDays {KeepDays})")]
+    public static partial void LogPruned(ILogger logger, int removed, DateTimeOffset cutoff, double keepDays);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "provisioning log: pruning failed: {Reason}; trying again in an hour")]
+    public static partial void LogPruneFailed(ILogger logger, string reason);
+
     // 3100-3199: watch mode's per-target queues (TargetQueueWorker).
 
     [LoggerMessage(EventId = 3100, Level = LogLevel.Warning, Message = "{Target}: {Lane} lane: {Reason}; will retry in {RetryMs} ms")]

@@ -49,8 +49,15 @@ public static class ConfigLoader
                 h.Child("queueAge")?.Duration() ?? health.QueueAge);
             h.RejectUnknownKeys();
         }
+        var log = LogConfig.Default;
+        if (root.Child("log") is { } l)
+        {
+            // Days, not a duration: retention is counted in days, past the 30 days a duration may say.
+            if (l.Child("keepDays")?.Int(1, 36_500) is { } days) log = new LogConfig(TimeSpan.FromDays(days));
+            l.RejectUnknownKeys();
+        }
         root.RejectUnknownKeys();
-        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile, Health = health };
+        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile, Health = health, Log = log };
     }
 
     private static SourceConfig ReadSource(ConfigNode n)

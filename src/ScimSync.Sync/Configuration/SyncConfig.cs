@@ -18,6 +18,19 @@ public sealed record SyncConfig(
 
     /// <summary>When a target needs a person's attention (<c>sync status</c>, the watch listener's readiness).</summary>
     public HealthConfig Health { get; init; } = HealthConfig.Default;
+
+    /// <summary>How long the provisioning log keeps its entries.</summary>
+    public LogConfig Log { get; init; } = LogConfig.Default;
+}
+
+/// <summary>
+/// The provisioning log's retention: entries older than <paramref name="Keep"/> are removed by the engine
+/// (<see cref="Runs.LogRetention"/>), so the state does not grow without end; long enough by default for the
+/// questions people ask of it ("who changed this last quarter?").
+/// </summary>
+public sealed record LogConfig(TimeSpan Keep)
+{
+    public static LogConfig Default { get; } = new(TimeSpan.FromDays(90));
 }
 
 /// <summary>

@@ -109,6 +109,7 @@ public sealed partial class SyncEngine : IDisposable
     private readonly ILoggerFactory _loggers;
     private readonly SyncTelemetry _telemetry;
     private readonly WatchGuard _watchGuard;
+    private readonly LogRetention _retention;
     private readonly Func<EndpointConfig, HttpMessageHandler?>? _handlers;
     // Where the change last queued for each key came from (its cause, journal position and trace), for the
     // audit, the logs and the trace of the operation that applies it.
@@ -156,6 +157,7 @@ public sealed partial class SyncEngine : IDisposable
         var clientLog = _loggers.CreateLogger<ScimClient>();
         if (config.Source is { Type: SourceType.Scim, Endpoint: { } src }) _source = Connections.Open(src, "source", time, handlers?.Invoke(src), logger: clientLog);
         _watchGuard = new WatchGuard(_shadows, time, _loggers.CreateLogger<WatchGuard>());
+        _retention = new LogRetention(_shadows, config.Log.Keep, time, _loggers.CreateLogger<LogRetention>());
         _telemetry = new SyncTelemetry(Gauges, time);
         var executorLog = _loggers.CreateLogger<TargetExecutor>();
         _targets = config.Targets.Select(t =>
@@ -337,6 +339,8 @@ public sealed partial class SyncEngine : IDisposable
                 // date that passes between this run and the first check is not left to the next full comparison.
                 if (expiryFrom is not null) w.SetCheckpoint(ExpiryCheckpoint, expiryFrom.Value.ToString("O"));
             });
+        // An engine run from a timer prunes here; a watching one hourly (its retention loop).
+        if (execute && !watching) _retention.PruneOrWarn();
         return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
     }
 
@@ -614,7 +618,7 @@ public sealed partial class SyncEngine : IDisposable
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         ct = watching.Token;
         if (_snapshot is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
-        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct, work) };
+        var tasks = new List<Task> { ExpiryLoopAsync(ct), FullCompareLoopAsync(ct, work), _retention.RunAsync(ct) };
         var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => _snapshot!,
             key => _origins.TryGetValue(key, out var origin) ? origin : null, _loggers.CreateLogger<TargetQueueWorker>());
         tasks.Add(WatchTargetsAsync(queues, ct, work));

@@ -201,4 +201,19 @@ public class ConfigLoaderTests
             """));
         Assert.Contains("used twice", e.Message);
     }
+
+    [Fact]
+    public void The_provisioning_log_keeps_90_days_unless_log_keepDays_says_otherwise()
+    {
+        const string Rest = """
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets: [ { name: a, url: "http://127.0.0.1:2/scim/v2" } ]
+            """;
+        Assert.Equal(TimeSpan.FromDays(90), Parse(Rest).Log.Keep);
+        Assert.Equal(TimeSpan.FromDays(400), Parse("log: { keepDays: 400 }\n" + Rest).Log.Keep);
+        var zero = Assert.Throws<ConfigException>(() => Parse("log: { keepDays: 0 }\n" + Rest));
+        Assert.Contains("log.keepDays", zero.Message);
+        var typo = Assert.Throws<ConfigException>(() => Parse("log: { keepDay: 30 }\n" + Rest));
+        Assert.Contains("log.keepDay", typo.Message);
+    }
 }

@@ -2,9 +2,27 @@ using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.State.Sqlite;
 
-/// <summary>What the engine knows of each target's reads, and the removals its mass-change guard holds.</summary>
+/// <summary>Each target's queue, the removals its mass-change guard holds, and how its last full read went.</summary>
 public sealed partial class SqliteSyncState
 {
+    /// <summary>
+    /// The next queued keys, urgent first, then oldest first. <c>Changes</c> counts the changes queued for
+    /// the key so far: dequeueing with it leaves the entry in place when another change arrived meanwhile.
+    /// </summary>
+    public IReadOnlyList<PendingChange> Pending(string target, int max, bool urgentOnly = false)
+    {
+        return Read(() =>
+        {
+            using var cmd = Command(urgentOnly
+                ? "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t AND urgent = 1 ORDER BY urgent DESC, enqueued LIMIT @m"
+                : "SELECT source_id, urgent, changes FROM pending INDEXED BY ix_pending_order WHERE target = @t ORDER BY urgent DESC, enqueued LIMIT @m", ("@t", target), ("@m", max));
+            using var r = cmd.ExecuteReader();
+            var list = new List<PendingChange>();
+            while (r.Read()) list.Add(new PendingChange(r.GetString(0), r.GetInt64(1) != 0, r.GetInt64(2)));
+            return list;
+        });
+    }
+
     public TargetReadRecord? LastRead(string target)
     {
         return Read(() =>
