@@ -141,6 +141,15 @@ public sealed class SharedStateTakeoverTests
             Assert.All(rows, r => Assert.True(r!["leaseExpires"]!.GetValue<DateTimeOffset>() > DateTimeOffset.UtcNow.AddSeconds(-10)));
             Assert.Equal(names.Count, rows.Sum(r => r!["links"]!.GetValue<int>()) / 3);
 
+            // The shared state agrees: one link per user on every target, and no operation failed on the way (a create
+            // the victim made but did not record was linked by the survivor's full pass, not refused or repeated).
+            using (var state = Sync.State.Postgres.PostgresSyncState.Open(url, Secrets.KeyRing.ForDirectory(Path.Combine(root, "state"), null)))
+            {
+                Assert.All(Targets, t => Assert.Equal(names.Count, state.LinkedSources(t).Count));
+                var failed = state.Log(new Sync.State.AuditQuery(Result: "failed", Limit: 10));
+                Assert.True(failed.Count == 0, string.Join("\n", failed.Select(f => $"{f.Target} {f.Verb} {f.Subject}: {f.Status} {f.Detail}")));
+            }
+
             // A clean stop releases the leases at once.
             Cli.Terminate(survivor);
             await survivor.WaitForExitAsync();
