@@ -27,7 +27,7 @@ internal static class EngineState
     /// <summary>`--instance`: this engine's name among those sharing a PostgreSQL state.</summary>
     public static readonly System.CommandLine.Option<string?> InstanceOption = new("--instance")
     {
-        Description = "With --state postgres://…: this engine's name among those sharing the state, as `sync status` shows owners (default HOST:PID)",
+        Description = "With --state postgres://… (required there): this engine's name among those sharing the state, the same across restarts; `sync status` shows owners by it",
         HelpName = "NAME",
     };
 
@@ -44,9 +44,12 @@ internal static class EngineState
         return PostgresSyncState.Open(state, keys, instance);
     }
 
-    /// <summary>The leases of engines sharing a PostgreSQL state; null for the SQLite state (one engine does every target).</summary>
+    /// <summary>
+    /// The leases of engines sharing a PostgreSQL state; null for the SQLite state (one engine does every target).
+    /// Without an instance (`sync status`) it only reads the leases: only `sync watch` runs it, and it needs a name.
+    /// </summary>
     public static TargetOwnership? Ownership(ISyncState state, string? instance, ILoggerFactory loggers) =>
         state is PostgresSyncState shared
-            ? new TargetOwnership(new PostgresTargetLeases(shared, instance ?? $"{Environment.MachineName}:{Environment.ProcessId}"), TimeProvider.System, loggers.CreateLogger<TargetOwnership>())
+            ? new TargetOwnership(new PostgresTargetLeases(shared, instance ?? "status"), TimeProvider.System, loggers.CreateLogger<TargetOwnership>())
             : null;
 }

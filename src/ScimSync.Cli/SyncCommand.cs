@@ -216,6 +216,10 @@ internal static partial class SyncCommand
         var command = parse.CommandResult.Command;
         var state = command.Options.Contains(EngineState.StateOption) ? parse.GetValue(EngineState.StateOption) : null;
         var instance = command.Options.Contains(EngineState.InstanceOption) ? parse.GetValue(EngineState.InstanceOption) : null;
+        // The name keys this engine's feed subscription at the source: a name that changed with every start would
+        // leave a subscription behind each time.
+        if (state is not null && instance is null && command.Options.Contains(EngineState.InstanceOption))
+            throw CliException.Usage("--state postgres://… needs --instance NAME, a name that stays the same across restarts (it names this engine's feed subscription and its leases)");
         InstanceLock? owner = null;
         // A PostgreSQL state is shared by design: leases, not a directory lock, keep engines apart.
         if (owns && state is null)

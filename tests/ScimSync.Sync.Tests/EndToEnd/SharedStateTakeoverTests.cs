@@ -164,4 +164,30 @@ public sealed class SharedStateTakeoverTests
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
+
+    [Fact]
+    public async Task A_watch_on_a_shared_state_needs_a_stable_instance_name()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "scimsync-shared-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(root);
+        try
+        {
+            var config = Path.Combine(root, "sync.yaml");
+            await File.WriteAllTextAsync(config, """
+                state: ./state
+                source: { type: scim, url: "http://127.0.0.1:9/scim/v2", auth: { type: bearer, token: x } }
+                targets:
+                  - name: t1
+                    url: http://127.0.0.1:9/scim/v2
+                    auth: { type: bearer, token: x }
+                """);
+            var (code, output) = await Cli.RunAsync(TimeSpan.FromSeconds(60), "sync", "watch", "--config", config, "--state", "postgres://postgres@127.0.0.1:9/postgres");
+            Assert.Equal(2, code);
+            Assert.Contains("--state postgres://… needs --instance NAME", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
 }
