@@ -43,7 +43,7 @@ internal static class OverheadBench
     private sealed record Loaded(Config Config, ServerProcess Server, string DataDir, string Paths, int Users, double LoadSeconds, string LoadAvgAtStart);
 
     /// <summary>
-    /// Known configurations, by name: before, after, json, otlp; diagnostics: warning, json-debug, before-nootel,
+    /// Known configurations, by name: before, after, off (this build with logging and telemetry off), json, otlp (the first named is the baseline); diagnostics: warning, json-debug, before-nootel,
     /// after-nootel; and NAME=PATH/scimsync.dll for another build with default settings (a variant under test).
     /// </summary>
     public static Config Make(string name, string cliBefore, string cliAfter) => name switch
@@ -56,10 +56,12 @@ internal static class OverheadBench
         "otlp" => new(name, "this build, OTLP export of traces and metrics (`OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:PORT`, `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`) to a sink in the bench that answers 200", cliAfter, [], [], Otlp: true),
         // OpenTelemetry's SDK (1.15 and later) builds no-op providers under OTEL_SDK_DISABLED=true.
         "before-nootel" => new(name, "the build before, `OTEL_SDK_DISABLED=true` (no OpenTelemetry providers)", cliBefore, [], new() { ["OTEL_SDK_DISABLED"] = "true" }),
+        // The same build with neither: what logging and telemetry cost, apart from everything else that changed since "before".
+        "off" => new(name, "this build, `--log-level none` and `OTEL_SDK_DISABLED=true` (no log written or formatted, no OpenTelemetry providers)", cliAfter, ["--log-level", "none"], new() { ["OTEL_SDK_DISABLED"] = "true" }),
         "after-nootel" => new(name, "this build, `OTEL_SDK_DISABLED=true` (no OpenTelemetry providers)", cliAfter, [], new() { ["OTEL_SDK_DISABLED"] = "true" }),
         _ when name.IndexOf('=', StringComparison.Ordinal) is > 0 and var eq && File.Exists(name[(eq + 1)..]) =>
             new(name[..eq], $"`{name[(eq + 1)..]}`, default settings", name[(eq + 1)..], [], []),
-        _ => throw new ArgumentException($"unknown configuration {name}: before, after, json, otlp, warning, json-debug, before-nootel, after-nootel, or NAME=PATH/scimsync.dll"),
+        _ => throw new ArgumentException($"unknown configuration {name}: before, after, off, json, otlp, warning, json-debug, before-nootel, after-nootel, or NAME=PATH/scimsync.dll"),
     };
 
     /// <param name="passes">Measurements of each kind on each server per round.</param>
@@ -251,14 +253,15 @@ internal static class OverheadBench
         }
         md.AppendLine();
 
-        var baseline = configs.FirstOrDefault(c => c.Name == "before");
-        md.AppendLine(inv, $"Against `before`: each measurement divided by `before`'s in the same round and pass (seconds to a minute apart), {rounds * passes} pairs per configuration and kind; median, with the middle half of the pairs (25th–75th percentile) in brackets:");
+        // The first configuration named is the one the others are compared with.
+        var baseline = configs[0];
+        md.AppendLine(inv, $"Against `{baseline.Name}`: each measurement divided by `{baseline.Name}`'s in the same round and pass (seconds to a minute apart), {rounds * passes} pairs per configuration and kind; median, with the middle half of the pairs (25th–75th percentile) in brackets:");
         md.AppendLine();
         header = new StringBuilder("| configuration |");
         align = new StringBuilder("|---|");
         foreach (var (_, name) in kinds)
         {
-            header.Append(inv, $" {name}: CPU-µs/req | vs before | req/s | vs before |");
+            header.Append(inv, $" {name}: CPU-µs/req | vs {baseline.Name} | req/s | vs {baseline.Name} |");
             align.Append("---:|---:|---:|---:|");
         }
         md.AppendLine(header.ToString());
@@ -271,7 +274,7 @@ internal static class OverheadBench
                 var mine = all.Where(m => m.Config == c && m.Kind == kind).ToList();
                 string Versus(Func<Measurement, double> f)
                 {
-                    if (baseline is null || c == baseline) return "";
+                    if (c == baseline) return "";
                     var ratios = mine.Select(m => all.FirstOrDefault(b => b.Config == baseline && b.Kind == kind && b.Round == m.Round && b.Pass == m.Pass) is { } b
                         ? f(m) / f(b) - 1 : double.NaN).ToList();
                     return $"{Pct(Quantile(ratios, 0.5))} % [{Pct(Quantile(ratios, 0.25))} … {Pct(Quantile(ratios, 0.75))}]";

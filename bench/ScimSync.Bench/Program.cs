@@ -28,7 +28,7 @@ using ScimSync.Bench;
 //   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
 //                                                               event feed: a healthy subscriber beside hostile ones
 //   ... -- --overhead --cli-before OLD/scimsync.dll [--cli NEW/scimsync.dll] [--users 100000] [--seconds 20] [--rounds 3] [--passes 4]
-//          [--configs before,after,json,otlp] [--get-rate N] [--create-rate N]
+//          [--configs before,after,json,otlp] (the first is the baseline; off = this build without logging and telemetry) [--get-rate N] [--create-rate N]
 //          logging and telemetry: server CPU per GET by id and per create, servers side by side, measured in turn
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal))
     .ToDictionary(x => x.a[2..], x => x.i + 1 < args.Length ? args[x.i + 1] : "");

@@ -54,7 +54,8 @@ internal static class Cli
     {
         CliException c => c.ExitCode,
         PrivateDataException or DirectoryInUseException or Server.Hosting.CertificateException or Server.Hosting.StoreUnavailableException => ExitCodes.Configuration,
-        Sync.Configuration.ConfigException or Sync.Sources.SourceFeedUnavailableException or Sync.State.SyncStateUnavailableException => ExitCodes.Configuration,
+        Sync.Configuration.ConfigException or Sync.Intake.SourceFeedUnavailableException or Sync.State.SyncStateUnavailableException => ExitCodes.Configuration,
+        Sync.Sources.SourceFileRejectedException => ExitCodes.Failed,
         UnauthorizedAccessException => ExitCodes.Configuration,
         Client.ScimClientException or HttpRequestException or Microsoft.Data.Sqlite.SqliteException or IOException => ExitCodes.Failed,
         _ => null,

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ScimSync.Sync;
+using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Runs;
 
 namespace ScimSync.Cli;
@@ -26,13 +28,13 @@ internal static partial class SyncCommand
             var release = await WithProgress(asJson, p => engine.PlanReleaseAsync(KnownTarget(engine, parse.GetValue(target)!), p, stop.Abort)).ConfigureAwait(false);
             if (release.NothingHeld)
             {
-                if (asJson) Output.WriteJson(ConfirmJson(release, null));
+                if (asJson) Output.WriteJson(ConfirmJson(release, null, engine.SecretsOf(release.Target)));
                 else Output.Line($"{release.Target}: nothing is held; nothing to release.");
                 return ExitCodes.Ok;
             }
             if (!asJson) PrintRelease(release);
             var report = await engine.ConfirmAsync(release, null, stop.Abort).ConfigureAwait(false);
-            if (asJson) Output.WriteJson(ConfirmJson(release, report));
+            if (asJson) Output.WriteJson(ConfirmJson(release, report, engine.SecretsOf(release.Target)));
             else PrintConfirmed(report);
             return Finished(report.Outcome, report.Execution?.Stopped > 0, engine);
         }));
@@ -55,7 +57,7 @@ internal static partial class SyncCommand
         {
             throw e.Ambiguous ? CliException.Usage(e.Message) : CliException.Failed(e.Message);
         }
-        if (json) Output.WriteJson(DemandJson(report));
+        if (json) Output.WriteJson(DemandJson(report, engine.SecretsOf));
         else PrintDemand(report);
         return Finished(report.Outcome, false, engine);
     }
@@ -93,26 +95,26 @@ internal static partial class SyncCommand
         _ => null,
     };
 
-    private static JsonObject DemandJson(DemandReport report) => new()
+    private static JsonObject DemandJson(DemandReport report, Func<string, SecretAttributes> secretsOf) => new()
     {
         ["person"] = report.Person,
         ["sourceId"] = report.SourceId,
         ["userName"] = report.UserName,
         ["cause"] = report.Cause,
         ["outcome"] = JsonNamingPolicy.CamelCase.ConvertName(report.Outcome.ToString()),
-        ["steps"] = new JsonArray(report.Steps.Select(s => (JsonNode)StepJson(s)).ToArray()),
+        ["steps"] = new JsonArray(report.Steps.Select(s => (JsonNode)StepJson(s, secretsOf)).ToArray()),
         ["targets"] = new JsonArray(report.Targets.Select(t => (JsonNode)new JsonObject
         {
             ["target"] = t.Target, ["applied"] = t.Applied, ["failed"] = t.Failed, ["held"] = t.Held, ["error"] = t.Error,
         }).ToArray()),
     };
 
-    private static JsonObject StepJson(DemandStep s)
+    private static JsonObject StepJson(DemandStep s, Func<string, SecretAttributes> secretsOf)
     {
         var o = new JsonObject { ["step"] = Label(s.Step), ["target"] = s.Target, ["outcome"] = s.Outcome, ["detail"] = s.Detail };
         if (s.Rule is not null) o["rule"] = s.Rule;
         if (s.TargetId is not null) o["targetId"] = s.TargetId;
-        if (s.Operation is not null) o["operation"] = OperationJson(s.Operation);
+        if (s.Operation is not null) o["operation"] = OperationJson(s.Operation, secretsOf(s.Operation.Target));
         if (s.Call is { } c)
             o["call"] = new JsonObject { ["endpoint"] = c.Endpoint, ["method"] = c.Method, ["path"] = c.Path, ["status"] = c.Status, ["ms"] = Math.Round(c.Ms, 1), ["error"] = c.Error };
         return o;
@@ -144,7 +146,7 @@ internal static partial class SyncCommand
             (report.StillHeld.Count == 0 ? "nothing is held any more." : $"{report.StillHeld.Count:N0} still held (run `scimsync sync confirm {report.Release.Target}` again after checking)."));
     }
 
-    private static JsonObject ConfirmJson(HoldRelease release, ConfirmReport? report) => new()
+    private static JsonObject ConfirmJson(HoldRelease release, ConfirmReport? report, SecretAttributes secrets) => new()
     {
         ["target"] = release.Target,
         ["outcome"] = JsonNamingPolicy.CamelCase.ConvertName((report?.Outcome ?? RunOutcome.Succeeded).ToString()),
@@ -154,7 +156,7 @@ internal static partial class SyncCommand
         }).ToArray()),
         ["released"] = new JsonArray(release.Release.Select(op =>
         {
-            var o = OperationJson(op).AsObject();
+            var o = OperationJson(op, secrets).AsObject();
             var applied = report?.Applied.FirstOrDefault(a => ReferenceEquals(a.Operation, op));
             o["result"] = applied?.Result;
             o["error"] = applied?.Detail;

@@ -9,8 +9,10 @@ using Spectre.Console;
 using ScimSync.Secrets;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
+using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
+using ScimSync.Sync;
 using ScimSync.Sync.Runs;
 
 namespace ScimSync.Cli;
@@ -41,7 +43,7 @@ internal static partial class SyncCommand
             var json = parse.GetValue(planJson);
             var report = await WithProgress(json, p => engine.PlanAsync(p, stop.Abort)).ConfigureAwait(false);
             var scope = parse.GetValue(explain) ? engine.ExplainScope() : null;
-            if (json) WritePlanJson(report, scope);
+            if (json) WritePlanJson(report, engine.SecretsOf, scope);
             else
             {
                 PrintPlan(report, parse.GetValue(all));
@@ -76,7 +78,7 @@ internal static partial class SyncCommand
             }
             if (parse.GetValue(onlyTarget) is not null) throw CliException.Usage("--target goes with --user (a full run covers every target)");
             var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, stop.Abort)).ConfigureAwait(false);
-            if (json) WritePlanJson(report);
+            if (json) WritePlanJson(report, engine.SecretsOf);
             else PrintRun(report);
             if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
             await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
@@ -105,7 +107,13 @@ internal static partial class SyncCommand
         {
             var targets = engine.Status(parse.GetValue(audit) ?? 10);
             if (parse.GetValue(statusJson)) Output.WriteJson(targets);
-            else PrintStatus(targets);
+            else
+            {
+                PrintStatus(targets);
+                // Refused SETs are the source's, not a target's: said once, under the targets.
+                if (engine.RefusedEvents is { } refused)
+                    Console.Out.WriteLine($"  source feed: {refused.Count:N0} SET{(refused.Count == 1 ? "" : "s")} refused (reported to the source, which keeps them as dead letters); the last, {refused.LastJti} at {refused.LastAt:u}: {refused.LastReason}");
+            }
             return Task.FromResult(targets.Any(t => t.NeedsAttention) ? ExitCodes.NeedsAttention : ExitCodes.Ok);
         }));
 
@@ -137,7 +145,7 @@ internal static partial class SyncCommand
             else
             {
                 var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(watchConfirm), p, stop.Abort)).ConfigureAwait(false);
-                if (json) WritePlanJson(report);
+                if (json) WritePlanJson(report, engine.SecretsOf);
                 else PrintRun(report);
                 if (engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
             }
@@ -470,7 +478,7 @@ internal static partial class SyncCommand
     /// operations with their documents, which as one tree (then one string) took seconds and half a gigabyte.
     /// </summary>
     /// <param name="scope">With <c>plan --explain</c>: each target's scope decisions, written as the target's <c>scope</c>.</param>
-    private static void WritePlanJson(RunReport report, IReadOnlyList<TargetScope>? scope = null)
+    private static void WritePlanJson(RunReport report, Func<string, SecretAttributes> secretsOf, IReadOnlyList<TargetScope>? scope = null)
     {
         Console.Out.Flush();
         using (var stdout = Console.OpenStandardOutput())
@@ -502,7 +510,7 @@ internal static partial class SyncCommand
                 w.WriteStartArray("operations");
                 foreach (var op in t.Plan?.Operations ?? [])
                 {
-                    OperationJson(op).WriteTo(w);
+                    OperationJson(op, secretsOf(t.Target)).WriteTo(w);
                     if (w.BytesPending > 1 << 16) w.Flush();
                 }
                 w.WriteEndArray();
@@ -534,13 +542,14 @@ internal static partial class SyncCommand
         Console.WriteLine();
     }
 
-    private static JsonNode OperationJson(PlannedOperation op)
+    /// <param name="secrets">The target's secret attributes: their values are shown as "(secret)" (DESIGN.md invariant 9).</param>
+    private static JsonNode OperationJson(PlannedOperation op, SecretAttributes secrets)
     {
         var o = new JsonObject { ["verb"] = op.Verb, ["subject"] = op.Subject, ["detail"] = op.Detail, ["urgent"] = op.Urgent };
         switch (op)
         {
-            case CreateAccount c: o["sourceId"] = c.SourceId; o["resource"] = c.Document; break;
-            case UpdateAccount u: o["targetId"] = u.TargetId; o["sourceId"] = u.SourceId; o["operations"] = new JsonArray(u.Operations.Select(x => x.DeepClone()).ToArray()); break;
+            case CreateAccount c: o["sourceId"] = c.SourceId; o["resource"] = secrets.RedactResource(c.Document); break;
+            case UpdateAccount u: o["targetId"] = u.TargetId; o["sourceId"] = u.SourceId; o["operations"] = new JsonArray(u.Operations.Select(x => (JsonNode)secrets.RedactPatchOperation(x)).ToArray()); break;
             case DeactivateAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case DeleteAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case LinkAccount l: o["targetId"] = l.TargetId; o["sourceId"] = l.SourceId; break;

@@ -45,10 +45,22 @@ public sealed record PollRequest(int? MaxEvents, bool ReturnImmediately, IReadOn
         return new PollRequest(max, immediately, ack, errors);
     }
 
-    /// <summary>The body as sent. setErrs are not written: the engine, the one client here, does not refuse SETs that way yet.</summary>
+    /// <summary>The body as sent; each error's "err: description" becomes the RFC 8936 <c>{"err","description"}</c> object.</summary>
     public JsonObject ToJson()
     {
         var body = new JsonObject { ["ack"] = new JsonArray(Ack.Select(a => (JsonNode)JsonValue.Create(a)).ToArray()) };
+        if (Errors.Count > 0)
+        {
+            var errs = new JsonObject();
+            foreach (var (jti, error) in Errors)
+            {
+                var colon = error.IndexOf(": ", StringComparison.Ordinal);
+                errs[jti] = colon < 0
+                    ? new JsonObject { ["err"] = error }
+                    : new JsonObject { ["err"] = error[..colon], ["description"] = error[(colon + 2)..] };
+            }
+            body["setErrs"] = errs;
+        }
         if (MaxEvents is { } max) body["maxEvents"] = max;
         body["returnImmediately"] = ReturnImmediately;
         return body;

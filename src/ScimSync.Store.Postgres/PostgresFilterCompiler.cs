@@ -2,6 +2,7 @@ using System.Text;
 using Npgsql;
 using ScimSync.Protocol.Filtering;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Querying;
 
 namespace ScimSync.Store.Postgres;
 
@@ -278,7 +279,7 @@ internal sealed class PostgresFilterCompiler
     {
         var a = c.Attribute;
         var rangeable = c.Operator is ComparisonOperator.Eq or ComparisonOperator.Gt or ComparisonOperator.Ge or ComparisonOperator.Lt or ComparisonOperator.Le
-            || (c.Operator == ComparisonOperator.Sw && c.Value.Text is { Length: > 0 } text && Successor(text) is not null);
+            || (c.Operator == ComparisonOperator.Sw && c.Value.Text is { Length: > 0 } text && PrefixRange.UpperBound(text) is not null);
         if (Column(a) is { } col) return rangeable && IndexedColumns.Contains(col.Sql);
         if ((IsMembers(a) || IsGroups(a)) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq) return true;
         return IndexedMultiValue(c);
@@ -307,7 +308,7 @@ internal sealed class PostgresFilterCompiler
             case ComparisonOperator.Co:
                 return $"(strpos({l}, {Param(text)}) > 0)";
             case ComparisonOperator.Sw:
-                if (indexed && text.Length > 0 && Successor(text) is { } upper)
+                if (indexed && text.Length > 0 && PrefixRange.UpperBound(text) is { } upper)
                     return $"({l} >= {Param(text)} AND {l} < {Param(upper)})";
                 return $"starts_with({l}, {Param(text)})";
             case ComparisonOperator.Ew:
@@ -317,27 +318,6 @@ internal sealed class PostgresFilterCompiler
             default:
                 return $"({l} {Op(c.Operator)} {Param(text)})";
         }
-    }
-
-    /// <summary>The least string greater than every string that starts with <paramref name="prefix"/>, in code point order.</summary>
-    private static string? Successor(string prefix)
-    {
-        var runes = prefix.EnumerateRunes().ToList();
-        while (runes.Count > 0)
-        {
-            var last = runes[^1].Value;
-            runes.RemoveAt(runes.Count - 1);
-            var next = last + 1;
-            if (next == 0xD800) next = 0xE000;
-            if (next <= 0x10FFFF)
-            {
-                runes.Add(new Rune(next));
-                var sb = new StringBuilder();
-                foreach (var r in runes) sb.Append(r.ToString());
-                return sb.ToString();
-            }
-        }
-        return null;
     }
 
     private static string Op(ComparisonOperator op) => op switch

@@ -64,12 +64,12 @@ internal static class PostgresJournal
     public const string Readable = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)";
 
     private const string AppendSql = """
-        INSERT INTO journal(position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent)
-        VALUES ((pg_current_xact_id()::text::bigint << 16) | $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        INSERT INTO journal(position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent, writer)
+        VALUES ((pg_current_xact_id()::text::bigint << 16) | $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         RETURNING position
         """;
 
-    private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time";
+    private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, writer";
 
     private const string ReadSql = $"""
         SELECT {Columns} FROM journal WHERE position > $1 AND position < {Readable} ORDER BY position LIMIT $2
@@ -108,6 +108,7 @@ internal static class PostgresJournal
                 new() { Value = (object?)e.Actor ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
                 new() { Value = e.Time.UtcTicks },
                 new() { Value = JournalUrgency.IsUrgent(e) },
+                new() { Value = (object?)e.Writer ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
             },
         };
         return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
@@ -148,7 +149,7 @@ internal static class PostgresJournal
                 Enum.Parse<JournalOperation>(r.GetString(4), ignoreCase: true), r.GetInt64(5),
                 JsonSerializer.Deserialize<string[]>(r.GetString(6)) ?? [],
                 r.IsDBNull(7) ? null : r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9),
-                new DateTimeOffset(r.GetInt64(10), TimeSpan.Zero))));
+                new DateTimeOffset(r.GetInt64(10), TimeSpan.Zero)) { Writer = r.IsDBNull(11) ? null : r.GetString(11) }));
         }
         return list;
     }

@@ -92,8 +92,12 @@ internal static class PostgresSchema
             request       text,
             actor         text,
             time          bigint NOT NULL,
-            urgent        boolean NOT NULL
+            urgent        boolean NOT NULL,
+            writer        text
         );
+        -- The credential's name that wrote the change (subscribers with the admin scope may ask for it); added
+        -- in place to a schema made before it was recorded.
+        ALTER TABLE journal ADD COLUMN IF NOT EXISTS writer text;
         CREATE INDEX IF NOT EXISTS ix_journal_resource ON journal(resource_id, position);
         -- Urgent entries ahead of a subscription's fan-out position, without scanning the backlog before them.
         CREATE INDEX IF NOT EXISTS ix_journal_urgent ON journal(position) WHERE urgent;

@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Data.Sqlite;
 using ScimSync.Protocol.Filtering;
 using ScimSync.Protocol.Schemas;
+using ScimSync.Store.Querying;
 
 namespace ScimSync.Store.Sqlite;
 
@@ -239,7 +240,7 @@ internal sealed class SqliteFilterCompiler
     {
         var a = c.Attribute;
         var rangeable = c.Operator is ComparisonOperator.Eq or ComparisonOperator.Gt or ComparisonOperator.Ge or ComparisonOperator.Lt or ComparisonOperator.Le
-            || (c.Operator == ComparisonOperator.Sw && c.Value.Text is { Length: > 0 } text && Successor(text) is not null);
+            || (c.Operator == ComparisonOperator.Sw && c.Value.Text is { Length: > 0 } text && PrefixRange.UpperBound(text) is not null);
         if (Column(a) is { } col) return rangeable && IndexedColumns.Contains(col.Sql);
         if ((IsMembers(a) || IsGroups(a)) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq) return true;
         return a.Attribute.MultiValued && a.SubAttribute is not null && a.ContainerUrn is null && !a.Target.CaseExact && a.Target.Type == AttributeType.String
@@ -272,7 +273,7 @@ internal sealed class SqliteFilterCompiler
             case ComparisonOperator.Co:
                 return $"(instr({l}, {Param(text)}) > 0)";
             case ComparisonOperator.Sw:
-                if (indexed && text.Length > 0 && Successor(text) is { } upper)
+                if (indexed && text.Length > 0 && PrefixRange.UpperBound(text) is { } upper)
                     return $"({l} >= {Param(text)} AND {l} < {Param(upper)})";
                 return $"(substr({l}, 1, length({Param(text)})) = {Param(text)})";
             case ComparisonOperator.Ew:
@@ -280,27 +281,6 @@ internal sealed class SqliteFilterCompiler
             default:
                 return $"({l} {Op(c.Operator)} {Param(text)})";
         }
-    }
-
-    /// <summary>The least string greater than every string that starts with <paramref name="prefix"/>, in code point order.</summary>
-    private static string? Successor(string prefix)
-    {
-        var runes = prefix.EnumerateRunes().ToList();
-        while (runes.Count > 0)
-        {
-            var last = runes[^1].Value;
-            runes.RemoveAt(runes.Count - 1);
-            var next = last + 1;
-            if (next == 0xD800) next = 0xE000;
-            if (next <= 0x10FFFF)
-            {
-                runes.Add(new Rune(next));
-                var sb = new StringBuilder();
-                foreach (var r in runes) sb.Append(r.ToString());
-                return sb.ToString();
-            }
-        }
-        return null;
     }
 
     private static string Op(ComparisonOperator op) => op switch

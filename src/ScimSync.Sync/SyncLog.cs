@@ -122,6 +122,10 @@ internal static partial class SyncLog
     [LoggerMessage(EventId = 3408, Level = LogLevel.Warning, Message = "expiry: {Reason}; retrying")]
     public static partial void ExpiryFailed(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 3409, Level = LogLevel.Warning,
+        Message = "source feed: SET {Jti} refused ({Err}): {Reason}; reported to the source as an error, the feed goes on")]
+    public static partial void SetRefused(ILogger logger, string jti, string err, string reason);
+
     // 3500-3599: operations on targets (TargetExecutor).
 
     /// <summary>Information in watch mode (each change as it is applied), Debug in full runs (an initial load is 100,000 of them).</summary>

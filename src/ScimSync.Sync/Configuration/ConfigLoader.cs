@@ -6,6 +6,7 @@ using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Scoping;
+using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Configuration;
 

@@ -3,6 +3,7 @@ using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Mapping;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Scoping;
+using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Configuration;
 
@@ -47,8 +48,6 @@ public enum SourceType { Scim, File }
 
 /// <summary>How changes are learnt: the source's RFC 9967 feed by polling, or by periodic lastModified queries.</summary>
 public enum FeedMode { Poll, LastModified }
-
-public enum FileFormat { Csv, Json }
 
 public sealed record SourceConfig(
     SourceType Type,

@@ -39,4 +39,62 @@ public sealed class SecretAttributes
 
     /// <summary>The value to show or store for <paramref name="path"/>: itself, or "(secret)" (an absent value stays absent).</summary>
     public JsonNode? Redact(string path, JsonNode? value) => value is not null && IsSecret(path) ? JsonValue.Create(Redacted) : value;
+
+    /// <summary>
+    /// A copy of a resource document (as planned for a create) with every secret value replaced by "(secret)", so
+    /// that <c>plan --json</c> and the on-demand trace can show what is sent without showing what is secret.
+    /// </summary>
+    public JsonObject RedactResource(JsonObject resource) => (JsonObject)Copy("", resource, schemaContainer: false)!;
+
+    /// <summary>
+    /// A copy of one PATCH operation with its value redacted where its path is secret; a path-less operation's
+    /// value is a partial resource and is redacted attribute by attribute. Value filters in the path
+    /// (<c>emails[type eq "work"].value</c>) do not change which attribute it is.
+    /// </summary>
+    public JsonObject RedactPatchOperation(JsonObject operation)
+    {
+        var copy = operation.DeepClone().AsObject();
+        if (copy["value"] is not { } value) return copy;
+        var path = copy["path"] is JsonValue p && p.TryGetValue<string>(out var text) ? WithoutValueFilters(text) : "";
+        copy["value"] = Copy(path, value, schemaContainer: IsSchemaUrn(path));
+        return copy;
+    }
+
+    /// <param name="schemaContainer">The node is an extension's object under its schema URN, whose attributes are named <c>urn:…:User:name</c>.</param>
+    private JsonNode? Copy(string path, JsonNode? node, bool schemaContainer)
+    {
+        if (node is null) return null;
+        if (path.Length > 0 && IsSecret(path)) return JsonValue.Create(Redacted);
+        switch (node)
+        {
+            case JsonObject o:
+                var copy = new JsonObject();
+                foreach (var (name, value) in o)
+                {
+                    var inner = path.Length == 0 ? name : path + (schemaContainer ? ":" : ".") + name;
+                    copy[name] = Copy(inner, value, schemaContainer: path.Length == 0 && IsSchemaUrn(name));
+                }
+                return copy;
+            case JsonArray a:
+                // The elements of a multi-valued attribute are the attribute itself: emails[0].value is "emails.value".
+                return new JsonArray(a.Select(e => Copy(path, e, schemaContainer: false)).ToArray());
+            default:
+                return node.DeepClone();
+        }
+    }
+
+    private static bool IsSchemaUrn(string name) => name.StartsWith("urn:", StringComparison.OrdinalIgnoreCase);
+
+    private static string WithoutValueFilters(string path)
+    {
+        var sb = new System.Text.StringBuilder(path.Length);
+        var depth = 0;
+        foreach (var c in path)
+        {
+            if (c == '[') depth++;
+            else if (c == ']') depth = Math.Max(0, depth - 1);
+            else if (depth == 0) sb.Append(c);
+        }
+        return sb.ToString();
+    }
 }

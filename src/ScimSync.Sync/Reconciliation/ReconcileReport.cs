@@ -28,7 +28,7 @@ public sealed record ReconcileReport(DateTimeOffset Started, TimeSpan Elapsed, I
 {
     public bool Stopped => Targets.Any(t => t.Stopped || (t.Execution?.Stopped ?? 0) > 0);
 
-    public Runs.RunOutcome Outcome => Runs.RunOutcomes.Of(Targets.Any(t => t.HeldByGuard), Targets.Any(t => t.Failed), Targets.Sum(t => t.Execution?.Succeeded ?? 0));
+    public RunOutcome Outcome => RunOutcomes.Of(Targets.Any(t => t.HeldByGuard), Targets.Any(t => t.Failed), Targets.Sum(t => t.Execution?.Succeeded ?? 0));
 }
 
 /// <summary>

@@ -5,6 +5,7 @@ using ScimSync.Client;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
+using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.Scoping;
@@ -189,13 +190,13 @@ internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, T
             steps.Add(ResultStep(name, person, done, applied, failed, held));
             return new DemandTarget(name, applied, failed, held);
         }
-        catch (Exception e) when (e is ScimClientException or HttpRequestException or TimeoutException
+        catch (Exception e) when ((TargetFailure.IsExpected(e) && !outer.IsCancellationRequested)
             || (e is OperationCanceledException && deadline.Expired && !outer.IsCancellationRequested))
         {
             // This target fails alone, with the calls that led there; the others are still provisioned.
             if (e is ScimClientException sce && TargetHealth.IsUnreachable(sce)) t.Health.MarkDown(sce.Detail ?? sce.Message);
             steps.AddRange(recorder.Take().Concat(sourceCalls?.Take() ?? []).Select(c => CallStep(name, c)));
-            var error = e is OperationCanceledException ? $"did not finish within {deadline} (limits.runTimeout)" : e.Message;
+            var error = e is OperationCanceledException && deadline.Expired ? $"did not finish within {deadline} (limits.runTimeout)" : e.Message;
             steps.Add(new DemandStep(DemandStepKind.Result, name, "failed", error));
             return new DemandTarget(name, applied, failed, held, error);
         }
@@ -284,8 +285,7 @@ internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, T
     {
         var before = found.State.Accounts.ToDictionary(a => a.Id, a => a.UserName, StringComparer.Ordinal);
         var drift = DriftDetector.Compare(t.Config.Name, before, found.State, t.Planner.ManagedAttributes);
-        if (found.Problems.Count > 0) return IncompleteRead.Restrict(plan, drift, found.Problems);
-        return drift.Count > 0 && t.Config.Policies.Drift == DriftReaction.Report ? DriftDetector.LeaveDriftAlone(plan, drift) : plan;
+        return TargetPass.AfterRead(t.Config, plan, drift, found.Problems.Count > 0 ? found.Problems : null);
     }
 
     /// <summary>The person's situation on the target, in midPoint's words, from what was read and what was planned.</summary>

@@ -1,5 +1,6 @@
 using ScimSync.Sync.Leases;
-using ScimSync.Sync.Sources;
+using ScimSync.Sync.Intake;
+using ScimSync.Sync.Lanes;
 
 namespace ScimSync.Sync.Runs;
 
@@ -21,8 +22,11 @@ public sealed partial class SyncEngine
     private bool Works(TargetSlot t) => Ownership?.Holds(t.Config.Name) ?? true;
 
     /// <summary>What `sync status` shows of a target's lease: its owner and until when it holds unless renewed.</summary>
-    private TargetStatus WithLease(TargetStatus status, IReadOnlyList<TargetLease>? leases) =>
-        leases?.FirstOrDefault(l => l.Target == status.Target) is { } lease ? status with { Owner = lease.Owner, LeaseExpires = lease.Expires } : status;
+    private IReadOnlyList<TargetStatus> WithLeases(IReadOnlyList<TargetStatus> status)
+    {
+        if (Ownership?.Leases() is not { } leases) return status;
+        return [.. status.Select(s => leases.FirstOrDefault(l => l.Target == s.Target) is { } lease ? s with { Owner = lease.Owner, LeaseExpires = lease.Expires } : s)];
+    }
 
     /// <summary>Watch mode's work on the targets: all of them, or those held, each for as long as it is held.</summary>
     private Task WatchTargetsAsync(TargetQueueWorker queues, CancellationToken ct, CancellationToken work)
@@ -44,8 +48,8 @@ public sealed partial class SyncEngine
         while (!held.IsCancellationRequested)
         {
             var cause = "run:" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture) + "@" + Ownership!.Instance;
-            var run = await RunTargetAsync(t, _snapshot!, execute: true, confirm: false, watching: true, cause, null, operations.Token).ConfigureAwait(false);
-            if (run.Error is null && run.Incomplete is null) break;
+            var pass = await _pass.RunAsync(t, Snapshot, apply: true, confirm: false, watching: true, cause, "sync.run", null, operations.Token).ConfigureAwait(false);
+            if (pass.Error is null && pass.Full?.Incomplete is null && !pass.Stopped) break;
             await Task.Delay(TimeSpan.FromSeconds(5), _time, held).ConfigureAwait(false);
         }
         await queues.RunAsync(t, held, operations.Token).ConfigureAwait(false);

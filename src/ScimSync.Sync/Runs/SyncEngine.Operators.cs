@@ -1,4 +1,4 @@
-using ScimSync.Sync.Configuration;
+using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.Scoping;
@@ -14,8 +14,11 @@ public sealed partial class SyncEngine
 {
     public IReadOnlyList<string> TargetNames => _targets.Select(t => t.Config.Name).ToArray();
 
+    /// <summary>The attributes whose values are never shown for <paramref name="target"/>: its mapping's secrets, and passwords.</summary>
+    public Mapping.SecretAttributes SecretsOf(string target) => Mapping.SecretAttributes.From(Slot(target).Config.Mapping);
+
     private TargetSlot Slot(string target) =>
-        _targets.FirstOrDefault(t => string.Equals(t.Config.Name, target, StringComparison.OrdinalIgnoreCase))
+        _lanes.Find(target)
         ?? throw new ArgumentException($"no target is named \"{target}\"; the targets are {string.Join(", ", TargetNames)}", nameof(target));
 
     /// <summary>
@@ -47,8 +50,7 @@ public sealed partial class SyncEngine
         var state = _shadows.LoadState(name);
         var plan = t.Planner.Plan(snapshot, state, _time.GetUtcNow());
         var drift = DriftDetector.Compare(name, state, state, t.Planner.ManagedAttributes);
-        if (_shadows.LastRead(name) is { Complete: false } read) plan = IncompleteRead.Restrict(plan, drift, [read.Problems ?? "the last read was incomplete"]);
-        else if (drift.Count > 0 && t.Config.Policies.Drift == DriftReaction.Report) plan = DriftDetector.LeaveDriftAlone(plan, drift);
+        plan = TargetPass.AfterRead(t.Config, plan, drift, _shadows.LastRead(name) is { Complete: false } read ? [read.Problems ?? "the last read was incomplete"] : null);
         var heldKeys = held.Select(h => h.Key).ToHashSet(StringComparer.Ordinal);
         var release = plan.Operations.Where(o => MassChangeGuard.IsRemoval(o) && heldKeys.Contains(WatchGuard.KeyOf(o))).ToArray();
         var asked = release.Select(WatchGuard.KeyOf).ToHashSet(StringComparer.Ordinal);
@@ -73,15 +75,7 @@ public sealed partial class SyncEngine
         if (release.Plan is { Operations.Count: > 0 } plan)
         {
             var cause = "confirm:" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
-            await t.Structure.WaitAsync(ct).ConfigureAwait(false);
-            try
-            {
-                report = await t.Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                t.Structure.Release();
-            }
+            report = await t.ExecuteExclusiveAsync(plan, cause, progress, ct).ConfigureAwait(false);
             foreach (var op in release.Release)
             {
                 // The executor names failed operations by their key (and, for those without a source, at the start of the error).
@@ -104,7 +98,7 @@ public sealed partial class SyncEngine
     /// </summary>
     public IReadOnlyList<TargetScope> ExplainScope()
     {
-        var snapshot = _snapshot ?? throw new InvalidOperationException("the source has not been read");
+        var snapshot = Snapshot;
         return _targets.Select(t =>
         {
             var name = t.Config.Name;

@@ -24,9 +24,23 @@ public static class FileSource
 {
     private const string Enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
-    public static SourceSnapshot Read(string path, Configuration.FileFormat format, AccountKindRules kinds)
+    /// <exception cref="SourceFileRejectedException">The export is not one the engine can read (the message names the file and where).</exception>
+    public static SourceSnapshot Read(string path, FileFormat format, AccountKindRules kinds)
     {
-        var users = format == Configuration.FileFormat.Json ? ReadJson(path) : ReadCsv(path);
+        try
+        {
+            return ReadExport(path, format, kinds);
+        }
+        catch (Exception e) when (e is FormatException or System.Text.Json.JsonException or InvalidOperationException)
+        {
+            // InvalidOperationException: a JSON value of the wrong kind where a string was expected.
+            throw new SourceFileRejectedException(e is FormatException ? e.Message : $"{path}: {e.Message}", e);
+        }
+    }
+
+    private static SourceSnapshot ReadExport(string path, FileFormat format, AccountKindRules kinds)
+    {
+        var users = format == FileFormat.Json ? ReadJson(path) : ReadCsv(path);
         var accounts = new List<SourceAccount>();
         var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         var seen = new HashSet<string>(StringComparer.Ordinal);

@@ -63,6 +63,6 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
         if (doc["id"] is not JsonValue idValue || !idValue.TryGetValue<string>(out var id)) return null;
         var name = doc["displayName"] is JsonValue n && n.TryGetValue<string>(out var dn) ? dn : id;
         var members = (doc["members"] as JsonArray ?? []).Select(m => m?["value"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null).OfType<string>().ToArray();
-        return new SourceGroup(id, name, members) { Version = SourceChange.ParseVersion(doc["meta"]?["version"] is JsonValue v && v.TryGetValue<string>(out var tag) ? tag : null) };
+        return new SourceGroup(id, name, members) { Version = ResourceVersion.Parse(doc["meta"]?["version"] is JsonValue v && v.TryGetValue<string>(out var tag) ? tag : null) };
     }
 }

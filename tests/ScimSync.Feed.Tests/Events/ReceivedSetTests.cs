@@ -101,6 +101,12 @@ public sealed class ReceivedSetTests
         Assert.Equal(1000, read.MaxEvents);
         Assert.True(read.ReturnImmediately);
         Assert.Equal(["a", "b"], read.Ack);
+        Assert.Empty(read.Errors);
+
+        // A refused SET goes back as the RFC 8936 setErrs object, err and description apart.
+        var refusing = new PollRequest(0, true, [], new Dictionary<string, string> { ["j9"] = "invalid_request: The SET has no txn" });
+        Assert.Equal("invalid_request", refusing.ToJson()["setErrs"]!["j9"]!["err"]!.GetValue<string>());
+        Assert.Equal("invalid_request: The SET has no txn", PollRequest.Read(refusing.ToJson()).Errors["j9"]);
 
         var sets = Enumerable.Range(0, 20).Select(i => new PolledSet("j" + (19 - i), "t" + i)).ToArray();
         var response = PollResponse.Read(new PollResponse(sets, true).ToJson());

@@ -12,7 +12,8 @@ namespace ScimSync.Sync.Tests.EndToEnd;
 /// A loopback reverse proxy in front of a real target that answers some requests itself with a failure:
 /// every <c>failEvery</c>-th request gets a 500 (or a 503 with Retry-After), the rest are forwarded. With
 /// <c>rewrite</c>, the bodies of successful GET answers are passed through it (path and query, body) first:
-/// a target whose listings misbehave.
+/// a target whose listings misbehave; with <c>rewritePost</c>, those of successful POST answers (a source
+/// whose event feed hands out a SET that does not verify).
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -26,7 +27,7 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private FaultProxy(WebApplication app) => _app = app;
 
-    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery, Func<string, string, string>? rewrite = null)
+    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery, Func<string, string, string>? rewrite = null, Func<string, string, string>? rewritePost = null)
     {
         var b = WebApplication.CreateSlimBuilder();
         b.Logging.ClearProviders();
@@ -65,6 +66,11 @@ public sealed class FaultProxy : IAsyncDisposable
             if (rewrite is not null && ctx.Request.Method == "GET" && resp.IsSuccessStatusCode)
             {
                 await ctx.Response.WriteAsync(rewrite(ctx.Request.Path + ctx.Request.QueryString, await resp.Content.ReadAsStringAsync()));
+                return;
+            }
+            if (rewritePost is not null && ctx.Request.Method == "POST" && resp.IsSuccessStatusCode)
+            {
+                await ctx.Response.WriteAsync(rewritePost(ctx.Request.Path + ctx.Request.QueryString, await resp.Content.ReadAsStringAsync()));
                 return;
             }
             await resp.Content.CopyToAsync(ctx.Response.Body);

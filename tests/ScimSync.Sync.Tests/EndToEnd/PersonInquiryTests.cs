@@ -281,4 +281,35 @@ public sealed class PersonInquiryTests
         cmd.CommandText = "SELECT count(*) FROM audit WHERE changes LIKE '%(secret)%'";
         Assert.True((long)cmd.ExecuteScalar()! > 0);
     }
+
+    [Fact]
+    public async Task Plans_and_on_demand_traces_in_json_show_a_secret_as_redacted()
+    {
+        await using var l = await Landscape.StartAsync();
+        var (grace, _) = await SeedAsync(l, g => g["nickName"] = "PIN-4242");
+        var config = Config(l, helpdeskMapping: $$"""
+                mapping:
+                  defaults: true
+                  "{{Enterprise}}:employeeNumber": { source: nickName, secret: true }
+            """);
+
+        // A create carries the whole document; the secret in it is shown redacted, the rest as it is.
+        var (_, created) = await Cli.RunAsync(Timeout, "sync", "plan", "--config", config, "--json", "--log-level", "warning");
+        Assert.DoesNotContain("PIN-4242", created, StringComparison.Ordinal);
+        var create = JsonNode.Parse(created[created.IndexOf('{', StringComparison.Ordinal)..])!["targets"]!.AsArray()
+            .Single(t => Text(t!["target"]) == "helpdesk")!["operations"]!.AsArray().Single(o => Text(o!["subject"]) == "user grace@example.com")!;
+        Assert.Equal("(secret)", Text(create["resource"]![Enterprise]!["employeeNumber"]));
+        Assert.Equal("grace@example.com", Text(create["resource"]!["userName"]));
+
+        Assert.Equal(5, (await Cli.RunAsync(Timeout, "sync", "run", "--config", config)).Code);
+        // An update carries PATCH operations: their values are redacted where the path is secret.
+        await l.Source.PatchAsync("Users", grace, Replace("nickName", "PIN-9999"));
+        var (_, updated) = await Cli.RunAsync(Timeout, "sync", "plan", "--config", config, "--json", "--log-level", "warning");
+        Assert.Contains("employeeNumber", updated, StringComparison.Ordinal);
+        Assert.DoesNotContain("PIN-9999", updated, StringComparison.Ordinal);
+        var (_, demand) = await Cli.RunAsync(Timeout, "sync", "run", "--user", "grace@example.com", "--target", "helpdesk", "--config", config, "--json", "--log-level", "warning");
+        Assert.Contains("employeeNumber", demand, StringComparison.Ordinal);
+        Assert.DoesNotContain("PIN-9999", demand, StringComparison.Ordinal);
+        Assert.Equal("PIN-9999", Text((await FindAsync(l.Helpdesk, "grace@example.com"))![Enterprise]!["employeeNumber"]));
+    }
 }

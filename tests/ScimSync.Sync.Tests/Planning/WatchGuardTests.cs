@@ -5,7 +5,7 @@ using ScimSync.Sync.Accounts;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
-using ScimSync.Sync.Runs;
+using ScimSync.Sync.Lanes;
 using ScimSync.Sync.State;
 using ScimSync.Sync.State.Sqlite;
 using ScimSync.Sync.Sources;

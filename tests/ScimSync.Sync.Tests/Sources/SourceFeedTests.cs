@@ -4,9 +4,9 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using ScimSync.Client;
 using ScimSync.Events;
+using ScimSync.Sync.Intake;
 using ScimSync.Sync.State;
 using ScimSync.Sync.State.Sqlite;
-using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Tests.Sources;
 
@@ -39,7 +39,15 @@ public sealed class SourceFeedTests : IDisposable
             new SigningCredentials(new SymmetricSecurityKey(key), SecurityAlgorithms.HmacSha256), new Dictionary<string, object> { ["typ"] = typ });
     }
 
+    /// <summary>The changes of one poll; a SET the engine refuses throws, as it is reported (<see cref="PollRefusedAsync"/>).</summary>
     private async Task<IReadOnlyList<SourceChange>> PollAsync(JsonObject sets, bool withKey = true)
+    {
+        var poll = await PollRefusedAsync(sets, withKey);
+        if (poll.Refused.Count > 0) throw new SetValidationException(poll.Refused[0].Err, poll.Refused[0].Description);
+        return poll.Changes;
+    }
+
+    private async Task<FeedPoll> PollRefusedAsync(JsonObject sets, bool withKey = true)
     {
         using var state = SqliteSyncState.Open(_dir);
         state.Batch(w =>
@@ -48,7 +56,7 @@ public sealed class SourceFeedTests : IDisposable
             if (withKey) w.SetSecret("feed.secret", Convert.ToBase64String(Secret));
         });
         using var client = new ScimClient(new ScimClientOptions { BaseUri = new Uri("http://127.0.0.1:9/scim/v2/"), MaxRetries = 0 }, new PollAnswer(sets));
-        return await new SourceFeed(client, state, "engine").PollAsync([], returnImmediately: true, CancellationToken.None);
+        return await new SourceFeed(client, state, "engine").PollAsync([], new Dictionary<string, string>(), returnImmediately: true, CancellationToken.None);
     }
 
     [Fact]
@@ -65,6 +73,22 @@ public sealed class SourceFeedTests : IDisposable
         await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", other) }));
         await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j1"] = Set("j1", Secret, audience: "someone-else") }));
         await Assert.ThrowsAsync<SetValidationException>(() => PollAsync(new JsonObject { ["j2"] = Set("j1", Secret) }));
+    }
+
+    [Fact]
+    public async Task A_refused_SET_is_returned_apart_and_the_rest_of_the_poll_goes_on()
+    {
+        var poll = await PollRefusedAsync(new JsonObject { ["j1"] = Set("j1", Secret, audience: "someone-else"), ["j2"] = Set("j2", Secret) });
+        Assert.Equal("j2", Assert.Single(poll.Changes).Jti);
+        var refused = Assert.Single(poll.Refused);
+        Assert.Equal(("j1", "invalid_audience"), (refused.Jti, refused.Err));
+    }
+
+    [Fact]
+    public async Task Without_a_key_the_whole_poll_fails_rather_than_every_SET_being_refused()
+    {
+        // A lost key is the engine's state, not the SETs: refusing them would dead-letter the whole feed.
+        await Assert.ThrowsAsync<SetValidationException>(() => PollRefusedAsync(new JsonObject { ["j1"] = Set("j1", Secret) }, withKey: false));
     }
 
     [Fact]

@@ -185,9 +185,9 @@ public class FileSourceTests
     [Fact]
     public void Bad_rows_are_reported_with_their_line()
     {
-        var e = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName,endDate\na,a,someday\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        var e = Assert.Throws<SourceFileRejectedException>(() => FileSource.Read(Write("id,userName,endDate\na,a,someday\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
         Assert.Contains(":2:", e.Message);
-        var dup = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName\na,a\na,b\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        var dup = Assert.Throws<SourceFileRejectedException>(() => FileSource.Read(Write("id,userName\na,a\na,b\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
         Assert.Contains("appears twice", dup.Message);
     }
 
@@ -199,11 +199,11 @@ public class FileSourceTests
         Assert.False(snap.Users["a"].SourceActive);
         Assert.True(snap.Users["b"].SourceActive);
 
-        var unclosed = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName,title\na,ann,ok\nb,bob,\"never closed\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        var unclosed = Assert.Throws<SourceFileRejectedException>(() => FileSource.Read(Write("id,userName,title\na,ann,ok\nb,bob,\"never closed\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
         Assert.Contains(":3:", unclosed.Message);
-        var stray = Assert.Throws<FormatException>(() => FileSource.Read(Write("id,userName,title\na,ann,6\" tall\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
+        var stray = Assert.Throws<SourceFileRejectedException>(() => FileSource.Read(Write("id,userName,title\na,ann,6\" tall\n", ".csv"), FileFormat.Csv, AccountKindRules.Default));
         Assert.Contains(":2:", stray.Message);
-        var numeric = Assert.Throws<FormatException>(() => FileSource.Read(Write("[{\"id\":7,\"userName\":\"x\"}]", ".json"), FileFormat.Json, AccountKindRules.Default));
+        var numeric = Assert.Throws<SourceFileRejectedException>(() => FileSource.Read(Write("[{\"id\":7,\"userName\":\"x\"}]", ".json"), FileFormat.Json, AccountKindRules.Default));
         Assert.Contains("as strings", numeric.Message);
     }
 }

@@ -3,6 +3,7 @@ using System.Runtime.Versioning;
 using System.Text;
 using System.Text.Json.Nodes;
 using ScimSync.Client;
+using ScimSync.Sync.Intake;
 using ScimSync.Sync.State;
 using ScimSync.Sync.State.Sqlite;
 using ScimSync.Sync.Sources;

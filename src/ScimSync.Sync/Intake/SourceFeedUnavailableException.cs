@@ -1,4 +1,4 @@
-namespace ScimSync.Sync.Sources;
+namespace ScimSync.Sync.Intake;
 
 /// <summary>The configuration asks for the source's event feed, and the source or its credential cannot give it.</summary>
 public sealed class SourceFeedUnavailableException : Exception

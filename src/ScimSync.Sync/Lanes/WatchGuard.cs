@@ -5,7 +5,7 @@ using ScimSync.Sync.Planning;
 using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
-namespace ScimSync.Sync.Runs;
+namespace ScimSync.Sync.Lanes;
 
 /// <summary>
 /// The mass-change guard where changes arrive a batch at a time (watch mode's queues and its periodic full

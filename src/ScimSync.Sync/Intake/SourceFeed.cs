@@ -2,37 +2,9 @@ using System.Text.Json.Nodes;
 using ScimSync.Client;
 using ScimSync.Events;
 using ScimSync.Sync.State;
+using ScimSync.Sync.Sources;
 
-namespace ScimSync.Sync.Sources;
-
-/// <summary>One change learnt from the source's feed: which resource, and whether it belongs in the urgent lane.</summary>
-/// <param name="Patch">For prov:patch:full, the PatchOp applied at the source (applied to the engine's copy instead of reading the resource).</param>
-public sealed record SourceChange(string Jti, string ResourceType, string Id, bool Deleted, bool Urgent, JsonObject? Patch, JsonObject? Data, string? Txn)
-{
-    /// <summary>The resource's version after this change (RFC 9967 <c>version</c>), when the event carries one.</summary>
-    public long? Version { get; init; }
-
-    /// <summary>The source's journal position of this change, when its SET says (ScimSync sources do; docs/journal.md).</summary>
-    public long? JournalPosition { get; init; }
-
-    /// <summary>When the change was committed at the source (the SET's <c>toe</c>), when its SET says.</summary>
-    public DateTimeOffset? EventTime { get; init; }
-
-    /// <summary>The name of the credential that made the change at the source, when its SET says (docs/journal.md).</summary>
-    public string? Writer { get; init; }
-
-    /// <summary>
-    /// Whether <paramref name="current"/> (the engine's copy) already reflects this change: a replayed event
-    /// older than the snapshot must not be applied on top of it.
-    /// </summary>
-    public bool AlreadyIn(JsonObject? current) =>
-        AlreadyIn(current?["meta"]?["version"] is JsonValue cv && cv.TryGetValue<string>(out var tag) ? ParseVersion(tag) : null);
-
-    public bool AlreadyIn(long? currentVersion) => Version is { } v && currentVersion is { } have && have >= v;
-
-    public static long? ParseVersion(string? etag) =>
-        etag is not null && long.TryParse(etag.Replace("W/", "", StringComparison.Ordinal).Trim('"'), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
-}
+namespace ScimSync.Sync.Intake;
 
 /// <summary>
 /// The source's RFC 9967 feed, read by RFC 8936 polling. The engine owns one subscription on the source
@@ -41,7 +13,10 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 /// engine's secrets (sealed, see IStateSecrets); the engine polls with its own credentials, and
 /// every SET goes through the server's own validator (<see cref="SetEncoder.Receive"/>) before it is believed.
 /// SETs are acknowledged on the next poll, after the changes they carry are durably queued for every target:
-/// a crash re-delivers, never loses.
+/// a crash re-delivers, never loses. A SET the validator refuses is returned apart (<see cref="FeedPoll.Refused"/>),
+/// to be reported to the source as an error on the next poll (RFC 8936 setErrs): one bad SET must not stop the
+/// feed. Only a missing or wrong key fails the whole poll: that is the engine's state, not the SET, and
+/// refusing every SET for it would dead-letter the whole feed.
 /// </summary>
 public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
 {
@@ -104,9 +79,10 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
     }
 
     /// <summary>
-    /// Acknowledges <paramref name="ack"/> and waits (long poll, bounded by the source) for the next SETs.
+    /// Acknowledges <paramref name="ack"/>, reports <paramref name="errors"/> (jti → "err: description") and waits
+    /// (long poll, bounded by the source) for the next SETs.
     /// </summary>
-    public async Task<IReadOnlyList<SourceChange>> PollAsync(IReadOnlyCollection<string> ack, bool returnImmediately, CancellationToken ct)
+    public async Task<FeedPoll> PollAsync(IReadOnlyCollection<string> ack, IReadOnlyDictionary<string, string> errors, bool returnImmediately, CancellationToken ct)
     {
         // Read each time: a periodic full comparison recreates a subscription the source lost, with a new id and key.
         var id = state.GetCheckpoint(KeyId) ?? throw new SourceFeedUnavailableException("the feed subscription does not exist yet");
@@ -116,8 +92,21 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
             _key = state.GetSecret(KeySecret) is { } secret ? new SigningKey(SigningKey.HS256, "", Convert.FromBase64String(secret), null) : null;
         }
         var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{_subscription}/poll",
-            new PollRequest(1000, returnImmediately, ack.ToArray(), new Dictionary<string, string>()).ToJson(), ct).ConfigureAwait(false);
-        return PollResponse.Read(body).Sets.Select(Decode).ToArray();
+            new PollRequest(1000, returnImmediately, ack.ToArray(), errors).ToJson(), ct).ConfigureAwait(false);
+        var changes = new List<SourceChange>();
+        var refused = new List<RefusedSet>();
+        foreach (var polled in PollResponse.Read(body).Sets)
+        {
+            try
+            {
+                changes.Add(Decode(polled));
+            }
+            catch (SetValidationException e) when (e.Err != "invalid_key")
+            {
+                refused.Add(new RefusedSet(polled.Jti, e.Err, e.Message));
+            }
+        }
+        return new FeedPoll(changes, refused);
     }
 
     private SourceChange Decode(PolledSet polled)
@@ -129,7 +118,17 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
             : throw new SetValidationException("invalid_request", $"SET {polled.Jti} is about {set.Endpoint}, neither Users nor Groups");
         return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
         {
-            Version = SourceChange.ParseVersion(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
+            Version = ResourceVersion.Parse(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
         };
     }
+}
+
+/// <summary>What one poll brought: the changes the SETs carry, and the SETs refused (to report to the source).</summary>
+public sealed record FeedPoll(IReadOnlyList<SourceChange> Changes, IReadOnlyList<RefusedSet> Refused);
+
+/// <summary>A SET, or the change it carries, that the engine refuses; <see cref="Err"/> is an RFC 8935 §2.4 error code.</summary>
+public sealed record RefusedSet(string Jti, string Err, string Description)
+{
+    /// <summary>The value of its RFC 8936 setErrs entry, as <see cref="PollRequest"/> keeps it.</summary>
+    public string SetErr => $"{Err}: {Description}";
 }

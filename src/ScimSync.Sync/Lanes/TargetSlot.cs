@@ -3,7 +3,7 @@ using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 
-namespace ScimSync.Sync.Runs;
+namespace ScimSync.Sync.Lanes;
 
 /// <summary>Everything the engine keeps for one target while it runs: its client, planner, executor, health and queue signals.</summary>
 internal sealed record TargetSlot(TargetConfig Config, ScimClient Client, TargetPlanner Planner, TargetExecutor Executor, TargetHealth Health)
@@ -22,6 +22,20 @@ internal sealed record TargetSlot(TargetConfig Config, ScimClient Client, Target
 
     /// <summary>Removals applied by watch mode recently, which the guard counts with each new batch.</summary>
     public RemovalWindow Removals { get; } = new();
+
+    /// <summary>Applies a plan that may create or link, one such plan at a time on this target (<see cref="Structure"/>).</summary>
+    public async Task<ExecutionReport> ExecuteExclusiveAsync(SyncPlan plan, string cause, IProgress<SyncProgress>? progress, CancellationToken ct)
+    {
+        await Structure.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await Executor.ExecuteAsync(plan, cause, progress, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Structure.Release();
+        }
+    }
 
     public void Wake(bool urgent)
     {

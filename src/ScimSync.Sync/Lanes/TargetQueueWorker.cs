@@ -1,13 +1,12 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
-using ScimSync.Client;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.State;
 using ScimSync.Sync.Sources;
 
-namespace ScimSync.Sync.Runs;
+namespace ScimSync.Sync.Lanes;
 
 /// <summary>
 /// Watch mode's work on one target: its durable queue of source keys (accounts, and <c>group:</c> ids),
@@ -72,7 +71,7 @@ internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, W
                 // is logged with its stack.
                 backoff = Next(backoff);
                 var lane = urgentOnly ? "urgent" : "main";
-                if (e is ScimClientException or HttpRequestException or TaskCanceledException)
+                if (TargetFailure.IsExpected(e))
                     SyncLog.LaneFailed(logger, name, lane, e.Message, (long)backoff.TotalMilliseconds);
                 else
                     SyncLog.LaneUnexpected(logger, name, lane, $"{e.GetType().Name}: {e.Message}", (long)backoff.TotalMilliseconds, e);

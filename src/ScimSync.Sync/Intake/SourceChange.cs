@@ -1,0 +1,30 @@
+using System.Text.Json.Nodes;
+using ScimSync.Sync.Sources;
+
+namespace ScimSync.Sync.Intake;
+
+/// <summary>One change learnt from the source's feed: which resource, and whether it belongs in the urgent lane.</summary>
+/// <param name="Patch">For prov:patch:full, the PatchOp applied at the source (applied to the engine's copy instead of reading the resource).</param>
+public sealed record SourceChange(string Jti, string ResourceType, string Id, bool Deleted, bool Urgent, JsonObject? Patch, JsonObject? Data, string? Txn)
+{
+    /// <summary>The resource's version after this change (RFC 9967 <c>version</c>), when the event carries one.</summary>
+    public long? Version { get; init; }
+
+    /// <summary>The source's journal position of this change, when its SET says (ScimSync sources do; docs/journal.md).</summary>
+    public long? JournalPosition { get; init; }
+
+    /// <summary>When the change was committed at the source (the SET's <c>toe</c>), when its SET says.</summary>
+    public DateTimeOffset? EventTime { get; init; }
+
+    /// <summary>The name of the credential that made the change at the source, when its SET says (docs/journal.md).</summary>
+    public string? Writer { get; init; }
+
+    /// <summary>
+    /// Whether <paramref name="current"/> (the engine's copy) already reflects this change: a replayed event
+    /// older than the snapshot must not be applied on top of it.
+    /// </summary>
+    public bool AlreadyIn(JsonObject? current) =>
+        AlreadyIn(current?["meta"]?["version"] is JsonValue cv && cv.TryGetValue<string>(out var tag) ? ResourceVersion.Parse(tag) : null);
+
+    public bool AlreadyIn(long? currentVersion) => Version is { } v && currentVersion is { } have && have >= v;
+}
