@@ -156,14 +156,14 @@ internal static class PostgresBench
         return text;
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();
         return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    private static async Task Run(string file, params string[] args)
+    internal static async Task Run(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi)!;

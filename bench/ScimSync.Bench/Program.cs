@@ -23,6 +23,8 @@ using ScimSync.Bench;
 //   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
 //   ... -- --postgres [--postgres-url URL] [--users 100000] [--seconds 20]   on PostgreSQL, one and two instances,
 //       fan-out takeover (PostgresBench); without --postgres-url a throwaway cluster is started with .ci/postgres
+//   ... -- --engine-pg [--postgres-url URL] [--users 100000] [--targets 2]   initial load by two sync engines sharing
+//       one PostgreSQL state (EnginePgBench); without --postgres-url a throwaway cluster is started with .ci/postgres
 //   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
 //                                                               event feed: a healthy subscriber beside hostile ones
 //   ... -- --overhead --cli-before OLD/scimsync.dll [--cli NEW/scimsync.dll] [--users 100000] [--seconds 20] [--rounds 3] [--passes 4]
@@ -61,6 +63,15 @@ if (opts.ContainsKey("postgres"))
     var report = await PostgresBench.RunAsync(cli, work, lua, root, opts.GetValueOrDefault("postgres-url"), users, connections, seconds);
     Console.WriteLine(report);
     if (opts.TryGetValue("out", out var pgOut)) await File.WriteAllTextAsync(pgOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("engine-pg"))
+{
+    var report = await EnginePgBench.RunAsync(cli, work, root, opts.GetValueOrDefault("postgres-url"), users, Opt("targets", 2));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var enginePgOut)) await File.WriteAllTextAsync(enginePgOut, report);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }

@@ -102,6 +102,7 @@ internal static partial class SyncCommand
         var status = Verb("status", "Each target's shadow, queue, held removals and recent audit, from the engine's state alone (no call to any target)", out var statusConfig, out var statusJson);
         var audit = Options.Positive("--audit", "Audit records to show per target (default 10)");
         status.Options.Add(audit);
+        status.Options.Add(EngineState.StateOption);
         status.SetAction((parse, _) => WithEngine(parse, parse.GetValue(statusConfig)!, owns: false, (engine, _) =>
         {
             var targets = engine.Status(parse.GetValue(audit) ?? 10);
@@ -121,13 +122,21 @@ internal static partial class SyncCommand
         var watchListen = Listen();
         watch.Options.Add(watchConfirm);
         watch.Options.Add(watchListen);
+        watch.Options.Add(EngineState.StateOption);
+        watch.Options.Add(EngineState.InstanceOption);
         watch.SetAction((parse, _) => WithEngine(parse, parse.GetValue(watchConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(watchJson);
             // Carries on from where the previous process stopped (feed position and queues are durable);
             // without a completed run to resume from, it starts with one.
             // --confirm answers a guard that held the previous run: that needs a full run.
-            if (engine.CanResume && !parse.GetValue(watchConfirm))
+            if (engine.Ownership is not null)
+            {
+                // Several engines on a shared state: each target gets a full pass when an engine takes it (SyncEngine.Leases.cs).
+                if (parse.GetValue(watchConfirm)) throw CliException.Usage("--confirm goes with a full run; with --state postgres://… release held removals with `scimsync sync confirm`");
+                await WithProgress(json, p => engine.ReadSourceAsync(p, stop.Abort)).ConfigureAwait(false);
+            }
+            else if (engine.CanResume && !parse.GetValue(watchConfirm))
             {
                 var snapshot = await WithProgress(json, p => engine.ReadSourceAsync(p, stop.Abort)).ConfigureAwait(false);
                 var moved = engine.QueueChangesSinceLastRun();
@@ -212,8 +221,16 @@ internal static partial class SyncCommand
     {
         var (format, level) = Logging(parse);
         var config = ConfigLoader.Load(configPath);
+        var command = parse.CommandResult.Command;
+        var state = command.Options.Contains(EngineState.StateOption) ? parse.GetValue(EngineState.StateOption) : null;
+        var instance = command.Options.Contains(EngineState.InstanceOption) ? parse.GetValue(EngineState.InstanceOption) : null;
+        // The name keys this engine's feed subscription at the source: a name that changed with every start would
+        // leave a subscription behind each time.
+        if (state is not null && instance is null && command.Options.Contains(EngineState.InstanceOption))
+            throw CliException.Usage("--state postgres://… needs --instance NAME, a name that stays the same across restarts (it names this engine's feed subscription and its leases)");
         InstanceLock? owner = null;
-        if (owns)
+        // A PostgreSQL state is shared by design: leases, not a directory lock, keep engines apart.
+        if (owns && state is null)
         {
             PrivateFiles.EnsureDirectory(config.StateDirectory, "state directory");
             owner = InstanceLock.Take(config.StateDirectory, $"scimsync sync ({Path.GetFullPath(configPath)})");
@@ -223,7 +240,8 @@ internal static partial class SyncCommand
             // Disposed last: the shadow writer flushes everything queued before the process exits.
             // Disposed after the engine (declared first): the console logger writes from a queue, and disposing flushes it.
             using var loggers = Observability.EngineLoggers(format, level);
-            using var engine = new SyncEngine(config, EngineState.Open(config), TimeProvider.System, loggers);
+            var shadows = EngineState.Open(config, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile), state: state, instance: instance);
+            using var engine = new SyncEngine(config, shadows, TimeProvider.System, loggers) { Ownership = EngineState.Ownership(shadows, instance, loggers) };
             using var stop = new StopSignals(engine, loggers);
             try
             {
@@ -440,6 +458,8 @@ internal static partial class SyncCommand
             s.LastRead?.LastCompleteAt is { } at ? $"{at:u} ({s.LastRead.LastCompleteAccounts:N0} accounts)" : "never"]));
         foreach (var s in status)
         {
+            // Engines sharing a PostgreSQL state: who works on the target (a lease past its expiry is free to take).
+            if (s.Owner is not null) Console.Out.WriteLine($"  {s.Target}: owned by engine {s.Owner}, lease until {s.LeaseExpires:u}");
             if (s.LastRead is { Complete: false } read)
                 Console.Out.WriteLine($"  {s.Target}: the last read ({read.At:u}) was incomplete: {read.Problems}");
             if (s.Held.Count == 0) continue;

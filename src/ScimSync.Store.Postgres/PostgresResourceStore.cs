@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Npgsql;
+using ScimSync.Postgres;
 using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Secrets;
@@ -70,55 +71,13 @@ public sealed class PostgresResourceStore : IResourceStore
         Feed = new PostgresFeedStore(_source, _secrets, _notifications.DeliveriesQueued);
     }
 
-    /// <summary>
-    /// The database as people may see it (start-up line, status, messages): <c>postgres://user@host:port/database?schema=NAME</c>,
-    /// never the password, whichever form <paramref name="connection"/> has.
-    /// </summary>
-    public static string Describe(string connection) => Describe(new NpgsqlConnectionStringBuilder(ToConnectionString(connection)));
+    /// <summary>The database as people may see it, never the password (<see cref="PostgresUrl.Describe(string)"/>).</summary>
+    public static string Describe(string connection) => PostgresUrl.Describe(connection);
 
-    private static string Describe(NpgsqlConnectionStringBuilder b) =>
-        $"postgres://{(string.IsNullOrEmpty(b.Username) ? "" : Uri.EscapeDataString(b.Username) + "@")}{b.Host}:{b.Port}/{Uri.EscapeDataString(b.Database ?? "")}"
-        + (string.IsNullOrEmpty(b.SearchPath) ? "" : "?schema=" + Uri.EscapeDataString(b.SearchPath));
+    private static string Describe(NpgsqlConnectionStringBuilder b) => PostgresUrl.Describe(b);
 
-    /// <summary>
-    /// An Npgsql connection string from a URL <c>postgres[ql]://[user[:password]@]host[:port]/database[?query]</c>,
-    /// query keys <c>schema</c> (tables live in this schema, created if missing), <c>sslmode</c>,
-    /// <c>pool</c> (most connections of this instance, default 100) and <c>application_name</c>; or the text itself
-    /// when it is not a URL (an Npgsql connection string).
-    /// </summary>
-    public static string ToConnectionString(string connection)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(connection);
-        if (!connection.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) && !connection.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
-            return connection;
-        var uri = new Uri(connection);
-        var b = new NpgsqlConnectionStringBuilder
-        {
-            Host = uri.Host,
-            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
-            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : "postgres",
-        };
-        if (uri.UserInfo.Length > 0)
-        {
-            var parts = uri.UserInfo.Split(':', 2);
-            b.Username = Uri.UnescapeDataString(parts[0]);
-            if (parts.Length > 1) b.Password = Uri.UnescapeDataString(parts[1]);
-        }
-        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var kv = pair.Split('=', 2);
-            var value = kv.Length > 1 ? Uri.UnescapeDataString(kv[1]) : "";
-            switch (Uri.UnescapeDataString(kv[0]))
-            {
-                case "schema": b.SearchPath = value; break;
-                case "sslmode": b.SslMode = Enum.Parse<SslMode>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true); break;
-                case "pool": b.MaxPoolSize = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
-                case "application_name": b.ApplicationName = value; break;
-                default: throw new ArgumentException($"Unknown option \"{kv[0]}\" in the PostgreSQL URL (known: schema, sslmode, pool, application_name)", nameof(connection));
-            }
-        }
-        return b.ConnectionString;
-    }
+    /// <summary>An Npgsql connection string from a <c>postgres://</c> URL, or the text itself (<see cref="PostgresUrl.ToConnectionString"/>).</summary>
+    public static string ToConnectionString(string connection) => PostgresUrl.ToConnectionString(connection);
 
     public ITokenStore Tokens { get; }
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace ScimSync.Sync;
 
 /// <summary>
-/// Everything the sync engine logs, by area: event ids 3000-3599, each listed with its level and fields in
+/// Everything the sync engine logs, by area: event ids 3000-3699, each listed with its level and fields in
 /// docs/logging.md (a test holds the two together). Fields are named the same way everywhere: Target,
 /// Operation (create, update, deactivate, delete, ...), Subject (what the operation is about, as the audit
 /// shows it), SourceId, TargetId, Cause (the audit's cause: run:..., event:TXN, expiry, watch), Result (ok,
@@ -142,4 +142,22 @@ internal static partial class SyncLog
     [LoggerMessage(EventId = 3502, Level = LogLevel.Warning,
         Message = "{Target}: {Count} operations {Result}: the target stopped answering ({Reason}); they stay queued")]
     public static partial void OperationsNotTried(ILogger logger, string target, int count, string result, string? reason);
+
+    // 3600-3609: targets divided between engine processes by leases (TargetOwnership).
+
+    [LoggerMessage(EventId = 3600, Level = LogLevel.Information,
+        Message = "{Target}: this engine ({Instance}) holds the target's lease and works on it (share {Share} per engine, {LiveEngines} live)")]
+    public static partial void LeaseTaken(ILogger logger, string target, string instance, int share, int liveEngines);
+
+    [LoggerMessage(EventId = 3601, Level = LogLevel.Warning,
+        Message = "{Target}: this engine ({Instance}) lost the target's lease; its work on the target stopped")]
+    public static partial void LeaseLost(ILogger logger, string target, string instance);
+
+    [LoggerMessage(EventId = 3602, Level = LogLevel.Information,
+        Message = "{Target}: this engine ({Instance}) gave the target up for another engine (share {Share} per engine, {LiveEngines} live)")]
+    public static partial void LeaseGivenUp(ILogger logger, string target, string instance, int share, int liveEngines);
+
+    [LoggerMessage(EventId = 3603, Level = LogLevel.Warning,
+        Message = "engine {Instance}: the leases could not be renewed: {Reason}; its targets stop if this lasts")]
+    public static partial void LeaseRenewFailed(ILogger logger, string instance, string reason);
 }

@@ -14,7 +14,7 @@ internal sealed class FeedChangeSource(IntakeContext context) : IChangeSource
 {
     public async Task FollowAsync(CancellationToken ct)
     {
-        var feed = new SourceFeed(context.Source!, context.Shadows, "engine");
+        var feed = new SourceFeed(context.Source!, context.Shadows, context.FeedName);
         var reader = new ScimSourceReader(context.Source!, context.Config.Kinds);
         IReadOnlyCollection<string> ack = [];
         var errors = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -25,6 +25,9 @@ internal sealed record IntakeContext(SyncConfig Config, ScimClient? Source, Sour
     SyncTelemetry Telemetry, SourceHealth Health, TimeProvider Time, ILogger Log)
 {
     public ChangeIntake Intake { get; } = new(Config, State, Shadows, Lanes, Origins, Telemetry, Time, Log);
+
+    /// <summary>The engine's feed subscription (<see cref="SourceFeed"/>): one per engine when several share the state.</summary>
+    public string FeedName { get; init; } = SourceFeed.DefaultName;
 }
 
 /// <summary>Which change sources follow the configured source.</summary>

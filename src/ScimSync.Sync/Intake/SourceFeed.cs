@@ -20,7 +20,12 @@ namespace ScimSync.Sync.Intake;
 /// </summary>
 public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
 {
-    private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
+    /// <summary>The subscription of the engine when it runs alone; engines sharing one state each have their own name.</summary>
+    public const string DefaultName = "engine";
+
+    // Kept under the names earlier builds used for the default subscription; another name keeps its own.
+    private string KeyId => name == DefaultName ? "feed.subscription" : "feed.subscription:" + name;
+    private string KeySecret => name == DefaultName ? "feed.secret" : "feed.secret:" + name;
     // The subscription's audience: every SET must be addressed to it.
     private const string Audience = "scimsync-sync";
     private string? _subscription;

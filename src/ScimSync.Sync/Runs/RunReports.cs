@@ -43,6 +43,11 @@ public sealed record TargetStatus(string Target, int Accounts, int Links, int Gr
     /// <summary>When the last full run that brought this target fully up to date started.</summary>
     public DateTimeOffset? LastCompleteRun { get; init; }
 
+    /// <summary>When several engines share the state: the engine that holds the target's lease, and until when unless renewed.</summary>
+    public string? Owner { get; init; }
+
+    public DateTimeOffset? LeaseExpires { get; init; }
+
     /// <summary>Why a person should look at this target now (<see cref="TargetAttention"/>); empty when nothing needs attention.</summary>
     public IReadOnlyList<string> Attention { get; init; } = [];
 

@@ -135,7 +135,7 @@ public sealed partial class SyncEngine : IDisposable
     /// </summary>
     public bool CanResume =>
         _source is not null && _shadows.GetCheckpoint(EngineCheckpoints.Complete) == "true" &&
-        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, "engine").Exists : _shadows.GetCheckpoint(EngineCheckpoints.LastModifiedSince) is not null);
+        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, FeedName).Exists : _shadows.GetCheckpoint(EngineCheckpoints.LastModifiedSince) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
     public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, watching: false, progress, ct);
@@ -160,7 +160,7 @@ public sealed partial class SyncEngine : IDisposable
         if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll)
             await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
-        var results = await Task.WhenAll(_targets.Select(async t =>
+        var results = await Task.WhenAll(_targets.Where(Works).Select(async t =>
         {
             var pass = await _pass.RunAsync(t, snapshot, apply: execute, confirm, watching, runId, execute ? "sync.run" : "sync.plan_run", progress, ct).ConfigureAwait(false);
             return new TargetRun(pass.Target, pass.Plan, pass.Execution, pass.Error, pass.HeldByGuard, pass.Full?.Incomplete, pass.Stopped);
@@ -197,7 +197,7 @@ public sealed partial class SyncEngine : IDisposable
             throw new SourceFeedUnavailableException("the source reports no journal position, so it has no ScimSync event feed; set source.feed: lastModified to follow it by queries");
         try
         {
-            await new SourceFeed(_source!, _shadows, "engine").EnsureAsync(position.Value, ct).ConfigureAwait(false);
+            await new SourceFeed(_source!, _shadows, FeedName).EnsureAsync(position.Value, ct).ConfigureAwait(false);
         }
         catch (ScimClientException e) when (e.Status is 401 or 403 or 404)
         {
@@ -233,7 +233,7 @@ public sealed partial class SyncEngine : IDisposable
     /// Each target from the engine's state, with the verdict <see cref="TargetStatus.NeedsAttention"/> (and its
     /// reasons) by the configuration's <c>health</c> thresholds; `sync status` exits non-zero when any target needs it.
     /// </summary>
-    public IReadOnlyList<TargetStatus> Status(int audit = 10) => _status.Targets(audit);
+    public IReadOnlyList<TargetStatus> Status(int audit = 10) => WithLeases(_status.Targets(audit));
 
     /// <summary>The SETs from the source the engine refused (reported to the source as errors), from its state; null when none.</summary>
     public RefusedEvents? RefusedEvents => _status.Refused;
@@ -261,16 +261,18 @@ public sealed partial class SyncEngine : IDisposable
         if (_sourceState.Current is null) await ReadSourceAsync(progress, ct).ConfigureAwait(false);
         var tasks = new List<Task> { FullCompareLoopAsync(ct, work), _retention.RunAsync(ct) };
         var queues = new TargetQueueWorker(_shadows, _time, _watchGuard, () => Snapshot, _origins.Of, _loggers.CreateLogger<TargetQueueWorker>());
-        tasks.AddRange(_targets.Select(t => queues.RunAsync(t, ct, work)));
+        tasks.Add(WatchTargetsAsync(queues, ct, work));
         tasks.AddRange(_targets.Select(t => t.Health.ProbeWhileDownAsync(t.Client, outage =>
         {
             _shadows.SetCheckpoint(EngineCheckpoints.Down(t.Config.Name), null);
             SyncLog.TargetUp(_log, t.Config.Name, Math.Round(outage.TotalSeconds, 1), _shadows.Counts(t.Config.Name).Pending);
             t.Wake(urgent: true);
         }, ct)));
-        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, "engine").Exists)
+        // Several engines: each has a feed subscription of its own, made when it first watches.
+        if (Ownership is not null && _source is not null && _config.Source.Feed == FeedMode.Poll) await EnsureFeedAsync(Snapshot.Position, ct).ConfigureAwait(false);
+        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, FeedName).Exists)
             throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet: run `scimsync sync run` (or `sync watch`, which starts with one)");
-        var intake = new IntakeContext(_config, _source, _sourceState, _shadows, _lanes, _origins, _telemetry, _sourceHealth, _time, _log);
+        var intake = new IntakeContext(_config, _source, _sourceState, _shadows, _lanes, _origins, _telemetry, _sourceHealth, _time, _log) { FeedName = FeedName };
         tasks.AddRange(ChangeSources.For(intake).Select(s => s.FollowAsync(ct)));
         try
         {

@@ -62,5 +62,9 @@ public sealed partial class StatePortBoundaryTests
         Assert.Contains(sql, f => f.StartsWith("SqliteStateWriter.cs:", StringComparison.Ordinal) && f.EndsWith("INSERT INTO", StringComparison.Ordinal));
         Assert.Contains(sql, f => f.Contains("PRAGMA", StringComparison.Ordinal));
         Assert.Contains(Findings("ScimSync.Sync.State.Sqlite", Driver()), f => f.StartsWith("ScimSync.Sync.State.Sqlite.csproj", StringComparison.Ordinal));
+        var postgres = Findings("ScimSync.Sync.State.Postgres", Sql());
+        Assert.Contains(postgres, f => f.StartsWith("PostgresStateWriter.cs:", StringComparison.Ordinal) && f.EndsWith("ON CONFLICT", StringComparison.Ordinal));
+        Assert.Contains(postgres, f => f.StartsWith("PostgresTargetLeases.cs:", StringComparison.Ordinal));
+        Assert.Contains(Findings("ScimSync.Sync.State.Postgres", Driver()), f => f.StartsWith("ScimSync.Sync.State.Postgres.csproj", StringComparison.Ordinal));
     }
 }

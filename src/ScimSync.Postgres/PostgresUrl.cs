@@ -1,0 +1,67 @@
+using Npgsql;
+
+namespace ScimSync.Postgres;
+
+/// <summary>
+/// The one reading of a PostgreSQL address, for the server's store and the engine's state alike: a URL
+/// <c>postgres[ql]://[user[:password]@]host[:port]/database[?query]</c> or an Npgsql connection string, and how it
+/// is shown to people (never with its password).
+/// </summary>
+public static class PostgresUrl
+{
+    /// <summary>Whether <paramref name="text"/> names a PostgreSQL database by URL.</summary>
+    public static bool IsUrl(string? text) =>
+        text is not null && (text.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || text.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>
+    /// The database as people may see it (start-up line, status, messages): <c>postgres://user@host:port/database?schema=NAME</c>,
+    /// never the password, whichever form <paramref name="connection"/> has.
+    /// </summary>
+    public static string Describe(string connection) => Describe(new NpgsqlConnectionStringBuilder(ToConnectionString(connection)));
+
+    public static string Describe(NpgsqlConnectionStringBuilder b) =>
+        $"postgres://{(string.IsNullOrEmpty(b.Username) ? "" : Uri.EscapeDataString(b.Username) + "@")}{b.Host}:{b.Port}/{Uri.EscapeDataString(b.Database ?? "")}"
+        + (string.IsNullOrEmpty(b.SearchPath) ? "" : "?schema=" + Uri.EscapeDataString(b.SearchPath));
+
+    /// <summary>
+    /// An Npgsql connection string from a URL <c>postgres[ql]://[user[:password]@]host[:port]/database[?query]</c>,
+    /// query keys <c>schema</c> (tables live in this schema, created if missing), <c>sslmode</c>,
+    /// <c>pool</c> (most connections of this process, default 100) and <c>application_name</c>; or the text itself
+    /// when it is not a URL (an Npgsql connection string).
+    /// </summary>
+    public static string ToConnectionString(string connection)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connection);
+        if (!IsUrl(connection)) return connection;
+        var uri = new Uri(connection);
+        var b = new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : "postgres",
+        };
+        if (uri.UserInfo.Length > 0)
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            b.Username = Uri.UnescapeDataString(parts[0]);
+            if (parts.Length > 1) b.Password = Uri.UnescapeDataString(parts[1]);
+        }
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var kv = pair.Split('=', 2);
+            var value = kv.Length > 1 ? Uri.UnescapeDataString(kv[1]) : "";
+            switch (Uri.UnescapeDataString(kv[0]))
+            {
+                case "schema": b.SearchPath = value; break;
+                case "sslmode": b.SslMode = Enum.Parse<SslMode>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true); break;
+                case "pool": b.MaxPoolSize = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "application_name": b.ApplicationName = value; break;
+                default: throw new ArgumentException($"Unknown option \"{kv[0]}\" in the PostgreSQL URL (known: schema, sslmode, pool, application_name)", nameof(connection));
+            }
+        }
+        return b.ConnectionString;
+    }
+
+    /// <summary>Quotes a schema name for SQL text (schemas cannot be parameters).</summary>
+    public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}
