@@ -25,9 +25,7 @@ public sealed partial class PostgresSyncState : ISyncState
     private readonly NpgsqlDataSource _source;
     private readonly KeyRing _keys;
     private readonly string _display;
-    private readonly System.Threading.Channels.Channel<(Action<IStateWriter> Work, TaskCompletionSource Done)> _writes =
-        System.Threading.Channels.Channel.CreateUnbounded<(Action<IStateWriter>, TaskCompletionSource)>(new() { SingleReader = true });
-    private readonly Task _writer;
+    private readonly GroupCommit _writes;
 
     private PostgresSyncState(NpgsqlDataSource source, KeyRing keys, string display, string connectionString)
     {
@@ -35,7 +33,7 @@ public sealed partial class PostgresSyncState : ISyncState
         _keys = keys;
         _display = display;
         ConnectionString = connectionString;
-        _writer = Task.Run(WriteLoopAsync);
+        _writes = new GroupCommit(Batch, nameof(PostgresSyncState));
     }
 
     /// <summary>Where the state is, as people may see it (no password).</summary>
@@ -111,50 +109,7 @@ public sealed partial class PostgresSyncState : ISyncState
     }
 
     /// <summary>Group commit, as on SQLite: what was queued meanwhile is applied in one transaction.</summary>
-    public Task WriteAsync(Action<IStateWriter> work)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_writes.Writer.TryWrite((work, done))) throw new ObjectDisposedException(nameof(PostgresSyncState));
-        return done.Task;
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var group = new List<(Action<IStateWriter> Work, TaskCompletionSource Done)>();
-        while (await _writes.Reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            group.Clear();
-            while (group.Count < 2000 && _writes.Reader.TryRead(out var item)) group.Add(item);
-            try
-            {
-                Batch(w =>
-                {
-                    foreach (var (work, _) in group) work(w);
-                });
-                foreach (var (_, done) in group) done.TrySetResult();
-            }
-            catch (Exception) when (group.Count > 1)
-            {
-                // One write failed and the group was rolled back: each is applied alone, so only the failing one reports it.
-                foreach (var (work, done) in group)
-                {
-                    try
-                    {
-                        Batch(work);
-                        done.TrySetResult();
-                    }
-                    catch (Exception e)
-                    {
-                        done.TrySetException(e);
-                    }
-                }
-            }
-            catch (Exception e)
-            {
-                group[0].Done.TrySetException(e);
-            }
-        }
-    }
+    public Task WriteAsync(Action<IStateWriter> work) => _writes.WriteAsync(work);
 
     /// <summary>A read on a pooled connection, with PostgreSQL's failures reported as the port's.</summary>
     private T Read<T>(Func<NpgsqlConnection, T> query)
@@ -319,8 +274,7 @@ public sealed partial class PostgresSyncState : ISyncState
     public void Dispose()
     {
         // Queued writes are committed before the connections close.
-        _writes.Writer.TryComplete();
-        _writer.GetAwaiter().GetResult();
+        _writes.Dispose();
         _source.Dispose();
     }
 }

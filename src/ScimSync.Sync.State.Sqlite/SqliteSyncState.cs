@@ -23,9 +23,7 @@ public sealed partial class SqliteSyncState : ISyncState
     private readonly SqliteConnection _db;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SqliteCommand> _statements = new(StringComparer.Ordinal);
-    private readonly System.Threading.Channels.Channel<(Action<IStateWriter> Work, TaskCompletionSource Done)> _writes =
-        System.Threading.Channels.Channel.CreateUnbounded<(Action<IStateWriter>, TaskCompletionSource)>(new() { SingleReader = true });
-    private readonly Task _writer;
+    private readonly GroupCommit _writes;
     private readonly KeyRing _keys;
     private readonly DirectoryLock _lock;
 
@@ -34,7 +32,7 @@ public sealed partial class SqliteSyncState : ISyncState
         _db = db;
         _keys = keys;
         _lock = directoryLock;
-        _writer = Task.Run(WriteLoopAsync);
+        _writes = new GroupCommit(Batch, nameof(SqliteSyncState));
     }
 
     /// <summary>
@@ -131,51 +129,7 @@ public sealed partial class SqliteSyncState : ISyncState
     /// task completes once that transaction has committed. Callers never block a thread on the store's
     /// lock, which with 16 operations in flight had been what bounded an initial load.
     /// </summary>
-    public Task WriteAsync(Action<IStateWriter> work)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_writes.Writer.TryWrite((work, done))) throw new ObjectDisposedException(nameof(SqliteSyncState));
-        return done.Task;
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var group = new List<(Action<IStateWriter> Work, TaskCompletionSource Done)>();
-        while (await _writes.Reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            group.Clear();
-            while (group.Count < 2000 && _writes.Reader.TryRead(out var item)) group.Add(item);
-            try
-            {
-                Batch(w =>
-                {
-                    foreach (var (work, _) in group) work(w);
-                });
-                foreach (var (_, done) in group) done.TrySetResult();
-            }
-            catch (Exception) when (group.Count > 1)
-            {
-                // One write failed and the group was rolled back: each is applied alone, so that only the
-                // failing one reports it.
-                foreach (var (work, done) in group)
-                {
-                    try
-                    {
-                        Batch(work);
-                        done.TrySetResult();
-                    }
-                    catch (Exception e)
-                    {
-                        done.TrySetException(e);
-                    }
-                }
-            }
-            catch (Exception e)
-            {
-                group[0].Done.TrySetException(e);
-            }
-        }
-    }
+    public Task WriteAsync(Action<IStateWriter> work) => _writes.WriteAsync(work);
 
     public string? GetCheckpoint(string key)
     {
@@ -217,8 +171,7 @@ public sealed partial class SqliteSyncState : ISyncState
     public void Dispose()
     {
         // Queued writes are committed before the connection closes.
-        _writes.Writer.TryComplete();
-        _writer.GetAwaiter().GetResult();
+        _writes.Dispose();
         lock (_gate)
         {
             foreach (var c in _statements.Values) ((ReusableCommand)c).Release();
