@@ -289,7 +289,7 @@ public sealed partial class SyncEngine : IDisposable
     /// </summary>
     public bool CanResume =>
         _source is not null && _shadows.GetCheckpoint(CompleteCheckpoint) == "true" &&
-        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, "engine").Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
+        (_config.Source.Feed == FeedMode.Poll ? SourceChanges().Exists : _shadows.GetCheckpoint(LastModifiedCheckpoint) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
     public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, watching: false, progress, ct);
@@ -345,7 +345,7 @@ public sealed partial class SyncEngine : IDisposable
             throw new SourceFeedUnavailableException("the source reports no journal position, so it has no ScimSync event feed; set source.feed: lastModified to follow it by queries");
         try
         {
-            await new SourceFeed(_source!, _shadows, "engine").EnsureAsync(position.Value, ct).ConfigureAwait(false);
+            await SourceChanges().EnsureAsync(position.Value, ct).ConfigureAwait(false);
         }
         catch (ScimClientException e) when (e.Status is 401 or 403 or 404)
         {
@@ -617,7 +617,7 @@ public sealed partial class SyncEngine : IDisposable
             SyncLog.TargetUp(_log, t.Config.Name, Math.Round(outage.TotalSeconds, 1), _shadows.Counts(t.Config.Name).Pending);
             t.Wake(urgent: true);
         }, ct)));
-        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, "engine").Exists)
+        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !SourceChanges().Exists)
             throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet: run `scimsync sync run` (or `sync watch`, which starts with one)");
         if (_source is not null)
             tasks.Add(_config.Source.Feed == FeedMode.Poll ? FeedLoopAsync(ct) : LastModifiedLoopAsync(ct));
@@ -632,9 +632,19 @@ public sealed partial class SyncEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// Where the source's changes come from after a snapshot: its RFC 8936 feed, or (<c>source.changes.nats</c>) the
+    /// JetStream stream its server relays the journal to. One instance: a JetStream consumer keeps its connection.
+    /// </summary>
+    private ISourceChanges SourceChanges() => _changes ??= _config.Source.Changes is { } stream
+        ? new JetStreamChanges(stream, _shadows, "engine")
+        : new SourceFeed(_source!, _shadows, "engine");
+
+    private ISourceChanges? _changes;
+
     private async Task FeedLoopAsync(CancellationToken ct)
     {
-        var feed = new SourceFeed(_source!, _shadows, "engine");
+        var feed = SourceChanges();
         var reader = new ScimSourceReader(_source!, _config.Kinds);
         IReadOnlyCollection<string> ack = [];
         while (!ct.IsCancellationRequested)
@@ -987,6 +997,8 @@ public sealed partial class SyncEngine : IDisposable
             t.Structure.Dispose();
         }
         _source?.Dispose();
+        // A JetStream consumer's connection; closing it waits for nothing the engine still needs.
+        if (_changes is IAsyncDisposable changes) changes.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _telemetry.Dispose();
         _shadows.Dispose();
     }

@@ -30,6 +30,18 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 
     public bool AlreadyIn(long? currentVersion) => Version is { } v && currentVersion is { } have && have >= v;
 
+    /// <summary>A validated SET as the engine's change; only Users and Groups are the engine's business.</summary>
+    public static SourceChange From(ReceivedSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        var type = set.ResourceType is "User" or "Group" ? set.ResourceType
+            : throw new SetValidationException("invalid_request", $"SET {set.Jti} is about {set.Endpoint}, neither Users nor Groups");
+        return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
+        {
+            Version = ParseVersion(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
+        };
+    }
+
     public static long? ParseVersion(string? etag) =>
         etag is not null && long.TryParse(etag.Replace("W/", "", StringComparison.Ordinal).Trim('"'), System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
 }
@@ -43,7 +55,7 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
 /// SETs are acknowledged on the next poll, after the changes they carry are durably queued for every target:
 /// a crash re-delivers, never loses.
 /// </summary>
-public sealed class SourceFeed(ScimClient client, ShadowStore state, string name)
+public sealed class SourceFeed(ScimClient client, ShadowStore state, string name) : ISourceChanges
 {
     private const string KeyId = "feed.subscription", KeySecret = "feed.secret";
     // The subscription's audience: every SET must be addressed to it.
@@ -120,11 +132,6 @@ public sealed class SourceFeed(ScimClient client, ShadowStore state, string name
         // Fail closed: a subscription created without a key (or a key lost from the state) verifies nothing.
         var key = _key ?? throw new SetValidationException("invalid_key", $"SET {polled.Jti}: no verification key for the feed subscription");
         var set = polled.Receive(key, issuer: null, Audience);
-        var type = set.ResourceType is "User" or "Group" ? set.ResourceType
-            : throw new SetValidationException("invalid_request", $"SET {polled.Jti} is about {set.Endpoint}, neither Users nor Groups");
-        return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
-        {
-            Version = SourceChange.ParseVersion(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
-        };
+        return SourceChange.From(set);
     }
 }
