@@ -195,6 +195,18 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
     /// <summary>The last position the stream holds, asked of NATS now; or why NATS cannot say.</summary>
     public async Task<(long? Position, string? Problem)> ReadRelayedThroughAsync(CancellationToken ct)
     {
+        // Disconnected, a request would only wait out its timeout (longer than a readiness probe may take).
+        if (_connection.ConnectionState != NatsConnectionState.Open)
+        {
+            try
+            {
+                await _connection.ConnectAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                return (null, $"NATS is not connected ({Describe(e)})");
+            }
+        }
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
