@@ -68,9 +68,11 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
     /// <summary>What the relay knows of its progress: for the metrics and the readiness detail.</summary>
     public RelayStatus Status { get; private set; } = RelayStatus.Starting;
 
+    private TimeSpan _backoff;
+
     public async Task RunAsync(CancellationToken leaseHeld)
     {
-        var backoff = _options.BaseBackoff;
+        _backoff = _options.BaseBackoff;
         while (!leaseHeld.IsCancellationRequested)
         {
             try
@@ -83,18 +85,18 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
             }
             catch (Exception e)
             {
-                NatsRelayLog.Failed(_logger, Describe(e), (long)backoff.TotalMilliseconds);
+                NatsRelayLog.Failed(_logger, Describe(e), (long)_backoff.TotalMilliseconds);
                 Status = Status with { Problem = Describe(e) };
                 await ObserveLagAsync(Status.RelayedThrough, leaseHeld).ConfigureAwait(false);
                 try
                 {
-                    await Task.Delay(backoff, _time, leaseHeld).ConfigureAwait(false);
+                    await Task.Delay(_backoff, _time, leaseHeld).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+                _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _options.MaxBackoff.Ticks));
             }
         }
     }
@@ -106,6 +108,8 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
         var (through, sequence) = await LastPublishedAsync(stream, ct).ConfigureAwait(false);
         NatsRelayLog.Resumed(_logger, _options.Stream, through);
         Status = Status with { RelayedThrough = through, Problem = null };
+        // Reached NATS again: the next outage starts waiting from the shortest delay.
+        _backoff = _options.BaseBackoff;
         while (!ct.IsCancellationRequested)
         {
             var next = _journal.WaitAsync(TimeSpan.FromSeconds(1), _time, ct);
