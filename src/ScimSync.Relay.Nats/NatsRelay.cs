@@ -104,8 +104,14 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
     /// <summary>Ensures the stream, finds where it ends, then publishes until cancelled or a publish fails.</summary>
     private async Task PublishAsync(CancellationToken ct)
     {
-        var stream = await EnsureStreamAsync(ct).ConfigureAwait(false);
-        var (through, sequence) = await LastPublishedAsync(stream, ct).ConfigureAwait(false);
+        INatsJSStream stream;
+        long through;
+        ulong sequence;
+        using (var bounded = Bounded(ct))
+        {
+            stream = await EnsureStreamAsync(bounded.Token).ConfigureAwait(false);
+            (through, sequence) = await LastPublishedAsync(stream, bounded.Token).ConfigureAwait(false);
+        }
         NatsRelayLog.Resumed(_logger, _options.Stream, through);
         Status = Status with { RelayedThrough = through, Problem = null };
         // Reached NATS again: the next outage starts waiting from the shortest delay.
@@ -163,6 +169,10 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
     /// </summary>
     private async Task<ulong> PublishInOrderAsync(IReadOnlyList<(long Position, string Subject, byte[] Set, NatsHeaders Headers)> messages, ulong sequence, CancellationToken ct)
     {
+        // Bounded by the relay itself: while the client is disconnected it keeps a publish to send on reconnect, and
+        // its acknowledgement would be awaited until then. (Sent late, it is refused by its expected sequence, or it
+        // still fits and is simply there.)
+        using var bounded = Bounded(ct);
         var acks = new Task<PubAckResponse>[messages.Count];
         for (var k = 0; k < messages.Count; k++)
         {
@@ -170,7 +180,7 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
             acks[k] = _js.PublishAsync(subject, set, opts: new NatsJSPubOpts
             {
                 MsgId = EventStream.MessageId(position), ExpectedLastSequence = sequence + (ulong)k, ExpectedStream = _options.Stream,
-            }, headers: headers, cancellationToken: ct).AsTask();
+            }, headers: headers, cancellationToken: bounded.Token).AsTask();
         }
         Exception? failed = null;
         for (var k = 0; k < messages.Count; k++)
@@ -189,6 +199,14 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
             }
         }
         return failed is null ? sequence : throw new RelayPublishException(failed);
+    }
+
+    /// <summary>A NATS exchange gets the request timeout, twice over for a window of publishes, and no more.</summary>
+    private CancellationTokenSource Bounded(CancellationToken ct)
+    {
+        var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(_options.RequestTimeout * 2);
+        return bounded;
     }
 
     private async Task<INatsJSStream> EnsureStreamAsync(CancellationToken ct)
@@ -278,12 +296,13 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
         }
     }
 
-    private static string Describe(Exception e) => e switch
+    private string Describe(Exception e) => e switch
     {
         RelayPublishException p => Describe(p.InnerException!),
         NatsJSApiException api => $"JetStream refused ({api.Error.Code}/{api.Error.ErrCode}: {api.Error.Description})",
         NatsJSPublishNoResponseException => "JetStream did not acknowledge a publish",
         NatsNoRespondersException => "JetStream did not answer (is nats-server running with -js, and the stream there?)",
+        OperationCanceledException => $"NATS did not answer within {(_options.RequestTimeout * 2).TotalSeconds:F0} s",
         _ => e.Message,
     };
 

@@ -27,6 +27,7 @@ public sealed class JetStreamChanges(StreamChangesConfig config, ShadowStore sta
     private const int MaxBatch = 1000;
     private static readonly SigningKey Unsigned = SigningKey.Generate(SigningKey.None);
     private static readonly TimeSpan LongPoll = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan RequestBudget = TimeSpan.FromSeconds(10);
 
     private NatsConnection? _connection;
     private readonly Dictionary<string, INatsJSMsg<byte[]>> _unacked = new(StringComparer.Ordinal);
@@ -44,6 +45,20 @@ public sealed class JetStreamChanges(StreamChangesConfig config, ShadowStore sta
     }
 
     public async Task EnsureAsync(long position, CancellationToken ct)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(RequestBudget * 3);
+        try
+        {
+            await EnsureBoundedAsync(position, bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new SourceFeedUnavailableException($"NATS at the stream {config.Stream} did not answer within {(RequestBudget * 3).TotalSeconds:F0} s", e);
+        }
+    }
+
+    private async Task EnsureBoundedAsync(long position, CancellationToken ct)
     {
         var js = JetStream();
         INatsJSStream stream;
@@ -124,6 +139,22 @@ public sealed class JetStreamChanges(StreamChangesConfig config, ShadowStore sta
             : null;
 
     public async Task<IReadOnlyList<SourceChange>> PollAsync(IReadOnlyCollection<string> ack, bool returnImmediately, CancellationToken ct)
+    {
+        // While the client is disconnected from NATS its requests wait for the reconnect: bounded here, so that an
+        // outage is reported as the source failing (and retried) instead of a poll that never returns.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(LongPoll + RequestBudget);
+        try
+        {
+            return await PollBoundedAsync(ack, returnImmediately, bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new SourceFeedUnavailableException($"NATS at the stream {config.Stream} did not answer within {(LongPoll + RequestBudget).TotalSeconds:F0} s", e);
+        }
+    }
+
+    private async Task<IReadOnlyList<SourceChange>> PollBoundedAsync(IReadOnlyCollection<string> ack, bool returnImmediately, CancellationToken ct)
     {
         var durable = state.GetCheckpoint(ConsumerKey) ?? throw new SourceFeedUnavailableException("the engine has no JetStream consumer yet");
         await AcknowledgeAsync(ack, ct).ConfigureAwait(false);

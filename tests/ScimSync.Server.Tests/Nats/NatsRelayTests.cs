@@ -160,6 +160,19 @@ public sealed class NatsRelayTests : IAsyncLifetime
             Assert.True(ready.StatusCode == HttpStatusCode.OK, body);
             var check = JsonNode.Parse(body)!["checks"]!["nats-relay"]!;
             Assert.Equal("Degraded", check["status"]!.GetValue<string>());
+
+            // The lag shows in the metrics beside the feed's (the relay looks at the journal between retries).
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            long lag = 0;
+            double age = 0;
+            while (DateTime.UtcNow < deadline && (lag < 20 || age <= 0))
+            {
+                var text = await probe.GetStringAsync($"http://127.0.0.1:{_port}/metrics");
+                lag = Gauge(text, "scimsync_feed_relay_lag") is { } l ? (long)l : 0;
+                age = Gauge(text, "scimsync_feed_relay_lag_age_seconds") ?? 0;
+                await Task.Delay(200);
+            }
+            Assert.True(lag >= 20 && age > 0, $"relay lag {lag} entries, {age} s");
         }
 
         await _nats.StartAgainAsync();
@@ -167,6 +180,11 @@ public sealed class NatsRelayTests : IAsyncLifetime
         await using var after = new RelayedStream(_nats.Url);
         RelayedStream.AssertContinuous(await after.WaitForAsync(head, TimeSpan.FromSeconds(60)), head);
     }
+
+    private static double? Gauge(string prometheus, string name) =>
+        System.Text.RegularExpressions.Regex.Match(prometheus, "^" + name + @"(\{[^}]*\})? ([0-9.eE+-]+)", System.Text.RegularExpressions.RegexOptions.Multiline) is { Success: true } m
+            ? double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)
+            : null;
 
     /// <summary>Every User and Group, keyed by type and id, and the smaller of the two lists' positions.</summary>
     private async Task<(Dictionary<(string Type, string Id), JsonObject> Docs, long Position)> SnapshotAsync()
