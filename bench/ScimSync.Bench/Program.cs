@@ -14,6 +14,8 @@ using ScimSync.Bench;
 // --cli runs another build (e.g. an older commit's, for a before/after); --serve-args are added to `serve`.
 //   ... -- --feed [--backlog 100000] [--push-batch 1000]        event feed: backlog drains, urgent lane
 //   ... -- --feed-latency [--rate 500] [--seconds 60] [--users 5000]   event feed: write-to-receiver latency
+//   ... -- --nats-latency [--rate 500] [--seconds 30] [--users 5000]   serve --nats: write to JetStream consumer latency
+//       (needs nats-server: apt-get install -y nats-server; docs/nats.md)
 //   ... -- --third-party [--users 3000]    sync engine against SCIMMY and the quirk target (issue 10); needs
 //       dotnet build tests/ScimSync.QuirkTarget -c Release, and Node.js (npm ci runs when node_modules is missing)
 //   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
@@ -174,6 +176,15 @@ if (opts.ContainsKey("overhead"))
     }
     Console.WriteLine(report);
     if (opts.TryGetValue("out", out var overheadOut)) await File.WriteAllTextAsync(overheadOut, report);
+    return 0;
+}
+
+if (opts.ContainsKey("nats-latency"))
+{
+    var report = await NatsLatencyBench.RunAsync(cli, work, Opt("rate", 500), Opt("seconds", 30), Opt("users", 5_000));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var natsOut)) await File.WriteAllTextAsync(natsOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }
 

@@ -5,6 +5,8 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using ScimSync.Events;
+using ScimSync.Relay.Nats;
 using ScimSync.Secrets;
 using ScimSync.Server;
 using ScimSync.Server.Hosting;
@@ -112,6 +114,21 @@ internal static class ServeCommand
         };
     }
 
+    /// <summary>The relay's settings, or null without --nats. NATS itself need not be up: the relay waits for it.</summary>
+    internal static NatsRelayOptions? NatsOptions(ServerSettings settings)
+    {
+        if (settings.Get(S("nats")) is not { } url) return null;
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("nats" or "tls" or "ws" or "wss") || u.Host.Length == 0)
+            throw settings.Invalid(S("nats"), $"needs a NATS URL such as nats://127.0.0.1:4222, not \"{Redacted(url)}\"");
+        var stream = settings.Get(S("nats-stream")) ?? EventStream.DefaultStream;
+        // JetStream stream names: no white space, ".", "*", ">", path separators.
+        if (stream.Length == 0 || stream.Any(c => char.IsWhiteSpace(c) || c is '.' or '*' or '>' or '/' or '\\'))
+            throw settings.Invalid(S("nats-stream"), $"is a JetStream stream name (no spaces, '.', '*', '>', '/' or '\\'), not \"{stream}\"");
+        return new NatsRelayOptions { Url = url, Stream = stream };
+    }
+
+    private static string Redacted(string url) => Uri.TryCreate(url, UriKind.Absolute, out var u) && u.UserInfo.Length > 0 ? url.Replace(u.UserInfo + "@", "***@", StringComparison.Ordinal) : url;
+
     private static SortedSet<string> Disabled(ServerSettings settings)
     {
         var features = new SortedSet<string>(StringComparer.Ordinal);
@@ -132,8 +149,10 @@ internal static class ServeCommand
         PrivateFiles.EnsureDirectory(options.DataDirectory, "data directory");
         using var owner = InstanceLock.Take(options.DataDirectory, $"scimsync serve at {string.Join(" and ", options.Urls)}");
         var starting = true;
+        var nats = NatsOptions(settings);
         var app = ScimServerHost.Build(options, [], builder =>
         {
+            if (nats is not null) builder.Services.AddNatsRelay(nats);
             Observability.ConfigureLogging(builder.Logging, format, level);
             // A start that fails (address in use) is reported by this command as one line; the host would
             // also log it with its stack trace. After the start the host's errors are logged as usual.
@@ -174,6 +193,8 @@ internal static class ServeCommand
         if (options.RateLimitPerSecond is { } rate) Console.Out.WriteLine($"scimsync: at most {rate} requests per second (429 beyond)");
         var disabled = Disabled(settings);
         if (disabled.Count > 0) Console.Out.WriteLine($"scimsync: disabled: {string.Join(", ", disabled)}");
+        if (NatsOptions(settings) is { } nats)
+            Console.Out.WriteLine($"scimsync: relaying the journal to NATS stream {nats.Stream} at {Redacted(nats.Url)} (subjects {EventStream.All(nats.SubjectPrefix)})");
         if (options.TrustedProxies.Count > 0) Console.Out.WriteLine($"scimsync: X-Forwarded-For and X-Forwarded-Proto believed from {string.Join(", ", options.TrustedProxies)}");
     }
 }

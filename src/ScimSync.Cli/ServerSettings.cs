@@ -50,6 +50,8 @@ internal sealed class ServerSettings
         new("max-results", "Largest page a list returns; larger counts are clamped (default 1000)", "N"),
         new("visibility-timeout", "Seconds a polled event waits for its acknowledgement before it is delivered again, with the same jti (default 30)", "SECONDS"),
         new("push-allow", "Destinations event push may reach (https://hooks.example.com, http://127.0.0.1:*); without it push subscriptions are refused", "URL[,URL...]"),
+        new("nats", "Publish every journaled change as its SET to a NATS JetStream stream (docs/nats.md), e.g. nats://127.0.0.1:4222; credentials belong in SCIMSYNC_NATS or the file", "URL"),
+        new("nats-stream", "The JetStream stream --nats publishes to (default SCIMSYNC; subjects scimsync.events.<ResourceType>.<urgent|routine>)", "NAME"),
         new("rate-limit", "Answer 429 with Retry-After beyond N requests per second", "N"),
         new("disable", "Turn features off and say so in /ServiceProviderConfig (a constrained target for tests)", "patch,bulk,cursor", Completions: ["patch", "bulk", "cursor"]),
         new("max-resource-bytes", "Largest User request body and stored resource (default 1048576)", "N"),

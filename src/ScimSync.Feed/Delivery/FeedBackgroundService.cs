@@ -7,18 +7,27 @@ namespace ScimSync.Feed.Delivery;
 
 /// <summary>
 /// Keeps every active subscription's queue filled from the journal: wakes on each commit (or every
-/// second), fans out until caught up, then signals waiting pollers.
+/// second), fans out until caught up, then signals waiting pollers. Journal relays (<see cref="IJournalRelay"/>)
+/// run beside the fan-out under the same lease.
 /// </summary>
 public sealed partial class FeedBackgroundService(
     SubscriptionService subscriptions, FanoutWorker fanout, ChangeSignal journal, DeliverySignal deliveries,
-    Store.IResourceStore store, FeedMetrics metrics, TimeProvider time, ILogger<FeedBackgroundService> logger) : BackgroundService
+    Store.IResourceStore store, FeedMetrics metrics, TimeProvider time, ILogger<FeedBackgroundService> logger,
+    IEnumerable<IJournalRelay>? relays = null) : BackgroundService
 {
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>The lease under which one instance at a time fans out (LeasedWork).</summary>
     public const string Lease = "feed.fanout";
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => LeasedWork.RunAsync(store.Leases, Lease, FanOutAsync, logger, stoppingToken);
+    private readonly IJournalRelay[] _relays = relays?.ToArray() ?? [];
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => LeasedWork.RunAsync(store.Leases, Lease, LeasedAsync, logger, stoppingToken);
+
+    // One lease for both: the relay reads the same journal in the same order, and on PostgreSQL the instance that
+    // fans out is the one that relays.
+    private Task LeasedAsync(CancellationToken leaseHeld) =>
+        _relays.Length == 0 ? FanOutAsync(leaseHeld) : Task.WhenAll([FanOutAsync(leaseHeld), .. _relays.Select(r => r.RunAsync(leaseHeld))]);
 
     private async Task FanOutAsync(CancellationToken stoppingToken)
     {

@@ -80,8 +80,24 @@ public static class ConfigLoader
         var feed = n.Child("feed")?.Enum<FeedMode>() ?? FeedMode.Poll;
         var poll = n.Child("pollInterval")?.Duration() ?? TimeSpan.FromSeconds(1);
         var full = n.Child("fullCompareInterval")?.Duration() ?? TimeSpan.FromHours(1);
+        var changes = n.Child("changes") is { } c ? ReadStreamChanges(c, type, feed) : null;
         n.RejectUnknownKeys();
-        return new SourceConfig(type, endpoint, file, format, feed, poll, full);
+        return new SourceConfig(type, endpoint, file, format, feed, poll, full) { Changes = changes };
+    }
+
+    /// <summary><c>changes: { nats: URL, stream: NAME, subjects: PREFIX }</c>, for a SCIM source whose server relays its journal.</summary>
+    private static StreamChangesConfig ReadStreamChanges(ConfigNode n, SourceType type, FeedMode feed)
+    {
+        if (type != SourceType.Scim) throw n.Error("a file source has no journal to stream; \"changes\" is for a SCIM source");
+        if (feed != FeedMode.Poll) throw n.Error("takes the place of the source's event feed: it cannot go with feed: lastModified");
+        var urlNode = n.Required("nats");
+        var url = urlNode.Text();
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("nats" or "tls" or "ws" or "wss") || u.Host.Length == 0)
+            throw urlNode.Error("expected a NATS URL such as nats://127.0.0.1:4222");
+        var stream = n.Child("stream")?.Text() ?? ScimSync.Events.EventStream.DefaultStream;
+        var prefix = n.Child("subjects")?.Text() ?? ScimSync.Events.EventStream.DefaultSubjectPrefix;
+        n.RejectUnknownKeys();
+        return new StreamChangesConfig(url, stream, prefix);
     }
 
     private static EndpointConfig ReadEndpoint(ConfigNode n)

@@ -57,7 +57,17 @@ public sealed record SourceConfig(
     FileFormat Format,
     FeedMode Feed,
     TimeSpan PollInterval,
-    TimeSpan FullCompareInterval);
+    TimeSpan FullCompareInterval)
+{
+    /// <summary>
+    /// <c>changes: { nats: URL, stream: NAME }</c>: the source's changes come from the JetStream stream its server
+    /// relays the journal to (docs/nats.md) instead of its RFC 8936 feed; null: the feed <see cref="Feed"/> names.
+    /// </summary>
+    public StreamChangesConfig? Changes { get; init; }
+}
+
+/// <summary>A JetStream stream of the source's journal (<c>scimsync serve --nats</c>).</summary>
+public sealed record StreamChangesConfig(string Url, string Stream, string SubjectPrefix);
 
 public enum AuthType { Bearer, Basic, OAuth2 }
 

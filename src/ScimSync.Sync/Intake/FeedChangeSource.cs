@@ -4,7 +4,7 @@ using ScimSync.Sync.Sources;
 namespace ScimSync.Sync.Intake;
 
 /// <summary>
-/// The source's event feed (<see cref="SourceFeed"/>), long-polled. Each poll acknowledges the SETs of the
+/// The source's event feed (<see cref="SourceFeed"/>, or the JetStream stream it is relayed to: <see cref="JetStreamChanges"/>), long-polled. Each poll acknowledges the SETs of the
 /// batch before it, once their changes are durably queued for every target (a crash re-delivers, never
 /// loses), and reports as errors (RFC 8936 setErrs) the SETs refused: one that fails validation, or whose
 /// resource cannot be read. A refused SET is logged and counted in the state (`sync status`), and the source
@@ -14,7 +14,7 @@ internal sealed class FeedChangeSource(IntakeContext context) : IChangeSource
 {
     public async Task FollowAsync(CancellationToken ct)
     {
-        var feed = new SourceFeed(context.Source!, context.Shadows, context.FeedName);
+        var feed = context.Changes!;
         var reader = new ScimSourceReader(context.Source!, context.Config.Kinds);
         IReadOnlyCollection<string> ack = [];
         var errors = new Dictionary<string, string>(StringComparer.Ordinal);

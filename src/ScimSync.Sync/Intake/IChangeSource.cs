@@ -26,8 +26,11 @@ internal sealed record IntakeContext(SyncConfig Config, ScimClient? Source, Sour
 {
     public ChangeIntake Intake { get; } = new(Config, State, Shadows, Lanes, Origins, Telemetry, Time, Log);
 
-    /// <summary>The engine's feed subscription (<see cref="SourceFeed"/>): one per engine when several share the state.</summary>
-    public string FeedName { get; init; } = SourceFeed.DefaultName;
+    /// <summary>
+    /// Where a SCIM source's changes are read after a snapshot (<see cref="SourceFeed"/>, or <see cref="JetStreamChanges"/>):
+    /// the engine's own, one per engine when several share the state. Null for a file source.
+    /// </summary>
+    public ISourceChanges? Changes { get; init; }
 }
 
 /// <summary>Which change sources follow the configured source.</summary>

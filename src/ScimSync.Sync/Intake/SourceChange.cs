@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ScimSync.Events;
 using ScimSync.Sync.Sources;
 
 namespace ScimSync.Sync.Intake;
@@ -27,4 +28,16 @@ public sealed record SourceChange(string Jti, string ResourceType, string Id, bo
         AlreadyIn(current?["meta"]?["version"] is JsonValue cv && cv.TryGetValue<string>(out var tag) ? ResourceVersion.Parse(tag) : null);
 
     public bool AlreadyIn(long? currentVersion) => Version is { } v && currentVersion is { } have && have >= v;
+
+    /// <summary>A validated SET as the engine's change, whichever way it came; only Users and Groups are the engine's business.</summary>
+    public static SourceChange From(ReceivedSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        var type = set.ResourceType is "User" or "Group" ? set.ResourceType
+            : throw new SetValidationException("invalid_request", $"SET {set.Jti} is about {set.Endpoint}, neither Users nor Groups");
+        return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
+        {
+            Version = ResourceVersion.Parse(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
+        };
+    }
 }

@@ -18,7 +18,7 @@ namespace ScimSync.Sync.Intake;
 /// feed. Only a missing or wrong key fails the whole poll: that is the engine's state, not the SET, and
 /// refusing every SET for it would dead-letter the whole feed.
 /// </summary>
-public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
+public sealed class SourceFeed(ScimClient client, ISyncState state, string name) : ISourceChanges
 {
     /// <summary>The subscription of the engine when it runs alone; engines sharing one state each have their own name.</summary>
     public const string DefaultName = "engine";
@@ -113,13 +113,7 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
     {
         // Fail closed: a subscription created without a key (or a key lost from the state) verifies nothing.
         var key = _key ?? throw new SetValidationException("invalid_key", $"SET {polled.Jti}: no verification key for the feed subscription");
-        var set = polled.Receive(key, issuer: null, Audience);
-        var type = set.ResourceType is "User" or "Group" ? set.ResourceType
-            : throw new SetValidationException("invalid_request", $"SET {polled.Jti} is about {set.Endpoint}, neither Users nor Groups");
-        return new SourceChange(set.Jti, type, set.ResourceId, set.Removed, set.Urgent, set.PatchOp, set.Data, set.Txn)
-        {
-            Version = ResourceVersion.Parse(set.Version), JournalPosition = set.JournalPosition, EventTime = set.EventTime, Writer = set.Writer,
-        };
+        return SourceChange.From(polled.Receive(key, issuer: null, Audience));
     }
 }
 

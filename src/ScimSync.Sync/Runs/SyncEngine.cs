@@ -135,7 +135,7 @@ public sealed partial class SyncEngine : IDisposable
     /// </summary>
     public bool CanResume =>
         _source is not null && _shadows.GetCheckpoint(EngineCheckpoints.Complete) == "true" &&
-        (_config.Source.Feed == FeedMode.Poll ? new SourceFeed(_source, _shadows, FeedName).Exists : _shadows.GetCheckpoint(EngineCheckpoints.LastModifiedSince) is not null);
+        (_config.Source.Feed == FeedMode.Poll ? SourceChanges().Exists : _shadows.GetCheckpoint(EngineCheckpoints.LastModifiedSince) is not null);
 
     /// <summary>Dry run: reads source and targets (refreshing the shadows) and returns what a run would do.</summary>
     public Task<RunReport> PlanAsync(IProgress<SyncProgress>? progress, CancellationToken ct) => RunCoreAsync(execute: false, confirm: false, watching: false, progress, ct);
@@ -197,7 +197,7 @@ public sealed partial class SyncEngine : IDisposable
             throw new SourceFeedUnavailableException("the source reports no journal position, so it has no ScimSync event feed; set source.feed: lastModified to follow it by queries");
         try
         {
-            await new SourceFeed(_source!, _shadows, FeedName).EnsureAsync(position.Value, ct).ConfigureAwait(false);
+            await SourceChanges().EnsureAsync(position.Value, ct).ConfigureAwait(false);
         }
         catch (ScimClientException e) when (e.Status is 401 or 403 or 404)
         {
@@ -270,9 +270,9 @@ public sealed partial class SyncEngine : IDisposable
         }, ct)));
         // Several engines: each has a feed subscription of its own, made when it first watches.
         if (Ownership is not null && _source is not null && _config.Source.Feed == FeedMode.Poll) await EnsureFeedAsync(Snapshot.Position, ct).ConfigureAwait(false);
-        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !new SourceFeed(_source, _shadows, FeedName).Exists)
+        if (_source is not null && _config.Source.Feed == FeedMode.Poll && !SourceChanges().Exists)
             throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet: run `scimsync sync run` (or `sync watch`, which starts with one)");
-        var intake = new IntakeContext(_config, _source, _sourceState, _shadows, _lanes, _origins, _telemetry, _sourceHealth, _time, _log) { FeedName = FeedName };
+        var intake = new IntakeContext(_config, _source, _sourceState, _shadows, _lanes, _origins, _telemetry, _sourceHealth, _time, _log) { Changes = _source is null ? null : SourceChanges() };
         tasks.AddRange(ChangeSources.For(intake).Select(s => s.FollowAsync(ct)));
         try
         {
@@ -301,10 +301,23 @@ public sealed partial class SyncEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// Where the source's changes come from after a snapshot: its RFC 8936 feed, or (<c>source.changes.nats</c>) the
+    /// JetStream stream its server relays the journal to (docs/nats.md). One instance: a JetStream consumer keeps its
+    /// connection, and what it handed out unacknowledged.
+    /// </summary>
+    private ISourceChanges SourceChanges() => _changes ??= _config.Source.Changes is { } stream
+        ? new JetStreamChanges(stream, _shadows, FeedName)
+        : new SourceFeed(_source!, _shadows, FeedName);
+
+    private ISourceChanges? _changes;
+
     public void Dispose()
     {
         _lanes.Dispose();
         _source?.Dispose();
+        // A JetStream consumer's connection; closing it waits for nothing the engine still needs.
+        if (_changes is IAsyncDisposable changes) changes.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _telemetry.Dispose();
         _shadows.Dispose();
     }

@@ -53,6 +53,38 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Changes_from_a_JetStream_stream_are_read_with_their_defaults_and_refused_where_they_cannot_apply()
+    {
+        var config = Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2", changes: { nats: "nats://127.0.0.1:4222" } }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+            """);
+        Assert.Equal(new StreamChangesConfig("nats://127.0.0.1:4222", "SCIMSYNC", "scimsync.events"), config.Source.Changes);
+        Assert.Null(Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+            """).Source.Changes);
+        var lastModified = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2", feed: lastModified, changes: { nats: "nats://127.0.0.1:4222" } }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+            """));
+        Assert.Contains("cannot go with feed: lastModified", lastModified.Message);
+        var http = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2", changes: { nats: "http://127.0.0.1:4222" } }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+            """));
+        Assert.Contains("source.changes.nats: expected a NATS URL", http.Message);
+    }
+
+    [Fact]
     public void A_misspelt_setting_is_named_with_its_line()
     {
         var e = Assert.Throws<ConfigException>(() => Parse("""
