@@ -60,6 +60,11 @@ public sealed class WriterTests(FeedServerFixture server) : IClassFixture<FeedSe
         var id = await hr.CreateUserAsync(Unique("grace"));
         Assert.Equal(HttpStatusCode.OK, (await _admin.PatchAsync($"Users/{id}", Patch(Op("replace", "title", "Rear Admiral")))).Status);
 
+        // A list waits, as every list does, until the writes acknowledged before it are readable: on PostgreSQL a
+        // journal entry is readable only once every transaction that began before it has ended, anywhere in the
+        // cluster (docs/postgres.md), and the per-resource read below, made for fan-out up to a known position,
+        // does not wait itself.
+        Assert.Equal(HttpStatusCode.OK, (await _admin.GetScimAsync($"Users?filter=id eq \"{id}\"")).Status);
         var store = server.Services.GetRequiredService<IResourceStore>();
         var entries = await store.ReadResourceJournalAsync(id, 0, long.MaxValue, 10, default);
         // A token is known by its name; the environment's admin token, which has none, as "admin".
