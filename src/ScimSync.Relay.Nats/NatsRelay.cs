@@ -6,6 +6,7 @@ using ScimSync.Events;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
 using ScimSync.Feed.Events;
+using ScimSync.Protocol.Retries;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Store;
 using ScimSync.Store.Journal;
@@ -68,11 +69,12 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
     /// <summary>What the relay knows of its progress: for the metrics and the readiness detail.</summary>
     public RelayStatus Status { get; private set; } = RelayStatus.Starting;
 
-    private TimeSpan _backoff;
+    /// <summary>Failures in a row since NATS last answered: the backoff's step (<see cref="Backoff"/>).</summary>
+    private int _failures;
 
     public async Task RunAsync(CancellationToken leaseHeld)
     {
-        _backoff = _options.BaseBackoff;
+        _failures = 0;
         while (!leaseHeld.IsCancellationRequested)
         {
             try
@@ -85,18 +87,18 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
             }
             catch (Exception e)
             {
-                NatsRelayLog.Failed(_logger, Describe(e), (long)_backoff.TotalMilliseconds);
+                var wait = new Backoff(_options.BaseBackoff, _options.MaxBackoff).After(++_failures);
+                NatsRelayLog.Failed(_logger, Describe(e), (long)wait.TotalMilliseconds);
                 Status = Status with { Problem = Describe(e) };
                 await ObserveLagAsync(Status.RelayedThrough, leaseHeld).ConfigureAwait(false);
                 try
                 {
-                    await Task.Delay(_backoff, _time, leaseHeld).ConfigureAwait(false);
+                    await Task.Delay(wait, _time, leaseHeld).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
                     return;
                 }
-                _backoff = TimeSpan.FromTicks(Math.Min(_backoff.Ticks * 2, _options.MaxBackoff.Ticks));
             }
         }
     }
@@ -115,7 +117,7 @@ public sealed class NatsRelay : IJournalRelay, IAsyncDisposable
         NatsRelayLog.Resumed(_logger, _options.Stream, through);
         Status = Status with { RelayedThrough = through, Problem = null };
         // Reached NATS again: the next outage starts waiting from the shortest delay.
-        _backoff = _options.BaseBackoff;
+        _failures = 0;
         while (!ct.IsCancellationRequested)
         {
             var next = _journal.WaitAsync(TimeSpan.FromSeconds(1), _time, ct);

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 
 namespace ScimSync.Client.Transport;
 
-/// <summary>Which failures are worth another attempt, and how long to wait before it.</summary>
+/// <summary>Which failures are worth another attempt, and what a Retry-After asks (the backoff without one is <see cref="Protocol.Retries.Backoff"/>).</summary>
 internal static class RetryPolicy
 {
     /// <summary>A service provider asking for more than this is treated as asking for this: a sync run stalled
@@ -17,17 +17,6 @@ internal static class RetryPolicy
 
     /// <summary>A gateway saying the service provider behind it did not answer.</summary>
     public static bool IsGateway(HttpStatusCode status) => (int)status is 502 or 504;
-
-    /// <summary>
-    /// Exponential backoff with "equal jitter": half the step is fixed, half random, so concurrent callers
-    /// spread out but none retries almost immediately. <paramref name="retry"/> counts from 1.
-    /// </summary>
-    public static TimeSpan Backoff(int retry, TimeSpan baseDelay, TimeSpan maxDelay, double random)
-    {
-        var step = baseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(retry - 1, 30));
-        var capped = Math.Min(step, maxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(capped / 2 + capped / 2 * random);
-    }
 
     /// <summary>Retry-After as delta seconds or an HTTP date (RFC 9110 §10.2.3), capped; null when absent.</summary>
     public static TimeSpan? RetryAfter(RetryConditionHeaderValue? header, DateTimeOffset now)

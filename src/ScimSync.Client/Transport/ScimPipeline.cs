@@ -295,7 +295,7 @@ internal sealed class ScimPipeline : IDisposable
         return new ScimResponse(response.StatusCode, json, text, response.Headers.ETag?.ToString(), position);
     }
 
-    private TimeSpan Backoff(int retry) => RetryPolicy.Backoff(retry, _options.BaseBackoff, _options.MaxBackoff, Random.Shared.NextDouble());
+    private TimeSpan Backoff(int retry) => new Protocol.Retries.Backoff(_options.BaseBackoff, _options.MaxBackoff).After(retry);
 
     private void PauseUntil(DateTimeOffset until)
     {

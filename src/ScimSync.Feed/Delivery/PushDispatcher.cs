@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ScimSync.Feed.Subscriptions;
+using ScimSync.Protocol.Retries;
 using ScimSync.Store;
 using ScimSync.Store.Feed;
 
@@ -268,13 +269,8 @@ public sealed partial class PushDispatcher : BackgroundService
         return content;
     }
 
-    /// <summary>Exponential, capped, with "equal jitter" so that many failing events do not retry in lockstep.</summary>
-    public TimeSpan Backoff(int attempts)
-    {
-        var exp = _options.PushBaseBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(30, Math.Max(0, attempts - 1)));
-        var capped = Math.Min(exp, _options.PushMaxBackoff.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(capped / 2 + Random.Shared.NextDouble() * capped / 2);
-    }
+    /// <summary>The wait before an event's next attempt: the product's one backoff rule, so that many failing events do not retry in lockstep.</summary>
+    public TimeSpan Backoff(int attempts) => new Backoff(_options.PushBaseBackoff, _options.PushMaxBackoff).After(Math.Max(1, attempts));
 
     public override void Dispose()
     {

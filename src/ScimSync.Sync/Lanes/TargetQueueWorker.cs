@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using ScimSync.Protocol.Retries;
 using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Planning;
@@ -32,11 +33,14 @@ internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, W
     public Task RunAsync(TargetSlot t, CancellationToken ct, CancellationToken work) =>
         Task.WhenAll(LaneAsync(t, urgentOnly: false, batchSize: 200, ct, work), LaneAsync(t, urgentOnly: true, batchSize: 50, ct, work));
 
+    /// <summary>A lane whose batch failed waits from half a second up to half a minute before the next one.</summary>
+    private static readonly Backoff LaneBackoff = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+
     private async Task LaneAsync(TargetSlot t, bool urgentOnly, int batchSize, CancellationToken ct, CancellationToken work)
     {
         var name = t.Config.Name;
         var signal = urgentOnly ? t.UrgentSignal : t.Signal;
-        var backoff = TimeSpan.Zero;
+        var failures = 0;
         while (!ct.IsCancellationRequested)
         {
             // A target that does not answer is probed (TargetHealth); its queue waits for the answer, not for a backoff.
@@ -52,6 +56,7 @@ internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, W
                 await signal.WaitAsync(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
                 continue;
             }
+            var pause = TimeSpan.Zero;
             try
             {
                 var report = await ApplyFocusedAsync(t, batch.Select(b => b.SourceId).ToArray(), urgentOnly, work).ConfigureAwait(false);
@@ -61,7 +66,8 @@ internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, W
                     foreach (var p in batch)
                         if (!report.FailedSources.Contains(p.SourceId)) w.Dequeue(name, p);
                 });
-                backoff = report.Failed == 0 || t.Health.IsDown ? TimeSpan.Zero : Next(backoff);
+                failures = report.Failed == 0 || t.Health.IsDown ? 0 : failures + 1;
+                pause = LaneBackoff.After(failures);
             }
             catch (Exception e) when (!work.IsCancellationRequested)
             {
@@ -69,21 +75,20 @@ internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, W
                 // other targets carry on. Watch mode must not lose a lane silently. Only a target's failures are
                 // expected; anything else (a guard hold is no failure: WatchGuard holds removals without throwing)
                 // is logged with its stack.
-                backoff = Next(backoff);
+                pause = LaneBackoff.After(++failures);
                 var lane = urgentOnly ? "urgent" : "main";
                 if (TargetFailure.IsExpected(e))
-                    SyncLog.LaneFailed(logger, name, lane, e.Message, (long)backoff.TotalMilliseconds);
+                    SyncLog.LaneFailed(logger, name, lane, e.Message, (long)pause.TotalMilliseconds);
                 else
-                    SyncLog.LaneUnexpected(logger, name, lane, $"{e.GetType().Name}: {e.Message}", (long)backoff.TotalMilliseconds, e);
+                    SyncLog.LaneUnexpected(logger, name, lane, $"{e.GetType().Name}: {e.Message}", (long)pause.TotalMilliseconds, e);
             }
             finally
             {
                 lock (t.InFlight)
                     foreach (var p in batch) t.InFlight.Remove(p.SourceId);
             }
-            if (backoff > TimeSpan.Zero) await Task.Delay(backoff, time, ct).ConfigureAwait(false);
+            if (pause > TimeSpan.Zero) await Task.Delay(pause, time, ct).ConfigureAwait(false);
         }
-        static TimeSpan Next(TimeSpan b) => b == TimeSpan.Zero ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromTicks(Math.Min(b.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
     }
 
     /// <summary>Plans and applies the given source accounts and groups on one target, from its shadow.</summary>
