@@ -38,6 +38,7 @@ internal static partial class SyncCommand
         var explain = new Option<bool>("--explain") { Description = "Also print, per target, why each account is in scope (the rule that decided) and why each linked account out of scope is not" };
         plan.Options.Add(all);
         plan.Options.Add(explain);
+        plan.Options.Add(EngineState.StateOption);
         plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, async (engine, stop) =>
         {
             var json = parse.GetValue(planJson);
@@ -133,7 +134,7 @@ internal static partial class SyncCommand
             if (engine.Ownership is not null)
             {
                 // Several engines on a shared state: each target gets a full pass when an engine takes it (SyncEngine.Leases.cs).
-                if (parse.GetValue(watchConfirm)) throw CliException.Usage("--confirm goes with a full run; with --state postgres://… release held removals with `scimsync sync confirm`");
+                if (parse.GetValue(watchConfirm)) throw CliException.Usage("--confirm goes with a full run, which engines sharing a PostgreSQL state do not make: their held removals cannot be released by a command yet (docs/postgres.md, \"Not done yet\")");
                 await WithProgress(json, p => engine.ReadSourceAsync(p, stop.Abort)).ConfigureAwait(false);
             }
             else if (engine.CanResume && !parse.GetValue(watchConfirm))

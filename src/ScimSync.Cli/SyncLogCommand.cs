@@ -25,8 +25,8 @@ internal static class SyncLogCommand
         var since = Instant("--since", "From this time on: ISO 8601 (UTC unless it says otherwise), or an age such as 30m, 24h, 7d");
         var until = Instant("--until", "Before this time, as --since");
         var limit = Options.Positive("--limit", "Entries to show (default 100)");
-        foreach (var o in new Option[] { user, target, result, since, until, limit }) log.Options.Add(o);
-        log.SetAction((parse, ct) => WithState(parse.GetValue(config)!, (_, shadows) =>
+        foreach (var o in new Option[] { user, target, result, since, until, limit, EngineState.StateOption }) log.Options.Add(o);
+        log.SetAction((parse, ct) => WithState(parse.GetValue(config)!, parse.GetValue(EngineState.StateOption), (_, shadows) =>
         {
             var entries = shadows.Log(new AuditQuery(parse.GetValue(user) is { } u ? [u] : null, parse.GetValue(target), parse.GetValue(result),
                 parse.GetValue(since), parse.GetValue(until), parse.GetValue(limit) ?? 100));
@@ -67,13 +67,13 @@ internal static class SyncLogCommand
     }
 
     /// <summary>
-    /// Opens the engine's state beside whatever else has it open (a watching engine): the configuration names it.
-    /// Reads only; nothing is called.
+    /// Opens the engine's state beside whatever else has it open (a watching engine): the configuration's directory,
+    /// or the PostgreSQL state that <c>--state</c> names. Reads only; nothing is called.
     /// </summary>
-    internal static async Task<int> WithState(string configPath, Func<SyncConfig, ISyncState, Task<int>> work)
+    internal static async Task<int> WithState(string configPath, string? state, Func<SyncConfig, ISyncState, Task<int>> work)
     {
         var config = ConfigLoader.Load(configPath);
-        using var shadows = EngineState.Open(config);
+        using var shadows = EngineState.Open(config, state);
         return await work(config, shadows).ConfigureAwait(false);
     }
 

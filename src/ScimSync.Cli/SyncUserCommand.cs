@@ -21,7 +21,8 @@ internal static class SyncUserCommand
         var history = Options.Positive("--history", "Operations to show per target, newest first (default 20)");
         user.Arguments.Add(key);
         user.Options.Add(history);
-        user.SetAction((parse, ct) => SyncLogCommand.WithState(parse.GetValue(config)!, async (cfg, shadows) =>
+        user.Options.Add(EngineState.StateOption);
+        user.SetAction((parse, ct) => SyncLogCommand.WithState(parse.GetValue(config)!, parse.GetValue(EngineState.StateOption), async (cfg, shadows) =>
         {
             var (format, level) = SyncCommand.Logging(parse);
             using var loggers = Observability.EngineLoggers(format, level);

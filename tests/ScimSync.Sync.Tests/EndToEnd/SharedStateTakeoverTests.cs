@@ -141,6 +141,18 @@ public sealed class SharedStateTakeoverTests
             Assert.All(rows, r => Assert.True(r!["leaseExpires"]!.GetValue<DateTimeOffset>() > DateTimeOffset.UtcNow.AddSeconds(-10)));
             Assert.Equal(names.Count, rows.Sum(r => r!["links"]!.GetValue<int>()) / 3);
 
+            // The operators' questions read the shared state too: one person's accounts, and the provisioning log.
+            var person = names[^1];
+            var (userCode, userOut) = await Cli.RunAsync(TimeSpan.FromSeconds(60), "sync", "user", person, "--config", config, "--state", url, "--json");
+            Assert.True(userCode == 0, userOut);
+            var accounts = JsonNode.Parse(userOut[userOut.IndexOf('{')..])!["targets"]!.AsArray();
+            Assert.Equal(Targets.Order(), accounts.Select(t => t!["target"]!.GetValue<string>()).Order());
+            Assert.All(accounts, t => Assert.False(string.IsNullOrEmpty(t!["targetId"]?.GetValue<string>()), userOut));
+            var (logCode, logOut) = await Cli.RunAsync(TimeSpan.FromSeconds(60), "sync", "log", "--config", config, "--state", url, "--user", person, "--json");
+            Assert.True(logCode == 0, logOut);
+            var entries = JsonNode.Parse(logOut[logOut.IndexOf('[')..])!.AsArray();
+            Assert.Equal(Targets.Order(), entries.Where(e => e!["verb"]!.GetValue<string>() == "create").Select(e => e!["target"]!.GetValue<string>()).Order());
+
             // The shared state agrees: one link per user on every target, and no operation failed on the way (a create
             // the victim made but did not record was linked by the survivor's full pass, not refused or repeated).
             using (var state = Sync.State.Postgres.PostgresSyncState.Open(url, Secrets.KeyRing.ForDirectory(Path.Combine(root, "state"), null)))
