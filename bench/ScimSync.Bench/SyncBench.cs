@@ -53,8 +53,10 @@ internal static class SyncBench
         // 2. Reconciliation of the loaded target (report only: read, compare with the shadow and the source).
         if (phases.Contains("reconcile"))
         {
-            var (rec, recRss, _) = await RunEngineAsync(cli, work, ["sync", "reconcile", "--config", config, "--report-only", "--json"]);
-            md.AppendLine(CultureInfo.InvariantCulture, $"- Reconciliation of the {targetUsers:N0}-account target (read source and target, drift against the shadow, plan): **{rec.TotalSeconds:F1} s**, engine peak RSS **{recRss / 1024 / 1024:N0} MB**.");
+            (sourceCpu, targetCpu) = (source.Cpu, target.Cpu);
+            var (rec, recRss, recEngineCpu, _) = await RunEngineWithCpuAsync(cli, work, ["sync", "reconcile", "--config", config, "--report-only", "--json"]);
+            (sourceCpu, targetCpu) = (source.Cpu - sourceCpu, target.Cpu - targetCpu);
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Reconciliation of the {targetUsers:N0}-account target (read source and target, drift against the shadow, plan): **{rec.TotalSeconds:F1} s**, engine peak RSS **{recRss / 1024 / 1024:N0} MB**. CPU used meanwhile: engine {recEngineCpu.TotalSeconds:F0} s, target server {targetCpu.TotalSeconds:F0} s, source server {sourceCpu.TotalSeconds:F0} s.");
         }
         if (!phases.Contains("incremental") && !phases.Contains("backlog") && !phases.Contains("capped")) return md.ToString();
 
