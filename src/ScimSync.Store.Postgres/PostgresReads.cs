@@ -25,11 +25,35 @@ internal static class PostgresReads
 
     public static async Task<StoredResource?> FindAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string type, string id, LoadOptions load, bool forUpdate, CancellationToken ct)
     {
+        if (type == "User" && load.Groups && !forUpdate) return await FindUserWithGroupsAsync(c, tx, id, ct).ConfigureAwait(false);
         StoredResource? found;
         await using (var cmd = new NpgsqlCommand(forUpdate ? FindForUpdateSql : FindSql, c, tx) { Parameters = { new() { Value = id }, new() { Value = type } } })
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
             found = await r.ReadAsync(ct).ConfigureAwait(false) ? ReadResource(r) : null;
         return found is null ? null : await WithRelationsAsync(c, tx, found, load, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A user and the groups it is in, in one round trip (GET by id of a user, the most frequent read): the groups
+    /// are keyed by the id asked for, so both statements go together as one batch.
+    /// </summary>
+    private static async Task<StoredResource?> FindUserWithGroupsAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string id, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(c, tx)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand(FindSql) { Parameters = { new() { Value = id }, new() { Value = "User" } } },
+                new NpgsqlBatchCommand(GroupsOfUserSql) { Parameters = { new() { Value = id } } },
+            },
+        };
+        await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) return null;
+        var found = ReadResource(r);
+        await r.NextResultAsync(ct).ConfigureAwait(false);
+        var groups = new List<GroupRef>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) groups.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+        return found with { Groups = groups };
     }
 
     private static async Task<StoredResource> WithRelationsAsync(NpgsqlConnection c, NpgsqlTransaction? tx, StoredResource found, LoadOptions load, CancellationToken ct)

@@ -60,6 +60,10 @@ public sealed class PostgresResourceStore : IResourceStore
         // Statements are few and repeated: prepared once per connection, not planned per request.
         if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 128;
         if (builder.AutoPrepareMinUsages == 5) builder.AutoPrepareMinUsages = 2;
+        // No session state is ever left on a pooled connection (advisory locks here are transaction-scoped; LISTEN and
+        // the leases' session locks have connections of their own), so handing one back needs no reset: the reset
+        // statements were a round of work for PostgreSQL on every request.
+        builder.NoResetOnClose = true;
         _display = Describe(builder);
         var connectionString = builder.ConnectionString;
         _source = NpgsqlDataSource.Create(connectionString);
