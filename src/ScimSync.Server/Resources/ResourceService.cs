@@ -190,7 +190,8 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, now, ct).ConfigureAwait(false);
         var attributes = result.ChangedAttributes.Where(a => a != "members").ToList();
         if (membersChanged) attributes.Add("members");
-        if (passwordHash is not null) attributes.Add("password");
+        // The patch names it already when it set it by path: once is enough.
+        if (passwordHash is not null && !attributes.Contains("password", StringComparer.OrdinalIgnoreCase)) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Patch, updated.Version, attributes,
             data.ToJsonString(), PatchRequestJson(request), context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
         var sealedPasswords = await SealAsync(id, password, ct).ConfigureAwait(false);
