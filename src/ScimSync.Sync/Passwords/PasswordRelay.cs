@@ -29,6 +29,7 @@ internal sealed class PasswordRelay(ScimClient source, Func<string?> subscriptio
 
     private readonly ConcurrentDictionary<string, Task> _working = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<string> _finished = new();
+    private readonly ConcurrentDictionary<string, Task> _lastOf = new(StringComparer.Ordinal);
 
     private IEnumerable<TargetSlot> Receivers => targets.Where(t => t.Config.Passwords == PasswordPolicy.Sync && works(t));
 
@@ -53,7 +54,18 @@ internal sealed class PasswordRelay(ScimClient source, Func<string?> subscriptio
                     if (item is not JsonObject o || o["id"]?.GetValue<string>() is not { } deliveryId) continue;
                     // Handed out again while still being worked on (its claim ran out): the running delivery answers for it.
                     if (_working.ContainsKey(deliveryId)) continue;
-                    _working[deliveryId] = Task.Run(() => DeliverAsync(deliveryId, o, ct), ct);
+                    // One person's passwords are set in the order they were set at the source (the source hands them
+                    // out oldest first): the latest must win on every target. Different people's go side by side.
+                    var resource = o["resourceId"]?.GetValue<string>() ?? "";
+                    var before = _lastOf.TryGetValue(resource, out var previous) ? previous : Task.CompletedTask;
+                    var delivery = before.ContinueWith(_ => DeliverAsync(deliveryId, o, ct), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
+                    _working[deliveryId] = delivery;
+                    _lastOf[resource] = delivery;
+                    _ = delivery.ContinueWith(_ =>
+                    {
+                        _working.TryRemove(deliveryId, out Task? _);
+                        _lastOf.TryRemove(new KeyValuePair<string, Task>(resource, delivery));
+                    }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
                 }
             }
             catch (Exception e) when (!ct.IsCancellationRequested)
@@ -95,7 +107,6 @@ internal sealed class PasswordRelay(ScimClient source, Func<string?> subscriptio
         finally
         {
             _finished.Enqueue(deliveryId);
-            _working.TryRemove(deliveryId, out _);
         }
     }
 
