@@ -96,6 +96,7 @@ internal static class ServeCommand
             InstanceName = settings.Get(S("instance")),
             MaxResults = settings.GetInt(S("max-results"), defaults.MaxResults),
             EventVisibilityTimeout = TimeSpan.FromSeconds(settings.GetInt(S("visibility-timeout"), (long)defaults.EventVisibilityTimeout.TotalSeconds)),
+            PasswordLifetime = TimeSpan.FromSeconds(settings.GetInt(S("password-expiry"), (long)defaults.PasswordLifetime.TotalSeconds)),
             PushAllowList = settings.GetList(S("push-allow")),
             RateLimitPerSecond = settings.Has(S("rate-limit")) ? settings.GetInt(S("rate-limit"), 0) : null,
             DisablePatch = disabled.Contains("patch"),

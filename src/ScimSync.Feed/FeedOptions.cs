@@ -79,4 +79,19 @@ public sealed record FeedOptions
 
     /// <summary>Journal entries fanned out per batch and transaction.</summary>
     public int FanoutBatch { get; init; } = 1000;
+
+    /// <summary>
+    /// How long a password set at the source waits, sealed, for the subscriptions with the right to it; past this
+    /// it is never delivered, and they are told it expired (docs/passwords.md).
+    /// </summary>
+    public TimeSpan PasswordLifetime { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long a password handed to its subscriber stays invisible before it is handed out again (the subscriber
+    /// acknowledges it once every target has it, or it gave up).
+    /// </summary>
+    public TimeSpan PasswordVisibility { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often passwords past their expiry lose their ciphertext (and are logged).</summary>
+    public TimeSpan PasswordExpiryInterval { get; init; } = TimeSpan.FromSeconds(5);
 }

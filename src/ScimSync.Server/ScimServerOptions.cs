@@ -116,6 +116,12 @@ public sealed record ScimServerOptions
     /// <summary>How long a polled, unacknowledged SET stays invisible before redelivery.</summary>
     public TimeSpan EventVisibilityTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long a password set here waits, sealed, for the subscriptions with the right to passwords; past it, it is
+    /// never delivered and they are told it expired (docs/passwords.md).
+    /// </summary>
+    public TimeSpan PasswordLifetime { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Permitted push destinations (see PushDestination); empty refuses push delivery.</summary>
     public IReadOnlyList<string> PushAllowList { get; init; } = [];
 

@@ -57,6 +57,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
     {
         await t.LockAsync(id).ConfigureAwait(false);
         await t.ExecAsync("DELETE FROM deliveries WHERE subscription_id = $1", id).ConfigureAwait(false);
+        await t.ExecAsync("DELETE FROM password_deliveries WHERE subscription_id = $1", id).ConfigureAwait(false);
         await t.ExecAsync("DELETE FROM subscription_members WHERE subscription_id = $1", id).ConfigureAwait(false);
         await t.ExecAsync("DELETE FROM fanout_ahead WHERE subscription_id = $1", id).ConfigureAwait(false);
         return await t.ExecAsync("DELETE FROM subscriptions WHERE id = $1", id).ConfigureAwait(false) > 0;

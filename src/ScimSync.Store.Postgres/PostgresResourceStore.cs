@@ -73,6 +73,7 @@ public sealed class PostgresResourceStore : IResourceStore
         _notifications = new PostgresNotifications(_source, connectionString, _schema ?? "public", onJournalChanged, onDeliveriesQueued);
         Tokens = new PostgresTokenStore(_source);
         Feed = new PostgresFeedStore(_source, _secrets, _notifications.DeliveriesQueued);
+        Passwords = new PostgresPasswordDeliveries(_source);
     }
 
     /// <summary>The database as people may see it, never the password (<see cref="PostgresUrl.Describe(string)"/>).</summary>
@@ -86,6 +87,8 @@ public sealed class PostgresResourceStore : IResourceStore
     public ITokenStore Tokens { get; }
 
     public IFeedStore Feed { get; }
+
+    public Store.Passwords.IPasswordDeliveries Passwords { get; }
 
     public IWorkLeases Leases => _leases;
 
@@ -291,6 +294,8 @@ public sealed class PostgresResourceStore : IResourceStore
         public Task<int> RemoveMembersAsync(StoredResource group, IReadOnlyCollection<string> memberIds, CancellationToken ct) => inner.RemoveMembersAsync(group, memberIds, ct);
         public Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct) => inner.ClearMembersAsync(group, ct);
         public Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct) => inner.DeleteAsync(existing, now, ct);
+
+        public Task AddPendingPasswordsAsync(IReadOnlyList<Store.Passwords.PendingPassword> passwords, CancellationToken ct) => inner.AddPendingPasswordsAsync(passwords, ct);
 
         public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct)
         {

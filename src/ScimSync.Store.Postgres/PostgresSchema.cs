@@ -146,6 +146,20 @@ internal static class PostgresSchema
         CREATE INDEX IF NOT EXISTS ix_deliveries_queue ON deliveries(subscription_id, state, urgent DESC, position);
         CREATE INDEX IF NOT EXISTS ix_deliveries_resource ON deliveries(subscription_id, resource_id, position);
 
+        -- Sealed passwords (JWE) waiting for the subscriptions with the right to them; jwe NULL: expired before it
+        -- was taken, kept to be reported. Never a password in clear (docs/passwords.md).
+        CREATE TABLE IF NOT EXISTS password_deliveries (
+            subscription_id text NOT NULL,
+            id              text NOT NULL,
+            resource_id     text NOT NULL,
+            jwe             text,
+            created         bigint NOT NULL,
+            expires         bigint NOT NULL,
+            visible_at      bigint NOT NULL,
+            PRIMARY KEY (subscription_id, id)
+        );
+        CREATE INDEX IF NOT EXISTS ix_password_deliveries_expires ON password_deliveries(expires);
+
         CREATE TABLE IF NOT EXISTS tokens (
             id       text PRIMARY KEY,
             name     text NOT NULL UNIQUE,

@@ -219,6 +219,18 @@ internal sealed class PostgresWriteSession : IWriteSession
 
     private int _appended;
 
+    public Task AddPendingPasswordsAsync(IReadOnlyList<Passwords.PendingPassword> passwords, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    {
+        foreach (var p in passwords)
+        {
+            await using var cmd = Command("""
+                INSERT INTO password_deliveries(subscription_id, id, resource_id, jwe, created, expires, visible_at)
+                VALUES ($1, $2, $3, $4, $5, $6, 0)
+                """, p.SubscriptionId, p.Id, p.ResourceId, Text(p.Jwe), p.Created.UtcTicks, p.Expires.UtcTicks);
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+    });
+
     public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) =>
         PostgresErrors.Guard(() => PostgresJournal.AppendAsync(_c, Tx, _appended++, entry, ct));
 

@@ -62,6 +62,7 @@ internal sealed class SqliteFeedStore(SqliteConnectionPool pool, SqliteSecrets s
     public Task<bool> DeleteSubscriptionAsync(string id, CancellationToken ct) => WriteAsync(t =>
     {
         t.Exec("DELETE FROM deliveries WHERE subscription_id = @id", ("@id", id));
+        t.Exec("DELETE FROM password_deliveries WHERE subscription_id = @id", ("@id", id));
         t.Exec("DELETE FROM subscription_members WHERE subscription_id = @id", ("@id", id));
         t.Exec("DELETE FROM fanout_ahead WHERE subscription_id = @id", ("@id", id));
         return t.Exec("DELETE FROM subscriptions WHERE id = @id", ("@id", id)) > 0;

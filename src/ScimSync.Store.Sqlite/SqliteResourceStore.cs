@@ -64,11 +64,14 @@ public sealed class SqliteResourceStore : IResourceStore
         _secrets = new SqliteSecrets(keys);
         Tokens = new SqliteTokenStore(_pool);
         Feed = new SqliteFeedStore(_pool, _secrets);
+        Passwords = new SqlitePasswordDeliveries(_pool);
     }
 
     public ITokenStore Tokens { get; }
 
     public IFeedStore Feed { get; }
+
+    public Store.Passwords.IPasswordDeliveries Passwords { get; }
 
     /// <summary>The synchronous pragma in effect on the writer (FULL, NORMAL), for operators and tests.</summary>
     public string Synchronous => _pool.Synchronous;

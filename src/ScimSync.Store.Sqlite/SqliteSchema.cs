@@ -122,6 +122,20 @@ internal static class SqliteSchema
         CREATE INDEX IF NOT EXISTS ix_deliveries_queue ON deliveries(subscription_id, state, urgent DESC, position);
         CREATE INDEX IF NOT EXISTS ix_deliveries_resource ON deliveries(subscription_id, resource_id, position);
 
+        -- Sealed passwords (JWE) waiting for the subscriptions with the right to them; jwe NULL: expired before it
+        -- was taken, kept to be reported. Never a password in clear (docs/passwords.md).
+        CREATE TABLE IF NOT EXISTS password_deliveries (
+            subscription_id TEXT NOT NULL,
+            id              TEXT NOT NULL,
+            resource_id     TEXT NOT NULL,
+            jwe             TEXT,
+            created         INTEGER NOT NULL,
+            expires         INTEGER NOT NULL,
+            visible_at      INTEGER NOT NULL,
+            PRIMARY KEY (subscription_id, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS ix_password_deliveries_expires ON password_deliveries(expires);
+
         CREATE TABLE IF NOT EXISTS tokens (
             id       TEXT PRIMARY KEY,
             name     TEXT NOT NULL UNIQUE,

@@ -229,6 +229,25 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult(position);
     }
 
+    public Task AddPendingPasswordsAsync(IReadOnlyList<Passwords.PendingPassword> passwords, CancellationToken ct)
+    {
+        foreach (var p in passwords)
+        {
+            using var cmd = Command("""
+                INSERT INTO password_deliveries(subscription_id, id, resource_id, jwe, created, expires, visible_at)
+                VALUES (@s, @id, @r, @jwe, @created, @expires, 0)
+                """);
+            cmd.Parameters.AddWithValue("@s", p.SubscriptionId);
+            cmd.Parameters.AddWithValue("@id", p.Id);
+            cmd.Parameters.AddWithValue("@r", p.ResourceId);
+            cmd.Parameters.AddWithValue("@jwe", (object?)p.Jwe ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("@created", p.Created.UtcTicks);
+            cmd.Parameters.AddWithValue("@expires", p.Expires.UtcTicks);
+            cmd.ExecuteNonQuery();
+        }
+        return Task.CompletedTask;
+    }
+
     /// <summary>
     /// Completes once the group transaction holding this session's writes has committed (with synchronous=FULL,
     /// is on disk), and fails if it did not. Not cancellable: once the writes are in a group, they commit with

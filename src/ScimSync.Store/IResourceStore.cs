@@ -3,6 +3,7 @@ using ScimSync.Protocol.Schemas;
 using ScimSync.Store.Coordination;
 using ScimSync.Store.Feed;
 using ScimSync.Store.Journal;
+using ScimSync.Store.Passwords;
 using ScimSync.Store.Querying;
 using ScimSync.Store.Resources;
 using ScimSync.Store.Tokens;
@@ -62,6 +63,9 @@ public interface IResourceStore : IAsyncDisposable
     ITokenStore Tokens { get; }
 
     IFeedStore Feed { get; }
+
+    /// <summary>Sealed passwords waiting for the subscriptions with the right to them (docs/passwords.md).</summary>
+    IPasswordDeliveries Passwords { get; }
 
     /// <summary>
     /// Leases for work that runs on one instance at a time. A store of one process grants them at once (the
@@ -124,6 +128,9 @@ public interface IWriteSession : IAsyncDisposable
 
     /// <summary>Appends a journal entry in this transaction; returns its position.</summary>
     Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct);
+
+    /// <summary>Queues sealed passwords for their subscriptions, in this session's transaction (with the write that set them).</summary>
+    Task AddPendingPasswordsAsync(IReadOnlyList<PendingPassword> passwords, CancellationToken ct);
 
     Task CommitAsync(CancellationToken ct);
 }

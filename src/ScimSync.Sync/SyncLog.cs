@@ -160,4 +160,11 @@ internal static partial class SyncLog
     [LoggerMessage(EventId = 3603, Level = LogLevel.Warning,
         Message = "engine {Instance}: the leases could not be renewed: {Reason}; its targets stop if this lasts")]
     public static partial void LeaseRenewFailed(ILogger logger, string instance, string reason);
+
+    [LoggerMessage(EventId = 3700, Level = LogLevel.Warning,
+        Message = "{Target}: a password set at the source for {SourceId} was not set here: {Reason} (delivery {Delivery})")]
+    public static partial void PasswordNotSet(ILogger logger, string target, string sourceId, string reason, string delivery);
+
+    [LoggerMessage(EventId = 3701, Level = LogLevel.Warning, Message = "passwords: asking the source for passwords failed: {Reason}; retrying in 1 s")]
+    public static partial void PasswordPollFailed(ILogger logger, string reason);
 }

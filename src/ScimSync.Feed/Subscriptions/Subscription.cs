@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using ScimSync.Events;
 using ScimSync.Feed.Events;
@@ -58,6 +59,14 @@ public sealed record SubscriptionConfig
     /// caller with the admin scope (its own poll token is refused), and never by push (docs/journal.md).
     /// </summary>
     public bool Writer { get; init; }
+
+    /// <summary>
+    /// The right to passwords: the subscriber's public key (an RSA JWK, RSA-OAEP-256). Every password set at the
+    /// source from then on is sealed to it (a JWE, <see cref="PasswordEnvelope"/>) and handed to this subscription,
+    /// by its passwords endpoint to a caller with the admin scope; a subscription without it never sees any
+    /// password material (docs/passwords.md).
+    /// </summary>
+    public JsonObject? PasswordKey { get; init; }
 
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

@@ -134,6 +134,11 @@ public sealed class SubscriptionService(IResourceStore store, SchemaRegistry reg
         if (c.Writer && c.Delivery != DeliveryMethod.Poll) throw ScimException.InvalidValue("writer needs delivery \"poll\": writers' names are delivered only to a poll with the admin scope");
         if (c.Delivery == DeliveryMethod.Push && !Delivery.PushDestination.IsAllowed(c.PushUrl ?? "", options.PushAllowList, out var reason))
             throw ScimException.InvalidValue(reason);
+        if (c.PasswordKey is not null)
+        {
+            using var key = PasswordEnvelope.ReadPublicJwk(c.PasswordKey, out var why);
+            if (key is null) throw ScimException.InvalidValue(why);
+        }
         if (c.Filter is not null)
         {
             var parsed = ScimFilterParser.Parse(c.Filter);

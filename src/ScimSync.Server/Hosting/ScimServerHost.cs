@@ -23,6 +23,7 @@ using ScimSync.Store.Sqlite;
 using ScimSync.Store.Journal;
 using ScimSync.Feed;
 using ScimSync.Feed.Delivery;
+using ScimSync.Feed.Passwords;
 using ScimSync.Events;
 using ScimSync.Feed.Subscriptions;
 
@@ -86,6 +87,7 @@ public static class ScimServerHost
             sp.GetRequiredService<PatchEngine>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ChangeSignal>())
         {
             MaxDocumentBytes = options.MaxResourceBytes,
+            Passwords = sp.GetRequiredService<PasswordSealer>(),
         });
         services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(sp.GetRequiredService<IResourceStore>(), options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));
         services.AddSingleton<QueryService>();
@@ -107,7 +109,11 @@ public static class ScimServerHost
             DeadLetterMaxBytes = options.DeadLetterMaxBytes,
             JournalRetention = options.JournalRetention,
             JournalMaxAge = options.JournalMaxAge,
+            PasswordLifetime = options.PasswordLifetime,
         });
+        services.AddSingleton(sp => new PasswordSealer(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new PasswordPoll(sp.GetRequiredService<IResourceStore>(), sp.GetRequiredService<ChangeSignal>(), sp.GetRequiredService<FeedOptions>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<PasswordExpiry>();
         services.AddSingleton(sp => new SetEncoder(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<SubscriptionService>();
         services.AddSingleton<FeedMetrics>();
@@ -216,6 +222,7 @@ public static class ScimServerHost
         f.MapPost("/{id}/rewind", (HttpContext ctx, string id) => feed.Rewind(ctx, id));
         f.MapGet("/{id}/jwks", (HttpContext ctx, string id) => feed.Jwks(ctx, id));
         f.MapPost("/{id}/poll", (HttpContext ctx, string id) => feed.Poll(ctx, id));
+        f.MapPost("/{id}/passwords", (HttpContext ctx, string id) => feed.Passwords(ctx, id));
         f.MapGet("/{id}/dead-letters", (HttpContext ctx, string id) => feed.DeadLetters(ctx, id));
         f.MapPost("/{id}/dead-letters/replay", (HttpContext ctx, string id) => feed.Replay(ctx, id));
         f.MapDelete("/{id}/dead-letters", (HttpContext ctx, string id) => feed.Discard(ctx, id));

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using ScimSync.Feed.Delivery;
+using ScimSync.Feed.Passwords;
 using ScimSync.Events;
 using ScimSync.Feed.Subscriptions;
 using ScimSync.Protocol.Errors;
@@ -14,7 +15,7 @@ namespace ScimSync.Server.Http;
 /// The event feed's REST API under /feeds/v1: subscription management (admin scope) and RFC 8936 poll
 /// delivery (the subscription's own poll token, or admin).
 /// </summary>
-public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, TokenService tokens, TimeProvider time, RequestLimits limits)
+public sealed class FeedApi(IResourceStore store, SubscriptionService subscriptions, PollService poll, PasswordPoll passwords, TokenService tokens, TimeProvider time, RequestLimits limits)
 {
     private static void Require(HttpContext ctx, string scope)
     {
@@ -169,6 +170,20 @@ public sealed class FeedApi(IResourceStore store, SubscriptionService subscripti
         ctx.Response.StatusCode = 200;
         ctx.Response.ContentType = "application/json";
         await ctx.Response.WriteAsync(response.ToJsonString(), ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The sealed passwords waiting for a subscription with the right to them (docs/passwords.md): for the admin
+    /// scope only, never for a poll token, since whoever takes a password decides whether it is delivered.
+    /// </summary>
+    public async Task Passwords(HttpContext ctx, string id)
+    {
+        Require(ctx, Scopes.Admin);
+        var s = await Find(id, ctx.RequestAborted).ConfigureAwait(false);
+        var body = ctx.Request.ContentLength == 0 ? new JsonObject() : await ScimHttp.ReadObjectAsync(ctx, limits.Poll, ctx.RequestAborted).ConfigureAwait(false);
+        var response = await passwords.PollAsync(s, body, ctx.RequestAborted).ConfigureAwait(false);
+        ctx.Response.Headers.CacheControl = "no-store";
+        await ScimHttp.WriteNodeAsync(ctx, 200, response).ConfigureAwait(false);
     }
 
     private async Task<JsonObject> View(Subscription s, CancellationToken ct)

@@ -4,7 +4,9 @@ using ScimSync.Protocol.Patching;
 using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Server.Security;
+using ScimSync.Feed.Passwords;
 using ScimSync.Store;
+using ScimSync.Store.Passwords;
 using ScimSync.Store.Journal;
 using ScimSync.Store.Resources;
 
@@ -19,6 +21,15 @@ namespace ScimSync.Server.Resources;
 public sealed class ResourceService(IResourceStore store, ResourceShaper shaper, PatchEngine patcher, TimeProvider time, ChangeSignal? journalSignal = null)
 {
     public SchemaRegistry Registry => shaper.Registry;
+
+    /// <summary>
+    /// Seals each new password for the subscriptions with the right to passwords, stored in the write's own
+    /// transaction (docs/passwords.md); null: passwords are only hashed.
+    /// </summary>
+    public PasswordSealer? Passwords { get; init; }
+
+    private async Task<IReadOnlyList<PendingPassword>> SealAsync(string id, string? password, CancellationToken ct) =>
+        password is null || Passwords is null ? [] : await Passwords.SealAsync(id, password, ct).ConfigureAwait(false);
 
     /// <summary>
     /// Largest stored document (<see cref="ScimServerOptions.MaxResourceBytes"/>), checked after every
@@ -56,6 +67,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var id = Guid.CreateVersion7().ToString();
         var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
         var journalData = members is null ? data.ToJsonString() : null;
+        var sealedPasswords = await SealAsync(id, password, ct).ConfigureAwait(false);
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
         await CheckUniquenessAsync(tx, rt, data, null, ct).ConfigureAwait(false);
@@ -66,6 +78,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Create, stored.Version, attributes,
             journalData ?? WithMembers(data, memberRefs), null, context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
+        if (sealedPasswords.Count > 0) await tx.AddPendingPasswordsAsync(sealedPasswords, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(stored with { Members = memberRefs ?? (rt.Name == "Group" ? [] : null), Groups = rt.Name == "User" ? [] : null }, true, requested);
@@ -78,6 +91,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var password = TakePassword(data);
         var members = TakeMembers(data);
         var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        var sealedPasswords = await SealAsync(id, password, ct).ConfigureAwait(false);
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var existing = await tx.FindAsync(rt, id, new LoadOptions(Members: true, Groups: false), ct).ConfigureAwait(false)
             ?? throw ScimException.NotFound($"{rt.Name} {id} not found");
@@ -106,6 +120,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (passwordHash is not null) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Put, updated.Version, attributes,
             WithMembers(data, memberRefs), null, context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
+        if (sealedPasswords.Count > 0) await tx.AddPendingPasswordsAsync(sealedPasswords, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(updated with { Members = memberRefs ?? existing.Members }, true, requested);
@@ -175,9 +190,12 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var updated = await tx.UpdateAsync(existing, data, plan.RequiresFullMembers && membersChanged ? fullMembers : null, passwordHash, now, ct).ConfigureAwait(false);
         var attributes = result.ChangedAttributes.Where(a => a != "members").ToList();
         if (membersChanged) attributes.Add("members");
-        if (passwordHash is not null) attributes.Add("password");
+        // The patch names it already when it set it by path: once is enough.
+        if (passwordHash is not null && !attributes.Contains("password", StringComparer.OrdinalIgnoreCase)) attributes.Add("password");
         await tx.AppendJournalAsync(new JournalAppend(context.Txn, rt.Name, id, JournalOperation.Patch, updated.Version, attributes,
             data.ToJsonString(), PatchRequestJson(request), context.Actor, now) { Writer = context.Writer }, ct).ConfigureAwait(false);
+        var sealedPasswords = await SealAsync(id, password, ct).ConfigureAwait(false);
+        if (sealedPasswords.Count > 0) await tx.AddPendingPasswordsAsync(sealedPasswords, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         journalSignal?.Notify();
         return new WriteResult(updated with { Members = null }, true);

@@ -44,6 +44,14 @@ public static class ConfigLoader
         if (targets.Length == 0) throw targetsNode.Error("at least one target is required");
         foreach (var dup in targets.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
             throw targetsNode.Error($"target name \"{dup.Key}\" is used twice");
+        if (targets.Any(t => t.Passwords == PasswordPolicy.Sync))
+        {
+            // Passwords come sealed through the engine's feed subscription at a ScimSync source; a file has none.
+            if (source.Type == SourceType.File)
+                throw targetsNode.Error("passwords: sync needs a SCIM source (scimsync serve): an HR file source has no passwords");
+            if (source.Feed != FeedMode.Poll || source.Changes is not null)
+                throw targetsNode.Error("passwords: sync needs source.feed: poll (passwords come through the engine's feed subscription, not lastModified queries or a NATS stream)");
+        }
         var health = HealthConfig.Default;
         if (root.Child("health") is { } h)
         {
@@ -202,8 +210,9 @@ public static class ConfigLoader
                 gd.Child("floor")?.Int(0, 1_000_000) ?? guard.Floor, Threshold(gd.Child("maxShrink")), gd.Child("window")?.Duration());
             gd.RejectUnknownKeys();
         }
+        var passwords = n.Child("passwords")?.Enum<PasswordPolicy>() ?? PasswordPolicy.Never;
         n.RejectUnknownKeys();
-        var target = new TargetConfig(name, endpoint, scope, mapping, correlation, protection, policies, groups, guard);
+        var target = new TargetConfig(name, endpoint, scope, mapping, correlation, protection, policies, groups, guard) { Passwords = passwords };
         try
         {
             scope.Compile(SchemaRegistry.CreateDefault());

@@ -149,4 +149,14 @@ public sealed record TargetConfig(
     ProtectionRule Protected,
     SyncPolicies Policies,
     GroupSyncConfig Groups,
-    MassChangeGuard Guard);
+    MassChangeGuard Guard)
+{
+    /// <summary>Whether passwords set at the source are set on this target too (docs/passwords.md); never by default.</summary>
+    public PasswordPolicy Passwords { get; init; } = PasswordPolicy.Never;
+}
+
+/// <summary>
+/// <c>sync</c>: a password set at the source is set on the target within a second, in the urgent lane, and
+/// never stored by the engine; <c>never</c>: the target never receives one.
+/// </summary>
+public enum PasswordPolicy { Never, Sync }

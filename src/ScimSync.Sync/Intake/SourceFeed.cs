@@ -18,7 +18,11 @@ namespace ScimSync.Sync.Intake;
 /// feed. Only a missing or wrong key fails the whole poll: that is the engine's state, not the SET, and
 /// refusing every SET for it would dead-letter the whole feed.
 /// </summary>
-public sealed class SourceFeed(ScimClient client, ISyncState state, string name) : ISourceChanges
+/// <param name="passwordKey">
+/// The engine's public key for passwords (docs/passwords.md) when a target has <c>passwords: sync</c>:
+/// the subscription is registered with it and so gets the right to passwords; null: a subscription that had it loses it.
+/// </param>
+public sealed class SourceFeed(ScimClient client, ISyncState state, string name, JsonObject? passwordKey = null) : ISourceChanges
 {
     /// <summary>The subscription of the engine when it runs alone; engines sharing one state each have their own name.</summary>
     public const string DefaultName = "engine";
@@ -32,6 +36,9 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
     private SigningKey? _key;
 
     public bool Exists => state.GetCheckpoint(KeyId) is not null;
+
+    /// <summary>The engine's subscription at the source, once it exists.</summary>
+    public string? SubscriptionId => state.GetCheckpoint(KeyId);
 
     /// <summary>Creates the engine's subscription after <paramref name="position"/> unless it exists already.</summary>
     public async Task EnsureAsync(long position, CancellationToken ct)
@@ -52,6 +59,7 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
                     {
                     }
                 }
+                await EnsurePasswordKeyAsync(existing, current, ct).ConfigureAwait(false);
                 return;
             }
             // The source lost it (deleted by an operator): start again from this snapshot.
@@ -70,12 +78,26 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name)
             // And who made each change (the credential's name): the engine polls with the admin scope it needs anyway.
             ["writer"] = true,
             ["startAfter"] = position,
+            // The right to passwords, only when a target takes them: sealed to this key, never in the events.
+            ["passwordKey"] = passwordKey?.DeepClone(),
         }, ct).ConfigureAwait(false);
         state.Batch(w =>
         {
             w.SetCheckpoint(KeyId, created["id"]!.GetValue<string>());
             w.SetSecret(KeySecret, created["secret"]?.GetValue<string>());
         });
+    }
+
+    /// <summary>
+    /// The subscription's right to passwords follows the configuration: registered with the engine's current key when a
+    /// target has <c>passwords: sync</c>, withdrawn when none has. Not changed by an earlier build's source, which
+    /// refuses the setting: then the start fails, rather than passwords silently not flowing.
+    /// </summary>
+    private async Task EnsurePasswordKeyAsync(string id, JsonObject current, CancellationToken ct)
+    {
+        var registered = current["passwordKey"] as JsonObject;
+        if (registered?["kid"]?.ToString() == passwordKey?["kid"]?.ToString()) return;
+        await client.PatchJsonAsync($"/feeds/v1/subscriptions/{id}", new JsonObject { ["passwordKey"] = passwordKey?.DeepClone() }, ct).ConfigureAwait(false);
     }
 
     /// <summary>

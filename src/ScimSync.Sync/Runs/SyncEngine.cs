@@ -8,6 +8,7 @@ using ScimSync.Sync.Correlation;
 using ScimSync.Sync.Execution;
 using ScimSync.Sync.Intake;
 using ScimSync.Sync.Lanes;
+using ScimSync.Sync.Passwords;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.State;
@@ -272,6 +273,13 @@ public sealed partial class SyncEngine : IDisposable
         if (Ownership is not null && _source is not null && _config.Source.Feed == FeedMode.Poll) await EnsureFeedAsync(Snapshot.Position, ct).ConfigureAwait(false);
         if (_source is not null && _config.Source.Feed == FeedMode.Poll && !SourceChanges().Exists)
             throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet: run `scimsync sync run` (or `sync watch`, which starts with one)");
+        if (TakesPasswords && _source is not null && SourceChanges() is SourceFeed passwordFeed)
+        {
+            // A resumed engine registers its key (or a new one) with the subscription it already has.
+            if (Ownership is null) await EnsureFeedAsync(Snapshot.Position, ct).ConfigureAwait(false);
+            tasks.Add(new PasswordRelay(_source, () => passwordFeed.SubscriptionId, PasswordPrivateKey(), _targets, Works, _shadows, _time,
+                _loggers.CreateLogger<PasswordRelay>()).FollowAsync(ct));
+        }
         var intake = new IntakeContext(_config, _source, _sourceState, _shadows, _lanes, _origins, _telemetry, _sourceHealth, _time, _log) { Changes = _source is null ? null : SourceChanges() };
         tasks.AddRange(ChangeSources.For(intake).Select(s => s.FollowAsync(ct)));
         try
@@ -308,9 +316,18 @@ public sealed partial class SyncEngine : IDisposable
     /// </summary>
     private ISourceChanges SourceChanges() => _changes ??= _config.Source.Changes is { } stream
         ? new JetStreamChanges(stream, _shadows, FeedName)
-        : new SourceFeed(_source!, _shadows, FeedName);
+        : new SourceFeed(_source!, _shadows, FeedName, PasswordJwk());
 
     private ISourceChanges? _changes;
+
+    /// <summary>Whether any target takes passwords (<c>passwords: sync</c>): only then has the engine a key for them.</summary>
+    private bool TakesPasswords => _targets.Any(t => t.Config.Passwords == PasswordPolicy.Sync);
+
+    private System.Security.Cryptography.RSA? _passwordKey;
+
+    private System.Security.Cryptography.RSA PasswordPrivateKey() => _passwordKey ??= PasswordKey.LoadOrCreate(_config.StateDirectory, Ownership?.Instance);
+
+    private System.Text.Json.Nodes.JsonObject? PasswordJwk() => TakesPasswords ? Events.PasswordEnvelope.PublicJwk(PasswordPrivateKey()) : null;
 
     public void Dispose()
     {
@@ -319,6 +336,7 @@ public sealed partial class SyncEngine : IDisposable
         // A JetStream consumer's connection; closing it waits for nothing the engine still needs.
         if (_changes is IAsyncDisposable changes) changes.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _telemetry.Dispose();
+        _passwordKey?.Dispose();
         _shadows.Dispose();
     }
 }

@@ -213,6 +213,7 @@ public sealed class HoldingStore(SqliteResourceStore inner) : IResourceStore
     public Task<long> JournalFloorAsync(CancellationToken ct) => inner.JournalFloorAsync(ct);
     public ITokenStore Tokens => inner.Tokens;
     public IFeedStore Feed => inner.Feed;
+    public ScimSync.Store.Passwords.IPasswordDeliveries Passwords => inner.Passwords;
     public Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct) => inner.DescribeAsync(ct);
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

@@ -249,4 +249,46 @@ public class ConfigLoaderTests
         var typo = Assert.Throws<ConfigException>(() => Parse("log: { keepDay: 30 }\n" + Rest));
         Assert.Contains("log.keepDay", typo.Message);
     }
+
+    [Fact]
+    public void Passwords_are_never_synced_unless_a_target_says_sync_and_need_a_scim_source_with_its_feed()
+    {
+        var config = Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                passwords: sync
+              - name: b
+                url: http://127.0.0.1:3/scim/v2
+              - name: c
+                url: http://127.0.0.1:4/scim/v2
+                passwords: never
+            """);
+        Assert.Equal([PasswordPolicy.Sync, PasswordPolicy.Never, PasswordPolicy.Never], config.Targets.Select(t => t.Passwords));
+        var file = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: file, path: hr.csv }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                passwords: sync
+            """));
+        Assert.Contains("an HR file source has no passwords", file.Message);
+        var lastModified = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2", feed: lastModified }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                passwords: sync
+            """));
+        Assert.Contains("source.feed: poll", lastModified.Message);
+        var typo = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                passwords: always
+            """));
+        Assert.Contains("passwords", typo.Message);
+    }
 }

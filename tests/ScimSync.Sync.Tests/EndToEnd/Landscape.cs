@@ -20,6 +20,9 @@ public sealed class Server : IAsyncDisposable
     public Uri ScimUrl => new($"http://127.0.0.1:{Port}/scim/v2/");
     public ScimClient Client { get; }
 
+    /// <summary>Everything the process printed (its log).</summary>
+    public StringBuilder Output { get; } = new();
+
     private Server(string name, string root, string[] args)
     {
         Name = name;
@@ -39,7 +42,7 @@ public sealed class Server : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        _process = Cli.Start(["serve", "--urls", $"http://127.0.0.1:{Port}", "--data", DataDir, .. _args], new() { ["SCIMSYNC_ADMIN_TOKEN"] = Token });
+        _process = Cli.Start(["serve", "--urls", $"http://127.0.0.1:{Port}", "--data", DataDir, .. _args], new() { ["SCIMSYNC_ADMIN_TOKEN"] = Token }, Output);
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
