@@ -128,6 +128,25 @@ public sealed class NestedGroupTests(ScimServerFixture server) : IClassFixture<S
     }
 
     [Fact]
+    public async Task Nesting_is_followed_32_links_up_and_no_further()
+    {
+        var p = Unique("deep");
+        var u = await _c.CreateUserAsync(p + "-u");
+        // chain[k] is k links above the user's direct group chain[0].
+        var chain = new List<string> { await _c.CreateGroupAsync(p + "-0", u) };
+        for (var k = 1; k <= 33; k++) chain.Add(await _c.CreateGroupAsync($"{p}-{k}", chain[k - 1]));
+
+        var groups = await GroupsOf(u);
+        Assert.Equal(33, groups.Count);
+        Assert.Equal("direct", groups[chain[0]]);
+        Assert.Equal("indirect", groups[chain[32]]);
+        Assert.False(groups.ContainsKey(chain[33]));
+        Assert.Equal([u], await UserIds($"groups.value eq \"{chain[32]}\""));
+        Assert.Empty(await UserIds($"groups.value eq \"{chain[33]}\""));
+        Assert.Empty(await UserIds($"userName eq \"{p}-u\" and groups[value eq \"{chain[33]}\" or display eq \"{p}-33\"]"));
+    }
+
+    [Fact]
     public async Task A_group_cannot_be_a_member_of_itself()
     {
         var p = Unique("self");
