@@ -91,15 +91,19 @@ internal sealed class PostgresFilterCompiler
         };
     }
 
-    private sealed record GroupElement(string Alias, string GroupAlias) : Element
+    /// <summary>One of a user's groups, direct or indirect, as PostgresGroupReach computes them for User.groups.</summary>
+    private sealed record GroupElement(string Alias) : Element
     {
         public override Operand? Sub(SchemaAttribute sub) => sub.Name switch
         {
-            "value" => Operand.Text($"{GroupAlias}.id", $"{GroupAlias}.id"),
-            "display" => Operand.Text($"scimsync_text({GroupAlias}.doc -> 'displayName')", $"{GroupAlias}.display_name_fold"),
-            "type" => Operand.Text("'direct'", "'direct'"),
+            "value" => Operand.Text($"{Alias}.id", $"{Alias}.id"),
+            "display" => Operand.Text($"{Alias}.display", $"{Alias}.display_fold"),
+            // Both words are already folded (lower case ASCII).
+            "type" => Operand.Text(Type, Type),
             _ => null,
         };
+
+        private string Type => $"(CASE WHEN {Alias}.indirect THEN 'indirect' ELSE 'direct' END)";
     }
 
     private string NextAlias(string prefix) => prefix + (++_aliases).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -128,9 +132,8 @@ internal sealed class PostgresFilterCompiler
         }
         if (IsGroups(a))
         {
-            var m = NextAlias("m");
             var g = NextAlias("g");
-            return (new GroupElement(m, g), $"group_members {m} JOIN resources {g} ON {g}.seq = {m}.group_seq WHERE {m}.member_id = r.id");
+            return (new GroupElement(g), $"({PostgresGroupReach.Groups("m0.member_id = r.id")}) {g} WHERE true");
         }
         var e = NextAlias("e");
         var path = PathOf(a, withSub: false);
@@ -211,7 +214,7 @@ internal sealed class PostgresFilterCompiler
             if (IsMembers(a) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq)
                 return $"r.seq IN (SELECT group_seq FROM group_members WHERE member_id = {Param(c.Value.Text!)})";
             if (IsGroups(a) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq)
-                return $"r.id IN (SELECT gm.member_id FROM group_members gm JOIN resources gg ON gg.seq = gm.group_seq WHERE gg.id = {Param(c.Value.Text!)})";
+                return $"r.id IN ({PostgresGroupReach.UsersIn(Param(c.Value.Text!))})";
             var (el, from) = Iterate(a);
             return el.Sub(a.Target) is { } sub ? $"EXISTS (SELECT 1 FROM {from} AND {Predicate(sub, c, indexed: false)})" : "false";
         }

@@ -18,10 +18,8 @@ internal static class PostgresReads
 
     private const string MembersOfGroupSql = "SELECT member_id, member_type, display FROM group_members WHERE group_seq = $1 ORDER BY member_id";
 
-    private const string GroupsOfUserSql = """
-        SELECT g.id, scimsync_text(g.doc -> 'displayName') FROM group_members m
-        JOIN resources g ON g.seq = m.group_seq WHERE m.member_id = $1 ORDER BY g.id
-        """;
+    /// <summary>User.groups of one user: direct and indirect (PostgresGroupReach says how far, and why it ends).</summary>
+    private static readonly string GroupsOfUserSql = PostgresGroupReach.Groups("m0.member_id = $1") + " ORDER BY g.id";
 
     public static async Task<StoredResource?> FindAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string type, string id, LoadOptions load, bool forUpdate, CancellationToken ct)
     {
@@ -52,7 +50,7 @@ internal static class PostgresReads
         var found = ReadResource(r);
         await r.NextResultAsync(ct).ConfigureAwait(false);
         var groups = new List<GroupRef>();
-        while (await r.ReadAsync(ct).ConfigureAwait(false)) groups.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) groups.Add(ReadGroup(r));
         return found with { Groups = groups };
     }
 
@@ -71,11 +69,14 @@ internal static class PostgresReads
             var list = new List<GroupRef>();
             await using var cmd = new NpgsqlCommand(GroupsOfUserSql, c, tx) { Parameters = { new() { Value = found.Id } } };
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(ReadGroup(r));
             found = found with { Groups = list };
         }
         return found;
     }
+
+    /// <summary>One row of <see cref="PostgresGroupReach.Groups"/>.</summary>
+    private static GroupRef ReadGroup(NpgsqlDataReader r) => new(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetBoolean(4));
 
     public static StoredResource ReadResource(NpgsqlDataReader r) => new(
         r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3),
@@ -204,14 +205,11 @@ internal static class PostgresReads
         if (load.Groups && users.Length > 0)
         {
             var byId = users.ToDictionary(u => u.Id, _ => new List<GroupRef>());
-            await using (var cmd = new NpgsqlCommand("""
-                SELECT m.member_id, g.id, scimsync_text(g.doc -> 'displayName')
-                FROM group_members m JOIN resources g ON g.seq = m.group_seq
-                WHERE m.member_id = ANY($1) ORDER BY m.member_id, g.id
-                """, c, tx) { Parameters = { new() { Value = users.Select(u => u.Id).ToArray() } } })
+            await using (var cmd = new NpgsqlCommand(PostgresGroupReach.Groups("m0.member_id = ANY($1)") + " ORDER BY reach.member_id, g.id",
+                c, tx) { Parameters = { new() { Value = users.Select(u => u.Id).ToArray() } } })
             await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
                 while (await r.ReadAsync(ct).ConfigureAwait(false))
-                    byId[r.GetString(0)].Add(new GroupRef(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+                    byId[r.GetString(0)].Add(ReadGroup(r));
             for (var i = 0; i < result.Length; i++)
                 if (result[i].ResourceType == "User") result[i] = result[i] with { Groups = byId[result[i].Id] };
         }

@@ -61,13 +61,14 @@ internal sealed class SqliteFilterCompiler
         };
     }
 
-    private sealed record GroupElement(string Alias, string GroupAlias) : Element
+    /// <summary>One of a user's groups, direct or indirect, as SqliteGroupReach computes them for User.groups.</summary>
+    private sealed record GroupElement(string Alias) : Element
     {
         public override string? Sub(SchemaAttribute sub) => sub.Name switch
         {
-            "value" => $"{GroupAlias}.id",
-            "display" => $"json_extract({GroupAlias}.data, '$.\"displayName\"')",
-            "type" => "'direct'",
+            "value" => $"{Alias}.id",
+            "display" => $"{Alias}.display",
+            "type" => $"(CASE WHEN {Alias}.indirect THEN 'indirect' ELSE 'direct' END)",
             _ => null,
         };
     }
@@ -88,9 +89,8 @@ internal sealed class SqliteFilterCompiler
         }
         if (IsGroups(a))
         {
-            var m = NextAlias("m");
             var g = NextAlias("g");
-            return (new GroupElement(m, g), $"group_members {m} JOIN resources {g} ON {g}.seq = {m}.group_seq WHERE {m}.member_id = r.id");
+            return (new GroupElement(g), $"({SqliteGroupReach.Groups("m0.member_id = r.id")}) {g} WHERE 1");
         }
         var e = NextAlias("e");
         return (new JsonElement(e), $"json_each(r.data, '{JsonPath.Of(a.ContainerUrn, a.Attribute.Name)}') {e} WHERE 1");
@@ -173,7 +173,7 @@ internal sealed class SqliteFilterCompiler
             if (IsMembers(a) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq)
                 return $"r.seq IN (SELECT group_seq FROM group_members WHERE member_id = {Param(c.Value.Text!)})";
             if (IsGroups(a) && a.SubAttribute?.Name == "value" && c.Operator == ComparisonOperator.Eq)
-                return $"r.id IN (SELECT gm.member_id FROM group_members gm JOIN resources gg ON gg.seq = gm.group_seq WHERE gg.id = {Param(c.Value.Text!)})";
+                return $"r.id IN ({SqliteGroupReach.UsersIn(Param(c.Value.Text!))})";
             var (el, from) = Iterate(a);
             var sub = el.Sub(a.Target);
             return sub is null ? "0" : $"EXISTS (SELECT 1 FROM {from} AND {Predicate(sub, c, false, false, false)})";

@@ -11,10 +11,8 @@ internal static class SqliteReads
 {
     private const string FindSql = $"SELECT {SqliteSchema.ResourceColumns} FROM resources r WHERE r.id = @id AND r.type = @type";
 
-    public const string GroupsOfUserSql = """
-        SELECT g.id, json_extract(g.data, '$."displayName"') FROM group_members m
-        JOIN resources g ON g.seq = m.group_seq WHERE m.member_id = @id ORDER BY g.id
-        """;
+    /// <summary>User.groups of one user: direct and indirect (SqliteGroupReach says how far, and why it ends).</summary>
+    public static readonly string GroupsOfUserSql = SqliteGroupReach.Groups("m0.member_id = @id") + " ORDER BY g.id";
 
     public const string MembersOfGroupSql = "SELECT member_id, member_type, display FROM group_members WHERE group_seq = @s ORDER BY member_id";
 
@@ -41,7 +39,7 @@ internal static class SqliteReads
         {
             var list = new List<GroupRef>();
             using var r = PreparedCommands.Get(c, GroupsOfUserSql, tx, ("@id", found.Id)).ExecuteReader();
-            while (r.Read()) list.Add(new GroupRef(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)));
+            while (r.Read()) list.Add(new GroupRef(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt64(3) != 0));
             found = found with { Groups = list };
         }
         return found;
@@ -169,14 +167,10 @@ internal static class SqliteReads
                     names.Add("@u" + i.ToString(CultureInfo.InvariantCulture));
                     cmd.Parameters.AddWithValue(names[^1], chunk[i].Id);
                 }
-                cmd.CommandText = $"""
-                    SELECT m.member_id, g.id, json_extract(g.data, '$."displayName"')
-                    FROM group_members m JOIN resources g ON g.seq = m.group_seq
-                    WHERE m.member_id IN ({string.Join(',', names)}) ORDER BY m.member_id, g.id
-                    """;
+                cmd.CommandText = SqliteGroupReach.Groups($"m0.member_id IN ({string.Join(',', names)})") + " ORDER BY reach.member_id, g.id";
                 using var r = cmd.ExecuteReader();
                 while (r.Read())
-                    byId[r.GetString(0)].Add(new GroupRef(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)));
+                    byId[r.GetString(0)].Add(new GroupRef(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), r.GetInt64(3) != 0));
             }
             for (var i = 0; i < result.Length; i++)
                 if (result[i].ResourceType == "User") result[i] = result[i] with { Groups = byId[result[i].Id] };

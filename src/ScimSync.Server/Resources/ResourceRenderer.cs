@@ -78,7 +78,7 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
         var arr = new JsonArray();
         foreach (var g in groups)
         {
-            var o = new JsonObject { ["value"] = g.Value, ["$ref"] = $"{baseUrl}/Groups/{g.Value}", ["type"] = "direct" };
+            var o = new JsonObject { ["value"] = g.Value, ["$ref"] = $"{baseUrl}/Groups/{g.Value}", ["type"] = g.Type };
             if (g.Display is not null) o["display"] = g.Display;
             arr.Add(o);
         }
@@ -114,7 +114,7 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
                     w.WriteStartObject();
                     w.WriteString("value"u8, g.Value);
                     w.WriteString("$ref"u8, $"{baseUrl}/Groups/{g.Value}");
-                    w.WriteString("type"u8, "direct"u8);
+                    w.WriteString("type"u8, g.Type);
                     if (g.Display is not null) w.WriteString("display"u8, g.Display);
                     w.WriteEndObject();
                 }

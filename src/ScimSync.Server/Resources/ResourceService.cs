@@ -69,7 +69,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var journalData = members is null ? data.ToJsonString() : null;
         var sealedPasswords = await SealAsync(id, password, ct).ConfigureAwait(false);
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
-        var memberRefs = members is null ? null : await ResolveMembersAsync(tx, members, null, ct).ConfigureAwait(false);
+        var memberRefs = members is null ? null : await ResolveMembersAsync(tx, null, members, null, ct).ConfigureAwait(false);
         await CheckUniquenessAsync(tx, rt, data, null, ct).ConfigureAwait(false);
         // Taken by the writer: commit order and meta.lastModified order agree, so "lastModified gt" misses nothing.
         var now = Now();
@@ -105,7 +105,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         await CheckUniquenessAsync(tx, rt, data, id, ct).ConfigureAwait(false);
         // PUT replaces the member list too; a PUT without "members" leaves the group empty (RFC 7644 §3.5.1).
         IReadOnlyList<MemberRef>? memberRefs = rt.Name == "Group"
-            ? await ResolveMembersAsync(tx, members ?? [], existing.Members, ct).ConfigureAwait(false)
+            ? await ResolveMembersAsync(tx, id, members ?? [], existing.Members, ct).ConfigureAwait(false)
             : null;
         var membersSame = memberRefs is null || SameMembers(memberRefs, existing.Members ?? []);
         if (JsonNode.DeepEquals(data, existingData) && membersSame && passwordHash is null)
@@ -154,7 +154,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         if (plan.RequiresFullMembers && rt.Name == "Group")
         {
             var requestedMembers = TakeMembers(data) ?? [];
-            fullMembers = await ResolveMembersAsync(tx, requestedMembers, existing.Members, ct).ConfigureAwait(false);
+            fullMembers = await ResolveMembersAsync(tx, id, requestedMembers, existing.Members, ct).ConfigureAwait(false);
             membersChanged = !SameMembers(fullMembers, existing.Members ?? []);
         }
         foreach (var step in plan.Steps)
@@ -168,7 +168,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
                     membersChanged |= await tx.RemoveMembersAsync(existing, r.Ids, ct).ConfigureAwait(false) > 0;
                     break;
                 case AddMembers a:
-                    var refs = await ResolveMembersAsync(tx, a.Members, null, ct).ConfigureAwait(false);
+                    var refs = await ResolveMembersAsync(tx, id, a.Members, null, ct).ConfigureAwait(false);
                     membersChanged |= await tx.AddMembersAsync(existing, refs, ct).ConfigureAwait(false) > 0;
                     break;
             }
@@ -337,9 +337,12 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
 
     /// <summary>
     /// Every member must be an existing User or Group; its type is taken from the store, not from the
-    /// client. Members already in the group keep the display they were added with.
+    /// client. Members already in the group keep the display they were added with. A group may hold groups
+    /// (nested groups, shown in User.groups as "indirect"), but never itself: a cycle through other groups is
+    /// allowed and the reads bound it (GroupNesting), a group in itself is refused as meaningless.
     /// </summary>
-    private static async Task<IReadOnlyList<MemberRef>> ResolveMembersAsync(IWriteSession tx, IReadOnlyList<RequestedMember> members, IReadOnlyList<MemberRef>? existing, CancellationToken ct)
+    /// <param name="self">The group written, when it already exists.</param>
+    private static async Task<IReadOnlyList<MemberRef>> ResolveMembersAsync(IWriteSession tx, string? self, IReadOnlyList<RequestedMember> members, IReadOnlyList<MemberRef>? existing, CancellationToken ct)
     {
         var known = existing?.ToDictionary(m => m.Value, StringComparer.Ordinal) ?? [];
         var result = new List<MemberRef>(members.Count);
@@ -347,6 +350,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         foreach (var m in members)
         {
             if (!seen.Add(m.Value)) continue;
+            if (m.Value == self) throw ScimException.InvalidValue($"Group \"{self}\" cannot be a member of itself");
             if (known.TryGetValue(m.Value, out var current))
             {
                 result.Add(current with { Display = m.Display ?? current.Display });

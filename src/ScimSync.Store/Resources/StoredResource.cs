@@ -17,7 +17,7 @@ public sealed record StoredResource(
     /// <summary>Group members, when they were loaded.</summary>
     public IReadOnlyList<MemberRef>? Members { get; init; }
 
-    /// <summary>The groups a user directly belongs to, when they were loaded.</summary>
+    /// <summary>The groups a user belongs to, directly or through nested groups, when they were loaded.</summary>
     public IReadOnlyList<GroupRef>? Groups { get; init; }
 
     public string? PasswordHash { get; init; }
@@ -31,8 +31,15 @@ public sealed record StoredResource(
 /// <summary>One value of Group.members.</summary>
 public sealed record MemberRef(string Value, string Type, string? Display);
 
-/// <summary>One value of User.groups (direct membership).</summary>
-public sealed record GroupRef(string Value, string? Display);
+/// <summary>
+/// One value of User.groups: a group the user is a member of (direct) or reaches through groups that are members of
+/// other groups (indirect; see <see cref="GroupNesting"/>). A group reached both ways is direct.
+/// </summary>
+public sealed record GroupRef(string Value, string? Display, bool Indirect = false)
+{
+    /// <summary>RFC 7643 §4.1.2's "type" of the membership.</summary>
+    public string Type => Indirect ? "indirect" : "direct";
+}
 
 /// <summary>What a read should bring besides the resource's own data.</summary>
 public sealed record LoadOptions(bool Members, bool Groups)

@@ -14,7 +14,8 @@ namespace ScimSync.Server.Tests.Storage;
 /// The law that keeps the SQL compilers honest: for any filter, each store returns exactly the resources the
 /// in-memory evaluator accepts (run against SQLite and PostgreSQL, the classes at the end). Users are drawn from
 /// small value pools so that random filters actually match something; values vary in case to exercise caseExact
-/// rules.
+/// rules. Groups nest (a group in a group, three levels, and a cycle) so that User.groups holds indirect groups:
+/// the evaluator reads them from the rendered resource, the SQL from the stores' recursive walk.
 /// Skippable: the PostgreSQL half reports skipped with SCIMSYNC_TEST_POSTGRES=skip outside CI (PostgresServer).
 /// </summary>
 public abstract class FilterEquivalenceTests(string kind) : IAsyncLifetime
@@ -24,6 +25,7 @@ public abstract class FilterEquivalenceTests(string kind) : IAsyncLifetime
     private Store.IResourceStore _store = null!;
     private ResourceRenderer _renderer = null!;
     private List<JsonObject> _full = [];
+    private string[] _groupIds = [];
 
     private static readonly string[] Words = ["alpha", "Alpha", "beta", "BETA", "gamma", "", "al", "a", "Ünïcode", "zeta"];
     private static readonly string[] Domains = ["example.com", "Example.COM", "other.org"];
@@ -59,14 +61,32 @@ public abstract class FilterEquivalenceTests(string kind) : IAsyncLifetime
                 u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = new JsonObject { ["department"] = Pick(Words), ["employeeNumber"] = rnd.Next(5).ToString(System.Globalization.CultureInfo.InvariantCulture) };
             ids.Add((await service.CreateAsync(_registry.User, u, WriteContext.New("test"), default)).Resource.Id);
         }
+        var groupIds = new List<string>();
+        async Task<string> Group(string name, IEnumerable<string> memberIds) =>
+            (await service.CreateAsync(_registry.Group, GroupBody(name, memberIds), WriteContext.New("test"), default)).Resource.Id;
         for (var g = 0; g < 4; g++)
-        {
-            var members = new JsonArray(ids.Where((_, k) => k % (g + 2) == 0).Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray());
-            await service.CreateAsync(_registry.Group, new JsonObject { ["schemas"] = new JsonArray(_registry.Group.Schema), ["displayName"] = Words[g], ["members"] = members }, WriteContext.New("test"), default);
-        }
+            groupIds.Add(await Group(Words[g], ids.Where((_, k) => k % (g + 2) == 0)));
+        // Nesting: "zeta" holds alpha and beta; "al" holds zeta and a few users directly (direct wins); "a" holds
+        // al, so users reach it two and three links up; "Ünïcode" and gamma form a cycle through a.
+        var zeta = await Group("zeta", [groupIds[0], groupIds[1]]);
+        var al = await Group("al", [zeta, ids[1], ids[7]]);
+        var a = await Group("a", [al]);
+        var unicode = await Group("Ünïcode", [a, ids[11]]);
+        groupIds.AddRange([zeta, al, a, unicode]);
+        await service.ReplaceAsync(_registry.Group, groupIds[2], GroupBody("gamma", ids.Where((_, k) => k % 4 == 0).Append(unicode)), null, WriteContext.New("test"), default);
+        await service.ReplaceAsync(_registry.Group, a, GroupBody("a", [al, groupIds[2]]), null, WriteContext.New("test"), default);
+        _groupIds = [.. groupIds, "no-such-group"];
         var all = await _store.QueryAsync(new ResourceQuery([new TypeFilter(_registry.User, null, null)], null, new PageRequest(1, 1000), LoadOptions.All), default);
         _full = all.Resources.Select(r => _renderer.ToFull(r, _registry.User, "http://x/scim/v2")).ToList();
+        Assert.Contains(_full, u => u["groups"]?.AsArray().Any(g => g!["type"]!.GetValue<string>() == "indirect") == true);
     }
+
+    private JsonObject GroupBody(string name, IEnumerable<string> memberIds) => new()
+    {
+        ["schemas"] = new JsonArray(_registry.Group.Schema),
+        ["displayName"] = name,
+        ["members"] = new JsonArray(memberIds.Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray()),
+    };
 
     public async Task DisposeAsync()
     {
@@ -80,28 +100,38 @@ public abstract class FilterEquivalenceTests(string kind) : IAsyncLifetime
         ("name.givenName", "s"), ("name.familyName", "s"), ("emails.value", "s"), ("emails.type", "s"), ("emails", "s"),
         ("active", "b"), ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "s"),
         ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber", "s"),
-        ("groups.display", "s"), ("meta.resourceType", "s"), ("schemas", "s"), ("name", "p"), ("nickName", "s"),
+        ("groups.display", "s"), ("groups.value", "g"), ("groups.type", "t"), ("groups", "g"), ("meta.resourceType", "s"), ("schemas", "s"), ("name", "p"), ("nickName", "s"),
     ];
 
     private static Gen<string> Pick(params string[] values) => Gen.Int[0, values.Length - 1].Select(i => values[i]);
 
-    private static Gen<string> Leaf =>
+    private Gen<string> Leaf =>
         Gen.Int[0, Attributes.Length - 1].SelectMany(i =>
         {
             var (path, kind) = Attributes[i];
             if (kind == "p") return Gen.Const($"{path} pr");
+            if (kind == "g") return Pick("eq", "ne", "pr").SelectMany(op => op == "pr" ? Gen.Const($"{path} pr") : Pick(_groupIds).Select(v => $"{path} {op} \"{v}\""));
+            if (kind == "t") return Pick("eq", "ne", "sw").SelectMany(op => Pick("direct", "indirect", "INDIRECT", "in").Select(v => $"{path} {op} \"{v}\""));
             if (kind == "b") return Pick("eq", "ne").SelectMany(op => Gen.Bool.Select(b => $"{path} {op} {(b ? "true" : "false")}"));
             var value = Pick([.. Words, "example.com", "EXAMPLE", "work", "User", "@other.org", "alpha1", "urn:ietf:params:scim:schemas:core:2.0:User"]);
             return Pick("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "pr")
                 .SelectMany(op => op == "pr" ? Gen.Const($"{path} pr") : value.Select(v => $"{path} {op} \"{v}\""));
         });
 
-    private static Gen<string> ValuePath =>
+    private Gen<string> ValuePath => Gen.Frequency((2, EmailsPath), (1, GroupsPath));
+
+    private static Gen<string> EmailsPath =>
         Gen.Select(Pick("type", "value"), Pick("eq", "co", "sw", "ne"), Pick([.. Types, "alpha", "example.com"]),
                 Pick("and", "or"), Pick("value co \"example\"", "type eq \"home\"", "value pr", "not (type eq \"work\")"))
             .Select((a, op, v, l, other) => $"emails[{a} {op} \"{v}\" {l} {other}]");
 
-    private static Gen<string> Filter(int depth) => depth == 0
+    private Gen<string> GroupsPath =>
+        Gen.Select(Pick("type eq \"indirect\"", "type eq \"direct\"", "not (type eq \"direct\")"), Pick("and", "or"),
+                Gen.Frequency((3, Pick("display eq \"alpha\"", "display sw \"AL\"", "display co \"ünï\"", "value pr")),
+                    (2, Pick(_groupIds).Select(id => $"value eq \"{id}\""))))
+            .Select((t, l, other) => $"groups[{t} {l} {other}]");
+
+    private Gen<string> Filter(int depth) => depth == 0
         ? Gen.Frequency((4, Leaf), (1, ValuePath))
         : Gen.Frequency(
             (3, Leaf),
