@@ -17,7 +17,7 @@ internal static class SyncBench
 {
     private const string Token = "bench-token";
 
-    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers, IReadOnlySet<string> phases)
+    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers, IReadOnlySet<string> phases, bool targetBulk = true)
     {
         var md = new StringBuilder();
         await using var source = await ServerProcess.StartAsync(cli, Path.Combine(work, "hr"), Token);
@@ -40,6 +40,7 @@ internal static class SyncBench
                 auth: { type: bearer, token: {{Token}} }
                 limits: { concurrency: 16 }
                 groups: { all: true, batchSize: 1000 }
+                dialect: { disableBulk: {{(targetBulk ? "false" : "true")}} }
             """);
 
         // 1. Initial load into an empty target.

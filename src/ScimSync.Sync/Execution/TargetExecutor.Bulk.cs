@@ -192,9 +192,14 @@ public sealed partial class TargetExecutor
                     }
                 }
         }
-        catch (ScimClientException)
+        catch (ScimClientException e) when (!TargetHealth.IsUnreachable(e))
         {
             // A target that refuses the filter is read one account at a time below.
+        }
+        catch (ScimClientException e)
+        {
+            Health?.MarkDown(e.Detail ?? e.Message);
+            return found;
         }
         foreach (var id in ids.Where(id => !found.ContainsKey(id)))
         {
@@ -202,9 +207,13 @@ public sealed partial class TargetExecutor
             {
                 if (await client.GetAsync("Users", id, null, ct).ConfigureAwait(false) is { } r) found[id] = r;
             }
-            catch (ScimClientException)
+            catch (ScimClientException e)
             {
-                // Created, but not readable now: the shadow records what was sent, and says so in the audit.
+                // Created, but not readable now: the shadow records what was sent, and says so in the audit. A
+                // target that stopped answering is not asked again for each of the others.
+                if (!TargetHealth.IsUnreachable(e)) continue;
+                Health?.MarkDown(e.Detail ?? e.Message);
+                break;
             }
         }
         return found;
