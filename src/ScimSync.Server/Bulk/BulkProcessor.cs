@@ -111,6 +111,24 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         }
         while (!Stopped() && queue.TryDequeue(out var op))
         {
+            if (failOnErrors is null && IndependentCreate(op) && queue.TryPeek(out var next) && IndependentCreate(next))
+            {
+                // Creates that refer to nothing run side by side, so that they share the store's group commits
+                // (one fsync for many) instead of each waiting for its own: an initial load through Bulk would
+                // otherwise be slower than the same creates sent as concurrent single requests. Only without
+                // failOnErrors, which counts errors in order.
+                var wave = new List<Op> { op };
+                while (wave.Count < ConcurrentCreates && queue.TryPeek(out var more) && IndependentCreate(more)) wave.Add(queue.Dequeue());
+                var answers = await Task.WhenAll(wave.Select(w => ExecuteAsync(w, created, baseUrl, WriteContext.New(actor, writer), ct))).ConfigureAwait(false);
+                for (var i = 0; i < wave.Count; i++)
+                {
+                    results[wave[i].Index] = answers[i];
+                    var created2xx = answers[i]["status"]!.GetValue<string>()[0] == '2';
+                    if (!created2xx) errors++;
+                    Resolved(wave[i], created2xx);
+                }
+                continue;
+            }
             JsonObject result;
             if (op.References.FirstOrDefault(r => !producers.Contains(r) || failedIds.Contains(r)) is { } lost)
                 result = Failure(op, new ScimException(409, ScimErrorType.InvalidValue, $"Operation refers to bulkId \"{lost}\", which was not created"));
@@ -137,6 +155,12 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
             ["Operations"] = new JsonArray(results.Where(r => r is not null).Select(r => (JsonNode)r!).ToArray()),
         };
     }
+
+    /// <summary>Independent creates run at most this many at a time within one request.</summary>
+    private const int ConcurrentCreates = 16;
+
+    /// <summary>A POST that refers to no bulkId: it can run beside others like it (each creates a new resource).</summary>
+    private static bool IndependentCreate(Op op) => op.Method == "POST" && op.References.Count == 0;
 
     private static Op ReadOp(int index, JsonNode? node)
     {
@@ -203,7 +227,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
                 case "POST":
                     if (segments.Length != 1) throw ScimException.InvalidValue("A POST path names a resource type endpoint, e.g. \"/Users\"");
                     var c = await resources.CreateAsync(rt, data!, context, ct).ConfigureAwait(false);
-                    created[op.BulkId!] = c.Resource.Id;
+                    lock (created) created[op.BulkId!] = c.Resource.Id;
                     return Success(op, "201", c.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, c.Resource.Id), Body(c.Resource, rt, baseUrl));
                 case "PUT":
                     var p = await resources.ReplaceAsync(rt, Id(segments, op), data!, op.Version, context, ct).ConfigureAwait(false);
