@@ -113,6 +113,20 @@ public sealed class BulkTests(SmallBulkTarget target) : IClassFixture<SmallBulkT
     }
 
     [Fact]
+    public async Task Creates_run_side_by_side_yet_each_is_answered_and_a_name_is_taken_once()
+    {
+        using var client = target.Server.Client();
+        var twice = Resources.Unique("twice");
+        var names = new[] { Resources.Unique("one"), twice, Resources.Unique("two"), twice, Resources.Unique("three") };
+        var results = await client.BulkAsync(BulkBatches.Of(names.Select((n, i) => new BulkOperation("POST", "/Users", "c" + i, Resources.User(n))).ToArray()), None);
+
+        Assert.Equal([201, 201, 201], new[] { 0, 2, 4 }.Select(i => results[i].Status));
+        Assert.Equal([201, 409], new[] { results[1].Status, results[3].Status }.Order());
+        foreach (var r in results.Where(r => r.IsSuccess))
+            Assert.Equal(r.Resource!["userName"]!.GetValue<string>(), (await client.GetAsync("Users", r.Id!, null, None))!["userName"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_request_over_the_limits_fails_as_a_whole_with_413()
     {
         using var client = target.Server.Client();
