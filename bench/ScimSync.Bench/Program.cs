@@ -19,6 +19,7 @@ using ScimSync.Bench;
 //   ... -- --third-party [--users 3000]    sync engine against SCIMMY and the quirk target (issue 10); needs
 //       dotnet build tests/ScimSync.QuirkTarget -c Release, and Node.js (npm ci runs when node_modules is missing)
 //   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
+//   ... -- --sync [--users 100000] [--groups 1000] [--phases load,...] [--target-bulk on|off]   sync engine (docs/benchmarks.md)
 //   ... -- --bulk-chain [--length 1000] [--repeat 3]            server CPU of a reverse bulkId chain
 //   ... -- --audit [--rows 1000000] [--people 100000] [--targets 5] [--queries 2000]
 //                                                               the provisioning log: "what happened to this person"
@@ -54,7 +55,8 @@ if (opts.ContainsKey("sync"))
 {
     // Issue-4 sync engine measurements (see SyncBench).
     var sync = await SyncBench.RunAsync(cli, work, users, groups, Opt("change-rate", 100), Opt("change-seconds", 30), Opt("backlog", 50_000), Opt("capped-users", 15_000),
-        (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet());
+        (opts.GetValueOrDefault("phases") ?? "load,reconcile,incremental,backlog,capped").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToHashSet(),
+        (opts.GetValueOrDefault("target-bulk") ?? "on") switch { "on" => true, "off" => false, var b => throw new ArgumentException($"--target-bulk takes on or off, not {b}") });
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
     try { Directory.Delete(work, true); } catch (IOException) { }

@@ -17,7 +17,7 @@ internal static class SyncBench
 {
     private const string Token = "bench-token";
 
-    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers, IReadOnlySet<string> phases)
+    public static async Task<string> RunAsync(string cli, string work, int users, int groups, int changeRate, int changeSeconds, int backlog, int cappedUsers, IReadOnlySet<string> phases, bool targetBulk = true)
     {
         var md = new StringBuilder();
         await using var source = await ServerProcess.StartAsync(cli, Path.Combine(work, "hr"), Token);
@@ -40,6 +40,7 @@ internal static class SyncBench
                 auth: { type: bearer, token: {{Token}} }
                 limits: { concurrency: 16 }
                 groups: { all: true, batchSize: 1000 }
+                dialect: { disableBulk: {{(targetBulk ? "false" : "true")}} }
             """);
 
         // 1. Initial load into an empty target.
@@ -48,7 +49,7 @@ internal static class SyncBench
         (sourceCpu, targetCpu) = (source.Cpu - sourceCpu, target.Cpu - targetCpu);
         var targetUsers = await CountAsync(targetHttp, "Users");
         var targetGroups = await CountAsync(targetHttp, "Groups");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB. CPU used meanwhile (2 cores = {2 * load.TotalSeconds:F0} s available): engine {loadEngineCpu.TotalSeconds:F0} s, target server {targetCpu.TotalSeconds:F0} s, source server {sourceCpu.TotalSeconds:F0} s.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16, {(targetBulk ? "creates through /Bulk" : "Bulk off: one request each")}); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB. CPU used meanwhile (2 cores = {2 * load.TotalSeconds:F0} s available): engine {loadEngineCpu.TotalSeconds:F0} s, target server {targetCpu.TotalSeconds:F0} s, source server {sourceCpu.TotalSeconds:F0} s.");
 
         // 2. Reconciliation of the loaded target (report only: read, compare with the shadow and the source).
         if (phases.Contains("reconcile"))

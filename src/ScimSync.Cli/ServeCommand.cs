@@ -110,6 +110,8 @@ internal static class ServeCommand
             },
             MaxResourceBytes = settings.GetInt(S("max-resource-bytes"), defaults.MaxResourceBytes),
             MaxGroupRequestBytes = settings.GetInt(S("max-group-bytes"), defaults.MaxGroupRequestBytes),
+            BulkMaxOperations = settings.GetInt(S("bulk-max-operations"), defaults.BulkMaxOperations),
+            BulkMaxPayloadBytes = settings.GetInt(S("bulk-max-payload"), defaults.BulkMaxPayloadBytes),
             QueryTimeout = TimeSpan.FromSeconds(settings.GetInt(S("query-timeout"), (long)defaults.QueryTimeout.TotalSeconds)),
             MaxConcurrentScans = settings.GetInt(S("max-scans"), defaults.MaxConcurrentScans),
         };

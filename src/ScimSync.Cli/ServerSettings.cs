@@ -57,6 +57,8 @@ internal sealed class ServerSettings
         new("disable", "Turn features off and say so in /ServiceProviderConfig (a constrained target for tests)", "patch,bulk,cursor", Completions: ["patch", "bulk", "cursor"]),
         new("max-resource-bytes", "Largest User request body and stored resource (default 1048576)", "N"),
         new("max-group-bytes", "Largest Group request body (default 16777216)", "N"),
+        new("bulk-max-operations", "Operations one /Bulk request may carry, advertised as bulk.maxOperations (default 1000)", "N"),
+        new("bulk-max-payload", "Largest /Bulk request body in bytes, advertised as bulk.maxPayloadSize (default 4194304)", "N"),
         new("query-timeout", "Each query's time budget in seconds (default 10)", "SECONDS"),
         new("max-scans", "Queries that no index narrows running at once (default half the cores, at least 1)", "N"),
         LogFormat,

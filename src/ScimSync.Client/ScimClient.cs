@@ -14,7 +14,7 @@ namespace ScimSync.Client;
 /// A client for any SCIM 2.0 service provider (RFC 7644, RFC 9865 cursors). Thread-safe: one instance per
 /// service provider, shared by all concurrent calls, so its rate limit and concurrency cap hold for all.
 /// </summary>
-public sealed class ScimClient : IDisposable
+public sealed partial class ScimClient : IDisposable
 {
     private readonly ScimClientOptions _options;
     private readonly ScimPipeline _pipeline;

@@ -143,6 +143,10 @@ internal static partial class SyncLog
         Message = "{Target}: {Count} operations {Result}: the target stopped answering ({Reason}); they stay queued")]
     public static partial void OperationsNotTried(ILogger logger, string target, int count, string result, string? reason);
 
+    [LoggerMessage(EventId = 3503, Level = LogLevel.Warning,
+        Message = "{Target}: a Bulk request of {Count} operations ({Bytes} bytes) failed as a whole: {Status} {Reason}; its operations are sent again in smaller requests or one by one")]
+    public static partial void BulkFailed(ILogger logger, string target, int count, int bytes, int status, string reason);
+
     // 3600-3609: targets divided between engine processes by leases (TargetOwnership).
 
     [LoggerMessage(EventId = 3600, Level = LogLevel.Information,

@@ -33,7 +33,7 @@ public sealed record SyncProgress(string Target, string Phase, long Done, long T
 /// each success, so a crash mid-run loses at most the operations in flight, which the next run finds
 /// again by correlation instead of creating twice.
 /// </summary>
-public sealed class TargetExecutor(ScimClient client, ISyncState shadows, TimeProvider time, int concurrency)
+public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows, TimeProvider time, int concurrency)
 {
     /// <summary>
     /// The target's health: an operation that gets no answer marks it down, and the operations after it are
@@ -141,8 +141,13 @@ public sealed class TargetExecutor(ScimClient client, ISyncState shadows, TimePr
                 Finish(true, null);
             }
 
-        // Urgent work first, so that a deactivation never waits behind a batch of profile edits.
-        var accounts = plan.Operations.Where(o => o is CreateAccount or UpdateAccount or DeactivateAccount or DeleteAccount)
+        // Urgent work first, so that a deactivation never waits behind a batch of profile edits. Creates go
+        // through /Bulk when the target offers it and there are enough of them (TargetExecutor.Bulk.cs).
+        var tally = new Tally((success, error, source) => Finish(success, error, source), Unreachable, originOf, appliedLevel);
+        var groupCreates = plan.Operations.OfType<CreateGroup>().ToArray();
+        var accountCreates = plan.Operations.OfType<CreateAccount>().ToArray();
+        var bulk = await BulkLimitsAsync(accountCreates.Length + groupCreates.Length, ct).ConfigureAwait(false);
+        var accounts = plan.Operations.Where(o => o is UpdateAccount or DeactivateAccount or DeleteAccount || o is CreateAccount && bulk is null)
             .OrderByDescending(o => o.Urgent).ToArray();
         await Parallel.ForEachAsync(accounts, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = ct }, async (op, token) =>
         {
@@ -151,6 +156,7 @@ public sealed class TargetExecutor(ScimClient client, ISyncState shadows, TimePr
             var (success, error) = await RunAsync(op, originOf(source), appliedLevel, token).ConfigureAwait(false);
             Finish(success, error, source);
         }).ConfigureAwait(false);
+        if (bulk is not null && accountCreates.Length > 0) await CreateAccountsInBulkAsync(accountCreates, bulk, tally, ct).ConfigureAwait(false);
 
         foreach (var retire in plan.Operations.OfType<RetireGroup>())
         {
@@ -159,13 +165,22 @@ public sealed class TargetExecutor(ScimClient client, ISyncState shadows, TimePr
             Finish(success, error, GroupKey(retire.SourceGroupId));
         }
         var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var create in plan.Operations.OfType<CreateGroup>())
-        {
-            if (Unreachable(GroupKey(create.SourceGroupId))) continue;
-            var (success, error) = await RunAsync(create, originOf(GroupKey(create.SourceGroupId)), appliedLevel, ct, createdGroups).ConfigureAwait(false);
-            Finish(success, error, GroupKey(create.SourceGroupId));
-        }
-        await Parallel.ForEachAsync(plan.Operations.OfType<ChangeMembers>(), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
+        // The first members of a new group travel with it in a Bulk request (PATCH on "bulkId:…"); that needs PATCH.
+        var groupsInBulk = bulk is { Patch: true } && groupCreates.Length > 0;
+        var firstMembers = groupsInBulk
+            ? plan.Operations.OfType<ChangeMembers>().Where(m => m.TargetGroupId is null).GroupBy(m => m.SourceGroupId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal)
+            : new Dictionary<string, ChangeMembers>(StringComparer.Ordinal);
+        if (groupsInBulk) await CreateGroupsInBulkAsync(groupCreates, firstMembers, bulk!, tally, createdGroups, ct).ConfigureAwait(false);
+        else
+            foreach (var create in groupCreates)
+            {
+                if (Unreachable(GroupKey(create.SourceGroupId))) continue;
+                var (success, error) = await RunAsync(create, originOf(GroupKey(create.SourceGroupId)), appliedLevel, ct, createdGroups).ConfigureAwait(false);
+                Finish(success, error, GroupKey(create.SourceGroupId));
+            }
+        var newGroups = groupCreates.Select(g => g.SourceGroupId).ToHashSet(StringComparer.Ordinal);
+        var sentWithGroups = new HashSet<ChangeMembers>(firstMembers.Values.Where(m => newGroups.Contains(m.SourceGroupId)), ReferenceEqualityComparer.Instance);
+        await Parallel.ForEachAsync(plan.Operations.OfType<ChangeMembers>().Where(m => !sentWithGroups.Contains(m)), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency / 2), CancellationToken = ct }, async (op, token) =>
         {
             if (Unreachable(GroupKey(op.SourceGroupId))) return;
             var (success, error) = await RunAsync(op, originOf(GroupKey(op.SourceGroupId)), appliedLevel, token, createdGroups).ConfigureAwait(false);

@@ -13,7 +13,10 @@ namespace ScimSync.Sync.Tests.EndToEnd;
 /// every <c>failEvery</c>-th request gets a 500 (or a 503 with Retry-After), the rest are forwarded. With
 /// <c>rewrite</c>, the bodies of successful GET answers are passed through it (path and query, body) first:
 /// a target whose listings misbehave; with <c>rewritePost</c>, those of successful POST answers (a source
-/// whose event feed hands out a SET that does not verify).
+/// whose event feed hands out a SET that does not verify). With <c>observe</c>, every forwarded request is
+/// reported (method, path, body as the engine sent it, the target's status): what an engine actually sent. With
+/// <c>rewriteRequest</c>, request bodies ("METHOD /path", body) are changed on their way to the target: a
+/// target that stores something other than what it was sent.
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -27,7 +30,8 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private FaultProxy(WebApplication app) => _app = app;
 
-    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery, Func<string, string, string>? rewrite = null, Func<string, string, string>? rewritePost = null)
+    public static async Task<FaultProxy> StartAsync(Uri upstream, int failEvery, Func<string, string, string>? rewrite = null, Func<string, string, string>? rewritePost = null,
+        Action<string, string, byte[], int>? observe = null, Func<string, byte[], byte[]>? rewriteRequest = null)
     {
         var b = WebApplication.CreateSlimBuilder();
         b.Logging.ClearProviders();
@@ -50,16 +54,21 @@ public sealed class FaultProxy : IAsyncDisposable
                 return;
             }
             using var req = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), new Uri(upstream.GetLeftPart(UriPartial.Authority) + ctx.Request.Path + ctx.Request.QueryString));
+            var sent = Array.Empty<byte>();
+            var forwarded = sent;
             if (ctx.Request.ContentLength > 0 || ctx.Request.Headers.ContainsKey("Transfer-Encoding"))
             {
                 using var ms = new MemoryStream();
                 await ctx.Request.Body.CopyToAsync(ms);
-                req.Content = new ByteArrayContent(ms.ToArray());
+                sent = ms.ToArray();
+                forwarded = rewriteRequest is null ? sent : rewriteRequest(ctx.Request.Method + " " + ctx.Request.Path, sent);
+                req.Content = new ByteArrayContent(forwarded);
                 if (ctx.Request.ContentType is { } ct) req.Content.Headers.TryAddWithoutValidation("Content-Type", ct);
             }
             foreach (var h in new[] { "Authorization", "If-Match", "If-None-Match", "Accept" })
                 if (ctx.Request.Headers.TryGetValue(h, out var v)) req.Headers.TryAddWithoutValidation(h, (IEnumerable<string>)v!);
             using var resp = await proxy._upstream.SendAsync(req);
+            observe?.Invoke(ctx.Request.Method, ctx.Request.Path, sent, (int)resp.StatusCode);
             ctx.Response.StatusCode = (int)resp.StatusCode;
             foreach (var h in resp.Headers.Concat(resp.Content.Headers))
                 if (h.Key is not ("Transfer-Encoding" or "Content-Length")) ctx.Response.Headers[h.Key] = h.Value.ToArray();
