@@ -87,6 +87,9 @@ public interface IShadowReads
 
     /// <summary>The groups on the target that hold this account, by display name.</summary>
     IReadOnlyList<ShadowMembership> GroupsOf(string target, string targetId);
+
+    /// <summary>A page of a target's accounts matching <paramref name="search"/>, in userName order, from indexes (<see cref="ShadowSearch"/>).</summary>
+    ShadowPage SearchAccounts(ShadowSearch search);
 }
 
 /// <summary>Per target: the keys queued for resync, and the removals the mass-change guard holds.</summary>

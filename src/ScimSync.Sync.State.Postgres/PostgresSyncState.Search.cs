@@ -1,0 +1,55 @@
+using ScimSync.Sync.State;
+
+namespace ScimSync.Sync.State.Postgres;
+
+/// <summary>
+/// The console's search of a target's shadow: a page in userName order and a count, on the (target,
+/// lower(userName)) index, so a page over 100,000 accounts never loads them.
+/// </summary>
+public sealed partial class PostgresSyncState
+{
+    public ShadowPage SearchAccounts(ShadowSearch search)
+    {
+        ArgumentNullException.ThrowIfNull(search);
+        var limit = Math.Clamp(search.Limit, 1, 500);
+        var text = string.IsNullOrWhiteSpace(search.Text) ? null : search.Text.Trim();
+        var page = Page(search, text, email: false, limit);
+        // An email address that is not also a userName prefix or an externalId: the emails are inside the account's
+        // document, not indexed, so this one case scans the target's accounts (docs/console.md).
+        if (page.Total == 0 && text is not null && text.Contains('@', StringComparison.Ordinal)) page = Page(search, text, email: true, limit);
+        return page;
+    }
+
+    private ShadowPage Page(ShadowSearch search, string? text, bool email, int limit)
+    {
+        var where = "s.target = @t";
+        if (text is not null)
+            where += email
+                ? " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.data::jsonb -> 'emails') = 'array' THEN s.data::jsonb -> 'emails' ELSE '[]'::jsonb END) e WHERE lower(e ->> 'value') = lower(@v))"
+                : " AND ((lower(s.user_name) >= lower(@v) AND lower(s.user_name) < lower(@v) || chr(1114111)) OR s.external_id = @v)";
+        where += search.Ownership switch
+        {
+            ShadowOwnership.Managed => " AND l.source_id IS NOT NULL",
+            ShadowOwnership.Unmanaged => " AND l.source_id IS NULL",
+            _ => "",
+        };
+        const string from = "shadow_accounts s LEFT JOIN links l ON l.target = s.target AND l.target_id = s.target_id";
+        var args = new List<(string, object?)> { ("@t", search.Target), ("@v", text) };
+        var total = Read(db => Int(Scalar(Command(db, null, $"SELECT count(*) FROM {from} WHERE {where}", [.. args]))));
+        var keyset = "";
+        if (search.After is { } after)
+        {
+            keyset = " AND (lower(s.user_name) > lower(@au) OR (lower(s.user_name) = lower(@au) AND s.target_id > @ai))";
+            args.Add(("@au", after.UserName));
+            args.Add(("@ai", after.TargetId));
+        }
+        args.Add(("@n", limit + 1));
+        var rows = Read(db => Rows(Command(db, null, $"""
+            SELECT s.target_id, s.user_name, s.external_id, s.active, l.source_id, s.seen FROM {from}
+            WHERE {where}{keyset} ORDER BY lower(s.user_name), s.target_id LIMIT @n
+            """, [.. args]), r => new ShadowRow(r.GetString(0), r.GetString(1), Text(r, 2), r.GetBoolean(3), Text(r, 4), Time(r.GetInt64(5)))));
+        var more = rows.Count > limit;
+        if (more) rows.RemoveAt(rows.Count - 1);
+        return new ShadowPage(rows, total) { More = more };
+    }
+}
