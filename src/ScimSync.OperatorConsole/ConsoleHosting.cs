@@ -92,9 +92,8 @@ public static class ConsoleHosting
             await next(ctx).ConfigureAwait(false);
         });
         app.MapRazorComponents<App>().RequireAuthorization();
-        app.MapGet(Root + "/", () => Results.Redirect(Root)).RequireAuthorization();
-        app.MapPost(Root + "/signin", SignInAsync).AllowAnonymous().DisableAntiforgery();
-        app.MapPost(Root + "/signout", async (HttpContext ctx, IAntiforgery af) =>
+        app.MapPost(Root + "/session", SignInAsync).AllowAnonymous().DisableAntiforgery();
+        app.MapPost(Root + "/session/end", async (HttpContext ctx, IAntiforgery af) =>
         {
             if (!await Decisions.ValidAsync(ctx, af).ConfigureAwait(false)) return Results.BadRequest();
             await ctx.SignOutAsync(Scheme).ConfigureAwait(false);
