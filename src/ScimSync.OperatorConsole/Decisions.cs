@@ -21,6 +21,7 @@ internal static class Decisions
     public static void Map(WebApplication app)
     {
         app.MapPost(ConsoleHosting.Root + "/people/provision", ProvisionAsync).RequireAuthorization(ConsoleHosting.OperatorPolicy).DisableAntiforgery();
+        app.MapPost(ConsoleHosting.Root + "/people/revert", RevertAsync).RequireAuthorization(ConsoleHosting.OperatorPolicy).DisableAntiforgery();
         app.MapPost(ConsoleHosting.Root + "/targets/{name}/confirm", ConfirmAsync).RequireAuthorization(ConsoleHosting.OperatorPolicy).DisableAntiforgery();
     }
 
@@ -57,6 +58,31 @@ internal static class Decisions
         }
         engine.RecordDecision("*", $"provision {who} on demand", by, report is null ? "failed" : report.Outcome.ToString(), error ?? report!.Cause);
         return new RazorComponentResult<ProvisionResult>(new { Who = who, Report = report, Error = error });
+    }
+
+    /// <summary>
+    /// Reverts one person's out-of-band changes on one target: provisioning on demand on that target with drift repaired,
+    /// whatever its drift policy (the account is read first, so what is reverted is what is there now).
+    /// </summary>
+    private static async Task<IResult> RevertAsync(HttpContext ctx, IAntiforgery antiforgery, SyncEngine engine)
+    {
+        if (!await ValidAsync(ctx, antiforgery).ConfigureAwait(false)) return Results.BadRequest("the form's antiforgery token is missing or invalid: reload the page");
+        var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted).ConfigureAwait(false);
+        var who = form["who"].ToString().Trim();
+        var target = engine.TargetNames.FirstOrDefault(n => string.Equals(n, form["target"].ToString(), StringComparison.OrdinalIgnoreCase));
+        if (who.Length is 0 or > 256 || target is null) return Results.BadRequest("say whom to revert, and on which target");
+        DemandReport? report = null;
+        string? error = null;
+        try
+        {
+            report = await engine.ProvisionAsync(who, target, ctx.RequestAborted, revertDrift: true).ConfigureAwait(false);
+        }
+        catch (PersonNotFoundException e)
+        {
+            error = e.Message;
+        }
+        engine.RecordDecision(target, $"revert out-of-band changes of {who}", ctx.User.Identity!.Name!, report is null ? "failed" : report.Outcome.ToString(), error ?? report!.Cause);
+        return new RazorComponentResult<ProvisionResult>(new { Who = who, Report = report, Error = error, Title = $"Reverting out-of-band changes of {who} on {target}" });
     }
 
     private static async Task<IResult> ConfirmAsync(string name, HttpContext ctx, IAntiforgery antiforgery, SyncEngine engine)

@@ -166,6 +166,36 @@ public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<Cons
         await Expect(page.Locator("#recent")).ToContainTextAsync($"confirm {l.Leavers.Count} held removals");
     }
 
+    [Fact]
+    public async Task An_operator_reverts_an_out_of_band_edit_the_target_only_reports()
+    {
+        const string person = "emp12@example.com";
+        await l.Source.PatchAsync("Users", l.Ids[person], Server.Replace("title", "Clerk"));
+        await l.WaitAsync(async () => (await l.FindAsync(l.Support, person))?["title"]?.GetValue<string>() == "Clerk", "support has the title");
+        var account = (await l.FindAsync(l.Support, person))!;
+        // Someone edits the account in the application itself.
+        await l.Support.PatchAsync("Users", account["id"]!.GetValue<string>(), Server.Replace("title", "Edited in the app"));
+
+        var page = await l.SignInAsync(ConsoleLandscape.OperatorToken);
+        await page.GotoAsync($"/console/people?who={person}");
+        // Provisioning on demand reads the account: the support desk only reports drift, so the edit stays and shows.
+        await page.ClickAsync("#provision-now");
+        await Expect(page.Locator("#provision-outcome")).ToBeVisibleAsync();
+        Assert.Equal("Edited in the app", (await l.FindAsync(l.Support, person))!["title"]!.GetValue<string>());
+        await page.GotoAsync($"/console/people?who={person}");
+        var support = page.Locator(".card[data-target=support]");
+        await Expect(support.Locator("table.diff tr", new() { HasText = "title" })).ToContainTextAsync("changed at the target (the engine wrote Clerk)");
+        await ConsoleLandscape.ScreenshotAsync(page, "person-drift");
+        Assert.Equal(0, await page.Locator("#revert-helpdesk").CountAsync());
+
+        await page.ClickAsync("#revert-support");
+        await Expect(page.Locator("h1")).ToContainTextAsync("Reverting out-of-band changes");
+        await Expect(page.Locator("#provision-outcome")).ToContainTextAsync("Succeeded");
+        Assert.Equal("Clerk", (await l.FindAsync(l.Support, person))!["title"]!.GetValue<string>());
+        await page.GotoAsync("/console/targets/support");
+        await Expect(page.Locator("#recent")).ToContainTextAsync($"revert out-of-band changes of {l.Ids[person]}");
+    }
+
     private static IFormData Form(IAPIRequestContext request, params (string Name, string Value)[] fields)
     {
         var form = request.CreateFormData();

@@ -15,6 +15,7 @@ using Cli = ScimSync.Sync.Tests.EndToEnd.Cli;
 /// mass-change guard, and support), and `scimsync sync watch --listen` serving the console; chromium drives it.
 /// Before the engine watches, a full run provisions 30 employees and a second one, after 8 of them left at the source,
 /// leaves the helpdesk's 8 deactivations held by the guard (the support desk, with the default guard, applies them).
+/// The support desk reports out-of-band changes rather than repairing them (<c>drift: report</c>): a person decides.
 /// </summary>
 public sealed class ConsoleLandscape : IAsyncLifetime
 {
@@ -110,6 +111,7 @@ public sealed class ConsoleLandscape : IAsyncLifetime
                 url: {Support.ScimUrl}
                 auth: {"{"} type: bearer, token: {Support.Token} {"}"}
                 scope: {"{"} kinds: [employee] {"}"}
+                policies: {"{"} drift: report {"}"}
             console:
               people:
                 - {"{"} name: vera, role: viewer, token: "${"{"}SCIMSYNC_CONSOLE_VIEWER{"}"}" {"}"}
