@@ -44,7 +44,9 @@ public sealed class ConsoleLandscape : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // Chromium first: without it (and with CI=true, always) the browser tests fail here rather than skip.
+        // Chromium first: without it the browser tests fail here, never skip (in CI and out of it).
+        if (!File.Exists(BrowserPath))
+            throw new InvalidOperationException($"no chromium at {BrowserPath}: install Debian's chromium (apt-get install chromium; .ci/run does) or point SCIMSYNC_CHROMIUM at one");
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new()
         {
