@@ -13,20 +13,19 @@ public sealed partial class PostgresSyncState
         ArgumentNullException.ThrowIfNull(search);
         var limit = Math.Clamp(search.Limit, 1, 500);
         var text = string.IsNullOrWhiteSpace(search.Text) ? null : search.Text.Trim();
-        var page = Page(search, text, email: false, limit);
-        // An email address that is not also a userName prefix or an externalId: the emails are inside the account's
-        // document, not indexed, so this one case scans the target's accounts (docs/console.md).
-        if (page.Total == 0 && text is not null && text.Contains('@', StringComparison.Ordinal)) page = Page(search, text, email: true, limit);
+        if (text is null) return Page(search, null, "", limit);
+        // One index per question, as the SQLite state asks them: a userName prefix first, then an exact externalId, then
+        // (with an @) an email address, which is inside the account's document and not indexed: a scan (docs/console.md).
+        var page = Page(search, text, " AND lower(s.user_name) >= lower(@v) AND lower(s.user_name) < lower(@v) || chr(1114111)", limit);
+        if (page.Total == 0) page = Page(search, text, " AND s.external_id = @v", limit);
+        if (page.Total == 0 && text.Contains('@', StringComparison.Ordinal))
+            page = Page(search, text, " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.data::jsonb -> 'emails') = 'array' THEN s.data::jsonb -> 'emails' ELSE '[]'::jsonb END) e WHERE lower(e ->> 'value') = lower(@v))", limit);
         return page;
     }
 
-    private ShadowPage Page(ShadowSearch search, string? text, bool email, int limit)
+    private ShadowPage Page(ShadowSearch search, string? text, string match, int limit)
     {
-        var where = "s.target = @t";
-        if (text is not null)
-            where += email
-                ? " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.data::jsonb -> 'emails') = 'array' THEN s.data::jsonb -> 'emails' ELSE '[]'::jsonb END) e WHERE lower(e ->> 'value') = lower(@v))"
-                : " AND ((lower(s.user_name) >= lower(@v) AND lower(s.user_name) < lower(@v) || chr(1114111)) OR s.external_id = @v)";
+        var where = "s.target = @t" + match;
         where += search.Ownership switch
         {
             ShadowOwnership.Managed => " AND l.source_id IS NOT NULL",

@@ -20,44 +20,54 @@ public sealed partial class SqliteSyncState
         var text = string.IsNullOrWhiteSpace(search.Text) ? null : search.Text.Trim();
         return Read(() =>
         {
-            var page = Page(search, text, email: false, limit);
-            // An email address that is not also a userName prefix or an externalId: the emails are inside the
-            // account's document, not indexed, so this one case scans the target's accounts (documented in docs/console.md).
-            if (page.Total == 0 && text is not null && text.Contains('@', StringComparison.Ordinal)) page = Page(search, text, email: true, limit);
+            if (text is null) return Page(search, null, Match.All, limit);
+            // One index per question: a userName prefix first, then an exact externalId, then (with an @) an email
+            // address. The emails are inside the account's document, not indexed: that last case scans the target's
+            // accounts (docs/console.md).
+            var page = Page(search, text, Match.UserNamePrefix, limit);
+            if (page.Total == 0) page = Page(search, text, Match.ExternalId, limit);
+            if (page.Total == 0 && text.Contains('@', StringComparison.Ordinal)) page = Page(search, text, Match.Email, limit);
             return page;
         });
     }
 
-    private ShadowPage Page(ShadowSearch search, string? text, bool email, int limit)
+    private enum Match { All, UserNamePrefix, ExternalId, Email }
+
+    private ShadowPage Page(ShadowSearch search, string? text, Match match, int limit)
     {
-        var where = "s.target = @t";
-        if (text is not null)
-            where += email
-                ? " AND EXISTS (SELECT 1 FROM json_each(s.data, '$.emails') e WHERE lower(json_extract(e.value, '$.value')) = lower(@v))"
-                : " AND ((s.user_name >= @v COLLATE NOCASE AND s.user_name < @hi COLLATE NOCASE) OR s.external_id = @v)";
-        where += search.Ownership switch
+        // INDEXED BY: without statistics SQLite prefers the (target, target_id) primary key and sorts afterwards.
+        var (index, where) = match switch
+        {
+            Match.UserNamePrefix => ("ix_shadow_user", " AND s.user_name >= @v COLLATE NOCASE AND s.user_name < @hi COLLATE NOCASE"),
+            Match.ExternalId => ("ix_shadow_external", " AND s.external_id = @v"),
+            Match.Email => ("ix_shadow_user", " AND EXISTS (SELECT 1 FROM json_each(s.data, '$.emails') e WHERE lower(json_extract(e.value, '$.value')) = lower(@v))"),
+            _ => ("ix_shadow_user", ""),
+        };
+        var owned = search.Ownership switch
         {
             ShadowOwnership.Managed => " AND l.source_id IS NOT NULL",
             ShadowOwnership.Unmanaged => " AND l.source_id IS NULL",
             _ => "",
         };
-        var from = "shadow_accounts s LEFT JOIN links l ON l.target = s.target AND l.target_id = s.target_id";
+        const string join = " LEFT JOIN links l ON l.target = s.target AND l.target_id = s.target_id";
         var args = new List<(string, object?)> { ("@t", search.Target), ("@v", text), ("@hi", text + Highest) };
         int total;
-        using (var count = Command($"SELECT count(*) FROM {from} WHERE {where}", [.. args]))
+        // The count joins the links only when ownership filters.
+        using (var count = Command($"SELECT count(*) FROM shadow_accounts s INDEXED BY {index}{(owned.Length > 0 ? join : "")} WHERE s.target = @t{where}{owned}", [.. args]))
             total = Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
         var keyset = "";
         if (search.After is { } after)
         {
-            keyset = " AND (s.user_name > @au COLLATE NOCASE OR (s.user_name = @au COLLATE NOCASE AND s.target_id > @ai))";
+            // A row value: one seek into the index, wherever the page is.
+            keyset = " AND (s.user_name COLLATE NOCASE, s.target_id) > (@au, @ai)";
             args.Add(("@au", after.UserName));
             args.Add(("@ai", after.TargetId));
         }
         args.Add(("@n", limit + 1));
         var rows = new List<ShadowRow>();
         using (var cmd = Command($"""
-            SELECT s.target_id, s.user_name, s.external_id, s.active, l.source_id, s.seen FROM {from}
-            WHERE {where}{keyset} ORDER BY s.user_name COLLATE NOCASE, s.target_id LIMIT @n
+            SELECT s.target_id, s.user_name, s.external_id, s.active, l.source_id, s.seen FROM shadow_accounts s INDEXED BY {index}{join}
+            WHERE s.target = @t{where}{owned}{keyset} ORDER BY s.user_name COLLATE NOCASE, s.target_id LIMIT @n
             """, [.. args]))
         using (var r = cmd.ExecuteReader())
             while (r.Read())
