@@ -51,4 +51,8 @@ public sealed partial class PostgresSyncState
         if (more) rows.RemoveAt(rows.Count - 1);
         return new ShadowPage(rows, total) { More = more };
     }
+
+    public IReadOnlyDictionary<string, int> OperationCounts(string target, DateTimeOffset since) => Read(db => Rows(Command(db, null,
+            "SELECT result, count(*) FROM audit WHERE time >= @s AND target = @t AND verb <> 'decision' GROUP BY result", ("@t", target), ("@s", since.UtcTicks)),
+        r => (r.GetString(0), (int)r.GetInt64(1)))).ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
 }

@@ -33,6 +33,21 @@ public sealed partial class SqliteSyncState
 
     private enum Match { All, UserNamePrefix, ExternalId, Email }
 
+    private static string Hint(string? index) => index is null ? "" : " INDEXED BY " + index;
+
+    public IReadOnlyDictionary<string, int> OperationCounts(string target, DateTimeOffset since)
+    {
+        return Read(() =>
+        {
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            using var cmd = Command("SELECT result, count(*) FROM audit WHERE time >= @s AND target = @t AND verb <> 'decision' GROUP BY result",
+                ("@t", target), ("@s", since.UtcTicks));
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) counts[r.GetString(0)] = r.GetInt32(1);
+            return counts;
+        });
+    }
+
     private ShadowPage Page(ShadowSearch search, string? text, Match match, int limit)
     {
         // INDEXED BY: without statistics SQLite prefers the (target, target_id) primary key and sorts afterwards.
@@ -40,7 +55,8 @@ public sealed partial class SqliteSyncState
         {
             Match.UserNamePrefix => ("ix_shadow_user", " AND s.user_name >= @v COLLATE NOCASE AND s.user_name < @hi COLLATE NOCASE"),
             Match.ExternalId => ("ix_shadow_external", " AND s.external_id = @v"),
-            Match.Email => ("ix_shadow_user", " AND EXISTS (SELECT 1 FROM json_each(s.data, '$.emails') e WHERE lower(json_extract(e.value, '$.value')) = lower(@v))"),
+            // No index serves it: the primary key's scan reads each document once (forcing the userName index would add a lookup per row).
+            Match.Email => (null, " AND EXISTS (SELECT 1 FROM json_each(s.data, '$.emails') e WHERE lower(json_extract(e.value, '$.value')) = lower(@v))"),
             _ => ("ix_shadow_user", ""),
         };
         var owned = search.Ownership switch
@@ -53,7 +69,7 @@ public sealed partial class SqliteSyncState
         var args = new List<(string, object?)> { ("@t", search.Target), ("@v", text), ("@hi", text + Highest) };
         int total;
         // The count joins the links only when ownership filters.
-        using (var count = Command($"SELECT count(*) FROM shadow_accounts s INDEXED BY {index}{(owned.Length > 0 ? join : "")} WHERE s.target = @t{where}{owned}", [.. args]))
+        using (var count = Command($"SELECT count(*) FROM shadow_accounts s{Hint(index)}{(owned.Length > 0 ? join : "")} WHERE s.target = @t{where}{owned}", [.. args]))
             total = Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
         var keyset = "";
         if (search.After is { } after)
@@ -66,7 +82,7 @@ public sealed partial class SqliteSyncState
         args.Add(("@n", limit + 1));
         var rows = new List<ShadowRow>();
         using (var cmd = Command($"""
-            SELECT s.target_id, s.user_name, s.external_id, s.active, l.source_id, s.seen FROM shadow_accounts s INDEXED BY {index}{join}
+            SELECT s.target_id, s.user_name, s.external_id, s.active, l.source_id, s.seen FROM shadow_accounts s{Hint(index)}{join}
             WHERE s.target = @t{where}{owned}{keyset} ORDER BY s.user_name COLLATE NOCASE, s.target_id LIMIT @n
             """, [.. args]))
         using (var r = cmd.ExecuteReader())

@@ -42,16 +42,11 @@ public sealed partial class SyncEngine
     /// <summary>Operations on a target in the last <paramref name="window"/>, per minute, by result (from the provisioning log's time index).</summary>
     public IReadOnlyDictionary<string, double> OperationsPerMinute(string target, TimeSpan window)
     {
-        var since = _time.GetUtcNow() - window;
-        // Bounded: at most this many entries are read; a busier target shows a lower bound (documented in docs/console.md).
-        const int Cap = 20_000;
-        return _shadows.Log(new AuditQuery(Target: Slot(target).Config.Name, Since: since, Limit: Cap))
-            .Where(r => r.Verb != DecisionVerb)
-            .GroupBy(r => r.Result, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.Count() / Math.Max(1, window.TotalMinutes), StringComparer.Ordinal);
+        var counts = _shadows.OperationCounts(Slot(target).Config.Name, _time.GetUtcNow() - window);
+        return counts.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, window.TotalMinutes), StringComparer.Ordinal);
     }
 
-    /// <summary>The verb of a person's decision in the provisioning log (<see cref="RecordDecision"/>).</summary>
+    /// <summary>The verb of a person's decision in the provisioning log (<see cref="RecordDecision"/>; <see cref="IProvisioningLog.OperationCounts"/> leaves these out).</summary>
     public const string DecisionVerb = "decision";
 
     /// <summary>

@@ -48,6 +48,26 @@ public abstract class SyncStateContract : IDisposable
     }
 
     [SkippableFact]
+    public void Operations_are_counted_by_result_since_a_time_without_the_decisions_of_people()
+    {
+        var store = Open();
+        store.Batch(w =>
+        {
+            w.Audit(Entry(Now.AddMinutes(-10), "app", "old@example.com", "s0"));
+            w.Audit(Entry(Now.AddMinutes(-2), "app", "a@example.com", "s1"));
+            w.Audit(Entry(Now.AddMinutes(-1), "app", "b@example.com", "s2"));
+            w.Audit(Entry(Now.AddMinutes(-1), "app", "c@example.com", "s3", result: "failed"));
+            w.Audit(Entry(Now.AddMinutes(-1), "other", "d@example.com", "s4"));
+            w.Audit(new AuditRecord(Now, "console:olivia", "app", "decision", "confirm 3 held removals", null, null, "ok", null, 0, null) { Writer = "olivia" });
+        });
+        var counts = store.OperationCounts("app", Now.AddMinutes(-5));
+        Assert.Equal(2, counts["ok"]);
+        Assert.Equal(1, counts["failed"]);
+        Assert.Equal(2, counts.Count);
+        Assert.Empty(store.OperationCounts("nowhere", Now.AddMinutes(-5)));
+    }
+
+    [SkippableFact]
     public void A_shadow_search_pages_in_userName_order_and_filters_by_prefix_externalId_email_and_ownership()
     {
         var store = Open();
