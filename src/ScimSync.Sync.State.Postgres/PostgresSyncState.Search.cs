@@ -34,7 +34,7 @@ public sealed partial class PostgresSyncState
         };
         const string from = "shadow_accounts s LEFT JOIN links l ON l.target = s.target AND l.target_id = s.target_id";
         var args = new List<(string, object?)> { ("@t", search.Target), ("@v", text) };
-        var total = Read(db => Int(Scalar(Command(db, null, $"SELECT count(*) FROM {from} WHERE {where}", [.. args]))));
+        var total = Read(db => Int(Scalar(Command(db, null, $"SELECT count(*) FROM (SELECT 1 FROM {from} WHERE {where} LIMIT {ShadowPage.CountLimit}) c", [.. args]))));
         var keyset = "";
         if (search.After is { } after)
         {

@@ -69,7 +69,7 @@ public sealed partial class SqliteSyncState
         var args = new List<(string, object?)> { ("@t", search.Target), ("@v", text), ("@hi", text + Highest) };
         int total;
         // The count joins the links only when ownership filters.
-        using (var count = Command($"SELECT count(*) FROM shadow_accounts s{Hint(index)}{(owned.Length > 0 ? join : "")} WHERE s.target = @t{where}{owned}", [.. args]))
+        using (var count = Command($"SELECT count(*) FROM (SELECT 1 FROM shadow_accounts s{Hint(index)}{(owned.Length > 0 ? join : "")} WHERE s.target = @t{where}{owned} LIMIT {ShadowPage.CountLimit})", [.. args]))
             total = Convert.ToInt32(count.ExecuteScalar(), CultureInfo.InvariantCulture);
         var keyset = "";
         if (search.After is { } after)

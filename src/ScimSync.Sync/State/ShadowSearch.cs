@@ -28,9 +28,18 @@ public sealed record ShadowSearch(string Target, string? Text = null, ShadowOwne
 /// <summary>One row of a shadow search: the account as the shadow last saw it, and the source account that owns it.</summary>
 public sealed record ShadowRow(string TargetId, string UserName, string? ExternalId, bool Active, string? SourceId, DateTimeOffset Seen);
 
-/// <summary>A page of a shadow search and how many accounts match it in all.</summary>
+/// <summary>A page of a shadow search and how many accounts match it in all, counted up to <see cref="CountLimit"/>.</summary>
 public sealed record ShadowPage(IReadOnlyList<ShadowRow> Rows, int Total)
 {
+    /// <summary>
+    /// Matches are counted up to this many, so that every page costs the same however large the target: counting
+    /// 100,000 index entries for each page was most of a page's time.
+    /// </summary>
+    public const int CountLimit = 10_000;
+
+    /// <summary>More than <see cref="CountLimit"/> accounts match (then <see cref="Total"/> is the limit).</summary>
+    public bool TotalIsAtLeast => Total >= CountLimit;
+
     /// <summary>Whether another page follows (ask again with <see cref="ShadowSearch.After"/> = the last row).</summary>
     public bool More { get; init; }
 }

@@ -86,6 +86,7 @@ public abstract class SyncStateContract : IDisposable
         // Pages of 10 in userName order (case-insensitive), each continuing after the last row of the one before.
         var first = store.SearchAccounts(new ShadowSearch("app", Limit: 10));
         Assert.Equal(25, first.Total);
+        Assert.False(first.TotalIsAtLeast);
         Assert.True(first.More);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => $"User{i:D2}@example.com"), first.Rows.Select(r => r.UserName));
         var second = store.SearchAccounts(new ShadowSearch("app", After: (first.Rows[^1].UserName, first.Rows[^1].TargetId), Limit: 10));
