@@ -21,6 +21,7 @@ using ScimSync.Bench;
 //   ... -- --bystander [--users 50000] [--heavy 8] [--seconds 30]   GET by id beside heavy co filters
 //   ... -- --sync [--users 100000] [--groups 1000] [--phases load,...] [--target-bulk on|off]   sync engine (docs/benchmarks.md)
 //   ... -- --bulk-chain [--length 1000] [--repeat 3]            server CPU of a reverse bulkId chain
+//   ... -- --console [--accounts 100000] [--repeat 200]          operator console page render time over a big shadow
 //   ... -- --audit [--rows 1000000] [--people 100000] [--targets 5] [--queries 2000]
 //                                                               the provisioning log: "what happened to this person"
 //   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
@@ -112,6 +113,16 @@ if (opts.ContainsKey("third-party"))
     }
     Console.WriteLine(tp);
     if (opts.TryGetValue("out", out var tpOut)) await File.WriteAllTextAsync(tpOut, tp);
+    return 0;
+}
+
+if (opts.ContainsKey("console"))
+{
+    // The operator console's page render time at 100,000 shadow accounts (ConsoleBench).
+    var report = await ConsoleBench.RunAsync(work, Opt("accounts", 100_000), Opt("repeat", 200));
+    Console.WriteLine(report);
+    if (opts.TryGetValue("out", out var consoleOut)) await File.WriteAllTextAsync(consoleOut, report);
+    try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }
 

@@ -14,6 +14,7 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using ScimSync.OperatorConsole;
 using ScimSync.Server;
 using ScimSync.Server.Hosting;
 using ScimSync.Sync;
@@ -171,7 +172,9 @@ public static class Observability
 /// and <c>/healthz/live</c> answer 200 while the process runs; <c>/healthz/ready</c> is 503 while a target needs
 /// attention (<see cref="TargetAttention"/>: not answering, or held by the guard, for longer than the
 /// configuration's <c>health</c> allows, ...) or the source keeps failing, with the reasons as JSON;
-/// <c>/metrics</c> is the Prometheus scrape of the engine's metrics. No authentication: bind loopback.
+/// <c>/metrics</c> is the Prometheus scrape of the engine's metrics. No authentication: bind loopback. With a
+/// <c>console</c> section in the configuration, the operator console is served under <c>/console</c> (docs/console.md),
+/// behind its own sign-in; then the address must be loopback.
 /// </summary>
 public sealed class EngineListener : IAsyncDisposable
 {
@@ -194,6 +197,9 @@ public sealed class EngineListener : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(engine);
         var url = ListenUrl(listen);
+        // The console's cookies travel over plain HTTP: it is served on loopback only (docs/console.md).
+        if (engine.Config.Console is not null && !ConsoleHosting.IsLoopback(new Uri(url)))
+            throw new ArgumentException($"the configuration has a console section, which is served on loopback only; --listen {listen} is not loopback (127.0.0.1, [::1] or localhost)", nameof(listen));
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.UseUrls(url);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
@@ -201,7 +207,9 @@ public sealed class EngineListener : IAsyncDisposable
         if (loggers is not null) builder.Services.AddSingleton(loggers);
         Observability.AddEngineTelemetry(builder.Services, otlp);
         builder.Services.AddHealthChecks().AddCheck("engine", new ReadinessCheck(engine), tags: ["ready"]);
+        if (engine.Config.Console is not null) builder.Services.AddOperatorConsole(engine);
         var app = builder.Build();
+        if (engine.Config.Console is not null) app.MapOperatorConsole();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = ServerHealth.WriteAsync });
         app.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = ServerHealth.WriteAsync });

@@ -66,8 +66,33 @@ public static class ConfigLoader
             if (l.Child("keepDays")?.Int(1, 36_500) is { } days) log = new LogConfig(TimeSpan.FromDays(days));
             l.RejectUnknownKeys();
         }
+        var console = root.Child("console") is { } c ? ReadConsole(c) : null;
         root.RejectUnknownKeys();
-        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile, Health = health, Log = log };
+        return new SyncConfig(state, source, kinds, targets) { KeyFile = keyFile, Health = health, Log = log, Console = console };
+    }
+
+    private static ConsoleConfig ReadConsole(ConfigNode n)
+    {
+        var peopleNode = n.Required("people");
+        var people = peopleNode.Items().Select(p =>
+        {
+            var name = p.Required("name").Text().Trim();
+            if (name.Length is 0 or > 64) throw p.Error("a console person's name is 1 to 64 characters");
+            var tokenNode = p.Required("token");
+            var token = tokenNode.Text();
+            if (token.Length < ConsoleConfig.MinimumTokenLength)
+                throw tokenNode.Error($"a console token is at least {ConsoleConfig.MinimumTokenLength} characters (write it as ${{ENV_NAME}}, never in the file)");
+            var person = new ConsolePerson(name, p.Required("role").Enum<ConsoleRole>(), token);
+            p.RejectUnknownKeys();
+            return person;
+        }).ToArray();
+        if (people.Length == 0) throw peopleNode.Error("at least one person is required");
+        foreach (var dup in people.GroupBy(p => p.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+            throw peopleNode.Error($"console person \"{dup.Key}\" is named twice");
+        foreach (var dup in people.GroupBy(p => p.Token, StringComparer.Ordinal).Where(g => g.Count() > 1))
+            throw peopleNode.Error("two console people share a token: each person signs in with their own, so decisions name who made them");
+        n.RejectUnknownKeys();
+        return new ConsoleConfig(people);
     }
 
     private static SourceConfig ReadSource(ConfigNode n)

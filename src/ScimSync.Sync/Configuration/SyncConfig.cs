@@ -23,6 +23,9 @@ public sealed record SyncConfig(
 
     /// <summary>How long the provisioning log keeps its entries.</summary>
     public LogConfig Log { get; init; } = LogConfig.Default;
+
+    /// <summary>The operator console's people; null: no console (docs/console.md).</summary>
+    public ConsoleConfig? Console { get; init; }
 }
 
 /// <summary>

@@ -24,8 +24,12 @@ namespace ScimSync.Sync.Runs;
 /// held, for <c>sync confirm</c>), and a lookup that could not be made is treated as an incomplete read
 /// (nothing created or taken away on its word).
 /// </summary>
+/// <param name="revertDrift">
+/// A person decided to put the account back as the engine wrote it: out-of-band changes are repaired even on a target
+/// whose policy is <c>drift: report</c> (the console's "revert"); the cause says <c>revert:</c>.
+/// </param>
 internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, TimeProvider time, WatchGuard guard, SyncTelemetry telemetry,
-    ILoggerFactory loggers, Func<EndpointConfig, HttpMessageHandler?>? handlers, CancellationToken stopping)
+    ILoggerFactory loggers, Func<EndpointConfig, HttpMessageHandler?>? handlers, CancellationToken stopping, bool revertDrift = false)
 {
     private readonly ILogger _clientLog = loggers.CreateLogger<ScimClient>();
     private readonly ILogger _executorLog = loggers.CreateLogger<TargetExecutor>();
@@ -38,7 +42,7 @@ internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, T
 
     public async Task<DemandReport> RunAsync(string who, IReadOnlyList<TargetSlot> targets, CancellationToken ct)
     {
-        var cause = "demand:" + time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", CultureInfo.InvariantCulture);
+        var cause = (revertDrift ? "revert:" : "demand:") + time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", CultureInfo.InvariantCulture);
         var steps = new List<DemandStep>();
         CallRecorder? recorder = null;
         ScimClient? source = null;
@@ -281,11 +285,12 @@ internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, T
     };
 
     /// <summary>The rules a full run applies after its read: a lookup that failed is an incomplete read; drift is left alone when the policy says so.</summary>
-    private static SyncPlan Restrict(TargetSlot t, SyncPlan plan, Found found)
+    private SyncPlan Restrict(TargetSlot t, SyncPlan plan, Found found)
     {
         var before = found.State.Accounts.ToDictionary(a => a.Id, a => a.UserName, StringComparer.Ordinal);
         var drift = DriftDetector.Compare(t.Config.Name, before, found.State, t.Planner.ManagedAttributes);
-        return TargetPass.AfterRead(t.Config, plan, drift, found.Problems.Count > 0 ? found.Problems : null);
+        var rules = revertDrift ? t.Config with { Policies = t.Config.Policies with { Drift = DriftReaction.Repair } } : t.Config;
+        return TargetPass.AfterRead(rules, plan, drift, found.Problems.Count > 0 ? found.Problems : null);
     }
 
     /// <summary>The person's situation on the target, in midPoint's words, from what was read and what was planned.</summary>

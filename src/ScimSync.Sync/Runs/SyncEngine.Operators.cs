@@ -27,10 +27,11 @@ public sealed partial class SyncEngine
     /// </summary>
     /// <param name="who">The person's userName, id or externalId at the source.</param>
     /// <exception cref="PersonNotFoundException">Nobody, or several people, at the source go by that name.</exception>
-    public Task<DemandReport> ProvisionAsync(string who, string? target, CancellationToken ct)
+    /// <param name="revertDrift">Also put back what was changed at the target out of band, whatever the target's drift policy (a person's decision).</param>
+    public Task<DemandReport> ProvisionAsync(string who, string? target, CancellationToken ct, bool revertDrift = false)
     {
         var targets = target is null ? _targets : [Slot(target)];
-        return new ProvisionOnDemand(_config, _shadows, _time, _watchGuard, _telemetry, _loggers, _handlers, _stopping.Token).RunAsync(who, targets, ct);
+        return new ProvisionOnDemand(_config, _shadows, _time, _watchGuard, _telemetry, _loggers, _handlers, _stopping.Token, revertDrift).RunAsync(who, targets, ct);
     }
 
     /// <summary>

@@ -87,6 +87,9 @@ public interface IShadowReads
 
     /// <summary>The groups on the target that hold this account, by display name.</summary>
     IReadOnlyList<ShadowMembership> GroupsOf(string target, string targetId);
+
+    /// <summary>A page of a target's accounts matching <paramref name="search"/>, in userName order, from indexes (<see cref="ShadowSearch"/>).</summary>
+    ShadowPage SearchAccounts(ShadowSearch search);
 }
 
 /// <summary>Per target: the keys queued for resync, and the removals the mass-change guard holds.</summary>
@@ -138,6 +141,12 @@ public interface IProvisioningLog
     /// for long (<see cref="Runs.LogRetention"/>).
     /// </summary>
     int PruneLog(DateTimeOffset before, int max);
+
+    /// <summary>
+    /// How many operations on a target the log holds since <paramref name="since"/>, by result, without reading them
+    /// (the console's operations per minute); decisions people made (<c>decision</c> entries) are not operations.
+    /// </summary>
+    IReadOnlyDictionary<string, int> OperationCounts(string target, DateTimeOffset since);
 }
 
 /// <summary>Named positions and facts the engine resumes from (feed position, last complete run, outages).</summary>

@@ -291,4 +291,40 @@ public class ConfigLoaderTests
             """));
         Assert.Contains("passwords", typo.Message);
     }
+
+    [Fact]
+    public void The_console_section_names_people_with_a_role_and_a_token_from_the_environment_and_refuses_weak_or_shared_tokens()
+    {
+        const string Rest = """
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+            """;
+        Environment.SetEnvironmentVariable("SCIMSYNC_TEST_CONSOLE_A", "a-console-token-of-enough-length");
+        Environment.SetEnvironmentVariable("SCIMSYNC_TEST_CONSOLE_B", "another-console-token-long-enough");
+        Assert.Null(Parse(Rest).Console);
+        var config = Parse(Rest + """
+
+            console:
+              people:
+                - { name: vera, role: viewer, token: "${SCIMSYNC_TEST_CONSOLE_A}" }
+                - { name: olivia, role: operator, token: "${SCIMSYNC_TEST_CONSOLE_B}" }
+            """);
+        Assert.Equal([("vera", ConsoleRole.Viewer), ("olivia", ConsoleRole.Operator)], config.Console!.People.Select(p => (p.Name, p.Role)));
+        Assert.Equal("a-console-token-of-enough-length", config.Console.People[0].Token);
+        // A person printed (a log line, an exception) never shows the token.
+        Assert.DoesNotContain("token-of-enough", config.Console.People[0].ToString(), StringComparison.Ordinal);
+
+        var weak = Assert.Throws<ConfigException>(() => Parse(Rest + "\nconsole: { people: [ { name: v, role: viewer, token: short } ] }"));
+        Assert.Contains("at least 16 characters", weak.Message);
+        var shared = Assert.Throws<ConfigException>(() => Parse(Rest + "\nconsole: { people: [ { name: v, role: viewer, token: \"${SCIMSYNC_TEST_CONSOLE_A}\" }, { name: o, role: operator, token: \"${SCIMSYNC_TEST_CONSOLE_A}\" } ] }"));
+        Assert.Contains("share a token", shared.Message);
+        var role = Assert.Throws<ConfigException>(() => Parse(Rest + "\nconsole: { people: [ { name: v, role: admin, token: \"${SCIMSYNC_TEST_CONSOLE_A}\" } ] }"));
+        Assert.Contains("viewer, operator", role.Message);
+        var none = Assert.Throws<ConfigException>(() => Parse(Rest + "\nconsole: { people: [] }"));
+        Assert.Contains("at least one person", none.Message);
+        var unset = Assert.Throws<ConfigException>(() => Parse(Rest + "\nconsole: { people: [ { name: v, role: viewer, token: \"${SCIMSYNC_TEST_CONSOLE_UNSET}\" } ] }"));
+        Assert.Contains("SCIMSYNC_TEST_CONSOLE_UNSET is not set", unset.Message);
+    }
 }

@@ -48,6 +48,76 @@ public abstract class SyncStateContract : IDisposable
     }
 
     [SkippableFact]
+    public void Operations_are_counted_by_result_since_a_time_without_the_decisions_of_people()
+    {
+        var store = Open();
+        store.Batch(w =>
+        {
+            w.Audit(Entry(Now.AddMinutes(-10), "app", "old@example.com", "s0"));
+            w.Audit(Entry(Now.AddMinutes(-2), "app", "a@example.com", "s1"));
+            w.Audit(Entry(Now.AddMinutes(-1), "app", "b@example.com", "s2"));
+            w.Audit(Entry(Now.AddMinutes(-1), "app", "c@example.com", "s3", result: "failed"));
+            w.Audit(Entry(Now.AddMinutes(-1), "other", "d@example.com", "s4"));
+            w.Audit(new AuditRecord(Now, "console:olivia", "app", "decision", "confirm 3 held removals", null, null, "ok", null, 0, null) { Writer = "olivia" });
+        });
+        var counts = store.OperationCounts("app", Now.AddMinutes(-5));
+        Assert.Equal(2, counts["ok"]);
+        Assert.Equal(1, counts["failed"]);
+        Assert.Equal(2, counts.Count);
+        Assert.Empty(store.OperationCounts("nowhere", Now.AddMinutes(-5)));
+    }
+
+    [SkippableFact]
+    public void A_shadow_search_pages_in_userName_order_and_filters_by_prefix_externalId_email_and_ownership()
+    {
+        var store = Open();
+        store.Batch(w =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                var doc = Account($"t{i:D2}", $"User{i:D2}@example.com", externalId: $"ext-{i:D2}").Document;
+                doc["emails"] = new JsonArray(new JsonObject { ["value"] = $"person{i:D2}@mail.example" });
+                w.PutAccount("app", new TargetAccount($"t{i:D2}", doc), Now);
+                if (i % 2 == 0) w.Link("app", $"t{i:D2}", $"s{i:D2}", Now);
+            }
+            w.PutAccount("other", Account("o1", "user00@example.com"), Now);
+        });
+
+        // Pages of 10 in userName order (case-insensitive), each continuing after the last row of the one before.
+        var first = store.SearchAccounts(new ShadowSearch("app", Limit: 10));
+        Assert.Equal(25, first.Total);
+        Assert.False(first.TotalIsAtLeast);
+        Assert.True(first.More);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"User{i:D2}@example.com"), first.Rows.Select(r => r.UserName));
+        var second = store.SearchAccounts(new ShadowSearch("app", After: (first.Rows[^1].UserName, first.Rows[^1].TargetId), Limit: 10));
+        var third = store.SearchAccounts(new ShadowSearch("app", After: (second.Rows[^1].UserName, second.Rows[^1].TargetId), Limit: 10));
+        Assert.Equal(Enumerable.Range(10, 10).Select(i => $"t{i:D2}"), second.Rows.Select(r => r.TargetId));
+        Assert.Equal(Enumerable.Range(20, 5).Select(i => $"t{i:D2}"), third.Rows.Select(r => r.TargetId));
+        Assert.False(third.More);
+
+        // A userName prefix in any case; an exact externalId; an email address among the account's emails.
+        var prefix = store.SearchAccounts(new ShadowSearch("app", "user1"));
+        Assert.Equal(10, prefix.Total);
+        Assert.All(prefix.Rows, r => Assert.StartsWith("User1", r.UserName, StringComparison.Ordinal));
+        Assert.Equal("t07", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "ext-07")).Rows).TargetId);
+        Assert.Equal("t13", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "PERSON13@mail.example")).Rows).TargetId);
+        Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "nobody@mail.example")).Total);
+        // Characters that mean something to LIKE or JSON paths are plain text here.
+        Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "%")).Total);
+        Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "_ser")).Total);
+
+        // Managed (linked) and unmanaged, with the owner of each managed one.
+        var managed = store.SearchAccounts(new ShadowSearch("app", Ownership: ShadowOwnership.Managed, Limit: 100));
+        Assert.Equal(13, managed.Total);
+        Assert.All(managed.Rows, r => Assert.Equal("s" + r.TargetId[1..], r.SourceId));
+        var unmanaged = store.SearchAccounts(new ShadowSearch("app", "user0", ShadowOwnership.Unmanaged));
+        Assert.Equal(["t01", "t03", "t05", "t07", "t09"], unmanaged.Rows.Select(r => r.TargetId));
+        Assert.All(unmanaged.Rows, r => Assert.Null(r.SourceId));
+        // The page size is bounded whatever is asked.
+        Assert.Single(store.SearchAccounts(new ShadowSearch("app", Limit: 0)).Rows);
+    }
+
+    [SkippableFact]
     public void A_change_queued_while_its_key_is_being_applied_stays_queued()
     {
         var store = Open();
