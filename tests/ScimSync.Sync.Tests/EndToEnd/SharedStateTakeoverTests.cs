@@ -28,12 +28,14 @@ public sealed class SharedStateTakeoverTests
             targets:
 
             """);
+        // One request per create: through Bulk a whole load is in flight at once, and the kill must land mid-load.
         for (var i = 0; i < targets.Count; i++)
             yaml.Append($"""
                   - name: {Targets[i]}
                     url: {targets[i].ScimUrl}
                     auth: {"{"} type: bearer, token: {targets[i].Token} {"}"}
                     scope: {"{"} kinds: [employee] {"}"}
+                    dialect: {"{"} disableBulk: true {"}"}
 
                 """);
         var path = Path.Combine(root, "sync.yaml");
