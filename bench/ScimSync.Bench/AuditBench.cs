@@ -137,13 +137,15 @@ internal static class AuditBench
         };
     }
 
-    private static double Pct(List<double> values, double p)
+    /// <summary>The p-th percentile (nearest rank); also used by the other latency benches.</summary>
+    internal static double Pct(List<double> values, double p)
     {
         var sorted = values.Order().ToArray();
         return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
     }
 
-    private static string Uptime()
+    /// <summary>The machine's load as `uptime` prints it, recorded beside every figure.</summary>
+    internal static string Uptime()
     {
         try
         {

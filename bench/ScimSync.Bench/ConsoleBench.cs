@@ -32,7 +32,7 @@ internal static class ConsoleBench
     public static async Task<string> RunAsync(string work, int accounts, int repeat)
     {
         var md = new StringBuilder();
-        var uptimeBefore = Uptime();
+        var uptimeBefore = AuditBench.Uptime();
         var stateDir = Path.Combine(work, "state");
         var sw = Stopwatch.StartNew();
         var seen = DateTimeOffset.UtcNow;
@@ -111,10 +111,10 @@ internal static class ConsoleBench
                 bytes = body.Length;
                 if (i >= 3) times.Add(t.Elapsed.TotalMilliseconds); // the first three warm the page up
             }
-            md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {times.Count} | {Pct(times, 0.5):F1} | {Pct(times, 0.99):F1} | {times.Max():F1} | {bytes:N0} |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {times.Count} | {AuditBench.Pct(times, 0.5):F1} | {AuditBench.Pct(times, 0.99):F1} | {times.Max():F1} | {bytes:N0} |");
         }
         await app.StopAsync();
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Machine load (`uptime`): before: {uptimeBefore}; after: {Uptime()}.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Machine load (`uptime`): before: {uptimeBefore}; after: {AuditBench.Uptime()}.");
         return md.ToString();
     }
 
@@ -134,24 +134,4 @@ internal static class ConsoleBench
         ["title"] = i % 3 == 0 ? "Engineer" : "Analyst",
     };
 
-    private static double Pct(List<double> values, double p)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
-    }
-
-    private static string Uptime()
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("uptime") { RedirectStandardOutput = true })!;
-            var text = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit();
-            return text;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "(uptime not available)";
-        }
-    }
 }
