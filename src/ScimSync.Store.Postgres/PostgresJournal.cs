@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Npgsql;
 using ScimSync.Store.Journal;
@@ -39,7 +40,11 @@ internal static class PostgresJournal
     /// A read that follows then returns every entry committed before the call, as on SQLite: a write acknowledged
     /// to a client is in the journal of the next read on any instance, and in the position of the next list.
     /// </summary>
-    public static async Task WaitForEarlierWritersAsync(NpgsqlConnection c, TimeProvider time, TimeSpan limit, CancellationToken ct)
+    /// <remarks>
+    /// Timed by the machine's elapsed time, not the server's TimeProvider: this waits on other database sessions,
+    /// which run whatever that clock says. A clock held still (a test's, or one paused) must not make it wait forever.
+    /// </remarks>
+    public static async Task WaitForEarlierWritersAsync(NpgsqlConnection c, TimeSpan limit, CancellationToken ct)
     {
         long target;
         await using (var cmd = new NpgsqlCommand("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() s", c))
@@ -49,12 +54,12 @@ internal static class PostgresJournal
             if (r.GetInt64(0) >= r.GetInt64(1)) return; // nothing runs below the latest completed transaction
             target = r.GetInt64(1);
         }
-        var deadline = time.GetUtcNow() + limit;
+        var started = Stopwatch.GetTimestamp();
         await using var check = new NpgsqlCommand("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $1", c) { Parameters = { new() { Value = target } } };
         // Polled: PostgreSQL offers no wait on another session's transaction. Ending early only makes a read return
         // less than it could, never anything out of order.
-        while ((bool)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! is false && time.GetUtcNow() < deadline)
-            await Task.Delay(TimeSpan.FromMilliseconds(1), time, ct).ConfigureAwait(false);
+        while ((bool)(await check.ExecuteScalarAsync(ct).ConfigureAwait(false))! is false && Stopwatch.GetElapsedTime(started) < limit)
+            await Task.Delay(TimeSpan.FromMilliseconds(1), ct).ConfigureAwait(false);
     }
 
     /// <summary>Entries one transaction may append (the low 16 bits of a position).</summary>

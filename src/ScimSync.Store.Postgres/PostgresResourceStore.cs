@@ -180,7 +180,7 @@ public sealed class PostgresResourceStore : IResourceStore
         await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
         try
         {
-            await PostgresJournal.WaitForEarlierWritersAsync(c, _time, EarlierWritersWait, ct).ConfigureAwait(false);
+            await PostgresJournal.WaitForEarlierWritersAsync(c, EarlierWritersWait, ct).ConfigureAwait(false);
             return await PostgresReads.QueryAsync(c, query, ct).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && ct.IsCancellationRequested)
@@ -209,7 +209,7 @@ public sealed class PostgresResourceStore : IResourceStore
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct)
     {
         await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
-        await PostgresJournal.WaitForEarlierWritersAsync(c, _time, EarlierWritersWait, ct).ConfigureAwait(false);
+        await PostgresJournal.WaitForEarlierWritersAsync(c, EarlierWritersWait, ct).ConfigureAwait(false);
         return await PostgresJournal.ReadAsync(c, afterPosition, limit, ct).ConfigureAwait(false);
     }
 
