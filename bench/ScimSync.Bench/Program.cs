@@ -31,7 +31,7 @@ using ScimSync.Bench;
 //       one PostgreSQL state (EnginePgBench); without --postgres-url a throwaway cluster is started with .ci/postgres
 //   ... -- --feed-hostile [--backlog 50000] [--huge-mb 400] [--phases control,hostile] [--deadline-seconds 600]
 //                                                               event feed: a healthy subscriber beside hostile ones
-//   ... -- --passwords [--users 500] [--rate 100] [--seconds 30]   password change → two passwords: sync targets, with routine writes alongside
+//   ... -- --passwords [--users 500] [--rate 100] [--seconds 30] [--hash-iterations N]   password change → two passwords: sync targets, with routine writes alongside
 //   ... -- --overhead --cli-before OLD/scimsync.dll [--cli NEW/scimsync.dll] [--users 100000] [--seconds 20] [--rounds 3] [--passes 4]
 //          [--configs before,after,json,otlp] (the first is the baseline; off = this build without logging and telemetry) [--get-rate N] [--create-rate N]
 //          logging and telemetry: server CPU per GET by id and per create, servers side by side, measured in turn
@@ -67,7 +67,7 @@ if (opts.ContainsKey("sync"))
 if (opts.ContainsKey("passwords"))
 {
     // Passwords, time-critical: password change at the source → set on two targets (PasswordBench).
-    var report = await PasswordBench.RunAsync(cli, work, Opt("users", 500), Opt("rate", 100), seconds);
+    var report = await PasswordBench.RunAsync(cli, work, Opt("users", 500), Opt("rate", 100), seconds, opts.ContainsKey("hash-iterations") ? Opt("hash-iterations", 100_000) : null);
     Console.WriteLine(report);
     if (opts.TryGetValue("out", out var pwOut)) await File.WriteAllTextAsync(pwOut, report);
     try { Directory.Delete(work, true); } catch (IOException) { }

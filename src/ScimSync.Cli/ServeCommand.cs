@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using ScimSync.Events;
 using ScimSync.Relay.Nats;
 using ScimSync.Secrets;
+using ScimSync.Server.Security;
 using ScimSync.Server;
 using ScimSync.Server.Hosting;
 
@@ -81,6 +82,9 @@ internal static class ServeCommand
         if (store is not null && settings.Has(S("durability")))
             throw settings.Invalid(S("durability"), "is for SQLite; on PostgreSQL a write is acknowledged once the database has committed it (its synchronous_commit decides what that means)");
         var defaults = new ScimServerOptions { DataDirectory = "." };
+        var hashIterations = settings.GetInt(S("password-hash-iterations"), defaults.PasswordHashIterations, PasswordHasher.MinIterations);
+        if (hashIterations > PasswordHasher.MaxIterations)
+            throw settings.Invalid(S("password-hash-iterations"), $"must be at most {PasswordHasher.MaxIterations}, not {hashIterations}");
         return defaults with
         {
             DataDirectory = settings.DataDirectory,
@@ -97,6 +101,7 @@ internal static class ServeCommand
             MaxResults = settings.GetInt(S("max-results"), defaults.MaxResults),
             EventVisibilityTimeout = TimeSpan.FromSeconds(settings.GetInt(S("visibility-timeout"), (long)defaults.EventVisibilityTimeout.TotalSeconds)),
             PasswordLifetime = TimeSpan.FromSeconds(settings.GetInt(S("password-expiry"), (long)defaults.PasswordLifetime.TotalSeconds)),
+            PasswordHashIterations = hashIterations,
             PushAllowList = settings.GetList(S("push-allow")),
             RateLimitPerSecond = settings.Has(S("rate-limit")) ? settings.GetInt(S("rate-limit"), 0) : null,
             DisablePatch = disabled.Contains("patch"),

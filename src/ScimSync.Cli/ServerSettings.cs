@@ -49,6 +49,7 @@ internal sealed class ServerSettings
         new("trust-proxy", "Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed", "ADDRESS[,ADDRESS...]"),
         new("max-results", "Largest page a list returns; larger counts are clamped (default 1000)", "N"),
         new("password-expiry", "Seconds a password set at the source waits, sealed, for the subscriptions with the right to passwords before it expires undelivered (default 300; docs/passwords.md)", "SECONDS"),
+        new("password-hash-iterations", "PBKDF2-SHA256 iterations of the hash passwords are kept as (default 100000, at least 1000): about 34 ms of one core per password at the default (docs/passwords.md)", "N"),
         new("visibility-timeout", "Seconds a polled event waits for its acknowledgement before it is delivered again, with the same jti (default 30)", "SECONDS"),
         new("push-allow", "Destinations event push may reach (https://hooks.example.com, http://127.0.0.1:*); without it push subscriptions are refused", "URL[,URL...]"),
         new("nats", "Publish every journaled change as its SET to a NATS JetStream stream (docs/nats.md), e.g. nats://127.0.0.1:4222; credentials belong in SCIMSYNC_NATS or the file", "URL"),

@@ -1,3 +1,5 @@
+using ScimSync.Server.Security;
+
 namespace ScimSync.Server;
 
 /// <summary>
@@ -121,6 +123,12 @@ public sealed record ScimServerOptions
     /// never delivered and they are told it expired (docs/passwords.md).
     /// </summary>
     public TimeSpan PasswordLifetime { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// PBKDF2-SHA256 iterations of the hash a password is kept as (PasswordHasher): the cost of each password write
+    /// in CPU, against the cost of guessing from a stolen database.
+    /// </summary>
+    public int PasswordHashIterations { get; init; } = PasswordHasher.DefaultIterations;
 
     /// <summary>Permitted push destinations (see PushDestination); empty refuses push delivery.</summary>
     public IReadOnlyList<string> PushAllowList { get; init; } = [];

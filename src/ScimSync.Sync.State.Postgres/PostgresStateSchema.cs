@@ -19,7 +19,7 @@ internal static class PostgresStateSchema
 {
     public static int Version => Steps.Length;
 
-    private static readonly string[] Steps = [Baseline];
+    private static readonly string[] Steps = [Baseline, EmailKey];
 
     /// <summary>Serialises upgrades between processes opening the same schema at once.</summary>
     private const string UpgradeLock = "scimsync:sync-state-schema";
@@ -120,5 +120,20 @@ internal static class PostgresStateSchema
         -- two processes never both hold a target by the database's clock.
         CREATE TABLE target_leases (
             target text COLLATE "C" PRIMARY KEY, owner text COLLATE "C" NOT NULL, expires timestamptz NOT NULL, taken timestamptz NOT NULL);
+        """;
+
+    /// <summary>
+    /// Version 2: each shadow account's email key (TargetAccount.SearchKeys: the primary address, else the first,
+    /// lower-cased), indexed, so that a console search by email is an index lookup rather than a read of every
+    /// document. Existing rows get it from their documents here.
+    /// </summary>
+    private const string EmailKey = """
+        ALTER TABLE shadow_accounts ADD COLUMN email text COLLATE "C";
+        UPDATE shadow_accounts s SET email = (
+            SELECT lower(trim(x.e ->> 'value')) FROM jsonb_array_elements(s.data::jsonb -> 'emails') WITH ORDINALITY AS x(e, n)
+            WHERE jsonb_typeof(x.e -> 'value') = 'string'
+            ORDER BY (x.e -> 'primary') = 'true'::jsonb IS TRUE DESC, x.n LIMIT 1)
+        WHERE jsonb_typeof(s.data::jsonb -> 'emails') = 'array';
+        CREATE INDEX ix_shadow_email ON shadow_accounts(target, email);
         """;
 }

@@ -17,11 +17,12 @@ internal sealed class PostgresStateWriter(NpgsqlConnection db, NpgsqlTransaction
     public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
     {
         var data = System.Text.Encoding.UTF8.GetString(account.Json);
+        var (externalId, email) = account.SearchKeys();
         Exec("""
-            INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, synced, seen) VALUES (@t, @i, @u, @e, @a, @d, @sy, @s)
-            ON CONFLICT (target, target_id) DO UPDATE SET user_name = excluded.user_name, external_id = excluded.external_id, active = excluded.active,
-                data = excluded.data, seen = excluded.seen, synced = coalesce(excluded.synced, shadow_accounts.synced)
-            """, ("@t", target), ("@i", account.Id), ("@u", account.UserName), ("@e", account.ExternalId),
+            INSERT INTO shadow_accounts(target, target_id, user_name, external_id, email, active, data, synced, seen) VALUES (@t, @i, @u, @e, @m, @a, @d, @sy, @s)
+            ON CONFLICT (target, target_id) DO UPDATE SET user_name = excluded.user_name, external_id = excluded.external_id, email = excluded.email,
+                active = excluded.active, data = excluded.data, seen = excluded.seen, synced = coalesce(excluded.synced, shadow_accounts.synced)
+            """, ("@t", target), ("@i", account.Id), ("@u", account.UserName), ("@e", externalId), ("@m", email),
             ("@a", account.Active), ("@d", data), ("@sy", synced ? data : null), ("@s", seen.UtcTicks));
     }
 

@@ -1,3 +1,4 @@
+using ScimSync.Sync.Planning;
 using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.State.Postgres;
@@ -15,11 +16,11 @@ public sealed partial class PostgresSyncState
         var text = string.IsNullOrWhiteSpace(search.Text) ? null : search.Text.Trim();
         if (text is null) return Page(search, null, "", limit);
         // One index per question, as the SQLite state asks them: a userName prefix first, then an exact externalId, then
-        // (with an @) an email address, which is inside the account's document and not indexed: a scan (docs/console.md).
+        // (with an @) the account's email key (its primary address, lower-cased: TargetAccount.SearchKeys).
         var page = Page(search, text, " AND lower(s.user_name) >= lower(@v) AND lower(s.user_name) < lower(@v) || chr(1114111)", limit);
         if (page.Total == 0) page = Page(search, text, " AND s.external_id = @v", limit);
         if (page.Total == 0 && text.Contains('@', StringComparison.Ordinal))
-            page = Page(search, text, " AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(s.data::jsonb -> 'emails') = 'array' THEN s.data::jsonb -> 'emails' ELSE '[]'::jsonb END) e WHERE lower(e ->> 'value') = lower(@v))", limit);
+            page = Page(search, TargetAccount.EmailKey(text), " AND s.email = @v", limit);
         return page;
     }
 

@@ -14,7 +14,7 @@ internal static class SqliteStateSchema
 {
     public static int Version => Steps.Length;
 
-    private static readonly Action<SqliteConnection, SqliteTransaction>[] Steps = [Baseline];
+    private static readonly Action<SqliteConnection, SqliteTransaction>[] Steps = [Baseline, EmailKey];
 
     /// <summary>Brings the file up to <see cref="Version"/>: nothing to do when it is there already.</summary>
     public static void Upgrade(SqliteConnection db, string path)
@@ -157,4 +157,23 @@ internal static class SqliteStateSchema
         ("audit", "scim_type", "TEXT"),
         ("audit", "action", "TEXT"),
     ];
+
+    /// <summary>
+    /// Version 2: each shadow account's email key (TargetAccount.SearchKeys: the primary address, else the first,
+    /// lower-cased), indexed, so that a console search by email is an index lookup rather than a read of every
+    /// document. Existing rows get it from their documents here (SQLite's lower() folds ASCII only; the next full
+    /// read writes every account again with the engine's own key).
+    /// </summary>
+    private static void EmailKey(SqliteConnection db, SqliteTransaction tx)
+    {
+        Exec(db, tx, """
+            ALTER TABLE shadow_accounts ADD COLUMN email TEXT;
+            UPDATE shadow_accounts SET email = (
+                SELECT lower(trim(json_extract(e.value, '$.value'))) FROM json_each(shadow_accounts.data, '$.emails') e
+                WHERE json_type(e.value, '$.value') = 'text'
+                ORDER BY json_type(e.value, '$.primary') = 'true' DESC, CAST(e.key AS INTEGER) LIMIT 1)
+            WHERE json_type(data, '$.emails') = 'array';
+            CREATE INDEX ix_shadow_email ON shadow_accounts(target, email);
+            """);
+    }
 }

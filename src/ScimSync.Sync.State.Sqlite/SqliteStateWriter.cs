@@ -27,12 +27,13 @@ internal sealed partial class SqliteStateWriter : IStateWriter
     public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
     {
         var data = System.Text.Encoding.UTF8.GetString(account.Json);
+        var (externalId, email) = account.SearchKeys();
         Exec("""
-            INSERT INTO shadow_accounts(target, target_id, user_name, external_id, active, data, synced, seen) VALUES (@t, @i, @u, @e, @a, @d, @sy, @s)
-            ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, active = @a, data = @d, seen = @s,
+            INSERT INTO shadow_accounts(target, target_id, user_name, external_id, email, active, data, synced, seen) VALUES (@t, @i, @u, @e, @m, @a, @d, @sy, @s)
+            ON CONFLICT(target, target_id) DO UPDATE SET user_name = @u, external_id = @e, email = @m, active = @a, data = @d, seen = @s,
                 synced = coalesce(@sy, synced)
             """, ("@t", target), ("@i", account.Id), ("@u", account.UserName),
-            ("@e", account.ExternalId),
+            ("@e", externalId), ("@m", email),
             ("@a", account.Active ? 1 : 0), ("@d", data), ("@sy", synced ? data : null), ("@s", seen.UtcTicks));
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using ScimSync.Sync.Planning;
 using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.State.Sqlite;
@@ -21,12 +22,11 @@ public sealed partial class SqliteSyncState
         return Read(() =>
         {
             if (text is null) return Page(search, null, Match.All, limit);
-            // One index per question: a userName prefix first, then an exact externalId, then (with an @) an email
-            // address. The emails are inside the account's document, not indexed: that last case scans the target's
-            // accounts (docs/console.md).
+            // One index per question: a userName prefix first, then an exact externalId, then (with an @) the account's
+            // email key (its primary address, lower-cased: TargetAccount.SearchKeys).
             var page = Page(search, text, Match.UserNamePrefix, limit);
             if (page.Total == 0) page = Page(search, text, Match.ExternalId, limit);
-            if (page.Total == 0 && text.Contains('@', StringComparison.Ordinal)) page = Page(search, text, Match.Email, limit);
+            if (page.Total == 0 && text.Contains('@', StringComparison.Ordinal)) page = Page(search, TargetAccount.EmailKey(text), Match.Email, limit);
             return page;
         });
     }
@@ -55,8 +55,7 @@ public sealed partial class SqliteSyncState
         {
             Match.UserNamePrefix => ("ix_shadow_user", " AND s.user_name >= @v COLLATE NOCASE AND s.user_name < @hi COLLATE NOCASE"),
             Match.ExternalId => ("ix_shadow_external", " AND s.external_id = @v"),
-            // No index serves it: the primary key's scan reads each document once (forcing the userName index would add a lookup per row).
-            Match.Email => (null, " AND EXISTS (SELECT 1 FROM json_each(s.data, '$.emails') e WHERE lower(json_extract(e.value, '$.value')) = lower(@v))"),
+            Match.Email => ("ix_shadow_email", " AND s.email = @v"),
             _ => ("ix_shadow_user", ""),
         };
         var owned = search.Ownership switch

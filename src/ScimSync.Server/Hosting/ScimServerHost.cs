@@ -87,6 +87,7 @@ public static class ScimServerHost
             sp.GetRequiredService<PatchEngine>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ChangeSignal>())
         {
             MaxDocumentBytes = options.MaxResourceBytes,
+            PasswordHashIterations = options.PasswordHashIterations,
             Passwords = sp.GetRequiredService<PasswordSealer>(),
         });
         services.AddSingleton(sp => new CursorCodec(CursorKey.LoadOrCreate(sp.GetRequiredService<IResourceStore>(), options.DataDirectory, keys), sp.GetRequiredService<TimeProvider>(), options.CursorTimeout));

@@ -38,6 +38,9 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
     /// </summary>
     public long MaxDocumentBytes { get; init; } = 1024 * 1024;
 
+    /// <summary>PBKDF2 iterations for each password hashed here (<see cref="ScimServerOptions.PasswordHashIterations"/>).</summary>
+    public int PasswordHashIterations { get; init; } = PasswordHasher.DefaultIterations;
+
     private void CheckSize(ResourceTypeDefinition rt, JsonObject data)
     {
         var size = JsonSize.Of(data);
@@ -62,7 +65,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var password = TakePassword(data);
         var members = TakeMembers(data);
         CheckSize(rt, data);
-        var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        var passwordHash = password is null ? null : PasswordHasher.Hash(password, PasswordHashIterations);
         // What does not depend on the database is prepared before taking the writer, which every write shares.
         var id = Guid.CreateVersion7().ToString();
         var attributes = ResourceDiff.ChangedAttributes(shaper, rt, new JsonObject(), data).ToList();
@@ -90,7 +93,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
         var requested = TopLevelNames(data);
         var password = TakePassword(data);
         var members = TakeMembers(data);
-        var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        var passwordHash = password is null ? null : PasswordHasher.Hash(password, PasswordHashIterations);
         var sealedPasswords = await SealAsync(id, password, ct).ConfigureAwait(false);
         await using var tx = await store.BeginWriteAsync(ct).ConfigureAwait(false);
         var existing = await tx.FindAsync(rt, id, new LoadOptions(Members: true, Groups: false), ct).ConfigureAwait(false)
@@ -147,7 +150,7 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
             : new PatchResult(working, false, []);
         var data = result.Resource;
         var password = TakePassword(data);
-        var passwordHash = password is null ? null : PasswordHasher.Hash(password);
+        var passwordHash = password is null ? null : PasswordHasher.Hash(password, PasswordHashIterations);
 
         var membersChanged = false;
         IReadOnlyList<MemberRef>? fullMembers = null;

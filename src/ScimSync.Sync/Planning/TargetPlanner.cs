@@ -57,6 +57,32 @@ public sealed class TargetAccount
         return doc.RootElement.TryGetProperty("externalId", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null;
     }
 
+    /// <summary>
+    /// What a shadow search finds the account by besides its userName, read from the document in one pass: its
+    /// externalId, and its email key (<see cref="EmailKey"/> of the primary address, else the first).
+    /// </summary>
+    public (string? ExternalId, string? Email) SearchKeys()
+    {
+        using var doc = JsonDocument.Parse(_json);
+        var root = doc.RootElement;
+        var externalId = _externalId ?? (root.TryGetProperty("externalId", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString() : null);
+        if (!root.TryGetProperty("emails", out var emails) || emails.ValueKind != JsonValueKind.Array) return (externalId, null);
+        string? first = null;
+        foreach (var m in emails.EnumerateArray())
+        {
+            if (m.ValueKind != JsonValueKind.Object || !m.TryGetProperty("value", out var v) || v.ValueKind != JsonValueKind.String) continue;
+            if (m.TryGetProperty("primary", out var p) && p.ValueKind == JsonValueKind.True) return (externalId, EmailKey(v.GetString()!));
+            first ??= v.GetString();
+        }
+        return (externalId, first is null ? null : EmailKey(first));
+    }
+
+    /// <summary>
+    /// An email address as a shadow search compares it: trimmed and lower-cased (RFC 5321 leaves the local part's
+    /// case to the receiving host, but no directory distinguishes addresses by case).
+    /// </summary>
+    public static string EmailKey(string address) => address.Trim().ToLowerInvariant();
+
     public JsonObject Document => JsonNode.Parse(_json)!.AsObject();
 
     public ReadOnlySpan<byte> Json => _json;

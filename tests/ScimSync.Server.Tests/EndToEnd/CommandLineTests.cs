@@ -95,6 +95,8 @@ public sealed class CommandLineTests : IDisposable
     [InlineData("needs a whole number", "token", "create", "--name", "n", "--expires-days", "soon")]
     [InlineData("is required", "sync", "plan")]
     [InlineData("--durability must be full or normal", "serve", "--durability", "fast")]
+    [InlineData("--password-hash-iterations must be at least 1000", "serve", "--password-hash-iterations", "999")]
+    [InlineData("--password-hash-iterations must be at most 10000000", "serve", "--password-hash-iterations", "10000001")]
     [InlineData("is not an http:// or https:// URL", "serve", "--urls", "ftp://127.0.0.1:21")]
     [InlineData("Required command", "keys")]
     public async Task Malformed_values_exit_2_before_anything_is_touched(string message, params string[] args)

@@ -1,6 +1,8 @@
 using System.Runtime.Versioning;
+using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using ScimSync.Secrets;
+using ScimSync.Sync.Planning;
 using ScimSync.Sync.State;
 using ScimSync.Sync.State.Sqlite;
 
@@ -58,6 +60,30 @@ public sealed class StateLayoutTests : IDisposable
         // Opened again: nothing left to do, and what it holds is unchanged.
         using (var again = SqliteSyncState.Open(StateDir))
             Assert.Equal(3, again.Log(new AuditQuery()).Count);
+    }
+
+    [Fact]
+    public void A_version_1_state_gets_the_email_key_of_its_accounts_from_their_documents()
+    {
+        using (var state = SqliteSyncState.Open(StateDir))
+            state.Batch(w =>
+            {
+                var doc = new JsonObject
+                {
+                    ["userName"] = "grace",
+                    ["emails"] = new JsonArray(new JsonObject { ["value"] = "g@home.example" }, new JsonObject { ["value"] = " Grace@Work.Example", ["primary"] = true }),
+                };
+                w.PutAccount("app", new TargetAccount("t1", doc), DateTimeOffset.UnixEpoch);
+                w.PutAccount("app", new TargetAccount("t2", new JsonObject { ["userName"] = "ada" }), DateTimeOffset.UnixEpoch);
+            });
+        // As version 1 left it: no email column.
+        Exec("DROP INDEX ix_shadow_email; ALTER TABLE shadow_accounts DROP COLUMN email; PRAGMA user_version = 1;");
+        using (var state = SqliteSyncState.Open(StateDir))
+        {
+            Assert.Equal("t1", Assert.Single(state.SearchAccounts(new ShadowSearch("app", "grace@work.example")).Rows).TargetId);
+            Assert.Equal(0, state.SearchAccounts(new ShadowSearch("app", "g@home.example")).Total);
+        }
+        Assert.Equal(SqliteStateSchema.Version, UserVersion());
     }
 
     [Fact]

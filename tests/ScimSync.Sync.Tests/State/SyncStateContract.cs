@@ -76,7 +76,10 @@ public abstract class SyncStateContract : IDisposable
             for (var i = 0; i < 25; i++)
             {
                 var doc = Account($"t{i:D2}", $"User{i:D2}@example.com", externalId: $"ext-{i:D2}").Document;
-                doc["emails"] = new JsonArray(new JsonObject { ["value"] = $"person{i:D2}@mail.example" });
+                // The primary address second, and for odd accounts no primary at all: then the first is the key.
+                doc["emails"] = i % 2 == 0
+                    ? new JsonArray(new JsonObject { ["value"] = $"home{i:D2}@home.example" }, new JsonObject { ["value"] = $"person{i:D2}@mail.example", ["primary"] = true })
+                    : new JsonArray(new JsonObject { ["value"] = $" person{i:D2}@mail.example" }, new JsonObject { ["value"] = $"home{i:D2}@home.example" });
                 w.PutAccount("app", new TargetAccount($"t{i:D2}", doc), Now);
                 if (i % 2 == 0) w.Link("app", $"t{i:D2}", $"s{i:D2}", Now);
             }
@@ -95,12 +98,16 @@ public abstract class SyncStateContract : IDisposable
         Assert.Equal(Enumerable.Range(20, 5).Select(i => $"t{i:D2}"), third.Rows.Select(r => r.TargetId));
         Assert.False(third.More);
 
-        // A userName prefix in any case; an exact externalId; an email address among the account's emails.
+        // A userName prefix in any case; an exact externalId; an email address, in any case, that is the account's
+        // primary one (else its first): a secondary address is not searched.
         var prefix = store.SearchAccounts(new ShadowSearch("app", "user1"));
         Assert.Equal(10, prefix.Total);
         Assert.All(prefix.Rows, r => Assert.StartsWith("User1", r.UserName, StringComparison.Ordinal));
         Assert.Equal("t07", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "ext-07")).Rows).TargetId);
         Assert.Equal("t13", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "PERSON13@mail.example")).Rows).TargetId);
+        Assert.Equal("t12", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "person12@Mail.Example ")).Rows).TargetId);
+        Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "home12@home.example")).Total);
+        Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "home13@home.example")).Total);
         Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "nobody@mail.example")).Total);
         // Characters that mean something to LIKE or JSON paths are plain text here.
         Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "%")).Total);
