@@ -72,6 +72,32 @@ public sealed class HostileProviderTests
         Assert.Contains("larger than 1,048,576 bytes", e.Detail);
     }
 
+    [Theory]
+    [InlineData(1_000)]
+    [InlineData(3 << 20)]
+    public async Task An_answer_that_declares_its_length_is_read_whole_within_the_cap_and_refused_past_it(int titleLength)
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["id"] = "1", ["userName"] = "ann", ["title"] = new string('x', titleLength) }.ToJsonString());
+        await using var stub = await StubServer.StartAsync(async (ctx, seen) =>
+        {
+            if (IsConfig(seen))
+            {
+                await StubServer.Json(ctx, 200, Spc);
+                return;
+            }
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/scim+json";
+            ctx.Response.ContentLength = body.Length;
+            await ctx.Response.Body.WriteAsync(body);
+        });
+        using var client = Client(stub, o => o with { MaxResponseBytes = 1 << 20 });
+
+        if (body.Length <= 1 << 20)
+            Assert.Equal(titleLength, (await client.GetAsync("Users", "1", null, None))!["title"]!.GetValue<string>().Length);
+        else
+            Assert.Contains($"({body.Length:N0} declared)", (await Assert.ThrowsAsync<ScimClientException>(() => client.GetAsync("Users", "1", null, None))).Detail);
+    }
+
     [Fact]
     public async Task A_gzip_bomb_is_stopped_at_the_cap_counted_after_decompression()
     {
