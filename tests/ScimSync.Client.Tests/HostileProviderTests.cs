@@ -78,18 +78,7 @@ public sealed class HostileProviderTests
     public async Task An_answer_that_declares_its_length_is_read_whole_within_the_cap_and_refused_past_it(int titleLength)
     {
         var body = System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["id"] = "1", ["userName"] = "ann", ["title"] = new string('x', titleLength) }.ToJsonString());
-        await using var stub = await StubServer.StartAsync(async (ctx, seen) =>
-        {
-            if (IsConfig(seen))
-            {
-                await StubServer.Json(ctx, 200, Spc);
-                return;
-            }
-            ctx.Response.StatusCode = 200;
-            ctx.Response.ContentType = "application/scim+json";
-            ctx.Response.ContentLength = body.Length;
-            await ctx.Response.Body.WriteAsync(body);
-        });
+        await using var stub = await StubServer.RawAsync(Spc, body, r => r.ContentLength = body.Length);
         using var client = Client(stub, o => o with { MaxResponseBytes = 1 << 20 });
 
         if (body.Length <= 1 << 20)
@@ -110,18 +99,7 @@ public sealed class HostileProviderTests
         }
         var bomb = packed.ToArray();
         Assert.True(bomb.Length < 1 << 20);
-        await using var stub = await StubServer.StartAsync(async (ctx, seen) =>
-        {
-            if (IsConfig(seen))
-            {
-                await StubServer.Json(ctx, 200, Spc);
-                return;
-            }
-            ctx.Response.StatusCode = 200;
-            ctx.Response.ContentType = "application/scim+json";
-            ctx.Response.Headers.ContentEncoding = "gzip";
-            await ctx.Response.Body.WriteAsync(bomb);
-        });
+        await using var stub = await StubServer.RawAsync(Spc, bomb, r => r.Headers.ContentEncoding = "gzip");
         using var client = Client(stub, o => o with { MaxResponseBytes = 4 << 20 });
         var before = GC.GetTotalAllocatedBytes(precise: true);
 

@@ -51,6 +51,24 @@ public sealed class StubServer : IAsyncDisposable
         return stub;
     }
 
+    /// <summary>
+    /// A 200 with these exact bytes as the body, and the discovery document before it: for answers the framework
+    /// would not write by itself (a declared length, a content encoding).
+    /// </summary>
+    public static Task<StubServer> RawAsync(JsonNode discovery, byte[] body, Action<HttpResponse> headers) =>
+        StartAsync(async (ctx, seen) =>
+        {
+            if (seen.PathAndQuery.Contains("ServiceProviderConfig", StringComparison.Ordinal))
+            {
+                await Json(ctx, 200, discovery);
+                return;
+            }
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/scim+json";
+            headers(ctx.Response);
+            await ctx.Response.Body.WriteAsync(body);
+        });
+
     public static Task Json(HttpContext ctx, int status, JsonNode body, string contentType = "application/scim+json")
     {
         ctx.Response.StatusCode = status;
