@@ -6,10 +6,13 @@ namespace ScimSync.Store.Postgres;
 /// <summary>
 /// The event feed's state, statement for statement what SqliteFeedStore does. Several instances share it: fan-out
 /// normally runs on one instance (the lease), but polls reach any instance and a lease may change hands while the
-/// old holder still finishes a round, so every operation that reads a subscription's queue and then changes it
-/// first locks the subscription's row (<see cref="Tx.LockAsync"/>): claims of one subscription take turns, so no
-/// event is claimed twice and none overtakes an earlier one of its resource. Fan-out's compare-and-set on the
-/// positions needs no more than that: a second commit from the same positions updates no row and writes nothing.
+/// old holder still finishes a round, so every operation that changes a subscription's queue first locks the
+/// subscription's row (<see cref="Tx.LockAsync"/>, or fan-out's update of its positions): claims of one subscription
+/// take turns, so no event is claimed twice and none overtakes an earlier one of its resource. The turn also fixes
+/// the order of row locks: an acknowledgement deletes many deliveries in one statement, fan-out's urgency lift
+/// updates many in another, and without the subscription's lock first the two took the same rows in different
+/// orders and deadlocked (a poll answered 500). Fan-out's compare-and-set on the positions needs no more than
+/// that: a second commit from the same positions updates no row and writes nothing.
 /// </summary>
 internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets secrets, Action? queued) : IFeedStore
 {
@@ -236,7 +239,12 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
     }
 
-    public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct) => WriteAsync(t => AckAsync(t, subscriptionId, jtis), ct);
+    public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> jtis, CancellationToken ct) =>
+        jtis.Count == 0 ? Task.FromResult(0) : WriteAsync(async t =>
+        {
+            await t.LockAsync(subscriptionId).ConfigureAwait(false);
+            return await AckAsync(t, subscriptionId, jtis).ConfigureAwait(false);
+        }, ct);
 
     public Task<DeadLetterResult> DeadLetterAsync(string subscriptionId, IReadOnlyDictionary<string, string> errors, DeadLetterLimit limit, CancellationToken ct) =>
         WriteAsync(async t =>
@@ -312,8 +320,11 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
         return n;
     }
 
-    public Task<int> DiscardDeadLettersAsync(string subscriptionId, CancellationToken ct) => WriteAsync(t =>
-        t.ExecAsync("DELETE FROM deliveries WHERE subscription_id = $1 AND state = 3", subscriptionId), ct);
+    public Task<int> DiscardDeadLettersAsync(string subscriptionId, CancellationToken ct) => WriteAsync(async t =>
+    {
+        await t.LockAsync(subscriptionId).ConfigureAwait(false);
+        return await t.ExecAsync("DELETE FROM deliveries WHERE subscription_id = $1 AND state = 3", subscriptionId).ConfigureAwait(false);
+    }, ct);
 
     public async Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct)
     {

@@ -228,6 +228,9 @@ public sealed class PostgresResourceStore : IResourceStore
     public async Task<long> CompactJournalAsync(long throughPosition, DateTimeOffset olderThan, CancellationToken ct)
     {
         await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        // Only a readable prefix is compacted: without the wait, entries acknowledged just before (behind any other
+        // session's open transaction) would stay until the next round, and a maximum age would not hold as on SQLite.
+        await PostgresJournal.WaitForEarlierWritersAsync(c, EarlierWritersWait, ct).ConfigureAwait(false);
         return await PostgresJournal.CompactAsync(c, throughPosition, olderThan, ct).ConfigureAwait(false);
     }
 
