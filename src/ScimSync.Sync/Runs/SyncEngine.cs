@@ -108,11 +108,10 @@ public sealed partial class SyncEngine : IDisposable
         foreach (var id in known.Keys.Union(snapshot.Groups.Keys))
         {
             var before = known.GetValueOrDefault(id) ?? [];
-            var after = snapshot.Groups.GetValueOrDefault(id)?.Members.ToHashSet(StringComparer.Ordinal) ?? [];
-            if (before.SetEquals(after)) continue;
+            var now = snapshot.Groups.GetValueOrDefault(id);
+            if (before.SetEquals(now?.Baseline ?? [])) continue;
             keys.Add(TargetExecutor.GroupKey(id));
-            keys.UnionWith(before.Except(after));
-            keys.UnionWith(after.Except(before));
+            keys.UnionWith(NestedGroupChanges.MembersMoved(before, now, snapshot));
         }
         var now = _time.GetUtcNow();
         var gone = _targets.ToDictionary(t => t, t => _shadows.LinkedSources(t.Config.Name).Where(id => !snapshot.Users.ContainsKey(id)).ToArray());
@@ -121,7 +120,7 @@ public sealed partial class SyncEngine : IDisposable
             foreach (var key in keys) _lanes.QueueEverywhere(w, key, true, now);
             foreach (var t in _targets)
                 foreach (var id in gone[t]) w.Enqueue(t.Config.Name, id, true, now);
-            w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
+            w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Baseline)));
         });
         return keys.Count + gone.Values.Sum(g => g.Length);
     }
@@ -154,6 +153,7 @@ public sealed partial class SyncEngine : IDisposable
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var snapshot = await ReadSourceAsync(progress, reading.Token).ConfigureAwait(false);
         SyncLog.SourceRead(_log, snapshot.Users.Count, snapshot.Groups.Count, sw.ElapsedMilliseconds);
+        var warnings = NestedGroupChanges.ReportCycles(snapshot, null, _log);
         MemoryTrace.Log(_log, "source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
         // the source and are applied afterwards, none lost in between.
@@ -173,7 +173,7 @@ public sealed partial class SyncEngine : IDisposable
                 w.SetCheckpoint(EngineCheckpoints.LastRun, started.ToString("O"));
                 w.SetCheckpoint(EngineCheckpoints.Complete, complete ? "true" : "false");
                 // Every target was planned against these memberships: the baseline a resumed engine compares with.
-                w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
+                w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Baseline)));
                 // Clocks of two machines disagree a little: look back a few seconds (re-applying is harmless).
                 if (_source is not null && _config.Source.Feed == FeedMode.LastModified)
                     w.SetCheckpoint(EngineCheckpoints.LastModifiedSince, (started - TimeSpan.FromSeconds(5)).ToString("O"));
@@ -183,7 +183,7 @@ public sealed partial class SyncEngine : IDisposable
             });
         // An engine run from a timer prunes here; a watching one hourly (its retention loop).
         if (execute && !watching) _retention.PruneOrWarn();
-        return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
+        return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results) { SourceWarnings = warnings };
     }
 
     /// <summary>

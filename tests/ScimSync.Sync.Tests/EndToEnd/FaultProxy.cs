@@ -19,10 +19,16 @@ public sealed class FaultProxy : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly HttpClient _upstream = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<RecordedWrite> _writes = new();
     private int _requests;
     private int _injected;
 
     public int Injected => Volatile.Read(ref _injected);
+
+    /// <summary>Every request other than GET that reached the target through the proxy, in order: what the engine wrote.</summary>
+    public IReadOnlyList<RecordedWrite> Writes => _writes.ToArray();
+
+    public void ClearWrites() => _writes.Clear();
     public Uri ScimUrl { get; private set; } = null!;
 
     private FaultProxy(WebApplication app) => _app = app;
@@ -50,13 +56,16 @@ public sealed class FaultProxy : IAsyncDisposable
                 return;
             }
             using var req = new HttpRequestMessage(new HttpMethod(ctx.Request.Method), new Uri(upstream.GetLeftPart(UriPartial.Authority) + ctx.Request.Path + ctx.Request.QueryString));
+            var body = "";
             if (ctx.Request.ContentLength > 0 || ctx.Request.Headers.ContainsKey("Transfer-Encoding"))
             {
                 using var ms = new MemoryStream();
                 await ctx.Request.Body.CopyToAsync(ms);
                 req.Content = new ByteArrayContent(ms.ToArray());
+                body = System.Text.Encoding.UTF8.GetString(ms.ToArray());
                 if (ctx.Request.ContentType is { } ct) req.Content.Headers.TryAddWithoutValidation("Content-Type", ct);
             }
+            if (ctx.Request.Method != "GET") proxy._writes.Enqueue(new RecordedWrite(ctx.Request.Method, ctx.Request.Path, body));
             foreach (var h in new[] { "Authorization", "If-Match", "If-None-Match", "Accept" })
                 if (ctx.Request.Headers.TryGetValue(h, out var v)) req.Headers.TryAddWithoutValidation(h, (IEnumerable<string>)v!);
             using var resp = await proxy._upstream.SendAsync(req);
@@ -88,3 +97,6 @@ public sealed class FaultProxy : IAsyncDisposable
         _upstream.Dispose();
     }
 }
+
+/// <summary>One write the proxy passed on: method, path (without the query) and body.</summary>
+public sealed record RecordedWrite(string Method, string Path, string Body);
