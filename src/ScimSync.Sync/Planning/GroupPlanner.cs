@@ -59,15 +59,27 @@ internal sealed class GroupPlanner(TargetConfig target)
             inShadow = GroupsHoldingFocus(state, focus);
         }
 
+        // The target's group for a source group: linked, or one not linked yet that carries its id or its name (first wins).
+        var unlinkedById = new Dictionary<string, TargetGroup>(StringComparer.Ordinal);
+        var unlinkedByName = new Dictionary<string, TargetGroup>(StringComparer.OrdinalIgnoreCase);
+        foreach (var g in state.Groups)
+        {
+            if (state.GroupLinks.ContainsKey(g.Id)) continue;
+            if (g.ExternalId is not null) unlinkedById.TryAdd(g.ExternalId, g);
+            unlinkedByName.TryAdd(g.DisplayName, g);
+        }
+        TargetGroup? Linked(string id) => linkedGroups.TryGetValue(id, out var tgid) ? targetGroups.GetValueOrDefault(tgid) : null;
+        TargetGroup? OnTarget(SourceGroup g) => Linked(g.Id) ?? unlinkedById.GetValueOrDefault(g.Id) ?? unlinkedByName.GetValueOrDefault(g.DisplayName);
+        // A nested group by its id on the target, when it is there (linked now, or linked earlier in this run).
+        string? TargetIdOf(string id) => source.Groups.TryGetValue(id, out var g) ? OnTarget(g)?.Id : null;
+
         foreach (var group in source.Groups.Values.OrderBy(g => g.DisplayName, StringComparer.Ordinal))
         {
             if (!target.Groups.Includes(group.DisplayName)) continue;
             var full = focus is null;
-            TargetGroup? existing = null;
-            if (linkedGroups.TryGetValue(group.Id, out var tgid)) targetGroups.TryGetValue(tgid, out existing);
+            var existing = Linked(group.Id);
             if (!full && !structural!.Contains(group.Id) && !reached!.Contains(group.Id) && !(existing is not null && inShadow!.Contains(existing.Id))) continue;
-            existing ??= state.Groups.FirstOrDefault(g => g.ExternalId == group.Id && !state.GroupLinks.ContainsKey(g.Id))
-                ?? state.Groups.FirstOrDefault(g => g.DisplayName.Equals(group.DisplayName, StringComparison.OrdinalIgnoreCase) && !state.GroupLinks.ContainsKey(g.Id));
+            existing ??= OnTarget(group);
 
             // Users wanted: those under the group as this target sees it (all, or the focus users alone).
             var wantUsers = full
@@ -88,7 +100,7 @@ internal sealed class GroupPlanner(TargetConfig target)
                 if (wantUsers.Count > 0 || wantGroups.Count > 0)
                     ops.Add(new ChangeMembers(target.Name, group.Id, null, group.DisplayName, wantUsers.Order(StringComparer.Ordinal).ToArray(), [])
                     {
-                        AddGroups = Nested(wantGroups, linkedGroups),
+                        AddGroups = Nested(wantGroups, TargetIdOf),
                     });
                 continue;
             }
@@ -104,7 +116,7 @@ internal sealed class GroupPlanner(TargetConfig target)
                 var haveGroups = new Dictionary<string, string>(StringComparer.Ordinal); // source group → its nested target group
                 foreach (var member in existing.Members)
                     if (state.GroupLinks.TryGetValue(member, out var sourceGroup)) haveGroups.TryAdd(sourceGroup, member);
-                addGroups = Nested(wantGroups.Where(g => !haveGroups.ContainsKey(g)), linkedGroups);
+                addGroups = Nested(wantGroups.Where(g => !haveGroups.ContainsKey(g)), TargetIdOf);
                 remove.AddRange(haveGroups.Where(kv => !wantGroups.Contains(kv.Key)).Select(kv => kv.Value));
             }
             if (addUsers.Length > 0 || addGroups.Count > 0 || remove.Count > 0)
@@ -116,8 +128,8 @@ internal sealed class GroupPlanner(TargetConfig target)
     }
 
     /// <summary>Nested groups to add, with their ids on the target where the engine knows them already.</summary>
-    private static NestedMember[] Nested(IEnumerable<string> sourceGroupIds, IReadOnlyDictionary<string, string> linkedGroups) =>
-        sourceGroupIds.Order(StringComparer.Ordinal).Select(id => new NestedMember(id, linkedGroups.GetValueOrDefault(id))).ToArray();
+    private static NestedMember[] Nested(IEnumerable<string> sourceGroupIds, Func<string, string?> targetIdOf) =>
+        sourceGroupIds.Order(StringComparer.Ordinal).Select(id => new NestedMember(id, targetIdOf(id))).ToArray();
 
     /// <summary>The target's groups that hold a focus account now (it may have left the source group since).</summary>
     private static HashSet<string> GroupsHoldingFocus(TargetState state, IReadOnlySet<string> focus)
