@@ -160,8 +160,8 @@ public sealed class TargetPlanner
         void Count(Situation s) => situations[s] = situations.GetValueOrDefault(s) + 1;
 
         // The plan is built in passes that keep only what a later pass needs: a full plan of a large target
-        // must not hold a desired copy of every account, nor correlation indexes over all of them (issue 4:
-        // reconciling 100,000 accounts within 500 MB).
+        // must not hold a desired copy of every account, nor correlation indexes over all of them (reconciling
+        // 100,000 accounts stays within 500 MB).
 
         // 1. The target as it is: protected, linked (owned), or waiting to be correlated.
         var actualById = new HashSet<string>(StringComparer.Ordinal);
