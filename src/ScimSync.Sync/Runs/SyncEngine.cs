@@ -108,10 +108,10 @@ public sealed partial class SyncEngine : IDisposable
         foreach (var id in known.Keys.Union(snapshot.Groups.Keys))
         {
             var before = known.GetValueOrDefault(id) ?? [];
-            var now = snapshot.Groups.GetValueOrDefault(id);
-            if (before.SetEquals(now?.Baseline ?? [])) continue;
+            var current = snapshot.Groups.GetValueOrDefault(id);
+            if (before.SetEquals(current?.Baseline ?? [])) continue;
             keys.Add(TargetExecutor.GroupKey(id));
-            keys.UnionWith(NestedGroupChanges.MembersMoved(before, now, snapshot));
+            keys.UnionWith(NestedGroupChanges.MembersMoved(before, current, snapshot));
         }
         var now = _time.GetUtcNow();
         var gone = _targets.ToDictionary(t => t, t => _shadows.LinkedSources(t.Config.Name).Where(id => !snapshot.Users.ContainsKey(id)).ToArray());

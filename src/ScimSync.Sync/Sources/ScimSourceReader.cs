@@ -72,7 +72,7 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
         var members = new List<string>();
         var subgroups = new List<string>();
         foreach (var m in doc["members"] as JsonArray ?? [])
-            if (m?["value"] is JsonValue v && v.TryGetValue<string>(out var value))
+            if (m?["value"] is JsonValue mv && mv.TryGetValue<string>(out var value))
                 (IsGroup(m) ? subgroups : members).Add(value);
         return new SourceGroup(id, name, members)
         {

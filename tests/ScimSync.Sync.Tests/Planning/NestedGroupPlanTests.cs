@@ -30,7 +30,7 @@ public sealed class NestedGroupPlanTests
     [Fact]
     public void Scope_by_the_top_group_holds_users_at_every_level_and_nobody_else()
     {
-        var plan = Plan(App(NestedGroups.Flatten), Snapshot(People, [A, B, C]), State());
+        var plan = Plan(App(NestedGroups.Flatten), Snapshot(People, [A, B, C]), Fixtures.State());
         Assert.Equal(["s1", "s2", "s3"], plan.Operations.OfType<CreateAccount>().Select(c => c.SourceId).Order());
         var decision = new TargetPlanner(App(NestedGroups.Flatten), AccountKindRules.Default, Registry).Scope.Decide(People[0], null, Snapshot(People, [A, B, C]));
         Assert.True(decision.InScope);
@@ -40,7 +40,7 @@ public sealed class NestedGroupPlanTests
     [Fact]
     public void A_flattening_target_gets_each_group_with_every_user_under_it()
     {
-        var members = Members(Plan(App(NestedGroups.Flatten), Snapshot(People, [A, B, C]), State()));
+        var members = Members(Plan(App(NestedGroups.Flatten), Snapshot(People, [A, B, C]), Fixtures.State()));
         Assert.Equal(["s1", "s2", "s3"], members["A"].AddSourceIds);
         Assert.Equal(["s1", "s2"], members["B"].AddSourceIds);
         Assert.Equal(["s1"], members["C"].AddSourceIds);
@@ -50,7 +50,7 @@ public sealed class NestedGroupPlanTests
     [Fact]
     public void An_accepting_target_gets_the_structure()
     {
-        var members = Members(Plan(App(NestedGroups.Accept), Snapshot(People, [A, B, C]), State()));
+        var members = Members(Plan(App(NestedGroups.Accept), Snapshot(People, [A, B, C]), Fixtures.State()));
         Assert.Equal(["s3"], members["A"].AddSourceIds);
         Assert.Equal([new NestedMember("gb", null)], members["A"].AddGroups);
         Assert.Equal(["s2"], members["B"].AddSourceIds);
@@ -62,7 +62,7 @@ public sealed class NestedGroupPlanTests
     [Fact]
     public void A_nested_group_the_target_does_not_receive_is_flattened_into_the_group_above()
     {
-        var members = Members(Plan(App(NestedGroups.Accept, "A", "C"), Snapshot(People, [A, B, C]), State()));
+        var members = Members(Plan(App(NestedGroups.Accept, "A", "C"), Snapshot(People, [A, B, C]), Fixtures.State()));
         Assert.Equal(["A", "C"], members.Keys.Order());
         Assert.Equal(["s2", "s3"], members["A"].AddSourceIds);
         Assert.Equal([new NestedMember("gc", null)], members["A"].AddGroups);
@@ -72,7 +72,7 @@ public sealed class NestedGroupPlanTests
     public void Existing_nested_groups_are_added_by_their_target_id_and_a_nested_group_taken_out_is_removed()
     {
         // On the target: A holds anna and group B; B holds bert and (no longer at the source) group C.
-        var state = State(
+        var state = Fixtures.State(
             [Account("t1", "carol@example.com", "s1"), Account("t2", "bert@example.com", "s2"), Account("t3", "anna@example.com", "s3")],
             new() { ["t1"] = "s1", ["t2"] = "s2", ["t3"] = "s3" },
             [new TargetGroup("tA", "A", "ga", ["t3"]), new TargetGroup("tB", "B", "gb", ["t2", "tC"]), new TargetGroup("tC", "C", "gc", ["t1"])],
@@ -93,20 +93,20 @@ public sealed class NestedGroupPlanTests
         var x = new SourceGroup("gx", "X", ["s1"]) { Subgroups = ["gy"] };
         var y = new SourceGroup("gy", "Y", ["s2"]) { Subgroups = ["gx"] };
         var app = Target(ScopeRule.Everyone with { Groups = new HashSet<string>(["Y"]) }, groups: new GroupSyncConfig(true, new HashSet<string>(), 500));
-        var plan = Plan(app, Snapshot(People, [x, y]), State());
+        var plan = Plan(app, Snapshot(People, [x, y]), Fixtures.State());
         Assert.Equal(["s1", "s2"], plan.Operations.OfType<CreateAccount>().Select(c => c.SourceId).Order());
         var members = Members(plan);
         Assert.Equal(["s1", "s2"], members["X"].AddSourceIds);
         Assert.Equal(["s1", "s2"], members["Y"].AddSourceIds);
 
         // Accepted as structure: each holds its own user and the other group, never itself.
-        var accepted = Members(Plan(app with { Groups = app.Groups with { Nested = NestedGroups.Accept } }, Snapshot(People, [x, y]), State()));
+        var accepted = Members(Plan(app with { Groups = app.Groups with { Nested = NestedGroups.Accept } }, Snapshot(People, [x, y]), Fixtures.State()));
         Assert.Equal([new NestedMember("gy", null)], accepted["X"].AddGroups);
         Assert.Equal([new NestedMember("gx", null)], accepted["Y"].AddGroups);
     }
 
     /// <summary>The target as a run left it: everyone linked, each group flattened, or with its nested group as a member.</summary>
-    private static TargetState Settled(bool nested) => State(
+    private static TargetState Settled(bool nested) => Fixtures.State(
         [Account("t1", "carol@example.com", "s1"), Account("t2", "bert@example.com", "s2"), Account("t3", "anna@example.com", "s3")],
         new() { ["t1"] = "s1", ["t2"] = "s2", ["t3"] = "s3" },
         nested
