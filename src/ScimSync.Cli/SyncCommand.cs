@@ -114,6 +114,8 @@ internal static partial class SyncCommand
                 // Refused SETs are the source's, not a target's: said once, under the targets.
                 if (engine.RefusedEvents is { } refused)
                     Console.Out.WriteLine($"  source feed: {refused.Count:N0} SET{(refused.Count == 1 ? "" : "s")} refused (reported to the source, which keeps them as dead letters); the last, {refused.LastJti} at {refused.LastAt:u}: {refused.LastReason}");
+                // A cycle of nested groups is the source's too; it fails nothing, so it does not change the exit code.
+                foreach (var warning in engine.SourceWarnings) Console.Out.WriteLine($"  source (last full run): {warning}");
             }
             return Task.FromResult(targets.Any(t => t.NeedsAttention) ? ExitCodes.NeedsAttention : ExitCodes.Ok);
         }));

@@ -172,6 +172,7 @@ public sealed partial class SyncEngine : IDisposable
             {
                 w.SetCheckpoint(EngineCheckpoints.LastRun, started.ToString("O"));
                 w.SetCheckpoint(EngineCheckpoints.Complete, complete ? "true" : "false");
+                w.SetCheckpoint(EngineCheckpoints.SourceWarnings, string.Join("\n", warnings));
                 // Every target was planned against these memberships: the baseline a resumed engine compares with.
                 w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Baseline)));
                 // Clocks of two machines disagree a little: look back a few seconds (re-applying is harmless).
@@ -237,6 +238,10 @@ public sealed partial class SyncEngine : IDisposable
 
     /// <summary>The SETs from the source the engine refused (reported to the source as errors), from its state; null when none.</summary>
     public RefusedEvents? RefusedEvents => _status.Refused;
+
+    /// <summary>What the last executing full run found at the source for a person to look at (a cycle of nested groups), for `sync status`.</summary>
+    public IReadOnlyList<string> SourceWarnings =>
+        (_shadows.GetCheckpoint(EngineCheckpoints.SourceWarnings) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>
     /// Readiness of a watching engine: no target needs attention (<see cref="TargetAttention"/>), and the source

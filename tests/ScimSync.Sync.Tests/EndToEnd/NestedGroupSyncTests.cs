@@ -98,6 +98,9 @@ public sealed class NestedGroupSyncTests
             var (code, output) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
             Assert.True(code == 0, output);
             Assert.Contains("groups X, Y contain one another", output, StringComparison.Ordinal);
+            var (statusCode, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config);
+            Assert.True(statusCode == 0, status);
+            Assert.Contains("source (last full run): groups X, Y contain one another", status, StringComparison.Ordinal);
 
             // Scope follows nesting: carol (in C, in B, in A) is in A's scope; nora is in no group and nowhere.
             Assert.Equal(["anna@example.com", "bert@example.com", "carol@example.com", "xena@example.com", "yuri@example.com"],
