@@ -80,12 +80,12 @@ public sealed class NestedGroupSyncTests
                   - name: flat
                     url: {{flatProxy.ScimUrl}}
                     auth: { type: bearer, token: {{flat.Token}} }
-                    scope: { groups: [A, X] }
+                    scope: { groups: [A, C, X] }
                     groups: { names: [A, B, C, X, Y] }
                   - name: nesting
                     url: {{nestingProxy.ScimUrl}}
                     auth: { type: bearer, token: {{nesting.Token}} }
-                    scope: { groups: [A] }
+                    scope: { groups: [A, C] }
                     groups: { names: [A, B, C], nested: accept }
                 """);
 
@@ -102,7 +102,7 @@ public sealed class NestedGroupSyncTests
             Assert.True(statusCode == 0, status);
             Assert.Contains("source (last full run): groups X, Y contain one another", status, StringComparison.Ordinal);
 
-            // Scope follows nesting: carol (in C, in B, in A) is in A's scope; nora is in no group and nowhere.
+            // Scope follows nesting: bert (in B, in A) is in A's scope, yuri (in Y, in X) in X's; nora is in no group and nowhere.
             Assert.Equal(["anna@example.com", "bert@example.com", "carol@example.com", "xena@example.com", "yuri@example.com"],
                 (await flat.UsersAsync()).Select(u => u["userName"]!.GetValue<string>()).Order());
             Assert.Equal(["anna@example.com", "bert@example.com", "carol@example.com"],
@@ -140,21 +140,33 @@ public sealed class NestedGroupSyncTests
                 await WaitAsync(async () => (await MembershipAsync(nesting))["C"].Contains(("dora@example.com", "User")), log);
                 await WaitAsync(async () => (await MembershipAsync(flat))["B"].Contains(("dora@example.com", "User"))
                     && (await MembershipAsync(flat))["C"].Contains(("dora@example.com", "User")), log);
+
+                var doraOnFlat = (await flat.UsersAsync()).Single(u => u["userName"]!.GetValue<string>() == "dora@example.com")["id"]!.GetValue<string>();
+                var doraOnNesting = (await nesting.UsersAsync()).Single(u => u["userName"]!.GetValue<string>() == "dora@example.com")["id"]!.GetValue<string>();
+                var flatGroups = (await flat.GroupsAsync()).ToDictionary(g => g["displayName"]!.GetValue<string>(), g => g["id"]!.GetValue<string>());
+                var nestingGroups = (await nesting.GroupsAsync()).ToDictionary(g => g["displayName"]!.GetValue<string>(), g => g["id"]!.GetValue<string>());
+                AssertOnlyMemberAdds(flatProxy.Writes, doraOnFlat, [flatGroups["A"], flatGroups["B"], flatGroups["C"]], log);
+                AssertOnlyMemberAdds(nestingProxy.Writes, doraOnNesting, [nestingGroups["C"]], log);
+                Same(Users("anna@example.com", "bert@example.com", "carol@example.com", "dora@example.com"), (await MembershipAsync(flat))["A"]);
+                Same(Users("xena@example.com", "yuri@example.com"), (await MembershipAsync(flat))["X"]);
+
+                // C is taken out of B: carol and dora (still in scope through C) leave B and A where the app is flattened,
+                // and the group C leaves B where the app keeps the structure; every group write a member removal.
+                flatProxy.ClearWrites();
+                nestingProxy.ClearWrites();
+                await hr.PatchAsync("Groups", b["id"]!.GetValue<string>(),
+                    new JsonObject { ["op"] = "remove", ["path"] = $"members[value eq \"{c["id"]!.GetValue<string>()}\"]" });
+                await WaitAsync(async () => (await MembershipAsync(flat)) is var m && Same(m["A"], "anna@example.com", "bert@example.com") && Same(m["B"], "bert@example.com"), log);
+                await WaitAsync(async () => (await MembershipAsync(nesting))["B"].SetEquals([("bert@example.com", "User")]), log);
+                Same(Users("carol@example.com", "dora@example.com"), (await MembershipAsync(flat))["C"]);
+                AssertOnlyMemberRemovals(flatProxy.Writes, [flatGroups["A"], flatGroups["B"]], log);
+                AssertOnlyMemberRemovals(nestingProxy.Writes, [nestingGroups["B"]], log);
             }
             finally
             {
                 engine.Kill(true);
                 await engine.WaitForExitAsync();
             }
-
-            var doraOnFlat = (await flat.UsersAsync()).Single(u => u["userName"]!.GetValue<string>() == "dora@example.com")["id"]!.GetValue<string>();
-            var doraOnNesting = (await nesting.UsersAsync()).Single(u => u["userName"]!.GetValue<string>() == "dora@example.com")["id"]!.GetValue<string>();
-            var flatGroups = (await flat.GroupsAsync()).ToDictionary(g => g["displayName"]!.GetValue<string>(), g => g["id"]!.GetValue<string>());
-            var nestingGroups = (await nesting.GroupsAsync()).ToDictionary(g => g["displayName"]!.GetValue<string>(), g => g["id"]!.GetValue<string>());
-            AssertOnlyMemberAdds(flatProxy.Writes, doraOnFlat, [flatGroups["A"], flatGroups["B"], flatGroups["C"]], log);
-            AssertOnlyMemberAdds(nestingProxy.Writes, doraOnNesting, [nestingGroups["C"]], log);
-            Same(Users("anna@example.com", "bert@example.com", "carol@example.com", "dora@example.com"), (await MembershipAsync(flat))["A"]);
-            Same(Users("xena@example.com", "yuri@example.com"), (await MembershipAsync(flat))["X"]);
         }
         finally
         {
@@ -188,6 +200,19 @@ public sealed class NestedGroupSyncTests
         }
         Assert.True(writes.Count(w => !w.Path.Contains("/Groups", StringComparison.Ordinal)) == 1, context);
         Assert.Equal("POST", writes.Single(w => !w.Path.Contains("/Groups", StringComparison.Ordinal)).Method);
+    }
+
+    private static bool Same(HashSet<(string Name, string Type)> actual, params string[] users) => Users(users).SetEquals(actual);
+
+    /// <summary>The writes to groups are PATCHes of <paramref name="groupIds"/> alone, each removing members and nothing else; no PUT anywhere.</summary>
+    private static void AssertOnlyMemberRemovals(IReadOnlyList<RecordedWrite> writes, IReadOnlyList<string> groupIds, StringBuilder log)
+    {
+        var context = string.Join("\n", writes.Select(w => $"{w.Method} {w.Path} {w.Body}")) + "\n" + log;
+        Assert.True(writes.All(w => w.Method != "PUT"), context);
+        var groupWrites = writes.Where(w => w.Path.Contains("/Groups", StringComparison.Ordinal)).ToArray();
+        Assert.True(groupWrites.All(w => w.Method == "PATCH"), context);
+        Assert.True(groupIds.Order().SequenceEqual(groupWrites.Select(w => w.Path[(w.Path.LastIndexOf('/') + 1)..]).Distinct().Order()), context);
+        Assert.All(groupWrites.SelectMany(w => JsonNode.Parse(w.Body)!["Operations"]!.AsArray()), op => Assert.Equal("remove", op!["op"]!.GetValue<string>()));
     }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, StringBuilder log)
