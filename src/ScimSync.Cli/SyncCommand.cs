@@ -114,6 +114,8 @@ internal static partial class SyncCommand
                 // Refused SETs are the source's, not a target's: said once, under the targets.
                 if (engine.RefusedEvents is { } refused)
                     Console.Out.WriteLine($"  source feed: {refused.Count:N0} SET{(refused.Count == 1 ? "" : "s")} refused (reported to the source, which keeps them as dead letters); the last, {refused.LastJti} at {refused.LastAt:u}: {refused.LastReason}");
+                // A cycle of nested groups is the source's too; it fails nothing, so it does not change the exit code.
+                foreach (var warning in engine.SourceWarnings) Console.Out.WriteLine($"  source (last full run): {warning}");
             }
             return Task.FromResult(targets.Any(t => t.NeedsAttention) ? ExitCodes.NeedsAttention : ExitCodes.Ok);
         }));
@@ -398,6 +400,7 @@ internal static partial class SyncCommand
     private static void PrintPlan(RunReport report, bool all)
     {
         Output.Line($"Source: {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups{(report.SourcePosition is { } p ? $" (journal position {p})" : "")}");
+        foreach (var warning in report.SourceWarnings) Output.Line("Source: " + warning, "yellow");
         foreach (var t in report.Targets)
         {
             if (t.Error is not null || t.Plan is null)
@@ -432,6 +435,7 @@ internal static partial class SyncCommand
                 t.Execution?.Errors.FirstOrDefault(),
             }.OfType<string>())]));
         Output.Line($"Source {report.SourceUsers:N0} users, {report.SourceGroups:N0} groups; finished in {report.Elapsed.TotalSeconds:F1} s.");
+        foreach (var warning in report.SourceWarnings) Output.Line("Source: " + warning, "yellow");
     }
 
     private static void PrintReconcile(ReconcileReport report)
@@ -491,7 +495,11 @@ internal static partial class SyncCommand
             w.WriteBoolean("stopped", report.Stopped);
             w.WriteNumber("elapsedSeconds", report.Elapsed.TotalSeconds);
             w.WritePropertyName("source");
-            new JsonObject { ["users"] = report.SourceUsers, ["groups"] = report.SourceGroups, ["position"] = report.SourcePosition }.WriteTo(w);
+            new JsonObject
+            {
+                ["users"] = report.SourceUsers, ["groups"] = report.SourceGroups, ["position"] = report.SourcePosition,
+                ["warnings"] = new JsonArray(report.SourceWarnings.Select(x => (JsonNode)JsonValue.Create(x)).ToArray()),
+            }.WriteTo(w);
             w.WriteStartArray("targets");
             foreach (var t in report.Targets)
             {
@@ -555,7 +563,12 @@ internal static partial class SyncCommand
             case DeleteAccount d: o["targetId"] = d.TargetId; o["sourceId"] = d.SourceId; break;
             case LinkAccount l: o["targetId"] = l.TargetId; o["sourceId"] = l.SourceId; break;
             case RetireGroup r: o["targetGroupId"] = r.TargetGroupId; o["sourceGroupId"] = r.SourceGroupId; break;
-            case ChangeMembers m: o["targetGroupId"] = m.TargetGroupId; o["add"] = new JsonArray(m.AddSourceIds.Select(x => (JsonNode)JsonValue.Create(x)).ToArray()); o["remove"] = new JsonArray(m.RemoveTargetIds.Select(x => (JsonNode)JsonValue.Create(x)).ToArray()); break;
+            case ChangeMembers m:
+                o["targetGroupId"] = m.TargetGroupId;
+                o["add"] = new JsonArray(m.AddSourceIds.Select(x => (JsonNode)JsonValue.Create(x)).ToArray());
+                o["addGroups"] = new JsonArray(m.AddGroups.Select(x => (JsonNode)JsonValue.Create(x.SourceGroupId)).ToArray());
+                o["remove"] = new JsonArray(m.RemoveTargetIds.Select(x => (JsonNode)JsonValue.Create(x)).ToArray());
+                break;
         }
         return o;
     }

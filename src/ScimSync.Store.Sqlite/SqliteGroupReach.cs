@@ -1,4 +1,4 @@
-using ScimSync.Store.Resources;
+using ScimSync.Protocol.Resources;
 
 namespace ScimSync.Store.Sqlite;
 

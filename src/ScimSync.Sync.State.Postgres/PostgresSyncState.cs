@@ -208,8 +208,10 @@ public sealed partial class PostgresSyncState : ISyncState
                      r => (r.GetString(0), r.GetString(1))))
             links[tid] = sid;
         var managed = Int(Scalar(Command(db, null, "SELECT count(*) FROM links WHERE target = @t", ("@t", target))));
-        return new TargetState(accounts.Values.ToArray(), LoadGroups(db, target, links.Keys.ToArray()), links,
-            Pairs(db, "SELECT target_id, source_id FROM group_links WHERE target = @t", target)) { ManagedAccounts = managed };
+        // Besides the accounts concerned, the managed groups as members of groups: nested groups are few, and the
+        // planner needs them to add or remove a nested group without reading every member.
+        var groupLinks = Pairs(db, "SELECT target_id, source_id FROM group_links WHERE target = @t", target);
+        return new TargetState(accounts.Values.ToArray(), LoadGroups(db, target, [.. links.Keys, .. groupLinks.Keys]), links, groupLinks) { ManagedAccounts = managed };
     });
 
     private static List<TargetGroup> LoadGroups(NpgsqlConnection db, string target, string[]? onlyMembers = null)

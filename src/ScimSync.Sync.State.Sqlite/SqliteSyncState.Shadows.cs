@@ -68,8 +68,10 @@ public sealed partial class SqliteSyncState
             // The managed total is the whole target's, so the guard measures a batch against the application.
             using var count = Command("SELECT count(*) FROM links WHERE target = @t", ("@t", target));
             var managed = Convert.ToInt32(count.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-            return new TargetState(accounts.Values.ToArray(), LoadGroups(target, links.Keys.ToArray()), links,
-                Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target)) { ManagedAccounts = managed };
+            // Besides the accounts concerned, the managed groups as members of groups: nested groups are few, and the
+            // planner needs them to add or remove a nested group without reading every member.
+            var groupLinks = Pairs("SELECT target_id, source_id FROM group_links WHERE target = @t", target);
+            return new TargetState(accounts.Values.ToArray(), LoadGroups(target, [.. links.Keys, .. groupLinks.Keys]), links, groupLinks) { ManagedAccounts = managed };
         });
     }
 

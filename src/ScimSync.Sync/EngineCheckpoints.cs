@@ -24,6 +24,9 @@ internal static class EngineCheckpoints
     /// <summary>The SETs from the source the engine refused (how many, and the last one), for `sync status`.</summary>
     public const string RefusedEvents = "feed.refused";
 
+    /// <summary>What the last executing full run found at the source for a person to look at (cycles of nested groups), one per line.</summary>
+    public const string SourceWarnings = "source.warnings";
+
     /// <summary>When the target's last full run brought it fully up to date.</summary>
     public static string CompleteRun(string target) => "run.complete:" + target;
 

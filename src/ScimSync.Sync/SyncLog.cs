@@ -54,6 +54,10 @@ internal static partial class SyncLog
     [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "provisioning log: pruning failed: {Reason}; trying again in an hour")]
     public static partial void LogPruneFailed(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Warning,
+        Message = "source: groups {Groups} contain one another (a cycle of nested groups); each is taken to hold the members of all of them, and nothing loops")]
+    public static partial void GroupCycle(ILogger logger, string groups);
+
     // 3100-3199: watch mode's per-target queues (TargetQueueWorker).
 
     [LoggerMessage(EventId = 3100, Level = LogLevel.Warning, Message = "{Target}: {Lane} lane: {Reason}; will retry in {RetryMs} ms")]

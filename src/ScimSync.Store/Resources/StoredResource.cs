@@ -33,7 +33,7 @@ public sealed record MemberRef(string Value, string Type, string? Display);
 
 /// <summary>
 /// One value of User.groups: a group the user is a member of (direct) or reaches through groups that are members of
-/// other groups (indirect; see <see cref="GroupNesting"/>). A group reached both ways is direct.
+/// other groups (indirect; see <see cref="ScimSync.Protocol.Resources.GroupNesting"/>). A group reached both ways is direct.
 /// </summary>
 public sealed record GroupRef(string Value, string? Display, bool Indirect = false)
 {

@@ -225,7 +225,10 @@ public static class ConfigLoader
         {
             var names = g.Child("names")?.TextList() ?? [];
             groups = new GroupSyncConfig(g.Child("all")?.Bool() ?? false, names.ToHashSet(StringComparer.Ordinal), g.Child("batchSize")?.Int(1, 10_000) ?? 500,
-                g.Child("deleted")?.Enum<GroupDeletedReaction>() ?? GroupDeletedReaction.Delete);
+                g.Child("deleted")?.Enum<GroupDeletedReaction>() ?? GroupDeletedReaction.Delete)
+            {
+                Nested = g.Child("nested")?.Enum<NestedGroups>() ?? NestedGroups.Flatten,
+            };
             g.RejectUnknownKeys();
         }
         var guard = MassChangeGuard.Default;

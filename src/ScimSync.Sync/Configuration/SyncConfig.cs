@@ -136,9 +136,19 @@ public sealed record SyncPolicies(
 /// <summary>What happens to a target's group when its source group is deleted.</summary>
 public enum GroupDeletedReaction { Delete, Unlink }
 
+/// <summary>
+/// How a target receives source groups nested in other groups (<c>groups.nested</c>): <c>flatten</c> (the
+/// default, what every SCIM target takes) sends each group with every user under it, directly or through
+/// nesting, as a direct member; <c>accept</c> sends the structure, a nested group as a member of type Group.
+/// </summary>
+public enum NestedGroups { Flatten, Accept }
+
 public sealed record GroupSyncConfig(bool All, IReadOnlySet<string> Names, int BatchSize, GroupDeletedReaction Deleted = GroupDeletedReaction.Delete)
 {
     public static GroupSyncConfig None { get; } = new(false, new HashSet<string>(), 500);
+
+    /// <summary>Whether nested groups go to the target as they are or flattened (docs/sync.md, "Nested groups").</summary>
+    public NestedGroups Nested { get; init; } = NestedGroups.Flatten;
 
     public bool Includes(string displayName) => All || Names.Contains(displayName);
 }

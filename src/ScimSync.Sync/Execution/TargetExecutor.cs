@@ -275,7 +275,7 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
                     sourceId = m.SourceGroupId;
                     targetId = m.TargetGroupId ?? createdGroups?.GetValueOrDefault(m.SourceGroupId)
                         ?? throw new PrerequisiteFailedException($"group {m.DisplayName} was not created");
-                    detail = await ChangeMembersAsync(m, targetId, ct).ConfigureAwait(false);
+                    detail = await ChangeMembersAsync(m, targetId, createdGroups, ct).ConfigureAwait(false);
                     break;
             }
             await AuditAsync(Record(time.GetUtcNow(), op, origin, targetId, sourceId, "ok", sw.Elapsed, detail) with { Changes = changes }).ConfigureAwait(false);
@@ -376,22 +376,32 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
         await shadows.WriteAsync(w => w.PutAccount(target, account, now, synced: true)).ConfigureAwait(false);
     }
 
-    /// <summary>Adds and removes members in batches of PATCH operations; the group itself is never read or replaced.</summary>
-    private async Task<string> ChangeMembersAsync(ChangeMembers m, string groupId, CancellationToken ct)
+    /// <summary>
+    /// Adds and removes members in batches of PATCH operations; the group itself is never read or replaced. A nested
+    /// group is added as a member of type Group, by its id on the target (created earlier in this run, or linked).
+    /// </summary>
+    private async Task<string> ChangeMembersAsync(ChangeMembers m, string groupId, Dictionary<string, string>? createdGroups, CancellationToken ct)
     {
-        var add = new List<string>();
+        var add = new List<(string Id, bool Group)>();
         var missing = 0;
         foreach (var sid in m.AddSourceIds)
         {
-            if (shadows.TargetIdOf(m.Target, sid) is { } tid) add.Add(tid);
+            if (shadows.TargetIdOf(m.Target, sid) is { } tid) add.Add((tid, false));
+            else missing++;
+        }
+        foreach (var nested in m.AddGroups)
+        {
+            if ((nested.TargetGroupId ?? createdGroups?.GetValueOrDefault(nested.SourceGroupId)) is { } tgid) add.Add((tgid, true));
             else missing++;
         }
         var batch = Math.Max(1, BatchSize);
         foreach (var chunk in add.Chunk(batch))
         {
-            var values = new JsonArray(chunk.Select(id => (JsonNode)new JsonObject { ["value"] = id }).ToArray());
+            var values = new JsonArray(chunk.Select(member => (JsonNode)(member.Group
+                ? new JsonObject { ["value"] = member.Id, ["type"] = "Group" }
+                : new JsonObject { ["value"] = member.Id })).ToArray());
             await client.PatchAsync("Groups", groupId, [new JsonObject { ["op"] = "add", ["path"] = "members", ["value"] = values }], null, ct).ConfigureAwait(false);
-            await shadows.WriteAsync(w => { foreach (var id in chunk) w.AddMember(m.Target, groupId, id); }).ConfigureAwait(false);
+            await shadows.WriteAsync(w => { foreach (var member in chunk) w.AddMember(m.Target, groupId, member.Id); }).ConfigureAwait(false);
         }
         foreach (var chunk in m.RemoveTargetIds.Chunk(batch))
         {

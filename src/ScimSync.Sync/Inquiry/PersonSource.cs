@@ -32,9 +32,10 @@ public sealed class ScimPersonSource(ScimClient client, AccountKindRules kinds) 
             ?? await FirstAsync("externalId", key, ct).ConfigureAwait(false);
         if (doc is null) return null;
         var account = SourceAccount.From(doc, kinds);
-        var groups = (doc["groups"] as JsonArray ?? []).OfType<JsonObject>()
-            .Select(g => g["value"] is JsonValue v && v.TryGetValue<string>(out var id) ? new SourceGroup(id, g["display"]?.GetValue<string>() ?? id, [account.Id]) : null)
-            .OfType<SourceGroup>().ToArray();
+        var groups = PersonLookup.GroupsOf(account.Id, (doc["groups"] as JsonArray ?? []).OfType<JsonObject>()
+            .SelectMany(g => g["value"] is JsonValue v && v.TryGetValue<string>(out var id)
+                ? new[] { (id, g["display"]?.GetValue<string>() ?? id, PersonLookup.IsIndirect(g)) }
+                : []));
         return new SourcePerson(account, groups);
     }
 

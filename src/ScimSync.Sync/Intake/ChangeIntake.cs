@@ -63,7 +63,7 @@ internal sealed class ChangeIntake(SyncConfig config, SourceState state, ISyncSt
             try
             {
                 SourceGroup? next = c.Data is not null ? ScimSourceReader.ToGroup(c.Data)
-                    : c.Patch is not null && current is not null ? GroupMembersPatch.Apply(current, c.Patch) : null;
+                    : c.Patch is not null && current is not null ? GroupMembersPatch.Apply(current, c.Patch, IsGroup) : null;
                 if (next is not null && c.Data is null && c.Version is { } gv)
                     next = next with { Version = gv };
                 next ??= await reader.GetGroupAsync(c.Id, ct).ConfigureAwait(false);
@@ -76,6 +76,7 @@ internal sealed class ChangeIntake(SyncConfig config, SourceState state, ISyncSt
                 groupUpserts.Remove(c.Id);
             }
         }
+        bool IsGroup(string id) => (groupUpserts.ContainsKey(id) || snapshot.Groups.ContainsKey(id)) && !snapshot.Users.ContainsKey(id);
         var (was, updated) = state.Apply(upserts.ToArray(), deletes.ToArray(), groupUpserts.Values.ToArray(), groupDeletes);
         var accepted = changes.Where(c => !refused.ContainsKey((c.ResourceType, c.Id))).ToArray();
         Queue(accepted, was, updated, groupUpserts.Keys.Concat(groupDeletes).Distinct().ToArray());
@@ -97,11 +98,8 @@ internal sealed class ChangeIntake(SyncConfig config, SourceState state, ISyncSt
         // Membership decides scope (and group contents) on some targets: the members who joined or left are
         // queued themselves, so that no target ever has to look at the whole group.
         foreach (var id in groups)
-        {
-            var before = was.Groups.GetValueOrDefault(id)?.Members ?? [];
-            var after = updated.Groups.GetValueOrDefault(id)?.Members ?? [];
-            foreach (var m in before.Except(after).Concat(after.Except(before))) keys[m] = true;
-        }
+            foreach (var m in NestedGroupChanges.MembersMoved(was, updated, id)) keys[m] = true;
+        NestedGroupChanges.ReportCycles(updated, groups, log);
         foreach (var c in changes)
         {
             var key = c.ResourceType == "Group" ? TargetExecutor.GroupKey(c.Id) : c.Id;
@@ -116,8 +114,8 @@ internal sealed class ChangeIntake(SyncConfig config, SourceState state, ISyncSt
             foreach (var (key, urgent) in keys) lanes.QueueEverywhere(w, key, urgent, now);
             foreach (var id in groups)
             {
-                var before = was.Groups.GetValueOrDefault(id)?.Members ?? [];
-                var after = updated.Groups.GetValueOrDefault(id)?.Members ?? [];
+                var before = was.Groups.GetValueOrDefault(id)?.Baseline ?? [];
+                var after = updated.Groups.GetValueOrDefault(id)?.Baseline ?? [];
                 foreach (var m in before.Except(after)) w.RemoveSourceMember(id, m);
                 foreach (var m in after.Except(before)) w.AddSourceMember(id, m);
             }

@@ -109,17 +109,25 @@ public sealed record RetireGroup(string Target, string TargetGroupId, string Sou
 
 /// <summary>
 /// Members to add (by source id: accounts created in the same run get their target ids at execution) and
-/// to remove (by target id), sent as PATCH add/remove in batches: a large group is never read or rewritten
-/// whole to change a few members.
+/// to remove (by target id, users and nested groups alike), sent as PATCH add/remove in batches: a large group
+/// is never read or rewritten whole to change a few members.
 /// </summary>
 public sealed record ChangeMembers(string Target, string SourceGroupId, string? TargetGroupId, string DisplayName,
     IReadOnlyList<string> AddSourceIds, IReadOnlyList<string> RemoveTargetIds) : PlannedOperation(Target)
 {
+    /// <summary>Nested groups to add as members of type Group (a target with <c>groups.nested: accept</c>).</summary>
+    public IReadOnlyList<NestedMember> AddGroups { get; init; } = [];
+
     public override string Verb => "members";
     public override string Subject => $"group {DisplayName}";
-    public override string Detail => $"+{AddSourceIds.Count} -{RemoveTargetIds.Count}";
+    public override string Detail => AddGroups.Count == 0
+        ? $"+{AddSourceIds.Count} -{RemoveTargetIds.Count}"
+        : $"+{AddSourceIds.Count} +{AddGroups.Count} groups -{RemoveTargetIds.Count}";
     public override bool Urgent => true;
 }
+
+/// <summary>A source group to add as a member of another, with its id on the target when it is there already (else it is created in the same run).</summary>
+public sealed record NestedMember(string SourceGroupId, string? TargetGroupId);
 
 /// <summary>Something the engine saw and will not act on (by policy): reported, never silently ignored.</summary>
 public sealed record Finding(string Target, Situation? Situation, string TargetId, string UserName, string Detail)

@@ -152,6 +152,7 @@ public sealed class TargetPlanner
     private readonly CompiledScope _scope;
     private readonly AccountMapper _mapper;
     private readonly IReadOnlyList<MappedPath> _managed;
+    private readonly GroupPlanner _groups;
 
     public TargetPlanner(TargetConfig target, AccountKindRules kinds, SchemaRegistry registry)
     {
@@ -160,6 +161,7 @@ public sealed class TargetPlanner
         _scope = target.Scope.Compile(registry);
         _mapper = new AccountMapper(target.Mapping);
         _managed = _mapper.ManagedAttributes();
+        _groups = new GroupPlanner(target);
     }
 
     public AccountMapper Mapper => _mapper;
@@ -184,8 +186,8 @@ public sealed class TargetPlanner
         void Count(Situation s) => situations[s] = situations.GetValueOrDefault(s) + 1;
 
         // The plan is built in passes that keep only what a later pass needs: a full plan of a large target
-        // must not hold a desired copy of every account, nor correlation indexes over all of them (issue 4:
-        // reconciling 100,000 accounts within 500 MB).
+        // must not hold a desired copy of every account, nor correlation indexes over all of them (reconciling
+        // 100,000 accounts stays within 500 MB).
 
         // 1. The target as it is: protected, linked (owned), or waiting to be correlated.
         var actualById = new HashSet<string>(StringComparer.Ordinal);
@@ -363,7 +365,7 @@ public sealed class TargetPlanner
             ops.Add(new CreateAccount(_target.Name, sourceId, account.UserName, docBytes));
         }
 
-        PlanGroups(source, state, inScope, owned, focus, groupFocus, ops);
+        _groups.Plan(source, state, inScope, owned, focus, groupFocus, ops);
 
         var guard = _target.Guard.Check(ops.Removals(), new GuardBaseline(state.ManagedAccounts, state.ManagedGroups));
         return new SyncPlan(_target.Name, ops, findings, situations, state.ManagedAccounts, guard);
@@ -376,13 +378,6 @@ public sealed class TargetPlanner
         var patch = AccountDiff.Operations(want, actualDoc, _managed);
         if (patch.Count > 0)
             updates.Add(new UpdateAccount(_target.Name, actual.Id, account.Id, account.UserName, patch, AccountDiff.Replacement(want, actualDoc, _managed)));
-    }
-
-    private static Dictionary<string, string> Invert(IEnumerable<KeyValuePair<string, string>> map)
-    {
-        var inverted = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (key, value) in map) inverted.TryAdd(value, key);
-        return inverted;
     }
 
     private void ReactUnmatched(TargetAccount account, List<PlannedOperation> ops, List<Finding> findings)
@@ -398,73 +393,6 @@ public sealed class TargetPlanner
             default:
                 findings.Add(new Finding(_target.Name, Situation.Unmatched, account.Id, account.UserName, "not managed by the engine; left alone"));
                 break;
-        }
-    }
-
-    /// <summary>Whether a focus account is a member of the group on the target (it may have left the source group).</summary>
-    private static bool MemberOfInShadow(Sources.SourceGroup group, IReadOnlySet<string> focus, TargetState state, IReadOnlyDictionary<string, string> linkedGroups)
-    {
-        if (!linkedGroups.TryGetValue(group.Id, out var tgid)) return false;
-        var target = state.Groups.FirstOrDefault(g => g.Id == tgid);
-        if (target is null) return false;
-        var focusTargets = state.Links.Where(kv => focus.Contains(kv.Value)).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
-        return target.Members.Any(focusTargets.Contains);
-    }
-
-    private void PlanGroups(SourceSnapshot source, TargetState state, IReadOnlySet<string> inScope, IReadOnlyDictionary<string, TargetAccount> owned,
-        IReadOnlySet<string>? focus, IReadOnlySet<string>? groupFocus, List<PlannedOperation> ops)
-    {
-        if (!_target.Groups.All && _target.Groups.Names.Count == 0) return;
-        // Inverted by hand, first entry kept: state damaged by an older build or an interrupted write (two
-        // links to one source) must make a finding-free plan, not an exception that stops every later plan.
-        var sourceByTarget = Invert(state.Links); // source id → target id
-        foreach (var (sid, account) in owned) sourceByTarget[sid] = account.Id;
-        var targetToSource = Invert(sourceByTarget);
-        var linkedGroups = Invert(state.GroupLinks); // source group → target group
-        var targetGroups = new Dictionary<string, TargetGroup>(StringComparer.Ordinal);
-        foreach (var g in state.Groups) targetGroups.TryAdd(g.Id, g);
-
-        // Groups this target holds for source groups that no longer exist.
-        foreach (var (targetGroupId, sourceGroupId) in state.GroupLinks)
-        {
-            if (source.Groups.ContainsKey(sourceGroupId)) continue;
-            if (focus is not null && !(groupFocus?.Contains(sourceGroupId) ?? false)) continue;
-            var name = targetGroups.GetValueOrDefault(targetGroupId)?.DisplayName ?? sourceGroupId;
-            ops.Add(new RetireGroup(_target.Name, targetGroupId, sourceGroupId, name, _target.Groups.Deleted == GroupDeletedReaction.Delete));
-        }
-
-        foreach (var group in source.Groups.Values.OrderBy(g => g.DisplayName, StringComparer.Ordinal))
-        {
-            if (!_target.Groups.Includes(group.DisplayName)) continue;
-            // Focused (incremental) work diffs only the focus accounts' memberships: the engine queues the members
-            // whose membership changed, so the rest of a large group is never looked at.
-            var fullGroup = focus is null;
-            if (!fullGroup && !(groupFocus?.Contains(group.Id) ?? false) && !group.Members.Any(focus!.Contains) && !MemberOfInShadow(group, focus!, state, linkedGroups)) continue;
-            TargetGroup? existing = null;
-            if (linkedGroups.TryGetValue(group.Id, out var tgid)) targetGroups.TryGetValue(tgid, out existing);
-            existing ??= state.Groups.FirstOrDefault(g => g.ExternalId == group.Id && !state.GroupLinks.ContainsKey(g.Id))
-                ?? state.Groups.FirstOrDefault(g => g.DisplayName.Equals(group.DisplayName, StringComparison.OrdinalIgnoreCase) && !state.GroupLinks.ContainsKey(g.Id));
-
-            var want = group.Members.Where(inScope.Contains).Where(m => fullGroup || focus!.Contains(m)).ToHashSet(StringComparer.Ordinal);
-            if (existing is null)
-            {
-                ops.Add(new CreateGroup(_target.Name, group.Id, group.DisplayName, new JsonObject
-                {
-                    ["schemas"] = new JsonArray("urn:ietf:params:scim:schemas:core:2.0:Group"),
-                    ["displayName"] = group.DisplayName,
-                    ["externalId"] = group.Id,
-                }));
-                if (want.Count > 0) ops.Add(new ChangeMembers(_target.Name, group.Id, null, group.DisplayName, want.Order(StringComparer.Ordinal).ToArray(), []));
-                continue;
-            }
-            if (!state.GroupLinks.ContainsKey(existing.Id)) ops.Add(new LinkGroup(_target.Name, existing.Id, group.Id, group.DisplayName));
-            // Members we do not manage (not linked to a source account) are someone else's: left alone.
-            var have = existing.Members.Where(targetToSource.ContainsKey).Select(t => targetToSource[t])
-                .Where(s => fullGroup || focus!.Contains(s)).ToHashSet(StringComparer.Ordinal);
-            var add = want.Where(s => !have.Contains(s)).Order(StringComparer.Ordinal).ToArray();
-            var remove = have.Where(s => !want.Contains(s)).Select(s => sourceByTarget[s]).Order(StringComparer.Ordinal).ToArray();
-            if (add.Length > 0 || remove.Length > 0)
-                ops.Add(new ChangeMembers(_target.Name, group.Id, existing.Id, group.DisplayName, add, remove));
         }
     }
 }

@@ -17,6 +17,9 @@ public sealed record RunReport(DateTimeOffset Started, TimeSpan Elapsed, int Sou
 {
     public bool Succeeded => Targets.All(t => !t.Failed && !t.HeldByGuard);
 
+    /// <summary>What the source holds that a person should look at, such as a cycle of nested groups; it fails nothing.</summary>
+    public IReadOnlyList<string> SourceWarnings { get; init; } = [];
+
     /// <summary>Operations applied (on a target, or a link in the engine's state), all targets together.</summary>
     public int Applied => Targets.Sum(t => t.Execution?.Succeeded ?? 0);
 

@@ -109,11 +109,10 @@ public sealed partial class SyncEngine : IDisposable
         foreach (var id in known.Keys.Union(snapshot.Groups.Keys))
         {
             var before = known.GetValueOrDefault(id) ?? [];
-            var after = snapshot.Groups.GetValueOrDefault(id)?.Members.ToHashSet(StringComparer.Ordinal) ?? [];
-            if (before.SetEquals(after)) continue;
+            var current = snapshot.Groups.GetValueOrDefault(id);
+            if (before.SetEquals(current?.Baseline ?? [])) continue;
             keys.Add(TargetExecutor.GroupKey(id));
-            keys.UnionWith(before.Except(after));
-            keys.UnionWith(after.Except(before));
+            keys.UnionWith(NestedGroupChanges.MembersMoved(before, current, snapshot));
         }
         var now = _time.GetUtcNow();
         var gone = _targets.ToDictionary(t => t, t => _shadows.LinkedSources(t.Config.Name).Where(id => !snapshot.Users.ContainsKey(id)).ToArray());
@@ -122,7 +121,7 @@ public sealed partial class SyncEngine : IDisposable
             foreach (var key in keys) _lanes.QueueEverywhere(w, key, true, now);
             foreach (var t in _targets)
                 foreach (var id in gone[t]) w.Enqueue(t.Config.Name, id, true, now);
-            w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
+            w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Baseline)));
         });
         return keys.Count + gone.Values.Sum(g => g.Length);
     }
@@ -155,6 +154,7 @@ public sealed partial class SyncEngine : IDisposable
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var snapshot = await ReadSourceAsync(progress, reading.Token).ConfigureAwait(false);
         SyncLog.SourceRead(_log, snapshot.Users.Count, snapshot.Groups.Count, sw.ElapsedMilliseconds);
+        var warnings = NestedGroupChanges.ReportCycles(snapshot, null, _log);
         MemoryTrace.Log(_log, "source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
         // the source and are applied afterwards, none lost in between.
@@ -173,8 +173,9 @@ public sealed partial class SyncEngine : IDisposable
             {
                 w.SetCheckpoint(EngineCheckpoints.LastRun, started.ToString("O"));
                 w.SetCheckpoint(EngineCheckpoints.Complete, complete ? "true" : "false");
+                w.SetCheckpoint(EngineCheckpoints.SourceWarnings, string.Join("\n", warnings));
                 // Every target was planned against these memberships: the baseline a resumed engine compares with.
-                w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Members)));
+                w.ReplaceSourceGroups(snapshot.Groups.Values.Select(g => (g.Id, g.Baseline)));
                 // Clocks of two machines disagree a little: look back a few seconds (re-applying is harmless).
                 if (_source is not null && _config.Source.Feed == FeedMode.LastModified)
                     w.SetCheckpoint(EngineCheckpoints.LastModifiedSince, (started - TimeSpan.FromSeconds(5)).ToString("O"));
@@ -184,7 +185,7 @@ public sealed partial class SyncEngine : IDisposable
             });
         // An engine run from a timer prunes here; a watching one hourly (its retention loop).
         if (execute && !watching) _retention.PruneOrWarn();
-        return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results);
+        return new RunReport(started, sw.Elapsed, snapshot.Users.Count, snapshot.Groups.Count, snapshot.Position, results) { SourceWarnings = warnings };
     }
 
     /// <summary>
@@ -238,6 +239,10 @@ public sealed partial class SyncEngine : IDisposable
 
     /// <summary>The SETs from the source the engine refused (reported to the source as errors), from its state; null when none.</summary>
     public RefusedEvents? RefusedEvents => _status.Refused;
+
+    /// <summary>What the last executing full run found at the source for a person to look at (a cycle of nested groups), for `sync status`.</summary>
+    public IReadOnlyList<string> SourceWarnings =>
+        (_shadows.GetCheckpoint(EngineCheckpoints.SourceWarnings) ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>
     /// Readiness of a watching engine: no target needs attention (<see cref="TargetAttention"/>), and the source

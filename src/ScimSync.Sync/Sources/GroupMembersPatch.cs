@@ -16,7 +16,10 @@ namespace ScimSync.Sync.Sources;
 /// </summary>
 public static class GroupMembersPatch
 {
-    public static SourceGroup? Apply(SourceGroup group, JsonObject patch)
+    /// <param name="isGroup">
+    /// For an added member that names no type: whether its id is a group's (RFC 7643 makes <c>type</c> optional).
+    /// </param>
+    public static SourceGroup? Apply(SourceGroup group, JsonObject patch, Func<string, bool>? isGroup = null)
     {
         MemberPatchPlan plan;
         try
@@ -32,28 +35,56 @@ public static class GroupMembersPatch
         foreach (var op in plan.Others)
             if (!Rename(op, ref name)) return null;
 
-        var members = new List<string>(group.Members);
-        var set = new HashSet<string>(members, StringComparer.Ordinal);
+        var members = new MemberList(group.Members);
+        var subgroups = new MemberList(group.Subgroups);
         foreach (var step in plan.Steps)
         {
             switch (step)
             {
                 case ClearMembers:
                     members.Clear();
-                    set.Clear();
+                    subgroups.Clear();
                     break;
                 case AddMembers add:
                     foreach (var m in add.Members)
-                        if (set.Add(m.Value)) members.Add(m.Value);
+                    {
+                        var nested = m.Type is { } type ? type.Equals("Group", StringComparison.OrdinalIgnoreCase) : isGroup?.Invoke(m.Value) ?? false;
+                        (nested ? subgroups : members).Add(m.Value);
+                    }
                     break;
                 case RemoveMembers remove:
-                    var removed = false;
-                    foreach (var id in remove.Ids) removed |= set.Remove(id);
-                    if (removed) members.RemoveAll(m => !set.Contains(m));
+                    members.Remove(remove.Ids);
+                    subgroups.Remove(remove.Ids);
                     break;
             }
         }
-        return group with { DisplayName = name, Members = members };
+        return group with { DisplayName = name, Members = members.Items, Subgroups = subgroups.Items };
+    }
+
+    /// <summary>Member ids in their order, each once.</summary>
+    private sealed class MemberList(IEnumerable<string> initial)
+    {
+        private readonly HashSet<string> _set = new(initial, StringComparer.Ordinal);
+
+        public List<string> Items { get; } = [.. initial];
+
+        public void Clear()
+        {
+            Items.Clear();
+            _set.Clear();
+        }
+
+        public void Add(string id)
+        {
+            if (_set.Add(id)) Items.Add(id);
+        }
+
+        public void Remove(IEnumerable<string> ids)
+        {
+            var removed = false;
+            foreach (var id in ids) removed |= _set.Remove(id);
+            if (removed) Items.RemoveAll(m => !_set.Contains(m));
+        }
     }
 
     /// <summary>

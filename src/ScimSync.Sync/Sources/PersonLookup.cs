@@ -51,13 +51,15 @@ public sealed class PersonLookup(ScimClient client, AccountKindRules kinds)
         var groups = new List<SourceGroup>();
         if (user["groups"] is JsonArray listed)
         {
+            var named = new List<(string, string, bool)>();
             foreach (var g in listed.OfType<JsonObject>())
             {
                 if (g["value"] is not JsonValue v || !v.TryGetValue<string>(out var gid)) continue;
                 var name = g["display"] is JsonValue d && d.TryGetValue<string>(out var display) ? display : null;
                 name ??= await DisplayNameAsync(gid, ct).ConfigureAwait(false);
-                if (name is not null) groups.Add(new SourceGroup(gid, name, [id]));
+                if (name is not null) named.Add((gid, name, IsIndirect(g)));
             }
+            groups.AddRange(GroupsOf(id, named));
         }
         else
         {
@@ -69,6 +71,22 @@ public sealed class PersonLookup(ScimClient client, AccountKindRules kinds)
         var document = user.DeepClone().AsObject();
         document.Remove("groups");
         return (SourceAccount.From(document, kinds), groups);
+    }
+
+    /// <summary>An entry of <c>User.groups</c> that the user is in only through nesting (RFC 7643 §4.1.2 "indirect").</summary>
+    public static bool IsIndirect(JsonObject entry) =>
+        entry["type"] is JsonValue t && t.TryGetValue<string>(out var type) && type.Equals("indirect", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// One person's groups as source groups holding them alone. A group they are in only through nesting holds
+    /// their direct groups as nested groups: which chain leads to it is not told, and scope and planning need only
+    /// that it is reached, and through which groups.
+    /// </summary>
+    public static IReadOnlyList<SourceGroup> GroupsOf(string userId, IEnumerable<(string Id, string Name, bool Indirect)> groups)
+    {
+        var list = groups.DistinctBy(g => g.Id).ToArray();
+        var direct = list.Where(g => !g.Indirect).Select(g => g.Id).ToArray();
+        return list.Select(g => g.Indirect ? new SourceGroup(g.Id, g.Name, []) { Subgroups = direct } : new SourceGroup(g.Id, g.Name, [userId])).ToArray();
     }
 
     /// <summary>A source group's displayName, or null when the group is gone (404).</summary>

@@ -33,9 +33,16 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
             groups.AddRange(page.Resources.Select(ToGroup).OfType<SourceGroup>());
         }
         Trust(groupWalk, "groups");
-        // Member ids are the users' own ids: one string each instead of a second copy per membership.
+        // Member ids are the users' own ids: one string each instead of a second copy per membership. A member
+        // that names no type is a nested group when its id is a group's and no user's (RFC 7643 makes type optional).
         var ids = users.ToDictionary(u => u.Id, u => u.Id, StringComparer.Ordinal);
-        groups = groups.Select(g => g with { Members = g.Members.Select(m => ids.GetValueOrDefault(m) ?? m).ToArray() }).ToList();
+        var groupIds = groups.Select(g => g.Id).ToHashSet(StringComparer.Ordinal);
+        bool Nested(string m) => groupIds.Contains(m) && !ids.ContainsKey(m);
+        groups = groups.Select(g => g with
+        {
+            Members = g.Members.Where(m => !Nested(m)).Select(m => ids.GetValueOrDefault(m) ?? m).ToArray(),
+            Subgroups = g.Subgroups.Concat(g.Members.Where(Nested)).Distinct(StringComparer.Ordinal).ToArray(),
+        }).ToList();
         // Two walks, two positions: starting the feed after the earlier one replays a few changes, which is
         // harmless (changes are applied by state, not by delta); starting after the later one could skip some.
         var consistent = position is null || groupPosition is null ? position ?? groupPosition : Math.Min(position.Value, groupPosition.Value);
@@ -62,7 +69,22 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
     {
         if (doc["id"] is not JsonValue idValue || !idValue.TryGetValue<string>(out var id)) return null;
         var name = doc["displayName"] is JsonValue n && n.TryGetValue<string>(out var dn) ? dn : id;
-        var members = (doc["members"] as JsonArray ?? []).Select(m => m?["value"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null).OfType<string>().ToArray();
-        return new SourceGroup(id, name, members) { Version = ResourceVersion.Parse(doc["meta"]?["version"] is JsonValue v && v.TryGetValue<string>(out var tag) ? tag : null) };
+        var members = new List<string>();
+        var subgroups = new List<string>();
+        foreach (var m in doc["members"] as JsonArray ?? [])
+            if (m?["value"] is JsonValue mv && mv.TryGetValue<string>(out var value))
+                (IsGroup(m) ? subgroups : members).Add(value);
+        return new SourceGroup(id, name, members)
+        {
+            Version = ResourceVersion.Parse(doc["meta"]?["version"] is JsonValue v && v.TryGetValue<string>(out var tag) ? tag : null),
+            Subgroups = subgroups,
+        };
+    }
+
+    /// <summary>A member of type Group, or without a type but with a <c>$ref</c> to a group.</summary>
+    private static bool IsGroup(JsonNode member)
+    {
+        if (member["type"] is JsonValue t && t.TryGetValue<string>(out var type)) return type.Equals("Group", StringComparison.OrdinalIgnoreCase);
+        return member["$ref"] is JsonValue r && r.TryGetValue<string>(out var reference) && reference.Contains("/Groups/", StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -83,10 +83,23 @@ public sealed class SourceAccount
     }
 }
 
+/// <summary>A source group: its user members (<see cref="Members"/>) and the groups nested in it (<see cref="Subgroups"/>).</summary>
+/// <param name="Members">The ids of the users that are direct members.</param>
 public sealed record SourceGroup(string Id, string DisplayName, IReadOnlyList<string> Members)
 {
     /// <summary>The group's version as last read or derived, to recognise replayed events.</summary>
     public long? Version { get; init; }
+
+    /// <summary>The ids of the groups that are direct members (RFC 7643 <c>members</c> of type Group).</summary>
+    public IReadOnlyList<string> Subgroups { get; init; } = [];
+
+    /// <summary>
+    /// Users and nested groups as one list, a nested group as its queue key (<c>group:ID</c>): the form the
+    /// engine's state keeps as the membership baseline a resumed engine compares with.
+    /// </summary>
+    public IReadOnlyList<string> Baseline => Subgroups.Count == 0 ? Members : [.. Members, .. Subgroups.Select(SubgroupKey)];
+
+    public static string SubgroupKey(string groupId) => "group:" + groupId;
 }
 
 /// <summary>
@@ -97,35 +110,61 @@ public sealed record SourceGroup(string Id, string DisplayName, IReadOnlyList<st
 /// </summary>
 public sealed class SourceSnapshot
 {
-    private readonly ImmutableDictionary<string, ImmutableList<string>> _groupNamesByMember;
+    /// <summary>user id → the groups it is a direct member of; group id → the groups it is nested in.</summary>
+    private readonly ImmutableDictionary<string, ImmutableList<string>> _groupsOfUser;
+    private readonly ImmutableDictionary<string, ImmutableList<string>> _parentsOfGroup;
+    private GroupHierarchy? _hierarchy;
 
     public ImmutableDictionary<string, SourceAccount> Users { get; }
     public ImmutableDictionary<string, SourceGroup> Groups { get; }
     public long? Position { get; }
 
     public SourceSnapshot(IEnumerable<SourceAccount> users, IEnumerable<SourceGroup> groups, long? position)
-        : this(users.ToImmutableDictionary(u => u.Id, StringComparer.Ordinal), groups.ToImmutableDictionary(g => g.Id, StringComparer.Ordinal), null, position)
+        : this(users.ToImmutableDictionary(u => u.Id, StringComparer.Ordinal), groups.ToImmutableDictionary(g => g.Id, StringComparer.Ordinal), null, null, position)
     {
     }
 
     private SourceSnapshot(ImmutableDictionary<string, SourceAccount> users, ImmutableDictionary<string, SourceGroup> groups,
-        ImmutableDictionary<string, ImmutableList<string>>? index, long? position)
+        ImmutableDictionary<string, ImmutableList<string>>? groupsOfUser, ImmutableDictionary<string, ImmutableList<string>>? parentsOfGroup, long? position)
     {
         Users = users;
         Groups = groups;
         Position = position;
-        if (index is null)
+        if (groupsOfUser is null || parentsOfGroup is null)
         {
-            var builder = ImmutableDictionary.CreateBuilder<string, ImmutableList<string>>(StringComparer.Ordinal);
+            var byUser = ImmutableDictionary.CreateBuilder<string, ImmutableList<string>>(StringComparer.Ordinal);
+            var byGroup = ImmutableDictionary.CreateBuilder<string, ImmutableList<string>>(StringComparer.Ordinal);
             foreach (var g in groups.Values)
-                foreach (var m in g.Members)
-                    builder[m] = (builder.GetValueOrDefault(m) ?? []).Add(g.DisplayName);
-            index = builder.ToImmutable();
+            {
+                foreach (var m in g.Members) byUser[m] = (byUser.GetValueOrDefault(m) ?? []).Add(g.Id);
+                foreach (var s in g.Subgroups) byGroup[s] = (byGroup.GetValueOrDefault(s) ?? []).Add(g.Id);
+            }
+            groupsOfUser = byUser.ToImmutable();
+            parentsOfGroup = byGroup.ToImmutable();
         }
-        _groupNamesByMember = index;
+        _groupsOfUser = groupsOfUser;
+        _parentsOfGroup = parentsOfGroup;
     }
 
-    public IReadOnlyList<string> GroupNamesOf(string userId) => _groupNamesByMember.GetValueOrDefault(userId) ?? [];
+    /// <summary>The nesting of this snapshot's groups.</summary>
+    public GroupHierarchy Hierarchy => _hierarchy ??= new GroupHierarchy(
+        id => Groups.TryGetValue(id, out var g) ? g.Subgroups : [],
+        id => _parentsOfGroup.GetValueOrDefault(id) ?? []);
+
+    /// <summary>The groups a user is a direct member of.</summary>
+    public IReadOnlyList<string> DirectGroupIdsOf(string userId) => _groupsOfUser.GetValueOrDefault(userId) ?? [];
+
+    /// <summary>The groups a user is a member of, directly or through nesting (scope follows nesting).</summary>
+    public IReadOnlySet<string> GroupIdsOf(string userId) =>
+        _groupsOfUser.TryGetValue(userId, out var direct) ? Hierarchy.Upward(direct) : new HashSet<string>();
+
+    /// <summary>The display names of <see cref="GroupIdsOf"/>: what <c>scope.groups</c> names.</summary>
+    public IReadOnlyList<string> GroupNamesOf(string userId) =>
+        GroupIdsOf(userId).Select(id => Groups.GetValueOrDefault(id)?.DisplayName).OfType<string>().Distinct(StringComparer.Ordinal).ToArray();
+
+    /// <summary>The users of a group, directly or through nesting (a cycle's groups all reach one another's).</summary>
+    public IReadOnlySet<string> UsersUnder(string groupId) =>
+        Hierarchy.Expand(groupId, id => Groups.TryGetValue(id, out var g) ? g.Members : [], _ => false).Users;
 
     /// <summary>A new snapshot with some accounts and groups replaced or removed (incremental changes).</summary>
     public SourceSnapshot With(IEnumerable<SourceAccount> upsertUsers, IEnumerable<string> deletedUsers,
@@ -133,12 +172,20 @@ public sealed class SourceSnapshot
     {
         var users = Users.RemoveRange(deletedUsers).SetItems(upsertUsers.Select(u => KeyValuePair.Create(u.Id, u)));
         var groups = Groups;
-        var index = _groupNamesByMember;
+        var byUser = _groupsOfUser;
+        var byGroup = _parentsOfGroup;
+        static ImmutableDictionary<string, ImmutableList<string>> Remove(ImmutableDictionary<string, ImmutableList<string>> index, string key, string value)
+        {
+            if (!index.TryGetValue(key, out var list)) return index;
+            var rest = list.Remove(value);
+            return rest.Count > 0 ? index.SetItem(key, rest) : index.Remove(key);
+        }
+        static ImmutableDictionary<string, ImmutableList<string>> Add(ImmutableDictionary<string, ImmutableList<string>> index, string key, string value) =>
+            index.SetItem(key, (index.GetValueOrDefault(key) ?? []).Add(value));
         void Unindex(SourceGroup g)
         {
-            foreach (var m in g.Members)
-                if (index.TryGetValue(m, out var names))
-                    index = names.Remove(g.DisplayName) is { Count: > 0 } rest ? index.SetItem(m, rest) : index.Remove(m);
+            foreach (var m in g.Members) byUser = Remove(byUser, m, g.Id);
+            foreach (var s in g.Subgroups) byGroup = Remove(byGroup, s, g.Id);
         }
         foreach (var d in deletedGroups)
             if (groups.TryGetValue(d, out var old))
@@ -150,8 +197,9 @@ public sealed class SourceSnapshot
         {
             if (groups.TryGetValue(g.Id, out var old)) Unindex(old);
             groups = groups.SetItem(g.Id, g);
-            foreach (var m in g.Members) index = index.SetItem(m, (index.GetValueOrDefault(m) ?? []).Add(g.DisplayName));
+            foreach (var m in g.Members) byUser = Add(byUser, m, g.Id);
+            foreach (var s in g.Subgroups) byGroup = Add(byGroup, s, g.Id);
         }
-        return new SourceSnapshot(users, groups, index, position ?? Position);
+        return new SourceSnapshot(users, groups, byUser, byGroup, position ?? Position);
     }
 }

@@ -63,7 +63,7 @@ public interface IShadowReads
     /// <summary>
     /// The source's group memberships as of the work the engine last queued or did: a resumed engine
     /// compares them with a fresh read, since replayed group events find its copy already up to date and
-    /// could not tell who joined or left.
+    /// could not tell who joined or left. A nested group is held as its queue key, <c>group:ID</c> (<see cref="Sources.SourceGroup.Baseline"/>).
     /// </summary>
     Dictionary<string, HashSet<string>> SourceGroupMembers();
 

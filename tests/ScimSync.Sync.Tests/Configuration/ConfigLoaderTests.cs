@@ -85,6 +85,33 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Nested_groups_are_flattened_unless_the_target_is_said_to_accept_them()
+    {
+        var config = Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: plain
+                url: http://127.0.0.1:2/scim/v2
+                groups: { names: [A] }
+              - name: nesting
+                url: http://127.0.0.1:3/scim/v2
+                groups: { names: [A], nested: accept }
+            """);
+        Assert.Equal(NestedGroups.Flatten, config.Targets[0].Groups.Nested);
+        Assert.Equal(NestedGroups.Accept, config.Targets[1].Groups.Nested);
+        Assert.Equal(NestedGroups.Flatten, GroupSyncConfig.None.Nested);
+        var e = Assert.Throws<ConfigException>(() => Parse("""
+            source: { type: scim, url: "http://127.0.0.1:1/scim/v2" }
+            targets:
+              - name: a
+                url: http://127.0.0.1:2/scim/v2
+                groups: { all: true, nested: yes }
+            """));
+        Assert.Contains("targets[0].groups.nested", e.Message);
+        Assert.Contains("expected one of: flatten, accept", e.Message);
+    }
+
+    [Fact]
     public void A_misspelt_setting_is_named_with_its_line()
     {
         var e = Assert.Throws<ConfigException>(() => Parse("""

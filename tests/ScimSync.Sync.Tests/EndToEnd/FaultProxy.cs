@@ -22,10 +22,16 @@ public sealed class FaultProxy : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly HttpClient _upstream = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<RecordedWrite> _writes = new();
     private int _requests;
     private int _injected;
 
     public int Injected => Volatile.Read(ref _injected);
+
+    /// <summary>Every request other than GET that reached the target through the proxy, in order: what the engine wrote.</summary>
+    public IReadOnlyList<RecordedWrite> Writes => _writes.ToArray();
+
+    public void ClearWrites() => _writes.Clear();
     public Uri ScimUrl { get; private set; } = null!;
 
     private FaultProxy(WebApplication app) => _app = app;
@@ -65,6 +71,7 @@ public sealed class FaultProxy : IAsyncDisposable
                 req.Content = new ByteArrayContent(forwarded);
                 if (ctx.Request.ContentType is { } ct) req.Content.Headers.TryAddWithoutValidation("Content-Type", ct);
             }
+            if (ctx.Request.Method != "GET") proxy._writes.Enqueue(new RecordedWrite(ctx.Request.Method, ctx.Request.Path, System.Text.Encoding.UTF8.GetString(forwarded)));
             foreach (var h in new[] { "Authorization", "If-Match", "If-None-Match", "Accept" })
                 if (ctx.Request.Headers.TryGetValue(h, out var v)) req.Headers.TryAddWithoutValidation(h, (IEnumerable<string>)v!);
             using var resp = await proxy._upstream.SendAsync(req);
@@ -97,3 +104,6 @@ public sealed class FaultProxy : IAsyncDisposable
         _upstream.Dispose();
     }
 }
+
+/// <summary>One write the proxy passed on: method, path (without the query) and body.</summary>
+public sealed record RecordedWrite(string Method, string Path, string Body);

@@ -224,6 +224,31 @@ public abstract class SyncStateContract : IDisposable
     }
 
     [SkippableFact]
+    public void A_focused_load_holds_the_managed_groups_that_are_members_of_groups()
+    {
+        var store = Open();
+        store.Batch(w =>
+        {
+            w.PutAccount("app", Account("t1", "grace"), Now);
+            w.PutAccount("app", Account("t2", "alan"), Now);
+            w.Link("app", "t1", "s1", Now);
+            w.Link("app", "t2", "s2", Now);
+            w.PutGroup("app", "gA", "A", "sa");
+            w.PutGroup("app", "gB", "B", "sb");
+            w.PutGroup("app", "gX", "X", null); // someone else's group, nested in A
+            w.LinkGroup("app", "gA", "sa");
+            w.LinkGroup("app", "gB", "sb");
+            w.ReplaceGroupMembers("app", "gA", ["t2", "gB", "gX"]);
+            w.ReplaceGroupMembers("app", "gB", ["t1"]);
+        });
+        var state = store.LoadStateFor("app", ["s1"], [], []);
+        var groups = state.Groups.ToDictionary(g => g.Id);
+        // A's nested managed group B is there for the planner; alan (not concerned) and the unmanaged X are not loaded.
+        Assert.Equal(["gB"], groups["gA"].Members);
+        Assert.Equal(["t1"], groups["gB"].Members);
+    }
+
+    [SkippableFact]
     public void The_log_is_queried_by_person_target_result_and_time_newest_first()
     {
         var store = Open();

@@ -1,4 +1,4 @@
-namespace ScimSync.Store.Resources;
+namespace ScimSync.Protocol.Resources;
 
 /// <summary>
 /// How far the stores follow nested groups when they compute <c>User.groups</c> (RFC 7643 §4.1.2: "direct" and
@@ -6,7 +6,8 @@ namespace ScimSync.Store.Resources;
 /// (group, depth) rows, each row once (UNION). A cycle of groups (A in B, B in A) would revisit the same groups at
 /// ever greater depths, so it is <see cref="MaxDepth"/> that ends the walk: at most MaxDepth + 1 rows per group
 /// reached, whatever the shape of the graph. The cycle itself is allowed (RFC 7643 does not forbid it); a group
-/// that is a member of itself is refused when written.
+/// that is a member of itself is refused when written. The sync engine follows nesting at a source no further
+/// (its GroupHierarchy), so that scoping by group membership and <c>User.groups</c> agree on who is in a group.
 /// </summary>
 public static class GroupNesting
 {
