@@ -38,11 +38,12 @@ internal static partial class SyncCommand
         var explain = new Option<bool>("--explain") { Description = "Also print, per target, why each account is in scope (the rule that decided) and why each linked account out of scope is not" };
         plan.Options.Add(all);
         plan.Options.Add(explain);
-        plan.Options.Add(EngineState.StateOption);
-        plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, async (engine, stop) =>
+        var planWait = SharedStateOptions(plan, "default 0: skip those targets");
+        plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, (engine, stop) =>
+            OnHeldTargetsAsync(engine, stop, "plan", null, Wait(parse, planWait, TimeSpan.Zero), parse.GetValue(planJson), async ct =>
         {
             var json = parse.GetValue(planJson);
-            var report = await WithProgress(json, p => engine.PlanAsync(p, stop.Abort)).ConfigureAwait(false);
+            var report = await WithProgress(json, p => engine.PlanAsync(p, ct)).ConfigureAwait(false);
             var scope = parse.GetValue(explain) ? engine.ExplainScope() : null;
             if (json) WritePlanJson(report, engine.SecretsOf, scope);
             else
@@ -51,7 +52,7 @@ internal static partial class SyncCommand
                 if (scope is not null) PrintScope(scope, parse.GetValue(all));
             }
             return ExitCode(report.Outcome);
-        }));
+        })));
 
         var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then `sync confirm TARGET` or run again with --confirm); with --user, provision one person now", out var runConfig, out var runJson);
         var runConfirm = Options.Confirm();
@@ -68,22 +69,30 @@ internal static partial class SyncCommand
         run.Options.Add(runListen);
         run.Options.Add(user);
         run.Options.Add(onlyTarget);
-        run.SetAction((parse, _) => WithEngine(parse, parse.GetValue(runConfig)!, owns: true, async (engine, stop) =>
+        var runWait = SharedStateOptions(run, "default 0: skip those targets");
+        run.SetAction((parse, _) => WithEngine(parse, parse.GetValue(runConfig)!, owns: true, (engine, stop) =>
         {
             var json = parse.GetValue(runJson);
+            if (parse.GetValue(follow) && parse.GetValue(EngineState.StateOption) is not null)
+                throw CliException.Usage("--watch on a shared state: start `scimsync sync watch --state … --instance NAME` instead (the watching engines divide the targets by leases)");
+            var wait = Wait(parse, runWait, TimeSpan.Zero);
             if (parse.GetValue(user) is { } person)
             {
                 if (parse.GetValue(runConfirm) || parse.GetValue(follow))
                     throw CliException.Usage("--user provisions one person: it takes neither --confirm (held removals are released by `scimsync sync confirm TARGET`) nor --watch");
-                return await ProvisionAsync(engine, person, parse.GetValue(onlyTarget), json, stop.Abort).ConfigureAwait(false);
+                var only = parse.GetValue(onlyTarget) is { } named ? [KnownTarget(engine, named)] : (IReadOnlyList<string>?)null;
+                return OnHeldTargetsAsync(engine, stop, "run", only, wait, json, ct => ProvisionAsync(engine, person, only?[0], json, ct));
             }
             if (parse.GetValue(onlyTarget) is not null) throw CliException.Usage("--target goes with --user (a full run covers every target)");
-            var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, stop.Abort)).ConfigureAwait(false);
-            if (json) WritePlanJson(report, engine.SecretsOf);
-            else PrintRun(report);
-            if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
-            await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
-            return ExitCodes.Ok;
+            return OnHeldTargetsAsync(engine, stop, "run", null, wait, json, async ct =>
+            {
+                var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, ct)).ConfigureAwait(false);
+                if (json) WritePlanJson(report, engine.SecretsOf);
+                else PrintRun(report);
+                if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
+                await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            });
         }));
 
         var reconcile = Verb("reconcile", "Report out-of-band changes in the targets and repair them per each target's drift policy", out var reconcileConfig, out var reconcileJson);
@@ -91,14 +100,16 @@ internal static partial class SyncCommand
         var reconcileConfirm = Options.Confirm();
         reconcile.Options.Add(reportOnly);
         reconcile.Options.Add(reconcileConfirm);
-        reconcile.SetAction((parse, _) => WithEngine(parse, parse.GetValue(reconcileConfig)!, owns: true, async (engine, stop) =>
+        var reconcileWait = SharedStateOptions(reconcile, "default 0: skip those targets");
+        reconcile.SetAction((parse, _) => WithEngine(parse, parse.GetValue(reconcileConfig)!, owns: true, (engine, stop) =>
+            OnHeldTargetsAsync(engine, stop, "reconcile", null, Wait(parse, reconcileWait, TimeSpan.Zero), parse.GetValue(reconcileJson), async ct =>
         {
             var json = parse.GetValue(reconcileJson);
-            var report = await WithProgress(json, p => engine.ReconcileAsync(!parse.GetValue(reportOnly), parse.GetValue(reconcileConfirm), p, stop.Abort)).ConfigureAwait(false);
+            var report = await WithProgress(json, p => engine.ReconcileAsync(!parse.GetValue(reportOnly), parse.GetValue(reconcileConfirm), p, ct)).ConfigureAwait(false);
             if (json) Output.WriteJson(ReconcileJson(report));
             else PrintReconcile(report);
             return Finished(report.Outcome, report.Stopped, engine);
-        }));
+        })));
 
         var status = Verb("status", "Each target's shadow, queue, held removals and recent audit, from the engine's state alone (no call to any target)", out var statusConfig, out var statusJson);
         var audit = Options.Positive("--audit", "Audit records to show per target (default 10)");
@@ -134,7 +145,7 @@ internal static partial class SyncCommand
             if (engine.Ownership is not null)
             {
                 // Several engines on a shared state: each target gets a full pass when an engine takes it (SyncEngine.Leases.cs).
-                if (parse.GetValue(watchConfirm)) throw CliException.Usage("--confirm goes with a full run, which engines sharing a PostgreSQL state do not make: their held removals cannot be released by a command yet (docs/postgres.md, \"Not done yet\")");
+                if (parse.GetValue(watchConfirm)) throw CliException.Usage("--confirm goes with a full run, which engines sharing a PostgreSQL state do not make: release a target's held removals with `scimsync sync confirm TARGET --state …` beside the watching engines");
                 await WithProgress(json, p => engine.ReadSourceAsync(p, stop.Abort)).ConfigureAwait(false);
             }
             else if (engine.CanResume && !parse.GetValue(watchConfirm))
@@ -242,7 +253,10 @@ internal static partial class SyncCommand
             // Disposed after the engine (declared first): the console logger writes from a queue, and disposing flushes it.
             using var loggers = Observability.EngineLoggers(format, level);
             var shadows = EngineState.Open(config, KeyRing.ForDirectory(config.StateDirectory, config.KeyFile), state: state, instance: instance);
-            using var engine = new SyncEngine(config, shadows, TimeProvider.System, loggers) { Ownership = EngineState.Ownership(shadows, instance, loggers) };
+            // A watching engine (named) divides the targets by leases; status reads them (not owning); the verbs that change
+            // targets hold the leases of theirs for their job instead (OnHeldTargetsAsync).
+            var ownership = instance is not null || !owns ? EngineState.Ownership(shadows, instance, loggers) : null;
+            using var engine = new SyncEngine(config, shadows, TimeProvider.System, loggers) { Ownership = ownership };
             using var stop = new StopSignals(engine, loggers);
             try
             {

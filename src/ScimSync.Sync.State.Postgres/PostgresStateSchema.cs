@@ -19,7 +19,7 @@ internal static class PostgresStateSchema
 {
     public static int Version => Steps.Length;
 
-    private static readonly string[] Steps = [Baseline];
+    private static readonly string[] Steps = [Baseline, LeaseRequests];
 
     /// <summary>Serialises upgrades between processes opening the same schema at once.</summary>
     private const string UpgradeLock = "scimsync:sync-state-schema";
@@ -120,5 +120,15 @@ internal static class PostgresStateSchema
         -- two processes never both hold a target by the database's clock.
         CREATE TABLE target_leases (
             target text COLLATE "C" PRIMARY KEY, owner text COLLATE "C" NOT NULL, expires timestamptz NOT NULL, taken timestamptz NOT NULL);
+        """;
+
+    /// <summary>
+    /// Version 2: a command (sync confirm, run, reconcile, plan on a shared state) asks the engine that owns a target
+    /// to hand it over. A row lives while the command renews it; the owner stops its work on the target and releases
+    /// the lease, and no engine takes a target with a live request from someone else (PostgresTargetLeases).
+    /// </summary>
+    private const string LeaseRequests = """
+        CREATE TABLE lease_requests (
+            target text COLLATE "C" PRIMARY KEY, requester text COLLATE "C" NOT NULL, expires timestamptz NOT NULL);
         """;
 }

@@ -12,6 +12,8 @@ namespace ScimSync.Sync.Leases;
 /// <item>a target no longer held (lapsed while this process could not renew) has its work cancelled;</item>
 /// <item>held beyond the share (another engine started): the surplus target's work is stopped first, and only then
 /// is its lease released, so two processes never work on one target;</item>
+/// <item>asked for by a command (<see cref="TargetClaims"/>: sync confirm, run …): the target's work is stopped
+/// first, and only then is its lease released, for the command to take;</item>
 /// <item>no renewal for <see cref="ITargetLeaseStore.Term"/> minus one interval (the database unreachable, the process
 /// paused): every target's work is cancelled before the leases can lapse and be taken by another engine.</item>
 /// </list>
@@ -75,7 +77,9 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
 
     private async Task ApplyAsync(LeaseRound round, Func<string, CancellationToken, Task> work, CancellationToken ct)
     {
-        var held = round.Held.ToHashSet(StringComparer.Ordinal);
+        // Asked for by a command (sync confirm, run …): not worked on, and released below once its work stopped.
+        var requested = (round.Requested ?? []).ToHashSet(StringComparer.Ordinal);
+        var held = round.Held.Where(t => !requested.Contains(t)).ToHashSet(StringComparer.Ordinal);
         List<(string Target, CancellationTokenSource Lost, Task Work)> lost = [];
         lock (_gate)
         {
@@ -89,12 +93,17 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
         }
         foreach (var (target, cts, task) in lost)
         {
-            if (!held.Contains(target)) SyncLog.LeaseLost(logger, target, store.Instance);
+            if (!held.Contains(target) && !requested.Contains(target)) SyncLog.LeaseLost(logger, target, store.Instance);
             await StopAsync(cts, task).ConfigureAwait(false);
+        }
+        foreach (var target in requested)
+        {
+            await store.ReleaseAsync(target, ct).ConfigureAwait(false);
+            SyncLog.LeaseHandedOver(logger, target, store.Instance);
         }
         lock (_gate)
         {
-            foreach (var target in round.Held.Where(t => !_running.ContainsKey(t)))
+            foreach (var target in round.Held.Where(t => held.Contains(t) && !_running.ContainsKey(t)))
             {
                 var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 SyncLog.LeaseTaken(logger, target, store.Instance, round.Share, round.LiveEngines);

@@ -18,8 +18,18 @@ public sealed partial class SyncEngine
     /// <summary>The engine's feed subscription at the source: one per engine process when several share the state.</summary>
     private string FeedName => Ownership is null ? SourceFeed.DefaultName : SourceFeed.DefaultName + "@" + Ownership.Instance;
 
-    /// <summary>Whether this process works on the target now (always, without <see cref="Ownership"/>).</summary>
-    private bool Works(TargetSlot t) => Ownership?.Holds(t.Config.Name) ?? true;
+    /// <summary>
+    /// Set by a command on a shared state (sync confirm, run, reconcile, plan) once it holds targets' leases for its
+    /// job: it works on those alone, writes no engine-wide checkpoint (the watching engines own those) and makes no feed
+    /// subscription (each watching engine has its own).
+    /// </summary>
+    public TargetClaims? Claims { get; set; }
+
+    /// <summary>Cancelled by <see cref="Stop"/>: for a host's waits before the engine's work starts (a command waiting for a lease).</summary>
+    public CancellationToken StopRequested => _stopping.Token;
+
+    /// <summary>Whether this process works on the target now (always, with neither <see cref="Ownership"/> nor <see cref="Claims"/>).</summary>
+    private bool Works(TargetSlot t) => Ownership?.Holds(t.Config.Name) ?? Claims?.Holds(t.Config.Name) ?? true;
 
     /// <summary>What `sync status` shows of a target's lease: its owner and until when it holds unless renewed.</summary>
     private IReadOnlyList<TargetStatus> WithLeases(IReadOnlyList<TargetStatus> status)
