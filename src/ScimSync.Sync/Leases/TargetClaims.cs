@@ -151,7 +151,8 @@ public sealed class TargetClaims : IAsyncDisposable
                 }
                 DateTimeOffset validUntil;
                 lock (_gate) validUntil = _validUntil;
-                if (_time.GetUtcNow() > validUntil)
+                // Not sure to outlive the next interval: stop now, a whole interval before anyone else may take them.
+                if (_time.GetUtcNow() >= validUntil)
                 {
                     Lose($"the leases were not renewed in time{(problem is null ? "" : ": " + problem)}");
                     return;
