@@ -43,7 +43,7 @@ public sealed partial class SyncEngine
     {
         if (Ownership is null) return Task.WhenAll(_targets.Select(t => queues.RunAsync(t, ct, work)));
         var slots = _targets.ToDictionary(t => t.Config.Name, StringComparer.Ordinal);
-        return Ownership.RunAsync([.. slots.Keys], (name, held) => HeldTargetAsync(slots[name], queues, held, work), ct);
+        return Ownership.RunAsync([.. slots.Keys], (name, held, abandon) => HeldTargetAsync(slots[name], queues, held, abandon, work), ct);
     }
 
     /// <summary>
@@ -52,9 +52,11 @@ public sealed partial class SyncEngine
     /// record is linked by correlation, never created again) and an initial load it did not finish is finished; then
     /// its queue, which every engine kept filling. Retried while held until the pass succeeds.
     /// </summary>
-    private async Task HeldTargetAsync(TargetSlot t, TargetQueueWorker queues, CancellationToken held, CancellationToken work)
+    /// <param name="held">Ends the loops (the target given up or handed over, the process stopping): no operation starts.</param>
+    /// <param name="abandon">Also abandons the operations in flight (the lease lost, or no longer sure to hold).</param>
+    private async Task HeldTargetAsync(TargetSlot t, TargetQueueWorker queues, CancellationToken held, CancellationToken abandon, CancellationToken work)
     {
-        using var operations = CancellationTokenSource.CreateLinkedTokenSource(work, held);
+        using var operations = CancellationTokenSource.CreateLinkedTokenSource(work, abandon);
         while (!held.IsCancellationRequested)
         {
             var cause = "run:" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture) + "@" + Ownership!.Instance;
