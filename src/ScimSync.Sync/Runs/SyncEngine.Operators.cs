@@ -100,7 +100,7 @@ public sealed partial class SyncEngine
     public IReadOnlyList<TargetScope> ExplainScope()
     {
         var snapshot = Snapshot;
-        return _targets.Select(t =>
+        return _targets.Where(Works).Select(t =>
         {
             var name = t.Config.Name;
             var links = _shadows.LinksBySource(name);
