@@ -30,7 +30,7 @@ public sealed class PostgresTargetClaims : ITargetClaimStore, IAsyncDisposable
 
     public TimeSpan Term { get; }
 
-    public Task<string?> TryClaimAsync(string target, bool request, CancellationToken ct) => RunAsync(async (db, tx) =>
+    public Task<string?> TryClaimAsync(string target, bool request, CancellationToken ct) => RunAsync<string?>(async (db, tx) =>
     {
         var taken = await ScalarAsync(db, tx, """
             INSERT INTO target_leases(target, owner, expires, taken) VALUES (@t, @me, now() + @term, now())

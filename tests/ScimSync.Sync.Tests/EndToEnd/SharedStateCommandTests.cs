@@ -220,7 +220,7 @@ public sealed class SharedStateCommandTests
         var audit = Audit(s.Url, s.Root);
         foreach (var target in new[] { "t1", "t2" })
         {
-            var creates = audit.Where(e => e.Target == target && e.Verb == "create" && e.Result == "ok").Select(e => e.UserName).ToList();
+            var creates = audit.Where(e => e.Target == target && e.Verb == "create" && e.Result == "ok").Select(e => e.UserName!).ToList();
             Assert.Equal(names.Order(StringComparer.OrdinalIgnoreCase), creates.Order(StringComparer.OrdinalIgnoreCase));
         }
         Assert.Empty(audit.Where(e => e.Result == "failed"));
