@@ -61,7 +61,7 @@ internal static partial class SyncCommand
             if (claims.Held.Count == 0)
                 throw CliException.Failed(wait > TimeSpan.Zero
                     ? $"no target was handed over within {wait.TotalSeconds:0} s: {Owners(claims)}; nothing was done (a longer --wait, or try again)"
-                    : $"every target is held by a watching engine ({Owners(claims)}), which keeps it in sync; nothing was done (--wait SECONDS asks the engines to hand the targets over)");
+                    : $"every target is held by a watching engine or another command ({Owners(claims)}); nothing was done (--wait SECONDS asks the engines to hand the targets over)");
             engine.Claims = claims;
             using var acting = CancellationTokenSource.CreateLinkedTokenSource(stop.Abort, claims.Lost);
             int code;

@@ -149,6 +149,13 @@ public sealed class SharedStateCommandTests
         await Until(async () => (held = await HeldAsync(s.Schema)).GetValueOrDefault("t1") == 5 && held.GetValueOrDefault("t2") == 5,
             TimeSpan.FromSeconds(60), () => $"held {string.Join(", ", held)}\n{Text(outA)}");
 
+        // Not allowed to wait for the owner: confirm does nothing at all, and says who holds the target.
+        var (refused, refusedOut) = await Cli.RunAsync(CommandTimeout, "sync", "confirm", "t2", "--config", config, "--state", s.Url, "--wait", "0");
+        Assert.True(refused == 1, refusedOut);
+        Assert.Contains("(t2 by a)", refusedOut, StringComparison.Ordinal);
+        Assert.Equal(5, (await HeldAsync(s.Schema)).GetValueOrDefault("t2"));
+        Assert.All(await s.T2.UsersAsync(), u => Assert.True(u["active"]!.GetValue<bool>()));
+
         var (code, output) = await Cli.RunAsync(CommandTimeout, "sync", "confirm", "t1", "--config", config, "--state", s.Url, "--json");
         Assert.True(code == 0, output + "\n--- engine a:\n" + Text(outA));
         var confirmed = OperatorCommandTests.Json(output);
