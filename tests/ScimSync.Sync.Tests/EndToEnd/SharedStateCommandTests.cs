@@ -136,7 +136,7 @@ public sealed class SharedStateCommandTests
             people[name] = (await s.Source.CreateUserAsync(name, "employee"))["id"]!.GetValue<string>();
         }
         // Every removal is held: the guard allows none without a person's word.
-        var config = Config(s.Root, s.Source, s.T1, s.T2, "        guard: { maxDeactivations: 0, floor: 0 }");
+        var config = Config(s.Root, s.Source, s.T1, s.T2, "    guard: { maxDeactivations: 0, floor: 0 }");
         var outA = new StringBuilder();
         s.Watch(config, "a", outA);
         await Until(async () => (await OwnersAsync(s.Schema)).Count == 2 && (await s.T1.UsersAsync()).Count == 12 && (await s.T2.UsersAsync()).Count == 12,
