@@ -23,12 +23,16 @@ internal static partial class SyncCommand
         var target = new Argument<string>("TARGET") { Description = "The target whose held removals to release (as named in the configuration)" };
         confirm.Arguments.Add(target);
         var wait = SharedStateOptions(confirm, "default 60");
-        confirm.SetAction((parse, _) => WithEngine(parse, parse.GetValue(config)!, owns: true, (engine, stop) =>
+        confirm.SetAction((parse, _) =>
         {
-            var name = KnownTarget(engine, parse.GetValue(target)!);
-            // On a shared state: the target's lease is held from before the held removals are read until they are applied.
-            return OnHeldTargetsAsync(engine, stop, "confirm", [name], Wait(parse, wait, ConfirmWait), parse.GetValue(json), ct => ConfirmAsync(engine, name, parse.GetValue(json), ct));
-        }));
+            var waitFor = Wait(parse, wait, ConfirmWait);
+            return WithEngine(parse, parse.GetValue(config)!, owns: true, (engine, stop) =>
+            {
+                var name = KnownTarget(engine, parse.GetValue(target)!);
+                // On a shared state: the target's lease is held from before the held removals are read until they are applied.
+                return OnHeldTargetsAsync(engine, stop, "confirm", [name], waitFor, parse.GetValue(json), ct => ConfirmAsync(engine, name, parse.GetValue(json), ct));
+            });
+        });
         return confirm;
     }
 

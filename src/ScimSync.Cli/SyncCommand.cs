@@ -39,20 +39,23 @@ internal static partial class SyncCommand
         plan.Options.Add(all);
         plan.Options.Add(explain);
         var planWait = SharedStateOptions(plan, "default 0: skip those targets");
-        plan.SetAction((parse, _) => WithEngine(parse, parse.GetValue(planConfig)!, owns: true, (engine, stop) =>
-            OnHeldTargetsAsync(engine, stop, "plan", null, Wait(parse, planWait, TimeSpan.Zero), parse.GetValue(planJson), async ct =>
+        plan.SetAction((parse, _) =>
         {
-            var json = parse.GetValue(planJson);
-            var report = await WithProgress(json, p => engine.PlanAsync(p, ct)).ConfigureAwait(false);
-            var scope = parse.GetValue(explain) ? engine.ExplainScope() : null;
-            if (json) WritePlanJson(report, engine.SecretsOf, scope);
-            else
+            var wait = Wait(parse, planWait, TimeSpan.Zero);
+            return WithEngine(parse, parse.GetValue(planConfig)!, owns: true, (engine, stop) => OnHeldTargetsAsync(engine, stop, "plan", null, wait, parse.GetValue(planJson), async ct =>
             {
-                PrintPlan(report, parse.GetValue(all));
-                if (scope is not null) PrintScope(scope, parse.GetValue(all));
-            }
-            return ExitCode(report.Outcome);
-        })));
+                var json = parse.GetValue(planJson);
+                var report = await WithProgress(json, p => engine.PlanAsync(p, ct)).ConfigureAwait(false);
+                var scope = parse.GetValue(explain) ? engine.ExplainScope() : null;
+                if (json) WritePlanJson(report, engine.SecretsOf, scope);
+                else
+                {
+                    PrintPlan(report, parse.GetValue(all));
+                    if (scope is not null) PrintScope(scope, parse.GetValue(all));
+                }
+                return ExitCode(report.Outcome);
+            }));
+        });
 
         var run = Verb("run", "Apply the plan to every target (exit 4 when the guard holds a target: read the plan, then `sync confirm TARGET` or run again with --confirm); with --user, provision one person now", out var runConfig, out var runJson);
         var runConfirm = Options.Confirm();
@@ -70,30 +73,34 @@ internal static partial class SyncCommand
         run.Options.Add(user);
         run.Options.Add(onlyTarget);
         var runWait = SharedStateOptions(run, "default 0: skip those targets");
-        run.SetAction((parse, _) => WithEngine(parse, parse.GetValue(runConfig)!, owns: true, (engine, stop) =>
+        run.SetAction((parse, _) =>
         {
-            var json = parse.GetValue(runJson);
+            // Before anything is opened: a wrong combination changes nothing.
             if (parse.GetValue(follow) && parse.GetValue(EngineState.StateOption) is not null)
                 throw CliException.Usage("--watch on a shared state: start `scimsync sync watch --state … --instance NAME` instead (the watching engines divide the targets by leases)");
             var wait = Wait(parse, runWait, TimeSpan.Zero);
-            if (parse.GetValue(user) is { } person)
+            return WithEngine(parse, parse.GetValue(runConfig)!, owns: true, (engine, stop) =>
             {
-                if (parse.GetValue(runConfirm) || parse.GetValue(follow))
-                    throw CliException.Usage("--user provisions one person: it takes neither --confirm (held removals are released by `scimsync sync confirm TARGET`) nor --watch");
-                var only = parse.GetValue(onlyTarget) is { } named ? [KnownTarget(engine, named)] : (IReadOnlyList<string>?)null;
-                return OnHeldTargetsAsync(engine, stop, "run", only, wait, json, ct => ProvisionAsync(engine, person, only?[0], json, ct));
-            }
-            if (parse.GetValue(onlyTarget) is not null) throw CliException.Usage("--target goes with --user (a full run covers every target)");
-            return OnHeldTargetsAsync(engine, stop, "run", null, wait, json, async ct =>
-            {
-                var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, ct)).ConfigureAwait(false);
-                if (json) WritePlanJson(report, engine.SecretsOf);
-                else PrintRun(report);
-                if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
-                await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
-                return ExitCodes.Ok;
+                var json = parse.GetValue(runJson);
+                if (parse.GetValue(user) is { } person)
+                {
+                    if (parse.GetValue(runConfirm) || parse.GetValue(follow))
+                        throw CliException.Usage("--user provisions one person: it takes neither --confirm (held removals are released by `scimsync sync confirm TARGET`) nor --watch");
+                    var only = parse.GetValue(onlyTarget) is { } named ? [KnownTarget(engine, named)] : (IReadOnlyList<string>?)null;
+                    return OnHeldTargetsAsync(engine, stop, "run", only, wait, json, ct => ProvisionAsync(engine, person, only?[0], json, ct));
+                }
+                if (parse.GetValue(onlyTarget) is not null) throw CliException.Usage("--target goes with --user (a full run covers every target)");
+                return OnHeldTargetsAsync(engine, stop, "run", null, wait, json, async ct =>
+                {
+                    var report = await WithProgress(json, p => engine.RunAsync(parse.GetValue(runConfirm), p, ct)).ConfigureAwait(false);
+                    if (json) WritePlanJson(report, engine.SecretsOf);
+                    else PrintRun(report);
+                    if (!parse.GetValue(follow) || engine.Stopping) return Finished(report.Outcome, report.Stopped, engine);
+                    await WatchAsync(engine, json, parse.GetValue(runListen), stop).ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                });
             });
-        }));
+        });
 
         var reconcile = Verb("reconcile", "Report out-of-band changes in the targets and repair them per each target's drift policy", out var reconcileConfig, out var reconcileJson);
         var reportOnly = new Option<bool>("--report-only") { Description = "Report, repair nothing" };
@@ -101,15 +108,18 @@ internal static partial class SyncCommand
         reconcile.Options.Add(reportOnly);
         reconcile.Options.Add(reconcileConfirm);
         var reconcileWait = SharedStateOptions(reconcile, "default 0: skip those targets");
-        reconcile.SetAction((parse, _) => WithEngine(parse, parse.GetValue(reconcileConfig)!, owns: true, (engine, stop) =>
-            OnHeldTargetsAsync(engine, stop, "reconcile", null, Wait(parse, reconcileWait, TimeSpan.Zero), parse.GetValue(reconcileJson), async ct =>
+        reconcile.SetAction((parse, _) =>
         {
-            var json = parse.GetValue(reconcileJson);
-            var report = await WithProgress(json, p => engine.ReconcileAsync(!parse.GetValue(reportOnly), parse.GetValue(reconcileConfirm), p, ct)).ConfigureAwait(false);
-            if (json) Output.WriteJson(ReconcileJson(report));
-            else PrintReconcile(report);
-            return Finished(report.Outcome, report.Stopped, engine);
-        })));
+            var wait = Wait(parse, reconcileWait, TimeSpan.Zero);
+            return WithEngine(parse, parse.GetValue(reconcileConfig)!, owns: true, (engine, stop) => OnHeldTargetsAsync(engine, stop, "reconcile", null, wait, parse.GetValue(reconcileJson), async ct =>
+            {
+                var json = parse.GetValue(reconcileJson);
+                var report = await WithProgress(json, p => engine.ReconcileAsync(!parse.GetValue(reportOnly), parse.GetValue(reconcileConfirm), p, ct)).ConfigureAwait(false);
+                if (json) Output.WriteJson(ReconcileJson(report));
+                else PrintReconcile(report);
+                return Finished(report.Outcome, report.Stopped, engine);
+            }));
+        });
 
         var status = Verb("status", "Each target's shadow, queue, held removals and recent audit, from the engine's state alone (no call to any target)", out var statusConfig, out var statusJson);
         var audit = Options.Positive("--audit", "Audit records to show per target (default 10)");

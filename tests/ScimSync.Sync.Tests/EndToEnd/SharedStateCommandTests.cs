@@ -253,4 +253,35 @@ public sealed class SharedStateCommandTests
         names.Add("after.rotation@example.com");
         await AssertExactlyAsync([s.T1, s.T2], names, () => Text(outA2));
     }
+
+    [Theory]
+    [InlineData("--wait goes with --state postgres://", "sync", "run", "--wait", "5")]
+    [InlineData("--wait needs a number of seconds from 0 to 86400", "sync", "confirm", "t1", "--wait", "soon")]
+    [InlineData("--watch on a shared state", "sync", "run", "--watch", "--state", "postgres://postgres@127.0.0.1:9/postgres")]
+    [InlineData("--state goes with --config", "keys", "rotate", "--state", "postgres://postgres@127.0.0.1:9/postgres")]
+    public async Task Misused_shared_state_options_exit_2_and_say_why(string message, params string[] args)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "scimsync-shared-cmd-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(root);
+        try
+        {
+            var config = Path.Combine(root, "sync.yaml");
+            await File.WriteAllTextAsync(config, """
+                state: ./state
+                source: { type: scim, url: "http://127.0.0.1:9/scim/v2", auth: { type: bearer, token: x } }
+                targets:
+                  - name: t1
+                    url: http://127.0.0.1:9/scim/v2
+                    auth: { type: bearer, token: x }
+                """);
+            string[] withConfig = args[0] == "keys" ? args : [.. args, "--config", config];
+            var (code, output) = await Cli.RunAsync(TimeSpan.FromSeconds(60), withConfig);
+            Assert.True(code == 2, output);
+            Assert.Contains(message, output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
 }
