@@ -40,14 +40,47 @@ internal static class EngineState
     {
         if (state is null) return SqliteSyncState.Open(config.StateDirectory, keys, exclusive);
         if (!PostgresUrl.IsUrl(state)) throw CliException.Usage($"--state takes a postgres:// URL, not \"{state}\"");
-        if (exclusive) throw CliException.Usage("key rotation of a PostgreSQL state is not supported by this command yet");
-        return PostgresSyncState.Open(state, keys, instance);
+        var shared = PostgresSyncState.Open(state, keys, instance);
+        if (!exclusive) return shared;
+        try
+        {
+            RefuseWhileInUse(shared);
+        }
+        catch
+        {
+            shared.Dispose();
+            throw;
+        }
+        return shared;
     }
 
     /// <summary>
     /// The leases of engines sharing a PostgreSQL state; null for the SQLite state (one engine does every target).
     /// Without an instance (`sync status`) it only reads the leases: only `sync watch` runs it, and it needs a name.
     /// </summary>
+    /// <summary>
+    /// Key rotation of a shared state needs every engine stopped: each keeps the key file it loaded at start and would
+    /// not open what is sealed with the new key. Asked before the rotation and again before the old key is retired.
+    /// </summary>
+    public static void RefuseWhileInUse(ISyncState state)
+    {
+        if (InUseBy(state) is { Count: > 0 } live)
+            throw CliException.Configuration($"{((PostgresSyncState)state).Display} is in use by {string.Join(", ", live)}: stop every engine and command on it before rotating its key, since each keeps the key file it loaded at start");
+    }
+
+    /// <summary>Where the state is, as people may see it: the directory, or the PostgreSQL schema (no password).</summary>
+    public static string Describe(SyncConfig config, ISyncState state) => state is PostgresSyncState shared ? shared.Display : config.StateDirectory;
+
+    /// <summary>Who uses a shared state now (live engines, lease holders); empty for the SQLite state, which the rotation locks.</summary>
+    public static IReadOnlyList<string> InUseBy(ISyncState state) => state is PostgresSyncState shared ? shared.LiveHolders() : [];
+
+    /// <summary>
+    /// For a command that changes targets (plan, run, reconcile, confirm): its leases on a shared PostgreSQL state,
+    /// named after the verb, this host and this process; null for the SQLite state, which the command owns whole.
+    /// </summary>
+    public static PostgresTargetClaims? Claims(ISyncState state, string verb) =>
+        state is PostgresSyncState shared ? new PostgresTargetClaims(shared, $"sync {verb}@{Environment.MachineName}:{Environment.ProcessId}") : null;
+
     public static TargetOwnership? Ownership(ISyncState state, string? instance, ILoggerFactory loggers) =>
         state is PostgresSyncState shared
             ? new TargetOwnership(new PostgresTargetLeases(shared, instance ?? "status"), TimeProvider.System, loggers.CreateLogger<TargetOwnership>())

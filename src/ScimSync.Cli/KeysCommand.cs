@@ -26,12 +26,15 @@ internal static class KeysCommand
         var engineConfig = Options.EngineConfig(required: false);
         var json = Options.Json();
         rotate.Options.Add(engineConfig);
+        rotate.Options.Add(EngineState.StateOption);
         rotate.Options.Add(json);
         var settings = ServerSettings.AddOptions(rotate, ServerKeySettings);
         rotate.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(EngineState.StateOption) is not null && parse.GetValue(engineConfig) is null)
+                throw CliException.Usage("--state goes with --config (the engine's state in PostgreSQL)");
             var report = parse.GetValue(engineConfig) is { } config
-                ? RotateEngine(config, ServerKeySettings.Any(s => parse.GetValue(settings[s]) is not null))
+                ? RotateEngine(config, parse.GetValue(EngineState.StateOption), ServerKeySettings.Any(s => parse.GetValue(settings[s]) is not null))
                 : await RotateServerAsync(ServerSettings.Resolve(parse, settings, ServerKeySettings), ct).ConfigureAwait(false);
             if (parse.GetValue(json)) Output.WriteJson(report);
             else
@@ -64,17 +67,27 @@ internal static class KeysCommand
         return Report(keys, current, previous, retired, $"{subscriptions} subscription signing key(s) and the cursor key");
     }
 
-    private static JsonObject RotateEngine(string configPath, bool serverOptionsToo)
+    /// <param name="shared">A <c>postgres://</c> state (docs/postgres.md): it has no lock to take, so every engine on it must
+    /// be stopped, which is checked before the rotation and again before the old key is retired.</param>
+    private static JsonObject RotateEngine(string configPath, string? shared, bool serverOptionsToo)
     {
         if (serverOptionsToo) throw CliException.Usage("keys rotate takes either --config (the engine's state) or --data/--key-file/--config-file (a server's data directory), not both");
         var config = ConfigLoader.Load(configPath);
         var keys = KeyRing.ForDirectory(config.StateDirectory, config.KeyFile);
-        using var state = EngineState.Open(config, keys, exclusive: true);
+        using var state = EngineState.Open(config, keys, exclusive: true, state: shared);
         var previous = keys.CurrentKeyId;
         var current = keys.AddKey();
         var count = state.ResealSecrets();
+        var what = $"{count} secret(s) of the sync state {EngineState.Describe(config, state)}";
+        // Started meanwhile with the key file as it was: the old key stays, so that it still opens what it had; running
+        // the rotation again, with every engine stopped, retires it.
+        if (EngineState.InUseBy(state) is { Count: > 0 } started)
+        {
+            Console.Error.WriteLine($"scimsync: {string.Join(", ", started)} started during the rotation: the old key is kept in {keys.FilePath}; stop every engine and run `scimsync keys rotate` again to retire it");
+            return Report(keys, current, previous, [], what);
+        }
         var retired = keys.RetireAllButCurrent();
-        return Report(keys, current, previous, retired, $"{count} secret(s) of the sync state {config.StateDirectory}");
+        return Report(keys, current, previous, retired, what);
     }
 
     private static JsonObject Report(KeyRing keys, string current, string? previous, IReadOnlyList<string> retired, string what) => new()

@@ -22,23 +22,34 @@ internal static partial class SyncCommand
             out var config, out var json);
         var target = new Argument<string>("TARGET") { Description = "The target whose held removals to release (as named in the configuration)" };
         confirm.Arguments.Add(target);
-        confirm.SetAction((parse, _) => WithEngine(parse, parse.GetValue(config)!, owns: true, async (engine, stop) =>
+        var wait = SharedStateOptions(confirm, "default 60");
+        confirm.SetAction((parse, _) =>
         {
-            var asJson = parse.GetValue(json);
-            var release = await WithProgress(asJson, p => engine.PlanReleaseAsync(KnownTarget(engine, parse.GetValue(target)!), p, stop.Abort)).ConfigureAwait(false);
-            if (release.NothingHeld)
+            var waitFor = Wait(parse, wait, ConfirmWait);
+            return WithEngine(parse, parse.GetValue(config)!, owns: true, (engine, stop) =>
             {
-                if (asJson) Output.WriteJson(ConfirmJson(release, null, engine.SecretsOf(release.Target)));
-                else Output.Line($"{release.Target}: nothing is held; nothing to release.");
-                return ExitCodes.Ok;
-            }
-            if (!asJson) PrintRelease(release);
-            var report = await engine.ConfirmAsync(release, null, stop.Abort).ConfigureAwait(false);
-            if (asJson) Output.WriteJson(ConfirmJson(release, report, engine.SecretsOf(release.Target)));
-            else PrintConfirmed(report);
-            return Finished(report.Outcome, report.Execution?.Stopped > 0, engine);
-        }));
+                var name = KnownTarget(engine, parse.GetValue(target)!);
+                // On a shared state: the target's lease is held from before the held removals are read until they are applied.
+                return OnHeldTargetsAsync(engine, stop, "confirm", [name], waitFor, parse.GetValue(json), ct => ConfirmAsync(engine, name, parse.GetValue(json), ct));
+            });
+        });
         return confirm;
+    }
+
+    private static async Task<int> ConfirmAsync(SyncEngine engine, string target, bool asJson, CancellationToken ct)
+    {
+        var release = await WithProgress(asJson, p => engine.PlanReleaseAsync(target, p, ct)).ConfigureAwait(false);
+        if (release.NothingHeld)
+        {
+            if (asJson) Output.WriteJson(ConfirmJson(release, null, engine.SecretsOf(release.Target)));
+            else Output.Line($"{release.Target}: nothing is held; nothing to release.");
+            return ExitCodes.Ok;
+        }
+        if (!asJson) PrintRelease(release);
+        var report = await engine.ConfirmAsync(release, null, ct).ConfigureAwait(false);
+        if (asJson) Output.WriteJson(ConfirmJson(release, report, engine.SecretsOf(release.Target)));
+        else PrintConfirmed(report);
+        return Finished(report.Outcome, report.Execution?.Stopped > 0, engine);
     }
 
     /// <summary>The target as the configuration names it, or a usage error listing the names there are.</summary>

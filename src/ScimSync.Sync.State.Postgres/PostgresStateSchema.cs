@@ -19,7 +19,7 @@ internal static class PostgresStateSchema
 {
     public static int Version => Steps.Length;
 
-    private static readonly string[] Steps = [Baseline, EmailKey];
+    private static readonly string[] Steps = [Baseline, EmailKey, LeaseRequests];
 
     /// <summary>Serialises upgrades between processes opening the same schema at once.</summary>
     private const string UpgradeLock = "scimsync:sync-state-schema";
@@ -135,5 +135,15 @@ internal static class PostgresStateSchema
             ORDER BY (x.e -> 'primary') = 'true'::jsonb IS TRUE DESC, x.n LIMIT 1)
         WHERE jsonb_typeof(s.data::jsonb -> 'emails') = 'array';
         CREATE INDEX ix_shadow_email ON shadow_accounts(target, email);
+        """;
+
+    /// <summary>
+    /// Version 3: a command (sync confirm, run, reconcile, plan on a shared state) asks the engine that owns a target
+    /// to hand it over. A row lives while the command renews it; the owner stops its work on the target and releases
+    /// the lease, and no engine takes a target with a live request from someone else (PostgresTargetLeases).
+    /// </summary>
+    private const string LeaseRequests = """
+        CREATE TABLE lease_requests (
+            target text COLLATE "C" PRIMARY KEY, requester text COLLATE "C" NOT NULL, expires timestamptz NOT NULL);
         """;
 }

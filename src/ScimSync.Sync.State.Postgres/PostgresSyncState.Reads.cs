@@ -150,21 +150,4 @@ public sealed partial class PostgresSyncState
 
     public string? GetSecret(string key) =>
         Read(db => Scalar(Command(db, null, "SELECT value FROM secrets WHERE key = @k", ("@k", key))) is string stored ? _keys.UnsealText(stored, StoredSecrets.Purpose(key)) : null);
-
-    /// <summary>
-    /// Key rotation: re-seals every secret with the key ring's current key in one transaction. PostgreSQL keeps old
-    /// row versions until VACUUM; they are sealed, and the retired key is what opens them, so retire it only after
-    /// the table was vacuumed (docs/postgres.md).
-    /// </summary>
-    public int ResealSecrets()
-    {
-        var count = 0;
-        Batch(w =>
-        {
-            var rows = ((PostgresStateWriter)w).SecretsForReseal();
-            foreach (var (key, stored) in rows) w.SetSecret(key, _keys.UnsealText(stored, StoredSecrets.Purpose(key)));
-            count = rows.Count;
-        });
-        return count;
-    }
 }

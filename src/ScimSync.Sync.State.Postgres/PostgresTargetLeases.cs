@@ -14,6 +14,9 @@ namespace ScimSync.Sync.State.Postgres;
 /// takes targets with no lease or a lapsed one, in name order, until it holds its share.</item>
 /// <item>Taking is one statement, <c>INSERT … ON CONFLICT DO UPDATE … WHERE expires &lt; now()</c>: two engines taking
 /// the same target meet on its row, and the second finds it taken.</item>
+/// <item>A command that needs a target (sync confirm, run …: PostgresTargetClaims) leaves a request in
+/// <c>lease_requests</c>: the owner is told at its next heartbeat (<see cref="LeaseRound.Requested"/>), and no engine
+/// takes a target with a live request from someone else, so the command gets it once the owner released it.</item>
 /// <item>A killed engine stops renewing: its leases lapse after the term and the next heartbeat of another engine
 /// takes them (term + one interval: 6 s with the defaults).</item>
 /// </list>
@@ -64,6 +67,9 @@ public sealed class PostgresTargetLeases : ITargetLeaseStore
                 """, me, term).ConfigureAwait(false);
             var held = await Strings("UPDATE target_leases SET expires = now() + @term WHERE owner = @me AND target = ANY(@targets) RETURNING target",
                 me, term, ("@targets", targets.ToArray())).ConfigureAwait(false);
+            // Held, but a command asked for it (PostgresTargetClaims): TargetOwnership stops the work, then releases it.
+            var requested = await Strings("SELECT target FROM lease_requests WHERE target = ANY(@held) AND requester <> @me AND expires > now()",
+                me, ("@held", held.ToArray())).ConfigureAwait(false);
             var live = int.Parse((await Strings("SELECT count(*) FROM engine_heartbeats WHERE expires > now()").ConfigureAwait(false))[0], System.Globalization.CultureInfo.InvariantCulture);
             var share = (targets.Count + live - 1) / Math.Max(1, live);
             foreach (var target in targets.Order(StringComparer.Ordinal))
@@ -71,7 +77,9 @@ public sealed class PostgresTargetLeases : ITargetLeaseStore
                 if (held.Count >= share) break;
                 if (held.Contains(target)) continue;
                 var taken = await Strings("""
-                    INSERT INTO target_leases(target, owner, expires, taken) VALUES (@t, @me, now() + @term, now())
+                    INSERT INTO target_leases(target, owner, expires, taken)
+                    SELECT @t, @me, now() + @term, now()
+                    WHERE NOT EXISTS (SELECT 1 FROM lease_requests r WHERE r.target = @t AND r.requester <> @me AND r.expires > now())
                     ON CONFLICT (target) DO UPDATE SET owner = excluded.owner, expires = excluded.expires, taken = excluded.taken
                     WHERE target_leases.expires < now()
                     RETURNING target
@@ -79,7 +87,7 @@ public sealed class PostgresTargetLeases : ITargetLeaseStore
                 held.AddRange(taken);
             }
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            return new LeaseRound(held, share, live);
+            return new LeaseRound(held, share, live, requested);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {

@@ -169,6 +169,18 @@ internal static partial class SyncLog
         Message = "engine {Instance}: the leases could not be renewed: {Reason}; its targets stop if this lasts")]
     public static partial void LeaseRenewFailed(ILogger logger, string instance, string reason);
 
+    [LoggerMessage(EventId = 3604, Level = LogLevel.Information,
+        Message = "{Target}: this engine ({Instance}) handed the target over to a command that asked for it; its work on the target stopped, and it takes the target again once the command is done")]
+    public static partial void LeaseHandedOver(ILogger logger, string target, string instance);
+
+    [LoggerMessage(EventId = 3605, Level = LogLevel.Information,
+        Message = "{Target}: {Holder} holds the target's lease for its job (held before by {Previous})")]
+    public static partial void ClaimTaken(ILogger logger, string target, string holder, string previous);
+
+    [LoggerMessage(EventId = 3606, Level = LogLevel.Error,
+        Message = "{Holder}: {Reason}; its work stops at once (an engine taking the target finds what was applied by its full pass)")]
+    public static partial void ClaimLost(ILogger logger, string holder, string reason);
+
     [LoggerMessage(EventId = 3700, Level = LogLevel.Warning,
         Message = "{Target}: a password set at the source for {SourceId} was not set here: {Reason} (delivery {Delivery})")]
     public static partial void PasswordNotSet(ILogger logger, string target, string sourceId, string reason, string delivery);

@@ -15,7 +15,8 @@ public interface ITargetLeaseStore
 
     /// <summary>
     /// One heartbeat, as one transaction: marks this process alive, renews the leases it holds, and takes free or
-    /// lapsed targets of <paramref name="targets"/> until it holds its share: ceil(targets / live engines).
+    /// lapsed targets of <paramref name="targets"/> until it holds its share: ceil(targets / live engines). A target
+    /// another process asked to be handed over is not taken, and is named in <see cref="LeaseRound.Requested"/> when held.
     /// </summary>
     Task<LeaseRound> RenewAsync(IReadOnlyList<string> targets, CancellationToken ct);
 
@@ -30,7 +31,8 @@ public interface ITargetLeaseStore
 }
 
 /// <summary>What one heartbeat left this process holding, and the share it may hold while this many engines live.</summary>
-public sealed record LeaseRound(IReadOnlyList<string> Held, int Share, int LiveEngines);
+/// <param name="Requested">Of <paramref name="Held"/>, the targets a command asked to be handed over (<see cref="ITargetClaimStore"/>): the engine stops its work on them, then releases them.</param>
+public sealed record LeaseRound(IReadOnlyList<string> Held, int Share, int LiveEngines, IReadOnlyList<string>? Requested = null);
 
 /// <summary>A target's owner, and until when the lease holds unless renewed.</summary>
 public sealed record TargetLease(string Target, string Owner, DateTimeOffset Expires);

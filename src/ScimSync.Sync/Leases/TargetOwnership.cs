@@ -9,20 +9,29 @@ namespace ScimSync.Sync.Leases;
 /// <list type="bullet">
 /// <item>a target newly held starts its work (the engine reconciles it, then drains its queue: whatever the previous
 /// owner left half-done is found by correlation, never created twice);</item>
-/// <item>a target no longer held (lapsed while this process could not renew) has its work cancelled;</item>
+/// <item>a target no longer held (lapsed while this process could not renew) has its work abandoned at once;</item>
 /// <item>held beyond the share (another engine started): the surplus target's work is stopped first, and only then
 /// is its lease released, so two processes never work on one target;</item>
+/// <item>asked for by a command (<see cref="TargetClaims"/>: sync confirm, run …): the target's work is stopped
+/// first, and only then is its lease released, for the command to take;</item>
 /// <item>no renewal for <see cref="ITargetLeaseStore.Term"/> minus one interval (the database unreachable, the process
-/// paused): every target's work is cancelled before the leases can lapse and be taken by another engine.</item>
+/// paused): every target's work is abandoned before the leases can lapse and be taken by another engine.</item>
 /// </list>
-/// A clean stop cancels the work, waits for it, and releases every lease (another engine takes them at its next heartbeat).
+/// Stopping a target's work (given up, handed over, the process stopping) lets the operations in flight finish, but
+/// only while the lease surely holds (until the last renewal plus the term minus one interval): then they are
+/// abandoned. A clean stop stops the work so, and releases every lease (another engine takes them at its next heartbeat).
 /// </summary>
 public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, ILogger logger)
 {
     public static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(1);
 
-    private readonly Dictionary<string, (CancellationTokenSource Lost, Task Work)> _running = new(StringComparer.Ordinal);
+    /// <param name="Stop">Ends the target's loops: no operation starts.</param>
+    /// <param name="Abandon">Also abandons the operations in flight.</param>
+    private sealed record Running(CancellationTokenSource Stop, CancellationTokenSource Abandon, Task Work);
+
+    private readonly Dictionary<string, Running> _running = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private DateTimeOffset _validUntil = DateTimeOffset.MinValue;
 
     public string Instance => store.Instance;
 
@@ -34,24 +43,32 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
     public IReadOnlyList<TargetLease> Leases() => store.Leases();
 
     /// <param name="work">A target's work while held: ends when its token is cancelled (the lease lost, given up, or the process stopping).</param>
-    public async Task RunAsync(IReadOnlyList<string> targets, Func<string, CancellationToken, Task> work, CancellationToken ct)
+    public Task RunAsync(IReadOnlyList<string> targets, Func<string, CancellationToken, Task> work, CancellationToken ct) =>
+        RunAsync(targets, (target, stop, _) => work(target, stop), ct);
+
+    /// <param name="work">
+    /// A target's work while held, given two tokens: the first ends its loops (given up, handed over, the process
+    /// stopping), the second also abandons its operations in flight (the lease lost, or no longer sure to hold).
+    /// </param>
+    public async Task RunAsync(IReadOnlyList<string> targets, Func<string, CancellationToken, CancellationToken, Task> work, CancellationToken ct)
     {
-        var validUntil = DateTimeOffset.MinValue;
         try
         {
             while (!ct.IsCancellationRequested)
             {
                 try
                 {
+                    // From before the renewal: its term runs from the database's now() inside it.
+                    var asked = time.GetUtcNow();
                     var round = await store.RenewAsync(targets, ct).ConfigureAwait(false);
-                    validUntil = time.GetUtcNow() + store.Term - RenewEvery;
+                    _validUntil = asked + store.Term - RenewEvery;
                     await ApplyAsync(round, work, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && e is SyncStateUnavailableException or TimeoutException or IOException)
                 {
                     SyncLog.LeaseRenewFailed(logger, store.Instance, e.Message);
                 }
-                if (time.GetUtcNow() > validUntil) await StopAllAsync("not renewed in time").ConfigureAwait(false);
+                if (time.GetUtcNow() > _validUntil) await StopAllAsync(lost: true).ConfigureAwait(false);
                 await Task.Delay(RenewEvery, time, ct).ConfigureAwait(false);
             }
         }
@@ -60,7 +77,7 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
         }
         finally
         {
-            await StopAllAsync("stopping").ConfigureAwait(false);
+            await StopAllAsync(lost: false).ConfigureAwait(false);
             try
             {
                 await store.ReleaseAllAsync(CancellationToken.None).ConfigureAwait(false);
@@ -73,32 +90,41 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
         }
     }
 
-    private async Task ApplyAsync(LeaseRound round, Func<string, CancellationToken, Task> work, CancellationToken ct)
+    private async Task ApplyAsync(LeaseRound round, Func<string, CancellationToken, CancellationToken, Task> work, CancellationToken ct)
     {
-        var held = round.Held.ToHashSet(StringComparer.Ordinal);
-        List<(string Target, CancellationTokenSource Lost, Task Work)> lost = [];
+        // Asked for by a command (sync confirm, run …): not worked on, and released below once its work stopped.
+        var requested = (round.Requested ?? []).ToHashSet(StringComparer.Ordinal);
+        var held = round.Held.Where(t => !requested.Contains(t)).ToHashSet(StringComparer.Ordinal);
+        List<(string Target, Running Run)> ended = [];
         lock (_gate)
         {
-            foreach (var (target, (cts, task)) in _running.ToArray())
-                // Lapsed and perhaps taken by another engine; or the work ended on its own (it is started again while held).
-                if (!held.Contains(target) || task.IsCompleted)
+            foreach (var (target, run) in _running.ToArray())
+                // Lapsed and perhaps taken by another engine; asked for; or the work ended on its own (started again while held).
+                if (!held.Contains(target) || run.Work.IsCompleted)
                 {
                     _running.Remove(target);
-                    lost.Add((target, cts, task));
+                    ended.Add((target, run));
                 }
         }
-        foreach (var (target, cts, task) in lost)
+        foreach (var (target, run) in ended)
         {
-            if (!held.Contains(target)) SyncLog.LeaseLost(logger, target, store.Instance);
-            await StopAsync(cts, task).ConfigureAwait(false);
+            var lost = !round.Held.Contains(target, StringComparer.Ordinal);
+            if (lost) SyncLog.LeaseLost(logger, target, store.Instance);
+            await StopAsync(run, graceful: !lost).ConfigureAwait(false);
+        }
+        foreach (var target in requested)
+        {
+            await store.ReleaseAsync(target, ct).ConfigureAwait(false);
+            SyncLog.LeaseHandedOver(logger, target, store.Instance);
         }
         lock (_gate)
         {
-            foreach (var target in round.Held.Where(t => !_running.ContainsKey(t)))
+            foreach (var target in round.Held.Where(t => held.Contains(t) && !_running.ContainsKey(t)))
             {
-                var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var abandon = new CancellationTokenSource();
                 SyncLog.LeaseTaken(logger, target, store.Instance, round.Share, round.LiveEngines);
-                _running[target] = (cts, Task.Run(() => work(target, cts.Token), CancellationToken.None));
+                _running[target] = new Running(stop, abandon, Task.Run(() => work(target, stop.Token, abandon.Token), CancellationToken.None));
             }
         }
         // More than the share: the last ones (by name) go, one per heartbeat, their work stopped before the lease is released.
@@ -106,46 +132,62 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
         lock (_gate) surplus = _running.Count > round.Share ? _running.Keys.Order(StringComparer.Ordinal).Last() : null;
         if (surplus is not null)
         {
-            (CancellationTokenSource Lost, Task Work) entry;
+            Running run;
             lock (_gate)
             {
-                entry = _running[surplus];
+                run = _running[surplus];
                 _running.Remove(surplus);
             }
-            await StopAsync(entry.Lost, entry.Work).ConfigureAwait(false);
+            await StopAsync(run, graceful: true).ConfigureAwait(false);
             await store.ReleaseAsync(surplus, ct).ConfigureAwait(false);
             SyncLog.LeaseGivenUp(logger, surplus, store.Instance, round.Share, round.LiveEngines);
         }
     }
 
-    private async Task StopAllAsync(string reason)
+    /// <param name="lost">The leases may no longer hold: the operations in flight are abandoned at once.</param>
+    private async Task StopAllAsync(bool lost)
     {
-        List<(string Target, CancellationTokenSource Lost, Task Work)> all;
+        List<(string Target, Running Run)> all;
         lock (_gate)
         {
-            all = _running.Select(r => (r.Key, r.Value.Lost, r.Value.Work)).ToList();
+            all = _running.Select(r => (r.Key, r.Value)).ToList();
             _running.Clear();
         }
-        foreach (var (target, cts, task) in all)
+        foreach (var (target, run) in all)
         {
-            if (reason != "stopping") SyncLog.LeaseLost(logger, target, store.Instance);
-            await StopAsync(cts, task).ConfigureAwait(false);
+            if (lost) SyncLog.LeaseLost(logger, target, store.Instance);
+            await StopAsync(run, graceful: !lost).ConfigureAwait(false);
         }
     }
 
-    private static async Task StopAsync(CancellationTokenSource lost, Task work)
+    /// <param name="graceful">Let the operations in flight finish while the lease surely holds; else abandon them now.</param>
+    private async Task StopAsync(Running run, bool graceful)
     {
-        await lost.CancelAsync().ConfigureAwait(false);
+        await run.Stop.CancelAsync().ConfigureAwait(false);
         try
         {
-            await work.ConfigureAwait(false);
+            var left = _validUntil - time.GetUtcNow();
+            if (graceful && left > TimeSpan.Zero)
+            {
+                try
+                {
+                    await run.Work.WaitAsync(left, time).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // Still working when the lease may lapse: abandoned below.
+                }
+            }
+            await run.Abandon.CancelAsync().ConfigureAwait(false);
+            await run.Work.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
         finally
         {
-            lost.Dispose();
+            run.Stop.Dispose();
+            run.Abandon.Dispose();
         }
     }
 }

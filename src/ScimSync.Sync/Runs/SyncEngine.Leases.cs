@@ -18,8 +18,18 @@ public sealed partial class SyncEngine
     /// <summary>The engine's feed subscription at the source: one per engine process when several share the state.</summary>
     private string FeedName => Ownership is null ? SourceFeed.DefaultName : SourceFeed.DefaultName + "@" + Ownership.Instance;
 
-    /// <summary>Whether this process works on the target now (always, without <see cref="Ownership"/>).</summary>
-    private bool Works(TargetSlot t) => Ownership?.Holds(t.Config.Name) ?? true;
+    /// <summary>
+    /// Set by a command on a shared state (sync confirm, run, reconcile, plan) once it holds targets' leases for its
+    /// job: it works on those alone, writes no engine-wide checkpoint (the watching engines own those) and makes no feed
+    /// subscription (each watching engine has its own).
+    /// </summary>
+    public TargetClaims? Claims { get; set; }
+
+    /// <summary>Cancelled by <see cref="Stop"/>: for a host's waits before the engine's work starts (a command waiting for a lease).</summary>
+    public CancellationToken StopRequested => _stopping.Token;
+
+    /// <summary>Whether this process works on the target now (always, with neither <see cref="Ownership"/> nor <see cref="Claims"/>).</summary>
+    private bool Works(TargetSlot t) => Ownership?.Holds(t.Config.Name) ?? Claims?.Holds(t.Config.Name) ?? true;
 
     /// <summary>What `sync status` shows of a target's lease: its owner and until when it holds unless renewed.</summary>
     private IReadOnlyList<TargetStatus> WithLeases(IReadOnlyList<TargetStatus> status)
@@ -33,7 +43,7 @@ public sealed partial class SyncEngine
     {
         if (Ownership is null) return Task.WhenAll(_targets.Select(t => queues.RunAsync(t, ct, work)));
         var slots = _targets.ToDictionary(t => t.Config.Name, StringComparer.Ordinal);
-        return Ownership.RunAsync([.. slots.Keys], (name, held) => HeldTargetAsync(slots[name], queues, held, work), ct);
+        return Ownership.RunAsync([.. slots.Keys], (name, held, abandon) => HeldTargetAsync(slots[name], queues, held, abandon, work), ct);
     }
 
     /// <summary>
@@ -42,9 +52,11 @@ public sealed partial class SyncEngine
     /// record is linked by correlation, never created again) and an initial load it did not finish is finished; then
     /// its queue, which every engine kept filling. Retried while held until the pass succeeds.
     /// </summary>
-    private async Task HeldTargetAsync(TargetSlot t, TargetQueueWorker queues, CancellationToken held, CancellationToken work)
+    /// <param name="held">Ends the loops (the target given up or handed over, the process stopping): no operation starts.</param>
+    /// <param name="abandon">Also abandons the operations in flight (the lease lost, or no longer sure to hold).</param>
+    private async Task HeldTargetAsync(TargetSlot t, TargetQueueWorker queues, CancellationToken held, CancellationToken abandon, CancellationToken work)
     {
-        using var operations = CancellationTokenSource.CreateLinkedTokenSource(work, held);
+        using var operations = CancellationTokenSource.CreateLinkedTokenSource(work, abandon);
         while (!held.IsCancellationRequested)
         {
             var cause = "run:" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture) + "@" + Ownership!.Instance;

@@ -30,7 +30,7 @@ public sealed partial class SyncEngine
     /// <param name="revertDrift">Also put back what was changed at the target out of band, whatever the target's drift policy (a person's decision).</param>
     public Task<DemandReport> ProvisionAsync(string who, string? target, CancellationToken ct, bool revertDrift = false)
     {
-        var targets = target is null ? _targets : [Slot(target)];
+        var targets = target is null ? _targets.Where(Works).ToArray() : [Slot(target)];
         return new ProvisionOnDemand(_config, _shadows, _time, _watchGuard, _telemetry, _loggers, _handlers, _stopping.Token, revertDrift).RunAsync(who, targets, ct);
     }
 
@@ -100,7 +100,7 @@ public sealed partial class SyncEngine
     public IReadOnlyList<TargetScope> ExplainScope()
     {
         var snapshot = Snapshot;
-        return _targets.Select(t =>
+        return _targets.Where(Works).Select(t =>
         {
             var name = t.Config.Name;
             var links = _shadows.LinksBySource(name);

@@ -158,7 +158,7 @@ public sealed partial class SyncEngine : IDisposable
         MemoryTrace.Log(_log, "source read");
         // The feed starts before any target is touched: changes made during a long initial load queue up at
         // the source and are applied afterwards, none lost in between.
-        if (execute && _source is not null && _config.Source.Feed == FeedMode.Poll)
+        if (execute && Claims is null && _source is not null && _config.Source.Feed == FeedMode.Poll)
             await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
         var results = await Task.WhenAll(_targets.Where(Works).Select(async t =>
@@ -168,7 +168,7 @@ public sealed partial class SyncEngine : IDisposable
         })).ConfigureAwait(false);
         var complete = results.All(t => !t.Failed && !t.HeldByGuard && !t.Stopped && (t.Execution?.Stopped ?? 0) == 0);
         DateTimeOffset? expiryFrom = EngineCheckpoints.Time(_shadows.GetCheckpoint(EngineCheckpoints.ExpiryCheckedUntil)) is { } checkedUntil && checkedUntil <= started ? null : started;
-        if (execute)
+        if (execute && Claims is null)
             _shadows.Batch(w =>
             {
                 w.SetCheckpoint(EngineCheckpoints.LastRun, started.ToString("O"));
@@ -220,7 +220,7 @@ public sealed partial class SyncEngine : IDisposable
         using var readingSource = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var snapshot = await ReadSourceAsync(progress, readingSource.Token).ConfigureAwait(false);
         var cause = "reconcile:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
-        var results = await Task.WhenAll(_targets.Select(async t =>
+        var results = await Task.WhenAll(_targets.Where(Works).Select(async t =>
         {
             var pass = await _pass.RunAsync(t, snapshot, apply: repair, confirm, watching: false, cause, "sync.reconcile", progress, ct).ConfigureAwait(false);
             if (pass.Full is not { } full)

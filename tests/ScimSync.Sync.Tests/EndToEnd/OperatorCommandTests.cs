@@ -37,7 +37,7 @@ public sealed class OperatorCommandTests
     }
 
     /// <summary>The JSON document a command printed: standard error (logs) shares the captured output, around it.</summary>
-    private static JsonNode Json(string output)
+    internal static JsonNode Json(string output)
     {
         var lines = output.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         var start = lines.FindIndex(l => l is "{" or "[");

@@ -44,7 +44,7 @@ public sealed class SharedStateTakeoverTests
     }
 
     /// <summary>Live leases as the database holds them: target → owner.</summary>
-    private static async Task<Dictionary<string, string>> OwnersAsync(string schema)
+    internal static async Task<Dictionary<string, string>> OwnersAsync(string schema)
     {
         var b = new NpgsqlConnectionStringBuilder(TestPostgres.ConnectionString()) { SearchPath = schema, Pooling = false };
         await using var c = new NpgsqlConnection(b.ConnectionString);
@@ -63,7 +63,7 @@ public sealed class SharedStateTakeoverTests
         }
     }
 
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
+    internal static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
     {
         var sw = Stopwatch.StartNew();
         while (!await condition())

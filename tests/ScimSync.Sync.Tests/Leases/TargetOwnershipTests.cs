@@ -177,4 +177,39 @@ public sealed class TargetOwnershipTests
         await stop.CancelAsync();
         await running;
     }
+
+    [Fact]
+    public async Task A_target_a_command_asks_for_is_released_only_after_its_work_stopped_and_is_not_started_again_meanwhile()
+    {
+        var time = new FakeTimeProvider();
+        var store = new ScriptedStore { Next = new LeaseRound(["t1", "t2"], 2, 1) };
+        var work = new Work();
+        store.Working = work.IsRunning;
+        var ownership = new TargetOwnership(store, time, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = ownership.RunAsync(Targets, work.RunAsync, stop.Token);
+        await Eventually(() => work.IsRunning("t1") && work.IsRunning("t2"), "both work");
+
+        // `sync confirm t1` asked for t1: the store still reports it held (the release is the engine's to make).
+        store.Next = new LeaseRound(["t1", "t2"], 2, 1, ["t1"]);
+        await AdvanceUntil(time, () => store.Called("release t1") || store.Called("released while working t1"), "t1 not handed over");
+        Assert.False(store.Called("released while working t1"), "released while its work still ran");
+        Assert.False(ownership.Holds("t1"));
+        Assert.True(work.IsRunning("t2"));
+        // Asked for again at the next heartbeat (the command has not taken it yet): not started, released again.
+        int Starts()
+        {
+            lock (work.Log) return work.Log.Count(l => l == "start t1");
+        }
+        var starts = Starts();
+        time.Advance(TargetOwnership.RenewEvery);
+        await Task.Delay(100);
+        Assert.Equal(starts, Starts());
+
+        // The command is done and the engine holds t1 again: its work starts again.
+        store.Next = new LeaseRound(["t1", "t2"], 2, 1);
+        await AdvanceUntil(time, () => work.IsRunning("t1"), "t1 did not start again");
+        await stop.CancelAsync();
+        await running;
+    }
 }
