@@ -13,6 +13,7 @@ using Cli = ScimSync.Sync.Tests.EndToEnd.Cli;
 /// and as an operator, what a viewer may not do, a target going down and coming back on the overview, a person's
 /// timeline after an edit at the source, a new hire provisioned on demand, and a held mass deactivation confirmed.
 /// </summary>
+[Collection("Console")]
 public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<ConsoleLandscape>
 {
     private static readonly LocatorAssertionsToContainTextOptions Slowly = new() { Timeout = 60_000 };
