@@ -38,7 +38,7 @@ public sealed class ConsoleDecisionTests(ConsoleLandscape l) : IClassFixture<Con
         await Expect(viewerRow).ToContainTextAsync("title: Clerk → Kept in the app");
         Assert.Equal(0, await viewer.Locator("#drift button").CountAsync());
         var token = await viewer.Locator("header form input[name=__RequestVerificationToken]").GetAttributeAsync("value");
-        var forged = await viewer.APIRequest.PostAsync("/console/targets/support/drift/accept", new() { Form = Form(viewer.APIRequest, ("__RequestVerificationToken", token!), ("account", accountId)), MaxRedirects = 0 });
+        var forged = await viewer.APIRequest.PostAsync("/console/targets/support/drift/accept", new() { Form = ConsoleLandscape.Form(viewer.APIRequest, ("__RequestVerificationToken", token!), ("account", accountId)), MaxRedirects = 0 });
         Assert.Equal(403, forged.Status);
         await viewer.ReloadAsync();
         await Expect(viewerRow).ToHaveCountAsync(1);
@@ -94,7 +94,7 @@ public sealed class ConsoleDecisionTests(ConsoleLandscape l) : IClassFixture<Con
         await Expect(viewer.Locator("#dead-letter-list")).ToContainTextAsync(id);
         Assert.Equal(0, await viewer.Locator("#replay-dead-letters").CountAsync());
         var token = await viewer.Locator("header form input[name=__RequestVerificationToken]").GetAttributeAsync("value");
-        var forged = await viewer.APIRequest.PostAsync("/console/source/dead-letters/replay", new() { Form = Form(viewer.APIRequest, ("__RequestVerificationToken", token!)), MaxRedirects = 0 });
+        var forged = await viewer.APIRequest.PostAsync("/console/source/dead-letters/replay", new() { Form = ConsoleLandscape.Form(viewer.APIRequest, ("__RequestVerificationToken", token!)), MaxRedirects = 0 });
         Assert.Equal(403, forged.Status);
         Assert.Single(await DeadLettersAsync());
 
@@ -119,11 +119,4 @@ public sealed class ConsoleDecisionTests(ConsoleLandscape l) : IClassFixture<Con
     }
 
     private static string? Title(JsonObject? account) => account?["title"]?.GetValue<string>();
-
-    private static IFormData Form(IAPIRequestContext request, params (string Name, string Value)[] fields)
-    {
-        var form = request.CreateFormData();
-        foreach (var (name, value) in fields) form.Set(name, value);
-        return form;
-    }
 }

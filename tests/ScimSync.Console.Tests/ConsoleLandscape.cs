@@ -155,6 +155,14 @@ public sealed class ConsoleLandscape : IAsyncLifetime
         await page.ScreenshotAsync(new() { Path = Path.Combine(dir, name + ".png"), FullPage = true });
     }
 
+    /// <summary>A form posted by hand (what a forged or scripted decision would send).</summary>
+    public static IFormData Form(IAPIRequestContext request, params (string Name, string Value)[] fields)
+    {
+        var form = request.CreateFormData();
+        foreach (var (name, value) in fields) form.Set(name, value);
+        return form;
+    }
+
     public async Task<JsonObject?> FindAsync(Server server, string userName)
     {
         await foreach (var page in server.Client.ListAsync("Users", new ScimSync.Client.ListOptions { Filter = $"userName eq \"{userName}\"" }, CancellationToken.None))
