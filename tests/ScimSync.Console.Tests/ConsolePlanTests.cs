@@ -1,9 +1,11 @@
 using System.Text.Json.Nodes;
 using ScimSync.Sync.Tests.EndToEnd;
-using Server = ScimSync.Sync.Tests.EndToEnd.Server;
 using static Microsoft.Playwright.Assertions;
 
 namespace ScimSync.OperatorConsole.Tests;
+
+using Server = ScimSync.Sync.Tests.EndToEnd.Server;
+using Cli = ScimSync.Sync.Tests.EndToEnd.Cli;
 
 /// <summary>
 /// The plan viewer against real processes (<see cref="ConsoleLandscape"/>, a landscape of its own: the test stops its
@@ -44,7 +46,11 @@ public sealed class ConsolePlanTests(ConsoleLandscape l) : IClassFixture<Console
         await l.StopEngineAsync();
         var (code, output) = await Cli.RunAsync(TimeSpan.FromMinutes(3), "sync", "plan", "--config", l.ConfigPath, "--json", "--log-level", "warning");
         Assert.True(code is 0 or 4, output);
-        var plan = JsonNode.Parse(output[output.IndexOf('{', StringComparison.Ordinal)..])!;
+        // The document starts a line of its own; log lines may come before or after it.
+        var start = System.Text.RegularExpressions.Regex.Match(output, @"^\{", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(start.Success, output);
+        var reader = new System.Text.Json.Utf8JsonReader(System.Text.Encoding.UTF8.GetBytes(output[start.Index..]));
+        var plan = JsonNode.Parse(ref reader)!;
         foreach (var t in plan["targets"]!.AsArray())
         {
             var name = t!["target"]!.GetValue<string>();
