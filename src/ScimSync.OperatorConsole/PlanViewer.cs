@@ -42,7 +42,7 @@ public sealed class PlanViewer(SyncEngine engine, TimeProvider time)
 
     internal static void Map(WebApplication app) =>
         // Any signed-in person may ask for a fresh plan: it reads and changes nothing at the targets.
-        app.MapPost(ConsoleHosting.Root + "/plan", async (HttpContext ctx, IAntiforgery af, PlanViewer viewer) =>
+        app.MapPost(ConsoleHosting.Root + "/plan/fresh", async (HttpContext ctx, IAntiforgery af, PlanViewer viewer) =>
         {
             if (!await Decisions.ValidAsync(ctx, af).ConfigureAwait(false)) return Results.BadRequest("the form's antiforgery token is missing or invalid: reload the page");
             await viewer.FreshAsync(ctx.User.Identity!.Name!, ctx.RequestAborted).ConfigureAwait(false);
