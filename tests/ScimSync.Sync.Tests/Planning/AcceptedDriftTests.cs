@@ -26,7 +26,7 @@ public class AcceptedDriftTests
         var doc = new TargetPlanner(Target(), AccountKindRules.Default, Registry).Mapper.Map(source, Now);
         doc["id"] = "t1";
         doc["title"] = title;
-        return State([new TargetAccount("t1", doc)], new() { ["t1"] = "s1" }) with { Accepted = accepted };
+        return Fixtures.State([new TargetAccount("t1", doc)], new() { ["t1"] = "s1" }) with { Accepted = accepted };
     }
 
     private static AcceptedDrift Accepted(string wanted, string kept) =>
