@@ -34,6 +34,7 @@ public static class ConsoleHosting
         services.AddSingleton(engine);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(new ConsoleSignIn(config));
+        services.AddSingleton<PlanViewer>();
         services.AddRazorComponents();
         services.AddAntiforgery(o =>
         {
@@ -100,6 +101,8 @@ public static class ConsoleHosting
             return Results.Redirect(Root + "/signin");
         }).RequireAuthorization().DisableAntiforgery();
         Decisions.Map(app);
+        DriftDecisions.Map(app);
+        PlanViewer.Map(app);
         return app;
     }
 

@@ -62,7 +62,8 @@ internal static class Decisions
 
     /// <summary>
     /// Reverts one person's out-of-band changes on one target: provisioning on demand on that target with drift repaired,
-    /// whatever its drift policy (the account is read first, so what is reverted is what is there now).
+    /// whatever its drift policy (the account is read first, so what is reverted is what is there now); edits accepted
+    /// earlier for the account are forgotten first, so they are reverted too.
     /// </summary>
     private static async Task<IResult> RevertAsync(HttpContext ctx, IAntiforgery antiforgery, SyncEngine engine)
     {
@@ -75,7 +76,7 @@ internal static class Decisions
         string? error = null;
         try
         {
-            report = await engine.ProvisionAsync(who, target, ctx.RequestAborted, revertDrift: true).ConfigureAwait(false);
+            report = await engine.RevertDriftAsync(who, target, ctx.RequestAborted).ConfigureAwait(false);
         }
         catch (PersonNotFoundException e)
         {

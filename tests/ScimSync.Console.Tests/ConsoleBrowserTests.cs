@@ -13,6 +13,7 @@ using Cli = ScimSync.Sync.Tests.EndToEnd.Cli;
 /// and as an operator, what a viewer may not do, a target going down and coming back on the overview, a person's
 /// timeline after an edit at the source, a new hire provisioned on demand, and a held mass deactivation confirmed.
 /// </summary>
+[Collection("Console")]
 public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<ConsoleLandscape>
 {
     private static readonly LocatorAssertionsToContainTextOptions Slowly = new() { Timeout = 60_000 };
@@ -39,7 +40,7 @@ public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<Cons
         Assert.Equal(SameSiteAttribute.Strict, session.SameSite);
         Assert.Equal("/console", session.Path);
         // No secret on any page: not the console tokens, not the targets' or the source's credentials.
-        foreach (var path in new[] { "/console", "/console/targets/helpdesk", "/console/people?who=emp10@example.com", "/console/targets/helpdesk/release" })
+        foreach (var path in new[] { "/console", "/console/targets/helpdesk", "/console/people?who=emp10@example.com", "/console/targets/helpdesk/release", "/console/targets/support/drift", "/console/plan" })
         {
             await page.GotoAsync(path);
             var html = await page.ContentAsync();
@@ -63,15 +64,15 @@ public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<Cons
         // The forms posted by hand, with the viewer's session and a valid antiforgery token (the sign-out form's): 403.
         var token = await page.Locator("header form input[name=__RequestVerificationToken]").GetAttributeAsync("value");
         var heldBefore = (await l.Helpdesk.UsersAsync()).Count(u => !u["active"]!.GetValue<bool>());
-        var confirm = await page.APIRequest.PostAsync("/console/targets/helpdesk/confirm", new() { Form = Form(page.APIRequest, ("__RequestVerificationToken", token!), ("release", "x")), MaxRedirects = 0 });
+        var confirm = await page.APIRequest.PostAsync("/console/targets/helpdesk/confirm", new() { Form = ConsoleLandscape.Form(page.APIRequest, ("__RequestVerificationToken", token!), ("release", "x")), MaxRedirects = 0 });
         Assert.Equal(403, confirm.Status);
-        var provision = await page.APIRequest.PostAsync("/console/people/provision", new() { Form = Form(page.APIRequest, ("__RequestVerificationToken", token!), ("who", "emp10@example.com")), MaxRedirects = 0 });
+        var provision = await page.APIRequest.PostAsync("/console/people/provision", new() { Form = ConsoleLandscape.Form(page.APIRequest, ("__RequestVerificationToken", token!), ("who", "emp10@example.com")), MaxRedirects = 0 });
         Assert.Equal(403, provision.Status);
         Assert.Equal(heldBefore, (await l.Helpdesk.UsersAsync()).Count(u => !u["active"]!.GetValue<bool>()));
 
         // An operator's POST without the antiforgery token is refused too (400), and nothing runs.
         var op = await l.SignInAsync(ConsoleLandscape.OperatorToken);
-        var forged = await op.APIRequest.PostAsync("/console/people/provision", new() { Form = Form(op.APIRequest, ("who", "emp10@example.com")), MaxRedirects = 0 });
+        var forged = await op.APIRequest.PostAsync("/console/people/provision", new() { Form = ConsoleLandscape.Form(op.APIRequest, ("who", "emp10@example.com")), MaxRedirects = 0 });
         Assert.Equal(400, forged.Status);
         // Without a session at all: 401, never a page.
         var anonymous = await (await l.Browser.NewContextAsync(new() { BaseURL = l.ConsoleUrl.ToString() })).APIRequest.PostAsync("/console/targets/helpdesk/confirm", new() { MaxRedirects = 0 });
@@ -194,12 +195,5 @@ public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<Cons
         Assert.Equal("Clerk", (await l.FindAsync(l.Support, person))!["title"]!.GetValue<string>());
         await page.GotoAsync("/console/targets/support");
         await Expect(page.Locator("#recent")).ToContainTextAsync($"revert out-of-band changes of {l.Ids[person]}");
-    }
-
-    private static IFormData Form(IAPIRequestContext request, params (string Name, string Value)[] fields)
-    {
-        var form = request.CreateFormData();
-        foreach (var (name, value) in fields) form.Set(name, value);
-        return form;
     }
 }

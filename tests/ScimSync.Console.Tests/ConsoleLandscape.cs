@@ -16,6 +16,8 @@ using Cli = ScimSync.Sync.Tests.EndToEnd.Cli;
 /// Before the engine watches, a full run provisions 30 employees and a second one, after 8 of them left at the source,
 /// leaves the helpdesk's 8 deactivations held by the guard (the support desk, with the default guard, applies them).
 /// The support desk reports out-of-band changes rather than repairing them (<c>drift: report</c>): a person decides.
+/// The engine reaches the source through a <see cref="FaultProxy"/> that, while <see cref="Spoiled"/> names a person,
+/// spoils every SET about them so that the engine refuses it and the source dead-letters it.
 /// </summary>
 public sealed class ConsoleLandscape : IAsyncLifetime
 {
@@ -26,6 +28,8 @@ public sealed class ConsoleLandscape : IAsyncLifetime
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
     private readonly StringBuilder _engineLog = new();
     private Process? _engine;
+    private FaultProxy? _sourceProxy;
+    private string? _spoiled;
     private IPlaywright? _playwright;
 
     public string Root { get; } = Path.Combine(Path.GetTempPath(), "scimsync-console-" + Guid.NewGuid().ToString("N")[..10]);
@@ -35,6 +39,14 @@ public sealed class ConsoleLandscape : IAsyncLifetime
     public Uri ConsoleUrl { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
     public Dictionary<string, string> Ids { get; } = [];
+    public string ConfigPath { get; private set; } = null!;
+
+    /// <summary>The source id of the person whose SETs the engine receives spoiled (and refuses); null: none.</summary>
+    public string? Spoiled
+    {
+        get => Volatile.Read(ref _spoiled);
+        set => Volatile.Write(ref _spoiled, value);
+    }
     public IReadOnlyList<string> Leavers { get; } = [.. Enumerable.Range(0, 8).Select(i => $"emp{i:D2}@example.com")];
 
     public string EngineLog
@@ -56,6 +68,7 @@ public sealed class ConsoleLandscape : IAsyncLifetime
         Directory.CreateDirectory(Root);
         var servers = await Task.WhenAll(Server.StartAsync("hr", Root), Server.StartAsync("helpdesk", Root), Server.StartAsync("support", Root));
         (Source, Helpdesk, Support) = (servers[0], servers[1], servers[2]);
+        _sourceProxy = await FaultProxy.StartAsync(Source.ScimUrl, failEvery: 0, rewritePost: PoisonSets.SpoilSetsAbout(() => Spoiled));
         for (var i = 0; i < 30; i++)
         {
             var name = $"emp{i:D2}@example.com";
@@ -64,7 +77,7 @@ public sealed class ConsoleLandscape : IAsyncLifetime
         // Every `scimsync sync` process reads the configuration, and with it the console's tokens from the environment.
         Environment.SetEnvironmentVariable("SCIMSYNC_CONSOLE_VIEWER", ViewerToken);
         Environment.SetEnvironmentVariable("SCIMSYNC_CONSOLE_OPERATOR", OperatorToken);
-        var config = WriteConfig();
+        var config = ConfigPath = WriteConfig();
         var (first, firstOut) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
         if (first != 0) throw new InvalidOperationException($"the initial run exited {first}: {firstOut}");
         foreach (var name in Leavers) await Source.PatchAsync("Users", Ids[name], Server.Replace("active", false));
@@ -99,7 +112,7 @@ public sealed class ConsoleLandscape : IAsyncLifetime
             state: ./state
             source:
               type: scim
-              url: {Source.ScimUrl}
+              url: {_sourceProxy!.ScimUrl}
               auth: {"{"} type: bearer, token: {Source.Token} {"}"}
               pollInterval: 3s
             health: {"{"} unreachableFor: 1s {"}"}
@@ -142,6 +155,14 @@ public sealed class ConsoleLandscape : IAsyncLifetime
         await page.ScreenshotAsync(new() { Path = Path.Combine(dir, name + ".png"), FullPage = true });
     }
 
+    /// <summary>A form posted by hand (what a forged or scripted decision would send).</summary>
+    public static IFormData Form(IAPIRequestContext request, params (string Name, string Value)[] fields)
+    {
+        var form = request.CreateFormData();
+        foreach (var (name, value) in fields) form.Set(name, value);
+        return form;
+    }
+
     public async Task<JsonObject?> FindAsync(Server server, string userName)
     {
         await foreach (var page in server.Client.ListAsync("Users", new ScimSync.Client.ListOptions { Filter = $"userName eq \"{userName}\"" }, CancellationToken.None))
@@ -160,6 +181,16 @@ public sealed class ConsoleLandscape : IAsyncLifetime
         Assert.Fail($"{what}: not so within 60 s; engine output:\n{EngineLog}");
     }
 
+    /// <summary>Stops the watching engine (its state stays), so that another `scimsync sync` process may own the state.</summary>
+    public async Task StopEngineAsync()
+    {
+        if (_engine is { HasExited: false })
+        {
+            _engine.Kill(true);
+            await _engine.WaitForExitAsync();
+        }
+    }
+
     public async Task DisposeAsync()
     {
         // For a failure's post-mortem: the engine's own log (the console's errors are there).
@@ -172,6 +203,7 @@ public sealed class ConsoleLandscape : IAsyncLifetime
         _engine?.Dispose();
         if (Browser is not null) await Browser.DisposeAsync();
         _playwright?.Dispose();
+        if (_sourceProxy is not null) await _sourceProxy.DisposeAsync();
         foreach (var s in new[] { Source, Helpdesk, Support }.Where(s => s is not null)) await s.DisposeAsync();
         try
         {

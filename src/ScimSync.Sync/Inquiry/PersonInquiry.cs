@@ -54,7 +54,7 @@ public sealed class PersonInquiry(SyncConfig config, ISyncState shadows, IPerson
         var wanted = person is null ? null : planner.Mapper.Map(person.Account, now);
         var externalIds = wanted is null ? [] : Correlator.ValuesOf(wanted, CorrelationKey.ExternalId).ToArray();
         // The plan of this one person, from the shadow: what a run would do for them, and how correlation sees them.
-        var state = shadows.LoadStateFor(target.Name, [sourceId], [userName], externalIds);
+        var state = shadows.LoadStateFor(target.Name, [sourceId], [userName], externalIds).WithAcceptedDrift(shadows, target.Name);
         var plan = planner.Plan(snapshot, state, now, focus: new HashSet<string>(StringComparer.Ordinal) { sourceId });
         var linkedId = shadows.TargetIdOf(target.Name, sourceId);
         var account = linkedId is null ? null : shadows.Account(target.Name, linkedId);
@@ -75,7 +75,7 @@ public sealed class PersonInquiry(SyncConfig config, ISyncState shadows, IPerson
         {
             Active = account?.Active,
             Seen = account?.Seen,
-            Attributes = account is null || wanted is null ? [] : Compare(account, wanted, planner.ManagedAttributes, secrets),
+            Attributes = account is null || wanted is null ? [] : Compare(account, wanted, planner.ManagedAttributes, secrets, state.Accepted),
             Groups = Groups(target, targetId, person, scope.InScope),
             Queued = shadows.Queued(target.Name, sourceId),
             Held = shadows.Held(target.Name, sourceId),
@@ -86,8 +86,9 @@ public sealed class PersonInquiry(SyncConfig config, ISyncState shadows, IPerson
     }
 
     /// <summary>Managed attributes, as the target holds them against what the mapping wants (the planner's comparison).</summary>
-    private static IReadOnlyList<AttributeState> Compare(ShadowAccount account, JsonObject wanted, IReadOnlyList<MappedPath> managed, SecretAttributes secrets)
+    private static IReadOnlyList<AttributeState> Compare(ShadowAccount account, JsonObject wanted, IReadOnlyList<MappedPath> managed, SecretAttributes secrets, AcceptedDrift accepted)
     {
+        var kept = accepted.Of(account.TargetId);
         var rows = new List<AttributeState>();
         foreach (var path in managed)
         {
@@ -98,7 +99,10 @@ public sealed class PersonInquiry(SyncConfig config, ISyncState shadows, IPerson
             if (have is null && want is null && written is null) continue;
             var changedAtTarget = account.Synced is not null && !(AccountDiff.Covers(written, have) && AccountDiff.Covers(have, written));
             rows.Add(new AttributeState(name, secrets.Redact(name, have?.DeepClone()), secrets.Redact(name, want?.DeepClone()), secrets.Redact(name, written?.DeepClone()),
-                !AccountDiff.Covers(want, have), changedAtTarget));
+                !AccountDiff.Covers(want, have), changedAtTarget)
+            {
+                Accepted = kept?.GetValueOrDefault(name) is { } entry && AcceptedDrift.Holds(entry, want, have),
+            });
         }
         return rows;
     }

@@ -54,7 +54,11 @@ public sealed record PersonOnTarget(string Target, ScopeDecision Scope, string S
 /// <param name="LastWritten">As the engine last wrote or accepted it: when it differs from <paramref name="OnTarget"/>, someone changed it at the target.</param>
 /// <param name="Differs">The target does not hold what the mapping wants (a run would update it, unless drift is reported only).</param>
 /// <param name="ChangedAtTarget">Changed at the target since the engine last wrote it (out of band).</param>
-public sealed record AttributeState(string Path, JsonNode? OnTarget, JsonNode? Wanted, JsonNode? LastWritten, bool Differs, bool ChangedAtTarget);
+public sealed record AttributeState(string Path, JsonNode? OnTarget, JsonNode? Wanted, JsonNode? LastWritten, bool Differs, bool ChangedAtTarget)
+{
+    /// <summary>A person accepted the target's value (<see cref="Planning.AcceptedDrift"/>) and it still holds: a run leaves it.</summary>
+    public bool Accepted { get; init; }
+}
 
 /// <param name="OnTarget">The account is a member of the group on the target (shadow).</param>
 /// <param name="Wanted">The person is a member at the source, the target receives the group, and the person is in scope.</param>

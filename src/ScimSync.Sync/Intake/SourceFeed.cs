@@ -131,6 +131,29 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name,
         return new FeedPoll(changes, refused);
     }
 
+    /// <summary>
+    /// The subscription's dead letters at the source (SETs the engine refused, or that ran out of attempts), at most
+    /// the 1,000 the source lists, without the SETs themselves (they carry the person's data). Needs the admin scope,
+    /// as the subscription itself does.
+    /// </summary>
+    public async Task<IReadOnlyList<DeadLetter>> DeadLettersAsync(CancellationToken ct)
+    {
+        var id = SubscriptionId ?? throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet");
+        var body = await client.GetJsonAsync($"/feeds/v1/subscriptions/{Uri.EscapeDataString(id)}/dead-letters", ct).ConfigureAwait(false)
+            ?? throw new SourceFeedUnavailableException($"the source no longer has the engine's feed subscription {id}");
+        return (body["deadLetters"] as JsonArray ?? []).OfType<JsonObject>().Select(d => new DeadLetter(
+            d["jti"]?.ToString() ?? "", d["position"] is JsonValue p && p.TryGetValue<long>(out var pos) ? pos : null, d["resourceId"]?.ToString(),
+            d["attempts"] is JsonValue a && a.TryGetValue<int>(out var n) ? n : 0, d["error"]?.ToString())).ToArray();
+    }
+
+    /// <summary>Asks the source to deliver the subscription's dead letters again (on the engine's next poll); returns how many.</summary>
+    public async Task<int> ReplayDeadLettersAsync(CancellationToken ct)
+    {
+        var id = SubscriptionId ?? throw new SourceFeedUnavailableException("the engine has no feed subscription at the source yet");
+        var body = await client.PostJsonAsync($"/feeds/v1/subscriptions/{Uri.EscapeDataString(id)}/dead-letters/replay", new JsonObject(), ct).ConfigureAwait(false);
+        return body["replayed"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : 0;
+    }
+
     private SourceChange Decode(PolledSet polled)
     {
         // Fail closed: a subscription created without a key (or a key lost from the state) verifies nothing.
@@ -138,6 +161,9 @@ public sealed class SourceFeed(ScimClient client, ISyncState state, string name,
         return SourceChange.From(polled.Receive(key, issuer: null, Audience));
     }
 }
+
+/// <summary>A SET the source gave up delivering to the engine's subscription (without the SET: it carries the person's data).</summary>
+public sealed record DeadLetter(string Jti, long? Position, string? ResourceId, int Attempts, string? Error);
 
 /// <summary>What one poll brought: the changes the SETs carry, and the SETs refused (to report to the source).</summary>
 public sealed record FeedPoll(IReadOnlyList<SourceChange> Changes, IReadOnlyList<RefusedSet> Refused);

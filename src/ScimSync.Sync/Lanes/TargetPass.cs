@@ -126,7 +126,7 @@ internal sealed class TargetPass(ISyncState shadows, TimeProvider time, WatchGua
         if (!t.Health.IsDown) shadows.SetCheckpoint(EngineCheckpoints.Down(name), null);
         var readMs = sw.Elapsed.TotalMilliseconds;
         MemoryTrace.Log(log, $"{name} read");
-        var state = shadows.LoadState(name);
+        var state = shadows.LoadState(name).WithAcceptedDrift(shadows, name);
         MemoryTrace.Log(log, $"{name} state loaded");
         var plan = t.Planner.Plan(snapshot, state, time.GetUtcNow());
         var drift = DriftDetector.Compare(name, before, state, t.Planner.ManagedAttributes);

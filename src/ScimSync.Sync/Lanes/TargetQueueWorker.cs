@@ -128,7 +128,7 @@ internal sealed class TargetQueueWorker(ISyncState shadows, TimeProvider time, W
         }
         using var activity = StartPlan(t.Config.Name, keys);
         var sw = Stopwatch.StartNew();
-        var state = shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds);
+        var state = shadows.LoadStateFor(t.Config.Name, userIds, names, externalIds).WithAcceptedDrift(shadows, t.Config.Name);
         var loadMs = sw.ElapsedMilliseconds;
         var plan = t.Planner.Plan(snapshot, state, now, userIds, groupIds);
         SyncLog.BatchPlanned(logger, t.Config.Name, keys.Count, loadMs, sw.ElapsedMilliseconds - loadMs, plan.Operations.Count);

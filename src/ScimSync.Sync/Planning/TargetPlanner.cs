@@ -108,6 +108,9 @@ public sealed record TargetState(
     IReadOnlyDictionary<string, string> GroupLinks)
 {
     private readonly int? _managedAccounts;
+
+    /// <summary>Out-of-band edits a person accepted on this target (<see cref="AcceptedDrift"/>): the plan leaves them while they hold.</summary>
+    public AcceptedDrift Accepted { get; init; } = AcceptedDrift.None;
     private readonly int? _managedGroups;
 
     /// <summary>
@@ -239,7 +242,7 @@ public sealed class TargetPlanner
                         if (!index[key].TryGetValue(value, out var list)) index[key][value] = list = [];
                         list.Add(account.Id);
                     }
-            if (owned.TryGetValue(account.Id, out var linked)) Compare(account, doc, linked, updates);
+            if (owned.TryGetValue(account.Id, out var linked)) Compare(account, doc, linked, state.Accepted, updates);
             else pending[account.Id] = (account, JsonSerializer.SerializeToUtf8Bytes(doc));
         }
 
@@ -304,7 +307,7 @@ public sealed class TargetPlanner
             {
                 ops.Add(new LinkAccount(_target.Name, account.Id, owner, account.UserName, key));
                 owned[owner] = account;
-                if (pending.Remove(owner, out var want)) Compare(want.Account, JsonNode.Parse(want.Doc)!.AsObject(), account, updates);
+                if (pending.Remove(owner, out var want)) Compare(want.Account, JsonNode.Parse(want.Doc)!.AsObject(), account, state.Accepted, updates);
             }
             else
             {
@@ -372,9 +375,10 @@ public sealed class TargetPlanner
     }
 
     /// <summary>Adds the update that brings a linked account to what the source wants, if anything differs.</summary>
-    private void Compare(SourceAccount account, JsonObject want, TargetAccount actual, List<PlannedOperation> updates)
+    private void Compare(SourceAccount account, JsonObject want, TargetAccount actual, AcceptedDrift accepted, List<PlannedOperation> updates)
     {
         var actualDoc = actual.Document;
+        accepted.Keep(actual.Id, want, actualDoc, _managed);
         var patch = AccountDiff.Operations(want, actualDoc, _managed);
         if (patch.Count > 0)
             updates.Add(new UpdateAccount(_target.Name, actual.Id, account.Id, account.UserName, patch, AccountDiff.Replacement(want, actualDoc, _managed)));

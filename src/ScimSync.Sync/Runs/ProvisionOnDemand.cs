@@ -255,7 +255,7 @@ internal sealed class ProvisionOnDemand(SyncConfig config, ISyncState shadows, T
             if (!links.ContainsKey(a.Id) && shadows.OwnerOf(name, a.Id) is { } owner) links[a.Id] = owner;
         // The accounts as read now, not as the shadow last saw them: a stale copy must not be linked or updated.
         var withBaseline = accounts.Select(a => new TargetAccount(a.Id, a.Json.ToArray(), shadows.SyncedJson(name, a.Id))).ToArray();
-        var state = new TargetState(withBaseline, shadow.Groups, links, shadow.GroupLinks) { ManagedAccounts = shadow.ManagedAccounts };
+        var state = new TargetState(withBaseline, shadow.Groups, links, shadow.GroupLinks) { ManagedAccounts = shadow.ManagedAccounts, Accepted = shadows.LoadAcceptedDrift(name) };
         var snapshot = await WithGroupsLeftAsync(person, state, links, ct).ConfigureAwait(false);
         return new Found(state, snapshot, withBaseline.ToDictionary(a => a.Id, StringComparer.Ordinal), problems, asked);
     }

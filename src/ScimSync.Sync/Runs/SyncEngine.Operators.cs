@@ -2,6 +2,7 @@ using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.Scoping;
+using ScimSync.Sync.State;
 
 namespace ScimSync.Sync.Runs;
 
@@ -48,7 +49,7 @@ public sealed partial class SyncEngine
         if (held.Count == 0) return new HoldRelease(name, [], [], []);
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         var snapshot = await ReadSourceAsync(progress, reading.Token).ConfigureAwait(false);
-        var state = _shadows.LoadState(name);
+        var state = _shadows.LoadState(name).WithAcceptedDrift(_shadows, name);
         var plan = t.Planner.Plan(snapshot, state, _time.GetUtcNow());
         var drift = DriftDetector.Compare(name, state, state, t.Planner.ManagedAttributes);
         plan = TargetPass.AfterRead(t.Config, plan, drift, _shadows.LastRead(name) is { Complete: false } read ? [read.Problems ?? "the last read was incomplete"] : null);

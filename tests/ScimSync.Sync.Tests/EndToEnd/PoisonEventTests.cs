@@ -1,4 +1,3 @@
-using System.Buffers.Text;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -14,35 +13,6 @@ public sealed class PoisonEventTests
 {
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(3);
 
-    /// <summary>
-    /// The source's answers with each SET about the person <paramref name="poisoned"/> names rewritten without
-    /// its txn and signed again with the subscription's key (caught from the answer that created it): a SET that
-    /// verifies, and that the engine's validator refuses (RFC 9967 requires txn).
-    /// </summary>
-    private static Func<string, string, string> SpoilSetsAbout(Func<string?> poisoned)
-    {
-        byte[]? key = null;
-        return (path, body) =>
-        {
-            if (path.EndsWith("/feeds/v1/subscriptions", StringComparison.Ordinal) && JsonNode.Parse(body)?["secret"] is JsonValue secret)
-                key = Convert.FromBase64String(secret.GetValue<string>());
-            if (!path.EndsWith("/poll", StringComparison.Ordinal) || poisoned() is not { } id || key is null) return body;
-            var answer = JsonNode.Parse(body)!.AsObject();
-            if (answer["sets"] is not JsonObject sets) return body;
-            foreach (var (jti, token) in sets.ToArray())
-            {
-                var parts = token!.GetValue<string>().Split('.');
-                var claims = JsonNode.Parse(Encoding.UTF8.GetString(Base64Url.DecodeFromChars(parts[1])))!.AsObject();
-                if (claims["sub_id"]?["id"]?.GetValue<string>() != id) continue;
-                claims.Remove("txn");
-                var payload = Base64Url.EncodeToString(Encoding.UTF8.GetBytes(claims.ToJsonString()));
-                var mac = System.Security.Cryptography.HMACSHA256.HashData(key, Encoding.ASCII.GetBytes(parts[0] + "." + payload));
-                sets[jti] = $"{parts[0]}.{payload}.{Base64Url.EncodeToString(mac)}";
-            }
-            return answer.ToJsonString();
-        };
-    }
-
     [Fact]
     public async Task A_SET_the_validator_refuses_is_reported_to_the_source_recorded_and_the_feed_goes_on()
     {
@@ -54,7 +24,7 @@ public sealed class PoisonEventTests
         await source.CreateUserAsync("steady@example.com", kind: "employee");
         var poisonId = poison["id"]!.GetValue<string>();
         string? spoiled = null;
-        await using var proxy = await FaultProxy.StartAsync(source.ScimUrl, failEvery: 0, rewritePost: SpoilSetsAbout(() => Volatile.Read(ref spoiled)));
+        await using var proxy = await FaultProxy.StartAsync(source.ScimUrl, failEvery: 0, rewritePost: PoisonSets.SpoilSetsAbout(() => Volatile.Read(ref spoiled)));
         var config = Path.Combine(root, "sync.yaml");
         File.WriteAllText(config, $$"""
             state: ./state
