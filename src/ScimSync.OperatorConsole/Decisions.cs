@@ -78,7 +78,7 @@ internal static class Decisions
         {
             report = await engine.RevertDriftAsync(who, target, ctx.RequestAborted).ConfigureAwait(false);
         }
-        catch (PersonNotFoundException e)
+        catch (Exception e) when (e is PersonNotFoundException or TargetNotHeldException)
         {
             error = e.Message;
         }
@@ -92,6 +92,8 @@ internal static class Decisions
         var target = engine.TargetNames.FirstOrDefault(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase));
         if (target is null) return Results.NotFound();
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted).ConfigureAwait(false);
+        if (!engine.Holds(target))
+            return new RazorComponentResult<ReleasePage>(new { Name = target, Refused = new TargetNotHeldException(target).Message });
         var release = await engine.PlanReleaseAsync(target, null, ctx.RequestAborted).ConfigureAwait(false);
         // The person confirmed the list they saw: when it is no longer that list, nothing is applied and they look again.
         if (Fingerprint(release) != form["release"].ToString())

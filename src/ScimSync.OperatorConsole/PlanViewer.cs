@@ -23,16 +23,26 @@ public sealed class PlanViewer(SyncEngine engine, TimeProvider time)
 
     public PlanSnapshot? Last { get; private set; }
 
+    /// <summary>Why the last attempt to make a plan failed, and when; cleared by the next plan made.</summary>
+    public (DateTimeOffset At, string By, string Error)? LastFailure { get; private set; }
+
     /// <summary>Whether a plan is being made now (another request waits for it rather than starting a second).</summary>
     public bool Busy => _one.CurrentCount == 0;
 
-    public async Task<PlanSnapshot> FreshAsync(string by, CancellationToken ct)
+    public async Task<PlanSnapshot?> FreshAsync(string by, CancellationToken ct)
     {
         await _one.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             var report = await engine.PlanAsync(null, ct).ConfigureAwait(false);
+            LastFailure = null;
             return Last = new PlanSnapshot(time.GetUtcNow(), by, report.SourceUsers, report.Targets.Select(Summarise).ToArray());
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The page says what went wrong (the source unreachable, say) rather than answering 500.
+            LastFailure = (time.GetUtcNow(), by, e.Message);
+            return Last;
         }
         finally
         {
@@ -41,13 +51,14 @@ public sealed class PlanViewer(SyncEngine engine, TimeProvider time)
     }
 
     internal static void Map(WebApplication app) =>
-        // Any signed-in person may ask for a fresh plan: it reads and changes nothing at the targets.
+        // Operators only: a plan changes nothing at the targets, but it reads the source and every target whole, which at
+        // 100,000 accounts is minutes of work for the engine and each application.
         app.MapPost(ConsoleHosting.Root + "/plan/fresh", async (HttpContext ctx, IAntiforgery af, PlanViewer viewer) =>
         {
             if (!await Decisions.ValidAsync(ctx, af).ConfigureAwait(false)) return Results.BadRequest("the form's antiforgery token is missing or invalid: reload the page");
             await viewer.FreshAsync(ctx.User.Identity!.Name!, ctx.RequestAborted).ConfigureAwait(false);
             return Results.Redirect(ConsoleHosting.Root + "/plan");
-        }).RequireAuthorization().DisableAntiforgery();
+        }).RequireAuthorization(ConsoleHosting.OperatorPolicy).DisableAntiforgery();
 
     private TargetPlanSummary Summarise(TargetRun run)
     {

@@ -23,12 +23,20 @@ public sealed class ConsolePlanTests(ConsoleLandscape l) : IClassFixture<Console
         // until its next full comparison; the helpdesk repairs drift (an update), the support desk only reports it.
         foreach (var (server, person) in new[] { (l.Helpdesk, "emp20@example.com"), (l.Support, "emp21@example.com") })
             await server.PatchAsync("Users", (await l.FindAsync(server, person))!["id"]!.GetValue<string>(), Server.Replace("title", "Edited in the app"));
+        // A plan reads every target whole: a viewer may look at one but not ask for one (no button; the POST is refused).
         var viewer = await l.SignInAsync(ConsoleLandscape.ViewerToken);
         await viewer.GotoAsync("/console/plan");
         await Expect(viewer.Locator("#no-plan")).ToBeVisibleAsync();
-        await viewer.ClickAsync("#make-plan");
-        await Expect(viewer.Locator("#plan-counts tbody tr")).ToHaveCountAsync(2, new() { Timeout = 120_000 });
-        await Expect(viewer.Locator("#plan-made")).ToContainTextAsync("for vera");
+        await Expect(viewer.Locator("#make-plan")).ToHaveCountAsync(0);
+        var token = await viewer.Locator("header form input[name=__RequestVerificationToken]").GetAttributeAsync("value");
+        var refused = await viewer.APIRequest.PostAsync("/console/plan/fresh", new() { Form = ConsoleLandscape.Form(viewer.APIRequest, ("__RequestVerificationToken", token!)), MaxRedirects = 0 });
+        Assert.Equal(403, refused.Status);
+        var op = await l.SignInAsync(ConsoleLandscape.OperatorToken);
+        await op.GotoAsync("/console/plan");
+        await op.ClickAsync("#make-plan");
+        await Expect(op.Locator("#plan-counts tbody tr")).ToHaveCountAsync(2, new() { Timeout = 120_000 });
+        await Expect(op.Locator("#plan-made")).ToContainTextAsync("for olivia");
+        await viewer.GotoAsync("/console/plan");
         await ConsoleLandscape.ScreenshotAsync(viewer, "plan");
         var shown = new Dictionary<string, Dictionary<string, int>>();
         foreach (var target in new[] { "helpdesk", "support" })

@@ -165,10 +165,12 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
             Finish(success, error, GroupKey(retire.SourceGroupId));
         }
         var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
-        // The first members of a new group travel with it in a Bulk request (PATCH on "bulkId:…"); that needs PATCH.
+        // The first members of a new group travel with it in a Bulk request (PATCH on "bulkId:…"); that needs PATCH. A
+        // group with nested groups among its first members goes after all the new groups instead, as single requests:
+        // its nested members may be groups created in the same Bulk pass, named by ids known only once it is done.
         var groupsInBulk = bulk is { Patch: true } && groupCreates.Length > 0;
         var firstMembers = groupsInBulk
-            ? plan.Operations.OfType<ChangeMembers>().Where(m => m.TargetGroupId is null).GroupBy(m => m.SourceGroupId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal)
+            ? plan.Operations.OfType<ChangeMembers>().Where(m => m.TargetGroupId is null && m.AddGroups.Count == 0).GroupBy(m => m.SourceGroupId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal)
             : new Dictionary<string, ChangeMembers>(StringComparer.Ordinal);
         if (groupsInBulk) await CreateGroupsInBulkAsync(groupCreates, firstMembers, bulk!, tally, createdGroups, ct).ConfigureAwait(false);
         else

@@ -27,7 +27,8 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
 
     /// <param name="Stop">Ends the target's loops: no operation starts.</param>
     /// <param name="Abandon">Also abandons the operations in flight.</param>
-    private sealed record Running(CancellationTokenSource Stop, CancellationTokenSource Abandon, Task Work);
+    /// <param name="Joined">Other work on the target while held (<see cref="Join{T}"/>), stopped and waited for with it.</param>
+    private sealed record Running(CancellationTokenSource Stop, CancellationTokenSource Abandon, Task Work, List<Task> Joined);
 
     private readonly Dictionary<string, Running> _running = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -41,6 +42,25 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
     }
 
     public IReadOnlyList<TargetLease> Leases() => store.Leases();
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on <paramref name="target"/> as part of the work this process does while it holds
+    /// the target (watch mode's periodic full comparison): its token ends as the target's loops end, and a target given
+    /// up or handed over is released only once this work too has ended, so another engine or a command never works on
+    /// the target beside it. Null when the target is not held now.
+    /// </summary>
+    public Task<T>? Join<T>(string target, Func<CancellationToken, Task<T>> work)
+    {
+        lock (_gate)
+        {
+            if (!_running.TryGetValue(target, out var run) || run.Stop.IsCancellationRequested) return null;
+            var token = run.Stop.Token;
+            var task = Task.Run(() => work(token), CancellationToken.None);
+            run.Joined.RemoveAll(j => j.IsCompleted);
+            run.Joined.Add(task);
+            return task;
+        }
+    }
 
     /// <param name="work">A target's work while held: ends when its token is cancelled (the lease lost, given up, or the process stopping).</param>
     public Task RunAsync(IReadOnlyList<string> targets, Func<string, CancellationToken, Task> work, CancellationToken ct) =>
@@ -124,7 +144,7 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
                 var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 var abandon = new CancellationTokenSource();
                 SyncLog.LeaseTaken(logger, target, store.Instance, round.Share, round.LiveEngines);
-                _running[target] = new Running(stop, abandon, Task.Run(() => work(target, stop.Token, abandon.Token), CancellationToken.None));
+                _running[target] = new Running(stop, abandon, Task.Run(() => work(target, stop.Token, abandon.Token), CancellationToken.None), []);
             }
         }
         // More than the share: the last ones (by name) go, one per heartbeat, their work stopped before the lease is released.
@@ -164,6 +184,9 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
     private async Task StopAsync(Running run, bool graceful)
     {
         await run.Stop.CancelAsync().ConfigureAwait(false);
+        Task all;
+        // A joined task's failure is its caller's to report; here only its end counts.
+        lock (_gate) all = Task.WhenAll([run.Work, .. run.Joined.Select(j => j.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default))]);
         try
         {
             var left = _validUntil - time.GetUtcNow();
@@ -171,7 +194,7 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
             {
                 try
                 {
-                    await run.Work.WaitAsync(left, time).ConfigureAwait(false);
+                    await all.WaitAsync(left, time).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {
@@ -179,7 +202,7 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
                 }
             }
             await run.Abandon.CancelAsync().ConfigureAwait(false);
-            await run.Work.ConfigureAwait(false);
+            await all.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -73,3 +73,13 @@ public sealed class PersonNotFoundException(string message, bool ambiguous) : Ex
 {
     public bool Ambiguous { get; } = ambiguous;
 }
+
+/// <summary>
+/// A decision about a target this engine does not hold: on a shared state, another engine or a command holds its lease
+/// (<c>sync status</c> says which), and only the holder writes to it.
+/// </summary>
+public sealed class TargetNotHeldException(string target)
+    : InvalidOperationException($"{target} is held by another engine or command on the shared state (sync status names it), and only the holder writes to it: decide in that engine's console, or with the command and --state, which asks the holder to hand {target} over")
+{
+    public string Target { get; } = target;
+}

@@ -57,10 +57,13 @@ public sealed partial class SyncEngine
     private async Task HeldTargetAsync(TargetSlot t, TargetQueueWorker queues, CancellationToken held, CancellationToken abandon, CancellationToken work)
     {
         using var operations = CancellationTokenSource.CreateLinkedTokenSource(work, abandon);
+        // The first pass also ends when the target is handed over or given up (its reads stop, no operation starts), so
+        // that the hand-over waits for the operations in flight only, not for a whole read and plan.
+        using var passing = CancellationTokenSource.CreateLinkedTokenSource(operations.Token, held);
         while (!held.IsCancellationRequested)
         {
             var cause = "run:" + _time.GetUtcNow().ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture) + "@" + Ownership!.Instance;
-            var pass = await _pass.RunAsync(t, Snapshot, apply: true, confirm: false, watching: true, cause, "sync.run", null, operations.Token).ConfigureAwait(false);
+            var pass = await _pass.RunAsync(t, Snapshot, apply: true, confirm: false, watching: true, cause, "sync.run", null, passing.Token).ConfigureAwait(false);
             if (pass.Error is null && pass.Full?.Incomplete is null && !pass.Stopped) break;
             await Task.Delay(TimeSpan.FromSeconds(5), _time, held).ConfigureAwait(false);
         }

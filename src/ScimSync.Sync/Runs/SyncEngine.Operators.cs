@@ -23,6 +23,23 @@ public sealed partial class SyncEngine
         ?? throw new ArgumentException($"no target is named \"{target}\"; the targets are {string.Join(", ", TargetNames)}", nameof(target));
 
     /// <summary>
+    /// Whether this engine (or command) may write to <paramref name="target"/> now: always with a state of its own; on a
+    /// shared state, while it holds the target's lease.
+    /// </summary>
+    public bool Holds(string target) => Works(Slot(target));
+
+    /// <summary>
+    /// A target a person's decision is about to write to. On a shared state another engine or a command may hold it,
+    /// and two writers on one target is what the leases exist to prevent, so the decision is refused there.
+    /// </summary>
+    /// <exception cref="TargetNotHeldException">Someone else holds the target's lease.</exception>
+    private TargetSlot HeldSlot(string target)
+    {
+        var t = Slot(target);
+        return Works(t) ? t : throw new TargetNotHeldException(t.Config.Name);
+    }
+
+    /// <summary>
     /// Provisions one person now on every target (or on <paramref name="target"/>) and returns each step
     /// (<see cref="ProvisionOnDemand"/>); nobody else is touched.
     /// </summary>
@@ -31,7 +48,7 @@ public sealed partial class SyncEngine
     /// <param name="revertDrift">Also put back what was changed at the target out of band, whatever the target's drift policy (a person's decision).</param>
     public Task<DemandReport> ProvisionAsync(string who, string? target, CancellationToken ct, bool revertDrift = false)
     {
-        var targets = target is null ? _targets.Where(Works).ToArray() : [Slot(target)];
+        var targets = target is null ? _targets.Where(Works).ToArray() : [HeldSlot(target)];
         return new ProvisionOnDemand(_config, _shadows, _time, _watchGuard, _telemetry, _loggers, _handlers, _stopping.Token, revertDrift).RunAsync(who, targets, ct);
     }
 
@@ -70,7 +87,7 @@ public sealed partial class SyncEngine
     public async Task<ConfirmReport> ConfirmAsync(HoldRelease release, IProgress<Execution.SyncProgress>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(release);
-        var t = Slot(release.Target);
+        var t = HeldSlot(release.Target);
         var name = t.Config.Name;
         Execution.ExecutionReport? report = null;
         var applied = new List<ReleasedOperation>();

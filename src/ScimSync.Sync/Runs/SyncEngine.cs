@@ -161,11 +161,23 @@ public sealed partial class SyncEngine : IDisposable
         if (execute && Claims is null && _source is not null && _config.Source.Feed == FeedMode.Poll)
             await EnsureFeedAsync(snapshot.Position, ct).ConfigureAwait(false);
         var runId = "run:" + started.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
-        var results = await Task.WhenAll(_targets.Where(Works).Select(async t =>
+        async Task<TargetRun> PassAsync(TargetSlot t, CancellationToken token)
         {
-            var pass = await _pass.RunAsync(t, snapshot, apply: execute, confirm, watching, runId, execute ? "sync.run" : "sync.plan_run", progress, ct).ConfigureAwait(false);
+            var pass = await _pass.RunAsync(t, snapshot, apply: execute, confirm, watching, runId, execute ? "sync.run" : "sync.plan_run", progress, token).ConfigureAwait(false);
             return new TargetRun(pass.Target, pass.Plan, pass.Execution, pass.Error, pass.HeldByGuard, pass.Full?.Incomplete, pass.Stopped);
-        })).ConfigureAwait(false);
+        }
+        // Engines sharing a state: each target's pass is part of the work done while it is held, so it stops when the
+        // target is handed over or given up, and the lease is released only after it (TargetOwnership.Join). A target
+        // let go since the run began is left out.
+        Task<TargetRun?> HeldPassAsync(TargetSlot t) =>
+            Ownership!.Join(t.Config.Name, async held =>
+            {
+                using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, held);
+                return (TargetRun?)await PassAsync(t, both.Token).ConfigureAwait(false);
+            }) ?? Task.FromResult<TargetRun?>(null);
+        async Task<TargetRun?> AnyPassAsync(TargetSlot t) => Ownership is null ? await PassAsync(t, ct).ConfigureAwait(false) : await HeldPassAsync(t).ConfigureAwait(false);
+        var passes = _targets.Where(Works).Select(AnyPassAsync);
+        var results = (await Task.WhenAll(passes).ConfigureAwait(false)).OfType<TargetRun>().ToArray();
         var complete = results.All(t => !t.Failed && !t.HeldByGuard && !t.Stopped && (t.Execution?.Stopped ?? 0) == 0);
         DateTimeOffset? expiryFrom = EngineCheckpoints.Time(_shadows.GetCheckpoint(EngineCheckpoints.ExpiryCheckedUntil)) is { } checkedUntil && checkedUntil <= started ? null : started;
         if (execute && Claims is null)

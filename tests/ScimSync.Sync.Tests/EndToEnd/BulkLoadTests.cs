@@ -196,7 +196,7 @@ public sealed class BulkLoadTests
     {
         var (code, output) = await Cli.RunAsync(RunTimeout, "sync", "log", "--config", config, "--target", target, "--limit", "10000", "--json", "--log-level", "warning");
         Assert.True(code == 0, output);
-        return JsonNode.Parse(output[output.IndexOf('[')..])!.AsArray();
+        return Cli.Json(output).AsArray();
     }
 
     /// <summary>Every target has the same links, and each shadow account is the account as its target holds it.</summary>

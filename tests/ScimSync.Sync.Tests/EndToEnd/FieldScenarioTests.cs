@@ -110,7 +110,7 @@ public sealed class FieldScenarioTests
 
         var (planCode, planOut) = await Cli.RunAsync(RunTimeout, "sync", "plan", "--config", config, "--json");
         Assert.True(planCode == 0, planOut);
-        var plan = JsonNode.Parse(planOut[planOut.IndexOf('{')..])!;
+        var plan = Cli.Json(planOut);
         var helpdeskOps = plan["targets"]!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["operations"]!.AsArray();
         Assert.Equal(23, helpdeskOps.Count(o => o!["verb"]!.GetValue<string>() == "create"));
         Assert.Single(helpdeskOps, o => o!["verb"]!.GetValue<string>() == "link");
@@ -123,11 +123,11 @@ public sealed class FieldScenarioTests
         // A second plan has nothing to do: the run converged.
         var (again, againOut) = await Cli.RunAsync(RunTimeout, "sync", "plan", "--config", config, "--json");
         Assert.Equal(0, again);
-        Assert.All(JsonNode.Parse(againOut[againOut.IndexOf('{')..])!["targets"]!.AsArray(), t => Assert.Empty(t!["operations"]!.AsArray()));
+        Assert.All(Cli.Json(againOut)["targets"]!.AsArray(), t => Assert.Empty(t!["operations"]!.AsArray()));
 
         var (statusCode, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json");
         Assert.Equal(0, statusCode);
-        var helpdeskStatus = JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!;
+        var helpdeskStatus = Cli.Json(status).AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!;
         Assert.Equal(26, helpdeskStatus["accounts"]!.GetValue<int>()); // the shadow answers without calling the helpdesk
         Assert.Equal(24, helpdeskStatus["links"]!.GetValue<int>());
     }
@@ -218,7 +218,7 @@ public sealed class FieldScenarioTests
         Assert.Equal(count, users.Count);
         Assert.Equal(count, users.Select(u => u["externalId"]!.GetValue<string>()).Distinct().Count());
         var (_, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json");
-        Assert.Equal(count, JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["links"]!.GetValue<int>());
+        Assert.Equal(count, Cli.Json(status).AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["links"]!.GetValue<int>());
     }
 
     [Fact]
@@ -258,7 +258,7 @@ public sealed class FieldScenarioTests
         // Nothing lost: every account the helpdesk got is linked in the engine's state (a SIGKILL loses the
         // queued shadow writes, and the next run must find those accounts by correlation instead).
         var (_, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json");
-        Assert.Equal(applied.Count, JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["links"]!.GetValue<int>());
+        Assert.Equal(applied.Count, Cli.Json(status).AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["links"]!.GetValue<int>());
 
         // The rest waits for the next run, which completes the load without a duplicate.
         var (code, text) = await Cli.RunAsync(RunTimeout, "sync", "run", "--config", config);
@@ -358,7 +358,7 @@ public sealed class FieldScenarioTests
 
         var (code, json) = await Cli.RunAsync(RunTimeout, "sync", "reconcile", "--config", config, "--json");
         Assert.True(code == 0, json);
-        var report = JsonNode.Parse(json[json.IndexOf('{')..])!["targets"]!.AsArray();
+        var report = Cli.Json(json)["targets"]!.AsArray();
         JsonArray Drift(string target) => report.Single(t => t!["target"]!.GetValue<string>() == target)!["drift"]!.AsArray();
         Assert.Contains(Drift("support"), d => d!["kind"]!.GetValue<string>() == "edited" && d["userName"]!.GetValue<string>() == "emp4@example.com");
         Assert.Contains(Drift("helpdesk"), d => d!["kind"]!.GetValue<string>() == "deactivated" && d["userName"]!.GetValue<string>() == "emp6@example.com");
@@ -374,7 +374,7 @@ public sealed class FieldScenarioTests
 
         // Still reported next time: drift is measured against what the engine wrote, not what it last read.
         var (_, again) = await Cli.RunAsync(RunTimeout, "sync", "reconcile", "--config", config, "--json");
-        var helpdeskDrift = JsonNode.Parse(again[again.IndexOf('{')..])!["targets"]!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["drift"]!.AsArray();
+        var helpdeskDrift = Cli.Json(again)["targets"]!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "helpdesk")!["drift"]!.AsArray();
         Assert.Contains(helpdeskDrift, d => d!["kind"]!.GetValue<string>() == "deactivated");
         await AssertUntouchedAsync(l, own);
     }
@@ -663,5 +663,9 @@ public sealed class FieldScenarioTests
     }
 }
 
-[CollectionDefinition("EndToEnd", DisableParallelization = true)]
+/// <summary>
+/// The engine's end-to-end tests, one at a time: each runs several real processes. Beside them runs at most one other
+/// collection (the runner's threads are the machine's cores), such as the third-party targets' (ThirdPartyCollection).
+/// </summary>
+[CollectionDefinition("EndToEnd")]
 public sealed class EndToEndCollection;

@@ -47,7 +47,7 @@ public sealed class HostileTargetTests
 
             // A failed target, not a crashed engine: the good target's accounts were applied, so the run is partially applied (5).
             Assert.True(code == 5, output);
-            var report = JsonNode.Parse(output[output.IndexOf('{')..])!["targets"]!.AsArray();
+            var report = Cli.Json(output)["targets"]!.AsArray();
             var bad = report.Single(t => t!["target"]!.GetValue<string>() == "hostile")!;
             var said = bad["error"]?.GetValue<string>() ?? string.Join("; ", bad["executed"]?["errors"]?.AsArray().Select(e => e!.GetValue<string>()) ?? []);
             Assert.Contains(reason, said);
@@ -62,7 +62,7 @@ public sealed class HostileTargetTests
             if (mode == Hostility.CreateWithoutResource)
             {
                 var (_, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", config, "--json", "--audit", "50");
-                var audit = JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single(t => t!["target"]!.GetValue<string>() == "hostile")!["recentAudit"]!.AsArray();
+                var audit = Cli.Json(status).AsArray().Single(t => t!["target"]!.GetValue<string>() == "hostile")!["recentAudit"]!.AsArray();
                 Assert.Equal(12, audit.Count(a => a!["result"]!.GetValue<string>() == "failed" && a["detail"]!.GetValue<string>().Contains(reason, StringComparison.Ordinal)));
             }
         }

@@ -63,7 +63,7 @@ public sealed class IncompleteReadTests
         return list.ToJsonString();
     };
 
-    private static JsonNode AppTarget(string output) => JsonNode.Parse(output[output.IndexOf('{')..])!["targets"]!.AsArray().Single()!;
+    private static JsonNode AppTarget(string output) => Cli.Json(output)["targets"]!.AsArray().Single()!;
 
     [Fact]
     public async Task A_short_page_in_the_middle_unlinks_nothing_recreates_nothing_and_is_reported()
@@ -86,7 +86,7 @@ public sealed class IncompleteReadTests
         Assert.DoesNotContain(app["operations"]!.AsArray(), o => o!["verb"]!.GetValue<string>() is "unlink" or "create" or "delete" or "deactivate");
         Assert.Equal(before, (await rig.App.UsersAsync()).Select(u => u.ToJsonString()).Order().ToArray());
         var (_, status) = await Cli.RunAsync(RunTimeout, "sync", "status", "--config", rig.Config, "--json");
-        var appStatus = JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single()!;
+        var appStatus = Cli.Json(status).AsArray().Single()!;
         Assert.Equal(120, appStatus["accounts"]!.GetValue<int>()); // the shadow forgot nobody
         Assert.False(appStatus["lastRead"]!["complete"]!.GetValue<bool>());
         // The walk read on from where the short page ended, so it found everyone; it still cannot know that.

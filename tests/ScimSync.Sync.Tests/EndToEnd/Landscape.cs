@@ -156,11 +156,21 @@ public static class Cli
         if (kill.ExitCode != 0) throw new InvalidOperationException($"kill -TERM {process.Id} exited with {kill.ExitCode}");
     }
 
-    /// <summary>Runs to completion (at most <paramref name="timeout"/>) and returns the exit code and everything printed.</summary>
+    /// <summary>
+    /// Runs to completion (at most <paramref name="timeout"/>) and returns the exit code and everything printed: standard
+    /// output first, then standard error, so that a log line written while `--json` output streams cannot land inside it.
+    /// </summary>
     public static async Task<(int Code, string Output)> RunAsync(TimeSpan timeout, params string[] args)
     {
-        var output = new StringBuilder();
-        using var p = Start(args, null, output);
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        var psi = new ProcessStartInfo("dotnet", [Dll, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.Environment["NO_COLOR"] = "1";
+        using var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
         using var cts = new CancellationTokenSource(timeout);
         try
         {
@@ -169,10 +179,20 @@ public static class Cli
         catch (OperationCanceledException)
         {
             p.Kill(true);
-            throw new TimeoutException($"scimsync {string.Join(' ', args)} did not finish in {timeout}: {output}");
+            lock (stdout) lock (stderr) throw new TimeoutException($"scimsync {string.Join(' ', args)} did not finish in {timeout}: {stdout}{stderr}");
         }
         p.WaitForExit();
-        lock (output) return (p.ExitCode, output.ToString());
+        lock (stdout) lock (stderr) return (p.ExitCode, stdout.ToString() + stderr);
+    }
+
+    /// <summary>The first JSON value in a command's output (RunAsync's: standard output comes first), ignoring what follows it.</summary>
+    public static JsonNode Json(string output)
+    {
+        var starts = new[] { output.IndexOf('{', StringComparison.Ordinal), output.IndexOf('[', StringComparison.Ordinal) }.Where(i => i >= 0).ToArray();
+        if (starts.Length == 0) throw new FormatException("no JSON in the output: " + output);
+        var reader = new System.Text.Json.Utf8JsonReader(Encoding.UTF8.GetBytes(output[starts.Min()..]));
+        using var doc = System.Text.Json.JsonDocument.ParseValue(ref reader);
+        return JsonNode.Parse(doc.RootElement.GetRawText())!;
     }
 }
 

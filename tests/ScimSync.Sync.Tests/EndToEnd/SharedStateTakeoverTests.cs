@@ -138,7 +138,7 @@ public sealed class SharedStateTakeoverTests
             // `sync status` shows the owner and lease of every target.
             var (code, status) = await Cli.RunAsync(TimeSpan.FromSeconds(60), "sync", "status", "--config", config, "--state", url, "--json");
             Assert.True(code is 0 or 6, status); // 6: a target needs attention (a fresh engine has no complete run yet)
-            var rows = JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray();
+            var rows = Cli.Json(status).AsArray();
             Assert.All(rows, r => Assert.Equal(survivorName, r!["owner"]!.GetValue<string>()));
             Assert.All(rows, r => Assert.True(r!["leaseExpires"]!.GetValue<DateTimeOffset>() > DateTimeOffset.UtcNow.AddSeconds(-10)));
             Assert.Equal(names.Count, rows.Sum(r => r!["links"]!.GetValue<int>()) / 3);
@@ -147,12 +147,12 @@ public sealed class SharedStateTakeoverTests
             var person = names[^1];
             var (userCode, userOut) = await Cli.RunAsync(TimeSpan.FromSeconds(60), "sync", "user", person, "--config", config, "--state", url, "--json");
             Assert.True(userCode == 0, userOut);
-            var accounts = JsonNode.Parse(userOut[userOut.IndexOf('{')..])!["targets"]!.AsArray();
+            var accounts = Cli.Json(userOut)["targets"]!.AsArray();
             Assert.Equal(Targets.Order(), accounts.Select(t => t!["target"]!.GetValue<string>()).Order());
             Assert.All(accounts, t => Assert.False(string.IsNullOrEmpty(t!["targetId"]?.GetValue<string>()), userOut));
             var (logCode, logOut) = await Cli.RunAsync(TimeSpan.FromSeconds(60), "sync", "log", "--config", config, "--state", url, "--user", person, "--json");
             Assert.True(logCode == 0, logOut);
-            var entries = JsonNode.Parse(logOut[logOut.IndexOf('[')..])!.AsArray();
+            var entries = Cli.Json(logOut).AsArray();
             Assert.Equal(Targets.Order(), entries.Where(e => e!["verb"]!.GetValue<string>() == "create").Select(e => e!["target"]!.GetValue<string>()).Order());
 
             // The shared state agrees: one link per user on every target, and no operation failed on the way (a create

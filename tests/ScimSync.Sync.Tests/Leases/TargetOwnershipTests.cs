@@ -212,4 +212,53 @@ public sealed class TargetOwnershipTests
         await stop.CancelAsync();
         await running;
     }
+
+    /// <summary>
+    /// Watch mode's periodic full comparison runs beside a target's lanes. It once checked only at its start whether the
+    /// target was held and went on with the engine's token, so a command's `sync confirm` could take the target while
+    /// the comparison still wrote to it. Joined to the target's work, it ends with it and the lease waits for it.
+    /// </summary>
+    [Fact]
+    public async Task Work_joined_to_a_held_target_ends_with_it_and_the_hand_over_waits_for_it()
+    {
+        var time = new FakeTimeProvider();
+        var store = new ScriptedStore { Next = new LeaseRound(["t1"], 2, 1) };
+        var work = new Work();
+        var comparing = 0;
+        store.Working = t => work.IsRunning(t) || Volatile.Read(ref comparing) > 0;
+        var ownership = new TargetOwnership(store, time, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = ownership.RunAsync(Targets, work.RunAsync, stop.Token);
+        await Eventually(() => work.IsRunning("t1"), "t1 works");
+        Assert.Null(ownership.Join("t2", _ => Task.FromResult(1)));
+
+        // A comparison on t1 that, once told to stop, still takes a moment to finish its operation in flight.
+        var ended = new TaskCompletionSource();
+        var joined = ownership.Join("t1", async held =>
+        {
+            Interlocked.Increment(ref comparing);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, held).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(200);
+                return 1;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref comparing);
+                ended.TrySetResult();
+            }
+        });
+        Assert.NotNull(joined);
+        await Eventually(() => Volatile.Read(ref comparing) == 1, "the comparison runs");
+
+        store.Next = new LeaseRound(["t1"], 2, 1, ["t1"]);
+        await AdvanceUntil(time, () => store.Called("release t1") || store.Called("released while working t1"), "t1 not handed over");
+        Assert.False(store.Called("released while working t1"), "released while the joined comparison still ran");
+        Assert.True(ended.Task.IsCompleted);
+        Assert.Equal(1, await joined!);
+        Assert.Null(ownership.Join("t1", _ => Task.FromResult(1)));
+        await stop.CancelAsync();
+        await running;
+    }
 }

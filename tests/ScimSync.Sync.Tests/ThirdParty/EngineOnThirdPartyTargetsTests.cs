@@ -12,7 +12,7 @@ namespace ScimSync.Sync.Tests.ThirdParty;
 /// totalResults the size of the page, 32-hex ids, PATCH answered 204, no ETag, case-sensitive filters).
 /// The source is a real `scimsync serve`, the engine the real `scimsync sync`.
 /// </summary>
-[Collection("EndToEnd")]
+[Collection("ThirdParty")]
 public sealed class EngineOnThirdPartyTargetsTests
 {
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(4);
@@ -126,7 +126,7 @@ public sealed class EngineOnThirdPartyTargetsTests
 
     private static string? Text(JsonObject o, string name) => o[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
-    private static JsonNode Json(string output) => JsonNode.Parse(output[output.IndexOf('{')..])!;
+    private static JsonNode Json(string output) => Engine.Json(output);
 
     [Theory]
     [MemberData(nameof(Kinds))]
@@ -172,7 +172,7 @@ public sealed class EngineOnThirdPartyTargetsTests
         Assert.Contains("1,200 deactivations", Json(heldOutput)["targets"]![0]!["guard"]!.GetValue<string>());
         Assert.Equal(before, (await app.StoredUsersAsync()).Select(u => u.ToJsonString()).Order().ToArray());
         var (_, status) = await Engine.RunAsync(RunTimeout, "sync", "status", "--config", setup.Config, "--json");
-        var appStatus = JsonNode.Parse(status[status.IndexOf('[')..])!.AsArray().Single()!;
+        var appStatus = Engine.Json(status).AsArray().Single()!;
         Assert.Equal(1200, appStatus["held"]!.AsArray().Count);
     }
 

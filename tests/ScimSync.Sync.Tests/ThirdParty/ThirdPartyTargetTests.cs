@@ -9,7 +9,7 @@ namespace ScimSync.Sync.Tests.ThirdParty;
 /// The third-party targets really behave like the servers they stand for (so end-to-end tests against
 /// them prove something), and their outage controls work. Raw HTTP only: no ScimSync code is involved.
 /// </summary>
-[Collection("EndToEnd")]
+[Collection("ThirdParty")]
 public sealed partial class ThirdPartyTargetTests
 {
     private const int Users = 120;
