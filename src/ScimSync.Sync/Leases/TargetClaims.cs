@@ -16,7 +16,8 @@ namespace ScimSync.Sync.Leases;
 /// ending.</item>
 /// <item>While the command works, its leases are renewed every <see cref="TargetOwnership.RenewEvery"/>; when they
 /// were not renewed for the lease term minus one interval (the database unreachable, the process paused), or one was
-/// taken, <see cref="Lost"/> is cancelled before they can lapse: the command stops at once.</item>
+/// taken, <see cref="Lost"/> is cancelled before they can lapse: the command stops at once. A timer keeps that time,
+/// not the renewal loop, which may itself be stuck in a database call that has not answered yet.</item>
 /// <item>Disposed: every lease and request is released, and the engines take the targets back at their next
 /// heartbeat, each with the full pass an engine makes on a target it takes.</item>
 /// </list>
@@ -32,14 +33,33 @@ public sealed class TargetClaims : IAsyncDisposable
     private readonly CancellationTokenSource _stopRenewing = new();
     private readonly List<string> _held = [];
     private readonly Lock _gate = new();
+    private readonly ITimer _watchdog;
     private DateTimeOffset _validUntil = DateTimeOffset.MaxValue;
     private Task _renewal = Task.CompletedTask;
+    private int _isLost;
 
     private TargetClaims(ITargetClaimStore store, TimeProvider time, ILogger logger)
     {
         _store = store;
         _time = time;
         _logger = logger;
+        _watchdog = time.CreateTimer(_ => Watch(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Sets the time until which the leases surely hold, and the watchdog to it.</summary>
+    private void ValidUntil(DateTimeOffset until)
+    {
+        lock (_gate) _validUntil = until;
+        var left = until - _time.GetUtcNow();
+        _watchdog.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private void Watch()
+    {
+        DateTimeOffset until;
+        lock (_gate) until = _validUntil;
+        // A renewal that moved the time on since the timer was set re-armed it; this is only for one that did not come.
+        if (!_stopRenewing.IsCancellationRequested && _time.GetUtcNow() >= until) Lose("the leases were not renewed in time: the state database did not answer");
     }
 
     public string Holder => _store.Holder;
@@ -103,12 +123,14 @@ public sealed class TargetClaims : IAsyncDisposable
                     owners[target] = owner;
                     continue;
                 }
+                bool first;
                 lock (_gate)
                 {
-                    // The leases held before were renewed no later than this one was taken: they bound the validity.
-                    if (_held.Count == 0) _validUntil = asked + _store.Term - TargetOwnership.RenewEvery;
+                    first = _held.Count == 0;
                     _held.Add(target);
                 }
+                // The leases held before were renewed no later than this one was taken: they bound the validity.
+                if (first) ValidUntil(asked + _store.Term - TargetOwnership.RenewEvery);
                 pending.Remove(target);
                 if (owners.TryGetValue(target, out var previous)) handedOver[target] = previous;
                 SyncLog.ClaimTaken(_logger, target, _store.Holder, previous ?? "nobody");
@@ -142,7 +164,7 @@ public sealed class TargetClaims : IAsyncDisposable
                         Lose($"the lease on {gone} is no longer this command's");
                         return;
                     }
-                    lock (_gate) _validUntil = asked + _store.Term - TargetOwnership.RenewEvery;
+                    ValidUntil(asked + _store.Term - TargetOwnership.RenewEvery);
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && e is SyncStateUnavailableException or TimeoutException or IOException)
                 {
@@ -166,6 +188,7 @@ public sealed class TargetClaims : IAsyncDisposable
 
     private void Lose(string reason)
     {
+        if (Interlocked.Exchange(ref _isLost, 1) == 1) return;
         LostReason = reason;
         SyncLog.ClaimLost(_logger, _store.Holder, reason);
         _lost.Cancel();
@@ -175,6 +198,7 @@ public sealed class TargetClaims : IAsyncDisposable
     {
         await _stopRenewing.CancelAsync().ConfigureAwait(false);
         await _renewal.ConfigureAwait(false);
+        await _watchdog.DisposeAsync().ConfigureAwait(false);
         try
         {
             await _store.ReleaseAllAsync(CancellationToken.None).ConfigureAwait(false);

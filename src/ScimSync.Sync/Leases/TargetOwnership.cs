@@ -15,7 +15,8 @@ namespace ScimSync.Sync.Leases;
 /// <item>asked for by a command (<see cref="TargetClaims"/>: sync confirm, run …): the target's work is stopped
 /// first, and only then is its lease released, for the command to take;</item>
 /// <item>no renewal for <see cref="ITargetLeaseStore.Term"/> minus one interval (the database unreachable, the process
-/// paused): every target's work is abandoned before the leases can lapse and be taken by another engine.</item>
+/// paused): every target's work is abandoned before the leases can lapse and be taken by another engine. A timer
+/// keeps that time, since the heartbeat may itself be stuck in a database call that has not answered yet.</item>
 /// </list>
 /// Stopping a target's work (given up, handed over, the process stopping) lets the operations in flight finish, but
 /// only while the lease surely holds (until the last renewal plus the term minus one interval): then they are
@@ -36,9 +37,36 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
 
     public string Instance => store.Instance;
 
+    /// <summary>
+    /// Abandons every target's work once the leases may lapse, whether or not the heartbeat is stuck; the heartbeat
+    /// clears the abandoned work away when it comes back (StopAllAsync).
+    /// </summary>
+    private void Watch()
+    {
+        Running[] runs;
+        lock (_gate)
+        {
+            if (time.GetUtcNow() < _validUntil) return;
+            runs = [.. _running.Values];
+        }
+        foreach (var run in runs)
+        {
+            try
+            {
+                run.Stop.Cancel();
+                run.Abandon.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Stopped and cleared away by the heartbeat meanwhile.
+            }
+        }
+    }
+
+    /// <summary>Whether this process works on the target now: held, and its work not abandoned (by the watchdog).</summary>
     public bool Holds(string target)
     {
-        lock (_gate) return _running.ContainsKey(target);
+        lock (_gate) return _running.TryGetValue(target, out var run) && !run.Abandon.IsCancellationRequested;
     }
 
     public IReadOnlyList<TargetLease> Leases() => store.Leases();
@@ -72,6 +100,7 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
     /// </param>
     public async Task RunAsync(IReadOnlyList<string> targets, Func<string, CancellationToken, CancellationToken, Task> work, CancellationToken ct)
     {
+        await using var watchdog = time.CreateTimer(_ => Watch(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         try
         {
             while (!ct.IsCancellationRequested)
@@ -81,7 +110,8 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
                     // From before the renewal: its term runs from the database's now() inside it.
                     var asked = time.GetUtcNow();
                     var round = await store.RenewAsync(targets, ct).ConfigureAwait(false);
-                    _validUntil = asked + store.Term - RenewEvery;
+                    lock (_gate) _validUntil = asked + store.Term - RenewEvery;
+                    watchdog.Change(Max(_validUntil - time.GetUtcNow(), TimeSpan.Zero), Timeout.InfiniteTimeSpan);
                     await ApplyAsync(round, work, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && e is SyncStateUnavailableException or TimeoutException or IOException)
@@ -109,6 +139,8 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
             }
         }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private async Task ApplyAsync(LeaseRound round, Func<string, CancellationToken, CancellationToken, Task> work, CancellationToken ct)
     {

@@ -18,6 +18,7 @@ public sealed class TargetClaimsTests
         public readonly Dictionary<string, string> Owners = new(StringComparer.Ordinal);
         public readonly List<string> Calls = [];
         public volatile bool Unreachable;
+        public volatile bool Hangs;
         public Func<IReadOnlyList<string>>? Renewed;
 
         public string Holder => "sync confirm@test:1";
@@ -38,6 +39,7 @@ public sealed class TargetClaimsTests
         public Task<IReadOnlyList<string>> RenewAsync(CancellationToken ct)
         {
             if (Unreachable) throw new SyncStateUnavailableException("database unreachable");
+            if (Hangs) return Task.Delay(Timeout.Infinite, ct).ContinueWith<IReadOnlyList<string>>(_ => [], TaskScheduler.Default);
             lock (Calls) return Task.FromResult(Renewed?.Invoke() ?? Owners.Where(o => o.Value == Holder).Select(o => o.Key).ToList());
         }
 
@@ -159,5 +161,28 @@ public sealed class TargetClaimsTests
         }
         Assert.True(claims.Lost.IsCancellationRequested);
         Assert.Contains("t1", claims.LostReason, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A renewal that never answers (a database call stuck on a dead connection) once held up the only check of the
+    /// leases' validity: the command went on writing after its leases could have lapsed and been taken by an engine.
+    /// </summary>
+    [Fact]
+    public async Task Claims_are_lost_in_time_when_a_renewal_never_answers()
+    {
+        var store = new ScriptedStore();
+        var time = new FakeTimeProvider();
+        var claims = await AcquireAsync(store, time, ["t1"], TimeSpan.Zero);
+        var taken = time.GetUtcNow();
+        store.Hangs = true;
+        for (var i = 0; i < 20 && !claims.Lost.IsCancellationRequested; i++)
+        {
+            time.Advance(TargetOwnership.RenewEvery);
+            for (var j = 0; j < 20 && !claims.Lost.IsCancellationRequested; j++) await Task.Delay(10);
+        }
+        Assert.True(claims.Lost.IsCancellationRequested, "not lost while the renewal hung");
+        Assert.True(time.GetUtcNow() - taken < store.Term, $"lost only after {time.GetUtcNow() - taken}, when the lease may have lapsed");
+        Assert.Contains("not renewed in time", claims.LostReason, StringComparison.Ordinal);
+        await claims.DisposeAsync();
     }
 }

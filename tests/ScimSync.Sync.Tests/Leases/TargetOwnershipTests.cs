@@ -17,6 +17,7 @@ public sealed class TargetOwnershipTests
     {
         public volatile LeaseRound Next = new([], 1, 1);
         public volatile bool Unreachable;
+        public volatile bool Hangs;
         public readonly List<string> Calls = [];
 
         public string Instance => "me";
@@ -26,6 +27,7 @@ public sealed class TargetOwnershipTests
         public Task<LeaseRound> RenewAsync(IReadOnlyList<string> targets, CancellationToken ct)
         {
             if (Unreachable) throw new SyncStateUnavailableException("database unreachable");
+            if (Hangs) return Task.Delay(Timeout.Infinite, ct).ContinueWith(_ => Next, TaskScheduler.Default);
             lock (Calls) Calls.Add("renew");
             return Task.FromResult(Next);
         }
@@ -258,6 +260,28 @@ public sealed class TargetOwnershipTests
         Assert.True(ended.Task.IsCompleted);
         Assert.Equal(1, await joined!);
         Assert.Null(ownership.Join("t1", _ => Task.FromResult(1)));
+        await stop.CancelAsync();
+        await running;
+    }
+
+    /// <summary>
+    /// A renewal that never answers (a call stuck on a dead connection) once held up the only check of the leases'
+    /// validity, so the work went on after the leases could have lapsed and been taken by another engine.
+    /// </summary>
+    [Fact]
+    public async Task An_engine_whose_renewal_never_answers_stops_its_work_before_its_leases_can_lapse()
+    {
+        var time = new FakeTimeProvider();
+        var store = new ScriptedStore { Next = new LeaseRound(["t1"], 2, 2) };
+        var work = new Work();
+        var ownership = new TargetOwnership(store, time, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = ownership.RunAsync(Targets, work.RunAsync, stop.Token);
+        await Eventually(() => work.IsRunning("t1"), "t1 works");
+        var start = time.GetUtcNow();
+        store.Hangs = true;
+        await AdvanceUntil(time, () => !work.IsRunning("t1"), "t1 still works while the renewal hangs");
+        Assert.True(time.GetUtcNow() - start < store.Term, $"stopped only after {time.GetUtcNow() - start}, when the lease may have lapsed");
         await stop.CancelAsync();
         await running;
     }
