@@ -234,7 +234,9 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
                 }
             }
             await run.Abandon.CancelAsync().ConfigureAwait(false);
-            await all.ConfigureAwait(false);
+            // The lanes end at once when abandoned. Joined work (a comparison's pass) only stops starting operations, so
+            // it is not waited for past the lease's validity: that would hold up the heartbeat, and every other target.
+            await run.Work.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
