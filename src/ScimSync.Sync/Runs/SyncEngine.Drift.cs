@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using ScimSync.Sync.Lanes;
 using ScimSync.Sync.Planning;
 using ScimSync.Sync.Reconciliation;
 using ScimSync.Sync.State;
@@ -14,6 +15,12 @@ public sealed partial class SyncEngine
     private readonly Lock _accepting = new();
 
     /// <summary>
+    /// One drift scan at a time: each loads a target's whole shadow (100,000 accounts is hundreds of megabytes), so
+    /// pages opened at once wait for each other instead of holding a copy each beside the lanes.
+    /// </summary>
+    private readonly Lock _driftScan = new();
+
+    /// <summary>
     /// The target's out-of-band changes: every account whose shadow (as last read from the target) differs from what the
     /// engine last wrote or accepted, and every managed account gone from the target; the comparison of
     /// <c>sync reconcile</c> (<see cref="DriftDetector"/>) made on the shadow, without reading the target. It scans the
@@ -23,6 +30,11 @@ public sealed partial class SyncEngine
     {
         var t = Slot(target);
         var name = t.Config.Name;
+        lock (_driftScan) return Scan(t, name, max);
+    }
+
+    private DriftFindings Scan(TargetSlot t, string name, int max)
+    {
         var state = _shadows.LoadState(name);
         var drift = DriftDetector.Compare(name, state, state, t.Planner.ManagedAttributes);
         var secrets = SecretsOf(name);
