@@ -45,24 +45,8 @@ public sealed class SharedStateCommandTests
     }
 
     /// <summary>Held removals per target, as the shared state holds them.</summary>
-    private static async Task<Dictionary<string, long>> HeldAsync(string schema)
-    {
-        var b = new NpgsqlConnectionStringBuilder(TestPostgres.ConnectionString()) { SearchPath = schema, Pooling = false };
-        await using var c = new NpgsqlConnection(b.ConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT target, count(*) FROM holds GROUP BY target", c);
-        try
-        {
-            await using var r = await cmd.ExecuteReaderAsync();
-            var map = new Dictionary<string, long>(StringComparer.Ordinal);
-            while (await r.ReadAsync()) map[r.GetString(0)] = r.GetInt64(1);
-            return map;
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            return [];
-        }
-    }
+    private static Task<Dictionary<string, long>> HeldAsync(string schema) =>
+        SharedStateTakeoverTests.TargetRowsAsync(schema, "SELECT target, count(*) FROM holds GROUP BY target", r => r.GetInt64(1));
 
     private static string Text(StringBuilder output)
     {

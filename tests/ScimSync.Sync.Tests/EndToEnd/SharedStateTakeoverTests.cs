@@ -44,17 +44,24 @@ public sealed class SharedStateTakeoverTests
     }
 
     /// <summary>Live leases as the database holds them: target → owner.</summary>
-    internal static async Task<Dictionary<string, string>> OwnersAsync(string schema)
+    internal static Task<Dictionary<string, string>> OwnersAsync(string schema) =>
+        TargetRowsAsync(schema, "SELECT target, owner FROM target_leases WHERE expires > now()", r => r.GetString(1));
+
+    /// <summary>
+    /// Rows of the shared state keyed by their first column (a target), read straight from the schema; empty while the
+    /// engine has not created its tables yet.
+    /// </summary>
+    internal static async Task<Dictionary<string, T>> TargetRowsAsync<T>(string schema, string sql, Func<NpgsqlDataReader, T> value)
     {
         var b = new NpgsqlConnectionStringBuilder(TestPostgres.ConnectionString()) { SearchPath = schema, Pooling = false };
         await using var c = new NpgsqlConnection(b.ConnectionString);
         await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand("SELECT target, owner FROM target_leases WHERE expires > now()", c);
+        await using var cmd = new NpgsqlCommand(sql, c);
         try
         {
             await using var r = await cmd.ExecuteReaderAsync();
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            while (await r.ReadAsync()) map[r.GetString(0)] = r.GetString(1);
+            var map = new Dictionary<string, T>(StringComparer.Ordinal);
+            while (await r.ReadAsync()) map[r.GetString(0)] = value(r);
             return map;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
