@@ -11,22 +11,36 @@ internal sealed partial class SqliteStateWriter : IStateWriter
     private readonly SqliteConnection _db;
     private readonly SqliteTransaction _tx;
     private readonly Dictionary<string, SqliteCommand> _statements;
+    private readonly Dictionary<string, PreparedWrite> _prepared;
     private readonly KeyRing _keys;
 
-    internal SqliteStateWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements, KeyRing keys)
+    internal SqliteStateWriter(SqliteConnection db, SqliteTransaction tx, Dictionary<string, SqliteCommand> statements, Dictionary<string, PreparedWrite> prepared, KeyRing keys)
     {
         _db = db;
         _tx = tx;
         _statements = statements;
+        _prepared = prepared;
         _keys = keys;
     }
 
-    private int Exec(string sql, params (string, object?)[] args) => SqliteSyncState.Prepare(_db, _statements, sql, _tx, args).ExecuteNonQuery();
+    /// <summary>One write, prepared once for the connection's life (<see cref="PreparedWrite"/>), in the open transaction.</summary>
+    private int Exec(string sql, params (string, object?)[] args)
+    {
+        if (!_prepared.TryGetValue(sql, out var write)) _prepared[sql] = write = PreparedWrite.Prepare(_db, sql);
+        return write.Execute(args);
+    }
 
     /// <param name="synced">True when the engine itself wrote this state (it becomes the drift baseline).</param>
     public void PutAccount(string target, TargetAccount account, DateTimeOffset seen, bool synced = false)
     {
         var data = System.Text.Encoding.UTF8.GetString(account.Json);
+        // A full read (not synced: the engine did not write it) writes back every account it finds, nearly all of them as
+        // the shadow holds them already. Then only seen changes: SQLite rewrites the entries of every index whose column
+        // an UPDATE sets, changed or not, so the upsert below would rewrite three random-key indexes per account for
+        // nothing. The keys and active all come from data, so equal data means equal keys.
+        if (!synced && Exec("UPDATE shadow_accounts SET seen = @s WHERE target = @t AND target_id = @i AND data = @d",
+                ("@t", target), ("@i", account.Id), ("@d", data), ("@s", seen.UtcTicks)) == 1)
+            return;
         var (externalId, email) = account.SearchKeys();
         Exec("""
             INSERT INTO shadow_accounts(target, target_id, user_name, external_id, email, active, data, synced, seen) VALUES (@t, @i, @u, @e, @m, @a, @d, @sy, @s)
@@ -64,10 +78,22 @@ internal sealed partial class SqliteStateWriter : IStateWriter
         ON CONFLICT(target, target_id) DO UPDATE SET display_name = @d, external_id = @e
         """, ("@t", target), ("@i", targetId), ("@d", displayName), ("@e", externalId));
 
+    /// <summary>
+    /// The group's members as a full read found them. Only the difference is written: a read finds nearly every group
+    /// as it was, and deleting and inserting all of its members again would rewrite the member index (a random key)
+    /// once per membership of the whole target.
+    /// </summary>
     public void ReplaceGroupMembers(string target, string groupId, IEnumerable<string> members)
     {
-        Exec("DELETE FROM shadow_group_members WHERE target = @t AND group_id = @g", ("@t", target), ("@g", groupId));
-        foreach (var m in members) AddMember(target, groupId, m);
+        var held = new HashSet<string>(StringComparer.Ordinal);
+        using (var cmd = SqliteSyncState.Prepare(_db, _statements, "SELECT member_id FROM shadow_group_members WHERE target = @t AND group_id = @g", _tx, [("@t", target), ("@g", groupId)]))
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) held.Add(r.GetString(0));
+        var wanted = members as IReadOnlySet<string> ?? members.ToHashSet(StringComparer.Ordinal);
+        foreach (var m in held)
+            if (!wanted.Contains(m)) RemoveMember(target, groupId, m);
+        foreach (var m in wanted)
+            if (!held.Contains(m)) AddMember(target, groupId, m);
     }
 
     public void ReplaceSourceGroups(IEnumerable<(string GroupId, IReadOnlyList<string> Members)> groups)

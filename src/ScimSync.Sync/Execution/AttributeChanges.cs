@@ -20,10 +20,7 @@ public static class AttributeChanges
         switch (op)
         {
             case CreateAccount c:
-                foreach (var (name, value) in c.Document)
-                    if (name is not ("schemas" or "id" or "meta"))
-                        Compare(name, null, value, changes, container: name.StartsWith("urn:", StringComparison.OrdinalIgnoreCase));
-                break;
+                return OfCreate(c.Document, secrets);
             case UpdateAccount u:
                 foreach (var patch in u.Operations)
                 {
@@ -38,6 +35,21 @@ public static class AttributeChanges
                 changes.Add(new AttributeChange("active", before?["active"] ?? JsonValue.Create(true), JsonValue.Create(false)));
                 break;
         }
+        return Redacted(changes, secrets);
+    }
+
+    /// <summary>What a create sets: every attribute of its <paramref name="document"/> (parsed once by the caller, who also sends it).</summary>
+    public static IReadOnlyList<AttributeChange> OfCreate(JsonObject document, SecretAttributes secrets)
+    {
+        var changes = new List<AttributeChange>(document.Count + 4);
+        foreach (var (name, value) in document)
+            if (name is not ("schemas" or "id" or "meta"))
+                Compare(name, null, value, changes, container: name.StartsWith("urn:", StringComparison.OrdinalIgnoreCase));
+        return Redacted(changes, secrets);
+    }
+
+    private static List<AttributeChange> Redacted(List<AttributeChange> changes, SecretAttributes secrets)
+    {
         for (var i = 0; i < changes.Count; i++)
             if (secrets.IsSecret(changes[i].Path))
                 changes[i] = changes[i] with { Old = secrets.Redact(changes[i].Path, changes[i].Old), New = secrets.Redact(changes[i].Path, changes[i].New) };

@@ -214,7 +214,9 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
         var sw = Stopwatch.StartNew();
         var cause = origin.Cause;
         string? targetId = null, sourceId = null, detail = op.Detail.Length > 0 ? op.Detail : null;
-        var changes = Changes(op);
+        // A create's document is parsed once, for the log's values and for the call (a plan keeps it as bytes).
+        var document = (op as CreateAccount)?.Document;
+        var changes = document is null ? Changes(op) : AttributeChanges.OfCreate(document, Secrets);
         // Beneath the batch's (or run's) span; the HTTP client's span for the call nests beneath this one.
         using var activity = SyncTelemetry.Source.StartActivity("sync.operation");
         activity?.SetTag("scimsync.target", op.Target);
@@ -223,28 +225,31 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
         if (origin.JournalPosition is { } position) activity?.SetTag("scimsync.journal.position", position);
         try
         {
+            // What the operation changes in the state, applied in one unit of work with its provisioning-log entry:
+            // the shadow and the log commit together, and an operation costs the state one commit, not two.
+            Action<IStateWriter>? state = null;
             switch (op)
             {
                 case CreateAccount c:
                     sourceId = c.SourceId;
-                    targetId = await CreateAccountAsync(c, ct).ConfigureAwait(false);
+                    (targetId, state) = await CreateAccountAsync(c, document!, ct).ConfigureAwait(false);
                     break;
                 case UpdateAccount u:
                     (targetId, sourceId) = (u.TargetId, u.SourceId);
-                    await RememberAsync(u.Target, u.TargetId, await client.PatchAsync("Users", u.TargetId, u.Operations, null, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    state = await RememberAsync(u.Target, u.TargetId, await client.PatchAsync("Users", u.TargetId, u.Operations, null, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
                     break;
                 case DeactivateAccount d:
                     (targetId, sourceId) = (d.TargetId, d.SourceId);
-                    await RememberAsync(d.Target, d.TargetId, await client.PatchAsync("Users", d.TargetId, [new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }], null, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    state = await RememberAsync(d.Target, d.TargetId, await client.PatchAsync("Users", d.TargetId, [new JsonObject { ["op"] = "replace", ["path"] = "active", ["value"] = false }], null, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
                     break;
                 case DeleteAccount d:
                     (targetId, sourceId) = (d.TargetId, d.SourceId);
                     await client.DeleteAsync("Users", d.TargetId, ct).ConfigureAwait(false);
-                    await shadows.WriteAsync(w =>
+                    state = w =>
                     {
                         w.RemoveAccount(d.Target, d.TargetId);
                         w.Unlink(d.Target, d.TargetId);
-                    }).ConfigureAwait(false);
+                    };
                     break;
                 case CreateGroup g:
                     sourceId = g.SourceGroupId;
@@ -252,11 +257,11 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
                     targetId = created["id"]!.GetValue<string>();
                     createdGroups![g.SourceGroupId] = targetId;
                     var groupId = targetId;
-                    await shadows.WriteAsync(w =>
+                    state = w =>
                     {
                         w.PutGroup(g.Target, groupId, g.DisplayName, g.SourceGroupId);
                         w.LinkGroup(g.Target, groupId, g.SourceGroupId);
-                    }).ConfigureAwait(false);
+                    };
                     break;
                 case RetireGroup r:
                     (targetId, sourceId) = (r.TargetGroupId, r.SourceGroupId);
@@ -271,7 +276,7 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
                             // Already gone from the target: only the shadow has to follow.
                         }
                     }
-                    await shadows.WriteAsync(w => w.RemoveGroup(r.Target, r.TargetGroupId, keepShadow: !r.Delete)).ConfigureAwait(false);
+                    state = w => w.RemoveGroup(r.Target, r.TargetGroupId, keepShadow: !r.Delete);
                     break;
                 case ChangeMembers m:
                     sourceId = m.SourceGroupId;
@@ -280,7 +285,12 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
                     detail = await ChangeMembersAsync(m, targetId, createdGroups, ct).ConfigureAwait(false);
                     break;
             }
-            await AuditAsync(Record(time.GetUtcNow(), op, origin, targetId, sourceId, "ok", sw.Elapsed, detail) with { Changes = changes }).ConfigureAwait(false);
+            var record = Record(time.GetUtcNow(), op, origin, targetId, sourceId, "ok", sw.Elapsed, detail) with { Changes = changes };
+            await shadows.WriteAsync(w =>
+            {
+                state?.Invoke(w);
+                w.Audit(record);
+            }).ConfigureAwait(false);
             Outcome(activity, op, targetId, sourceId, "ok");
             SyncLog.OperationApplied(Logger, appliedLevel, op.Target, op.Verb, op.Subject, targetId, sourceId, cause, "ok", sw.ElapsedMilliseconds);
             Telemetry?.Operation(op.Target, op.Verb, "ok", sw.Elapsed);
@@ -331,10 +341,10 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
     /// Creates an account. A 409 means it already exists (made by a run that crashed before recording it,
     /// or by someone else): the engine looks it up and links it only if nobody owns it, then brings it up to date.
     /// </summary>
-    private async Task<string> CreateAccountAsync(CreateAccount c, CancellationToken ct)
+    /// <returns>The account's id on the target, and its shadow and link for the caller's unit of work.</returns>
+    private async Task<(string TargetId, Action<IStateWriter> State)> CreateAccountAsync(CreateAccount c, JsonObject document, CancellationToken ct)
     {
         JsonObject created;
-        var document = c.Document;
         try
         {
             created = await client.CreateAsync("Users", document, ct).ConfigureAwait(false);
@@ -360,22 +370,24 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
         var targetId = created["id"]!.GetValue<string>();
         var now = time.GetUtcNow();
         var account = new TargetAccount(targetId, created);
-        await shadows.WriteAsync(w =>
+        return (targetId, w =>
         {
             w.PutAccount(c.Target, account, now, synced: true);
             w.Link(c.Target, targetId, c.SourceId, now);
-        }).ConfigureAwait(false);
-        return targetId;
+        });
     }
 
-    /// <summary>PATCH answered 204 carries no body: the shadow then takes the resource as read back.</summary>
-    private async Task RememberAsync(string target, string targetId, JsonObject? updated, CancellationToken ct)
+    /// <summary>
+    /// The shadow of an updated account, for the caller's unit of work. PATCH answered 204 carries no body: the shadow
+    /// then takes the resource as read back.
+    /// </summary>
+    private async Task<Action<IStateWriter>?> RememberAsync(string target, string targetId, JsonObject? updated, CancellationToken ct)
     {
         updated ??= await client.GetAsync("Users", targetId, null, ct).ConfigureAwait(false);
-        if (updated is null) return;
+        if (updated is null) return null;
         var now = time.GetUtcNow();
         var account = new TargetAccount(targetId, updated);
-        await shadows.WriteAsync(w => w.PutAccount(target, account, now, synced: true)).ConfigureAwait(false);
+        return w => w.PutAccount(target, account, now, synced: true);
     }
 
     /// <summary>

@@ -41,10 +41,13 @@ public sealed class SecretAttributes
     public JsonNode? Redact(string path, JsonNode? value) => value is not null && IsSecret(path) ? JsonValue.Create(Redacted) : value;
 
     /// <summary>
-    /// A copy of a resource document (as planned for a create) with every secret value replaced by "(secret)", so
-    /// that <c>plan --json</c> and the on-demand trace can show what is sent without showing what is secret.
+    /// The resource document (as planned for a create) with every secret value replaced by "(secret)", so that
+    /// <c>plan --json</c> and the on-demand trace can show what is sent without showing what is secret: a copy when
+    /// something in it is secret, else the document itself (a plan's report holds 100,000 of them; callers pass a
+    /// document of their own).
     /// </summary>
-    public JsonObject RedactResource(JsonObject resource) => (JsonObject)Copy("", resource, schemaContainer: false)!;
+    public JsonObject RedactResource(JsonObject resource) =>
+        Holds("", resource, schemaContainer: false) ? (JsonObject)Copy("", resource, schemaContainer: false)! : resource;
 
     /// <summary>
     /// A copy of one PATCH operation with its value redacted where its path is secret; a path-less operation's
@@ -80,6 +83,27 @@ public sealed class SecretAttributes
                 return new JsonArray(a.Select(e => Copy(path, e, schemaContainer: false)).ToArray());
             default:
                 return node.DeepClone();
+        }
+    }
+
+    /// <summary>Whether <paramref name="node"/> is or holds a secret value: <see cref="Copy"/>'s walk, without copying.</summary>
+    private bool Holds(string path, JsonNode? node, bool schemaContainer)
+    {
+        if (node is null) return false;
+        if (path.Length > 0 && IsSecret(path)) return true;
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (name, value) in o)
+                    if (Holds(path.Length == 0 ? name : path + (schemaContainer ? ":" : ".") + name, value, schemaContainer: path.Length == 0 && IsSchemaUrn(name)))
+                        return true;
+                return false;
+            case JsonArray a:
+                foreach (var e in a)
+                    if (Holds(path, e, schemaContainer: false)) return true;
+                return false;
+            default:
+                return false;
         }
     }
 

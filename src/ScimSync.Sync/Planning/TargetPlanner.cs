@@ -21,9 +21,14 @@ public sealed class TargetAccount
     private readonly byte[]? _synced;
     private readonly string? _externalId;
 
-    public TargetAccount(string id, JsonObject document) : this(id, JsonSerializer.SerializeToUtf8Bytes(document))
+    /// <summary>An account as a target answered it: its keys read from the document at hand, not parsed again from its bytes.</summary>
+    public TargetAccount(string id, JsonObject document)
     {
+        Id = id;
+        _json = JsonSerializer.SerializeToUtf8Bytes(document);
         _externalId = document["externalId"] is JsonValue e && e.TryGetValue<string>(out var ext) ? ext : null;
+        UserName = document["userName"] is JsonValue u && u.TryGetValue<string>(out var name) ? name : "";
+        Active = AccountKindRules.IsActive(document);
     }
 
     public TargetAccount(string id, byte[] json, byte[]? synced = null)
@@ -31,6 +36,7 @@ public sealed class TargetAccount
         Id = id;
         _json = json;
         _synced = synced;
+        // The same reading as AccountKindRules.IsActive, on the bytes.
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
         UserName = root.TryGetProperty("userName", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString()! : "";

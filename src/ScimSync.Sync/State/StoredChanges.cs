@@ -12,12 +12,23 @@ public static class StoredChanges
     // Stored text stays readable (no \u escapes for non-ASCII names); it is printed, never embedded in HTML.
     private static readonly System.Text.Encodings.Web.JavaScriptEncoder Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
+    // One buffer and writer per thread, used again for every entry: a new Utf8JsonWriter asks its buffer for at least
+    // 4 KB at its first write, so a fresh buffer per entry allocated and zeroed 4 KB for every operation logged.
+    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+
+    /// <summary>A buffer that grew beyond this (an entry with a very large value) is not kept for the next.</summary>
+    private const int KeptCapacity = 64 * 1024;
+
     public static string? Write(IReadOnlyList<AttributeChange> changes)
     {
         if (changes.Count == 0) return null;
         // Written straight from the values (an initial load records every attribute of 100,000 accounts): no copies.
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Encoder }))
+        var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var w = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Encoder });
+        w.Reset(buffer);
+        try
         {
             w.WriteStartArray();
             foreach (var c in changes)
@@ -37,8 +48,17 @@ public static class StoredChanges
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.Flush();
+            return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
         }
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        finally
+        {
+            if (buffer.Capacity > KeptCapacity)
+            {
+                t_buffer = null;
+                t_writer = null;
+            }
+        }
     }
 
     public static IReadOnlyList<AttributeChange> Read(string? json)

@@ -87,6 +87,51 @@ public sealed class StateLayoutTests : IDisposable
     }
 
     [Fact]
+    public void A_version_2_state_gets_its_accounts_moved_out_of_the_key_btree_with_every_row_as_it_was()
+    {
+        var seen = new DateTimeOffset(2026, 12, 1, 8, 0, 0, TimeSpan.Zero);
+        using (var state = SqliteSyncState.Open(StateDir))
+            state.Batch(w =>
+            {
+                w.PutAccount("app", new TargetAccount("t1", new JsonObject { ["userName"] = "grace", ["externalId"] = "e1", ["emails"] = new JsonArray(new JsonObject { ["value"] = "grace@example.com" }) }), seen, synced: true);
+                w.PutAccount("app", new TargetAccount("t2", new JsonObject { ["userName"] = "ada", ["active"] = false }), seen);
+            });
+        // As version 2 left it: the accounts in a WITHOUT ROWID table keyed by (target, target_id).
+        Exec("""
+            CREATE TABLE v2 (target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
+                active INTEGER NOT NULL, data TEXT NOT NULL, synced TEXT, seen INTEGER NOT NULL, email TEXT,
+                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
+            INSERT INTO v2 SELECT target, target_id, user_name, external_id, active, data, synced, seen, email FROM shadow_accounts;
+            DROP TABLE shadow_accounts;
+            ALTER TABLE v2 RENAME TO shadow_accounts;
+            CREATE INDEX ix_shadow_user ON shadow_accounts(target, user_name COLLATE NOCASE);
+            CREATE INDEX ix_shadow_external ON shadow_accounts(target, external_id);
+            CREATE INDEX ix_shadow_email ON shadow_accounts(target, email);
+            PRAGMA user_version = 2;
+            """);
+        using (var state = SqliteSyncState.Open(StateDir))
+        {
+            var accounts = state.LoadState("app").Accounts.ToDictionary(a => a.Id);
+            Assert.Equal(["t1", "t2"], accounts.Keys.Order());
+            Assert.False(accounts["t2"].Active);
+            Assert.Equal("grace", accounts["t1"].Synced?["userName"]?.GetValue<string>());
+            Assert.Null(accounts["t2"].Synced);
+            Assert.Equal("t1", Assert.Single(state.SearchAccounts(new ShadowSearch("app", "grace@example.com")).Rows).TargetId);
+            Assert.Equal("t1", Assert.Single(state.SearchAccounts(new ShadowSearch("app", "e1")).Rows).TargetId);
+            Assert.Equal(seen, Assert.Single(state.SearchAccounts(new ShadowSearch("app", "ada")).Rows).Seen);
+            // The key is still unique: the same account written again is one row.
+            state.Batch(w => w.PutAccount("app", new TargetAccount("t2", new JsonObject { ["userName"] = "ada.lovelace" }), seen.AddHours(1)));
+            Assert.Equal(2, state.LoadState("app").Accounts.Count);
+        }
+        Assert.Equal(SqliteStateSchema.Version, UserVersion());
+        using var db = new SqliteConnection($"Data Source={DbPath};Pooling=False;Mode=ReadOnly");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = "SELECT sql FROM sqlite_master WHERE name = 'shadow_accounts'";
+        Assert.DoesNotContain("WITHOUT ROWID", (string)cmd.ExecuteScalar()!, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public void A_state_written_by_a_newer_build_is_refused_and_left_as_it_was()
     {
         Exec($"CREATE TABLE from_the_future (x INTEGER); PRAGMA user_version = {SqliteStateSchema.Version + 1};");

@@ -224,6 +224,43 @@ public abstract class SyncStateContract : IDisposable
     }
 
     [SkippableFact]
+    public void A_full_read_written_again_keeps_what_is_unchanged_and_follows_what_changed()
+    {
+        var store = Open();
+        store.Batch(w =>
+        {
+            w.PutAccount("app", Account("t1", "grace", "e1"), Now, synced: true);
+            w.PutAccount("app", Account("t2", "alan", "e2"), Now, synced: true);
+            w.PutGroup("app", "g1", "G", null);
+            w.ReplaceGroupMembers("app", "g1", ["t1", "t2"]);
+        });
+        // A later read: grace as she was; alan renamed, with a new externalId; the group lost alan and gained t3.
+        var later = Now.AddMinutes(5);
+        store.Batch(w =>
+        {
+            w.PutAccount("app", Account("t1", "grace", "e1"), later);
+            w.PutAccount("app", Account("t2", "alan.turing", "e2b"), later);
+            w.ReplaceGroupMembers("app", "g1", ["t1", "t3", "t3"]);
+        });
+        // Both accounts were seen by that read, unchanged or not: forgetting what it did not see keeps them.
+        store.Batch(w => w.ForgetUnseen("app", later));
+        var state = store.LoadState("app");
+        var accounts = state.Accounts.ToDictionary(a => a.Id);
+        Assert.Equal(["t1", "t2"], accounts.Keys.Order());
+        Assert.Equal("alan.turing", accounts["t2"].UserName);
+        // The keys follow the changed account; the drift baseline stays what the engine last wrote for both.
+        Assert.Equal("t2", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "e2b")).Rows).TargetId);
+        Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "e2")).Total);
+        Assert.Equal("alan", accounts["t2"].Synced?["userName"]?.GetValue<string>());
+        Assert.Equal("grace", accounts["t1"].Synced?["userName"]?.GetValue<string>());
+        Assert.Equal(["t1", "t3"], state.Groups.Single(g => g.Id == "g1").Members.Order());
+        // A read that does not see an account any more forgets it.
+        store.Batch(w => w.PutAccount("app", Account("t1", "grace", "e1"), later.AddMinutes(5)));
+        store.Batch(w => w.ForgetUnseen("app", later.AddMinutes(5)));
+        Assert.Equal(["t1"], store.LoadState("app").Accounts.Select(a => a.Id));
+    }
+
+    [SkippableFact]
     public void A_focused_load_holds_the_managed_groups_that_are_members_of_groups()
     {
         var store = Open();
