@@ -64,7 +64,8 @@ internal sealed class PreparedWrite : IDisposable
         var rc = value switch
         {
             null or DBNull => raw.sqlite3_bind_null(_statement, index),
-            string s => raw.sqlite3_bind_text(_statement, index, s),
+            // As UTF-16, which SQLite converts to the file's UTF-8 itself: no UTF-8 copy of every document on the managed heap.
+            string s => raw.sqlite3_bind_text16(_statement, index, s.AsSpan()),
             long l => raw.sqlite3_bind_int64(_statement, index, l),
             int i => raw.sqlite3_bind_int64(_statement, index, i),
             bool b => raw.sqlite3_bind_int64(_statement, index, b ? 1 : 0),

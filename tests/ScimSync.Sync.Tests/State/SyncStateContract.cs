@@ -239,7 +239,7 @@ public abstract class SyncStateContract : IDisposable
         store.Batch(w =>
         {
             w.PutAccount("app", Account("t1", "grace", "e1"), later);
-            w.PutAccount("app", Account("t2", "alan.turing", "e2b"), later);
+            w.PutAccount("app", Account("t2", "álan.türing", "e2b"), later);
             w.ReplaceGroupMembers("app", "g1", ["t1", "t3", "t3"]);
         });
         // Both accounts were seen by that read, unchanged or not: forgetting what it did not see keeps them.
@@ -247,7 +247,8 @@ public abstract class SyncStateContract : IDisposable
         var state = store.LoadState("app");
         var accounts = state.Accounts.ToDictionary(a => a.Id);
         Assert.Equal(["t1", "t2"], accounts.Keys.Order());
-        Assert.Equal("alan.turing", accounts["t2"].UserName);
+        Assert.Equal("álan.türing", accounts["t2"].UserName);
+        Assert.Equal("t2", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "álan.tür")).Rows).TargetId);
         // The keys follow the changed account; the drift baseline stays what the engine last wrote for both.
         Assert.Equal("t2", Assert.Single(store.SearchAccounts(new ShadowSearch("app", "e2b")).Rows).TargetId);
         Assert.Equal(0, store.SearchAccounts(new ShadowSearch("app", "e2")).Total);
