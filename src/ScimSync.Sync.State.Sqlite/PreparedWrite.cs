@@ -6,8 +6,9 @@ namespace ScimSync.Sync.State.Sqlite;
 /// <summary>
 /// One write statement of the state, prepared once on the connection and bound by position. Microsoft.Data.Sqlite
 /// binds every parameter by name at every execution (a new parameter object, a UTF-8 copy of its name, a search of the
-/// statement's names); an initial load runs the state's few writes 100,000 times each, and that binding had cost about
-/// as much CPU as SQLite's own work. Here the names are looked up once, when the statement is prepared. Runs inside the
+/// statement's names); an initial load runs the state's few writes 100,000 times each, and in a profile of such writes
+/// that binding took about a third of the writer's time. Here the names are looked up once, when the statement is
+/// prepared. Runs inside the
 /// transaction the connection has open (SqliteSyncState.Batch), under the state's lock, like every other statement.
 /// </summary>
 internal sealed class PreparedWrite : IDisposable

@@ -179,9 +179,9 @@ internal static class SqliteStateSchema
 
     /// <summary>
     /// Version 3: the shadow's accounts in an ordinary (rowid) table, their key a unique index. A WITHOUT ROWID table keeps
-    /// its rows in the key's b-tree, where a row may take about a fifth of a page before the rest spills into an
-    /// overflow page of its own; an account's row (its document twice, as seen and as synced) is about 1 KB, so every
-    /// account took a page and a half, 100,000 of them 470 MB, and each write went to a random place in it. In a rowid
+    /// its rows in the key's b-tree, where a row keeps at most about 1,000 bytes of a 4 KB page in place and the rest
+    /// spills into an overflow page of its own; an account's row (its document twice, as seen and as synced) is a little
+    /// over 1 KB, so every account took more than a page, 100,000 of them 470 MB, each write in a random place. In a rowid
     /// table the same accounts take 135 MB, appended in the order they were made; only the small key index is random.
     /// The rows are copied as they are.
     /// </summary>
