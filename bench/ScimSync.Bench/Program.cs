@@ -22,6 +22,7 @@ using ScimSync.Bench;
 //   ... -- --sync [--users 100000] [--groups 1000] [--phases load,...] [--target-bulk on|off]   sync engine (docs/benchmarks.md)
 //   ... -- --bulk-chain [--length 1000] [--repeat 3]            server CPU of a reverse bulkId chain
 //   ... -- --console [--accounts 100000] [--repeat 200]          operator console page render time over a big shadow
+//   ... -- --state-writes [--accounts 100000] [--writers 16]     the engine's state alone, as an initial load writes it
 //   ... -- --audit [--rows 1000000] [--people 100000] [--targets 5] [--queries 2000]
 //                                                               the provisioning log: "what happened to this person"
 //   ... -- --oversized [--repeat 3] [--expect-continue]                           memory per oversized request, per route
@@ -60,6 +61,15 @@ if (opts.ContainsKey("sync"))
         (opts.GetValueOrDefault("target-bulk") ?? "on") switch { "on" => true, "off" => false, var b => throw new ArgumentException($"--target-bulk takes on or off, not {b}") });
     Console.WriteLine(sync);
     if (opts.TryGetValue("out", out var syncOut)) await File.WriteAllTextAsync(syncOut, sync);
+    try { Directory.Delete(work, true); } catch (IOException) { }
+    return 0;
+}
+
+if (opts.ContainsKey("state-writes"))
+{
+    // The engine's state alone: shadow, link and log entry per unit of work (StateWriteBench).
+    var report = await StateWriteBench.RunAsync(work, Opt("accounts", 100_000), Opt("writers", 16));
+    Console.WriteLine(report);
     try { Directory.Delete(work, true); } catch (IOException) { }
     return 0;
 }
