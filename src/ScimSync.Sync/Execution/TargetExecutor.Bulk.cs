@@ -103,20 +103,30 @@ public sealed partial class TargetExecutor
         var read = await ReadBackAsync(created.Where(c => c.Resource is null).Select(c => c.Id).ToArray(), limits.Filter, ct).ConfigureAwait(false);
         var now = time.GetUtcNow();
         var elapsed = results.Elapsed + sw.Elapsed;
+        // The log's changes come from the documents this request sent (parsed once, for it), and everything is prepared
+        // here: the unit of work runs on the state's one writer, which every lane waits for.
+        var sent = batch.Operations.ToDictionary<BulkOperation, CreateAccount, JsonObject>(o => creates[Index(o)], o => o.Data!, ReferenceEqualityComparer.Instance);
         var records = created.Select(c =>
         {
             var held = c.Resource ?? read.GetValueOrDefault(c.Id);
-            return (c.Op, c.Id, Account: new TargetAccount(c.Id, held ?? WithId(c.Op.Document, c.Id)), Detail: held is null ? "bulk; not readable afterwards, recorded as sent" : "bulk");
+            var account = new TargetAccount(c.Id, held ?? WithId(c.Op.Document, c.Id));
+            var detail = held is null ? "bulk; not readable afterwards, recorded as sent" : "bulk";
+            return (c.Op, c.Id, account, Entry: Record(now, c.Op, tally.OriginOf(c.Op.SourceId), c.Id, c.Op.SourceId, "ok", elapsed, detail) with
+            {
+                Changes = AttributeChanges.OfCreate(sent[c.Op], Secrets),
+            });
         }).ToArray();
+        var failures = failed.Select(f => FailureRecord(now, f.Op, tally.OriginOf(f.Op.SourceId), null, f.Op.SourceId, elapsed, f.Error,
+            AttributeChanges.OfCreate(sent[f.Op], Secrets))).ToArray();
         await shadows.WriteAsync(w =>
         {
-            foreach (var (op, id, account, detail) in records)
+            foreach (var (op, id, account, entry) in records)
             {
                 w.PutAccount(op.Target, account, now, synced: true);
                 w.Link(op.Target, id, op.SourceId, now);
-                w.Audit(Record(now, op, tally.OriginOf(op.SourceId), id, op.SourceId, "ok", elapsed, detail) with { Changes = Changes(op) });
+                w.Audit(entry);
             }
-            foreach (var (op, e) in failed) w.Audit(FailureRecord(now, op, tally.OriginOf(op.SourceId), null, op.SourceId, elapsed, e, Changes(op)));
+            foreach (var entry in failures) w.Audit(entry);
         }).ConfigureAwait(false);
         foreach (var (op, id, _, _) in records)
         {

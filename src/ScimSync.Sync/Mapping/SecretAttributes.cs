@@ -73,10 +73,7 @@ public sealed class SecretAttributes
             case JsonObject o:
                 var copy = new JsonObject();
                 foreach (var (name, value) in o)
-                {
-                    var inner = path.Length == 0 ? name : path + (schemaContainer ? ":" : ".") + name;
-                    copy[name] = Copy(inner, value, schemaContainer: path.Length == 0 && IsSchemaUrn(name));
-                }
+                    copy[name] = Copy(Child(path, name, schemaContainer), value, schemaContainer: path.Length == 0 && IsSchemaUrn(name));
                 return copy;
             case JsonArray a:
                 // The elements of a multi-valued attribute are the attribute itself: emails[0].value is "emails.value".
@@ -95,7 +92,7 @@ public sealed class SecretAttributes
         {
             case JsonObject o:
                 foreach (var (name, value) in o)
-                    if (Holds(path.Length == 0 ? name : path + (schemaContainer ? ":" : ".") + name, value, schemaContainer: path.Length == 0 && IsSchemaUrn(name)))
+                    if (Holds(Child(path, name, schemaContainer), value, schemaContainer: path.Length == 0 && IsSchemaUrn(name)))
                         return true;
                 return false;
             case JsonArray a:
@@ -106,6 +103,10 @@ public sealed class SecretAttributes
                 return false;
         }
     }
+
+    /// <summary>A member's path, as SCIM writes it: after a colon inside an extension's container, else after a dot.</summary>
+    private static string Child(string path, string name, bool schemaContainer) =>
+        path.Length == 0 ? name : path + (schemaContainer ? ":" : ".") + name;
 
     private static bool IsSchemaUrn(string name) => name.StartsWith("urn:", StringComparison.OrdinalIgnoreCase);
 
