@@ -34,6 +34,25 @@ internal static class PostgresGroupReach
         """;
 
     /// <summary>
+    /// Rows (member_id, id, display, display_fold, indirect, nested): the groups the members that
+    /// <paramref name="start"/> selects are directly in, as <see cref="Groups"/> returns them, and <c>nested</c>:
+    /// whether that group is itself a member of a group.
+    /// <para>
+    /// Invariant: when no row is nested, these rows are exactly <see cref="Groups"/>'s for the same members (every
+    /// reach stops at depth 0, so every group is direct). Reads ask this first and walk only for the members that
+    /// reach a nested group: the walk's plan alone (a recursive union, a sort and an aggregate to set up on every
+    /// execution) costs PostgreSQL more than the primary-key read it accompanies, and most groups are flat.
+    /// </para>
+    /// </summary>
+    public static string Direct(string start) => $"""
+        SELECT m0.member_id AS member_id, g.id AS id, scimsync_text(g.doc -> 'displayName') AS display,
+               g.display_name_fold AS display_fold, false AS indirect,
+               EXISTS (SELECT 1 FROM group_members up WHERE up.member_id = g.id) AS nested
+        FROM group_members m0 JOIN resources g ON g.seq = m0.group_seq
+        WHERE {start}
+        """;
+
+    /// <summary>
     /// The users in group <paramref name="groupId"/> directly or through nested groups, as <see cref="Groups"/>
     /// reaches it, walked down from the group so that the member index answers it (filter groups.value eq X).
     /// <para>

@@ -16,7 +16,8 @@ namespace ScimSync.Store.Postgres;
 /// not the next id to be assigned, so "every transaction running when 10 was drawn" cannot be bounded that way
 /// (an earlier design tried, and the conformance test caught 9 appearing after 10).</para>
 /// <para><b>The rule.</b> A position is made of the writing transaction's own id: <c>position = xid8 &lt;&lt; 16 |
-/// index</c>, the index counting the transaction's entries (<see cref="MaxEntriesPerTransaction"/>). A reader sees
+/// index</c>, the index counting the transaction's entries (<see cref="MaxEntriesPerTransaction"/>); the write
+/// session reads its transaction's id in the transaction itself (<see cref="Position"/>). A reader sees
 /// only entries below <c>pg_snapshot_xmin(pg_current_snapshot()) &lt;&lt; 16</c> (<see cref="Readable"/>): entries
 /// of transactions whose ids are below the oldest transaction still running when its statement started.</para>
 /// <para><b>Why it holds.</b> Every transaction with an id below a snapshot's xmin has ended, committed (and then
@@ -68,10 +69,16 @@ internal static class PostgresJournal
     /// <summary>The exclusive upper bound of what this statement may read: everything below it is final.</summary>
     public const string Readable = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)";
 
-    private const string AppendSql = """
-        INSERT INTO journal(position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent, writer)
-        VALUES ((pg_current_xact_id()::text::bigint << 16) | $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-        RETURNING position
+    /// <summary>The writing transaction's own id (assigned by this call if it had none yet).</summary>
+    public const string CurrentTransactionSql = "SELECT pg_current_xact_id()::text::bigint";
+
+    private const string AppendColumns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent, writer";
+
+    private const string AppendOneSql = $"INSERT INTO journal({AppendColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+    private const string AppendManySql = $"""
+        INSERT INTO journal({AppendColumns})
+        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::boolean[], $13::text[])
         """;
 
     private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, writer";
@@ -93,31 +100,70 @@ internal static class PostgresJournal
     /// <summary>The position a snapshot is consistent with: just below what it may not yet read (never below the floor).</summary>
     public const string HighWaterSql = $"SELECT greatest({Readable} - 1, coalesce((SELECT max(position) FROM journal_floor), 0))";
 
-    public static async Task<long> AppendAsync(NpgsqlConnection c, NpgsqlTransaction tx, int index, JournalAppend e, CancellationToken ct)
+    /// <summary>
+    /// The position of entry number <paramref name="index"/> of the transaction whose id is <paramref name="xid"/>
+    /// (<see cref="CurrentTransactionSql"/>, read in that transaction): the rule of the remarks above.
+    /// </summary>
+    public static long Position(long xid, int index)
     {
         if (index >= MaxEntriesPerTransaction)
             throw new InvalidOperationException($"One write may journal at most {MaxEntriesPerTransaction} changes");
-        await using var cmd = new NpgsqlCommand(AppendSql, c, tx)
+        return (xid << 16) | (long)index;
+    }
+
+    /// <summary>
+    /// One statement appending a transaction's entries, their positions made by <see cref="Position"/>. The write
+    /// session sends it with its COMMIT, in one round trip: appending needs nothing back from the database.
+    /// </summary>
+    public static NpgsqlBatchCommand Append(IReadOnlyList<(long Position, JournalAppend Entry)> entries)
+    {
+        if (entries.Count == 1)
+        {
+            var (position, e) = entries[0];
+            return new NpgsqlBatchCommand(AppendOneSql)
+            {
+                Parameters =
+                {
+                    new() { Value = position },
+                    new() { Value = e.Txn },
+                    new() { Value = e.ResourceType },
+                    new() { Value = e.ResourceId },
+                    new() { Value = OperationName(e) },
+                    new() { Value = e.Version },
+                    new() { Value = JsonSerializer.Serialize(e.Attributes) },
+                    new() { Value = (object?)e.Data ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                    new() { Value = (object?)e.Request ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                    new() { Value = (object?)e.Actor ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                    new() { Value = e.Time.UtcTicks },
+                    new() { Value = JournalUrgency.IsUrgent(e) },
+                    new() { Value = (object?)e.Writer ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                },
+            };
+        }
+        // Many (a Bulk request, a member removed from many groups): one statement over arrays, not one per entry.
+        T[] Each<T>(Func<JournalAppend, T> f) => entries.Select(x => f(x.Entry)).ToArray();
+        return new NpgsqlBatchCommand(AppendManySql)
         {
             Parameters =
             {
-                new() { Value = (long)index },
-                new() { Value = e.Txn },
-                new() { Value = e.ResourceType },
-                new() { Value = e.ResourceId },
-                new() { Value = e.Operation.ToString().ToLowerInvariant() },
-                new() { Value = e.Version },
-                new() { Value = JsonSerializer.Serialize(e.Attributes) },
-                new() { Value = (object?)e.Data ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
-                new() { Value = (object?)e.Request ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
-                new() { Value = (object?)e.Actor ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
-                new() { Value = e.Time.UtcTicks },
-                new() { Value = JournalUrgency.IsUrgent(e) },
-                new() { Value = (object?)e.Writer ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = entries.Select(x => x.Position).ToArray() },
+                new() { Value = Each(e => e.Txn) },
+                new() { Value = Each(e => e.ResourceType) },
+                new() { Value = Each(e => e.ResourceId) },
+                new() { Value = Each(OperationName) },
+                new() { Value = Each(e => e.Version) },
+                new() { Value = Each(e => JsonSerializer.Serialize(e.Attributes)) },
+                new() { Value = Each(e => e.Data), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = Each(e => e.Request), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = Each(e => e.Actor), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text },
+                new() { Value = Each(e => e.Time.UtcTicks) },
+                new() { Value = Each(e => JournalUrgency.IsUrgent(e)) },
+                new() { Value = Each(e => e.Writer), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text },
             },
         };
-        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
+
+    private static string OperationName(JournalAppend e) => e.Operation.ToString().ToLowerInvariant();
 
     public static async Task<IReadOnlyList<JournalEntry>> ReadAsync(NpgsqlConnection c, long after, int limit, CancellationToken ct)
     {

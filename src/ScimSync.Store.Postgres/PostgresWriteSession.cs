@@ -108,13 +108,16 @@ internal sealed class PostgresWriteSession : IWriteSession
                 INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data, folded, instants)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9, $10, $11) RETURNING seq),
             v AS (INSERT INTO resource_values(seq, attr, value_fold) SELECT r.seq, u.a, u.v FROM r, unnest($12::text[], $13::text[]) AS u(a, v))
-            SELECT seq FROM r
+            SELECT seq, pg_current_xact_id()::text::bigint FROM r
             """, id, rt.Name, Text(cols.UserNameKey), Text(cols.UserNameFold), Text(cols.ExternalId), Text(cols.DisplayNameFold), now.UtcTicks,
             Text(passwordHash), json, Jsonb(DerivedDocuments.Folded(data)), Jsonb(DerivedDocuments.Instants(data)), attrs, values);
         long seq;
         try
         {
-            seq = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await r.ReadAsync(ct).ConfigureAwait(false);
+            seq = r.GetInt64(0);
+            _xid = r.GetInt64(1);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -136,7 +139,7 @@ internal sealed class PostgresWriteSession : IWriteSession
                 WHERE seq = $10 RETURNING version, password_hash),
             d AS (DELETE FROM resource_values WHERE seq = $10),
             i AS (INSERT INTO resource_values(seq, attr, value_fold) SELECT $10, x.a, x.v FROM unnest($11::text[], $12::text[]) AS x(a, v))
-            SELECT version, password_hash FROM u
+            SELECT version, password_hash, pg_current_xact_id()::text::bigint FROM u
             """, Text(cols.UserNameKey), Text(cols.UserNameFold), Text(cols.ExternalId), Text(cols.DisplayNameFold), now.UtcTicks, Text(passwordHash),
             json, Jsonb(DerivedDocuments.Folded(data)), Jsonb(DerivedDocuments.Instants(data)), existing.Seq, attrs, values);
         long version;
@@ -147,6 +150,7 @@ internal sealed class PostgresWriteSession : IWriteSession
             if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw ScimException.NotFound($"Resource {existing.Id} not found");
             version = r.GetInt64(0);
             hash = r.IsDBNull(1) ? null : r.GetString(1);
+            _xid = r.GetInt64(2);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -217,7 +221,11 @@ internal sealed class PostgresWriteSession : IWriteSession
         return (IReadOnlyList<(string, long)>)affected;
     });
 
-    private int _appended;
+    /// <summary>This transaction's id, once known (<see cref="PostgresJournal.Position"/>).</summary>
+    private long? _xid;
+
+    /// <summary>Entries appended, written with the commit.</summary>
+    private readonly List<(long Position, JournalAppend Entry)> _journal = [];
 
     public Task AddPendingPasswordsAsync(IReadOnlyList<Passwords.PendingPassword> passwords, CancellationToken ct) => PostgresErrors.Guard(async () =>
     {
@@ -231,10 +239,29 @@ internal sealed class PostgresWriteSession : IWriteSession
         }
     });
 
-    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) =>
-        PostgresErrors.Guard(() => PostgresJournal.AppendAsync(_c, Tx, _appended++, entry, ct));
+    /// <summary>
+    /// Gives the entry its position now and writes it with the commit (<see cref="CommitAsync"/>): the position
+    /// needs only this transaction's id, which the insert or update before it returned, so appending costs no
+    /// round trip of its own.
+    /// </summary>
+    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    {
+        _ = Tx;
+        if (_xid is null)
+        {
+            await using var cmd = Command(PostgresJournal.CurrentTransactionSql);
+            _xid = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }
+        var position = PostgresJournal.Position(_xid.Value, _journal.Count);
+        _journal.Add((position, entry));
+        return position;
+    });
 
-    /// <summary>Returns once PostgreSQL has committed (with synchronous_commit on, the WAL is flushed).</summary>
+    /// <summary>
+    /// Writes the journal entries and commits, in one round trip; returns once PostgreSQL has committed (with
+    /// synchronous_commit on, the WAL is flushed). Should the entries be refused, PostgreSQL skips the COMMIT that
+    /// follows them in the batch, and the transaction is rolled back as on any failed statement.
+    /// </summary>
     public async Task CommitAsync(CancellationToken ct)
     {
         var tx = Tx;
@@ -242,7 +269,15 @@ internal sealed class PostgresWriteSession : IWriteSession
         try
         {
             // Not cancellable: once asked to commit, the outcome must be known before the request answers.
-            await PostgresErrors.Guard(() => tx.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
+            if (_journal.Count == 0)
+            {
+                await PostgresErrors.Guard(() => tx.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
+            }
+            else
+            {
+                await using var batch = new NpgsqlBatch(_c, tx) { BatchCommands = { PostgresJournal.Append(_journal), new NpgsqlBatchCommand("COMMIT") } };
+                await PostgresErrors.Guard(() => batch.ExecuteNonQueryAsync(CancellationToken.None)).ConfigureAwait(false);
+            }
         }
         finally
         {

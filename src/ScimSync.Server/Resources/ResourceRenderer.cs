@@ -36,7 +36,7 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
     {
         if (selection.IsDefault && _spliceable.Contains(rt.Name))
         {
-            w.WriteRawValue(Splice(r, rt, baseUrl), skipInputValidation: true);
+            Splice(w, r, rt, baseUrl);
             return;
         }
         var projected = projector.Project(ToFull(r, rt, baseUrl), rt, selection, requested);
@@ -85,56 +85,74 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
         return arr;
     }
 
-    private static byte[] Splice(StoredResource r, ResourceTypeDefinition rt, string baseUrl)
+    // One tail buffer and writer per thread, used again for every resource written: a new Utf8JsonWriter asks its
+    // buffer for at least 4 KB at its first write, so a fresh one per read allocated and copied 4 KB for a ~300-byte tail.
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_tail;
+    [ThreadStatic] private static Utf8JsonWriter? t_tailWriter;
+
+    /// <summary>A tail buffer that grew beyond this (a group with many members) is not kept for the next.</summary>
+    private const int KeptTailCapacity = 64 * 1024;
+
+    private static void Splice(Utf8JsonWriter w, StoredResource r, ResourceTypeDefinition rt, string baseUrl)
     {
-        var tail = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(tail))
+        var tail = t_tail ??= new ArrayBufferWriter<byte>(4096);
+        tail.ResetWrittenCount();
+        var tw = t_tailWriter ??= new Utf8JsonWriter(tail);
+        tw.Reset(tail);
+        tw.WriteStartObject();
+        tw.WriteString("id"u8, r.Id);
+        if (r.Members is { Count: > 0 } members)
         {
-            w.WriteStartObject();
-            w.WriteString("id"u8, r.Id);
-            if (r.Members is { Count: > 0 } members)
+            tw.WriteStartArray("members"u8);
+            foreach (var m in members)
             {
-                w.WriteStartArray("members"u8);
-                foreach (var m in members)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("value"u8, m.Value);
-                    w.WriteString("$ref"u8, $"{baseUrl}/{m.Type}s/{m.Value}");
-                    w.WriteString("type"u8, m.Type);
-                    if (m.Display is not null) w.WriteString("display"u8, m.Display);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
+                tw.WriteStartObject();
+                tw.WriteString("value"u8, m.Value);
+                tw.WriteString("$ref"u8, $"{baseUrl}/{m.Type}s/{m.Value}");
+                tw.WriteString("type"u8, m.Type);
+                if (m.Display is not null) tw.WriteString("display"u8, m.Display);
+                tw.WriteEndObject();
             }
-            if (r.Groups is { Count: > 0 } groups)
-            {
-                w.WriteStartArray("groups"u8);
-                foreach (var g in groups)
-                {
-                    w.WriteStartObject();
-                    w.WriteString("value"u8, g.Value);
-                    w.WriteString("$ref"u8, $"{baseUrl}/Groups/{g.Value}");
-                    w.WriteString("type"u8, g.Type);
-                    if (g.Display is not null) w.WriteString("display"u8, g.Display);
-                    w.WriteEndObject();
-                }
-                w.WriteEndArray();
-            }
-            w.WriteStartObject("meta"u8);
-            w.WriteString("resourceType"u8, rt.Name);
-            w.WriteString("created"u8, FormatTime(r.Created));
-            w.WriteString("lastModified"u8, FormatTime(r.LastModified));
-            w.WriteString("location"u8, Location(baseUrl, rt, r.Id));
-            w.WriteString("version"u8, r.ETag);
-            w.WriteEndObject();
-            w.WriteEndObject();
+            tw.WriteEndArray();
         }
+        if (r.Groups is { Count: > 0 } groups)
+        {
+            tw.WriteStartArray("groups"u8);
+            foreach (var g in groups)
+            {
+                tw.WriteStartObject();
+                tw.WriteString("value"u8, g.Value);
+                tw.WriteString("$ref"u8, $"{baseUrl}/Groups/{g.Value}");
+                tw.WriteString("type"u8, g.Type);
+                if (g.Display is not null) tw.WriteString("display"u8, g.Display);
+                tw.WriteEndObject();
+            }
+            tw.WriteEndArray();
+        }
+        tw.WriteStartObject("meta"u8);
+        tw.WriteString("resourceType"u8, rt.Name);
+        tw.WriteString("created"u8, FormatTime(r.Created));
+        tw.WriteString("lastModified"u8, FormatTime(r.LastModified));
+        tw.WriteString("location"u8, Location(baseUrl, rt, r.Id));
+        tw.WriteString("version"u8, r.ETag);
+        tw.WriteEndObject();
+        tw.WriteEndObject();
+        tw.Flush();
         // data is "{...}" with at least "schemas"; drop its closing brace and the tail's opening one.
         var dataLength = Encoding.UTF8.GetByteCount(r.Data);
-        var result = new byte[dataLength - 1 + 1 + tail.WrittenCount - 1];
-        Encoding.UTF8.GetBytes(r.Data, result);
-        result[dataLength - 1] = (byte)',';
-        tail.WrittenSpan[1..].CopyTo(result.AsSpan(dataLength));
-        return result;
+        var length = dataLength - 1 + 1 + tail.WrittenCount - 1;
+        var spliced = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            Encoding.UTF8.GetBytes(r.Data, spliced);
+            spliced[dataLength - 1] = (byte)',';
+            tail.WrittenSpan[1..].CopyTo(spliced.AsSpan(dataLength));
+            w.WriteRawValue(spliced.AsSpan(0, length), skipInputValidation: true);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(spliced);
+            if (tail.Capacity > KeptTailCapacity) (t_tail, t_tailWriter) = (null, null);
+        }
     }
 }
