@@ -8,12 +8,13 @@ using System.Text.Json.Nodes;
 namespace ScimSync.Bench;
 
 /// <summary>
-/// The server on PostgreSQL (docs/postgres.md), with the load generator of the SQLite figures (wrk, create.lua
-/// and paths.lua): creates/s with one instance up to the user count, then with two instances on the same
-/// database; GET by id/s and `userName eq` filters with one and with two instances (two wrk processes, half the
-/// connections each, rates added); and fan-out takeover: the instance holding the fan-out lease is killed with
-/// SIGKILL and the time until the other logs that it holds the lease (event 2300) is measured. Without
-/// --postgres URL a throwaway cluster is started with .ci/postgres and stopped at the end.
+/// The server on PostgreSQL against the server on SQLite, in one run (docs/postgres.md), with the load generator of
+/// the SQLite figures (wrk, create.lua and paths.lua): for each store, creates/s with one instance up to the user
+/// count, then GET by id/s and `userName eq` filters over every user; on PostgreSQL then creates and reads with two
+/// instances on the same database (two wrk processes, half the connections each, rates added), and fan-out
+/// takeover: the instance holding the fan-out lease is killed with SIGKILL and the time until the other logs that
+/// it holds the lease (event 2300) is measured. Without --postgres URL a throwaway cluster is started with
+/// .ci/postgres and stopped at the end.
 /// </summary>
 internal static class PostgresBench
 {
@@ -39,55 +40,30 @@ internal static class PostgresBench
         var rows = new List<string>();
         void Row(string name, long requests, string concurrency, double rate, double p50, double p99, long errors) =>
             rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {name} | {requests:N0} | {concurrency} | {rate:F0} | {p50:F2} | {p99:F2} | {errors} |"));
+        var ratios = new List<string>();
         ServerProcess? a = null, b = null;
         try
         {
+            // SQLite first, the same steps on the same machine in the same run: "half of the SQLite figures" is
+            // then a ratio of two measurements taken minutes apart, not of figures from another day.
+            Single sqlite;
+            await using (var s = await ServerProcess.StartAsync(cli, Path.Combine(work, "sqlite"), Token))
+                sqlite = await MeasureOneAsync(s, "SQLite", lua, work, users, connections, seconds, Row);
             a = await Start("a");
-            using var http = new HttpClient { BaseAddress = new Uri(a.BaseUri, "scim/v2/"), Timeout = TimeSpan.FromMinutes(5) };
-            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
-            async Task<int> CountUsers() => JsonNode.Parse(await http.GetStringAsync("Users?count=0"))!["totalResults"]!.GetValue<int>();
+            var pg = await MeasureOneAsync(a, "PostgreSQL", lua, work, users, connections, seconds, Row);
+            foreach (var (what, s, p) in new[] { ("creates/s", sqlite.Creates, pg.Creates), ("GET by id/s", sqlite.Gets, pg.Gets), ("`userName eq`/s", sqlite.Filters, pg.Filters) })
+                ratios.Add(string.Create(CultureInfo.InvariantCulture, $"| {what} | {s:F0} | {p:F0} | {100 * p / s:F0} % |"));
+            ratios.Add(string.Create(CultureInfo.InvariantCulture, $"| `userName eq` p99 ms | {sqlite.FilterP99:F2} | {pg.FilterP99:F2} | |"));
 
-            // Creates, one instance, in wrk rounds sized from the rate so far until the store holds `users`.
-            long requests = 0, errors = 0;
-            double spent = 0, p50 = 0, p99 = 0;
-            var round = 0;
-            var load = new LoadSample(a.Pid);
-            for (var have = 0; have < users; have = await CountUsers())
-            {
-                var rate = spent > 0 ? (requests - errors) / spent : 500;
-                var duration = TimeSpan.FromSeconds(spent == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
-                var r = await Wrk.RunAsync("create", a.BaseUri, Path.Combine(lua, "create.lua"), [Token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
-                requests += r.Requests; errors += r.Errors; spent += r.Seconds; p50 += r.P50 * r.Requests; p99 = Math.Max(p99, r.P99);
-                Console.WriteLine($"create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
-            }
-            Row($"POST /Users, 1 instance (to {await CountUsers():N0} users, {round} wrk rounds)", requests, $"{connections} conns", (requests - errors) / spent, p50 / requests, p99, errors);
-            var createLoad = load.Describe();
-
-            // The second instance, then creates through both at once.
+            // The second instance, then creates and reads through both at once.
             b = await Start("b");
             var two = await Both(a, b, (s, i) => Wrk.RunAsync("create", s.BaseUri, Path.Combine(lua, "create.lua"), [Token, (90 + i).ToString(CultureInfo.InvariantCulture)], connections / 2, TimeSpan.FromSeconds(seconds)));
-            Row("POST /Users, 2 instances", two.Requests, $"2 × {connections / 2} conns", two.Ok / two.Seconds, two.P50, two.P99, two.Errors);
-
-            // Ids and userNames by cursor, for the read paths.
-            var ids = new List<string>();
-            var names = new List<string>();
-            for (string? next = ""; next is not null;)
-            {
-                var page = JsonNode.Parse(await http.GetStringAsync($"Users?count=1000&cursor={next}&attributes=userName"))!;
-                foreach (var r in page["Resources"]!.AsArray()) { ids.Add(r!["id"]!.GetValue<string>()); names.Add(r["userName"]!.GetValue<string>()); }
-                next = page["nextCursor"]?.GetValue<string>();
-            }
-            var getPaths = Path.Combine(work, "get-paths.txt");
-            await File.WriteAllLinesAsync(getPaths, ids.Select(id => "/scim/v2/Users/" + id));
-            var filterPaths = Path.Combine(work, "filter-paths.txt");
-            await File.WriteAllLinesAsync(filterPaths, names.Select(n => "/scim/v2/Users?filter=" + Uri.EscapeDataString($"userName eq \"{n.ToUpperInvariant()}\"")));
+            Row("PostgreSQL: POST /Users, 2 instances", two.Requests, $"2 × {connections / 2} conns", two.Ok / two.Seconds, two.P50, two.P99, two.Errors);
             var readLoad = new LoadSample(a.Pid);
-            foreach (var (label, paths) in new[] { ("GET /Users/{id}", getPaths), ("GET /Users?filter=userName eq \"…\"", filterPaths) })
+            foreach (var (label, paths) in new[] { ("GET /Users/{id}", pg.GetPaths), ("GET /Users?filter=userName eq \"…\"", pg.FilterPaths) })
             {
-                var one = await Wrk.RunAsync(label, a.BaseUri, Path.Combine(lua, "paths.lua"), [Token, paths], connections, TimeSpan.FromSeconds(seconds));
-                Row($"{label}, 1 instance", one.Requests, $"{connections} conns", (one.Requests - one.Errors) / one.Seconds, one.P50, one.P99, one.Errors);
                 var both = await Both(a, b, (s, _) => Wrk.RunAsync(label, s.BaseUri, Path.Combine(lua, "paths.lua"), [Token, paths], connections / 2, TimeSpan.FromSeconds(seconds)));
-                Row($"{label}, 2 instances", both.Requests, $"2 × {connections / 2} conns", both.Ok / both.Seconds, both.P50, both.P99, both.Errors);
+                Row($"PostgreSQL: {label}, 2 instances", both.Requests, $"2 × {connections / 2} conns", both.Ok / both.Seconds, both.P50, both.P99, both.Errors);
             }
             var readLoadText = readLoad.Describe();
 
@@ -100,14 +76,19 @@ internal static class PostgresBench
             while (!leases.Any(l => l.Instance == survivor) && DateTime.UtcNow < deadline) await Task.Delay(10);
             var takeover = leases.Where(l => l.Instance == survivor).Select(l => (double?)Stopwatch.GetElapsedTime(killed, l.At).TotalSeconds).FirstOrDefault();
 
-            md.AppendLine(CultureInfo.InvariantCulture, $"Store: {Describe(url)} (PostgreSQL {ServerVersion()}, started by .ci/postgres: shared_buffers 256MB, otherwise defaults, synchronous_commit on); each instance `scimsync serve --store … --instance a|b`. Load generator: wrk, 2 threads per wrk process, on the same machine.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"Store: {Describe(url)} (PostgreSQL {ServerVersion()}, started by .ci/postgres: shared_buffers 256MB, otherwise defaults, synchronous_commit on); each instance `scimsync serve --store … --instance a|b`; the SQLite server `scimsync serve` with its defaults (durability full), measured first in the same run. Load generator: wrk, 2 threads per wrk process, on the same machine.");
             md.AppendLine();
             md.AppendLine("| measurement | requests | concurrency | rate (/s) | p50 ms | p99 ms | errors |");
             md.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
             foreach (var r in rows) md.AppendLine(r);
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"- Fan-out takeover: instance {holder} held the lease and was killed with SIGKILL; instance {survivor} logged that it holds it after {(takeover is { } s ? s.ToString("F2", CultureInfo.InvariantCulture) + " s" : "more than 60 s")}.");
-            md.AppendLine(CultureInfo.InvariantCulture, $"- While creating through one instance: {createLoad}. During the reads: {readLoadText}.");
+            md.AppendLine("| one instance | SQLite | PostgreSQL | PostgreSQL / SQLite |");
+            md.AppendLine("|---|---:|---:|---:|");
+            foreach (var r in ratios) md.AppendLine(r);
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Fan-out takeover: instance {holder} held the lease and was killed with SIGKILL; instance {survivor} logged that it holds it after {(takeover is { } t ? t.ToString("F2", CultureInfo.InvariantCulture) + " s" : "more than 60 s")}.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- SQLite: while creating {sqlite.CreateLoad}; during the reads {sqlite.ReadLoad}.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- PostgreSQL, one instance: while creating {pg.CreateLoad}; during the reads {pg.ReadLoad}. Two instances, during the reads: {readLoadText}.");
             md.AppendLine(CultureInfo.InvariantCulture, $"- Two-instance rates are the sum of two wrk processes run at the same time, one per instance; p50 is their mean, p99 the larger.");
             md.AppendLine(CultureInfo.InvariantCulture, $"- `uptime` before: {before}");
             md.AppendLine(CultureInfo.InvariantCulture, $"- `uptime` after: {Uptime()}");
@@ -123,6 +104,62 @@ internal static class PostgresBench
                 try { Directory.Delete(cluster, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             }
         }
+    }
+
+    /// <summary>What one instance of a store measured, and the request paths its reads used.</summary>
+    private sealed record Single(double Creates, double Gets, double Filters, double FilterP99, string CreateLoad, string ReadLoad, string GetPaths, string FilterPaths);
+
+    /// <summary>
+    /// Creates until the store holds <paramref name="users"/> (wrk rounds sized from the rate so far), then GET by id
+    /// and <c>userName eq</c> over every user, each for <paramref name="seconds"/>: the steps of both stores.
+    /// </summary>
+    private static async Task<Single> MeasureOneAsync(ServerProcess server, string store, string lua, string work, int users, int connections, int seconds,
+        Action<string, long, string, double, double, double, long> row)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(server.BaseUri, "scim/v2/"), Timeout = TimeSpan.FromMinutes(5) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        async Task<int> CountUsers() => JsonNode.Parse(await http.GetStringAsync("Users?count=0"))!["totalResults"]!.GetValue<int>();
+
+        long requests = 0, errors = 0;
+        double spent = 0, p50 = 0, p99 = 0;
+        var round = 0;
+        var load = new LoadSample(server.Pid);
+        for (var have = 0; have < users; have = await CountUsers())
+        {
+            var rate = spent > 0 ? (requests - errors) / spent : 500;
+            var duration = TimeSpan.FromSeconds(spent == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
+            var r = await Wrk.RunAsync("create", server.BaseUri, Path.Combine(lua, "create.lua"), [Token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
+            requests += r.Requests; errors += r.Errors; spent += r.Seconds; p50 += r.P50 * r.Requests; p99 = Math.Max(p99, r.P99);
+            Console.WriteLine($"{store} create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
+        }
+        var creates = (requests - errors) / spent;
+        row($"{store}: POST /Users, 1 instance (to {await CountUsers():N0} users, {round} wrk rounds)", requests, $"{connections} conns", creates, p50 / requests, p99, errors);
+        var createLoad = load.Describe();
+
+        // Ids and userNames by cursor, for the read paths.
+        var ids = new List<string>();
+        var names = new List<string>();
+        for (string? next = ""; next is not null;)
+        {
+            var page = JsonNode.Parse(await http.GetStringAsync($"Users?count=1000&cursor={next}&attributes=userName"))!;
+            foreach (var r in page["Resources"]!.AsArray()) { ids.Add(r!["id"]!.GetValue<string>()); names.Add(r["userName"]!.GetValue<string>()); }
+            next = page["nextCursor"]?.GetValue<string>();
+        }
+        var prefix = store.ToLowerInvariant();
+        var getPaths = Path.Combine(work, prefix + "-get-paths.txt");
+        await File.WriteAllLinesAsync(getPaths, ids.Select(id => "/scim/v2/Users/" + id));
+        var filterPaths = Path.Combine(work, prefix + "-filter-paths.txt");
+        await File.WriteAllLinesAsync(filterPaths, names.Select(n => "/scim/v2/Users?filter=" + Uri.EscapeDataString($"userName eq \"{n.ToUpperInvariant()}\"")));
+        var readLoad = new LoadSample(server.Pid);
+        var rates = new List<(double Rate, double P99)>();
+        foreach (var (label, paths) in new[] { ("GET /Users/{id}", getPaths), ("GET /Users?filter=userName eq \"…\"", filterPaths) })
+        {
+            var one = await Wrk.RunAsync(label, server.BaseUri, Path.Combine(lua, "paths.lua"), [Token, paths], connections, TimeSpan.FromSeconds(seconds));
+            var rate = (one.Requests - one.Errors) / one.Seconds;
+            row($"{store}: {label}, 1 instance", one.Requests, $"{connections} conns", rate, one.P50, one.P99, one.Errors);
+            rates.Add((rate, one.P99));
+        }
+        return new Single(creates, rates[0].Rate, rates[1].Rate, rates[1].P99, createLoad, readLoad.Describe(), getPaths, filterPaths);
     }
 
     private sealed record Sum(long Requests, long Ok, long Errors, double Seconds, double P50, double P99);
