@@ -24,4 +24,21 @@ internal static class PostgresErrors
     }
 
     public static async Task Guard(Func<Task> work) => await Guard(async () => { await work().ConfigureAwait(false); return 0; }).ConfigureAwait(false);
+
+    /// <summary>
+    /// A pooled connection for a request. No free connection within the connection string's Timeout (every one
+    /// busy with other requests), or a database that does not answer in that time, is a 503 to retry, like any
+    /// other "busy for now", rather than a 500: nothing was done.
+    /// </summary>
+    public static async Task<NpgsqlConnection> OpenAsync(this NpgsqlDataSource source, CancellationToken ct)
+    {
+        try
+        {
+            return await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        }
+        catch (NpgsqlException e) when (e.InnerException is TimeoutException)
+        {
+            throw new ScimException(503, null, "The database gave no connection in time (every pooled connection is busy, or it does not answer); nothing was done. Retry the request.");
+        }
+    }
 }

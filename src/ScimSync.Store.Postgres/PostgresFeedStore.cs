@@ -33,7 +33,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<IReadOnlyList<SubscriptionRecord>> ListSubscriptionsAsync(CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand($"SELECT {Columns} FROM subscriptions ORDER BY created, id", c);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         var list = new List<SubscriptionRecord>();
@@ -43,7 +43,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<SubscriptionRecord?> FindSubscriptionAsync(string idOrName, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand($"SELECT {Columns} FROM subscriptions WHERE id = $1 OR name = $1", c) { Parameters = { new() { Value = idOrName } } };
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         return await r.ReadAsync(ct).ConfigureAwait(false) ? Read(r) : null;
@@ -81,7 +81,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
     {
         var result = new HashSet<string>(StringComparer.Ordinal);
         if (resourceIds.Count == 0) return result;
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT resource_id FROM subscription_members WHERE subscription_id = $1 AND resource_id = ANY($2)", c)
         {
             Parameters = { new() { Value = subscriptionId }, new() { Value = resourceIds.Distinct().ToArray() } },
@@ -148,7 +148,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
     {
         var result = new Dictionary<string, DeliveryRecord>(StringComparer.Ordinal);
         if (resourceIds.Count == 0) return result;
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         // The latest undelivered event of each resource only: replacing an earlier one would move a change past a later one.
         await using var cmd = new NpgsqlCommand("""
             SELECT DISTINCT ON (resource_id) resource_id, jti, position, state, coalescible, created FROM deliveries
@@ -170,7 +170,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<IReadOnlySet<long>> FannedAheadAsync(string subscriptionId, long after, long through, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT position FROM fanout_ahead WHERE subscription_id = $1 AND position > $2 AND position <= $3", c)
         {
             Parameters = { new() { Value = subscriptionId }, new() { Value = after }, new() { Value = through } },
@@ -185,7 +185,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
     {
         var result = new Dictionary<string, long>(StringComparer.Ordinal);
         if (resourceIds.Count == 0) return result;
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("""
             SELECT resource_id, max(position) FROM fanout_ahead WHERE subscription_id = $1 AND resource_id = ANY($2) GROUP BY resource_id
             """, c) { Parameters = { new() { Value = subscriptionId }, new() { Value = resourceIds.Distinct().ToArray() } } };
@@ -234,7 +234,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<DateTimeOffset?> NextDueAsync(string subscriptionId, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT min(visible_at) FROM deliveries WHERE subscription_id = $1 AND state IN (0, 1)", c) { Parameters = { new() { Value = subscriptionId } } };
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
     }
@@ -328,7 +328,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<IReadOnlyList<DeliveryRecord>> DeadLettersAsync(string subscriptionId, int max, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT jti, position, resource_id, urgent, token, attempts, last_error FROM deliveries WHERE subscription_id = $1 AND state = 3 ORDER BY position LIMIT $2", c)
         {
             Parameters = { new() { Value = subscriptionId }, new() { Value = (long)max } },
@@ -342,14 +342,14 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<bool> HasPendingAsync(string subscriptionId, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription_id = $1 AND state = 0)", c) { Parameters = { new() { Value = subscriptionId } } };
         return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     public async Task<FeedStats> StatsAsync(string subscriptionId, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("""
             SELECT (SELECT count(*) FROM deliveries WHERE subscription_id = $1 AND state = 0),
                    (SELECT count(*) FROM deliveries WHERE subscription_id = $1 AND state = 1),
@@ -367,7 +367,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     public async Task<FanoutLag> FanoutLagAsync(string subscriptionId, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         return await LagAsync(c, subscriptionId, ct).ConfigureAwait(false);
     }
 
@@ -419,7 +419,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
     /// <summary>Commits only when <paramref name="work"/> returns true; otherwise rolls back whatever it wrote.</summary>
     private async Task<bool> TryWriteAsync(Func<Tx, Task<bool>> work, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         if (!await work(new Tx(c, tx, ct)).ConfigureAwait(false))
         {
@@ -432,7 +432,7 @@ internal sealed class PostgresFeedStore(NpgsqlDataSource source, PostgresSecrets
 
     private async Task<T> WriteAsync<T>(Func<Tx, Task<T>> work, CancellationToken ct)
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         var result = await work(new Tx(c, tx, ct)).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);

@@ -9,7 +9,7 @@ internal sealed class PostgresPasswordDeliveries(NpgsqlDataSource source) : IPas
     public Task<IReadOnlyList<PendingPassword>> ClaimAsync(string subscriptionId, int max, DateTimeOffset now, TimeSpan visibility, CancellationToken ct) => PostgresErrors.Guard(async () =>
     {
         if (max <= 0) return (IReadOnlyList<PendingPassword>)[];
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         // An expired ciphertext is dropped before anything is handed out: past its expiry it is never delivered.
         await using (var drop = new NpgsqlCommand("UPDATE password_deliveries SET jwe = NULL WHERE subscription_id = $1 AND expires <= $2 AND jwe IS NOT NULL", c, tx))
@@ -44,7 +44,7 @@ internal sealed class PostgresPasswordDeliveries(NpgsqlDataSource source) : IPas
     public Task<int> AckAsync(string subscriptionId, IReadOnlyCollection<string> ids, CancellationToken ct) => PostgresErrors.Guard(async () =>
     {
         if (ids.Count == 0) return 0;
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("DELETE FROM password_deliveries WHERE subscription_id = $1 AND id = ANY($2)", c);
         cmd.Parameters.Add(new() { Value = subscriptionId });
         cmd.Parameters.Add(new() { Value = ids.ToArray() });
@@ -53,7 +53,7 @@ internal sealed class PostgresPasswordDeliveries(NpgsqlDataSource source) : IPas
 
     public Task<IReadOnlyList<PendingPassword>> ExpireAsync(DateTimeOffset now, DateTimeOffset forgetBefore, CancellationToken ct) => PostgresErrors.Guard(async () =>
     {
-        await using var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await source.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         var list = new List<PendingPassword>();
         await using (var cmd = new NpgsqlCommand("""

@@ -94,7 +94,7 @@ public sealed class PostgresResourceStore : IResourceStore
 
     public async Task InitializeAsync(CancellationToken ct)
     {
-        await using (var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false))
+        await using (var c = await _source.OpenAsync(ct).ConfigureAwait(false))
         {
             // One transaction under one lock: instances starting together create the schema once, and an upgrade
             // that fails half-way leaves the database as it was.
@@ -158,7 +158,7 @@ public sealed class PostgresResourceStore : IResourceStore
     public async Task<int> ResealAsync(CancellationToken ct)
     {
         if (!_secrets.HasKeys) throw new InvalidOperationException("ResealAsync needs the store opened with a key ring");
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         var count = await _secrets.SealAsync(c, tx, all: true, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
@@ -170,14 +170,14 @@ public sealed class PostgresResourceStore : IResourceStore
 
     public async Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         return await PostgresReads.FindAsync(c, null, rt.Name, id, load, forUpdate: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>Cancelling <paramref name="ct"/> sends PostgreSQL a cancel request for the running statement.</summary>
     public async Task<QueryPage> QueryAsync(ResourceQuery query, CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         try
         {
             await PostgresJournal.WaitForEarlierWritersAsync(c, EarlierWritersWait, ct).ConfigureAwait(false);
@@ -208,26 +208,26 @@ public sealed class PostgresResourceStore : IResourceStore
 
     public async Task<IReadOnlyList<JournalEntry>> ReadJournalAsync(long afterPosition, int limit, CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         await PostgresJournal.WaitForEarlierWritersAsync(c, EarlierWritersWait, ct).ConfigureAwait(false);
         return await PostgresJournal.ReadAsync(c, afterPosition, limit, ct).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<JournalMarker>> ReadUrgentJournalAsync(long afterPosition, int limit, CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         return await PostgresJournal.ReadUrgentAsync(c, afterPosition, limit, ct).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<JournalEntry>> ReadResourceJournalAsync(string resourceId, long afterPosition, long throughPosition, int limit, CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         return await PostgresJournal.ReadResourceAsync(c, resourceId, afterPosition, throughPosition, limit, ct).ConfigureAwait(false);
     }
 
     public async Task<long> CompactJournalAsync(long throughPosition, DateTimeOffset olderThan, CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         // Only a readable prefix is compacted: without the wait, entries acknowledged just before (behind any other
         // session's open transaction) would stay until the next round, and a maximum age would not hold as on SQLite.
         await PostgresJournal.WaitForEarlierWritersAsync(c, EarlierWritersWait, ct).ConfigureAwait(false);
@@ -236,13 +236,13 @@ public sealed class PostgresResourceStore : IResourceStore
 
     public async Task<long> JournalFloorAsync(CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         return await PostgresJournal.FloorAsync(c, ct).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyDictionary<string, object>> DescribeAsync(CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("""
             SELECT (SELECT count(*) FROM resources WHERE type = 'User'),
                    (SELECT count(*) FROM resources WHERE type = 'Group'),
@@ -270,7 +270,7 @@ public sealed class PostgresResourceStore : IResourceStore
     /// </summary>
     public async Task ProbeAsync(CancellationToken ct)
     {
-        await using var c = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        await using var c = await _source.OpenAsync(ct).ConfigureAwait(false);
         await using var cmd = new NpgsqlCommand("SELECT max(version) FROM schema_info", c);
         if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not int version || version > PostgresSchema.Version)
             throw new InvalidOperationException($"{_display} holds no schema version this server knows");

@@ -37,7 +37,7 @@ internal sealed class PostgresWriteSession : IWriteSession
 
     public static async Task<PostgresWriteSession> BeginAsync(NpgsqlDataSource source, CancellationToken ct)
     {
-        var c = await source.OpenConnectionAsync(ct).ConfigureAwait(false);
+        var c = await source.OpenAsync(ct).ConfigureAwait(false);
         try
         {
             return new PostgresWriteSession(c, await c.BeginTransactionAsync(ct).ConfigureAwait(false));
