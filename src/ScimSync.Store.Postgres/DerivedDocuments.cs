@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ScimSync.Protocol.Resources;
@@ -12,17 +14,58 @@ namespace ScimSync.Store.Postgres;
 /// </summary>
 internal static class DerivedDocuments
 {
-    /// <summary>The document with every string value folded by <see cref="ScimText.Fold"/> (names unchanged).</summary>
-    public static string Folded(JsonObject data) => Fold(data)!.ToJsonString();
+    // One buffer and writer per thread, used again for every document: a new Utf8JsonWriter asks its buffer for 4 KB
+    // at its first write, and the folded copy used to be built as a second tree before being written.
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
-    private static JsonNode? Fold(JsonNode? node) => node switch
+    /// <summary>A buffer that grew beyond this (a very large document) is not kept for the next.</summary>
+    private const int KeptCapacity = 64 * 1024;
+
+    /// <summary>The document with every string value folded by <see cref="ScimText.Fold"/> (names unchanged).</summary>
+    public static string Folded(JsonObject data)
     {
-        JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, Fold(kv.Value)))),
-        JsonArray a => new JsonArray(a.Select(Fold).ToArray()),
-        JsonValue v when v.GetValueKind() == JsonValueKind.String => JsonValue.Create(ScimText.Fold(v.GetValue<string>())),
-        JsonValue v => v.DeepClone(),
-        _ => null,
-    };
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var w = t_writer ??= new Utf8JsonWriter(buffer);
+        w.Reset(buffer);
+        WriteFolded(w, data);
+        w.Flush();
+        var json = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        if (buffer.Capacity > KeptCapacity) (t_buffer, t_writer) = (null, null);
+        return json;
+    }
+
+    /// <summary>Writes the node as it is, but every string value folded: the copy is written, never built.</summary>
+    private static void WriteFolded(Utf8JsonWriter w, JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                w.WriteStartObject();
+                foreach (var (key, value) in o)
+                {
+                    w.WritePropertyName(key);
+                    WriteFolded(w, value);
+                }
+                w.WriteEndObject();
+                break;
+            case JsonArray a:
+                w.WriteStartArray();
+                foreach (var item in a) WriteFolded(w, item);
+                w.WriteEndArray();
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                w.WriteStringValue(ScimText.Fold(v.GetValue<string>()));
+                break;
+            case null:
+                w.WriteNullValue();
+                break;
+            default:
+                node.WriteTo(w);
+                break;
+        }
+    }
 
     /// <summary>
     /// The strings that <see cref="ValueCoercer.TryParseDateTime"/> (the parser of the evaluator and of SQLite's
