@@ -31,7 +31,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         public IReadOnlySet<string> References { get; init; } = new HashSet<string>();
     }
 
-    public async Task<JsonObject> ProcessAsync(JsonObject body, string baseUrl, string? actor, string? writer, CancellationToken ct)
+    public async Task<BulkResponse> ProcessAsync(JsonObject body, string baseUrl, string? actor, string? writer, CancellationToken ct)
     {
         JsonNode? Member(string name) => body.FirstOrDefault(kv => kv.Key.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
         if (Member("schemas") is not JsonArray schemas || !schemas.Any(s => s is JsonValue v && v.TryGetValue<string>(out var u) && u.Equals(ScimSchemaUris.BulkRequest, StringComparison.OrdinalIgnoreCase)))
@@ -49,6 +49,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         }
 
         var results = new JsonObject?[opsNode.Count];
+        var bodies = new BulkResponse.Body?[opsNode.Count];
         var ops = new List<Op>();
         var bulkIds = new HashSet<string>(StringComparer.Ordinal);
         var producers = new HashSet<string>(StringComparer.Ordinal); // bulkIds that a POST will create
@@ -122,8 +123,8 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
                 var answers = await Task.WhenAll(wave.Select(w => ExecuteAsync(w, created, baseUrl, WriteContext.New(actor, writer), ct))).ConfigureAwait(false);
                 for (var i = 0; i < wave.Count; i++)
                 {
-                    results[wave[i].Index] = answers[i];
-                    var created2xx = answers[i]["status"]!.GetValue<string>()[0] == '2';
+                    (results[wave[i].Index], bodies[wave[i].Index]) = answers[i];
+                    var created2xx = answers[i].Head["status"]!.GetValue<string>()[0] == '2';
                     if (!created2xx) errors++;
                     Resolved(wave[i], created2xx);
                 }
@@ -133,7 +134,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
             if (op.References.FirstOrDefault(r => !producers.Contains(r) || failedIds.Contains(r)) is { } lost)
                 result = Failure(op, new ScimException(409, ScimErrorType.InvalidValue, $"Operation refers to bulkId \"{lost}\", which was not created"));
             else
-                result = await ExecuteAsync(op, created, baseUrl, WriteContext.New(actor, writer), ct).ConfigureAwait(false);
+                (result, bodies[op.Index]) = await ExecuteAsync(op, created, baseUrl, WriteContext.New(actor, writer), ct).ConfigureAwait(false);
             results[op.Index] = result;
             var ok = result["status"]!.GetValue<string>()[0] == '2';
             if (!ok) errors++;
@@ -149,11 +150,10 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
             }
         }
 
-        return new JsonObject
-        {
-            ["schemas"] = new JsonArray(ScimSchemaUris.BulkResponse),
-            ["Operations"] = new JsonArray(results.Where(r => r is not null).Select(r => (JsonNode)r!).ToArray()),
-        };
+        var answered = new List<(JsonObject, BulkResponse.Body?)>(results.Length);
+        for (var i = 0; i < results.Length; i++)
+            if (results[i] is { } r) answered.Add((r, bodies[i]));
+        return new BulkResponse(answered, renderer, baseUrl);
     }
 
     /// <summary>Independent creates run at most this many at a time within one request.</summary>
@@ -183,7 +183,8 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         if (method == "POST" && string.IsNullOrEmpty(bulkId)) throw ScimException.InvalidSyntax("A POST bulk operation needs a \"bulkId\"");
         var data = o.FirstOrDefault(kv => kv.Key.Equals("data", StringComparison.OrdinalIgnoreCase)).Value;
         if (method != "DELETE" && data is not JsonObject) throw ScimException.InvalidSyntax($"A {method} bulk operation needs a \"data\" object");
-        var op = new Op(index, method, bulkId, path, data?.DeepClone(), Str("version"));
+        // Not copied: the request's tree is this processor's alone, and each operation's data is copied once, when run.
+        var op = new Op(index, method, bulkId, path, data, Str("version"));
         return op with { References = References(op) };
     }
 
@@ -214,7 +215,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         _ => n?.DeepClone(),
     };
 
-    private async Task<JsonObject> ExecuteAsync(Op op, Dictionary<string, string> created, string baseUrl, WriteContext context, CancellationToken ct)
+    private async Task<(JsonObject Head, BulkResponse.Body? Body)> ExecuteAsync(Op op, Dictionary<string, string> created, string baseUrl, WriteContext context, CancellationToken ct)
     {
         try
         {
@@ -228,46 +229,40 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
                     if (segments.Length != 1) throw ScimException.InvalidValue("A POST path names a resource type endpoint, e.g. \"/Users\"");
                     var c = await resources.CreateAsync(rt, data!, context, ct).ConfigureAwait(false);
                     lock (created) created[op.BulkId!] = c.Resource.Id;
-                    return Success(op, "201", c.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, c.Resource.Id), Body(c.Resource, rt, baseUrl));
+                    return (Success(op, "201", c.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, c.Resource.Id)), Body(c.Resource, rt));
                 case "PUT":
                     var p = await resources.ReplaceAsync(rt, Id(segments, op), data!, op.Version, context, ct).ConfigureAwait(false);
-                    return Success(op, "200", p.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, p.Resource.Id), Body(p.Resource, rt, baseUrl));
+                    return (Success(op, "200", p.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, p.Resource.Id)), Body(p.Resource, rt));
                 case "PATCH":
                     if (options.DisablePatch) throw ScimApi.PatchDisabled();
                     var r = await resources.PatchAsync(rt, Id(segments, op), PatchRequest.Read(data), op.Version, context, ct).ConfigureAwait(false);
-                    return Success(op, "200", r.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, r.Resource.Id), Body(r.Resource, rt, baseUrl));
+                    return (Success(op, "200", r.Resource.ETag, ResourceRenderer.Location(baseUrl, rt, r.Resource.Id)), Body(r.Resource, rt));
                 default:
                     var id = Id(segments, op);
                     await resources.DeleteAsync(rt, id, op.Version, context, ct).ConfigureAwait(false);
-                    return Success(op, "204", null, ResourceRenderer.Location(baseUrl, rt, id));
+                    return (Success(op, "204", null, ResourceRenderer.Location(baseUrl, rt, id)), null);
             }
         }
         catch (ScimException e)
         {
-            return Failure(op, e);
+            return (Failure(op, e), null);
         }
     }
 
     private static string Id(string[] segments, Op op) =>
         segments.Length == 2 ? segments[1] : throw ScimException.InvalidValue($"\"{op.Path}\" must name one resource, e.g. \"/Users/{{id}}\"");
 
-    /// <summary>The resource as a GET would return it, for Users; null for groups (their member lists keep Bulk answers unbounded).</summary>
-    private JsonObject? Body(Store.Resources.StoredResource resource, ResourceTypeDefinition rt, string baseUrl)
-    {
-        if (rt.Name == "Group") return null;
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var w = new System.Text.Json.Utf8JsonWriter(buffer)) renderer.Write(w, resource, rt, baseUrl, ScimSync.Protocol.Resources.AttributeSelection.Default);
-        return JsonNode.Parse(buffer.WrittenSpan)!.AsObject();
-    }
+    /// <summary>The resource a GET would return, for Users; none for groups (their member lists keep Bulk answers unbounded).</summary>
+    private static BulkResponse.Body? Body(Store.Resources.StoredResource resource, ResourceTypeDefinition rt) =>
+        rt.Name == "Group" ? null : new BulkResponse.Body(resource, rt);
 
-    private static JsonObject Success(Op op, string status, string? version, string location, JsonObject? response = null)
+    private static JsonObject Success(Op op, string status, string? version, string location)
     {
         var o = new JsonObject { ["method"] = op.Method };
         if (op.BulkId is not null) o["bulkId"] = op.BulkId;
         if (version is not null) o["version"] = version;
         o["location"] = location;
         o["status"] = status;
-        if (response is not null) o["response"] = response;
         return o;
     }
 

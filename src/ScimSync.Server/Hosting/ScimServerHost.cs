@@ -199,7 +199,7 @@ public static class ScimServerHost
             var body = await ScimHttp.ReadObjectAsync(ctx, limits.Bulk, ctx.RequestAborted).ConfigureAwait(false);
             var caller = ScimApi.Caller(ctx);
             var result = await bulk.ProcessAsync(body, ScimHttp.BaseUrl(ctx, options), caller.TokenId, caller.Name, ctx.RequestAborted).ConfigureAwait(false);
-            await ScimHttp.WriteNodeAsync(ctx, 200, result).ConfigureAwait(false);
+            await ScimHttp.WriteJsonAsync(ctx, 200, result.WriteTo).ConfigureAwait(false);
         });
 
         g.MapGet("/", api.RootList);
