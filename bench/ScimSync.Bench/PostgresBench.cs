@@ -120,20 +120,9 @@ internal static class PostgresBench
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
         async Task<int> CountUsers() => JsonNode.Parse(await http.GetStringAsync("Users?count=0"))!["totalResults"]!.GetValue<int>();
 
-        long requests = 0, errors = 0;
-        double spent = 0, p50 = 0, p99 = 0;
-        var round = 0;
         var load = new LoadSample(server.Pid);
-        for (var have = 0; have < users; have = await CountUsers())
-        {
-            var rate = spent > 0 ? (requests - errors) / spent : 500;
-            var duration = TimeSpan.FromSeconds(spent == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
-            var r = await Wrk.RunAsync("create", server.BaseUri, Path.Combine(lua, "create.lua"), [Token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
-            requests += r.Requests; errors += r.Errors; spent += r.Seconds; p50 += r.P50 * r.Requests; p99 = Math.Max(p99, r.P99);
-            Console.WriteLine($"{store} create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
-        }
-        var creates = (requests - errors) / spent;
-        row($"{store}: POST /Users, 1 instance (to {await CountUsers():N0} users, {round} wrk rounds)", requests, $"{connections} conns", creates, p50 / requests, p99, errors);
+        var c = await Wrk.CreateUsersAsync(store + " ", server.BaseUri, lua, Token, users, connections, firstRate: 500, CountUsers);
+        row($"{store}: POST /Users, 1 instance (to {await CountUsers():N0} users, {c.Rounds} wrk rounds)", c.Requests, $"{connections} conns", c.Rate, c.P50, c.P99, c.Errors);
         var createLoad = load.Describe();
 
         // Ids and userNames by cursor, for the read paths.
@@ -159,7 +148,7 @@ internal static class PostgresBench
             row($"{store}: {label}, 1 instance", one.Requests, $"{connections} conns", rate, one.P50, one.P99, one.Errors);
             rates.Add((rate, one.P99));
         }
-        return new Single(creates, rates[0].Rate, rates[1].Rate, rates[1].P99, createLoad, readLoad.Describe(), getPaths, filterPaths);
+        return new Single(c.Rate, rates[0].Rate, rates[1].Rate, rates[1].P99, createLoad, readLoad.Describe(), getPaths, filterPaths);
     }
 
     private sealed record Sum(long Requests, long Ok, long Errors, double Seconds, double P50, double P99);

@@ -249,31 +249,18 @@ var notes = new List<string>();
 void Row(string name, long requests, string concurrency, double rate, double p50, double p99, long errors) =>
     rows.Add(string.Create(CultureInfo.InvariantCulture, $"| {name} | {requests:N0} | {concurrency} | {rate:F0} | {p50:F2} | {p99:F2} | {errors} |"));
 
-// 1. Create users over HTTP. wrk runs for a duration, not a count, so it runs in rounds sized from
-// the rate measured so far until the store holds at least `users`; the rate is created / wrk time.
+// 1. Create users over HTTP, in wrk rounds until the store holds at least `users` (Wrk.CreateUsersAsync).
 async Task<int> CountUsers()
 {
     using var resp = await http.GetAsync("Users?count=0");
     return JsonNode.Parse(await resp.Content.ReadAsStreamAsync())!["totalResults"]!.GetValue<int>();
 }
-long createRequests = 0, createErrors = 0;
-double createSeconds = 0, p50Weighted = 0, p99Max = 0;
-var round = 0;
 var createLoad = new LoadSample(server.Pid);
-for (var have = 0; have < users; have = await CountUsers())
-{
-    var rate = createSeconds > 0 ? (createRequests - createErrors) / createSeconds : 2000;
-    var duration = TimeSpan.FromSeconds(createSeconds == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
-    var r = await Wrk.RunAsync("create users", server.BaseUri, Path.Combine(lua, "create.lua"),
-        [token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
-    createRequests += r.Requests; createErrors += r.Errors; createSeconds += r.Seconds;
-    p50Weighted += r.P50 * r.Requests; p99Max = Math.Max(p99Max, r.P99);
-    Console.WriteLine($"create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
-}
+var creates = await Wrk.CreateUsersAsync("", server.BaseUri, lua, token, users, connections, firstRate: 2000, CountUsers);
 var created = await CountUsers();
 notes.Add($"While creating: {createLoad.Describe()}.");
 if (serveArgs.Length > 0) notes.Add($"Server started with `{string.Join(' ', serveArgs)}`.");
-Row($"POST /Users (create {created:N0}, {round} wrk rounds)", createRequests, $"{connections} conns", (createRequests - createErrors) / createSeconds, p50Weighted / createRequests, p99Max, createErrors);
+Row($"POST /Users (create {created:N0}, {creates.Rounds} wrk rounds)", creates.Requests, $"{connections} conns", creates.Rate, creates.P50, creates.P99, creates.Errors);
 
 // 2. Walk every user with count=1000: by cursor (collecting ids and userNames) and by index.
 var ids = new List<string>();

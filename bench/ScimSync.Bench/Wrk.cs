@@ -15,6 +15,33 @@ internal static partial class Wrk
 
     public sealed record Result(string Name, long Requests, int Connections, double Seconds, double Rate, double P50, double P99, long Errors);
 
+    /// <summary>What <see cref="CreateUsersAsync"/> measured over all its rounds: the rate is created / wrk time.</summary>
+    public sealed record Creates(long Requests, long Errors, double Seconds, double P50, double P99, int Rounds)
+    {
+        public double Rate => (Requests - Errors) / Seconds;
+    }
+
+    /// <summary>
+    /// POST /Users with create.lua until <paramref name="countUsers"/> says the store holds at least
+    /// <paramref name="users"/>. wrk runs for a duration, not a count, so it runs in rounds sized from the rate so
+    /// far (the first, 5 s, at <paramref name="firstRate"/>); p50 is weighted by requests, p99 the largest.
+    /// </summary>
+    public static async Task<Creates> CreateUsersAsync(string label, Uri server, string lua, string token, int users, int connections, double firstRate, Func<Task<int>> countUsers)
+    {
+        long requests = 0, errors = 0;
+        double seconds = 0, p50 = 0, p99 = 0;
+        var round = 0;
+        for (var have = await countUsers(); have < users; have = await countUsers())
+        {
+            var rate = seconds > 0 ? (requests - errors) / seconds : firstRate;
+            var duration = TimeSpan.FromSeconds(seconds == 0 ? 5 : Math.Clamp(Math.Ceiling((users - have) / (rate * 1.3)), 1, 600));
+            var r = await RunAsync("create users", server, Path.Combine(lua, "create.lua"), [token, (++round).ToString(CultureInfo.InvariantCulture)], connections, duration);
+            requests += r.Requests; errors += r.Errors; seconds += r.Seconds; p50 += r.P50 * r.Requests; p99 = Math.Max(p99, r.P99);
+            Console.WriteLine($"{label}create round {round}: {r.Requests} in {r.Seconds:F1}s, {r.Errors} errors");
+        }
+        return new Creates(requests, errors, seconds, requests > 0 ? p50 / requests : 0, p99, round);
+    }
+
     public static async Task<Result> RunAsync(string name, Uri server, string script, string[] scriptArgs, int connections, TimeSpan duration)
     {
         var args = new List<string> { $"-t{Threads}", $"-c{connections}", $"-d{(int)duration.TotalSeconds}s", "--latency", "--timeout", "10s", "-s", script, server.ToString().TrimEnd('/'), "--" };
