@@ -75,19 +75,7 @@ internal static class StateWriteBench
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = """
-                CREATE TABLE v2 (target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
-                    active INTEGER NOT NULL, data TEXT NOT NULL, synced TEXT, seen INTEGER NOT NULL, email TEXT,
-                    PRIMARY KEY (target, target_id)) WITHOUT ROWID;
-                INSERT INTO v2 SELECT target, target_id, user_name, external_id, active, data, synced, seen, email FROM shadow_accounts;
-                DROP TABLE shadow_accounts;
-                ALTER TABLE v2 RENAME TO shadow_accounts;
-                CREATE INDEX ix_shadow_user ON shadow_accounts(target, user_name COLLATE NOCASE);
-                CREATE INDEX ix_shadow_external ON shadow_accounts(target, external_id);
-                CREATE INDEX ix_shadow_email ON shadow_accounts(target, email);
-                PRAGMA user_version = 2;
-                PRAGMA wal_checkpoint(TRUNCATE);
-                """;
+            cmd.CommandText = SqliteStateSchema.AccountsAsLayout2 + "PRAGMA wal_checkpoint(TRUNCATE);";
             cmd.ExecuteNonQuery();
         }
         var upgrade = Stopwatch.StartNew();

@@ -104,29 +104,13 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
         if (r.Members is { Count: > 0 } members)
         {
             tw.WriteStartArray("members"u8);
-            foreach (var m in members)
-            {
-                tw.WriteStartObject();
-                tw.WriteString("value"u8, m.Value);
-                tw.WriteString("$ref"u8, $"{baseUrl}/{m.Type}s/{m.Value}");
-                tw.WriteString("type"u8, m.Type);
-                if (m.Display is not null) tw.WriteString("display"u8, m.Display);
-                tw.WriteEndObject();
-            }
+            foreach (var m in members) WriteReference(tw, m.Value, $"{baseUrl}/{m.Type}s/{m.Value}", m.Type, m.Display);
             tw.WriteEndArray();
         }
         if (r.Groups is { Count: > 0 } groups)
         {
             tw.WriteStartArray("groups"u8);
-            foreach (var g in groups)
-            {
-                tw.WriteStartObject();
-                tw.WriteString("value"u8, g.Value);
-                tw.WriteString("$ref"u8, $"{baseUrl}/Groups/{g.Value}");
-                tw.WriteString("type"u8, g.Type);
-                if (g.Display is not null) tw.WriteString("display"u8, g.Display);
-                tw.WriteEndObject();
-            }
+            foreach (var g in groups) WriteReference(tw, g.Value, $"{baseUrl}/Groups/{g.Value}", g.Type, g.Display);
             tw.WriteEndArray();
         }
         tw.WriteStartObject("meta"u8);
@@ -154,5 +138,16 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
             ArrayPool<byte>.Shared.Return(spliced);
             if (tail.Capacity > KeptTailCapacity) (t_tail, t_tailWriter) = (null, null);
         }
+    }
+
+    /// <summary>One value of members or groups: value, $ref, type and display, in that order.</summary>
+    private static void WriteReference(Utf8JsonWriter w, string value, string reference, string type, string? display)
+    {
+        w.WriteStartObject();
+        w.WriteString("value"u8, value);
+        w.WriteString("$ref"u8, reference);
+        w.WriteString("type"u8, type);
+        if (display is not null) w.WriteString("display"u8, display);
+        w.WriteEndObject();
     }
 }

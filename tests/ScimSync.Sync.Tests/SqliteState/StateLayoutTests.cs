@@ -97,18 +97,7 @@ public sealed class StateLayoutTests : IDisposable
                 w.PutAccount("app", new TargetAccount("t2", new JsonObject { ["userName"] = "ada", ["active"] = false }), seen);
             });
         // As version 2 left it: the accounts in a WITHOUT ROWID table keyed by (target, target_id).
-        Exec("""
-            CREATE TABLE v2 (target TEXT NOT NULL, target_id TEXT NOT NULL, user_name TEXT NOT NULL, external_id TEXT,
-                active INTEGER NOT NULL, data TEXT NOT NULL, synced TEXT, seen INTEGER NOT NULL, email TEXT,
-                PRIMARY KEY (target, target_id)) WITHOUT ROWID;
-            INSERT INTO v2 SELECT target, target_id, user_name, external_id, active, data, synced, seen, email FROM shadow_accounts;
-            DROP TABLE shadow_accounts;
-            ALTER TABLE v2 RENAME TO shadow_accounts;
-            CREATE INDEX ix_shadow_user ON shadow_accounts(target, user_name COLLATE NOCASE);
-            CREATE INDEX ix_shadow_external ON shadow_accounts(target, external_id);
-            CREATE INDEX ix_shadow_email ON shadow_accounts(target, email);
-            PRAGMA user_version = 2;
-            """);
+        Exec(SqliteStateSchema.AccountsAsLayout2);
         using (var state = SqliteSyncState.Open(StateDir))
         {
             var accounts = state.LoadState("app").Accounts.ToDictionary(a => a.Id);
