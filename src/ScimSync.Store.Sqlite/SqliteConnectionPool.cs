@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
+using ScimSync.Protocol.Errors;
 using ScimSync.Protocol.Resources;
 
 namespace ScimSync.Store.Sqlite;
@@ -29,7 +30,10 @@ internal sealed partial class SqliteConnectionPool : IAsyncDisposable
         _connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = path,
-            Mode = SqliteOpenMode.ReadWriteCreate,
+            // Never create: the store made the file (private) before the first open. A file moved or deleted
+            // under a running server must fail the requests that need a new connection, not have one of them
+            // start a new, empty database under the old name that the next start would then take as the data.
+            Mode = SqliteOpenMode.ReadWrite,
             Pooling = false,
             Cache = SqliteCacheMode.Private,
             DefaultTimeout = 30,
@@ -46,6 +50,8 @@ internal sealed partial class SqliteConnectionPool : IAsyncDisposable
     /// </summary>
     private const int WalAutocheckpointPages = 4000;
 
+    private const int SqliteCantOpen = 14;
+
     // secure_delete = FAST: content a write removes from a page (an updated row's old copy, a deleted row) is
     // zeroed when that page is written anyway, at no extra I/O; otherwise a subscription's signing key would
     // linger in the page's free space after every update of its row, and deleted personal data with it.
@@ -53,7 +59,15 @@ internal sealed partial class SqliteConnectionPool : IAsyncDisposable
     public SqliteConnection OpenConfigured(int cacheKib = 8192)
     {
         var c = new SqliteConnection(_connectionString);
-        c.Open();
+        try
+        {
+            c.Open();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == SqliteCantOpen)
+        {
+            c.Dispose();
+            throw new ScimException(503, null, $"The database file cannot be opened (moved, deleted or unreadable: {e.Message}); nothing was done.");
+        }
         using (var cmd = c.CreateCommand())
         {
             cmd.CommandText = $"""
