@@ -116,96 +116,125 @@ public sealed partial class ScimClient : IDisposable
         var seenIds = new HashSet<string>(StringComparer.Ordinal);
         var emptyCursorPages = 0;
         var start = 1;
-        while (true)
+        // With ReadAhead, the next cursor page, asked for as soon as this one names it: the provider renders it
+        // (and this client parses it) while the caller works through this one. Still one request at a time: it
+        // starts after this page's answer has arrived.
+        Task<ScimResponse>? ahead = null;
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        try
         {
-            walk.Paging = useCursor ? "cursor" : "index";
-            var query = Query(options, useCursor ? ("cursor", cursor!) : ("startIndex", start.ToString(CultureInfo.InvariantCulture)), size);
-            var response = await _pipeline.SendAsync(new ScimRequest(HttpMethod.Get, Resolve(path + query)), ct).ConfigureAwait(false);
-            if (!response.IsSuccess) throw Fail(response);
-            if (response.Json is not JsonObject list) throw Fail(response, "The list response is not a JSON object");
-            if (Member(list, "Resources") is { } listed && listed is not JsonArray) throw Fail(response, "The list response's Resources is not an array");
-            var (resources, notObjects) = TakeResources(list);
-            var total = Int(Member(list, "totalResults"));
-            walk.Pages++;
-            var fresh = 0;
-            var withoutId = 0;
-            foreach (var resource in resources)
+            while (true)
             {
-                if (resource["id"] is JsonValue v && v.TryGetValue<string>(out var id) && id.Length > 0)
+                walk.Paging = useCursor ? "cursor" : "index";
+                var query = Query(options, useCursor ? ("cursor", cursor!) : ("startIndex", start.ToString(CultureInfo.InvariantCulture)), size);
+                var response = ahead is not null
+                    ? await ahead.ConfigureAwait(false)
+                    : await _pipeline.SendAsync(new ScimRequest(HttpMethod.Get, Resolve(path + query)), ct).ConfigureAwait(false);
+                ahead = null;
+                if (!response.IsSuccess) throw Fail(response);
+                if (response.Json is not JsonObject list) throw Fail(response, "The list response is not a JSON object");
+                if (Member(list, "Resources") is { } listed && listed is not JsonArray) throw Fail(response, "The list response's Resources is not an array");
+                var (resources, notObjects) = TakeResources(list);
+                var total = Int(Member(list, "totalResults"));
+                walk.Pages++;
+                var fresh = 0;
+                var withoutId = 0;
+                foreach (var resource in resources)
                 {
-                    if (seenIds.Add(id)) fresh++;
-                }
-                else withoutId++;
-            }
-            var repeated = resources.Count - fresh - withoutId;
-            var next = useCursor && Member(list, "nextCursor") is JsonValue nv && nv.TryGetValue<string>(out var s) && s.Length > 0 ? s : null;
-            if (next is not null && !seenCursors.Add(next))
-                throw Fail(response, $"The service provider returned nextCursor \"{Shorten(next)}\" a second time; the walk would never end");
-            if (repeated > 0 && fresh == 0)
-            {
-                // SCIMMY answers a startIndex past the end with the first page again. When the provider's own
-                // total says everything has been read, that page is the end of the list, not a loop.
-                if (!useCursor && total is { } all && walk.Resources >= all)
-                {
-                    walk.Finished = true;
-                    yield break;
-                }
-                throw Fail(response, useCursor
-                    ? "The service provider returned a page of resources it had already returned; paging is not advancing"
-                    : $"The service provider returned, for startIndex {start}, only resources it had already returned; it does not honour startIndex");
-            }
-            if (repeated > 0) walk.Irregular($"{repeated} resources returned a second time (page {walk.Pages})");
-            if (withoutId > 0) walk.Irregular($"{withoutId} resources without an id (page {walk.Pages})");
-            if (notObjects > 0) walk.Irregular($"{notObjects} entries of Resources that are not objects (page {walk.Pages})");
-            walk.Resources += fresh;
-            if (walk.Resources > _options.MaxListResources || walk.Pages > _options.MaxListPages)
-                throw Fail(response, $"The listing goes on past {_options.MaxListResources:N0} resources or {_options.MaxListPages:N0} pages; the walk stops there (limits.maxListResources, limits.maxListPages)");
-            var largest = walk.LargestPage;
-            walk.LargestPage = Math.Max(largest, resources.Count);
-            yield return new ScimPage(resources, total, response.JournalPosition);
-
-            if (useCursor)
-            {
-                if (next is null)
-                {
-                    // A provider that advertises cursors but answered in index mode (startIndex, no nextCursor)
-                    // has ignored the cursor: stopping would silently lose the rest, so page on by index.
-                    if (Member(list, "startIndex") is not null && total is { } t && walk.Resources < t && resources.Count > 0)
+                    if (resource["id"] is JsonValue v && v.TryGetValue<string>(out var id) && id.Length > 0)
                     {
-                        useCursor = false;
-                        start = (int)Math.Min(walk.Resources + 1, int.MaxValue);
-                        continue;
+                        if (seenIds.Add(id)) fresh++;
                     }
-                    walk.Finished = true;
-                    yield break;
+                    else withoutId++;
                 }
-                emptyCursorPages = resources.Count == 0 ? emptyCursorPages + 1 : 0;
-                if (emptyCursorPages >= MaxEmptyCursorPages)
-                    throw Fail(response, $"{MaxEmptyCursorPages} empty pages in a row, each with a nextCursor; the walk is not making progress");
-                cursor = next;
-                continue;
-            }
-
-            // Index paging ends on an empty page, or on a page shorter than one the provider already returned.
-            var last = resources.Count == 0 || resources.Count < largest;
-            if (last && total is { } claimed && claimed > walk.Resources)
-            {
-                if (resources.Count > 0)
+                var repeated = resources.Count - fresh - withoutId;
+                var next = useCursor && Member(list, "nextCursor") is JsonValue nv && nv.TryGetValue<string>(out var s) && s.Length > 0 ? s : null;
+                if (next is not null && !seenCursors.Add(next))
+                    throw Fail(response, $"The service provider returned nextCursor \"{Shorten(next)}\" a second time; the walk would never end");
+                if (repeated > 0 && fresh == 0)
                 {
-                    // A total that says more is not trusted to end or go on by itself, but it does say the
-                    // short page may have lost something: read on, and report the walk as not adding up.
-                    walk.Irregular($"a short page in the middle: {resources.Count} resources at startIndex {start} after pages of {largest}, with totalResults {claimed}");
-                    start += resources.Count;
+                    // SCIMMY answers a startIndex past the end with the first page again. When the provider's own
+                    // total says everything has been read, that page is the end of the list, not a loop.
+                    if (!useCursor && total is { } all && walk.Resources >= all)
+                    {
+                        walk.Finished = true;
+                        yield break;
+                    }
+                    throw Fail(response, useCursor
+                        ? "The service provider returned a page of resources it had already returned; paging is not advancing"
+                        : $"The service provider returned, for startIndex {start}, only resources it had already returned; it does not honour startIndex");
+                }
+                if (repeated > 0) walk.Irregular($"{repeated} resources returned a second time (page {walk.Pages})");
+                if (withoutId > 0) walk.Irregular($"{withoutId} resources without an id (page {walk.Pages})");
+                if (notObjects > 0) walk.Irregular($"{notObjects} entries of Resources that are not objects (page {walk.Pages})");
+                walk.Resources += fresh;
+                if (walk.Resources > _options.MaxListResources || walk.Pages > _options.MaxListPages)
+                    throw Fail(response, $"The listing goes on past {_options.MaxListResources:N0} resources or {_options.MaxListPages:N0} pages; the walk stops there (limits.maxListResources, limits.maxListPages)");
+                var largest = walk.LargestPage;
+                walk.LargestPage = Math.Max(largest, resources.Count);
+                if (options.ReadAhead && useCursor && next is not null)
+                    ahead = _pipeline.SendAsync(new ScimRequest(HttpMethod.Get, Resolve(path + Query(options, ("cursor", next), size))), abandon.Token);
+                yield return new ScimPage(resources, total, response.JournalPosition);
+
+                if (useCursor)
+                {
+                    if (next is null)
+                    {
+                        // A provider that advertises cursors but answered in index mode (startIndex, no nextCursor)
+                        // has ignored the cursor: stopping would silently lose the rest, so page on by index.
+                        if (Member(list, "startIndex") is not null && total is { } t && walk.Resources < t && resources.Count > 0)
+                        {
+                            useCursor = false;
+                            start = (int)Math.Min(walk.Resources + 1, int.MaxValue);
+                            continue;
+                        }
+                        walk.Finished = true;
+                        yield break;
+                    }
+                    emptyCursorPages = resources.Count == 0 ? emptyCursorPages + 1 : 0;
+                    if (emptyCursorPages >= MaxEmptyCursorPages)
+                        throw Fail(response, $"{MaxEmptyCursorPages} empty pages in a row, each with a nextCursor; the walk is not making progress");
+                    cursor = next;
                     continue;
                 }
-                walk.Irregular($"the service provider reported totalResults {claimed}, but the walk found {walk.Resources}");
+
+                // Index paging ends on an empty page, or on a page shorter than one the provider already returned.
+                var last = resources.Count == 0 || resources.Count < largest;
+                if (last && total is { } claimed && claimed > walk.Resources)
+                {
+                    if (resources.Count > 0)
+                    {
+                        // A total that says more is not trusted to end or go on by itself, but it does say the
+                        // short page may have lost something: read on, and report the walk as not adding up.
+                        walk.Irregular($"a short page in the middle: {resources.Count} resources at startIndex {start} after pages of {largest}, with totalResults {claimed}");
+                        start += resources.Count;
+                        continue;
+                    }
+                    walk.Irregular($"the service provider reported totalResults {claimed}, but the walk found {walk.Resources}");
+                }
+                if (last)
+                {
+                    walk.Finished = true;
+                    yield break;
+                }
+                start += resources.Count;
             }
-            if (last)
+        }
+        finally
+        {
+            // The caller stopped early (or the walk failed): the page asked for ahead is not wanted.
+            if (ahead is not null)
             {
-                walk.Finished = true;
-                yield break;
+                await abandon.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await ahead.ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Cancelled or failed: nobody reads it.
+                }
             }
-            start += resources.Count;
         }
     }
 

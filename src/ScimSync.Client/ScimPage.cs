@@ -16,4 +16,11 @@ public sealed record ListOptions
     /// <summary>Wanted page size; capped by the operator's and the service provider's maximum.</summary>
     public int? PageSize { get; init; }
     public string? SortBy { get; init; }
+
+    /// <summary>
+    /// For a walk read to its end: ask for the next cursor page as soon as this one names it, so that the provider
+    /// renders it while the caller works through this one. Never more than one request in flight; but a caller
+    /// that stops early (a lookup that found what it wanted) would have asked for a page it does not read.
+    /// </summary>
+    public bool ReadAhead { get; init; }
 }

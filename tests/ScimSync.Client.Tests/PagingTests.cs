@@ -48,6 +48,29 @@ public sealed class PagingTests(SeededUsers seed)
     }
 
     [Fact]
+    public async Task A_walk_that_reads_ahead_asks_for_the_next_page_before_the_caller_wants_it_and_still_returns_every_user_once()
+    {
+        await using var server = await TargetServer.StartAsync(o => o with { MaxResults = 100 }, seed.Directory);
+        var log = new RequestLog();
+        using var client = server.Client(log: log);
+        var ahead = new ListOptions { ReadAhead = true };
+
+        await using (var walk = client.ListAsync("Users", ahead, CancellationToken.None).GetAsyncEnumerator())
+        {
+            Assert.True(await walk.MoveNextAsync());
+            // The caller holds page 1 and has not asked for more: the request for page 2 goes out anyway
+            // (ServiceProviderConfig, page 1, page 2).
+            await log.StartedAsync(3).WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        // Stopped after page 1: the page read ahead is dropped, and nothing further is asked for.
+        Assert.Equal(3, log.Started);
+
+        var pages = await WalkAsync(client, ahead);
+        AssertEachUserOnce(pages);
+        Assert.Equal(3 + 25, log.Started);
+    }
+
+    [Fact]
     public async Task An_index_walk_on_a_target_without_cursors_returns_every_user_once()
     {
         await using var server = await TargetServer.StartAsync(o => o with { MaxResults = 100, DisableCursor = true }, seed.Directory);

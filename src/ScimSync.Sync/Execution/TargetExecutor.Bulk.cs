@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -165,7 +166,7 @@ public sealed partial class TargetExecutor
         }
     }
 
-    private async Task SinglesAsync(IEnumerable<PlannedOperation> ops, Tally tally, CancellationToken ct, Dictionary<string, string>? createdGroups = null)
+    private async Task SinglesAsync(IEnumerable<PlannedOperation> ops, Tally tally, CancellationToken ct, ConcurrentDictionary<string, string>? createdGroups = null)
     {
         foreach (var op in ops)
         {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -164,7 +165,7 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
             var (success, error) = await RunAsync(retire, originOf(GroupKey(retire.SourceGroupId)), appliedLevel, ct).ConfigureAwait(false);
             Finish(success, error, GroupKey(retire.SourceGroupId));
         }
-        var createdGroups = new Dictionary<string, string>(StringComparer.Ordinal);
+        var createdGroups = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
         // The first members of a new group travel with it in a Bulk request (PATCH on "bulkId:…"); that needs PATCH. A
         // group with nested groups among its first members goes after all the new groups instead, as single requests:
         // its nested members may be groups created in the same Bulk pass, named by ids known only once it is done.
@@ -209,7 +210,7 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
         _ => null,
     };
 
-    private async Task<(bool, string?)> RunAsync(PlannedOperation op, ChangeOrigin origin, LogLevel appliedLevel, CancellationToken ct, Dictionary<string, string>? createdGroups = null)
+    private async Task<(bool, string?)> RunAsync(PlannedOperation op, ChangeOrigin origin, LogLevel appliedLevel, CancellationToken ct, ConcurrentDictionary<string, string>? createdGroups = null)
     {
         var sw = Stopwatch.StartNew();
         var cause = origin.Cause;
@@ -394,7 +395,7 @@ public sealed partial class TargetExecutor(ScimClient client, ISyncState shadows
     /// Adds and removes members in batches of PATCH operations; the group itself is never read or replaced. A nested
     /// group is added as a member of type Group, by its id on the target (created earlier in this run, or linked).
     /// </summary>
-    private async Task<string> ChangeMembersAsync(ChangeMembers m, string groupId, Dictionary<string, string>? createdGroups, CancellationToken ct)
+    private async Task<string> ChangeMembersAsync(ChangeMembers m, string groupId, ConcurrentDictionary<string, string>? createdGroups, CancellationToken ct)
     {
         var add = new List<(string Id, bool Group)>();
         var missing = 0;

@@ -75,7 +75,7 @@ public sealed class TargetReader(ScimClient client, ISyncState shadows, TimeProv
         {
             try
             {
-                await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups" }, walk, stop.Token).ConfigureAwait(false))
+                await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups", ReadAhead = true }, walk, stop.Token).ConfigureAwait(false))
                     await pages.Writer.WriteAsync(page.Resources, stop.Token).ConfigureAwait(false);
                 pages.Writer.Complete();
             }
@@ -116,7 +116,7 @@ public sealed class TargetReader(ScimClient client, ISyncState shadows, TimeProv
     {
         var walk = new ListWalk();
         var groups = new List<(string Id, string Name, string? ExternalId)>();
-        await foreach (var page in client.ListAsync("Groups", new ListOptions { ExcludedAttributes = "members" }, walk, ct).ConfigureAwait(false))
+        await foreach (var page in client.ListAsync("Groups", new ListOptions { ExcludedAttributes = "members", ReadAhead = true }, walk, ct).ConfigureAwait(false))
             foreach (var g in page.Resources)
                 if (g["id"] is JsonValue idValue && idValue.TryGetValue<string>(out var id) && id.Length > 0)
                     groups.Add((id, g["displayName"] is JsonValue n && n.TryGetValue<string>(out var name) ? name : "",

@@ -16,7 +16,7 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
         var users = new List<SourceAccount>();
         long? position = null;
         var userWalk = new ListWalk();
-        await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups", PageSize = 1000 }, userWalk, ct).ConfigureAwait(false))
+        await foreach (var page in client.ListAsync("Users", new ListOptions { ExcludedAttributes = "groups", PageSize = 1000, ReadAhead = true }, userWalk, ct).ConfigureAwait(false))
         {
             position ??= page.JournalPosition;
             foreach (var doc in page.Resources)
@@ -27,7 +27,7 @@ public sealed class ScimSourceReader(ScimClient client, AccountKindRules kinds)
         var groups = new List<SourceGroup>();
         long? groupPosition = null;
         var groupWalk = new ListWalk();
-        await foreach (var page in client.ListAsync("Groups", new ListOptions { PageSize = 200 }, groupWalk, ct).ConfigureAwait(false))
+        await foreach (var page in client.ListAsync("Groups", new ListOptions { PageSize = 200, ReadAhead = true }, groupWalk, ct).ConfigureAwait(false))
         {
             groupPosition ??= page.JournalPosition;
             groups.AddRange(page.Resources.Select(ToGroup).OfType<SourceGroup>());

@@ -9,10 +9,43 @@ public sealed class RequestLog
     public sealed record Entry(HttpMethod Method, Uri Uri, HttpStatusCode Status);
 
     private readonly ConcurrentQueue<Entry> _entries = new();
+    private readonly List<(int Count, TaskCompletionSource Done)> _waiters = [];
+    private int _started;
 
     public IReadOnlyList<Entry> Entries => _entries.ToArray();
 
     public HttpMessageHandler Handler() => new Recorder(this);
+
+    /// <summary>Completes once <paramref name="count"/> requests have been sent (answered or not).</summary>
+    public Task StartedAsync(int count)
+    {
+        lock (_waiters)
+        {
+            if (_started >= count) return Task.CompletedTask;
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((count, done));
+            return done.Task;
+        }
+    }
+
+    /// <summary>Requests sent so far, answered or not.</summary>
+    public int Started
+    {
+        get
+        {
+            lock (_waiters) return _started;
+        }
+    }
+
+    private void OnStart()
+    {
+        lock (_waiters)
+        {
+            _started++;
+            foreach (var w in _waiters.Where(w => w.Count <= _started)) w.Done.TrySetResult();
+            _waiters.RemoveAll(w => w.Count <= _started);
+        }
+    }
 
     /// <summary>The value of a query parameter, or null ("" for a bare name such as "cursor").</summary>
     public static string? Query(Uri uri, string name)
@@ -30,6 +63,7 @@ public sealed class RequestLog
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
+            log.OnStart();
             var response = await base.SendAsync(request, cancellationToken);
             log._entries.Enqueue(new Entry(request.Method, request.RequestUri!, response.StatusCode));
             return response;
