@@ -130,7 +130,7 @@ public sealed class TargetClaims : IAsyncDisposable
                     _held.Add(target);
                 }
                 // The leases held before were renewed no later than this one was taken: they bound the validity.
-                if (first) ValidUntil(asked + _store.Term - TargetOwnership.RenewEvery);
+                if (first) ValidUntil(TargetOwnership.TrustedUntil(asked, _store.Term));
                 pending.Remove(target);
                 if (owners.TryGetValue(target, out var previous)) handedOver[target] = previous;
                 SyncLog.ClaimTaken(_logger, target, _store.Holder, previous ?? "nobody");
@@ -164,7 +164,7 @@ public sealed class TargetClaims : IAsyncDisposable
                         Lose($"the lease on {gone} is no longer this command's");
                         return;
                     }
-                    ValidUntil(asked + _store.Term - TargetOwnership.RenewEvery);
+                    ValidUntil(TargetOwnership.TrustedUntil(asked, _store.Term));
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested && e is SyncStateUnavailableException or TimeoutException or IOException)
                 {

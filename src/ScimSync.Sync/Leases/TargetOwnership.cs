@@ -26,6 +26,13 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
 {
     public static readonly TimeSpan RenewEvery = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Until when work may go on under a lease renewed (or taken) by a call made at <paramref name="asked"/>: the
+    /// database starts the term inside the call, so no earlier than <paramref name="asked"/>; one renewal interval is
+    /// kept in hand, so that the holder stops before another engine can see the lease expire and take it.
+    /// </summary>
+    public static DateTimeOffset TrustedUntil(DateTimeOffset asked, TimeSpan term) => asked + term - RenewEvery;
+
     /// <param name="Stop">Ends the target's loops: no operation starts.</param>
     /// <param name="Abandon">Also abandons the operations in flight.</param>
     /// <param name="Joined">Other work on the target while held (<see cref="Join{T}"/>), stopped and waited for with it.</param>
@@ -110,7 +117,7 @@ public sealed class TargetOwnership(ITargetLeaseStore store, TimeProvider time, 
                     // From before the renewal: its term runs from the database's now() inside it.
                     var asked = time.GetUtcNow();
                     var round = await store.RenewAsync(targets, ct).ConfigureAwait(false);
-                    lock (_gate) _validUntil = asked + store.Term - RenewEvery;
+                    lock (_gate) _validUntil = TrustedUntil(asked, store.Term);
                     watchdog.Change(Max(_validUntil - time.GetUtcNow(), TimeSpan.Zero), Timeout.InfiniteTimeSpan);
                     await ApplyAsync(round, work, ct).ConfigureAwait(false);
                 }
