@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
@@ -6,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using ScimSync.OperatorConsole.Components;
 using ScimSync.Sync.Configuration;
 using ScimSync.Sync.Runs;
@@ -34,6 +36,7 @@ public static class ConsoleHosting
         services.AddSingleton(engine);
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(new ConsoleSignIn(config));
+        services.AddSingleton(sp => new SignInThrottle(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<PlanViewer>();
         services.AddRazorComponents();
         services.AddAntiforgery(o =>
@@ -106,13 +109,29 @@ public static class ConsoleHosting
         return app;
     }
 
-    private static async Task<IResult> SignInAsync(HttpContext ctx, IAntiforgery af, ConsoleSignIn people)
+    private static async Task<IResult> SignInAsync(HttpContext ctx, IAntiforgery af, ConsoleSignIn people, SignInThrottle throttle, ILoggerFactory loggers)
     {
+        var address = ctx.Connection.RemoteIpAddress;
+        // Before the token is even looked at: while an address is throttled, no answer says whether a guess was right.
+        if (throttle.Refusal(address) is { } wait)
+        {
+            ctx.Response.Headers.RetryAfter = Math.Ceiling(wait.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+            return Results.Text("Too many failed sign-ins from this address; try again later.", "text/plain", statusCode: StatusCodes.Status429TooManyRequests);
+        }
         if (!await Decisions.ValidAsync(ctx, af).ConfigureAwait(false)) return Results.BadRequest();
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted).ConfigureAwait(false);
         var person = people.Find(form["token"]);
-        if (person is null) return Results.Redirect(Root + "/signin?failed=1");
+        var log = loggers.CreateLogger("ScimSync.OperatorConsole");
+        var from = address?.ToString() ?? "an unknown address";
+        if (person is null)
+        {
+            ConsoleLog.SignInRefused(log, from);
+            if (throttle.Failed(address) is { } reopens)
+                ConsoleLog.SignInsThrottled(log, SignInThrottle.FailuresAllowed, from, (int)SignInThrottle.Window.TotalSeconds, reopens);
+            return Results.Redirect(Root + "/signin?failed=1");
+        }
         await ctx.SignInAsync(Scheme, ConsoleSignIn.Principal(person)).ConfigureAwait(false);
+        ConsoleLog.SignedIn(log, person.Name, person.Role.ToString().ToLowerInvariant(), from);
         return Results.Redirect(Root);
     }
 }

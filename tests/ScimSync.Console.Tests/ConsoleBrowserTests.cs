@@ -18,6 +18,66 @@ public sealed class ConsoleBrowserTests(ConsoleLandscape l) : IClassFixture<Cons
 {
     private static readonly LocatorAssertionsToContainTextOptions Slowly = new() { Timeout = 60_000 };
 
+    /// <summary>
+    /// A client on 127.0.0.2 (the console listens on 127.0.0.1; the whole of 127/8 is this machine), so that the
+    /// throttled address is not the one the other tests sign in from.
+    /// </summary>
+    private static HttpClient ClientFrom(string address, Uri baseAddress) => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        UseCookies = true,
+        CookieContainer = new System.Net.CookieContainer(),
+        ConnectCallback = async (context, ct) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(address), 0));
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    }) { BaseAddress = baseAddress };
+
+    private static async Task<HttpResponseMessage> SignInAsync(HttpClient client, string token)
+    {
+        var page = await client.GetStringAsync("/console/signin");
+        var input = Regex.Match(page, "<input[^>]*__RequestVerificationToken[^>]*>").Value;
+        var antiforgery = Regex.Match(input, "value=\"([^\"]+)\"").Groups[1].Value;
+        Assert.NotEmpty(antiforgery);
+        return await client.PostAsync("/console/session", new FormUrlEncodedContent([new("token", token), new("__RequestVerificationToken", antiforgery)]));
+    }
+
+    [Fact]
+    public async Task Ten_failed_sign_ins_from_an_address_close_sign_in_from_there_even_with_a_right_token_and_nowhere_else()
+    {
+        using var guesser = ClientFrom("127.0.0.2", l.ConsoleUrl);
+        for (var i = 0; i < SignInThrottle.FailuresAllowed; i++)
+        {
+            using var wrong = await SignInAsync(guesser, $"a-wrong-guess-number-{i:D4}");
+            Assert.Equal(System.Net.HttpStatusCode.Redirect, wrong.StatusCode);
+            Assert.Equal("/console/signin?failed=1", wrong.Headers.Location!.OriginalString);
+        }
+        using var refused = await SignInAsync(guesser, ConsoleLandscape.OperatorToken);
+        Assert.Equal(System.Net.HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.InRange(refused.Headers.RetryAfter!.Delta!.Value, TimeSpan.FromSeconds(1), SignInThrottle.Window);
+        Assert.False(refused.Headers.Contains("Set-Cookie") && refused.Headers.GetValues("Set-Cookie").Any(c => c.StartsWith("scimsync-console=", StringComparison.Ordinal)),
+            "a throttled sign-in with the right token got a session");
+
+        using var elsewhere = ClientFrom("127.0.0.1", l.ConsoleUrl);
+        using var ok = await SignInAsync(elsewhere, ConsoleLandscape.OperatorToken);
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, ok.StatusCode);
+        Assert.Equal("/console", ok.Headers.Location!.OriginalString);
+        await l.WaitAsync(() => Task.FromResult(l.EngineLog.Contains($"{SignInThrottle.FailuresAllowed} failed sign-ins from 127.0.0.2", StringComparison.Ordinal)),
+            "the engine logs the throttled address");
+        Assert.Contains("console: olivia signed in as operator from 127.0.0.1", l.EngineLog, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Signing_in_needs_a_console_token_and_the_session_cookie_is_HttpOnly_and_SameSite_Strict()
     {
