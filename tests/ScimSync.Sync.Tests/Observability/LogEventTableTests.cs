@@ -11,7 +11,7 @@ public sealed partial class LogEventTableTests
     public void Every_event_id_is_unique_and_documented_at_its_level()
     {
         // Every ScimSync assembly the command line carries (this project references it).
-        var assemblies = new[] { "ScimSync.Server", "ScimSync.Feed", "ScimSync.Relay.Nats", "ScimSync.Sync", "ScimSync.Sync.State.Sqlite", "ScimSync.Client", "ScimSync.Store.Sqlite", "ScimSync.Cli", "scimsync" }
+        var assemblies = new[] { "ScimSync.Server", "ScimSync.Feed", "ScimSync.Relay.Nats", "ScimSync.Sync", "ScimSync.Sync.State.Sqlite", "ScimSync.Client", "ScimSync.Store.Sqlite", "ScimSync.OperatorConsole", "ScimSync.Cli", "scimsync" }
             .Select(n => { try { return Assembly.Load(n); } catch (FileNotFoundException) { return null; } })
             .OfType<Assembly>().ToArray();
         var events = assemblies.SelectMany(a => a.GetTypes())
