@@ -178,10 +178,8 @@ internal sealed class LoadSample
 
     private static (long Busy, long Total) Machine()
     {
-        var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
-        var idle = f[3] + f[4];
-        var total = f.Take(8).Sum();
-        return (total - idle, total);
+        var m = MachineCpu.Read();
+        return (m.Busy, m.Total);
     }
 
     /// <summary>utime + stime (fields 14 and 15 of /proc/PID/stat), or cutime + cstime with <paramref name="first"/> 13.</summary>

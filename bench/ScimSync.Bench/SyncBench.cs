@@ -45,11 +45,13 @@ internal static class SyncBench
 
         // 1. Initial load into an empty target.
         var (sourceCpu, targetCpu) = (source.Cpu, target.Cpu);
+        var machine = MachineCpu.Read();
         var (load, loadRss, loadEngineCpu, loadOut) = await RunEngineWithCpuAsync(cli, work, ["sync", "run", "--config", config, "--json"], Traced("load"));
         (sourceCpu, targetCpu) = (source.Cpu - sourceCpu, target.Cpu - targetCpu);
+        var loadSteal = MachineCpu.Read().StealSecondsSince(machine);
         var targetUsers = await CountAsync(targetHttp, "Users");
         var targetGroups = await CountAsync(targetHttp, "Groups");
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16, {(targetBulk ? "creates through /Bulk" : "Bulk off: one request each")}); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB. CPU used meanwhile (2 cores = {2 * load.TotalSeconds:F0} s available): engine {loadEngineCpu.TotalSeconds:F0} s, target server {targetCpu.TotalSeconds:F0} s, source server {sourceCpu.TotalSeconds:F0} s.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Initial load of {users:N0} users and {groups:N0} groups (each with {users / Math.Max(1, groups)} members) into an empty `scimsync serve`: **{load.TotalSeconds:F1} s** end to end (source read, target read, plan, {Ops(loadOut)} operations at concurrency 16, {(targetBulk ? "creates through /Bulk" : "Bulk off: one request each")}); the target then held {targetUsers:N0} users and {targetGroups:N0} groups. Engine peak RSS {loadRss / 1024 / 1024:N0} MB. CPU used meanwhile (2 cores = {2 * load.TotalSeconds:F0} s available): engine {loadEngineCpu.TotalSeconds:F0} s, target server {targetCpu.TotalSeconds:F0} s, source server {sourceCpu.TotalSeconds:F0} s; steal (CPU the VM was due and did not get) {loadSteal:F1} s.");
 
         // 2. Reconciliation of the loaded target (report only: read, compare with the shadow and the source).
         if (phases.Contains("reconcile"))

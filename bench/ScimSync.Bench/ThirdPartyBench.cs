@@ -355,9 +355,8 @@ internal static partial class ThirdPartyBench
 
         private static (long Busy, long Total) Machine()
         {
-            var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
-            var total = f.Take(8).Sum();
-            return (total - f[3] - f[4], total);
+            var m = MachineCpu.Read();
+            return (m.Busy, m.Total);
         }
 
         private static double LoadAverage() => double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
