@@ -1,7 +1,6 @@
-using System.Buffers;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ScimSync.Protocol.Json;
 using ScimSync.Protocol.Resources;
 
 namespace ScimSync.Store.Postgres;
@@ -14,26 +13,13 @@ namespace ScimSync.Store.Postgres;
 /// </summary>
 internal static class DerivedDocuments
 {
-    // One buffer and writer per thread, used again for every document: a new Utf8JsonWriter asks its buffer for 4 KB
-    // at its first write, and the folded copy used to be built as a second tree before being written.
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
-
-    /// <summary>A buffer that grew beyond this (a very large document) is not kept for the next.</summary>
-    private const int KeptCapacity = 64 * 1024;
-
     /// <summary>The document with every string value folded by <see cref="ScimText.Fold"/> (names unchanged).</summary>
     public static string Folded(JsonObject data)
     {
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
-        buffer.ResetWrittenCount();
-        var w = t_writer ??= new Utf8JsonWriter(buffer);
-        w.Reset(buffer);
-        WriteFolded(w, data);
-        w.Flush();
-        var json = Encoding.UTF8.GetString(buffer.WrittenSpan);
-        if (buffer.Capacity > KeptCapacity) (t_buffer, t_writer) = (null, null);
-        return json;
+        // Written from the stored tree through the thread's reused writer: the folded copy is never built as a tree.
+        using var json = ReusedJsonWriter.Rent();
+        WriteFolded(json.Writer, data);
+        return json.ToString();
     }
 
     /// <summary>Writes the node as it is, but every string value folded: the copy is written, never built.</summary>

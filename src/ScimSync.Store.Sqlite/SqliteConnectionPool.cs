@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using ScimSync.Protocol.Errors;
 using ScimSync.Protocol.Resources;
 
@@ -50,8 +51,6 @@ internal sealed partial class SqliteConnectionPool : IAsyncDisposable
     /// </summary>
     private const int WalAutocheckpointPages = 4000;
 
-    private const int SqliteCantOpen = 14;
-
     // secure_delete = FAST: content a write removes from a page (an updated row's old copy, a deleted row) is
     // zeroed when that page is written anyway, at no extra I/O; otherwise a subscription's signing key would
     // linger in the page's free space after every update of its row, and deleted personal data with it.
@@ -63,7 +62,7 @@ internal sealed partial class SqliteConnectionPool : IAsyncDisposable
         {
             c.Open();
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == SqliteCantOpen)
+        catch (SqliteException e) when (e.SqliteErrorCode == raw.SQLITE_CANTOPEN)
         {
             c.Dispose();
             throw new ScimException(503, null, $"The database file cannot be opened (moved, deleted or unreadable: {e.Message}); nothing was done.");

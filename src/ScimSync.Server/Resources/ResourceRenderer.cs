@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ScimSync.Protocol.Json;
 using ScimSync.Protocol.Resources;
 using ScimSync.Protocol.Schemas;
 using ScimSync.Store.Resources;
@@ -85,20 +86,11 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
         return arr;
     }
 
-    // One tail buffer and writer per thread, used again for every resource written: a new Utf8JsonWriter asks its
-    // buffer for at least 4 KB at its first write, so a fresh one per read allocated and copied 4 KB for a ~300-byte tail.
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_tail;
-    [ThreadStatic] private static Utf8JsonWriter? t_tailWriter;
-
-    /// <summary>A tail buffer that grew beyond this (a group with many members) is not kept for the next.</summary>
-    private const int KeptTailCapacity = 64 * 1024;
-
     private static void Splice(Utf8JsonWriter w, StoredResource r, ResourceTypeDefinition rt, string baseUrl)
     {
-        var tail = t_tail ??= new ArrayBufferWriter<byte>(4096);
-        tail.ResetWrittenCount();
-        var tw = t_tailWriter ??= new Utf8JsonWriter(tail);
-        tw.Reset(tail);
+        // The tail through the thread's reused writer: a fresh one per read allocated 4 KB for a ~300-byte tail.
+        using var tail = ReusedJsonWriter.Rent();
+        var tw = tail.Writer;
         tw.WriteStartObject();
         tw.WriteString("id"u8, r.Id);
         if (r.Members is { Count: > 0 } members)
@@ -121,22 +113,21 @@ public sealed class ResourceRenderer(SchemaRegistry registry, ResourceProjector 
         tw.WriteString("version"u8, r.ETag);
         tw.WriteEndObject();
         tw.WriteEndObject();
-        tw.Flush();
+        var written = tail.Written;
         // data is "{...}" with at least "schemas"; drop its closing brace and the tail's opening one.
         var dataLength = Encoding.UTF8.GetByteCount(r.Data);
-        var length = dataLength - 1 + 1 + tail.WrittenCount - 1;
+        var length = dataLength - 1 + 1 + written.Length - 1;
         var spliced = ArrayPool<byte>.Shared.Rent(length);
         try
         {
             Encoding.UTF8.GetBytes(r.Data, spliced);
             spliced[dataLength - 1] = (byte)',';
-            tail.WrittenSpan[1..].CopyTo(spliced.AsSpan(dataLength));
+            written[1..].CopyTo(spliced.AsSpan(dataLength));
             w.WriteRawValue(spliced.AsSpan(0, length), skipInputValidation: true);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(spliced);
-            if (tail.Capacity > KeptTailCapacity) (t_tail, t_tailWriter) = (null, null);
         }
     }
 
