@@ -16,8 +16,8 @@ namespace ScimSync.Store.Postgres;
 /// not the next id to be assigned, so "every transaction running when 10 was drawn" cannot be bounded that way
 /// (an earlier design tried, and the conformance test caught 9 appearing after 10).</para>
 /// <para><b>The rule.</b> A position is made of the writing transaction's own id: <c>position = xid8 &lt;&lt; 16 |
-/// index</c>, the index counting the transaction's entries (<see cref="MaxEntriesPerTransaction"/>); the write
-/// session reads its transaction's id in the transaction itself (<see cref="Position"/>). A reader sees
+/// index</c>, the index counting the transaction's entries (<see cref="MaxEntriesPerTransaction"/>); the statement
+/// that appends them reads the id in the transaction itself (<see cref="PositionSql"/>). A reader sees
 /// only entries below <c>pg_snapshot_xmin(pg_current_snapshot()) &lt;&lt; 16</c> (<see cref="Readable"/>): entries
 /// of transactions whose ids are below the oldest transaction still running when its statement started.</para>
 /// <para><b>Why it holds.</b> Every transaction with an id below a snapshot's xmin has ended, committed (and then
@@ -69,16 +69,21 @@ internal static class PostgresJournal
     /// <summary>The exclusive upper bound of what this statement may read: everything below it is final.</summary>
     public const string Readable = "(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)";
 
-    /// <summary>The writing transaction's own id (assigned by this call if it had none yet).</summary>
-    public const string CurrentTransactionSql = "SELECT pg_current_xact_id()::text::bigint";
+    /// <summary>
+    /// The position of the writing transaction's entry number <c>index</c> (<c>index</c> an SQL expression): the rule
+    /// of the remarks above. <c>pg_current_xact_id()</c> is the transaction's own id, assigned by its first write.
+    /// </summary>
+    private static string PositionSql(string index) => $"((pg_current_xact_id()::text::bigint << 16) | {index})";
 
     private const string AppendColumns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent, writer";
 
-    private const string AppendOneSql = $"INSERT INTO journal({AppendColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    private static readonly string AppendOneSql = $"INSERT INTO journal({AppendColumns}) VALUES ({PositionSql("0")}, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
-    private const string AppendManySql = $"""
+    private static readonly string AppendManySql = $"""
         INSERT INTO journal({AppendColumns})
-        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::boolean[], $13::text[])
+        SELECT {PositionSql("(e.n - 1)")}, e.txn, e.resource_type, e.resource_id, e.operation, e.version, e.attributes, e.data, e.request, e.actor, e.time, e.urgent, e.writer
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::boolean[], $12::text[])
+            WITH ORDINALITY AS e(txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, urgent, writer, n)
         """;
 
     private const string Columns = "position, txn, resource_type, resource_id, operation, version, attributes, data, request, actor, time, writer";
@@ -101,30 +106,21 @@ internal static class PostgresJournal
     public const string HighWaterSql = $"SELECT greatest({Readable} - 1, coalesce((SELECT max(position) FROM journal_floor), 0))";
 
     /// <summary>
-    /// The position of entry number <paramref name="index"/> of the transaction whose id is <paramref name="xid"/>
-    /// (<see cref="CurrentTransactionSql"/>, read in that transaction): the rule of the remarks above.
+    /// One statement appending a transaction's entries, in order, each position made from the transaction's id and
+    /// the entry's index (<see cref="PositionSql"/>). The write session sends it with its COMMIT, in one round trip:
+    /// appending needs nothing back from the database.
     /// </summary>
-    public static long Position(long xid, int index)
+    public static NpgsqlBatchCommand Append(IReadOnlyList<JournalAppend> entries)
     {
-        if (index >= MaxEntriesPerTransaction)
+        if (entries.Count > MaxEntriesPerTransaction)
             throw new InvalidOperationException($"One write may journal at most {MaxEntriesPerTransaction} changes");
-        return (xid << 16) | (long)index;
-    }
-
-    /// <summary>
-    /// One statement appending a transaction's entries, their positions made by <see cref="Position"/>. The write
-    /// session sends it with its COMMIT, in one round trip: appending needs nothing back from the database.
-    /// </summary>
-    public static NpgsqlBatchCommand Append(IReadOnlyList<(long Position, JournalAppend Entry)> entries)
-    {
         if (entries.Count == 1)
         {
-            var (position, e) = entries[0];
+            var e = entries[0];
             return new NpgsqlBatchCommand(AppendOneSql)
             {
                 Parameters =
                 {
-                    new() { Value = position },
                     new() { Value = e.Txn },
                     new() { Value = e.ResourceType },
                     new() { Value = e.ResourceId },
@@ -141,12 +137,11 @@ internal static class PostgresJournal
             };
         }
         // Many (a Bulk request, a member removed from many groups): one statement over arrays, not one per entry.
-        T[] Each<T>(Func<JournalAppend, T> f) => entries.Select(x => f(x.Entry)).ToArray();
+        T[] Each<T>(Func<JournalAppend, T> f) => entries.Select(f).ToArray();
         return new NpgsqlBatchCommand(AppendManySql)
         {
             Parameters =
             {
-                new() { Value = entries.Select(x => x.Position).ToArray() },
                 new() { Value = Each(e => e.Txn) },
                 new() { Value = Each(e => e.ResourceType) },
                 new() { Value = Each(e => e.ResourceId) },

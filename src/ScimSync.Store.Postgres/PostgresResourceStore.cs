@@ -300,7 +300,7 @@ public sealed class PostgresResourceStore : IResourceStore
 
         public Task AddPendingPasswordsAsync(IReadOnlyList<Store.Passwords.PendingPassword> passwords, CancellationToken ct) => inner.AddPendingPasswordsAsync(passwords, ct);
 
-        public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct)
+        public Task AppendJournalAsync(JournalAppend entry, CancellationToken ct)
         {
             _journaled = true;
             return inner.AppendJournalAsync(entry, ct);

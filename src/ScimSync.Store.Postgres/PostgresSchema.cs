@@ -25,7 +25,10 @@ internal static class PostgresSchema
     /// <summary>Serialises schema creation and upgrades between instances starting at the same time.</summary>
     public const string InitLockKey = "scimsync:schema";
 
-    public const string Create = """
+    /// <summary>The unique index on userName: its violation is a taken userName (409), whichever statement met it.</summary>
+    public const string UserNameIndex = "ux_resources_user_name";
+
+    public const string Create = $$"""
         CREATE TABLE IF NOT EXISTS schema_info (version integer NOT NULL);
         CREATE TABLE IF NOT EXISTS store_meta (key text PRIMARY KEY, value text NOT NULL);
 
@@ -47,7 +50,7 @@ internal static class PostgresSchema
             instants          jsonb
         );
         -- userName uniqueness, with the same preparation as every userName filter (ScimText.UniquenessKey).
-        CREATE UNIQUE INDEX IF NOT EXISTS ux_resources_user_name ON resources(type, user_name_key) WHERE user_name_key IS NOT NULL;
+        CREATE UNIQUE INDEX IF NOT EXISTS {{UserNameIndex}} ON resources(type, user_name_key) WHERE user_name_key IS NOT NULL;
         CREATE INDEX IF NOT EXISTS ix_resources_user_name_fold ON resources(type, user_name_fold);
         CREATE INDEX IF NOT EXISTS ix_resources_external_id ON resources(type, external_id);
         CREATE INDEX IF NOT EXISTS ix_resources_display_name ON resources(type, display_name_fold);

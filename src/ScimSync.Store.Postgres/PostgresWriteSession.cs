@@ -21,6 +21,14 @@ namespace ScimSync.Store.Postgres;
 /// </list>
 /// After any failed statement PostgreSQL refuses the rest of the transaction; every caller ends the session then
 /// (the request answers with the error), and disposing rolls back.
+/// <para><b>Round trips.</b> A round trip to PostgreSQL costs both processes CPU of its own (a send, a wake-up and a
+/// context switch on each side; one less per create saved about a tenth of both's CPU per create, docs/postgres.md).
+/// So writes whose answer the request does not need wait in this session (<see cref="_deferred"/>) and go with the
+/// next statement that needs an answer, or with the journal and the COMMIT: a create is one round trip, a PUT or
+/// PATCH of a user two (the locked read, then everything else). What a deferred write would have answered is known
+/// without asking: an insert's version is 1; an update's row is locked by this session, so its version and password
+/// are the ones read plus this session's change. A conflict of a deferred write (a taken userName) is reported when
+/// it is sent, at the latest by <see cref="CommitAsync"/>.</para>
 /// </summary>
 internal sealed class PostgresWriteSession : IWriteSession
 {
@@ -51,6 +59,72 @@ internal sealed class PostgresWriteSession : IWriteSession
 
     private NpgsqlTransaction Tx => _tx ?? throw new InvalidOperationException("The write session is closed");
 
+    /// <summary>Writes waiting for the next round trip, in order.</summary>
+    private readonly List<NpgsqlBatchCommand> _deferred = [];
+
+    /// <summary>
+    /// The document of the resource write among them, if any. At most one waits (a second one sends the first), so a
+    /// taken userName found when they are sent is this one's.
+    /// </summary>
+    private JsonObject? _deferredDocument;
+
+    /// <summary>Rows this session has locked (FOR UPDATE), with the version and password hash they now hold.</summary>
+    private readonly Dictionary<long, (long Version, string? PasswordHash)> _locked = [];
+
+    /// <summary>Entries appended, written with the commit.</summary>
+    private readonly List<JournalAppend> _journal = [];
+
+    /// <summary>Work that needs an answer from the database: the deferred writes go first, so it sees them.</summary>
+    private Task<T> Run<T>(Func<Task<T>> work, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    {
+        await SendDeferredAsync(ct).ConfigureAwait(false);
+        return await work().ConfigureAwait(false);
+    });
+
+    private async Task SendDeferredAsync(CancellationToken ct)
+    {
+        if (_deferred.Count == 0) return;
+        await using var batch = new NpgsqlBatch(_c, Tx);
+        await SendAsync(batch, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends the deferred writes ahead of <paramref name="batch"/>'s own statements. PostgreSQL skips every statement
+    /// after a failed one (one Sync for the batch), and the session then ends: disposing rolls back.
+    /// </summary>
+    private async Task SendAsync(NpgsqlBatch batch, CancellationToken ct)
+    {
+        var document = _deferredDocument;
+        for (var i = 0; i < _deferred.Count; i++) batch.BatchCommands.Insert(i, _deferred[i]);
+        _deferred.Clear();
+        _deferredDocument = null;
+        try
+        {
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == PostgresSchema.UserNameIndex && document is not null)
+        {
+            throw UniquenessError(document);
+        }
+    }
+
+    private void Defer(string sql, params object?[] args)
+    {
+        _ = Tx;
+        var cmd = new NpgsqlBatchCommand(sql);
+        foreach (var a in args) cmd.Parameters.Add(a as NpgsqlParameter ?? new NpgsqlParameter { Value = a ?? DBNull.Value });
+        _deferred.Add(cmd);
+    }
+
+    /// <summary>Defers the write of a resource's document; one already waiting is sent first (<see cref="_deferredDocument"/>).</summary>
+    private async Task DeferDocumentAsync(JsonObject data, string sql, object?[] args, CancellationToken ct)
+    {
+        if (_deferredDocument is not null) await PostgresErrors.Guard(() => SendDeferredAsync(ct)).ConfigureAwait(false);
+        Defer(sql, args);
+        _deferredDocument = data;
+    }
+
+    /// <summary>A statement sent now (whoever builds one is inside <see cref="Run{T}"/>, after the deferred writes).</summary>
     private NpgsqlCommand Command(string sql, params object?[] args)
     {
         var cmd = new NpgsqlCommand(sql, _c, Tx);
@@ -62,17 +136,21 @@ internal sealed class PostgresWriteSession : IWriteSession
 
     private static NpgsqlParameter Jsonb(string? value) => new() { Value = (object?)value ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Jsonb };
 
-    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct) =>
-        PostgresErrors.Guard(() => PostgresReads.FindAsync(_c, Tx, rt.Name, id, load, forUpdate: true, ct));
+    public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct) => Run(async () =>
+    {
+        var found = await PostgresReads.FindAsync(_c, Tx, rt.Name, id, load, forUpdate: true, ct).ConfigureAwait(false);
+        if (found is not null) _locked[found.Seq] = (found.Version, found.PasswordHash);
+        return found;
+    }, ct);
 
     /// <summary>Locks the row against deletion until commit: a member named now still exists when the write commits.</summary>
-    public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct) => Run(async () =>
     {
         await using var cmd = Command("SELECT type FROM resources WHERE id = $1 FOR SHARE", id);
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
-    });
+    }, ct);
 
-    public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct) => Run(async () =>
     {
         var compiler = new PostgresFilterCompiler();
         var target = attribute.Target;
@@ -92,201 +170,212 @@ internal sealed class PostgresWriteSession : IWriteSession
         await using var cmd = new NpgsqlCommand($"SELECT 1 FROM resources r WHERE r.type = {type} AND r.id IS DISTINCT FROM {except}::text AND {sql} LIMIT 1", _c, Tx);
         foreach (var p in compiler.Parameters) cmd.Parameters.Add(p);
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null;
-    });
+    }, ct);
 
     private static bool IsUserName(ResolvedAttribute a) =>
         a.ContainerUrn is null && a.SubAttribute is null && a.Schema.Id == Protocol.Messages.ScimSchemaUris.User && a.Attribute.Name == "userName";
 
-    public Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    private const string InsertResourceSql = """
+        WITH r AS (
+            INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data, folded, instants)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9, $10, $11) RETURNING seq)
+        INSERT INTO resource_values(seq, attr, value_fold) SELECT r.seq, u.a, u.v FROM r, unnest($12::text[], $13::text[]) AS u(a, v)
+        """;
+
+    private const string InsertGroupSql = """
+        WITH r AS (
+            INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data, folded, instants)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9, $10, $11) RETURNING seq),
+        v AS (INSERT INTO resource_values(seq, attr, value_fold) SELECT r.seq, u.a, u.v FROM r, unnest($12::text[], $13::text[]) AS u(a, v))
+        INSERT INTO group_members(group_seq, member_id, member_type, display, type_fold, display_fold)
+        SELECT r.seq, m.id, m.type, m.display, m.type_fold, m.display_fold
+        FROM r, unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::text[]) AS m(id, type, display, type_fold, display_fold)
+        ON CONFLICT DO NOTHING
+        """;
+
+    /// <summary>
+    /// Deferred: the resource, its indexed values and its members, as one statement sent with the commit. The row's
+    /// seq is not known until then, so the resource returned has <see cref="StoredResource.Seq"/> 0; a session that
+    /// writes it again finds it first (<see cref="SeqOf"/>).
+    /// </summary>
+    public async Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
         var json = data.ToJsonString(JsonOptions);
         var cols = Columns(rt.Name, data);
         var (attrs, values) = IndexedValues(rt.Name, data);
-        // One round trip: the resource and its indexed values.
-        await using var cmd = Command("""
-            WITH r AS (
-                INSERT INTO resources(id, type, user_name_key, user_name_fold, external_id, display_name_fold, created, modified, version, password_hash, data, folded, instants)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9, $10, $11) RETURNING seq),
-            v AS (INSERT INTO resource_values(seq, attr, value_fold) SELECT r.seq, u.a, u.v FROM r, unnest($12::text[], $13::text[]) AS u(a, v))
-            SELECT seq, pg_current_xact_id()::text::bigint FROM r
-            """, id, rt.Name, Text(cols.UserNameKey), Text(cols.UserNameFold), Text(cols.ExternalId), Text(cols.DisplayNameFold), now.UtcTicks,
-            Text(passwordHash), json, Jsonb(DerivedDocuments.Folded(data)), Jsonb(DerivedDocuments.Instants(data)), attrs, values);
-        long seq;
-        try
-        {
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            await r.ReadAsync(ct).ConfigureAwait(false);
-            seq = r.GetInt64(0);
-            _xid = r.GetInt64(1);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            throw UniquenessError(data);
-        }
-        if (members is { Count: > 0 }) await InsertMembersAsync(seq, members, ct).ConfigureAwait(false);
-        return new StoredResource(seq, id, rt.Name, json, now, now, 1) { PasswordHash = passwordHash };
-    });
+        object?[] args = [id, rt.Name, Text(cols.UserNameKey), Text(cols.UserNameFold), Text(cols.ExternalId), Text(cols.DisplayNameFold), now.UtcTicks,
+            Text(passwordHash), json, Jsonb(DerivedDocuments.Folded(data)), Jsonb(DerivedDocuments.Instants(data)), attrs, values];
+        if (members is { Count: > 0 }) await DeferDocumentAsync(data, InsertGroupSql, [.. args, .. MemberArrays(members)], ct).ConfigureAwait(false);
+        else await DeferDocumentAsync(data, InsertResourceSql, args, ct).ConfigureAwait(false);
+        return new StoredResource(0, id, rt.Name, json, now, now, 1) { PasswordHash = passwordHash };
+    }
 
-    public Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    /// <summary>
+    /// Deferred. The row is locked by this session (read FOR UPDATE, or locked here first), so the version and the
+    /// password hash it will hold are known now, and are written as such rather than computed by PostgreSQL.
+    /// </summary>
+    public async Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
+        var seq = SeqOf(existing);
+        if (!_locked.TryGetValue(seq, out var held)) held = await LockAsync(existing, ct).ConfigureAwait(false);
         var json = data.ToJsonString(JsonOptions);
         var cols = Columns(existing.ResourceType, data);
         var (attrs, values) = IndexedValues(existing.ResourceType, data);
-        await using var cmd = Command("""
+        var version = held.Version + 1;
+        var hash = passwordHash ?? held.PasswordHash;
+        await DeferDocumentAsync(data, """
             WITH u AS (
                 UPDATE resources SET user_name_key = $1, user_name_fold = $2, external_id = $3, display_name_fold = $4,
-                    modified = $5, version = version + 1, password_hash = coalesce($6, password_hash), data = $7, folded = $8, instants = $9
-                WHERE seq = $10 RETURNING version, password_hash),
-            d AS (DELETE FROM resource_values WHERE seq = $10),
-            i AS (INSERT INTO resource_values(seq, attr, value_fold) SELECT $10, x.a, x.v FROM unnest($11::text[], $12::text[]) AS x(a, v))
-            SELECT version, password_hash, pg_current_xact_id()::text::bigint FROM u
-            """, Text(cols.UserNameKey), Text(cols.UserNameFold), Text(cols.ExternalId), Text(cols.DisplayNameFold), now.UtcTicks, Text(passwordHash),
-            json, Jsonb(DerivedDocuments.Folded(data)), Jsonb(DerivedDocuments.Instants(data)), existing.Seq, attrs, values);
-        long version;
-        string? hash;
-        try
-        {
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw ScimException.NotFound($"Resource {existing.Id} not found");
-            version = r.GetInt64(0);
-            hash = r.IsDBNull(1) ? null : r.GetString(1);
-            _xid = r.GetInt64(2);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            throw UniquenessError(data);
-        }
+                    modified = $5, version = $6, password_hash = $7, data = $8, folded = $9, instants = $10
+                WHERE seq = $11),
+            d AS (DELETE FROM resource_values WHERE seq = $11)
+            INSERT INTO resource_values(seq, attr, value_fold) SELECT $11, x.a, x.v FROM unnest($12::text[], $13::text[]) AS x(a, v)
+            """, [Text(cols.UserNameKey), Text(cols.UserNameFold), Text(cols.ExternalId), Text(cols.DisplayNameFold), now.UtcTicks, version, Text(hash),
+            json, Jsonb(DerivedDocuments.Folded(data)), Jsonb(DerivedDocuments.Instants(data)), seq, attrs, values], ct).ConfigureAwait(false);
         if (members is not null)
         {
-            await using (var del = Command("DELETE FROM group_members WHERE group_seq = $1", existing.Seq))
-                await del.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            if (members.Count > 0) await InsertMembersAsync(existing.Seq, members, ct).ConfigureAwait(false);
+            Defer("DELETE FROM group_members WHERE group_seq = $1", seq);
+            if (members.Count > 0) Defer(InsertMembersSql, [seq, .. MemberArrays(members)]);
         }
+        _locked[seq] = (version, hash);
         return existing with { Data = json, LastModified = now, Version = version, PasswordHash = hash, Members = members ?? existing.Members };
-    });
+    }
+
+    /// <summary>Locks a row this session has not read (what the update will leave must be known before it is sent).</summary>
+    private Task<(long Version, string? PasswordHash)> LockAsync(StoredResource existing, CancellationToken ct) => Run(async () =>
+    {
+        await using var cmd = Command("SELECT version, password_hash FROM resources WHERE seq = $1 FOR UPDATE", existing.Seq);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw ScimException.NotFound($"Resource {existing.Id} not found");
+        return _locked[existing.Seq] = (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1));
+    }, ct);
+
+    /// <summary>The row of a resource this session read or is given; one it inserted has no seq before the commit.</summary>
+    private static long SeqOf(StoredResource resource) => resource.Seq > 0
+        ? resource.Seq
+        : throw new InvalidOperationException($"{resource.Id} is written with this session's commit: find it before writing it again");
 
     private static ScimException UniquenessError(JsonObject data) =>
         ScimException.Uniqueness($"userName \"{data["userName"]?.GetValue<string>()}\" is already taken");
 
-    /// <summary>All members in one statement (arrays, not one row per round trip); returns how many were new.</summary>
-    private async Task<int> InsertMembersAsync(long seq, IReadOnlyList<MemberRef> members, CancellationToken ct)
-    {
-        await using var cmd = Command("""
-            INSERT INTO group_members(group_seq, member_id, member_type, display, type_fold, display_fold)
-            SELECT $1, m.id, m.type, m.display, m.type_fold, m.display_fold
-            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS m(id, type, display, type_fold, display_fold)
-            ON CONFLICT DO NOTHING
-            """, seq,
-            members.Select(m => m.Value).ToArray(), members.Select(m => m.Type).ToArray(), members.Select(m => m.Display).ToArray(),
-            members.Select(m => ScimText.Fold(m.Type)).ToArray(), members.Select(m => m.Display is null ? null : ScimText.Fold(m.Display)).ToArray());
-        return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
+    private const string InsertMembersSql = """
+        INSERT INTO group_members(group_seq, member_id, member_type, display, type_fold, display_fold)
+        SELECT $1, m.id, m.type, m.display, m.type_fold, m.display_fold
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS m(id, type, display, type_fold, display_fold)
+        ON CONFLICT DO NOTHING
+        """;
 
+    /// <summary>Members as five arrays (one statement for all of them, not one row per round trip).</summary>
+    private static object[] MemberArrays(IReadOnlyList<MemberRef> members) =>
+    [
+        members.Select(m => m.Value).ToArray(), members.Select(m => m.Type).ToArray(), members.Select(m => m.Display).ToArray(),
+        members.Select(m => ScimText.Fold(m.Type)).ToArray(), members.Select(m => m.Display is null ? null : ScimText.Fold(m.Display)).ToArray(),
+    ];
+
+    /// <summary>Not deferred: the caller learns how many were new.</summary>
     public Task<int> AddMembersAsync(StoredResource group, IReadOnlyList<MemberRef> members, CancellationToken ct) =>
-        members.Count == 0 ? Task.FromResult(0) : PostgresErrors.Guard(() => InsertMembersAsync(group.Seq, members, ct));
+        members.Count == 0 ? Task.FromResult(0) : Run(async () =>
+        {
+            await using var cmd = Command(InsertMembersSql, [SeqOf(group), .. MemberArrays(members)]);
+            return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }, ct);
 
-    public Task<int> RemoveMembersAsync(StoredResource group, IReadOnlyCollection<string> memberIds, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    public Task<int> RemoveMembersAsync(StoredResource group, IReadOnlyCollection<string> memberIds, CancellationToken ct) => Run(async () =>
     {
-        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1 AND member_id = ANY($2)", group.Seq, memberIds.Distinct().ToArray());
+        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1 AND member_id = ANY($2)", SeqOf(group), memberIds.Distinct().ToArray());
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    });
+    }, ct);
 
-    public Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    public Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct) => Run(async () =>
     {
-        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1", group.Seq);
+        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1", SeqOf(group));
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    });
+    }, ct);
 
-    public Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    /// <summary>The groups that lose the member are updated now (the caller journals their new versions); the rows go with the commit.</summary>
+    public Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct) => Run(async () =>
     {
+        var seq = SeqOf(existing);
         var affected = new List<(string, long)>();
         await using (var cmd = Command("""
             UPDATE resources SET version = version + 1, modified = $2
-            WHERE seq IN (SELECT group_seq FROM group_members WHERE member_id = $1) RETURNING id, version
+            WHERE seq IN (SELECT group_seq FROM group_members WHERE member_id = $1) RETURNING seq, id, version
             """, existing.Id, now.UtcTicks))
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
-            while (await r.ReadAsync(ct).ConfigureAwait(false)) affected.Add((r.GetString(0), r.GetInt64(1)));
-        await using var batch = new NpgsqlBatch(_c, Tx)
         {
-            BatchCommands =
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
-                new NpgsqlBatchCommand("DELETE FROM group_members WHERE member_id = $1") { Parameters = { new() { Value = existing.Id } } },
-                new NpgsqlBatchCommand("DELETE FROM group_members WHERE group_seq = $1") { Parameters = { new() { Value = existing.Seq } } },
-                new NpgsqlBatchCommand("DELETE FROM resource_values WHERE seq = $1") { Parameters = { new() { Value = existing.Seq } } },
-                new NpgsqlBatchCommand("DELETE FROM resources WHERE seq = $1") { Parameters = { new() { Value = existing.Seq } } },
-            },
-        };
-        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                affected.Add((r.GetString(1), r.GetInt64(2)));
+                if (_locked.TryGetValue(r.GetInt64(0), out var held)) _locked[r.GetInt64(0)] = (r.GetInt64(2), held.PasswordHash);
+            }
+        }
+        Defer("DELETE FROM group_members WHERE member_id = $1", existing.Id);
+        Defer("DELETE FROM group_members WHERE group_seq = $1", seq);
+        Defer("DELETE FROM resource_values WHERE seq = $1", seq);
+        Defer("DELETE FROM resources WHERE seq = $1", seq);
+        _locked.Remove(seq);
         affected.Sort((a, b) => string.CompareOrdinal(a.Item1, b.Item1));
         return (IReadOnlyList<(string, long)>)affected;
-    });
+    }, ct);
 
-    /// <summary>This transaction's id, once known (<see cref="PostgresJournal.Position"/>).</summary>
-    private long? _xid;
-
-    /// <summary>Entries appended, written with the commit.</summary>
-    private readonly List<(long Position, JournalAppend Entry)> _journal = [];
-
-    public Task AddPendingPasswordsAsync(IReadOnlyList<Passwords.PendingPassword> passwords, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    /// <summary>Deferred, with the write that set them.</summary>
+    public Task AddPendingPasswordsAsync(IReadOnlyList<Passwords.PendingPassword> passwords, CancellationToken ct)
     {
         foreach (var p in passwords)
         {
-            await using var cmd = Command("""
+            Defer("""
                 INSERT INTO password_deliveries(subscription_id, id, resource_id, jwe, created, expires, visible_at)
                 VALUES ($1, $2, $3, $4, $5, $6, 0)
                 """, p.SubscriptionId, p.Id, p.ResourceId, Text(p.Jwe), p.Created.UtcTicks, p.Expires.UtcTicks);
-            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
-    });
+        return Task.CompletedTask;
+    }
 
     /// <summary>
-    /// Gives the entry its position now and writes it with the commit (<see cref="CommitAsync"/>): the position
-    /// needs only this transaction's id, which the insert or update before it returned, so appending costs no
-    /// round trip of its own.
+    /// Kept here and written with the commit (<see cref="CommitAsync"/>); the statement makes each position from this
+    /// transaction's own id (<see cref="PostgresJournal.Append"/>), so appending costs no round trip.
     /// </summary>
-    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct) => PostgresErrors.Guard(async () =>
+    public Task AppendJournalAsync(JournalAppend entry, CancellationToken ct)
     {
         _ = Tx;
-        if (_xid is null)
-        {
-            await using var cmd = Command(PostgresJournal.CurrentTransactionSql);
-            _xid = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-        }
-        var position = PostgresJournal.Position(_xid.Value, _journal.Count);
-        _journal.Add((position, entry));
-        return position;
-    });
+        _journal.Add(entry);
+        return Task.CompletedTask;
+    }
 
     /// <summary>
-    /// Writes the journal entries and commits, in one round trip; returns once PostgreSQL has committed (with
-    /// synchronous_commit on, the WAL is flushed). Should the entries be refused, PostgreSQL skips the COMMIT that
-    /// follows them in the batch, and the transaction is rolled back as on any failed statement.
+    /// Sends the deferred writes, the journal entries and the COMMIT in one round trip; returns once PostgreSQL has
+    /// committed (with synchronous_commit on, the WAL is flushed). Should any of them be refused, PostgreSQL skips
+    /// the COMMIT after it, and the transaction is rolled back as on any failed statement.
     /// </summary>
     public async Task CommitAsync(CancellationToken ct)
     {
         var tx = Tx;
-        _tx = null;
         try
         {
             // Not cancellable: once asked to commit, the outcome must be known before the request answers.
-            if (_journal.Count == 0)
+            if (_deferred.Count == 0 && _journal.Count == 0)
             {
+                _tx = null;
                 await PostgresErrors.Guard(() => tx.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
             }
             else
             {
-                await using var batch = new NpgsqlBatch(_c, tx) { BatchCommands = { PostgresJournal.Append(_journal), new NpgsqlBatchCommand("COMMIT") } };
-                await PostgresErrors.Guard(() => batch.ExecuteNonQueryAsync(CancellationToken.None)).ConfigureAwait(false);
+                await using var batch = new NpgsqlBatch(_c, tx);
+                if (_journal.Count > 0) batch.BatchCommands.Add(PostgresJournal.Append(_journal));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                _tx = null;
+                await PostgresErrors.Guard(() => SendAsync(batch, CancellationToken.None)).ConfigureAwait(false);
             }
         }
         finally
         {
+            _tx = null;
             await tx.DisposeAsync().ConfigureAwait(false);
             await _c.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Without a commit: rolls back this session's writes (the connection goes back to the pool either way).</summary>
+    /// <summary>Without a commit: rolls back this session's writes (the connection goes back to the pool either way); deferred writes were never sent.</summary>
     public async ValueTask DisposeAsync()
     {
         var tx = _tx;

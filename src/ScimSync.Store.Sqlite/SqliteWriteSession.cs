@@ -220,13 +220,13 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult<IReadOnlyList<(string, long)>>(affected);
     }
 
-    public Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct)
+    public Task AppendJournalAsync(JournalAppend entry, CancellationToken ct)
     {
         using var activity = StoreMetrics.Source.StartActivity("journal.append");
         var position = SqliteJournal.Append(_c, _tx ?? throw new InvalidOperationException("The write session is closed"), entry);
         activity?.SetTag("scimsync.journal.position", position);
         activity?.SetTag("scimsync.txn", entry.Txn);
-        return Task.FromResult(position);
+        return Task.CompletedTask;
     }
 
     public Task AddPendingPasswordsAsync(IReadOnlyList<Passwords.PendingPassword> passwords, CancellationToken ct)

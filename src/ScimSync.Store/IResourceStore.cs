@@ -103,11 +103,17 @@ public interface IWriteSession : IAsyncDisposable
     /// <summary>Whether another resource of the type already holds <paramref name="value"/> for a uniqueness=server attribute.</summary>
     Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct);
 
+    /// <summary>
+    /// Inserts a resource. A store may send the row with the commit: a conflict (a taken userName, 409) is then
+    /// reported by <see cref="CommitAsync"/>, and the resource returned has <see cref="StoredResource.Seq"/> 0. To
+    /// write it again in the same session, find it first.
+    /// </summary>
     Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct);
 
     /// <summary>
     /// Replaces the data (and, when given, the whole member list or the password hash) and moves the
-    /// version on. <paramref name="passwordHash"/> null keeps the current one.
+    /// version on. <paramref name="passwordHash"/> null keeps the current one. As with an insert, a store may send it
+    /// with the commit, which then reports a conflict.
     /// </summary>
     Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct);
 
@@ -126,11 +132,15 @@ public interface IWriteSession : IAsyncDisposable
     /// </summary>
     Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct);
 
-    /// <summary>Appends a journal entry in this transaction; returns its position.</summary>
-    Task<long> AppendJournalAsync(JournalAppend entry, CancellationToken ct);
+    /// <summary>
+    /// Appends a journal entry in this transaction. Its position is given at the latest by the commit (PostgreSQL
+    /// makes it from the transaction's id there), so it is not returned.
+    /// </summary>
+    Task AppendJournalAsync(JournalAppend entry, CancellationToken ct);
 
     /// <summary>Queues sealed passwords for their subscriptions, in this session's transaction (with the write that set them).</summary>
     Task AddPendingPasswordsAsync(IReadOnlyList<PendingPassword> passwords, CancellationToken ct);
 
+    /// <summary>Commits, durably, or throws and writes nothing (a conflict of a write sent with the commit is a 409).</summary>
     Task CommitAsync(CancellationToken ct);
 }

@@ -57,15 +57,35 @@ internal sealed class FeedHarness : IAsyncDisposable
     public static JournalAppend Change(string id, JournalOperation op, long version, JsonObject? data, params string[] attributes) =>
         new("txn", "User", id, op, version, attributes, data?.ToJsonString(), null, "test", new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
 
+    /// <summary>Positions of the harness's changes by txn, read back from the journal, which is read past <see cref="_tail"/>.</summary>
+    private readonly Dictionary<string, long> _positions = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _reading = new(1, 1);
+    private long _tail;
+
     /// <summary>Appends the changes in one transaction; returns their positions.</summary>
     public async Task<long[]> AppendAsync(params JournalAppend[] changes)
     {
-        var positions = new long[changes.Length];
-        await using var tx = await Store.BeginWriteAsync(default);
-        for (var i = 0; i < changes.Length; i++)
-            positions[i] = await tx.AppendJournalAsync(changes[i] with { Txn = "t" + Interlocked.Increment(ref _txn) }, default);
-        await tx.CommitAsync(default);
-        return positions;
+        var txns = new string[changes.Length];
+        await using (var tx = await Store.BeginWriteAsync(default))
+        {
+            for (var i = 0; i < changes.Length; i++)
+                await tx.AppendJournalAsync(changes[i] with { Txn = txns[i] = "t" + Interlocked.Increment(ref _txn) }, default);
+            await tx.CommitAsync(default);
+        }
+        await _reading.WaitAsync();
+        try
+        {
+            for (var page = await Store.ReadJournalAsync(_tail, 10_000, default); page.Count > 0; page = await Store.ReadJournalAsync(_tail, 10_000, default))
+            {
+                foreach (var e in page) _positions[e.Change.Txn] = e.Position;
+                _tail = page[^1].Position;
+            }
+            return txns.Select(t => _positions[t]).ToArray();
+        }
+        finally
+        {
+            _reading.Release();
+        }
     }
 
     /// <summary><paramref name="count"/> creates of distinct users: a routine backlog.</summary>
@@ -111,6 +131,7 @@ internal sealed class FeedHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Store.DisposeAsync();
+        _reading.Dispose();
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
         File.Delete(KeyRing.DefaultPathFor(_dir));
     }
