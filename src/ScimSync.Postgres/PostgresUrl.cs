@@ -19,13 +19,19 @@ public static class PostgresUrl
     /// </summary>
     public static string Describe(string connection) => Describe(new NpgsqlConnectionStringBuilder(ToConnectionString(connection)));
 
-    public static string Describe(NpgsqlConnectionStringBuilder b) =>
-        $"postgres://{(string.IsNullOrEmpty(b.Username) ? "" : Uri.EscapeDataString(b.Username) + "@")}{b.Host}:{b.Port}/{Uri.EscapeDataString(b.Database ?? "")}"
-        + (string.IsNullOrEmpty(b.SearchPath) ? "" : "?schema=" + Uri.EscapeDataString(b.SearchPath));
+    public static string Describe(NpgsqlConnectionStringBuilder b)
+    {
+        // A Unix socket's directory goes in the query, as libpq writes it: a path is no URL host.
+        var socket = b.Host?.StartsWith('/') == true;
+        var query = (socket ? "&host=" + b.Host : "") + (string.IsNullOrEmpty(b.SearchPath) ? "" : "&schema=" + Uri.EscapeDataString(b.SearchPath));
+        return $"postgres://{(string.IsNullOrEmpty(b.Username) ? "" : Uri.EscapeDataString(b.Username) + "@")}{(socket ? "" : b.Host)}:{b.Port}/{Uri.EscapeDataString(b.Database ?? "")}"
+            + (query.Length > 0 ? "?" + query[1..] : "");
+    }
 
     /// <summary>
     /// An Npgsql connection string from a URL <c>postgres[ql]://[user[:password]@]host[:port]/database[?query]</c>,
-    /// query keys <c>schema</c> (tables live in this schema, created if missing), <c>sslmode</c>,
+    /// query keys <c>schema</c> (tables live in this schema, created if missing), <c>host</c> (as libpq reads it: a
+    /// directory, for PostgreSQL's Unix socket in it, <c>postgres://user@:5432/db?host=/var/run/postgresql</c>), <c>sslmode</c>,
     /// <c>pool</c> (most connections of this process, default <see cref="DefaultPool"/>) and <c>application_name</c>;
     /// or the text itself when it is not a URL (an Npgsql connection string, whose own defaults then apply).
     /// </summary>
@@ -33,7 +39,9 @@ public static class PostgresUrl
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connection);
         if (!IsUrl(connection)) return connection;
-        var uri = new Uri(connection);
+        // No host (postgres://user@:5432/db?host=/run/postgresql, libpq's form for a socket) is not a URI .NET reads.
+        var uri = new Uri(System.Text.RegularExpressions.Regex.Replace(connection, "^(postgres(?:ql)?://(?:[^@/]*@)?)(?=[:/])", "${1}localhost",
+            System.Text.RegularExpressions.RegexOptions.IgnoreCase));
         var b = new NpgsqlConnectionStringBuilder
         {
             Host = uri.Host,
@@ -54,10 +62,11 @@ public static class PostgresUrl
             switch (Uri.UnescapeDataString(kv[0]))
             {
                 case "schema": b.SearchPath = value; break;
+                case "host": b.Host = value; break;
                 case "sslmode": b.SslMode = Enum.Parse<SslMode>(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true); break;
                 case "pool": b.MaxPoolSize = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "application_name": b.ApplicationName = value; break;
-                default: throw new ArgumentException($"Unknown option \"{kv[0]}\" in the PostgreSQL URL (known: schema, sslmode, pool, application_name)", nameof(connection));
+                default: throw new ArgumentException($"Unknown option \"{kv[0]}\" in the PostgreSQL URL (known: schema, host, sslmode, pool, application_name)", nameof(connection));
             }
         }
         return b.ConnectionString;
