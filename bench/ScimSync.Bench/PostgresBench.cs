@@ -124,6 +124,11 @@ internal static class PostgresBench
         var c = await Wrk.CreateUsersAsync(store + " ", server.BaseUri, lua, Token, users, connections, firstRate: 500, CountUsers);
         row($"{store}: POST /Users, 1 instance (to {await CountUsers():N0} users, {c.Rounds} wrk rounds)", c.Requests, $"{connections} conns", c.Rate, c.P50, c.P99, c.Errors);
         var createLoad = load.Describe();
+        // CPU per create, which the VM's speed moves less than the rate: the server's, and the other processes'
+        // (PostgreSQL's backends on PostgreSQL; SQLite runs inside the server).
+        if (load.Measure() is { } cpu)
+            createLoad += string.Create(CultureInfo.InvariantCulture,
+                $"; CPU per create: server {cpu.MicrosPer(cpu.Server, c.Requests):F0} µs, other processes {cpu.MicrosPer(cpu.Other, c.Requests):F0} µs, wrk {cpu.MicrosPer(cpu.Wrk, c.Requests):F0} µs");
 
         // Ids and userNames by cursor, for the read paths.
         var ids = new List<string>();

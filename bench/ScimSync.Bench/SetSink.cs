@@ -126,7 +126,7 @@ internal sealed class SetReceivers : IAsyncDisposable
 internal sealed class LoadSample
 {
     private readonly int _serverPid;
-    private readonly (long Busy, long Total) _machine;
+    private readonly MachineCpu _machine;
     private readonly long _serverTicks;
     private readonly TimeSpan _bench;
     private readonly long _children;
@@ -135,19 +135,30 @@ internal sealed class LoadSample
     public LoadSample(int serverPid)
     {
         _serverPid = serverPid;
-        _machine = Machine();
+        _machine = MachineCpu.Read();
         _serverTicks = ProcessTicks(serverPid);
         _bench = Process.GetCurrentProcess().TotalProcessorTime;
         _children = ReapedChildrenTicks();
         _load1 = LoadAverage();
     }
 
-    /// <summary>Shares of both cores since the sample was taken (1 = both cores busy), and the 1-minute load average then and now.</summary>
-    public sealed record Shares(double Machine, double Server, double Bench, double Wrk, double Other, double Load1Start, double Load1End);
+    /// <summary>
+    /// Shares of both cores since the sample was taken (1 = both cores busy), the VM's steal in seconds of one core,
+    /// and the 1-minute load average then and now. <see cref="CoreSeconds"/>: the time elapsed, summed over both
+    /// cores (a share times it is CPU seconds).
+    /// </summary>
+    public sealed record Shares(double Machine, double Server, double Bench, double Wrk, double Other, double StealSeconds, double Load1Start, double Load1End)
+    {
+        public double CoreSeconds { get; init; }
+
+        /// <summary>CPU microseconds per request of a share (<see cref="Server"/>, <see cref="Other"/>...).</summary>
+        public double MicrosPer(double share, long requests) => requests == 0 ? 0 : share * CoreSeconds * 1e6 / requests;
+    }
 
     public Shares? Measure()
     {
-        var (busy, total) = Machine();
+        var now = MachineCpu.Read();
+        var (busy, total) = (now.Busy, now.Total);
         var elapsedTicks = (double)(total - _machine.Total);
         if (elapsedTicks <= 0) return null;
         // /proc/stat counts all CPUs; express everything as a share of the whole machine (100 % = both cores).
@@ -156,7 +167,10 @@ internal sealed class LoadSample
         var tickSeconds = 1.0 / 100; // USER_HZ
         var bench = (Process.GetCurrentProcess().TotalProcessorTime - _bench).TotalSeconds / tickSeconds / elapsedTicks;
         var wrk = (ReapedChildrenTicks() - _children) / elapsedTicks;
-        return new Shares(machine, server, bench, wrk, Math.Max(0, machine - server - bench - wrk), _load1, LoadAverage());
+        return new Shares(machine, server, bench, wrk, Math.Max(0, machine - server - bench - wrk), now.StealSecondsSince(_machine), _load1, LoadAverage())
+        {
+            CoreSeconds = elapsedTicks * tickSeconds,
+        };
     }
 
     public string Describe()
@@ -164,22 +178,16 @@ internal sealed class LoadSample
         if (Measure() is not { } s) return "load: n/a";
         var wrkPart = s.Wrk > 0 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $", wrk {s.Wrk:P0}") : "";
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"CPU (share of both cores): machine {s.Machine:P0}, server {s.Server:P0}, benchmark process {s.Bench:P0}{wrkPart}, other processes {s.Other:P0}; load average {s.Load1Start:F2} → {s.Load1End:F2}");
+            $"CPU (share of both cores): machine {s.Machine:P0}, server {s.Server:P0}, benchmark process {s.Bench:P0}{wrkPart}, other processes {s.Other:P0}; steal {s.StealSeconds:F1} s; load average {s.Load1Start:F2} → {s.Load1End:F2}");
     }
 
     /// <summary>The whole machine only, for phases that start several server processes in turn.</summary>
     public string DescribeMachine()
     {
-        var (busy, total) = Machine();
-        var elapsedTicks = (double)(total - _machine.Total);
+        var now = MachineCpu.Read();
+        var elapsedTicks = (double)(now.Total - _machine.Total);
         return elapsedTicks <= 0 ? "load: n/a" : string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"CPU busy (share of both cores) {(busy - _machine.Busy) / elapsedTicks:P0}; load average {_load1:F2} → {LoadAverage():F2}");
-    }
-
-    private static (long Busy, long Total) Machine()
-    {
-        var m = MachineCpu.Read();
-        return (m.Busy, m.Total);
+            $"CPU busy (share of both cores) {(now.Busy - _machine.Busy) / elapsedTicks:P0}; steal {now.StealSecondsSince(_machine):F1} s; load average {_load1:F2} → {LoadAverage():F2}");
     }
 
     /// <summary>utime + stime (fields 14 and 15 of /proc/PID/stat), or cutime + cstime with <paramref name="first"/> 13.</summary>
