@@ -39,8 +39,9 @@ public static class PostgresUrl
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connection);
         if (!IsUrl(connection)) return connection;
-        // No host (postgres://user@:5432/db?host=/run/postgresql, libpq's form for a socket) is not a URI .NET reads.
-        var uri = new Uri(System.Text.RegularExpressions.Regex.Replace(connection, "^(postgres(?:ql)?://(?:[^@/]*@)?)(?=[:/])", "${1}localhost",
+        // No host (postgres://user@:5432/db?host=/run/postgresql, libpq's form for a socket) is not a URI .NET reads;
+        // without a host key either, this means localhost over TCP (libpq would take its default socket instead).
+        var uri = new Uri(System.Text.RegularExpressions.Regex.Replace(connection, "^(postgres(?:ql)?://(?:[^@/?#]*@)?)(?=[:/])", "${1}localhost",
             System.Text.RegularExpressions.RegexOptions.IgnoreCase));
         var b = new NpgsqlConnectionStringBuilder
         {

@@ -23,12 +23,12 @@ namespace ScimSync.Store.Postgres;
 /// (the request answers with the error), and disposing rolls back.
 /// <para><b>Round trips.</b> A round trip to PostgreSQL costs both processes CPU of its own (a send, a wake-up and a
 /// context switch on each side; one less per create saved about a tenth of both's CPU per create, docs/postgres.md).
-/// So writes whose answer the request does not need wait in this session (<see cref="_deferred"/>) and go with the
-/// next statement that needs an answer, or with the journal and the COMMIT: a create is one round trip, a PUT or
-/// PATCH of a user two (the locked read, then everything else). What a deferred write would have answered is known
-/// without asking: an insert's version is 1; an update's row is locked by this session, so its version and password
-/// are the ones read plus this session's change. A conflict of a deferred write (a taken userName) is reported when
-/// it is sent, at the latest by <see cref="CommitAsync"/>.</para>
+/// So writes whose answer the request does not need wait in this session (<see cref="_deferred"/>) and are sent
+/// before the next statement that needs an answer, or with the journal and the COMMIT: a create is one round trip,
+/// a PUT or PATCH of a user two (the locked read, then everything else). What a deferred write would have answered
+/// is known without asking: an insert's version is 1; an update's row is locked by this session, so its version
+/// and password are the ones read plus this session's change. A conflict of a deferred write (a taken userName) is
+/// reported when it is sent, at the latest by <see cref="CommitAsync"/>.</para>
 /// </summary>
 internal sealed class PostgresWriteSession : IWriteSession
 {
@@ -74,11 +74,30 @@ internal sealed class PostgresWriteSession : IWriteSession
     /// <summary>Entries appended, written with the commit.</summary>
     private readonly List<JournalAppend> _journal = [];
 
-    /// <summary>Work that needs an answer from the database: the deferred writes go first, so it sees them.</summary>
+    /// <summary>
+    /// Set when a statement failed: PostgreSQL has aborted the transaction, and a COMMIT would answer ROLLBACK without
+    /// an error, so <see cref="CommitAsync"/> refuses rather than let a caller that caught the error report success.
+    /// </summary>
+    private bool _failed;
+
+    private bool Failed()
+    {
+        _failed = true;
+        return false;
+    }
+
+    /// <summary>Work that needs an answer from the database: the deferred writes are sent first, so it sees them.</summary>
     private Task<T> Run<T>(Func<Task<T>> work, CancellationToken ct) => PostgresErrors.Guard(async () =>
     {
-        await SendDeferredAsync(ct).ConfigureAwait(false);
-        return await work().ConfigureAwait(false);
+        try
+        {
+            await SendDeferredAsync(ct).ConfigureAwait(false);
+            return await work().ConfigureAwait(false);
+        }
+        catch (Exception) when (Failed())
+        {
+            throw; // never: Failed() only records it
+        }
     });
 
     private async Task SendDeferredAsync(CancellationToken ct)
@@ -101,6 +120,10 @@ internal sealed class PostgresWriteSession : IWriteSession
         try
         {
             await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception) when (Failed())
+        {
+            throw; // never: Failed() only records it
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == PostgresSchema.UserNameIndex && document is not null)
         {
@@ -196,7 +219,7 @@ internal sealed class PostgresWriteSession : IWriteSession
     /// <summary>
     /// Deferred: the resource, its indexed values and its members, as one statement sent with the commit. The row's
     /// seq is not known until then, so the resource returned has <see cref="StoredResource.Seq"/> 0; a session that
-    /// writes it again finds it first (<see cref="SeqOf"/>).
+    /// writes it again has its row found by id (<see cref="SeqAsync"/>).
     /// </summary>
     public async Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
@@ -216,8 +239,8 @@ internal sealed class PostgresWriteSession : IWriteSession
     /// </summary>
     public async Task<StoredResource> UpdateAsync(StoredResource existing, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct)
     {
-        var seq = SeqOf(existing);
-        if (!_locked.TryGetValue(seq, out var held)) held = await LockAsync(existing, ct).ConfigureAwait(false);
+        var seq = await SeqAsync(existing, ct).ConfigureAwait(false);
+        if (!_locked.TryGetValue(seq, out var held)) held = await LockAsync(seq, existing.Id, ct).ConfigureAwait(false);
         var json = data.ToJsonString(JsonOptions);
         var cols = Columns(existing.ResourceType, data);
         var (attrs, values) = IndexedValues(existing.ResourceType, data);
@@ -242,18 +265,30 @@ internal sealed class PostgresWriteSession : IWriteSession
     }
 
     /// <summary>Locks a row this session has not read (what the update will leave must be known before it is sent).</summary>
-    private Task<(long Version, string? PasswordHash)> LockAsync(StoredResource existing, CancellationToken ct) => Run(async () =>
+    private Task<(long Version, string? PasswordHash)> LockAsync(long seq, string id, CancellationToken ct) => Run(async () =>
     {
-        await using var cmd = Command("SELECT version, password_hash FROM resources WHERE seq = $1 FOR UPDATE", existing.Seq);
+        await using var cmd = Command("SELECT version, password_hash FROM resources WHERE seq = $1 FOR UPDATE", seq);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw ScimException.NotFound($"Resource {existing.Id} not found");
-        return _locked[existing.Seq] = (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1));
+        if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw ScimException.NotFound($"Resource {id} not found");
+        return _locked[seq] = (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1));
     }, ct);
 
-    /// <summary>The row of a resource this session read or is given; one it inserted has no seq before the commit.</summary>
-    private static long SeqOf(StoredResource resource) => resource.Seq > 0
-        ? resource.Seq
-        : throw new InvalidOperationException($"{resource.Id} is written with this session's commit: find it before writing it again");
+    /// <summary>
+    /// The row of a resource: the seq it was read with, or, for one this session inserted (seq 0 until the commit),
+    /// its row found by id once the deferred writes are sent, and locked like a row read.
+    /// </summary>
+    private async Task<long> SeqAsync(StoredResource resource, CancellationToken ct)
+    {
+        if (resource.Seq > 0) return resource.Seq;
+        return await Run(async () =>
+        {
+            await using var cmd = Command("SELECT seq, version, password_hash FROM resources WHERE id = $1 FOR UPDATE", resource.Id);
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (!await r.ReadAsync(ct).ConfigureAwait(false)) throw ScimException.NotFound($"Resource {resource.Id} not found");
+            _locked[r.GetInt64(0)] = (r.GetInt64(1), r.IsDBNull(2) ? null : r.GetString(2));
+            return r.GetInt64(0);
+        }, ct).ConfigureAwait(false);
+    }
 
     private static ScimException UniquenessError(JsonObject data) =>
         ScimException.Uniqueness($"userName \"{data["userName"]?.GetValue<string>()}\" is already taken");
@@ -276,26 +311,26 @@ internal sealed class PostgresWriteSession : IWriteSession
     public Task<int> AddMembersAsync(StoredResource group, IReadOnlyList<MemberRef> members, CancellationToken ct) =>
         members.Count == 0 ? Task.FromResult(0) : Run(async () =>
         {
-            await using var cmd = Command(InsertMembersSql, [SeqOf(group), .. MemberArrays(members)]);
+            await using var cmd = Command(InsertMembersSql, [await SeqAsync(group, ct).ConfigureAwait(false), .. MemberArrays(members)]);
             return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }, ct);
 
     public Task<int> RemoveMembersAsync(StoredResource group, IReadOnlyCollection<string> memberIds, CancellationToken ct) => Run(async () =>
     {
-        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1 AND member_id = ANY($2)", SeqOf(group), memberIds.Distinct().ToArray());
+        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1 AND member_id = ANY($2)", await SeqAsync(group, ct).ConfigureAwait(false), memberIds.Distinct().ToArray());
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }, ct);
 
     public Task<int> ClearMembersAsync(StoredResource group, CancellationToken ct) => Run(async () =>
     {
-        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1", SeqOf(group));
+        await using var cmd = Command("DELETE FROM group_members WHERE group_seq = $1", await SeqAsync(group, ct).ConfigureAwait(false));
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }, ct);
 
     /// <summary>The groups that lose the member are updated now (the caller journals their new versions); the rows go with the commit.</summary>
     public Task<IReadOnlyList<(string Id, long Version)>> DeleteAsync(StoredResource existing, DateTimeOffset now, CancellationToken ct) => Run(async () =>
     {
-        var seq = SeqOf(existing);
+        var seq = await SeqAsync(existing, ct).ConfigureAwait(false);
         var affected = new List<(string, long)>();
         await using (var cmd = Command("""
             UPDATE resources SET version = version + 1, modified = $2
@@ -350,6 +385,7 @@ internal sealed class PostgresWriteSession : IWriteSession
     public async Task CommitAsync(CancellationToken ct)
     {
         var tx = Tx;
+        if (_failed) throw new InvalidOperationException("A statement of this write session failed; PostgreSQL has rolled it back, and it cannot commit");
         try
         {
             // Not cancellable: once asked to commit, the outcome must be known before the request answers.

@@ -105,8 +105,8 @@ public interface IWriteSession : IAsyncDisposable
 
     /// <summary>
     /// Inserts a resource. A store may send the row with the commit: a conflict (a taken userName, 409) is then
-    /// reported by <see cref="CommitAsync"/>, and the resource returned has <see cref="StoredResource.Seq"/> 0. To
-    /// write it again in the same session, find it first.
+    /// reported by <see cref="CommitAsync"/> (or by the statement sent next), and the resource returned has
+    /// <see cref="StoredResource.Seq"/> 0: the session finds its row by id when it is written again.
     /// </summary>
     Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct);
 

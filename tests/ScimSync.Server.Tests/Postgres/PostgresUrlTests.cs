@@ -27,6 +27,8 @@ public sealed class PostgresUrlTests
         Assert.Equal("localhost", new NpgsqlConnectionStringBuilder(PostgresUrl.ToConnectionString("postgresql:///idm")).Host);
         Assert.Equal("postgres://u@db.example:5432/idm", PostgresUrl.Describe("postgres://u:pw@db.example/idm"));
         Assert.Throws<ArgumentException>(() => PostgresUrl.ToConnectionString("postgres://db.example/idm?hostaddr=10.0.0.1"));
+        // An '@' in the query is not a user: the host stays the URL's.
+        Assert.Equal(("db", "a@:b"), new NpgsqlConnectionStringBuilder(PostgresUrl.ToConnectionString("postgres://db:5432?application_name=a@:b")) is var q ? (q.Host, q.ApplicationName) : default);
     }
 
     [SkippableFact]

@@ -113,30 +113,40 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
     [SkippableFact]
     public async Task A_session_reads_its_own_writes_and_an_update_reports_what_it_stored()
     {
-        // PostgreSQL sends writes whose answer nobody needs with the next statement or the commit; a read in the same
-        // session must still see them, and what an update returns (computed, not read back) must be what is stored.
+        // PostgreSQL sends writes whose answer nobody needs before the next statement or with the commit; a read in
+        // the same session must still see them, a resource inserted in it can be written again, and what an update
+        // returns (computed, not read back) must be what is stored.
         var existing = await CreateUserAsync("before-session", u => u["title"] = "one");
         var userId = Guid.CreateVersion7().ToString();
         var groupId = Guid.CreateVersion7().ToString();
-        StoredResource updated;
+        string[] both = [existing.Id, userId];
+        Array.Sort(both, StringComparer.Ordinal);
+        StoredResource updated, renamed;
         await using (var s = await _store.BeginWriteAsync(default))
         {
-            await s.InsertAsync(UserType, userId, UserDoc("in-session"), null, null, Now, default);
+            var inserted = await s.InsertAsync(UserType, userId, UserDoc("in-session"), null, null, Now, default);
             Assert.Equal("User", await s.FindResourceTypeAsync(userId, default));
-            await s.InsertAsync(_registry.Group, groupId, new JsonObject { ["schemas"] = new JsonArray(_registry.Group.Schema), ["displayName"] = "g" },
-                [new MemberRef(userId, "User", null), new MemberRef(existing.Id, "User", null)], null, Now, default);
+            var group = await s.InsertAsync(_registry.Group, groupId, new JsonObject { ["schemas"] = new JsonArray(_registry.Group.Schema), ["displayName"] = "g" },
+                [new MemberRef(userId, "User", null)], null, Now, default);
+            Assert.Equal(1, await s.AddMembersAsync(group, [new MemberRef(existing.Id, "User", null)], default));
             var found = (await s.FindAsync(_registry.Group, groupId, new LoadOptions(Members: true, Groups: false), default))!;
-            Assert.Equal([existing.Id, userId], found.Members!.Select(m => m.Value).Order(StringComparer.Ordinal));
+            Assert.Equal(both, found.Members!.Select(m => m.Value).Order(StringComparer.Ordinal));
 
+            // Written again without being read first (the inserted one), and read then written twice (the other).
+            renamed = await s.UpdateAsync(inserted, UserDoc("in-session-renamed"), null, "hash-1", Now.AddMinutes(1), default);
+            Assert.Equal((2L, "hash-1"), (renamed.Version, renamed.PasswordHash));
             var user = (await s.FindAsync(UserType, existing.Id, LoadOptions.None, default))!;
             updated = await s.UpdateAsync(user, UserDoc("before-session", u => u["title"] = "two"), null, "hash-2", Now.AddMinutes(1), default);
             updated = await s.UpdateAsync(updated, UserDoc("before-session", u => u["title"] = "three"), null, null, Now.AddMinutes(2), default);
-            Assert.Equal(user.Version + 2, updated.Version);
+            Assert.Equal((user.Version + 2, "hash-2"), (updated.Version, updated.PasswordHash));
             await s.CommitAsync(default);
         }
-        var stored = (await _store.FindAsync(UserType, existing.Id, LoadOptions.None, default))!;
-        Assert.Equal((updated.Version, updated.Data, updated.LastModified, "hash-2"), (stored.Version, stored.Data, stored.LastModified, stored.PasswordHash));
-        Assert.Equal([existing.Id, userId], (await _store.FindAsync(_registry.Group, groupId, LoadOptions.All, default))!.Members!.Select(m => m.Value).Order(StringComparer.Ordinal));
+        foreach (var expected in new[] { updated, renamed })
+        {
+            var stored = (await _store.FindAsync(UserType, expected.Id, LoadOptions.None, default))!;
+            Assert.Equal((expected.Version, expected.Data, expected.LastModified, expected.PasswordHash), (stored.Version, stored.Data, stored.LastModified, stored.PasswordHash));
+        }
+        Assert.Equal(both, (await _store.FindAsync(_registry.Group, groupId, LoadOptions.All, default))!.Members!.Select(m => m.Value).Order(StringComparer.Ordinal));
     }
 
     [SkippableFact]
@@ -148,6 +158,7 @@ public abstract class StorageConformanceTests(string kind) : IAsyncLifetime
         {
             var stored = await s.InsertAsync(UserType, id, UserDoc("ghost"), null, null, Now, default);
             await s.AppendJournalAsync(new JournalAppend("t", "User", id, JournalOperation.Create, stored.Version, ["userName"], stored.Data, null, "test", Now), default);
+            Assert.Equal("User", await s.FindResourceTypeAsync(id, default)); // written to the database, where a store defers it
             // Not visible to others while the session is open...
             Assert.Null(await _store.FindAsync(UserType, id, LoadOptions.None, default));
             Assert.Equal(before.Count, (await _store.ReadJournalAsync(0, 1000, default)).Count);
