@@ -173,6 +173,17 @@ internal sealed class PostgresWriteSession : IWriteSession
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
     }, ct);
 
+    /// <summary>All in one statement, locked like <see cref="FindResourceTypeAsync"/>.</summary>
+    public Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct) => Run(async () =>
+    {
+        var found = new Dictionary<string, string>(ids.Count, StringComparer.Ordinal);
+        if (ids.Count == 0) return (IReadOnlyDictionary<string, string>)found;
+        await using var cmd = Command("SELECT id, type FROM resources WHERE id = ANY($1) FOR SHARE", (object)ids.ToArray()); // one text[] parameter, not one per id
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) found[r.GetString(0)] = r.GetString(1);
+        return found;
+    }, ct);
+
     public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct) => Run(async () =>
     {
         var compiler = new PostgresFilterCompiler();

@@ -55,6 +55,15 @@ internal sealed class SqliteWriteSession : IWriteSession
         return Task.FromResult(cmd.ExecuteScalar() as string);
     }
 
+    /// <summary>One indexed lookup each: in-process, there is no round trip to save.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
+    {
+        var found = new Dictionary<string, string>(ids.Count, StringComparer.Ordinal);
+        foreach (var id in ids)
+            if (await FindResourceTypeAsync(id, ct).ConfigureAwait(false) is { } type) found[id] = type;
+        return found;
+    }
+
     public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct)
     {
         var compiler = new SqliteFilterCompiler();

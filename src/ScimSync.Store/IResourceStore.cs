@@ -100,6 +100,13 @@ public interface IWriteSession : IAsyncDisposable
     /// <summary>The resource type name of <paramref name="id"/>, or null when no resource has it.</summary>
     Task<string?> FindResourceTypeAsync(string id, CancellationToken ct);
 
+    /// <summary>
+    /// The resource type name of each of <paramref name="ids"/> that exists (absent: no resource has it), in as few
+    /// round trips as the store can: a group's members are checked together, not one statement each. Like
+    /// <see cref="FindResourceTypeAsync"/>, a store that locks rows keeps these from being deleted until the commit.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct);
+
     /// <summary>Whether another resource of the type already holds <paramref name="value"/> for a uniqueness=server attribute.</summary>
     Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct);
 

@@ -348,19 +348,21 @@ public sealed class ResourceService(IResourceStore store, ResourceShaper shaper,
     private static async Task<IReadOnlyList<MemberRef>> ResolveMembersAsync(IWriteSession tx, string? self, IReadOnlyList<RequestedMember> members, IReadOnlyList<MemberRef>? existing, CancellationToken ct)
     {
         var known = existing?.ToDictionary(m => m.Value, StringComparer.Ordinal) ?? [];
+        if (self is not null && members.Any(m => m.Value == self)) throw ScimException.InvalidValue($"Group \"{self}\" cannot be a member of itself");
+        // The new ones are looked up together (one statement on PostgreSQL, not one per member); errors then name
+        // the first offending member in the request's order.
+        var types = await tx.FindResourceTypesAsync(members.Select(m => m.Value).Where(v => !known.ContainsKey(v)).Distinct(StringComparer.Ordinal).ToArray(), ct).ConfigureAwait(false);
         var result = new List<MemberRef>(members.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var m in members)
         {
             if (!seen.Add(m.Value)) continue;
-            if (m.Value == self) throw ScimException.InvalidValue($"Group \"{self}\" cannot be a member of itself");
             if (known.TryGetValue(m.Value, out var current))
             {
                 result.Add(current with { Display = m.Display ?? current.Display });
                 continue;
             }
-            var type = await tx.FindResourceTypeAsync(m.Value, ct).ConfigureAwait(false)
-                ?? throw ScimException.InvalidValue($"Member \"{m.Value}\" does not exist");
+            var type = types.GetValueOrDefault(m.Value) ?? throw ScimException.InvalidValue($"Member \"{m.Value}\" does not exist");
             if (m.Type is not null && !m.Type.Equals(type, StringComparison.OrdinalIgnoreCase))
                 throw ScimException.InvalidValue($"Member \"{m.Value}\" is a {type}, not a {m.Type}");
             result.Add(new MemberRef(m.Value, type, m.Display));
