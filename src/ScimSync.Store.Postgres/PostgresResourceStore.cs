@@ -289,7 +289,6 @@ public sealed class PostgresResourceStore : IResourceStore
         private bool _journaled;
 
         public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct) => inner.FindAsync(rt, id, load, ct);
-        public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct) => inner.FindResourceTypeAsync(id, ct);
         public Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct) => inner.FindResourceTypesAsync(ids, ct);
         public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct) => inner.ValueTakenAsync(rt, attribute, value, exceptId, ct);
         public Task<StoredResource> InsertAsync(ResourceTypeDefinition rt, string id, JsonObject data, IReadOnlyList<MemberRef>? members, string? passwordHash, DateTimeOffset now, CancellationToken ct) => inner.InsertAsync(rt, id, data, members, passwordHash, now, ct);

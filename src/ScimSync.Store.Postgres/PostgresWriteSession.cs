@@ -166,14 +166,7 @@ internal sealed class PostgresWriteSession : IWriteSession
         return found;
     }, ct);
 
-    /// <summary>Locks the row against deletion until commit: a member named now still exists when the write commits.</summary>
-    public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct) => Run(async () =>
-    {
-        await using var cmd = Command("SELECT type FROM resources WHERE id = $1 FOR SHARE", id);
-        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
-    }, ct);
-
-    /// <summary>All in one statement, locked like <see cref="FindResourceTypeAsync"/>.</summary>
+    /// <summary>All in one statement; the rows are locked against deletion (FOR SHARE) until the commit.</summary>
     public Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct) => Run(async () =>
     {
         var found = new Dictionary<string, string>(ids.Count, StringComparer.Ordinal);
@@ -400,9 +393,9 @@ internal sealed class PostgresWriteSession : IWriteSession
         try
         {
             // Not cancellable: once asked to commit, the outcome must be known before the request answers.
+            _tx = null;
             if (_deferred.Count == 0 && _journal.Count == 0)
             {
-                _tx = null;
                 await PostgresErrors.Guard(() => tx.CommitAsync(CancellationToken.None)).ConfigureAwait(false);
             }
             else
@@ -410,7 +403,6 @@ internal sealed class PostgresWriteSession : IWriteSession
                 await using var batch = new NpgsqlBatch(_c, tx);
                 if (_journal.Count > 0) batch.BatchCommands.Add(PostgresJournal.Append(_journal));
                 batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-                _tx = null;
                 await PostgresErrors.Guard(() => SendAsync(batch, CancellationToken.None)).ConfigureAwait(false);
             }
         }

@@ -48,20 +48,18 @@ internal sealed class SqliteWriteSession : IWriteSession
     public Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct) =>
         Task.FromResult(SqliteReads.Find(_c, _tx, rt.Name, id, load));
 
-    public Task<string?> FindResourceTypeAsync(string id, CancellationToken ct)
-    {
-        using var cmd = Command("SELECT type FROM resources WHERE id = @id");
-        cmd.Parameters.AddWithValue("@id", id);
-        return Task.FromResult(cmd.ExecuteScalar() as string);
-    }
-
     /// <summary>One indexed lookup each: in-process, there is no round trip to save.</summary>
-    public async Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
+    public Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct)
     {
         var found = new Dictionary<string, string>(ids.Count, StringComparer.Ordinal);
-        foreach (var id in ids)
-            if (await FindResourceTypeAsync(id, ct).ConfigureAwait(false) is { } type) found[id] = type;
-        return found;
+        using var cmd = Command("SELECT type FROM resources WHERE id = @id");
+        var id = cmd.Parameters.Add("@id", SqliteType.Text);
+        foreach (var value in ids)
+        {
+            id.Value = value;
+            if (cmd.ExecuteScalar() is string type) found[value] = type;
+        }
+        return Task.FromResult<IReadOnlyDictionary<string, string>>(found);
     }
 
     public Task<bool> ValueTakenAsync(ResourceTypeDefinition rt, ResolvedAttribute attribute, string value, string? exceptId, CancellationToken ct)

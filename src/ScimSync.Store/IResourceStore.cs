@@ -97,13 +97,10 @@ public interface IWriteSession : IAsyncDisposable
 {
     Task<StoredResource?> FindAsync(ResourceTypeDefinition rt, string id, LoadOptions load, CancellationToken ct);
 
-    /// <summary>The resource type name of <paramref name="id"/>, or null when no resource has it.</summary>
-    Task<string?> FindResourceTypeAsync(string id, CancellationToken ct);
-
     /// <summary>
     /// The resource type name of each of <paramref name="ids"/> that exists (absent: no resource has it), in as few
-    /// round trips as the store can: a group's members are checked together, not one statement each. Like
-    /// <see cref="FindResourceTypeAsync"/>, a store that locks rows keeps these from being deleted until the commit.
+    /// round trips as the store can: a group's members are checked together, not one statement each. A store that
+    /// locks rows keeps these from being deleted until the commit: a member named now still exists when it commits.
     /// </summary>
     Task<IReadOnlyDictionary<string, string>> FindResourceTypesAsync(IReadOnlyCollection<string> ids, CancellationToken ct);
 

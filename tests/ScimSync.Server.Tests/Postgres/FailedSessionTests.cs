@@ -34,7 +34,7 @@ public sealed class FailedSessionTests
                 await s.InsertAsync(users, "u-kept", Doc("kept"), null, null, DateTimeOffset.UtcNow, default);
                 await s.InsertAsync(users, "u-second", Doc("TAKEN"), null, null, DateTimeOffset.UtcNow, default);
                 // The second insert is sent before this read, and refused.
-                var refused = await Assert.ThrowsAsync<ScimException>(() => s.FindResourceTypeAsync("u-kept", default));
+                var refused = await Assert.ThrowsAsync<ScimException>(() => s.FindResourceTypesAsync(["u-kept"], default));
                 Assert.Equal(409, refused.Status);
                 await Assert.ThrowsAsync<InvalidOperationException>(() => s.CommitAsync(default));
             }
