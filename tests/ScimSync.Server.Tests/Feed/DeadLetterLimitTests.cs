@@ -22,9 +22,16 @@ public sealed class DeadLetterLimitTests
         await using var receiver = await SetReceiver.StartAsync();
         var reject = true;
         receiver.Respond = _ => reject ? (400, null, """{"err":"invalid_request","description":"no"}""") : (202, null, null);
+        // Answers wait until all five are queued: otherwise the list can fill (and fan-out stop) before the
+        // fifth is fanned out, and it would wait in the journal instead of the queue.
+        var allQueued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        receiver.Hold = () => allQueued.Task;
         var sub = await server.SubscribeAsync(receiver.Url);
         var users = new List<string>();
         for (var i = 0; i < 5; i++) users.Add(await server.Client.CreateUserAsync(Unique("rejected")));
+        await HostileFeedServer.WaitUntil(async () => await server.StatAsync(sub, "pending") + await server.StatAsync(sub, "inFlight") == 5,
+            TimeSpan.FromSeconds(10), "all five are queued");
+        allQueued.SetResult();
 
         await HostileFeedServer.WaitUntil(async () => (await server.SubscriptionAsync(sub))["state"]!.GetValue<string>() == "suspended",
             TimeSpan.FromSeconds(10), "the subscription is suspended");

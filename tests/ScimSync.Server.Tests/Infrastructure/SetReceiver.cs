@@ -25,6 +25,9 @@ public sealed class SetReceiver : IAsyncDisposable
     /// <summary>When set, decides instead of <see cref="Respond"/>, seeing the request body (for batched pushes).</summary>
     public Func<int, string, (int Status, int? RetryAfter, string? Body)>? RespondTo { get; set; }
 
+    /// <summary>When set, every request waits for it before being answered (to hold deliveries back while a test sets up).</summary>
+    public Func<Task>? Hold { get; set; }
+
     public string Url { get; private set; } = "";
 
     private int _count;
@@ -42,6 +45,7 @@ public sealed class SetReceiver : IAsyncDisposable
         {
             using var reader = new StreamReader(ctx.Request.Body);
             var token = await reader.ReadToEndAsync();
+            if (receiver.Hold is { } hold) await hold();
             var n = Interlocked.Increment(ref receiver._count);
             var (status, retryAfter, body) = receiver.RespondTo?.Invoke(n, token) ?? receiver.Respond(n);
             if (status is >= 200 and < 300) receiver.Received.Enqueue((DateTimeOffset.UtcNow, ctx.Request.ContentType ?? "", token));
