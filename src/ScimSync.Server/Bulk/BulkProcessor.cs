@@ -183,7 +183,8 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         if (method == "POST" && string.IsNullOrEmpty(bulkId)) throw ScimException.InvalidSyntax("A POST bulk operation needs a \"bulkId\"");
         var data = o.FirstOrDefault(kv => kv.Key.Equals("data", StringComparison.OrdinalIgnoreCase)).Value;
         if (method != "DELETE" && data is not JsonObject) throw ScimException.InvalidSyntax($"A {method} bulk operation needs a \"data\" object");
-        // Not copied: the request's tree is this processor's alone, and each operation's data is copied once, when run.
+        // Not copied: the request's tree is this processor's alone; an operation's data is copied when it runs only if
+        // bulkIds in it are to be replaced (Detach, Substitute).
         var op = new Op(index, method, bulkId, path, data, Str("version"));
         return op with { References = References(op) };
     }
@@ -207,6 +208,17 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
         }
     }
 
+    /// <summary>
+    /// The data of an operation that refers to no bulkId, taken out of the request rather than copied: the request's
+    /// tree is this processor's alone and each operation runs once (a copy of every created user's data was 4 % of a
+    /// target's CPU in an initial load through Bulk).
+    /// </summary>
+    private static JsonObject? Detach(JsonNode? data)
+    {
+        if (data?.Parent is JsonObject operation && operation.FirstOrDefault(kv => ReferenceEquals(kv.Value, data)).Key is { } key) operation.Remove(key);
+        return data as JsonObject;
+    }
+
     private static JsonNode? Substitute(JsonNode? n, Dictionary<string, string> created) => n switch
     {
         JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, Substitute(kv.Value, created)))),
@@ -222,7 +234,7 @@ public sealed class BulkProcessor(SchemaRegistry registry, ResourceService resou
             var path = string.Join('/', op.Path.Split('/').Select(s => s.StartsWith("bulkId:", StringComparison.Ordinal) ? created[s[7..]] : s));
             var segments = path.Trim('/').Split('/');
             var rt = registry.FindByEndpoint(segments[0]) ?? throw ScimException.InvalidValue($"\"{op.Path}\" is not a resource path");
-            var data = Substitute(op.Data, created) as JsonObject;
+            var data = op.References.Count == 0 ? Detach(op.Data) : Substitute(op.Data, created) as JsonObject;
             switch (op.Method)
             {
                 case "POST":
