@@ -16,7 +16,7 @@ namespace ScimSync.Store.Postgres;
 /// <item>A missing value makes a comparison NULL, which AND/OR treat as false; NOT wraps its operand in
 /// coalesce(…, false) so that "no value" negates to true, as in memory.</item>
 /// <item>Case-insensitive text is read from <c>folded</c> (folded by ScimText.Fold when written); caseExact text
-/// from <c>doc</c>; dateTime values from <c>instants</c> (DerivedDocuments). Nothing is folded or parsed in SQL.</item>
+/// from <c>data</c> read as jsonb; dateTime values from <c>instants</c> (DerivedDocuments). Nothing is folded or parsed in SQL.</item>
 /// <item>Text comparisons use <c>COLLATE "C"</c>: code point order, as ScimText.CompareCodePoints.</item>
 /// <item>A value of the wrong JSON kind is no value (the scimsync_* helpers return NULL), as in memory.</item>
 /// </list>
@@ -75,7 +75,7 @@ internal sealed class PostgresFilterCompiler
         {
             var key = sub is null ? "" : $" -> '{sub}'";
             var index = $"({Alias}.i::int - 1)";
-            return Operand.Json($"((r.doc #> {Path}) -> {index}{key})", $"({Alias}.v{key})", $"((r.instants #> {Path}) -> {index}{key})");
+            return Operand.Json($"((r.data::jsonb #> {Path}) -> {index}{key})", $"({Alias}.v{key})", $"((r.instants #> {Path}) -> {index}{key})");
         }
     }
 
@@ -198,7 +198,7 @@ internal sealed class PostgresFilterCompiler
         }
         // Stored documents never hold null, "" objects or empty arrays for complex values (they are
         // normalised away on write), so presence of a complex value is presence of a non-empty node.
-        return $"scimsync_present(r.doc #> {PathOf(a, withSub: true)})";
+        return $"scimsync_present(r.data::jsonb #> {PathOf(a, withSub: true)})";
     }
 
     private string Comparison(BoundComparison c, Element? element)
@@ -231,7 +231,7 @@ internal sealed class PostgresFilterCompiler
             return $"EXISTS (SELECT 1 FROM {from} AND {Predicate(((JsonElement)el).Of(a.SubAttribute?.Name), c, indexed: false)})";
         }
         var path = PathOf(a, withSub: true);
-        return Predicate(Operand.Json($"(r.doc #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})"), c, indexed: false);
+        return Predicate(Operand.Json($"(r.data::jsonb #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})"), c, indexed: false);
     }
 
     private static bool IndexedMultiValue(BoundComparison c)
@@ -360,7 +360,7 @@ internal sealed class PostgresFilterCompiler
         else
         {
             var path = PathOf(a, withSub: true);
-            value = Operand.Json($"(r.doc #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})");
+            value = Operand.Json($"(r.data::jsonb #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})");
         }
         var (expr, type) = a.Target.Type switch
         {

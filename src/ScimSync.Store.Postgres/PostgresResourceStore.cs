@@ -113,9 +113,13 @@ public sealed class PostgresResourceStore : IResourceStore
             var found = await Scalar("SELECT version FROM schema_info").ConfigureAwait(false);
             if (found is null)
                 await Scalar($"INSERT INTO schema_info(version) VALUES ({PostgresSchema.Version})").ConfigureAwait(false);
-            else if ((int)found != PostgresSchema.Version)
-                // Upgrades from older versions go here, in this transaction, when there are any.
-                throw new InvalidOperationException($"Database {_display} has schema version {found}; this build expects {PostgresSchema.Version}.");
+            else if ((int)found > PostgresSchema.Version || (int)found < 1)
+                throw new InvalidOperationException($"Database {_display} has schema version {found}; this build knows versions 1 to {PostgresSchema.Version}.");
+            else if ((int)found < PostgresSchema.Version)
+            {
+                for (var v = (int)found; v < PostgresSchema.Version; v++) await Scalar(PostgresSchema.Upgrades[v - 1]).ConfigureAwait(false);
+                await Scalar($"UPDATE schema_info SET version = {PostgresSchema.Version}").ConfigureAwait(false);
+            }
             await EnsureIdentifierKeysAsync(c, tx, ct).ConfigureAwait(false);
             // A key file that does not hold the keys the data was sealed with stops the start, before anything is served.
             if (_secrets.HasKeys) await _secrets.SealAsync(c, tx, all: false, ct).ConfigureAwait(false);
@@ -133,7 +137,7 @@ public sealed class PostgresResourceStore : IResourceStore
         await using (var cmd = new NpgsqlCommand("SELECT value FROM store_meta WHERE key = 'identifier_key_rule'", c, tx))
             if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string == ScimText.UniquenessKeyRule) return;
         var users = new List<(long Seq, string? UserName)>();
-        await using (var cmd = new NpgsqlCommand("SELECT seq, scimsync_text(doc -> 'userName') FROM resources WHERE type = 'User'", c, tx))
+        await using (var cmd = new NpgsqlCommand("SELECT seq, scimsync_text(data::jsonb -> 'userName') FROM resources WHERE type = 'User'", c, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
             while (await r.ReadAsync(ct).ConfigureAwait(false)) users.Add((r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1)));
         // Cleared first: the unique index ignores NULL, so no row meets another's old key half-way.
