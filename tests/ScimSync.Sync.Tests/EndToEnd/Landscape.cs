@@ -14,11 +14,11 @@ public sealed class Server : IAsyncDisposable
     private Process? _process;
 
     public string Name { get; }
-    public int Port { get; }
+    public int Port { get; private set; }
     public string Token { get; }
     public string DataDir { get; }
     public Uri ScimUrl => new($"http://127.0.0.1:{Port}/scim/v2/");
-    public ScimClient Client { get; }
+    public ScimClient Client { get; private set; }
 
     /// <summary>Everything the process printed (its log).</summary>
     public StringBuilder Output { get; } = new();
@@ -26,36 +26,59 @@ public sealed class Server : IAsyncDisposable
     private Server(string name, string root, string[] args)
     {
         Name = name;
-        Port = Cli.FreePort();
         Token = "token-" + name;
         DataDir = Path.Combine(root, name);
         _args = args;
-        Client = new ScimClient(new ScimClientOptions { BaseUri = ScimUrl, Auth = new ScimAuth.Bearer(Token), MaxRetries = 20 });
+        Client = MoveToFreePort();
     }
 
+    private ScimClient MoveToFreePort()
+    {
+        Port = Cli.FreePort();
+        return Client = new ScimClient(new ScimClientOptions { BaseUri = ScimUrl, Auth = new ScimAuth.Bearer(Token), MaxRetries = 20 });
+    }
+
+    /// <summary>
+    /// Starts a server on a free port. The port can be taken between <see cref="Cli.FreePort"/> and the server's bind
+    /// (tests start many servers at once): the server then exits, and for a moment another test's server may be what
+    /// answers on that port. A first start that loses its port moves to another one.
+    /// </summary>
     public static async Task<Server> StartAsync(string name, string root, params string[] args)
     {
         var s = new Server(name, root, args);
-        await s.StartAsync();
+        for (var attempt = 1; !await s.TryStartAsync(); attempt++)
+        {
+            if (attempt == 3) throw new InvalidOperationException($"{name}: scimsync serve exited three times ({s._process!.ExitCode}): {s.Output}");
+            s.MoveToFreePort();
+        }
         return s;
     }
 
+    /// <summary>Starts the server again on its port (after <see cref="StopAsync"/>): the engine's configuration names it.</summary>
     public async Task StartAsync()
+    {
+        if (!await TryStartAsync()) throw new InvalidOperationException($"{Name}: scimsync serve exited with {_process!.ExitCode}");
+    }
+
+    /// <returns>True once this process answers; false when it exited (its port was taken, or it refused to start).</returns>
+    private async Task<bool> TryStartAsync()
     {
         _process = Cli.Start(["serve", "--urls", $"http://127.0.0.1:{Port}", "--data", DataDir, .. _args], new() { ["SCIMSYNC_ADMIN_TOKEN"] = Token }, Output);
         using var probe = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        // With this server's token: a server of another test answering on the same port refuses it (401).
+        probe.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
             try
             {
-                if ((await probe.GetAsync($"http://127.0.0.1:{Port}/healthz")).StatusCode == HttpStatusCode.OK) return;
+                if ((await probe.GetAsync($"{ScimUrl}Users?count=0")).StatusCode == HttpStatusCode.OK && !_process.HasExited) return true;
             }
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { }
-            if (_process.HasExited) throw new InvalidOperationException($"{Name}: scimsync serve exited with {_process.ExitCode}");
+            if (_process.HasExited) return false;
             await Task.Delay(100);
         }
-        throw new TimeoutException($"{Name} did not answer /healthz within 60 s");
+        throw new TimeoutException($"{Name} did not answer within 60 s");
     }
 
     public async Task StopAsync()
