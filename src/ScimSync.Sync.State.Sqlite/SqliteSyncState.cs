@@ -59,10 +59,7 @@ public sealed partial class SqliteSyncState : ISyncState
             // into the file every 10,000 pages (40 MB) instead of SQLite's 1,000: an initial load writes its accounts'
             // index pages in random places, and a page written many times between two checkpoints is copied back once
             // (100,000 accounts written as an initial load writes them took 15 % less CPU). Durability is the same.
-            // A page cache of up to 64 MB instead of SQLite's 2 MB: the shadow's and the log's indexes on userName,
-            // email and externalId are written in random places, and with 2 MB nearly every such write first read its
-            // page back from the WAL or the file (an initial load of 100,000 accounts: engine CPU 23-24 s -> 19-20 s).
-            Exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = FAST; PRAGMA wal_autocheckpoint = 10000; PRAGMA cache_size = -65536;");
+            Exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA secure_delete = FAST; PRAGMA wal_autocheckpoint = 10000;");
             SqliteStateSchema.Upgrade(db, path);
             SealLegacySecrets(db, keys);
             return new SqliteSyncState(db, keys, directoryLock);
