@@ -22,8 +22,7 @@ public sealed class HostileReceiver : IAsyncDisposable
     private long _bytes;
     private long _largest;
     private int _requests;
-    private int _open;
-    private int _mostOpen;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<long> _starts = new(); // Stopwatch timestamps of request arrivals
 
     private HostileReceiver(Func<Answer, Task> answer)
     {
@@ -38,8 +37,23 @@ public sealed class HostileReceiver : IAsyncDisposable
     /// <summary>Requests received (each one a push attempt).</summary>
     public int Requests => Volatile.Read(ref _requests);
 
-    /// <summary>The most requests it held open at once.</summary>
-    public int MostConcurrent => Volatile.Read(ref _mostOpen);
+    /// <summary>
+    /// The most requests that arrived within any span of <paramref name="window"/>. When every request stays open
+    /// longer than the window (a silent receiver, a transmitter that waits out its timeout), those requests were all
+    /// open together at the span's end: a count of concurrency that does not depend on when hang-ups are noticed.
+    /// </summary>
+    public int MostStartedWithin(TimeSpan window)
+    {
+        var starts = _starts.Order().ToArray();
+        var span = (long)(window.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        var most = 0;
+        for (int first = 0, last = 0; last < starts.Length; last++)
+        {
+            while (starts[last] - starts[first] >= span) first++;
+            most = Math.Max(most, last - first + 1);
+        }
+        return most;
+    }
 
     /// <summary>Answer bytes (head and body) the transmitter's socket accepted, over all requests.</summary>
     public long BytesSent => Interlocked.Read(ref _bytes);
@@ -129,19 +143,8 @@ public sealed class HostileReceiver : IAsyncDisposable
             {
                 if (!await ReadRequestAsync(client.GetStream(), _stopping.Token)) return;
                 Interlocked.Increment(ref _requests);
-                var open = Interlocked.Increment(ref _open);
-                int most;
-                while (open > (most = Volatile.Read(ref _mostOpen)) && Interlocked.CompareExchange(ref _mostOpen, open, most) != most)
-                {
-                }
-                try
-                {
-                    await _answer(answer);
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _open);
-                }
+                _starts.Enqueue(System.Diagnostics.Stopwatch.GetTimestamp());
+                await _answer(answer);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
             {
