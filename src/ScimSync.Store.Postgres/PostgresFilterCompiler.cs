@@ -23,6 +23,9 @@ namespace ScimSync.Store.Postgres;
 /// </summary>
 internal sealed class PostgresFilterCompiler
 {
+    /// <summary>The row's document as jsonb (caseExact text, numbers, booleans, presence).</summary>
+    private static readonly string Document = PostgresSchema.Exact("r");
+
     private readonly List<NpgsqlParameter> _parameters = [];
     private int _aliases;
 
@@ -75,7 +78,7 @@ internal sealed class PostgresFilterCompiler
         {
             var key = sub is null ? "" : $" -> '{sub}'";
             var index = $"({Alias}.i::int - 1)";
-            return Operand.Json($"((r.data::jsonb #> {Path}) -> {index}{key})", $"({Alias}.v{key})", $"((r.instants #> {Path}) -> {index}{key})");
+            return Operand.Json($"(({Document} #> {Path}) -> {index}{key})", $"({Alias}.v{key})", $"((r.instants #> {Path}) -> {index}{key})");
         }
     }
 
@@ -198,7 +201,7 @@ internal sealed class PostgresFilterCompiler
         }
         // Stored documents never hold null, "" objects or empty arrays for complex values (they are
         // normalised away on write), so presence of a complex value is presence of a non-empty node.
-        return $"scimsync_present(r.data::jsonb #> {PathOf(a, withSub: true)})";
+        return $"scimsync_present({Document} #> {PathOf(a, withSub: true)})";
     }
 
     private string Comparison(BoundComparison c, Element? element)
@@ -231,7 +234,7 @@ internal sealed class PostgresFilterCompiler
             return $"EXISTS (SELECT 1 FROM {from} AND {Predicate(((JsonElement)el).Of(a.SubAttribute?.Name), c, indexed: false)})";
         }
         var path = PathOf(a, withSub: true);
-        return Predicate(Operand.Json($"(r.data::jsonb #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})"), c, indexed: false);
+        return Predicate(Operand.Json($"({Document} #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})"), c, indexed: false);
     }
 
     private static bool IndexedMultiValue(BoundComparison c)
@@ -360,7 +363,7 @@ internal sealed class PostgresFilterCompiler
         else
         {
             var path = PathOf(a, withSub: true);
-            value = Operand.Json($"(r.data::jsonb #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})");
+            value = Operand.Json($"({Document} #> {path})", $"(r.folded #> {path})", $"(r.instants #> {path})");
         }
         var (expr, type) = a.Target.Type switch
         {

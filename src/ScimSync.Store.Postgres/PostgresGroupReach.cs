@@ -27,7 +27,7 @@ internal static class PostgresGroupReach
             SELECT reach.member_id, up.group_seq, reach.depth + 1
             FROM reach JOIN resources child ON child.seq = reach.seq JOIN group_members up ON up.member_id = child.id
             WHERE reach.depth < {GroupNesting.MaxDepth})
-        SELECT reach.member_id AS member_id, g.id AS id, scimsync_text(g.data::jsonb -> 'displayName') AS display,
+        SELECT reach.member_id AS member_id, g.id AS id, scimsync_text({PostgresSchema.Exact("g")} -> 'displayName') AS display,
                g.display_name_fold AS display_fold, min(reach.depth) > 0 AS indirect
         FROM reach JOIN resources g ON g.seq = reach.seq
         GROUP BY reach.member_id, g.seq
@@ -45,7 +45,7 @@ internal static class PostgresGroupReach
     /// </para>
     /// </summary>
     public static string Direct(string start) => $"""
-        SELECT m0.member_id AS member_id, g.id AS id, scimsync_text(g.data::jsonb -> 'displayName') AS display,
+        SELECT m0.member_id AS member_id, g.id AS id, scimsync_text({PostgresSchema.Exact("g")} -> 'displayName') AS display,
                g.display_name_fold AS display_fold, false AS indirect,
                EXISTS (SELECT 1 FROM group_members up WHERE up.member_id = g.id) AS nested
         FROM group_members m0 JOIN resources g ON g.seq = m0.group_seq

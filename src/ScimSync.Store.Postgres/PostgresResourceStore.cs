@@ -137,7 +137,7 @@ public sealed class PostgresResourceStore : IResourceStore
         await using (var cmd = new NpgsqlCommand("SELECT value FROM store_meta WHERE key = 'identifier_key_rule'", c, tx))
             if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string == ScimText.UniquenessKeyRule) return;
         var users = new List<(long Seq, string? UserName)>();
-        await using (var cmd = new NpgsqlCommand("SELECT seq, scimsync_text(data::jsonb -> 'userName') FROM resources WHERE type = 'User'", c, tx))
+        await using (var cmd = new NpgsqlCommand($"SELECT seq, scimsync_text({PostgresSchema.Exact("r")} -> 'userName') FROM resources r WHERE type = 'User'", c, tx))
         await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
             while (await r.ReadAsync(ct).ConfigureAwait(false)) users.Add((r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1)));
         // Cleared first: the unique index ignores NULL, so no row meets another's old key half-way.

@@ -19,7 +19,7 @@ namespace ScimSync.Store.Postgres;
 /// </summary>
 internal static class PostgresSchema
 {
-    /// <summary>Bumped with every change below; a database of a newer version is refused.</summary>
+    /// <summary>This build's layout: version 1 and one more per step in <see cref="Upgrades"/>; a database of a newer version is refused.</summary>
     public static int Version => Upgrades.Length + 1;
 
     /// <summary>
@@ -211,6 +211,12 @@ internal static class PostgresSchema
     /// <summary>Multi-valued sub-attributes copied into resource_values for indexed lookups (as SqliteSchema).</summary>
     public static readonly IReadOnlyList<(string Attribute, string Sub)> IndexedMultiValues =
         [("emails", "value"), ("phoneNumbers", "value")];
+
+    /// <summary>
+    /// The document of the resources row <paramref name="alias"/> as jsonb, for caseExact strings, numbers, booleans and
+    /// presence: parsed from <c>data</c> when read (layout 2 keeps no stored copy; see <see cref="Upgrades"/>).
+    /// </summary>
+    public static string Exact(string alias) => $"({alias}.data::jsonb)";
 
     public const string ResourceColumns = "r.seq, r.id, r.type, r.data, r.created, r.modified, r.version, r.password_hash";
 }

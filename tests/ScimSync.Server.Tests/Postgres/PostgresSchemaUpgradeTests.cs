@@ -34,7 +34,7 @@ public sealed class PostgresSchemaUpgradeTests
                 await CreateAsync(store, "other", "Nurse");
             }
             // Version 1's layout: the document stored a second time, as jsonb, in a generated column.
-            await ExecAsync(cs, """
+            await ScalarAsync(cs, """
                 ALTER TABLE resources ADD COLUMN doc jsonb GENERATED ALWAYS AS (data::jsonb) STORED;
                 UPDATE schema_info SET version = 1;
                 """);
@@ -69,7 +69,7 @@ public sealed class PostgresSchemaUpgradeTests
             await using (var store = new PostgresResourceStore(cs))
                 await store.InitializeAsync(default);
             var newer = PostgresSchema.Version + 1;
-            await ExecAsync(cs, $"UPDATE schema_info SET version = {newer}");
+            await ScalarAsync(cs, $"UPDATE schema_info SET version = {newer}");
             await using (var store = new PostgresResourceStore(cs))
             {
                 var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => store.InitializeAsync(default));
@@ -97,14 +97,7 @@ public sealed class PostgresSchemaUpgradeTests
         return new ResourceQuery([new TypeFilter(Registry.User, bound, null)], null, new PageRequest(1, 100), LoadOptions.None);
     }
 
-    private static async Task ExecAsync(string cs, string sql)
-    {
-        await using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Pooling = false }.ConnectionString);
-        await c.OpenAsync();
-        await using var cmd = new NpgsqlCommand(sql, c);
-        await cmd.ExecuteNonQueryAsync();
-    }
-
+    /// <summary>Runs <paramref name="sql"/> in the test's schema (outside the store): the first column of its first row, if any.</summary>
     private static async Task<object?> ScalarAsync(string cs, string sql)
     {
         await using var c = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(cs) { Pooling = false }.ConnectionString);

@@ -29,13 +29,15 @@ public sealed class Server : IAsyncDisposable
         Token = "token-" + name;
         DataDir = Path.Combine(root, name);
         _args = args;
-        Client = MoveToFreePort();
+        MoveToFreePort();
     }
 
-    private ScimClient MoveToFreePort()
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(Client))]
+    private void MoveToFreePort()
     {
         Port = Cli.FreePort();
-        return Client = new ScimClient(new ScimClientOptions { BaseUri = ScimUrl, Auth = new ScimAuth.Bearer(Token), MaxRetries = 20 });
+        Client?.Dispose();
+        Client = new ScimClient(new ScimClientOptions { BaseUri = ScimUrl, Auth = new ScimAuth.Bearer(Token), MaxRetries = 20 });
     }
 
     /// <summary>
